@@ -19,8 +19,10 @@
 #endif
 
 /* Streaming SHA-256. The context is opaque storage large enough for either back-end. */
-typedef struct crypto_sha256_ctx {
-    _Alignas(8) unsigned char opaque[256];
+typedef union crypto_sha256_ctx {
+    uint64_t align_;
+    void *ptr; /* back-ends that keep a handle store it here */
+    unsigned char opaque[256];
 } crypto_sha256_ctx;
 
 /* All functions return 0 on success, -1 on failure (bad input, back-end error, or for
