@@ -1,0 +1,924 @@
+/* fleetgwd: the fleetgw gateway daemon (relay core).
+ *
+ * One sd-event loop drives two libmosquitto clients through their sockets:
+ *  - edge:   the local broker over its unix socket, persistent session (clean_session
+ *            false), QoS 1, subscribed to fleet/+/up/# and fleet/+/attest/evidence;
+ *  - uplink: the cloud broker over mutual TLS with the TPM-held key (tpm_tls_ctx_new),
+ *            will + retained status <prefix>/gateway/<client_id>/status.
+ *
+ * Durability of acknowledged messages (see docs/daemon.md, "Acknowledgement ordering").
+ * libmosquitto 2.0.11 (Debian 12) sends the PUBACK of an incoming QoS 1 PUBLISH *before*
+ * calling on_message (lib/handle_publish.c; the order was only reversed upstream in 2.0.16).
+ * In the default non-threaded mode packet__queue() writes that PUBACK to the socket at once,
+ * so a crash inside or right after on_message would lose an acknowledged message. fleetgwd
+ * therefore marks both clients as externally threaded (mosquitto_threaded_set(m, true)):
+ * packet__queue() then only queues packets, and nothing reaches the socket until we call
+ * mosquitto_loop_write(). The edge read handler is:
+ *     mosquitto_loop_read(edge)   -> on_message appends to the spool (open transaction),
+ *                                    libmosquitto queues the PUBACKs
+ *     spool_commit()              -> one fsync'ed WAL commit for the whole batch
+ *     mosquitto_loop_write(edge)  -> only now the PUBACKs leave
+ * If the commit fails, the edge socket is shut down without writing, the queued PUBACKs are
+ * discarded on reconnect and the broker redelivers the messages (persistent session).
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "log.h"
+#include "relay.h"
+#include "spool.h"
+
+#include <fleetgw/tpm_tls.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <mosquitto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NODE_TABLE_MAX      4096
+#define EDGE_BACKOFF_MAX_MS 5000
+
+enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
+
+struct node_slot {
+    char id[RELAY_NODE_MAX + 1];
+    struct token_bucket bucket;
+    bool used;
+};
+
+struct inflight {
+    int mid;
+    int64_t id;
+};
+
+struct daemon {
+    const char *config_path;
+    struct config cfg;
+    sd_event *ev;
+    struct spool *spool;
+    SSL_CTX *ssl_ctx;
+
+    struct mosquitto *edge;
+    sd_event_source *edge_io;
+    int edge_fd;
+    bool edge_connected;
+    sd_event_source *edge_timer;
+    int edge_backoff_ms;
+
+    struct mosquitto *up;
+    sd_event_source *up_io;
+    int up_fd;
+    enum uplink_state up_state;
+    sd_event_source *up_timer; /* reconnect back-off or connect timeout */
+    int up_backoff_ms;
+    bool up_destroy_pending;
+
+    struct inflight *inflight;
+    unsigned n_inflight;
+    int64_t last_sent_id;
+    int64_t highest_sent_id; /* for counting replays after an outage */
+    struct token_bucket drain_bucket;
+    sd_event_source *drain_timer;
+
+    struct node_slot *nodes;
+
+    sd_event_source *tick;
+    sd_event_source *watchdog;
+    uint64_t watchdog_usec;
+    bool stopping;
+    uint64_t relayed_up, relayed_down;
+    char last_status[256];
+};
+
+static void daemon_flush(struct daemon *d);
+static void uplink_schedule(struct daemon *d, int delay_ms);
+static void drain(struct daemon *d);
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+static int64_t wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void count_drop(struct daemon *d, const char *node, const char *reason, const char *what)
+{
+    int r = spool_count(d->spool, reason, 1);
+    if (r < 0)
+        log_event(LOG_ERR, node, reason, "cannot record a drop counter: %s", strerror(-r));
+    /* Each reason is logged at warning level the first time, at debug afterwards. */
+    uint64_t total = spool_counter(d->spool, reason);
+    log_event(total <= 1 ? LOG_WARNING : LOG_DEBUG, node, reason, "dropped %s", what);
+}
+
+static struct node_slot *node_get(struct daemon *d, const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
+        struct node_slot *s = &d->nodes[(h + i) % NODE_TABLE_MAX];
+        if (!s->used) {
+            s->used = true;
+            snprintf(s->id, sizeof(s->id), "%s", id);
+            return s;
+        }
+        if (strcmp(s->id, id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* ---- libmosquitto <-> sd-event glue ---- */
+
+static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u);
+
+static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **src, int *cur_fd)
+{
+    int fd = m ? mosquitto_socket(m) : -1;
+    if (fd != *cur_fd) {
+        *src = sd_event_source_disable_unref(*src);
+        *cur_fd = -1;
+        if (fd >= 0) {
+            int r = sd_event_add_io(d->ev, src, fd, EPOLLIN, mosq_io_cb, d);
+            if (r < 0) {
+                log_err("cannot watch a broker socket: %s", strerror(-r));
+                return;
+            }
+            *cur_fd = fd;
+        }
+    }
+    if (*src != NULL) {
+        uint32_t ev = EPOLLIN;
+        if (mosquitto_want_write(m) || (m == d->up && d->up_state == UP_CONNECTING))
+            ev |= EPOLLOUT;
+        (void)sd_event_source_set_io_events(*src, ev);
+    }
+}
+
+/* ---- edge ---- */
+
+static void edge_on_connect(struct mosquitto *m, void *u, int rc)
+{
+    struct daemon *d = u;
+    if (rc != 0) {
+        log_err("the edge broker refused the connection: %s", mosquitto_connack_string(rc));
+        return;
+    }
+    d->edge_connected = true;
+    d->edge_backoff_ms = 0;
+    int r1 = mosquitto_subscribe(m, NULL, "fleet/+/up/#", 1);
+    int r2 = mosquitto_subscribe(m, NULL, "fleet/+/attest/evidence", 1);
+    if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS)
+        log_err("cannot subscribe on the edge broker: %s", mosquitto_strerror(r1 ? r1 : r2));
+    log_info("connected to the edge broker");
+}
+
+static void edge_on_disconnect(struct mosquitto *m, void *u, int rc)
+{
+    (void)m;
+    struct daemon *d = u;
+    d->edge_connected = false;
+    if (!d->stopping)
+        log_warn("lost the edge broker connection (%s), reconnecting", mosquitto_strerror(rc));
+}
+
+static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct daemon *d = u;
+    char node[RELAY_NODE_MAX + 1];
+    char topic[SPOOL_TOPIC_MAX];
+    size_t tl = strlen(msg->topic);
+
+    enum relay_kind k = relay_map_up(msg->topic, tl, d->cfg.uplink.topic_prefix, node, sizeof(node),
+                                     topic, sizeof(topic));
+    if (k == RELAY_NONE) {
+        count_drop(d, NULL, "bad_topic", "a message on an unmapped or malformed topic");
+        return;
+    }
+    if (k == RELAY_EVIDENCE) {
+        count_drop(d, node, "attestation_unsupported",
+                   "attestation evidence (the verifier is not part of this build)");
+        return;
+    }
+    if (msg->payloadlen < 0 || msg->payloadlen > d->cfg.limits.max_message_bytes) {
+        count_drop(d, node, "too_large", "a message larger than limits.max_message_bytes");
+        return;
+    }
+    struct node_slot *ns = node_get(d, node);
+    if (ns == NULL) {
+        count_drop(d, node, "too_many_nodes", "a message from one node too many");
+        return;
+    }
+    if (!bucket_take(&ns->bucket, now_us(), d->cfg.limits.per_node_rate,
+                     d->cfg.limits.per_node_burst)) {
+        count_drop(d, node, "rate_limited", "a message over limits.per_node_rate");
+        return;
+    }
+    int r =
+        spool_append(d->spool, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(), NULL);
+    if (r == -ENOSPC) {
+        count_drop(d, node, "spool_full", "a message: the spool is at spool.max_bytes");
+        return;
+    }
+    if (r < 0) {
+        /* The transaction is unusable: make sure nothing is acknowledged. */
+        log_event(LOG_ERR, node, "spool_error", "cannot write to the spool: %s", strerror(-r));
+        int fd = mosquitto_socket(d->edge);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+}
+
+static int edge_connect(struct daemon *d)
+{
+    const char *host = d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host;
+    int port = d->cfg.edge.socket[0] ? 0 : d->cfg.edge.port;
+    int rc;
+    if (d->edge_fd < 0 && mosquitto_socket(d->edge) < 0) {
+        static bool first = true;
+        rc = first ? mosquitto_connect(d->edge, host, port, d->cfg.edge.keepalive)
+                   : mosquitto_reconnect(d->edge);
+        if (rc == MOSQ_ERR_SUCCESS)
+            first = false;
+        if (rc != MOSQ_ERR_SUCCESS) {
+            log_warn("cannot connect to the edge broker at %s: %s", host,
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            return -ECONNREFUSED;
+        }
+    }
+    return 0;
+}
+
+static int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    if (edge_connect(d) < 0) {
+        d->edge_backoff_ms = d->edge_backoff_ms ? d->edge_backoff_ms * 2 : 100;
+        if (d->edge_backoff_ms > EDGE_BACKOFF_MAX_MS)
+            d->edge_backoff_ms = EDGE_BACKOFF_MAX_MS;
+        (void)sd_event_source_set_time_relative(d->edge_timer, (uint64_t)d->edge_backoff_ms * 1000);
+        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
+    }
+    daemon_flush(d);
+    return 0;
+}
+
+static void edge_after_read(struct daemon *d)
+{
+    int r = spool_commit(d->spool);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "spool_error",
+                  "cannot commit the spool (%s): closing the edge connection so that the "
+                  "broker redelivers",
+                  strerror(-r));
+        int fd = mosquitto_socket(d->edge);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+}
+
+/* ---- uplink ---- */
+
+static bool uplink_is_data_mid(struct daemon *d, int mid, unsigned *ret_idx)
+{
+    for (unsigned i = 0; i < d->n_inflight; i++)
+        if (d->inflight[i].mid == mid) {
+            *ret_idx = i;
+            return true;
+        }
+    return false;
+}
+
+static void uplink_on_publish(struct mosquitto *m, void *u, int mid)
+{
+    (void)m;
+    struct daemon *d = u;
+    unsigned i;
+    if (!uplink_is_data_mid(d, mid, &i))
+        return;
+    int64_t id = d->inflight[i].id;
+    memmove(&d->inflight[i], &d->inflight[i + 1], (d->n_inflight - i - 1) * sizeof(d->inflight[0]));
+    d->n_inflight--;
+    int r = spool_delete(d->spool, id);
+    if (r < 0 && r != -ENOENT)
+        log_err("cannot delete spool entry %lld: %s", (long long)id, strerror(-r));
+    if (r == 0) {
+        d->relayed_up++;
+        r = spool_count(d->spool, "relayed_up", 1);
+        if (r < 0)
+            log_err("cannot count a relayed message: %s", strerror(-r));
+    }
+}
+
+static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct daemon *d = u;
+    char node[RELAY_NODE_MAX + 1];
+    char topic[SPOOL_TOPIC_MAX];
+    if (!relay_map_down(msg->topic, strlen(msg->topic), d->cfg.uplink.topic_prefix, node,
+                        sizeof(node), topic, sizeof(topic))) {
+        count_drop(d, NULL, "down_bad_topic", "a cloud command on a malformed topic");
+        return;
+    }
+    if (msg->payloadlen > d->cfg.limits.max_message_bytes) {
+        count_drop(d, node, "down_too_large", "a cloud command larger than max_message_bytes");
+        return;
+    }
+    int rc = mosquitto_publish(d->edge, NULL, topic, msg->payloadlen, msg->payload, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        count_drop(d, node, "down_edge_unavailable", "a cloud command: the edge broker is down");
+        return;
+    }
+    d->relayed_down++;
+    int r = spool_count(d->spool, "relayed_down", 1);
+    if (r < 0)
+        log_err("cannot count a relayed command: %s", strerror(-r));
+}
+
+static void status_topic(struct daemon *d, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/gateway/%s/status", d->cfg.uplink.topic_prefix, d->cfg.uplink.client_id);
+}
+
+static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
+{
+    struct daemon *d = u;
+    char t[SPOOL_TOPIC_MAX + 64], sub[SPOOL_TOPIC_MAX];
+    if (rc != 0) {
+        log_event(LOG_ERR, NULL, "uplink_refused", "the cloud broker refused the connection: %s",
+                  mosquitto_connack_string(rc));
+        return;
+    }
+    d->up_state = UP_CONNECTED;
+    d->up_backoff_ms = 0;
+    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_OFF);
+    status_topic(d, t, sizeof(t));
+    static const char online[] = "{\"state\":\"online\"}";
+    int r1 = mosquitto_publish(m, NULL, t, (int)strlen(online), online, 1, true);
+    snprintf(sub, sizeof(sub), "%s/cmd/+/#", d->cfg.uplink.topic_prefix);
+    int r2 = mosquitto_subscribe(m, NULL, sub, 1);
+    if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS)
+        log_err("cannot announce/subscribe on the cloud broker: %s",
+                mosquitto_strerror(r1 ? r1 : r2));
+    log_info("connected to the cloud broker %s:%d; %llu message(s) spooled", d->cfg.uplink.host,
+             d->cfg.uplink.port, (unsigned long long)spool_messages(d->spool));
+    d->last_sent_id = 0;
+    d->n_inflight = 0;
+    drain(d);
+}
+
+static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
+{
+    (void)m;
+    struct daemon *d = u;
+    bool was = d->up_state == UP_CONNECTED;
+    d->up_state = UP_IDLE;
+    /* Everything in flight will be replayed from the spool in order. */
+    d->n_inflight = 0;
+    d->last_sent_id = 0;
+    d->up_destroy_pending = true;
+    if (d->stopping)
+        return;
+    if (was)
+        log_event(LOG_WARNING, NULL, "uplink_lost", "lost the cloud broker connection (%s)",
+                  mosquitto_strerror(rc));
+    uplink_schedule(d, -1);
+}
+
+static void uplink_destroy(struct daemon *d)
+{
+    d->up_io = sd_event_source_disable_unref(d->up_io);
+    d->up_fd = -1;
+    if (d->up != NULL)
+        mosquitto_destroy(d->up);
+    d->up = NULL;
+    d->up_destroy_pending = false;
+    d->up_state = UP_IDLE;
+    d->n_inflight = 0;
+    d->last_sent_id = 0;
+}
+
+static int uplink_start(struct daemon *d)
+{
+    char t[SPOOL_TOPIC_MAX + 64];
+    static const char offline[] = "{\"state\":\"offline\"}";
+    int rc;
+
+    uplink_destroy(d);
+    d->up = mosquitto_new(d->cfg.uplink.client_id, false, d);
+    if (d->up == NULL)
+        return -ENOMEM;
+    mosquitto_threaded_set(d->up, true);
+    (void)mosquitto_int_option(d->up, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    rc = mosquitto_void_option(d->up, MOSQ_OPT_SSL_CTX, d->ssl_ctx);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_int_option(d->up, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+    status_topic(d, t, sizeof(t));
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_will_set(d->up, t, (int)strlen(offline), offline, 1, true);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_max_inflight_messages_set(d->up, (unsigned)d->cfg.spool.max_inflight + 4);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_err("cannot set up the cloud client: %s", mosquitto_strerror(rc));
+        return -EINVAL;
+    }
+    mosquitto_connect_callback_set(d->up, uplink_on_connect);
+    mosquitto_disconnect_callback_set(d->up, uplink_on_disconnect);
+    mosquitto_publish_callback_set(d->up, uplink_on_publish);
+    mosquitto_message_callback_set(d->up, uplink_on_message);
+    rc = mosquitto_connect_async(d->up, d->cfg.uplink.host, d->cfg.uplink.port,
+                                 d->cfg.uplink.keepalive);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_event(LOG_WARNING, NULL, "uplink_connect",
+                  "cannot connect to the cloud broker %s:%d: %s", d->cfg.uplink.host,
+                  d->cfg.uplink.port,
+                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        return -ECONNREFUSED;
+    }
+    d->up_state = UP_CONNECTING;
+    return 0;
+}
+
+/* Exponential back-off with full jitter in [min, current]. delay_ms >= 0 forces a delay. */
+static void uplink_schedule(struct daemon *d, int delay_ms)
+{
+    if (delay_ms < 0) {
+        int b = d->up_backoff_ms ? d->up_backoff_ms * 2 : d->cfg.uplink.backoff_min_ms;
+        if (b > d->cfg.uplink.backoff_max_ms)
+            b = d->cfg.uplink.backoff_max_ms;
+        d->up_backoff_ms = b;
+        uint32_t rnd = 0;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+            rnd = (uint32_t)now_us();
+        int span = b - d->cfg.uplink.backoff_min_ms;
+        delay_ms =
+            d->cfg.uplink.backoff_min_ms + (span > 0 ? (int)(rnd % (uint32_t)(span + 1)) : 0);
+        log_debug("next cloud connection attempt in %d ms", delay_ms);
+    }
+    (void)sd_event_source_set_time_relative(d->up_timer, (uint64_t)delay_ms * 1000);
+    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT);
+}
+
+static int up_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    if (d->up_state == UP_CONNECTING) {
+        log_event(LOG_WARNING, NULL, "uplink_timeout",
+                  "no answer from the cloud broker %s:%d within %d s", d->cfg.uplink.host,
+                  d->cfg.uplink.port, d->cfg.uplink.connect_timeout_s);
+        uplink_destroy(d);
+        uplink_schedule(d, -1);
+    } else if (d->up_state == UP_IDLE) {
+        if (uplink_start(d) < 0) {
+            uplink_destroy(d);
+            uplink_schedule(d, -1);
+        } else {
+            (void)sd_event_source_set_time_relative(
+                d->up_timer, (uint64_t)d->cfg.uplink.connect_timeout_s * 1000000ULL);
+            (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT);
+        }
+    }
+    daemon_flush(d);
+    return 0;
+}
+
+/* ---- drain: spool -> cloud, in id order, rate-limited, bounded in flight ---- */
+
+static int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    daemon_flush(u);
+    return 0;
+}
+
+static void drain(struct daemon *d)
+{
+    if (d->up_state != UP_CONNECTED || d->up == NULL || d->stopping)
+        return;
+    while (d->n_inflight < (unsigned)d->cfg.spool.max_inflight) {
+        struct spool_msg msg;
+        int r = spool_next(d->spool, d->last_sent_id, &msg);
+        if (r == -ENOENT)
+            return;
+        if (r < 0) {
+            log_err("cannot read the spool: %s", strerror(-r));
+            return;
+        }
+        uint64_t t = now_us();
+        if (!bucket_take(&d->drain_bucket, t, d->cfg.spool.drain_rate,
+                         d->cfg.spool.drain_rate > 10 ? d->cfg.spool.drain_rate / 10 : 1)) {
+            spool_msg_clear(&msg);
+            uint64_t w = bucket_wait_us(&d->drain_bucket, d->cfg.spool.drain_rate);
+            (void)sd_event_source_set_time_relative(d->drain_timer, w ? w : 1000);
+            (void)sd_event_source_set_enabled(d->drain_timer, SD_EVENT_ONESHOT);
+            return;
+        }
+        int mid = 0;
+        int rc = mosquitto_publish(d->up, &mid, msg.topic, (int)msg.len, msg.payload, 1, false);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            log_warn("cannot publish upstream: %s", mosquitto_strerror(rc));
+            spool_msg_clear(&msg);
+            return;
+        }
+        if (msg.id <= d->highest_sent_id) {
+            r = spool_count(d->spool, "resent", 1);
+            if (r < 0)
+                log_err("cannot count a resent message: %s", strerror(-r));
+        } else {
+            d->highest_sent_id = msg.id;
+        }
+        d->inflight[d->n_inflight].mid = mid;
+        d->inflight[d->n_inflight].id = msg.id;
+        d->n_inflight++;
+        d->last_sent_id = msg.id;
+        spool_msg_clear(&msg);
+    }
+}
+
+/* Commits, drains, writes what libmosquitto queued, and re-arms the io sources. */
+static void daemon_flush(struct daemon *d)
+{
+    int r = spool_commit(d->spool);
+    if (r < 0)
+        log_err("cannot commit the spool: %s", strerror(-r));
+    drain(d);
+    r = spool_commit(d->spool);
+    if (r < 0)
+        log_err("cannot commit the spool: %s", strerror(-r));
+    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0 && mosquitto_want_write(d->edge))
+        (void)mosquitto_loop_write(d->edge, 64);
+    if (d->up != NULL && d->up_state == UP_CONNECTED && mosquitto_want_write(d->up))
+        (void)mosquitto_loop_write(d->up, 64);
+    if (d->up_destroy_pending && !d->stopping) {
+        /* The uplink client is recreated per connection: its in-memory queue is dropped,
+         * the spool is the only source of what is still to be sent. */
+        d->up_io = sd_event_source_disable_unref(d->up_io);
+        d->up_fd = -1;
+        mosquitto_destroy(d->up);
+        d->up = NULL;
+        d->up_destroy_pending = false;
+    }
+    io_update(d, d->edge, &d->edge_io, &d->edge_fd);
+    if (d->up != NULL)
+        io_update(d, d->up, &d->up_io, &d->up_fd);
+    if (d->edge != NULL && mosquitto_socket(d->edge) < 0 && !d->stopping &&
+        sd_event_source_get_enabled(d->edge_timer, NULL) == 0) {
+        d->edge_backoff_ms = d->edge_backoff_ms ? d->edge_backoff_ms : 100;
+        (void)sd_event_source_set_time_relative(d->edge_timer, (uint64_t)d->edge_backoff_ms * 1000);
+        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
+    }
+}
+
+static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
+{
+    (void)s;
+    struct daemon *d = u;
+    if (d->edge != NULL && fd == d->edge_fd) {
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            (void)mosquitto_loop_read(d->edge, 64);
+            edge_after_read(d);
+        }
+        /* PUBACKs leave only after the commit above (in daemon_flush). */
+    } else if (d->up != NULL && fd == d->up_fd) {
+        if (d->up_state == UP_CONNECTING && (revents & (EPOLLERR | EPOLLHUP))) {
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+            log_event(LOG_WARNING, NULL, "uplink_connect",
+                      "cannot connect to the cloud broker %s:%d: %s", d->cfg.uplink.host,
+                      d->cfg.uplink.port, soerr ? strerror(soerr) : "connection closed");
+            uplink_destroy(d);
+            uplink_schedule(d, -1);
+            daemon_flush(d);
+            return 0;
+        }
+        /* loop_read also advances the TLS handshake (want_connect), on either event. */
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR) || d->up_state == UP_CONNECTING)
+            (void)mosquitto_loop_read(d->up, 64);
+        edge_after_read(d); /* commits deletes/counters from on_publish */
+    }
+    daemon_flush(d);
+    return 0;
+}
+
+/* ---- periodic work, signals, notify ---- */
+
+static void update_status(struct daemon *d)
+{
+    char st[256];
+    snprintf(st, sizeof(st),
+             "edge %s, cloud %s; spooled %llu msg / %lld B; relayed up %llu, "
+             "down %llu",
+             d->edge_connected ? "up" : "down",
+             d->up_state == UP_CONNECTED ? "up"
+                                         : (d->up_state == UP_CONNECTING ? "connecting" : "down"),
+             (unsigned long long)spool_messages(d->spool), (long long)spool_bytes(d->spool),
+             (unsigned long long)d->relayed_up, (unsigned long long)d->relayed_down);
+    if (strcmp(st, d->last_status) != 0) {
+        memcpy(d->last_status, st, sizeof(st));
+        (void)sd_notifyf(0, "STATUS=%s", st);
+    }
+}
+
+static int tick_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    struct daemon *d = u;
+    static unsigned n;
+    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0)
+        (void)mosquitto_loop_misc(d->edge);
+    if (d->up != NULL && d->up_state == UP_CONNECTED)
+        (void)mosquitto_loop_misc(d->up);
+    if (++n % 10 == 0) {
+        uint64_t x = 0;
+        int r = spool_expire(d->spool, wall_s(), d->cfg.spool.ttl_seconds, &x);
+        if (r < 0)
+            log_err("cannot expire old spool entries: %s", strerror(-r));
+        else if (x > 0)
+            log_event(LOG_WARNING, NULL, "expired",
+                      "dropped %llu spooled message(s) older than spool.ttl_seconds",
+                      (unsigned long long)x);
+    }
+    daemon_flush(d);
+    update_status(d);
+    (void)sd_event_source_set_time(s, usec + 1000000ULL);
+    return 0;
+}
+
+static int watchdog_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    struct daemon *d = u;
+    (void)sd_notify(0, "WATCHDOG=1");
+    (void)sd_event_source_set_time(s, usec + d->watchdog_usec / 2);
+    return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *u)
+{
+    (void)s;
+    struct daemon *d = u;
+    char t[SPOOL_TOPIC_MAX + 64];
+    static const char offline[] = "{\"state\":\"offline\"}";
+    log_notice("received %s, stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    (void)sd_notify(0, "STOPPING=1");
+    int r = spool_commit(d->spool);
+    if (r < 0)
+        log_err("cannot commit the spool: %s", strerror(-r));
+    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0) {
+        (void)mosquitto_loop_write(d->edge, 64);
+        d->stopping = true;
+        (void)mosquitto_disconnect(d->edge);
+        (void)mosquitto_loop_write(d->edge, 8);
+    }
+    d->stopping = true;
+    if (d->up != NULL && d->up_state == UP_CONNECTED) {
+        status_topic(d, t, sizeof(t));
+        (void)mosquitto_publish(d->up, NULL, t, (int)strlen(offline), offline, 1, true);
+        (void)mosquitto_disconnect(d->up);
+        for (int i = 0; i < 8 && mosquitto_want_write(d->up); i++)
+            (void)mosquitto_loop_write(d->up, 8);
+    }
+    return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *u)
+{
+    (void)s;
+    (void)si;
+    struct daemon *d = u;
+    struct config *n = calloc(1, sizeof(*n));
+    struct config_error err;
+    if (n == NULL)
+        return 0;
+    (void)sd_notify(0, "RELOADING=1");
+    if (config_load(d->config_path, n, &err) < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid",
+                  "reload refused, keeping the running configuration: %s", err.message);
+        goto out;
+    }
+    if (memcmp(&n->edge, &d->cfg.edge, sizeof(n->edge)) != 0 ||
+        memcmp(&n->uplink, &d->cfg.uplink, sizeof(n->uplink)) != 0 ||
+        strcmp(n->spool.path, d->cfg.spool.path) != 0 ||
+        n->spool.max_inflight != d->cfg.spool.max_inflight)
+        log_notice("reload: changes to edge.*, uplink.*, spool.path or spool.max_inflight take "
+                   "effect at the next restart");
+    d->cfg.limits = n->limits;
+    d->cfg.spool.max_bytes = n->spool.max_bytes;
+    d->cfg.spool.ttl_seconds = n->spool.ttl_seconds;
+    d->cfg.spool.drain_rate = n->spool.drain_rate;
+    d->cfg.log = n->log;
+    d->cfg.registry = n->registry;
+    spool_set_quota(d->spool, n->spool.max_bytes);
+    log_setup(config_log_priority(&d->cfg));
+    log_notice("configuration reloaded from %s", d->config_path);
+out:
+    (void)sd_notify(0, "READY=1");
+    free(n);
+    return 0;
+}
+
+static void print_counter(const char *name, uint64_t n, void *u)
+{
+    (void)u;
+    log_info("counter %s = %llu", name, (unsigned long long)n);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: fleetgwd [--config FILE] [--check-config]\n"
+               "  --config FILE   configuration (default " CONFIG_DEFAULT_PATH ")\n"
+               "  --check-config  validate the configuration and exit (0 when valid)\n");
+}
+
+static int run(struct daemon *d)
+{
+    int r;
+    char err[512];
+    sigset_t ss;
+
+    r = spool_open(d->cfg.spool.path, d->cfg.spool.max_bytes, &d->spool);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "spool_open", "cannot open the spool %s: %s", d->cfg.spool.path,
+                  strerror(-r));
+        return 73; /* EX_CANTCREAT */
+    }
+    struct tpm_tls_config tc = {
+        .tcti = d->cfg.uplink.tcti[0] ? d->cfg.uplink.tcti : NULL,
+        .key = d->cfg.uplink.key,
+        .cert_file = d->cfg.uplink.cert_file,
+        .ca_file = d->cfg.uplink.ca_file,
+        .server_name = d->cfg.uplink.server_name,
+    };
+    r = tpm_tls_ctx_new(&tc, &d->ssl_ctx, err, sizeof(err));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "tls_setup", "cannot set up TLS to the cloud broker: %s", err);
+        return 69; /* EX_UNAVAILABLE */
+    }
+    d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
+    d->nodes = calloc(NODE_TABLE_MAX, sizeof(*d->nodes));
+    if (d->inflight == NULL || d->nodes == NULL)
+        return 71;
+
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    r = sd_event_default(&d->ev);
+    if (r >= 0)
+        r = sd_event_add_signal(d->ev, NULL, SIGTERM, on_sigterm, d);
+    if (r >= 0)
+        r = sd_event_add_signal(d->ev, NULL, SIGINT, on_sigterm, d);
+    if (r >= 0)
+        r = sd_event_add_signal(d->ev, NULL, SIGHUP, on_sighup, d);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->edge_timer, CLOCK_MONOTONIC, 0, 0, edge_timer_cb,
+                                       d);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->up_timer, CLOCK_MONOTONIC, 0, 0, up_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->drain_timer, CLOCK_MONOTONIC, 1000, 0,
+                                       drain_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->drain_timer, SD_EVENT_OFF);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->tick, CLOCK_MONOTONIC, 1000000, 0, tick_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
+    if (r >= 0 && sd_watchdog_enabled(0, &d->watchdog_usec) > 0) {
+        r = sd_event_add_time_relative(d->ev, &d->watchdog, CLOCK_MONOTONIC, d->watchdog_usec / 2,
+                                       0, watchdog_cb, d);
+        if (r >= 0)
+            r = sd_event_source_set_enabled(d->watchdog, SD_EVENT_ON);
+    }
+    if (r < 0) {
+        log_err("cannot set up the event loop: %s", strerror(-r));
+        return 71;
+    }
+
+    d->edge = mosquitto_new(d->cfg.edge.client_id, false, d);
+    if (d->edge == NULL)
+        return 71;
+    mosquitto_threaded_set(d->edge, true);
+    (void)mosquitto_int_option(d->edge, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_connect_callback_set(d->edge, edge_on_connect);
+    mosquitto_disconnect_callback_set(d->edge, edge_on_disconnect);
+    mosquitto_message_callback_set(d->edge, edge_on_message);
+    if (edge_connect(d) < 0)
+        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
+    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT); /* connect now */
+    daemon_flush(d);
+
+    log_notice("started: edge %s, cloud %s:%d, spool %s (%llu message(s) waiting)",
+               d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host, d->cfg.uplink.host,
+               d->cfg.uplink.port, d->cfg.spool.path, (unsigned long long)spool_messages(d->spool));
+    (void)sd_notify(0, "READY=1");
+    update_status(d);
+    r = sd_event_loop(d->ev);
+    if (r < 0) {
+        log_err("event loop failed: %s", strerror(-r));
+        return 70;
+    }
+    r = spool_commit(d->spool);
+    if (spool_counters_foreach(d->spool, print_counter, NULL) < 0)
+        log_err("cannot read the counters");
+    log_notice("stopped");
+    return r < 0 ? 70 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct daemon *d = calloc(1, sizeof(*d));
+    struct config_error err;
+    bool check_only = false;
+    int c, ret;
+
+    if (d == NULL)
+        return 71;
+    d->config_path = CONFIG_DEFAULT_PATH;
+    d->edge_fd = -1;
+    d->up_fd = -1;
+    log_setup(LOG_INFO);
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            d->config_path = optarg;
+            break;
+        case 'C':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            free(d);
+            return 0;
+        default:
+            usage(stderr);
+            free(d);
+            return CONFIG_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        free(d);
+        return CONFIG_EXIT_USAGE;
+    }
+    if (config_load(d->config_path, &d->cfg, &err) < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid", "%s", err.message);
+        ret = (int)err.exit_code;
+        free(d);
+        return ret;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid\n", d->config_path);
+        free(d);
+        return 0;
+    }
+    log_setup(config_log_priority(&d->cfg));
+    mosquitto_lib_init();
+    ret = run(d);
+
+    uplink_destroy(d);
+    if (d->edge != NULL)
+        mosquitto_destroy(d->edge);
+    d->edge_io = sd_event_source_disable_unref(d->edge_io);
+    sd_event_source_disable_unref(d->edge_timer);
+    sd_event_source_disable_unref(d->up_timer);
+    sd_event_source_disable_unref(d->drain_timer);
+    sd_event_source_disable_unref(d->tick);
+    sd_event_source_disable_unref(d->watchdog);
+    sd_event_unref(d->ev);
+    SSL_CTX_free(d->ssl_ctx);
+    spool_close(d->spool);
+    free(d->inflight);
+    free(d->nodes);
+    free(d);
+    mosquitto_lib_cleanup();
+    return ret;
+}
