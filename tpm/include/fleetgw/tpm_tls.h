@@ -21,7 +21,7 @@ struct tpm_tls_config {
 
 /* Builds the context. Returns 0 or a negative errno; on failure writes a one-line reason
  * (what failed and why, never key material) into err. *ret_ctx is set only on success. */
-int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *err,
-                    size_t errlen) __attribute__((warn_unused_result));
+int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif
