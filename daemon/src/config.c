@@ -54,6 +54,8 @@ static const struct key_spec config_keys[] = {
     STR(edge, host, KT_STR, false),
     INT(edge, port, 1, 65535),
     STR(edge, client_id, KT_CLIENT, false),
+    STR(edge, username, KT_STR, false),
+    STR(edge, password_file, KT_CERT, false),
     INT(edge, keepalive, 5, 3600),
 
     STR(uplink, host, KT_STR, true),
@@ -371,6 +373,9 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
     if (cfg->edge.socket[0] != '\0' && cfg->edge.host[0] != '\0')
         return fail(err, CONFIG_EXIT_RANGE, name, text, len, "edge", "host",
                     "edge.socket and edge.host exclude each other");
+    if (cfg->edge.password_file[0] != '\0' && cfg->edge.username[0] == '\0')
+        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "edge", "password_file",
+                    "edge.password_file needs edge.username");
     if (cfg->uplink.backoff_min_ms > cfg->uplink.backoff_max_ms)
         return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "backoff_min_ms",
                     "backoff_min_ms (%d) is larger than backoff_max_ms (%d)",

@@ -42,6 +42,8 @@ struct config {
         char host[CONFIG_STR_MAX];    /* TCP host when socket is "" */
         int port;
         char client_id[CONFIG_STR_MAX];
+        char username[CONFIG_STR_MAX];       /* "" = anonymous */
+        char password_file[CONFIG_PATH_MAX]; /* first line = password, with username */
         int keepalive;
     } edge;
     struct {

@@ -81,6 +81,7 @@ struct daemon {
     sd_event_source *up_timer; /* reconnect back-off or connect timeout */
     int up_backoff_ms;
     bool up_destroy_pending;
+    bool up_tcp_ready;
 
     struct inflight *inflight;
     unsigned n_inflight;
@@ -164,8 +165,17 @@ static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **s
     }
     if (*src != NULL) {
         uint32_t ev = EPOLLIN;
-        if (mosquitto_want_write(m) || (m == d->up && d->up_state == UP_CONNECTING))
+        if (m != d->up) {
+            if (mosquitto_want_write(m))
+                ev |= EPOLLOUT;
+        } else if (d->up_state == UP_CONNECTING) {
+            /* Writable once, when the TCP connection is made; the TLS handshake is then
+             * driven by reads (the queued CONNECT makes want_write true all along). */
+            if (!d->up_tcp_ready)
+                ev |= EPOLLOUT;
+        } else if (mosquitto_want_write(m)) {
             ev |= EPOLLOUT;
+        }
         (void)sd_event_source_set_io_events(*src, ev);
     }
 }
@@ -354,6 +364,13 @@ static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquit
         log_err("cannot count a relayed command: %s", strerror(-r));
 }
 
+static void mosq_log(struct mosquitto *m, void *u, int level, const char *str)
+{
+    struct daemon *d = u;
+    (void)level;
+    log_debug("%s: %s", m == d->edge ? "edge" : "uplink", str);
+}
+
 static void status_topic(struct daemon *d, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/gateway/%s/status", d->cfg.uplink.topic_prefix, d->cfg.uplink.client_id);
@@ -445,6 +462,7 @@ static int uplink_start(struct daemon *d)
     mosquitto_disconnect_callback_set(d->up, uplink_on_disconnect);
     mosquitto_publish_callback_set(d->up, uplink_on_publish);
     mosquitto_message_callback_set(d->up, uplink_on_message);
+    mosquitto_log_callback_set(d->up, mosq_log);
     rc = mosquitto_connect_async(d->up, d->cfg.uplink.host, d->cfg.uplink.port,
                                  d->cfg.uplink.keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -455,6 +473,7 @@ static int uplink_start(struct daemon *d)
         return -ECONNREFUSED;
     }
     d->up_state = UP_CONNECTING;
+    d->up_tcp_ready = false;
     return 0;
 }
 
@@ -569,7 +588,8 @@ static void daemon_flush(struct daemon *d)
         log_err("cannot commit the spool: %s", strerror(-r));
     if (d->edge != NULL && mosquitto_socket(d->edge) >= 0 && mosquitto_want_write(d->edge))
         (void)mosquitto_loop_write(d->edge, 64);
-    if (d->up != NULL && d->up_state == UP_CONNECTED && mosquitto_want_write(d->up))
+    if (d->up != NULL && d->up_state != UP_IDLE && mosquitto_socket(d->up) >= 0 &&
+        mosquitto_want_write(d->up))
         (void)mosquitto_loop_write(d->up, 64);
     if (d->up_destroy_pending && !d->stopping) {
         /* The uplink client is recreated per connection: its in-memory queue is dropped,
@@ -614,6 +634,8 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
             daemon_flush(d);
             return 0;
         }
+        if (revents & EPOLLOUT)
+            d->up_tcp_ready = true;
         /* loop_read also advances the TLS handshake (want_connect), on either event. */
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR) || d->up_state == UP_CONNECTING)
             (void)mosquitto_loop_read(d->up, 64);
@@ -751,11 +773,27 @@ static void usage(FILE *f)
                "  --check-config  validate the configuration and exit (0 when valid)\n");
 }
 
+/* Reads the first line of path (the edge broker password) into buf. */
+static int read_secret(const char *path, char *buf, size_t cap)
+{
+    int r = 0;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -errno;
+    if (fgets(buf, (int)cap, f) == NULL) {
+        r = -ENODATA;
+        goto out;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+out:
+    fclose(f);
+    return r;
+}
+
 static int run(struct daemon *d)
 {
     int r;
     char err[512];
-    sigset_t ss;
 
     r = spool_open(d->cfg.spool.path, d->cfg.spool.max_bytes, &d->spool);
     if (r < 0) {
@@ -779,13 +817,6 @@ static int run(struct daemon *d)
     d->nodes = calloc(NODE_TABLE_MAX, sizeof(*d->nodes));
     if (d->inflight == NULL || d->nodes == NULL)
         return 71;
-
-    sigemptyset(&ss);
-    sigaddset(&ss, SIGTERM);
-    sigaddset(&ss, SIGINT);
-    sigaddset(&ss, SIGHUP);
-    sigprocmask(SIG_BLOCK, &ss, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     r = sd_event_default(&d->ev);
     if (r >= 0)
@@ -824,9 +855,27 @@ static int run(struct daemon *d)
         return 71;
     mosquitto_threaded_set(d->edge, true);
     (void)mosquitto_int_option(d->edge, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    if (d->cfg.edge.username[0] != '\0') {
+        char pw[256] = "";
+        if (d->cfg.edge.password_file[0] != '\0') {
+            r = read_secret(d->cfg.edge.password_file, pw, sizeof(pw));
+            if (r < 0) {
+                log_err("cannot read edge.password_file %s: %s", d->cfg.edge.password_file,
+                        strerror(-r));
+                return 69;
+            }
+        }
+        r = mosquitto_username_pw_set(d->edge, d->cfg.edge.username, pw[0] ? pw : NULL);
+        explicit_bzero(pw, sizeof(pw));
+        if (r != MOSQ_ERR_SUCCESS) {
+            log_err("cannot set the edge credentials: %s", mosquitto_strerror(r));
+            return 69;
+        }
+    }
     mosquitto_connect_callback_set(d->edge, edge_on_connect);
     mosquitto_disconnect_callback_set(d->edge, edge_on_disconnect);
     mosquitto_message_callback_set(d->edge, edge_on_message);
+    mosquitto_log_callback_set(d->edge, mosq_log);
     if (edge_connect(d) < 0)
         (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
     (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT); /* connect now */
@@ -859,6 +908,17 @@ int main(int argc, char **argv)
     struct config_error err;
     bool check_only = false;
     int c, ret;
+
+    /* Block the signals sd-event handles before anything can start a thread (the tpm2
+     * provider's tabrmd TCTI runs a GDBus worker): a thread created earlier would keep
+     * them unblocked and take the default action (termination) for the whole process. */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    signal(SIGPIPE, SIG_IGN);
 
     if (d == NULL)
         return 71;
