@@ -192,6 +192,26 @@ static int fail(struct config_error *err, enum config_exit code, const char *nam
     return -EINVAL;
 }
 
+/* A syntax error at a known line (no key). */
+static int fail_line(struct config_error *err, const char *name, unsigned line, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+
+static int fail_line(struct config_error *err, const char *name, unsigned line, const char *fmt,
+                     ...)
+{
+    char reason[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    err->exit_code = CONFIG_EXIT_SYNTAX;
+    err->line = line;
+    err->key[0] = '\0';
+    snprintf(err->message, sizeof(err->message), "%s:%u: %s", name, line, reason);
+    return -EINVAL;
+}
+
 static const char *json_type_word(json_object *v)
 {
     switch (json_object_get_type(v)) {
@@ -408,9 +428,10 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
         goto out;
     }
     if (memchr(text, '\0', len) != NULL) {
-        r = fail(err, CONFIG_EXIT_SYNTAX, name, NULL, 0, NULL, NULL,
-                 "line %u: NUL byte in the file",
-                 line_of_offset(text, len, (size_t)((const char *)memchr(text, '\0', len) - text)));
+        r = fail_line(
+            err, name,
+            line_of_offset(text, len, (size_t)((const char *)memchr(text, '\0', len) - text)),
+            "NUL byte in the file");
         goto out;
     }
     tok = json_tokener_new_ex(16);
@@ -426,22 +447,17 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
     size_t end = json_tokener_get_parse_end(tok);
     if (root == NULL || jerr != json_tokener_success) {
         if (jerr == json_tokener_continue)
-            r = fail(err, CONFIG_EXIT_SYNTAX, name, NULL, 0, NULL, NULL,
-                     "line %u: JSON syntax error: unexpected end of file",
-                     line_of_offset(text, len, len));
+            r = fail_line(err, name, line_of_offset(text, len, len),
+                          "JSON syntax error: unexpected end of file");
         else
-            r = fail(err, CONFIG_EXIT_SYNTAX, name, NULL, 0, NULL, NULL,
-                     "line %u: JSON syntax error: %s", line_of_offset(text, len, end),
-                     json_tokener_error_desc(jerr));
-        err->line = line_of_offset(text, len, jerr == json_tokener_continue ? len : end);
+            r = fail_line(err, name, line_of_offset(text, len, end), "JSON syntax error: %s",
+                          json_tokener_error_desc(jerr));
         goto out;
     }
     for (size_t i = end; i < len; i++) {
         if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') {
-            r = fail(err, CONFIG_EXIT_SYNTAX, name, NULL, 0, NULL, NULL,
-                     "line %u: JSON syntax error: data after the top-level object",
-                     line_of_offset(text, len, i));
-            err->line = line_of_offset(text, len, i);
+            r = fail_line(err, name, line_of_offset(text, len, i),
+                          "JSON syntax error: data after the top-level object");
             goto out;
         }
     }
