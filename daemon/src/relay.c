@@ -1,19 +1,18 @@
 #include "relay.h"
 
+#include <fleetgw/msg.h>
 #include <string.h>
+
+_Static_assert(RELAY_NODE_MAX == MSG_NODE_ID_MAX, "node id length as in docs/protocol.md");
 
 bool relay_node_valid(const char *s, size_t len)
 {
-    if (len == 0 || len > RELAY_NODE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return msg_node_id_valid(s, len) == 0;
+}
+
+static bool sub_valid(const char *s, size_t len)
+{
+    return msg_subtopic_valid(s, len) == 0;
 }
 
 static bool has_bad_bytes(const char *t, size_t len)
@@ -67,12 +66,10 @@ enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, 
         node[nl] = '\0';
         return RELAY_EVIDENCE;
     }
-    if (tl < 2 || memcmp(tail, "up", 2) != 0 || (tl > 2 && tail[2] != '/'))
+    if (tl < 4 || memcmp(tail, "up/", 3) != 0 || !sub_valid(tail + 3, tl - 3))
         return RELAY_NONE;
-    const char *sub = tail + 2; /* "" or "/<rest>" */
+    const char *sub = tail + 2; /* "/<sub>" */
     size_t sl = tl - 2;
-    if (sl == 1) /* "fleet/<node>/up/" : empty level, refuse */
-        return RELAY_NONE;
     size_t pos = 0;
     if (!put(out, out_cap, &pos, prefix, strlen(prefix)) ||
         !put(out, out_cap, &pos, "/nodes/", 7) || !put(out, out_cap, &pos, n, nl) ||
@@ -101,13 +98,13 @@ bool relay_map_down(const char *topic, size_t len, const char *prefix, char *nod
     const char *n = topic + pl + 5;
     size_t rest = len - pl - 5;
     const char *slash = memchr(n, '/', rest);
-    size_t nl = slash ? (size_t)(slash - n) : rest;
-    if (!relay_node_valid(n, nl))
+    if (slash == NULL)
         return false;
-    const char *sub = n + nl; /* "" or "/<rest>" */
+    size_t nl = (size_t)(slash - n);
+    if (!relay_node_valid(n, nl) || !sub_valid(slash + 1, rest - nl - 1))
+        return false;
+    const char *sub = slash; /* "/<sub>" */
     size_t sl = rest - nl;
-    if (sl == 1)
-        return false;
     size_t pos = 0;
     if (!put(out, out_cap, &pos, "fleet/", 6) || !put(out, out_cap, &pos, n, nl) ||
         !put(out, out_cap, &pos, "/down", 5) || !put(out, out_cap, &pos, sub, sl)) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RELAY_NODE_MAX 64 /* characters of a node id */
+#define RELAY_NODE_MAX 48 /* characters of a node id (= MSG_NODE_ID_MAX, docs/protocol.md) */
 
 enum relay_kind {
     RELAY_NONE = 0, /* not a topic the relay handles */
@@ -15,17 +15,18 @@ enum relay_kind {
     RELAY_EVIDENCE, /* fleet/<node>/attest/evidence */
 };
 
-/* Node ids: 1..RELAY_NODE_MAX of [A-Za-z0-9._-]. */
+/* Node ids: 1..48 of [A-Za-z0-9_-] (msg_node_id_valid). */
 bool relay_node_valid(const char *s, size_t len);
 
 /* Classifies an edge topic (topic,len need not be NUL terminated) and extracts the node id
  * into node (cap >= RELAY_NODE_MAX + 1). For RELAY_UP, writes the upstream topic
- * <prefix>/nodes/<node>[/<rest>] into out. Returns the kind, RELAY_NONE on anything
+ * <prefix>/nodes/<node>/<sub> into out. <sub> follows docs/protocol.md
+ * (1..64 chars, non-empty segments of [A-Za-z0-9_-]). Returns the kind, RELAY_NONE on anything
  * malformed or too long (out and node are then empty strings). */
 enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, char *node,
                              size_t node_cap, char *out, size_t out_cap);
 
-/* Maps a cloud command topic <prefix>/cmd/<node>[/<rest>] to fleet/<node>/down[/<rest>].
+/* Maps a cloud command topic <prefix>/cmd/<node>/<sub> to fleet/<node>/down/<sub>.
  * Returns true on success. */
 bool relay_map_down(const char *topic, size_t len, const char *prefix, char *node, size_t node_cap,
                     char *out, size_t out_cap);

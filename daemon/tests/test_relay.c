@@ -16,8 +16,9 @@ int main(void)
     CHECK_EQ_INT(up("fleet/n1/up/temp", node, out), RELAY_UP);
     CHECK(strcmp(node, "n1") == 0);
     CHECK(strcmp(out, "acme/s1/nodes/n1/temp") == 0);
-    CHECK_EQ_INT(up("fleet/n1/up", node, out), RELAY_UP);
-    CHECK(strcmp(out, "acme/s1/nodes/n1") == 0);
+    CHECK_EQ_INT(up("fleet/n1/up", node, out), RELAY_NONE);
+    CHECK_EQ_INT(up("fleet/n.1/up/a", node, out), RELAY_NONE);
+    CHECK_EQ_INT(up("fleet/n1/up/a//b", node, out), RELAY_NONE);
     CHECK_EQ_INT(up("fleet/n1/up/a/b/c", node, out), RELAY_UP);
     CHECK(strcmp(out, "acme/s1/nodes/n1/a/b/c") == 0);
     CHECK_EQ_INT(up("fleet/n1/attest/evidence", node, out), RELAY_EVIDENCE);
@@ -32,8 +33,8 @@ int main(void)
     CHECK_EQ_INT(up("fleet/n1/up/+", node, out), RELAY_NONE);
     CHECK_EQ_INT(up("fleet/", node, out), RELAY_NONE);
     char longnode[200] = "fleet/";
-    memset(longnode + 6, 'a', 65);
-    strcpy(longnode + 71, "/up/x");
+    memset(longnode + 6, 'a', 49);
+    strcpy(longnode + 55, "/up/x");
     CHECK_EQ_INT(up(longnode, node, out), RELAY_NONE);
     /* Output too small: refused, not truncated. */
     CHECK_EQ_INT(relay_map_up("fleet/n1/up/temp", 16, "acme/s1", node, sizeof(node), out, 10),
@@ -46,8 +47,7 @@ int main(void)
     CHECK(relay_map_down("acme/s1/cmd/n2/reboot", 21, "acme/s1", node, sizeof(node), out, 256));
     CHECK(strcmp(node, "n2") == 0);
     CHECK(strcmp(out, "fleet/n2/down/reboot") == 0);
-    CHECK(relay_map_down("acme/s1/cmd/n2", 14, "acme/s1", node, sizeof(node), out, 256));
-    CHECK(strcmp(out, "fleet/n2/down") == 0);
+    CHECK(!relay_map_down("acme/s1/cmd/n2", 14, "acme/s1", node, sizeof(node), out, 256));
     CHECK(!relay_map_down("acme/s1/cmd//x", 14, "acme/s1", node, sizeof(node), out, 256));
     CHECK(!relay_map_down("acme/s2/cmd/n2/x", 16, "acme/s1", node, sizeof(node), out, 256));
     CHECK(!relay_map_down("acme/s1/cmd/n2/", 15, "acme/s1", node, sizeof(node), out, 256));
