@@ -23,7 +23,9 @@
  */
 #define _GNU_SOURCE
 #include "config.h"
+#include "control.h"
 #include "log.h"
+#include "registry.h"
 #include "relay.h"
 #include "spool.h"
 
@@ -33,6 +35,7 @@
 #include <getopt.h>
 #include <mosquitto.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +55,11 @@ enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 struct node_slot {
     char id[RELAY_NODE_MAX + 1];
     struct token_bucket bucket;
+    int64_t last_touch; /* last registry last_seen update (epoch s) */
     bool used;
 };
+
+#define LAST_SEEN_INTERVAL_S 60
 
 struct inflight {
     int mid;
@@ -65,6 +71,8 @@ struct daemon {
     struct config cfg;
     sd_event *ev;
     struct spool *spool;
+    struct registry *registry;
+    struct ctl_server *ctl;
     SSL_CTX *ssl_ctx;
 
     struct mosquitto *edge;
@@ -245,6 +253,13 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
     if (r == -ENOSPC) {
         count_drop(d, node, "spool_full", "a message: the spool is at spool.max_bytes");
         return;
+    }
+    if (r == 0 && wall_s() - ns->last_touch >= LAST_SEEN_INTERVAL_S) {
+        ns->last_touch = wall_s();
+        int t = registry_touch(d->registry, node, ns->last_touch);
+        if (t < 0 && t != -ENOENT)
+            log_event(LOG_WARNING, node, "registry_error", "cannot update last seen: %s",
+                      strerror(-t));
     }
     if (r < 0) {
         /* The transaction is unusable: make sure nothing is acknowledged. */
@@ -773,6 +788,148 @@ static void usage(FILE *f)
                "  --check-config  validate the configuration and exit (0 when valid)\n");
 }
 
+/* ---- control socket ---- */
+
+static void json_add_str(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void json_add_int(json_object *o, const char *k, int64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static json_object *node_json(const struct registry_node *n, bool with_key)
+{
+    json_object *o = json_object_new_object();
+    json_add_str(o, "id", n->id);
+    json_add_str(o, "device_class", n->device_class);
+    json_add_str(o, "fw_version", n->fw_version);
+    json_add_str(o, "verdict", n->verdict);
+    json_add_str(o, "reason", n->reason);
+    json_add_int(o, "verdict_time", n->verdict_time);
+    json_add_int(o, "last_seen", n->last_seen);
+    json_add_int(o, "added", n->added);
+    if (with_key) {
+        char hex[2 * REGISTRY_PUB_LEN + 1];
+        for (size_t i = 0; i < REGISTRY_PUB_LEN; i++)
+            snprintf(hex + 2 * i, 3, "%02x", n->iak_pub[i]);
+        json_add_str(o, "iak_pub", hex);
+    }
+    return o;
+}
+
+static int node_list_cb(const struct registry_node *n, void *u)
+{
+    json_object_array_add(u, node_json(n, false));
+    return 0;
+}
+
+static void counter_json_cb(const char *name, uint64_t n, void *u)
+{
+    json_add_int(u, name, (int64_t)n);
+}
+
+static json_object *ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_object *ctl_fail(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(0));
+    json_add_str(o, "error", msg);
+    return o;
+}
+
+static json_object *ctl_handle(const struct ctl_request *req, void *u)
+{
+    struct daemon *d = u;
+    struct registry_node n;
+    json_object *o = json_object_new_object();
+    json_object *counters = NULL;
+    int r;
+
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    switch (req->cmd) {
+    case CTL_STATUS:
+    case CTL_SPOOL:
+        json_add_str(o, "edge", d->edge_connected ? "connected" : "disconnected");
+        json_add_str(o, "cloud",
+                     d->up_state == UP_CONNECTED    ? "connected"
+                     : d->up_state == UP_CONNECTING ? "connecting"
+                                                    : "disconnected");
+        json_add_int(o, "spooled_messages", (int64_t)spool_messages(d->spool));
+        json_add_int(o, "spooled_bytes", spool_bytes(d->spool));
+        json_add_int(o, "spool_max_bytes", d->cfg.spool.max_bytes);
+        json_add_int(o, "inflight", d->n_inflight);
+        counters = json_object_new_object();
+        if (spool_counters_foreach(d->spool, counter_json_cb, counters) < 0)
+            log_err("cannot read the counters");
+        json_object_object_add(o, "counters", counters);
+        if (req->cmd == CTL_SPOOL) {
+            struct spool_msg m;
+            if (spool_next(d->spool, 0, &m) == 0) {
+                json_add_int(o, "oldest_age_s", wall_s() - m.ts);
+                spool_msg_clear(&m);
+            } else {
+                json_add_int(o, "oldest_age_s", 0);
+            }
+        }
+        return o;
+    case CTL_NODES: {
+        json_object *arr = json_object_new_array();
+        json_object_object_add(o, "nodes", arr);
+        r = registry_foreach(d->registry, node_list_cb, arr);
+        if (r < 0)
+            break;
+        return o;
+    }
+    case CTL_NODE_ADD:
+        r = registry_add(d->registry, req->iak_pub, req->device_class, wall_s(), &n);
+        if (r == -EEXIST) {
+            char id[REGISTRY_ID_LEN + 1];
+            if (registry_node_id(req->iak_pub, id) < 0)
+                id[0] = '\0';
+            json_object_put(o);
+            return ctl_fail("node %s is already enrolled", id);
+        }
+        if (r < 0)
+            break;
+        log_event(LOG_NOTICE, n.id, "enrolled", "node enrolled (device class %s)", n.device_class);
+        json_object_object_add(o, "node", node_json(&n, true));
+        return o;
+    case CTL_NODE_SHOW:
+        r = registry_get(d->registry, req->id, &n);
+        if (r == -ENOENT) {
+            json_object_put(o);
+            return ctl_fail("node %s is not enrolled", req->id);
+        }
+        if (r < 0)
+            break;
+        json_object_object_add(o, "node", node_json(&n, true));
+        return o;
+    case CTL_NODE_REMOVE:
+        r = registry_remove(d->registry, req->id);
+        if (r == -ENOENT) {
+            json_object_put(o);
+            return ctl_fail("node %s is not enrolled", req->id);
+        }
+        if (r < 0)
+            break;
+        log_event(LOG_NOTICE, req->id, "removed", "node removed from the registry");
+        return o;
+    default:
+        r = -EINVAL;
+        break;
+    }
+    json_object_put(o);
+    return ctl_fail("registry error: %s", strerror(-r));
+}
+
 /* Reads the first line of path (the edge broker password) into buf. */
 static int read_secret(const char *path, char *buf, size_t cap)
 {
@@ -799,6 +956,12 @@ static int run(struct daemon *d)
     if (r < 0) {
         log_event(LOG_ERR, NULL, "spool_open", "cannot open the spool %s: %s", d->cfg.spool.path,
                   strerror(-r));
+        return 73; /* EX_CANTCREAT */
+    }
+    r = registry_open(d->cfg.registry.path, &d->registry);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "registry_open", "cannot open the registry %s: %s",
+                  d->cfg.registry.path, strerror(-r));
         return 73; /* EX_CANTCREAT */
     }
     struct tpm_tls_config tc = {
@@ -848,6 +1011,13 @@ static int run(struct daemon *d)
     if (r < 0) {
         log_err("cannot set up the event loop: %s", strerror(-r));
         return 71;
+    }
+
+    r = ctl_server_start(d->ev, d->cfg.control.socket, d->cfg.control.group, ctl_handle, d, &d->ctl,
+                         err, sizeof(err));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "control_socket", "cannot open the control socket: %s", err);
+        return 69;
     }
 
     d->edge = mosquitto_new(d->cfg.edge.client_id, false, d);
@@ -973,6 +1143,8 @@ int main(int argc, char **argv)
     sd_event_source_disable_unref(d->drain_timer);
     sd_event_source_disable_unref(d->tick);
     sd_event_source_disable_unref(d->watchdog);
+    ctl_server_free(d->ctl);
+    registry_close(d->registry);
     sd_event_unref(d->ev);
     SSL_CTX_free(d->ssl_ctx);
     spool_close(d->spool);

@@ -56,6 +56,7 @@ class Site:
                                         extra_conf=[f"password_file {self.edge_pw}"])
         self.node_certs = {n: self.edge_ca.issue(n) for n in nodes}
         self.spool = env.path("spool.db")
+        self.control_socket = env.path("control.sock")
         self.gwd = None
         self.gwd_runs = 0
 
@@ -71,6 +72,8 @@ class Site:
             "spool": {"path": self.spool, "drain_rate": 2000, "max_inflight": 32},
             "limits": {"max_message_bytes": 4096, "per_node_rate": 1000,
                        "per_node_burst": 1000},
+            "registry": {"path": self.env.path("registry.db")},
+            "control": {"socket": self.control_socket, "group": "root"},
             "log": {"level": "info"},
         }
         for k, v in over.items():
