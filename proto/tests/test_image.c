@@ -464,7 +464,8 @@ static size_t craft(uint8_t *out, const uint8_t *prot, size_t prot_len, int prot
         CHECK(crypto_sha256(out, hashed, out + off + 4) == 0);
         off += 36;
     }
-    memcpy(out + off, unprot, unprot_len);
+    if (unprot_len > 0)
+        memcpy(out + off, unprot, unprot_len);
     return off + unprot_len;
 }
 
