@@ -23,6 +23,7 @@ enum key_type {
     KT_LEVEL,  /* log level name */
     KT_PREFIX, /* MQTT topic prefix: no wildcards, no leading/trailing '/' */
     KT_CLIENT, /* MQTT client id: 1..23+ printable, no '/' '+' '#' */
+    KT_BOOL,   /* true / false */
 };
 
 struct key_spec {
@@ -88,11 +89,17 @@ static const struct key_spec config_keys[] = {
     STR(control, socket, KT_PATH, false),
     STR(control, group, KT_STR, false),
 
+    {"attestation", "required", KT_BOOL, offsetof(struct config, attestation.required),
+     sizeof(bool), 0, 0, false},
+    STR(attestation, reference_file, KT_CERT, false),
+    INT(attestation, nonce_ttl_s, 5, 3600),
+    INT(attestation, interval_s, 60, 30 * 24 * 3600),
+
     STR(log, level, KT_LEVEL, false),
 };
 
-static const char *const config_sections[] = {"edge",     "uplink",  "spool", "limits",
-                                              "registry", "control", "log"};
+static const char *const config_sections[] = {"edge",     "uplink",  "spool",       "limits",
+                                              "registry", "control", "attestation", "log"};
 
 void config_defaults(struct config *cfg)
 {
@@ -116,6 +123,9 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->control.socket, sizeof(cfg->control.socket), "/run/fleetgw/control.sock");
     snprintf(cfg->control.group, sizeof(cfg->control.group), "fleetgw");
     snprintf(cfg->log.level, sizeof(cfg->log.level), "info");
+    cfg->attestation.required = true;
+    cfg->attestation.nonce_ttl_s = 60;
+    cfg->attestation.interval_s = 24 * 3600;
 }
 
 /* Line (1-based) of byte offset off in text. */
@@ -282,6 +292,13 @@ static int set_value(const struct key_spec *ks, json_object *v, const char *name
 {
     char *base = (char *)cfg + ks->offset;
 
+    if (ks->type == KT_BOOL) {
+        if (json_object_get_type(v) != json_type_boolean)
+            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                        "expected true or false, found %s", json_type_word(v));
+        *(bool *)(void *)base = json_object_get_boolean(v) != 0;
+        return 0;
+    }
     if (ks->type == KT_INT || ks->type == KT_INT64) {
         if (json_object_get_type(v) != json_type_int)
             return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
@@ -406,6 +423,10 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
     if (strncmp(cfg->uplink.key, "handle:", 7) == 0 && cfg->uplink.tcti[0] == '\0')
         return fail(err, CONFIG_EXIT_MISSING, name, text, len, "uplink", "key",
                     "a TPM handle needs uplink.tcti");
+    if (cfg->attestation.required && cfg->attestation.reference_file[0] == '\0')
+        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation", "reference_file",
+                    "attestation.required is true (the default) and needs "
+                    "attestation.reference_file");
     if (cfg->uplink.server_name[0] == '\0')
         memcpy(cfg->uplink.server_name, cfg->uplink.host, sizeof(cfg->uplink.server_name));
     return 0;
@@ -475,7 +496,7 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
         if (!known) {
             r = fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, NULL, sec,
                      "unknown section (known: edge, uplink, spool, limits, registry, control, "
-                     "log)");
+                     "attestation, log)");
             goto out;
         }
         if (!json_object_is_type(sval, json_type_object)) {

@@ -81,6 +81,12 @@ struct config {
         char group[CONFIG_STR_MAX];
     } control;
     struct {
+        bool required;                        /* relay only nodes with a trusted verdict */
+        char reference_file[CONFIG_PATH_MAX]; /* reference values + lifecycle policy */
+        int nonce_ttl_s;
+        int interval_s; /* re-attestation period of a trusted node */
+    } attestation;
+    struct {
         char level[16]; /* "debug", "info", "notice", "warning", "err" */
     } log;
 };

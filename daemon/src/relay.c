@@ -66,6 +66,11 @@ enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, 
         node[nl] = '\0';
         return RELAY_EVIDENCE;
     }
+    if (tl == 6 && memcmp(tail, "status", 6) == 0) {
+        memcpy(node, n, nl);
+        node[nl] = '\0';
+        return RELAY_STATUS;
+    }
     if (tl < 4 || memcmp(tail, "up/", 3) != 0 || !sub_valid(tail + 3, tl - 3))
         return RELAY_NONE;
     const char *sub = tail + 2; /* "/<sub>" */

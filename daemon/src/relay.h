@@ -13,6 +13,7 @@ enum relay_kind {
     RELAY_NONE = 0, /* not a topic the relay handles */
     RELAY_UP,       /* fleet/<node>/up[/...] */
     RELAY_EVIDENCE, /* fleet/<node>/attest/evidence */
+    RELAY_STATUS,   /* fleet/<node>/status (node-status: a trigger for attestation) */
 };
 
 /* Node ids: 1..48 of [A-Za-z0-9_-] (msg_node_id_valid). */

@@ -72,17 +72,20 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
         r = exec(s->db, "CREATE TABLE IF NOT EXISTS msgs ("
                         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
                         " ts INTEGER NOT NULL, node TEXT NOT NULL, topic TEXT NOT NULL,"
-                        " payload BLOB NOT NULL);"
+                        " payload BLOB NOT NULL, retain INTEGER NOT NULL DEFAULT 0);"
                         "CREATE INDEX IF NOT EXISTS msgs_ts ON msgs(ts);"
                         "CREATE TABLE IF NOT EXISTS counters ("
                         " name TEXT PRIMARY KEY, n INTEGER NOT NULL);");
     if (r < 0)
         goto out;
     r = sql_errno(sqlite3_prepare_v2(
-        s->db, "INSERT INTO msgs(ts, node, topic, payload) VALUES(?, ?, ?, ?)", -1, &s->ins, NULL));
+        s->db, "INSERT INTO msgs(ts, node, topic, payload, retain) VALUES(?, ?, ?, ?, ?)", -1,
+        &s->ins, NULL));
     if (r == 0)
         r = sql_errno(sqlite3_prepare_v2(
-            s->db, "SELECT id, ts, node, topic, payload FROM msgs WHERE id > ? ORDER BY id LIMIT 1",
+            s->db,
+            "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY id "
+            "LIMIT 1",
             -1, &s->next, NULL));
     if (r == 0)
         r = sql_errno(
@@ -155,7 +158,7 @@ static int begin(struct spool *s)
 }
 
 int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
-                 size_t len, int64_t now, int64_t *ret_id)
+                 size_t len, int64_t now, bool retain, int64_t *ret_id)
 {
     size_t tl = strlen(topic), nl = strlen(node);
     int r;
@@ -174,6 +177,7 @@ int spool_append(struct spool *s, const char *node, const char *topic, const voi
     sqlite3_bind_text(s->ins, 2, node, (int)nl, SQLITE_STATIC);
     sqlite3_bind_text(s->ins, 3, topic, (int)tl, SQLITE_STATIC);
     sqlite3_bind_blob(s->ins, 4, len ? payload : "", (int)len, SQLITE_STATIC);
+    sqlite3_bind_int(s->ins, 5, retain ? 1 : 0);
     r = sql_errno(sqlite3_step(s->ins));
     sqlite3_clear_bindings(s->ins);
     sqlite3_reset(s->ins);
@@ -247,6 +251,7 @@ int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
     if (n > 0)
         memcpy(msg->payload, p, (size_t)n);
     msg->len = (size_t)n;
+    msg->retain = sqlite3_column_int(s->next, 5) != 0;
     r = 0;
 out:
     sqlite3_reset(s->next);

@@ -6,6 +6,7 @@
 #ifndef FLEETGWD_SPOOL_H
 #define FLEETGWD_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@ struct spool_msg {
     char topic[SPOOL_TOPIC_MAX]; /* upstream topic */
     uint8_t *payload;            /* malloc'd, freed by spool_msg_clear */
     size_t len;
+    bool retain; /* publish upstream as a retained message */
 };
 
 int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
@@ -31,7 +33,8 @@ void spool_set_quota(struct spool *s, int64_t max_bytes);
 /* Appends one message (in the open transaction, begun if needed). -ENOSPC when it would
  * exceed the byte quota (nothing written), -EINVAL for oversize topic/node. */
 int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
-                 size_t len, int64_t now, int64_t *ret_id) __attribute__((warn_unused_result));
+                 size_t len, int64_t now, bool retain, int64_t *ret_id)
+    __attribute__((warn_unused_result));
 /* Commits the open transaction, if any. On failure the transaction is rolled back and
  * every append since the last commit is lost (the caller must not acknowledge them). */
 int spool_commit(struct spool *s) __attribute__((warn_unused_result));

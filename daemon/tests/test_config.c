@@ -18,7 +18,8 @@ static const char good[] = "{\n"
                            "    \"client_id\": \"gw-1\",\n"
                            "    \"topic_prefix\": \"acme/site1\"\n"
                            "  },\n"
-                           "  \"spool\": { \"max_bytes\": 1048576, \"drain_rate\": 100 }\n"
+                           "  \"spool\": { \"max_bytes\": 1048576, \"drain_rate\": 100 },\n"
+                           "  \"attestation\": { \"required\": false }\n"
                            "}\n";
 
 static int parse(const char *text, struct config *cfg, struct config_error *err)
@@ -101,6 +102,20 @@ int main(void)
     CHECK_EQ_INT(parse(variant("\"tcti\": \"device:/dev/tpmrm0\",", ""), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
 
+    /* Booleans, and attestation (required by default) needing its reference file. */
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"required\": 0"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    CHECK(strstr(err.message, "expected true or false") != NULL);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"nonce_ttl_s\": 30"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
+    CHECK(strcmp(err.key, "attestation.reference_file") == 0);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"reference_file\": \"/etc/fleetgw/ref.json\""), &cfg,
+              &err),
+        0);
+    CHECK(cfg.attestation.required);
+    CHECK_EQ_INT(cfg.attestation.nonce_ttl_s, 60);
+
     /* Syntax errors name the line. */
     CHECK_EQ_INT(parse(variant("\"port\": 8883,", "\"port\": 8883,,"), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_SYNTAX);
@@ -135,7 +150,7 @@ int main(void)
         fclose(f);
         snprintf(text, sizeof(text),
                  "{\"uplink\":{\"host\":\"h\",\"port\":1,\"ca_file\":\"%s\",\"cert_file\":\"%s\","
-                 "\"key\":\"%s\",\"client_id\":\"g\"}}",
+                 "\"key\":\"%s\",\"client_id\":\"g\"},\"attestation\":{\"required\":false}}",
                  ca, ca, ca);
         f = fopen(conf, "w");
         fputs(text, f);

@@ -23,6 +23,9 @@ int main(void)
     CHECK(strcmp(out, "acme/s1/nodes/n1/a/b/c") == 0);
     CHECK_EQ_INT(up("fleet/n1/attest/evidence", node, out), RELAY_EVIDENCE);
     CHECK(strcmp(node, "n1") == 0);
+    CHECK_EQ_INT(up("fleet/n1/status", node, out), RELAY_STATUS);
+    CHECK(strcmp(node, "n1") == 0);
+    CHECK_EQ_INT(up("fleet/n1/status/x", node, out), RELAY_NONE);
     CHECK_EQ_INT(up("fleet/n1/upx/a", node, out), RELAY_NONE);
     CHECK(out[0] == '\0' && node[0] == '\0');
     CHECK_EQ_INT(up("fleet/n1/up/", node, out), RELAY_NONE);

@@ -22,9 +22,9 @@ int main(void)
     snprintf(path, sizeof(path), "%s/spool.db", dir);
 
     CHECK_EQ_INT(spool_open(path, 100, &s), 0);
-    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/a", "hello", 5, 1000, &id1), 0);
-    CHECK_EQ_INT(spool_append(s, "n2", "p/nodes/n2/a", "", 0, 1000, &id2), 0);
-    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/b", "world", 5, 2000, &id3), 0);
+    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/a", "hello", 5, 1000, false, &id1), 0);
+    CHECK_EQ_INT(spool_append(s, "n2", "p/nodes/n2/a", "", 0, 1000, true, &id2), 0);
+    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/b", "world", 5, 2000, false, &id3), 0);
     CHECK(id1 < id2 && id2 < id3);
     CHECK_EQ_INT(spool_count(s, "too_large", 2), 0);
     CHECK_EQ_INT(spool_commit(s), 0);
@@ -34,9 +34,10 @@ int main(void)
     /* Quota: 46 bytes used of 100; a 60-byte message is refused, nothing written. */
     char big[60];
     memset(big, 'x', sizeof(big));
-    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/c", big, sizeof(big), 3000, NULL), -ENOSPC);
+    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/c", big, sizeof(big), 3000, false, NULL),
+                 -ENOSPC);
     CHECK_EQ_INT(spool_messages(s), 3);
-    CHECK_EQ_INT(spool_append(s, "", "t", "x", 1, 0, NULL), -EINVAL);
+    CHECK_EQ_INT(spool_append(s, "", "t", "x", 1, 0, false, NULL), -EINVAL);
 
     /* In order. */
     CHECK_EQ_INT(spool_next(s, 0, &m), 0);
@@ -47,6 +48,7 @@ int main(void)
     CHECK_EQ_INT(spool_next(s, id1, &m), 0);
     CHECK_EQ_INT(m.id, id2);
     CHECK_EQ_INT(m.len, 0);
+    CHECK(m.retain);
     spool_msg_clear(&m);
     CHECK_EQ_INT(spool_next(s, id3, &m), -ENOENT);
 
@@ -54,7 +56,7 @@ int main(void)
     CHECK_EQ_INT(spool_delete(s, id1), 0);
     CHECK_EQ_INT(spool_delete(s, id1), -ENOENT);
     CHECK_EQ_INT(spool_commit(s), 0);
-    CHECK_EQ_INT(spool_append(s, "n3", "p/nodes/n3/a", "lost", 4, 3000, NULL), 0);
+    CHECK_EQ_INT(spool_append(s, "n3", "p/nodes/n3/a", "lost", 4, 3000, false, NULL), 0);
     spool_close(s); /* closes with an open transaction: rolled back */
     s = NULL;
     CHECK_EQ_INT(spool_open(path, 100, &s), 0);
@@ -68,7 +70,7 @@ int main(void)
     /* Ids are never reused, even after the highest row was deleted. */
     CHECK_EQ_INT(spool_delete(s, id3), 0);
     int64_t id4 = 0;
-    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/d", "x", 1, 5000, &id4), 0);
+    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/d", "x", 1, 5000, false, &id4), 0);
     CHECK(id4 > id3);
     CHECK_EQ_INT(spool_commit(s), 0);
 

@@ -73,11 +73,15 @@ class Site:
             "limits": {"max_message_bytes": 4096, "per_node_rate": 1000,
                        "per_node_burst": 1000},
             "registry": {"path": self.env.path("registry.db")},
+            "attestation": {"required": False},
             "control": {"socket": self.control_socket, "group": "root"},
             "log": {"level": "info"},
         }
         for k, v in over.items():
-            cfg.setdefault(k, {}).update(v)
+            if k == "attestation":
+                cfg[k] = dict(v)
+            else:
+                cfg.setdefault(k, {}).update(v)
         path = self.env.path("fleetgwd.conf")
         with open(path, "w") as f:
             json.dump(cfg, f, indent=2)
@@ -102,7 +106,7 @@ class Site:
         wait_for(lambda: self.gwd.check_alive() or
                  "connected to the edge broker" in self.gwd.output(), 30,
                  "fleetgwd to connect to the edge broker")
-        self.edge.wait_subscribed("fleetgwd", 2)
+        self.edge.wait_subscribed("fleetgwd", 3)
 
     def counters(self):
         db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)

@@ -26,6 +26,7 @@ def main():
                        "cert_file": certs["gw.pem"], "key": certs["gw.key"],
                        "client_id": "gw-1", "topic_prefix": "site1"},
             "spool": {"path": env.path("spool.db"), "max_bytes": 1048576},
+            "attestation": {"required": False},
         }
 
         def write(text):
@@ -87,6 +88,10 @@ def main():
                            capture_output=True, text=True, timeout=60)
         expect(r.returncode == 80 and "uplink.port" in r.stderr,
                f"the daemon refuses to start on a bad value with exit 80 ({r.stderr.strip()})")
+        r, p = check(text.replace('"required": false', '"required": true'))
+        expect(r.returncode == 81 and "attestation.reference_file" in r.stderr,
+               f"attestation is required by default and needs its reference file "
+               f"({r.stderr.strip()})")
         r = subprocess.run([gwd, "--bogus"], capture_output=True, text=True, timeout=60)
         expect(r.returncode == 64, f"an unknown option is a usage error, exit 64 (got {r.returncode})")
     return 0
