@@ -99,10 +99,11 @@ static json_object *call(const char *sock, json_object *req)
     }
     const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
     size_t len = strlen(s);
-    if (send(fd, s, len, MSG_NOSIGNAL) != (ssize_t)len || send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-        fprintf(stderr, "fleetgwctl: cannot send to fleetgwd: %s\n", strerror(errno));
-        goto out;
-    }
+    /* A refused peer gets its answer before the daemon closes: if sending fails, the
+     * refusal may still be waiting to be read. */
+    int send_errno = 0;
+    if (send(fd, s, len, MSG_NOSIGNAL) != (ssize_t)len || send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+        send_errno = errno;
     buf = malloc(ANSWER_MAX + 1);
     if (buf == NULL)
         goto out;
@@ -118,8 +119,10 @@ static json_object *call(const char *sock, json_object *req)
             break;
     }
     buf[got] = '\0';
-    ans = json_tokener_parse(buf);
-    if (ans == NULL || !json_object_is_type(ans, json_type_object)) {
+    ans = got > 0 ? json_tokener_parse(buf) : NULL;
+    if (ans == NULL && send_errno != 0) {
+        fprintf(stderr, "fleetgwctl: cannot send to fleetgwd: %s\n", strerror(send_errno));
+    } else if (ans == NULL || !json_object_is_type(ans, json_type_object)) {
         fprintf(stderr, "fleetgwctl: no valid answer from fleetgwd\n");
         json_object_put(ans);
         ans = NULL;
