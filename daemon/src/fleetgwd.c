@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
@@ -52,6 +53,8 @@
 
 #define NODE_TABLE_MAX      4096
 #define EDGE_BACKOFF_MAX_MS 5000
+#define EDGE_BATCH_MAX      256      /* packets read from the edge per commit, at most */
+#define COMMIT_DELAY_US     20000ULL /* group commit of deletes and counters */
 
 enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 
@@ -112,6 +115,7 @@ struct daemon {
     int64_t highest_sent_id; /* for counting replays after an outage */
     struct token_bucket drain_bucket;
     sd_event_source *drain_timer;
+    sd_event_source *commit_timer;
 
     struct node_slot *nodes;
 
@@ -814,16 +818,28 @@ static void drain(struct daemon *d)
     }
 }
 
-/* Commits, drains, writes what libmosquitto queued, and re-arms the io sources. */
-static void daemon_flush(struct daemon *d)
+static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
 {
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
     int r = spool_commit(d->spool);
     if (r < 0)
         log_err("cannot commit the spool: %s", strerror(-r));
+    daemon_flush(d);
+    return 0;
+}
+
+/* Commits, drains, writes what libmosquitto queued, and re-arms the io sources. */
+static void daemon_flush(struct daemon *d)
+{
     drain(d);
-    r = spool_commit(d->spool);
-    if (r < 0)
-        log_err("cannot commit the spool: %s", strerror(-r));
+    /* Deletes (after cloud PUBACKs), counters and the like are group-committed by a short
+     * timer; node messages are committed by the edge read path itself, before any PUBACK. */
+    if (spool_dirty(d->spool) && sd_event_source_get_enabled(d->commit_timer, NULL) == 0) {
+        (void)sd_event_source_set_time_relative(d->commit_timer, COMMIT_DELAY_US);
+        (void)sd_event_source_set_enabled(d->commit_timer, SD_EVENT_ONESHOT);
+    }
     if (d->edge != NULL && mosquitto_socket(d->edge) >= 0 && mosquitto_want_write(d->edge))
         (void)mosquitto_loop_write(d->edge, 64);
     if (d->up != NULL && d->up_state != UP_IDLE && mosquitto_socket(d->up) >= 0 &&
@@ -855,7 +871,15 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     struct daemon *d = u;
     if (d->edge != NULL && fd == d->edge_fd) {
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-            (void)mosquitto_loop_read(d->edge, 64);
+            /* libmosquitto reads about one packet per call when nothing is in flight: read
+             * what the socket holds (bounded), so that one commit covers the whole batch. */
+            for (int i = 0; i < EDGE_BATCH_MAX; i++) {
+                int avail = 0;
+                if (mosquitto_loop_read(d->edge, 1) != MOSQ_ERR_SUCCESS ||
+                    mosquitto_socket(d->edge) < 0 ||
+                    ioctl(mosquitto_socket(d->edge), FIONREAD, &avail) != 0 || avail <= 0)
+                    break;
+            }
             edge_after_read(d);
         }
         /* PUBACKs leave only after the commit above (in daemon_flush). */
@@ -877,7 +901,6 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         /* loop_read also advances the TLS handshake (want_connect), on either event. */
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR) || d->up_state == UP_CONNECTING)
             (void)mosquitto_loop_read(d->up, 64);
-        edge_after_read(d); /* commits deletes/counters from on_publish */
     }
     daemon_flush(d);
     return 0;
@@ -1258,6 +1281,11 @@ static int run(struct daemon *d)
     if (r >= 0)
         r = sd_event_source_set_enabled(d->drain_timer, SD_EVENT_OFF);
     if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->commit_timer, CLOCK_MONOTONIC, COMMIT_DELAY_US, 0,
+                                       commit_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->commit_timer, SD_EVENT_OFF);
+    if (r >= 0)
         r = sd_event_add_time_relative(d->ev, &d->tick, CLOCK_MONOTONIC, 1000000, 0, tick_cb, d);
     if (r >= 0)
         r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
@@ -1400,6 +1428,7 @@ int main(int argc, char **argv)
     sd_event_source_disable_unref(d->edge_timer);
     sd_event_source_disable_unref(d->up_timer);
     sd_event_source_disable_unref(d->drain_timer);
+    sd_event_source_disable_unref(d->commit_timer);
     sd_event_source_disable_unref(d->tick);
     sd_event_source_disable_unref(d->watchdog);
     ctl_server_free(d->ctl);

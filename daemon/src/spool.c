@@ -350,6 +350,11 @@ uint64_t spool_counter(struct spool *s, const char *name)
     return n;
 }
 
+bool spool_dirty(const struct spool *s)
+{
+    return s->in_txn;
+}
+
 uint64_t spool_messages(const struct spool *s)
 {
     return s->count;

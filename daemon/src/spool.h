@@ -50,6 +50,8 @@ int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
 int spool_count(struct spool *s, const char *name, uint64_t n) __attribute__((warn_unused_result));
 /* Reads a persistent counter (0 when absent). */
 uint64_t spool_counter(struct spool *s, const char *name);
+/* True while a transaction is open (appends/deletes/counts not yet committed). */
+bool spool_dirty(const struct spool *s);
 uint64_t spool_messages(const struct spool *s);
 int64_t spool_bytes(const struct spool *s);
 /* Calls fn for each counter. */
