@@ -5,6 +5,7 @@
 
 /* Command groups. Each line is added with the tool_<group>.c that implements it. */
 static const struct tool_group groups[] = {
+    {"token", "make, verify and decode PSA attestation tokens", tool_token},
     {NULL, NULL, NULL},
 };
 
