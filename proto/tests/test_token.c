@@ -373,6 +373,13 @@ static void test_generated(void)
         CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
         CHECK_EQ_INT(token_verify(tok, len, pub, NULL, 0, &got), TOKEN_OK);
     }
+    /* EAN-13 alone and with an underscore separator are accepted too */
+    valid_claims(&c);
+    strcpy(c.cert_ref, "1234567890123");
+    CHECK_EQ_INT(token_check_claims(&c), TOKEN_OK);
+    strcpy(c.cert_ref, "1234567890123_12345");
+    CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+    CHECK_EQ_INT(token_verify(tok, len, pub, NULL, 0, &got), TOKEN_OK);
     /* a text field without its NUL is refused by the encoder */
     valid_claims(&c);
     memset(c.sw[0].version, 'v', sizeof(c.sw[0].version));
