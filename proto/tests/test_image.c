@@ -446,7 +446,8 @@ static size_t craft(uint8_t *out, const uint8_t *prot, size_t prot_len, int prot
         out[off + 1] = 0x69;
         out[off + 2] = (uint8_t)tot;
         out[off + 3] = (uint8_t)(tot >> 8);
-        memcpy(out + off + 4, prot, prot_len);
+        if (prot_len > 0)
+            memcpy(out + off + 4, prot, prot_len);
         off += tot;
     }
     size_t hashed = off;
@@ -464,7 +465,8 @@ static size_t craft(uint8_t *out, const uint8_t *prot, size_t prot_len, int prot
         CHECK(crypto_sha256(out, hashed, out + off + 4) == 0);
         off += 36;
     }
-    memcpy(out + off, unprot, unprot_len);
+    if (unprot_len > 0)
+        memcpy(out + off, unprot, unprot_len);
     return off + unprot_len;
 }
 
