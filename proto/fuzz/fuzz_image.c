@@ -44,7 +44,7 @@ static int fixed_sign(void *ctx, const uint8_t digest[CRYPTO_SHA256_LEN],
 
 static void fuzz_sign(const uint8_t *data, size_t size)
 {
-    static uint8_t out[96 * 1024];
+    static uint8_t out[48 * 1024];
     static const uint8_t uuid[IMAGE_UUID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     static const struct image_dependency deps[IMAGE_MAX_DEPS + 1] = {{0, {1, 2, 3, 4}}};
     struct image_sign_opts o;
@@ -63,11 +63,11 @@ static void fuzz_sign(const uint8_t *data, size_t size)
     o.pad = (data[0] >> 5) & 1;
     o.confirm = (data[0] >> 6) & 1;
     o.boot_record = (data[0] & 128) ? data : NULL;
-    o.boot_record_len = (size_t)(data[4] >> 4) + 1;
+    o.boot_record_len = (size_t)(data[4] >> 5) + 1; /* 1..8, within the 8-byte prefix */
     o.hdr_size = (uint16_t)(data[1] * 4u);
     o.align = 1u << (data[2] % 7); /* 64 is invalid on purpose */
     o.max_align = (data[2] & 0x80) ? 16 : 0;
-    o.slot_size = (uint32_t)data[3] * 256u;
+    o.slot_size = (uint32_t)data[3] * 64u;
     o.n_deps = data[4] % (IMAGE_MAX_DEPS + 2);
     o.deps = deps;
     o.version = (struct image_version){data[5], data[6], 1, 2};
