@@ -291,7 +291,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     memset(a, 0, sizeof(*a));
     a->align = 1;
-    a->size = 1024 * 1024;
+    a->size = 0x100000;
     a->iterations = 200;
     optind = 1;
     int c;
@@ -357,7 +357,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->json = 1;
             break;
         case OPT_SIZE:
-            bad = parse_u64(optarg, 8u * 1024 * 1024, &a->size) != 0;
+            bad = parse_u64(optarg, 0x800000, &a->size) != 0;
             break;
         case OPT_ITER:
             bad = parse_u64(optarg, 1000000, &a->iterations) != 0 || a->iterations == 0;
