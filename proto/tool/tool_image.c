@@ -75,6 +75,21 @@ static void hex(const uint8_t *p, size_t n, char *out)
         snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
+/* Prints s as a JSON string (quotes included). */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
 static void uuid_str(const uint8_t u[16], char out[37])
 {
     char h[33];
@@ -276,7 +291,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     memset(a, 0, sizeof(*a));
     a->align = 1;
-    a->size = 1024 * 1024;
+    a->size = 0x100000;
     a->iterations = 200;
     optind = 1;
     int c;
@@ -342,7 +357,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->json = 1;
             break;
         case OPT_SIZE:
-            bad = parse_u64(optarg, 8u * 1024 * 1024, &a->size) != 0;
+            bad = parse_u64(optarg, 0x800000, &a->size) != 0;
             break;
         case OPT_ITER:
             bad = parse_u64(optarg, 1000000, &a->iterations) != 0 || a->iterations == 0;
@@ -573,7 +588,9 @@ static int cmd_info(int argc, char **argv)
     enum image_status st = image_parse(img, len, &info);
     free(img);
     if (a.json) {
-        printf("{\"file\":\"%s\",\"valid_structure\":%s,\"status\":\"%s\",\"reason\":\"%s\"", path,
+        printf("{\"file\":");
+        json_str(path);
+        printf(",\"valid_structure\":%s,\"status\":\"%s\",\"reason\":\"%s\"",
                st == IMAGE_OK ? "true" : "false", status_id(st), image_status_str(st));
         if (st == IMAGE_OK) {
             printf(",");
@@ -635,11 +652,14 @@ static int cmd_verify(int argc, char **argv)
     hex(r.digest, 32, h);
     hex(r.signer_keyhash, 32, kh);
     if (a.json) {
-        printf("{\"file\":\"%s\",\"valid\":%s,\"status\":\"%s\",\"reason\":\"%s\"", path,
+        printf("{\"file\":");
+        json_str(path);
+        printf(",\"valid\":%s,\"status\":\"%s\",\"reason\":\"%s\"",
                st == IMAGE_OK ? "true" : "false", status_id(st), image_status_str(st));
         if (st == IMAGE_OK) {
-            printf(",\"digest\":\"%s\",\"signer_keyhash\":\"%s\",\"key\":\"%s\",", h, kh,
-                   a.keys[r.key_index]);
+            printf(",\"digest\":\"%s\",\"signer_keyhash\":\"%s\",\"key\":", h, kh);
+            json_str(a.keys[r.key_index]);
+            printf(",");
             print_info_json(&r.info);
         }
         printf("}\n");
