@@ -78,7 +78,10 @@ static int rc_fail(TSS2_RC rc, const char *what, char *err, size_t errlen)
             return -ENOLCK;
         case TPM2_RC_BAD_AUTH:
         case TPM2_RC_AUTH_FAIL:
-            set_err(err, errlen, "%s: wrong authorization value (%s)", what, decoded);
+            set_err(err, errlen,
+                    "%s: wrong authorization value (%s): check the owner hierarchy "
+                    "authorization (--owner-auth)",
+                    what, decoded);
             return -EACCES;
         case TPM2_RC_POLICY_FAIL:
         case TPM2_RC_PCR_CHANGED:
