@@ -33,10 +33,23 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* The providers are process-wide: the default one for everything, tpm2 for the signature
  * with the TPM-held key. TPM2OPENSSL_TCTI is read by the provider once, at load. */
+static const char *loaded_tcti;
+static char loaded_buf[256];
+static OSSL_PROVIDER *prov_default, *prov_tpm2;
+
+void tpm_provider_unload(void)
+{
+    /* The tpm2 provider's teardown closes its own TPM connection. */
+    if (prov_tpm2 != NULL)
+        (void)OSSL_PROVIDER_unload(prov_tpm2);
+    if (prov_default != NULL)
+        (void)OSSL_PROVIDER_unload(prov_default);
+    prov_tpm2 = prov_default = NULL;
+    loaded_tcti = NULL;
+}
+
 int tpm_provider_load(const char *tcti, char *err, size_t errlen)
 {
-    static const char *loaded_tcti;
-    static char loaded_buf[256];
 
     if (tcti == NULL || tcti[0] == '\0' || strlen(tcti) >= sizeof(loaded_buf)) {
         set_err(err, errlen, "no TCTI configured for the tpm2 provider");
@@ -53,11 +66,14 @@ int tpm_provider_load(const char *tcti, char *err, size_t errlen)
     }
     if (setenv("TPM2OPENSSL_TCTI", tcti, 1) != 0)
         return -errno;
-    if (OSSL_PROVIDER_load(NULL, "default") == NULL) {
+    if (prov_default == NULL)
+        prov_default = OSSL_PROVIDER_load(NULL, "default");
+    if (prov_default == NULL) {
         set_err(err, errlen, "cannot load the OpenSSL default provider");
         return -ENOENT;
     }
-    if (OSSL_PROVIDER_load(NULL, "tpm2") == NULL) {
+    prov_tpm2 = OSSL_PROVIDER_load(NULL, "tpm2");
+    if (prov_tpm2 == NULL) {
         const char *dir = getenv("OPENSSL_MODULES");
         set_err(err, errlen,
                 "cannot load the OpenSSL tpm2 provider from %s (install the Debian package "

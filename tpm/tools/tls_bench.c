@@ -2,6 +2,7 @@
  * context from tpm_tls_ctx_new — the key in the TPM (--tcti) or a PEM key file (no --tcti) —
  * against a TLS server on loopback. Prints "handshakes N mean_ms M min_ms A max_ms B".
  * Exit: 0 ok, 2 usage, 3 TLS context, 4 a handshake failed. */
+#include "fleetgw/tpm_provider.h"
 #include "fleetgw/tpm_tls.h"
 
 #include <arpa/inet.h>
@@ -119,5 +120,6 @@ int main(int argc, char **argv)
     }
     printf("handshakes %d mean_ms %.3f min_ms %.3f max_ms %.3f\n", n, sum / n, min, max);
     SSL_CTX_free(ctx);
+    tpm_provider_unload();
     return 0;
 }

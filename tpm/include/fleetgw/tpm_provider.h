@@ -14,6 +14,10 @@
 int tpm_provider_load(const char *tcti, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Unloads what tpm_provider_load loaded (at the end of a program, after every key and
+ * SSL_CTX from the provider was freed). */
+void tpm_provider_unload(void);
+
 /* The private key at uri ("handle:0x81000001" or a TSS2 PRIVATE KEY PEM path) through the
  * tpm2 provider; -ENOKEY when none. The provider must be loaded. */
 int tpm_provider_key(const char *uri, EVP_PKEY **ret_pkey, char *err, size_t errlen)
