@@ -63,6 +63,19 @@ def main():
         with open(junk) as f:
             expect("AAAA" in f.read(), "the foreign key file was left alone")
 
+        # A key file made by another TPM is "a different key" here too.
+        other_tpm = env.start_tpm(name="tpm-b")
+        foreign = env.path("foreign.tss2.pem")
+        r = other_tpm.identity("init", "--key-file", foreign)
+        expect(r.returncode == 0, "a key file made on a second TPM")
+        with open(foreign, "rb") as f:
+            foreign_bytes = f.read()
+        r = tpm.identity("init", "--key-file", foreign)
+        expect(r.returncode == 5 and "not made by this TPM" in r.stderr,
+               f"init with another TPM's key file: exit 5 ({r.stderr.strip()})")
+        with open(foreign, "rb") as f:
+            expect(f.read() == foreign_bytes, "the other TPM's key file was left alone")
+
         # 6: wrong owner authorization.
         tpm.tool("tpm2_changeauth", "-c", "o", "owner-secret")
         r = tpm.identity("init", "--handle", "0x81000010")

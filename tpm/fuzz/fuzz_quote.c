@@ -6,7 +6,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include <openssl/core_names.h>
@@ -19,17 +18,19 @@ static const char corpus_ak_hex[] =
     "043ad3861a95621392516bb593ef05583ed2e5866f5cb6260a3017237fd89b90af"
     "d0961c7e37075a6791a39c61f56295b02b6d26567b615e60aa41ee1c8e83388d";
 
+static unsigned hexval(char c)
+{
+    return c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'a' + 10);
+}
+
 static EVP_PKEY *fuzz_key(void)
 {
     static EVP_PKEY *key;
     uint8_t pub[65];
     if (key != NULL)
         return key;
-    for (size_t i = 0; i < sizeof(pub); i++) {
-        unsigned v = 0;
-        (void)sscanf(corpus_ak_hex + 2 * i, "%2x", &v);
-        pub[i] = (uint8_t)v;
-    }
+    for (size_t i = 0; i < sizeof(pub); i++)
+        pub[i] = (uint8_t)(hexval(corpus_ak_hex[2 * i]) << 4 | hexval(corpus_ak_hex[2 * i + 1]));
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);

@@ -418,6 +418,11 @@ static int create_key(struct tpm *t, enum tpm_key_kind kind, TPM2B_PUBLIC **ret_
             err, errlen);
         goto out;
     }
+    if (pub == NULL || priv == NULL) {
+        set_err(err, errlen, "the TPM returned no key");
+        r = -EIO;
+        goto out;
+    }
     if (ret_loaded != NULL) {
         rc = Esys_Load(t->esys, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
                        &loaded);
@@ -530,8 +535,12 @@ static int load_key_file(struct tpm *t, enum tpm_key_kind kind, const char *path
         rc = Esys_Load(t->esys, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
                        &loaded);
         if (rc != TSS2_RC_SUCCESS) {
-            r = rc_fail(rc, "loading the key file into this TPM (made by another TPM?)", err,
-                        errlen);
+            r = rc_fail(rc, "loading the key file into this TPM", err, errlen);
+            if (r == -EIO) { /* integrity/binding: the private part is not this TPM's */
+                set_err(err, errlen, "key file %s was not made by this TPM (TPM response 0x%x)",
+                        path, rc);
+                r = -EEXIST;
+            }
             goto out;
         }
         *ret_loaded = loaded;
@@ -741,7 +750,7 @@ int tpm_key_sign(struct tpm *t, const struct tpm_key_ref *ref, const uint8_t dig
     ESYS_TR key = ESYS_TR_NONE;
     int transient = 0;
     TPM2B_DIGEST d = {.size = 32};
-    TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_ECDSA};
+    TPMT_SIG_SCHEME sig_scheme = {.scheme = TPM2_ALG_ECDSA};
     TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
     TPMT_SIGNATURE *s = NULL;
     TSS2_RC rc;
@@ -749,13 +758,13 @@ int tpm_key_sign(struct tpm *t, const struct tpm_key_ref *ref, const uint8_t dig
 
     if (t == NULL || ref == NULL || digest == NULL || sig == NULL || ret_len == NULL)
         return -EINVAL;
-    scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+    sig_scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
     memcpy(d.buffer, digest, 32);
     r = key_open(t, TPM_KEY_IDENTITY, ref, &key, &transient, err, errlen);
     if (r < 0)
         goto out;
-    rc = Esys_Sign(t->esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d, &scheme, &ticket,
-                   &s);
+    rc = Esys_Sign(t->esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d, &sig_scheme,
+                   &ticket, &s);
     if (rc != TSS2_RC_SUCCESS) {
         r = rc_fail(rc, "signing with the identity key", err, errlen);
         goto out;
@@ -813,7 +822,7 @@ int tpm_quote(struct tpm *t, const struct tpm_key_ref *ak, const uint8_t *nonce,
     ESYS_TR key = ESYS_TR_NONE;
     int transient = 0, r;
     TPM2B_DATA qualifying = {0};
-    TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+    TPMT_SIG_SCHEME sig_scheme = {.scheme = TPM2_ALG_NULL};
     TPML_PCR_SELECTION pcrsel;
     TPM2B_ATTEST *attest = NULL;
     TPMT_SIGNATURE *sig = NULL;
@@ -840,7 +849,7 @@ int tpm_quote(struct tpm *t, const struct tpm_key_ref *ak, const uint8_t *nonce,
     if (r < 0)
         goto out;
     rc = Esys_Quote(t->esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying,
-                    &scheme, &pcrsel, &attest, &sig);
+                    &sig_scheme, &pcrsel, &attest, &sig);
     if (rc != TSS2_RC_SUCCESS) {
         r = rc_fail(rc, "TPM2_Quote with the attestation key", err, errlen);
         goto out;

@@ -170,6 +170,7 @@ static EVP_PKEY *corpus_key(uint8_t pub[65])
     uint8_t d[32];
     EVP_PKEY *key = NULL;
     memset(d, 0x42, sizeof(d));
+    memset(pub, 0, 65);
     EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
     BIGNUM *bn = BN_bin2bn(d, sizeof(d), NULL);
     EC_POINT *pt = g != NULL ? EC_POINT_new(g) : NULL;
