@@ -161,7 +161,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {NULL, 0, NULL, 0},
     };
     int c;
-    optind = 1;
+    optind = 0; /* GNU getopt: full re-initialisation, callable more than once */
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_TCTI:

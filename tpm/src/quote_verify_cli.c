@@ -70,7 +70,7 @@ static int quote_verify_cmd(int argc, char **argv)
     struct quote_attest info;
     struct quote_blob parsed;
 
-    optind = 1;
+    optind = 0; /* GNU getopt: full re-initialisation, callable more than once */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
