@@ -1,5 +1,5 @@
 """TPM2_Quote with the attestation key: `identity quote` writes the blob, `fleetgw-tool quote
-verify` (here fleetgw-quote-verify, the same tool_quote) checks it with OpenSSL only. It
+verify` checks it with OpenSSL only. It
 verifies with the AK's public key and the right nonce; it fails with another nonce, another
 key, PCR values tampered in the blob, or the blob of a later quote checked against an old
 expectation."""
@@ -13,7 +13,7 @@ NONCE = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
 def verify(env, ak, nonce, blob):
-    r = env.run([program("fleetgw-quote-verify"), "--ak", ak, "--nonce", nonce, "--show", blob])
+    r = env.run([program("fleetgw-tool"), "quote", "verify", "--ak", ak, "--nonce", nonce, "--show", blob])
     print(r.stdout + r.stderr)
     return r
 
@@ -102,7 +102,7 @@ def main():
             f.write(b"FGWQ\x00\x01\xff\xff")
         v = verify(env, ak, NONCE, env.path("junk.bin"))
         expect(v.returncode == 1 and "malformed" in v.stdout, "a malformed blob is refused")
-        v = env.run([program("fleetgw-quote-verify"), "--nonce", NONCE, blob])
+        v = env.run([program("fleetgw-tool"), "quote", "verify", "--nonce", NONCE, blob])
         expect(v.returncode == 2, "missing --ak is a usage error (exit 2)")
 
         # Quote over two banks.
