@@ -18,12 +18,6 @@
 #include "fleetgw/der.h"
 #include "fleetgw/image.h"
 
-/* From tool_key.c. */
-int tool_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
-int tool_read_file(const char *path, size_t max, uint8_t **data, size_t *len);
-EVP_PKEY *tool_load_key(const char *path, int want_private);
-int tool_pub_point(EVP_PKEY *key, uint8_t pub[CRYPTO_P256_PUB_LEN]);
-
 static const char *const status_ids[] = {
     [IMAGE_OK] = "ok",
     [IMAGE_ERR_ARG] = "invalid_argument",
