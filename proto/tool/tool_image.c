@@ -1,6 +1,7 @@
 /* fleetgw-tool image: sign, verify and inspect MCUboot images (imgtool-compatible). */
 #define _GNU_SOURCE
 #include "tool.h"
+#include "tool_util.h"
 
 #include <errno.h>
 #include <getopt.h>
