@@ -37,6 +37,7 @@
 #include <getopt.h>
 #include <mosquitto.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -108,6 +109,7 @@ struct daemon {
     int up_backoff_ms;
     bool up_destroy_pending;
     bool up_tcp_ready;
+    char up_last_error[256];
 
     struct inflight *inflight;
     unsigned n_inflight;
@@ -605,10 +607,36 @@ static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquit
         log_err("cannot count a relayed command: %s", strerror(-r));
 }
 
+/* Why the last server certificate was refused (set by the verify callback; one thread). */
+static char verify_error[160];
+
+static int verify_cb(int ok, X509_STORE_CTX *x)
+{
+    if (!ok && verify_error[0] == '\0') {
+        int e = X509_STORE_CTX_get_error(x);
+        snprintf(verify_error, sizeof(verify_error), "server certificate refused: %s",
+                 X509_verify_cert_error_string(e));
+    }
+    return ok;
+}
+
+/* The failure reason to log with a failed connection attempt (then forgotten). */
+static const char *uplink_reason(struct daemon *d)
+{
+    if (verify_error[0] != '\0')
+        snprintf(d->up_last_error, sizeof(d->up_last_error), "%s", verify_error);
+    verify_error[0] = '\0';
+    return d->up_last_error;
+}
+
 static void mosq_log(struct mosquitto *m, void *u, int level, const char *str)
 {
     struct daemon *d = u;
+    /* libmosquitto prints OpenSSL's reasons ("certificate verify failed") at error level and
+     * empties OpenSSL's error queue: keep the first one for the next failure message. */
     (void)level;
+    if (m == d->up && strncmp(str, "OpenSSL Error", 13) == 0 && d->up_last_error[0] == '\0')
+        snprintf(d->up_last_error, sizeof(d->up_last_error), "%s", str);
     log_debug("%s: %s", m == d->edge ? "edge" : "uplink", str);
 }
 
@@ -656,9 +684,17 @@ static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
     d->up_destroy_pending = true;
     if (d->stopping)
         return;
-    if (was)
+    if (was) {
         log_event(LOG_WARNING, NULL, "uplink_lost", "lost the cloud broker connection (%s)",
                   mosquitto_strerror(rc));
+    } else {
+        /* A failed TLS handshake lands here: say why (certificate verification, ...). */
+        log_event(LOG_WARNING, NULL, "uplink_connect",
+                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
+                  d->cfg.uplink.port, mosquitto_strerror(rc), uplink_reason(d)[0] ? ": " : "",
+                  d->up_last_error);
+        d->up_last_error[0] = '\0';
+    }
     uplink_schedule(d, -1);
 }
 
@@ -845,6 +881,19 @@ static void daemon_flush(struct daemon *d)
     if (d->up != NULL && d->up_state != UP_IDLE && mosquitto_socket(d->up) >= 0 &&
         mosquitto_want_write(d->up))
         (void)mosquitto_loop_write(d->up, 64);
+    if (d->up != NULL && d->up_state == UP_CONNECTING && mosquitto_socket(d->up) < 0 &&
+        !d->up_destroy_pending) {
+        /* libmosquitto closed the socket on a failed TLS handshake without calling
+         * on_disconnect (net__socket_connect_tls() returns straight from loop_read). */
+        log_event(LOG_WARNING, NULL, "uplink_connect",
+                  "cannot connect to the cloud broker %s:%d: TLS handshake failed%s%s",
+                  d->cfg.uplink.host, d->cfg.uplink.port, uplink_reason(d)[0] ? ": " : "",
+                  d->up_last_error);
+        d->up_last_error[0] = '\0';
+        d->up_destroy_pending = true;
+        d->up_state = UP_IDLE;
+        uplink_schedule(d, -1);
+    }
     if (d->up_destroy_pending && !d->stopping) {
         /* The uplink client is recreated per connection: its in-memory queue is dropped,
          * the spool is the only source of what is still to be sent. */
@@ -1258,6 +1307,9 @@ static int run(struct daemon *d)
         log_event(LOG_ERR, NULL, "tls_setup", "cannot set up TLS to the cloud broker: %s", err);
         return 69; /* EX_UNAVAILABLE */
     }
+    /* Keep tpm/'s verification mode, add a callback that remembers why a server
+     * certificate was refused, for the log. */
+    SSL_CTX_set_verify(d->ssl_ctx, SSL_CTX_get_verify_mode(d->ssl_ctx), verify_cb);
     d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
     d->nodes = calloc(NODE_TABLE_MAX, sizeof(*d->nodes));
     if (d->inflight == NULL || d->nodes == NULL)
