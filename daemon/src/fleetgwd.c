@@ -743,10 +743,13 @@ static int uplink_start(struct daemon *d)
     rc = mosquitto_connect_async(d->up, d->cfg.uplink.host, d->cfg.uplink.port,
                                  d->cfg.uplink.keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {
+        /* The TLS handshake may already fail in here (loopback answers at once). */
         log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: %s", d->cfg.uplink.host,
+                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
                   d->cfg.uplink.port,
-                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
+                  uplink_reason(d)[0] ? ": " : "", d->up_last_error);
+        d->up_last_error[0] = '\0';
         return -ECONNREFUSED;
     }
     d->up_state = UP_CONNECTING;
