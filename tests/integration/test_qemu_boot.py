@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 FLASH_SIZE = 0x8C000
 PRIMARY = 0x8000
 SECONDARY = 0x48000
+PSA = 0x8B000  # protected storage: per-device seed (manufacture), IAK
 HDR = 0x200
 WAIT = 30.0  # upper bound for any expected UART line (a boot takes well under 1 s)
 
@@ -108,8 +110,16 @@ class Qemu:
         self.proc.stdout.close()
 
 
-def flash_with(primary=None, secondary=None):
+def seed_record(seed):
+    """Manufacture step: the per-device seed record ("FGSD" | seed | CRC-32)."""
+    rec = b"FGSD" + seed
+    return rec + struct.pack("<I", zlib.crc32(rec))
+
+
+def flash_with(primary=None, secondary=None, seed=None):
     flash = bytearray(b"\xff" * FLASH_SIZE)
+    if seed is not None:
+        flash[PSA:PSA + 40] = seed_record(seed)
     if primary is not None:
         flash[PRIMARY:PRIMARY + len(primary)] = primary
     if secondary is not None:
@@ -240,7 +250,47 @@ def main():
         q.stop()
         print("ok: update in test mode, revert, confirm, anti-rollback across power cycles")
 
-        # 4. The image signed by the build (fleetgw-tool image sign), when the build made one.
+        # 4. IAK: created by the bootloader on first boot from the manufacture seed, kept in
+        # protected storage across power cycles, used by the agent through a sign call.
+        q = boot(flash_with(good, seed=os.urandom(32)), "iak")
+        expect(q, r"boot: IAK ready", "iak: provisioned")
+        m = expect(q, r"agent: iak-public (04[0-9a-f]{128})", "iak: public key")
+        pub1 = m.group(1) if m else None
+        digest = hashlib.sha256(b"fleetgw challenge " + os.urandom(8)).digest()
+        q.send("s" + digest.hex())
+        m = expect(q, r"agent: sig ([0-9a-f]{128})", "iak: signature")
+        if m and pub1:
+            pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
+                                                              bytes.fromhex(pub1))
+            raw = bytes.fromhex(m.group(1))
+            der = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                             int.from_bytes(raw[32:], "big"))
+            try:
+                pub.verify(der, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+            except Exception:  # InvalidSignature
+                fail("iak: the agent's signature does not verify with its IAK public key")
+        q.stop()
+        with open(os.path.join(tmp, "iak", "fleetgw-flash.bin"), "rb") as f:
+            flash = f.read()
+        if flash[PSA + 0x100:PSA + 0x104] != b"FGIK":
+            fail("iak: no key record in protected storage after first boot")
+        q = boot(flash, "iak2")
+        m = expect(q, r"agent: iak-public (04[0-9a-f]{128})", "iak: second power-on")
+        if m and m.group(1) != pub1:
+            fail("iak: the key changed across a power cycle")
+        q.stop()
+        q = boot(flash_with(good, seed=os.urandom(32)), "iak3")
+        m = expect(q, r"agent: iak-public (04[0-9a-f]{128})", "iak: other device")
+        if m and m.group(1) == pub1:
+            fail("iak: two devices with different seeds got the same key")
+        q.stop()
+        q = boot(flash_with(good), "noseed")
+        expect(q, r"boot: no device seed in protected storage: IAK not provisioned", "no seed")
+        expect(q, r"agent: no IAK", "no seed: agent")
+        q.stop()
+        print("ok: IAK provisioned from the manufacture seed, persistent, signs verifiably")
+
+        # 5. The image signed by the build (fleetgw-tool image sign), when the build made one.
         signed = sorted(f for f in os.listdir(fw) if re.match(r"fleet-agent-.*\.signed\.bin$", f))
         if signed:
             with open(os.path.join(fw, signed[-1]), "rb") as f:

@@ -5,6 +5,7 @@
 
 #include "board.h"
 #include "fleetgw/crypto.h"
+#include "fleetgw/iak.h"
 #include "mbedtls/memory_buffer_alloc.h"
 
 extern const uint8_t fleetgw_boot_pubkey[];
@@ -41,6 +42,13 @@ int main(void)
                   " (semihosting off, or file missing/wrong size), halting\n");
         board_halt();
     }
+    /* First boot: create the IAK. QEMU's mps2-an385 has no TRNG: the key is derived from the
+     * per-device seed written into protected storage at manufacture. */
+    enum iak_status ist = iak_provision(board_flash(), NULL, NULL);
+    uart_puts(ist == IAK_OK        ? "boot: IAK ready\n"
+              : ist == IAK_NO_SEED ? "boot: no device seed in protected storage: IAK not "
+                                     "provisioned (attestation unavailable)\n"
+                                   : "boot: IAK provisioning failed (attestation unavailable)\n");
     struct boot_ctx ctx = {board_flash(), fleetgw_boot_pubkey, fleetgw_boot_pubkey_len, log_line,
                            NULL};
     enum boot_result r = boot_go(&ctx, &info, &rec);
