@@ -55,6 +55,14 @@ static int sim_erase(void *ctx, uint32_t off, uint32_t len)
     return go ? 0 : -1;
 }
 
+static const uint8_t *sim_map(void *ctx, uint32_t off, uint32_t len)
+{
+    struct flash_sim *s = ctx;
+    if (!s->powered || off > BOOT_FLASH_SIZE || len > BOOT_FLASH_SIZE - off)
+        return NULL;
+    return s->mem + off;
+}
+
 void flash_sim_init(struct flash_sim *s)
 {
     memset(s->mem, 0xFF, sizeof(s->mem));
@@ -72,6 +80,6 @@ void flash_sim_power_on(struct flash_sim *s, long budget, int torn)
 
 struct boot_flash flash_sim_dev(struct flash_sim *s)
 {
-    struct boot_flash f = {s, sim_read, sim_write, sim_erase};
+    struct boot_flash f = {s, sim_read, sim_write, sim_erase, sim_map};
     return f;
 }

@@ -160,25 +160,8 @@ static void test_generated(void)
     EVP_PKEY_free(other);
 }
 
-static void test_der(void)
-{
-    uint8_t raw[64];
-    const uint8_t ok[] = {0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x07};
-    CHECK(boot_ecdsa_der_to_raw(ok, sizeof(ok), raw) == 0);
-    CHECK(raw[31] == 5 && raw[63] == 7 && raw[0] == 0);
-    const uint8_t neg[] = {0x30, 0x06, 0x02, 0x01, 0x85, 0x02, 0x01, 0x07};
-    CHECK(boot_ecdsa_der_to_raw(neg, sizeof(neg), raw) != 0);
-    const uint8_t pad[] = {0x30, 0x07, 0x02, 0x02, 0x00, 0x05, 0x02, 0x01, 0x07};
-    CHECK(boot_ecdsa_der_to_raw(pad, sizeof(pad), raw) != 0);
-    const uint8_t trailing[] = {0x30, 0x07, 0x02, 0x01, 0x05, 0x02, 0x01, 0x07, 0x00};
-    CHECK(boot_ecdsa_der_to_raw(trailing, sizeof(trailing), raw) != 0);
-    const uint8_t shortlen[] = {0x30, 0x06, 0x02, 0x05, 0x05, 0x02, 0x01, 0x07};
-    CHECK(boot_ecdsa_der_to_raw(shortlen, sizeof(shortlen), raw) != 0);
-}
-
 int main(void)
 {
-    test_der();
     test_generated();
     test_vectors();
     return check_finish();

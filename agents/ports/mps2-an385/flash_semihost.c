@@ -57,7 +57,13 @@ static int fl_erase(void *ctx, uint32_t off, uint32_t len)
     return 0;
 }
 
-static const struct boot_flash flash_dev = {NULL, fl_read, fl_write, fl_erase};
+static const uint8_t *fl_map(void *ctx, uint32_t off, uint32_t len)
+{
+    (void)ctx;
+    return in_range(off, len) ? mirror(off) : NULL;
+}
+
+static const struct boot_flash flash_dev = {NULL, fl_read, fl_write, fl_erase, fl_map};
 
 int board_flash_init(int load_mirror)
 {

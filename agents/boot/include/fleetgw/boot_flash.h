@@ -30,6 +30,9 @@ struct boot_flash {
     int (*read)(void *ctx, uint32_t off, void *buf, uint32_t len);
     int (*write)(void *ctx, uint32_t off, const void *buf, uint32_t len);
     int (*erase)(void *ctx, uint32_t off, uint32_t len); /* sector aligned */
+    /* Memory-mapped (execute-in-place) view of [off, off+len), or NULL. Image verification
+     * works on this view, so what is verified is what the CPU executes. */
+    const uint8_t *(*map)(void *ctx, uint32_t off, uint32_t len);
 };
 
 #endif

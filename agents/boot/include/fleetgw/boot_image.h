@@ -1,9 +1,7 @@
-/* MCUboot image verification for the bootloader: header, SHA-256 over header + body +
- * protected TLVs, key (KEYHASH or PUBKEY TLV) against the built-in key, ECDSA P-256
- * signature, security counter TLV. Reads the slot through the flash seam in small chunks.
- *
- * This is the narrow seam boot_verify_image(); when proto/'s image API (fleetgw/image.h)
- * lands it is meant to back this function. */
+/* MCUboot image verification for the bootloader: the narrow seam boot_verify_image(), backed
+ * by proto/'s image_verify() (fleetgw/image.h: header, SHA-256 over header + body + protected
+ * TLVs, KEYHASH/PUBKEY against the built-in key, ECDSA P-256 signature) on the memory-mapped
+ * slot. The bootloader applies its own anti-rollback policy on the result. */
 #ifndef FLEETGW_BOOT_IMAGE_H
 #define FLEETGW_BOOT_IMAGE_H
 
@@ -39,6 +37,7 @@ enum boot_img_status {
     BOOT_IMG_BAD_SIGNATURE, /* ECDSA signature does not verify */
     BOOT_IMG_UNSIGNED,      /* no key or no signature TLV */
     BOOT_IMG_FLASH_ERROR,   /* the flash could not be read */
+    BOOT_IMG_CRYPTO_ERROR,  /* crypto back-end failure */
 };
 
 struct boot_image_version {
@@ -70,9 +69,6 @@ enum boot_img_status boot_verify_image(const struct boot_flash *flash, uint32_t 
 /* Reads only the header and TLV sizes: the number of bytes the image occupies (0 when there
  * is no plausible image). Used to size a swap; never a reason to trust the image. */
 uint32_t boot_image_extent(const struct boot_flash *flash, uint32_t off, uint32_t slot_size);
-
-/* Converts a DER ECDSA-Sig-Value to raw r||s (32 bytes each). 0 on success, -1 otherwise. */
-int boot_ecdsa_der_to_raw(const uint8_t *der, size_t len, uint8_t raw[64]) BOOT_MUST_CHECK;
 
 const char *boot_img_status_str(enum boot_img_status st);
 
