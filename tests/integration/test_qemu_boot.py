@@ -294,8 +294,14 @@ def main():
         signed = sorted(f for f in os.listdir(fw) if re.match(r"fleet-agent-.*\.signed\.bin$", f))
         if signed:
             with open(os.path.join(fw, signed[-1]), "rb") as f:
-                q = boot(flash_with(f.read()), "toolsigned")
+                img = f.read()
+            hdr_size, prot, img_size = struct.unpack_from("<HHI", img, 8)
+            want = hashlib.sha256(img[:hdr_size + img_size + prot]).hexdigest()
+            q = boot(flash_with(img), "toolsigned")
             expect(q, r"fleet-agent \S+ starting", signed[-1])
+            m = expect(q, r"agent: measurement ([0-9a-f]{64})", signed[-1] + " measurement")
+            if m and m.group(1) != want:
+                fail("%s: measurement %s != image hash %s" % (signed[-1], m.group(1), want))
             q.stop()
             print("ok: %s (signed by fleetgw-tool) boots" % signed[-1])
         else:
