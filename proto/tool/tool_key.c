@@ -2,6 +2,7 @@
  * tool_image.c uses (declared again there; they belong to this file). */
 #define _GNU_SOURCE
 #include "tool.h"
+#include "tool_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
