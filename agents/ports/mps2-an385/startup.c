@@ -5,18 +5,26 @@
 
 #include "board.h"
 
-extern uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end, __stack_top;
+/* Linker script symbols: only their addresses mean something. */
+extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
+extern uint32_t __stack_top[];
 int main(void);
 void Reset_Handler(void);
 void Default_Handler(void);
 
+static size_t words(const uint32_t *from, const uint32_t *to)
+{
+    return (size_t)((uintptr_t)to - (uintptr_t)from) / sizeof(uint32_t);
+}
+
 void Reset_Handler(void)
 {
-    const uint32_t *src = &__data_load;
-    for (uint32_t *dst = &__data_start; dst < &__data_end;)
-        *dst++ = *src++;
-    for (uint32_t *dst = &__bss_start; dst < &__bss_end;)
-        *dst++ = 0;
+    size_t n = words(__data_start, __data_end);
+    for (size_t i = 0; i < n; i++)
+        __data_start[i] = __data_load[i];
+    n = words(__bss_start, __bss_end);
+    for (size_t i = 0; i < n; i++)
+        __bss_start[i] = 0;
     (void)main();
     board_halt();
 }
@@ -69,7 +77,7 @@ _Noreturn void board_halt(void)
 }
 
 __attribute__((section(".vectors"), used)) static void (*const vectors[48])(void) = {
-    (void (*)(void))(uintptr_t)&__stack_top,
+    (void (*)(void))(uintptr_t)__stack_top,
     Reset_Handler,
     Default_Handler,        /* NMI */
     Default_Handler,        /* HardFault */
