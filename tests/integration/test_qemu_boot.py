@@ -9,6 +9,7 @@ MCUboot-format signer (python3-cryptography), independent of the C code under te
 build produced fleet-agent-<version>.signed.bin with fleetgw-tool, that image is booted too.
 """
 import hashlib
+import json
 import os
 import re
 import select
@@ -269,6 +270,41 @@ def main():
                 pub.verify(der, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
             except Exception:  # InvalidSignature
                 fail("iak: the agent's signature does not verify with its IAK public key")
+        # Attestation: a PSA token for a fresh challenge, checked by fleetgw-tool token verify
+        # with the IAK public key and the nonce; its software component is the booted image.
+        nonce = os.urandom(32)
+        q.send("a" + nonce.hex())
+        m = expect(q, r"agent: token ([0-9a-f]+)\r?\n", "attestation token")
+        if m and pub1:
+            tok_path = os.path.join(tmp, "token.cbor")
+            with open(tok_path, "wb") as f:
+                f.write(bytes.fromhex(m.group(1)))
+            pem_path = os.path.join(tmp, "iak.pub.pem")
+            with open(pem_path, "wb") as f:
+                f.write(ec.EllipticCurvePublicKey.from_encoded_point(
+                    ec.SECP256R1(), bytes.fromhex(pub1)).public_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PublicFormat.SubjectPublicKeyInfo))
+            tool = os.path.join(build, "bin", "fleetgw-tool")
+            if not os.access(tool, os.X_OK):
+                fail("fleetgw-tool not built: cannot check the attestation token")
+            else:
+                p = subprocess.run([tool, "token", "verify", "-k", pem_path, "--nonce",
+                                    nonce.hex(), "--json", tok_path], capture_output=True,
+                                   text=True, timeout=60)
+                if p.returncode != 0:
+                    fail("token verify: exit %d: %s %s" % (p.returncode, p.stdout, p.stderr))
+                else:
+                    claims = json.loads(p.stdout).get("claims", {})
+                    sw = claims.get("software_components", [{}])[0]
+                    if sw.get("measurement_value") != good_hash.hex() or \
+                            sw.get("signer_id") != signer_id:
+                        fail("token software component %r != image hash/signer id" % sw)
+                p = subprocess.run([tool, "token", "verify", "-k", pem_path, "--nonce",
+                                    os.urandom(32).hex(), tok_path], capture_output=True,
+                                   text=True, timeout=60)
+                if p.returncode != 1:
+                    fail("token verify accepted the token for another nonce")
         q.stop()
         with open(os.path.join(tmp, "iak", "fleetgw-flash.bin"), "rb") as f:
             flash = f.read()
@@ -288,7 +324,8 @@ def main():
         expect(q, r"boot: no device seed in protected storage: IAK not provisioned", "no seed")
         expect(q, r"agent: no IAK", "no seed: agent")
         q.stop()
-        print("ok: IAK provisioned from the manufacture seed, persistent, signs verifiably")
+        print("ok: IAK provisioned from the manufacture seed, persistent, signs verifiably; "
+              "PSA token for a challenge verifies with fleetgw-tool")
 
         # 5. The image signed by the build (fleetgw-tool image sign), when the build made one.
         signed = sorted(f for f in os.listdir(fw) if re.match(r"fleet-agent-.*\.signed\.bin$", f))
