@@ -58,9 +58,8 @@ int crypto_sha256(const uint8_t *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN
     unsigned int n = 0;
     if (data == NULL && len > 0)
         return -1;
-    return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == CRYPTO_SHA256_LEN
-               ? 0
-               : -1;
+    return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == CRYPTO_SHA256_LEN ? 0
+                                                                                             : -1;
 }
 
 /* Builds an EVP_PKEY for a P-256 public point; NULL if the point is not on the curve. */

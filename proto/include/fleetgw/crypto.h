@@ -33,10 +33,12 @@ int crypto_sha256_update(crypto_sha256_ctx *ctx, const uint8_t *data, size_t len
 int crypto_sha256_final(crypto_sha256_ctx *ctx, uint8_t out[CRYPTO_SHA256_LEN]) CRYPTO_MUST_CHECK;
 /* Releases a context without producing a digest (error paths). Safe on a finished context. */
 void crypto_sha256_abort(crypto_sha256_ctx *ctx);
-int crypto_sha256(const uint8_t *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]) CRYPTO_MUST_CHECK;
+int crypto_sha256(const uint8_t *data, size_t len,
+                  uint8_t out[CRYPTO_SHA256_LEN]) CRYPTO_MUST_CHECK;
 
 /* ECDSA P-256 verification of a SHA-256 digest. Returns 0 only for a valid signature. */
-int crypto_p256_verify(const uint8_t pub[CRYPTO_P256_PUB_LEN], const uint8_t digest[CRYPTO_SHA256_LEN],
+int crypto_p256_verify(const uint8_t pub[CRYPTO_P256_PUB_LEN],
+                       const uint8_t digest[CRYPTO_SHA256_LEN],
                        const uint8_t sig_rs[CRYPTO_P256_SIG_LEN]) CRYPTO_MUST_CHECK;
 
 /* Constant-time comparison: 0 when equal. */

@@ -1,0 +1,192 @@
+/* Mutual-TLS client context with the private key in the TPM (tpm2-openssl provider). */
+#include "fleetgw/tpm_tls.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+#include <openssl/x509v3.h>
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    unsigned long e = ERR_peek_last_error();
+    if (e != 0 && n >= 0 && (size_t)n < errlen) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof(buf));
+        snprintf(err + n, errlen - (size_t)n, " (%s)", buf);
+    }
+    ERR_clear_error();
+}
+
+/* The providers are process-wide: the default one for everything, tpm2 for the signature
+ * with the TPM-held key. TPM2OPENSSL_TCTI is read by the provider once, at load. */
+static int providers_load(const char *tcti, char *err, size_t errlen)
+{
+    static const char *loaded_tcti;
+    static char loaded_buf[256];
+
+    if (loaded_tcti != NULL) {
+        if (strcmp(loaded_tcti, tcti) != 0) {
+            set_err(err, errlen,
+                    "tpm2 provider already loaded for TCTI '%s', cannot switch to '%s'",
+                    loaded_tcti, tcti);
+            return -EBUSY;
+        }
+        return 0;
+    }
+    if (setenv("TPM2OPENSSL_TCTI", tcti, 1) != 0)
+        return -errno;
+    if (OSSL_PROVIDER_load(NULL, "default") == NULL) {
+        set_err(err, errlen, "cannot load the OpenSSL default provider");
+        return -ENOENT;
+    }
+    if (OSSL_PROVIDER_load(NULL, "tpm2") == NULL) {
+        set_err(err, errlen,
+                "cannot load the OpenSSL tpm2 provider (install the Debian package tpm2-openssl)");
+        return -ENOPKG;
+    }
+    /* Hashing stays in software; signing with a TPM key goes to the TPM. */
+    if (EVP_set_default_properties(NULL, "?tpm2.signature=yes") != 1) {
+        set_err(err, errlen, "cannot set OpenSSL default properties for the tpm2 provider");
+        return -EINVAL;
+    }
+    snprintf(loaded_buf, sizeof(loaded_buf), "%s", tcti);
+    loaded_tcti = loaded_buf;
+    return 0;
+}
+
+static EVP_PKEY *load_tpm_key(const char *uri, char *err, size_t errlen)
+{
+    EVP_PKEY *pkey = NULL;
+    OSSL_STORE_CTX *store =
+        OSSL_STORE_open_ex(uri, NULL, "?provider=tpm2", NULL, NULL, NULL, NULL, NULL);
+    if (store == NULL) {
+        set_err(err, errlen, "cannot open TPM key '%s' through the tpm2 provider", uri);
+        return NULL;
+    }
+    while (pkey == NULL && !OSSL_STORE_eof(store)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(store);
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(store);
+    if (pkey == NULL)
+        set_err(err, errlen, "no private key found at '%s' in the TPM", uri);
+    return pkey;
+}
+
+static EVP_PKEY *load_file_key(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        set_err(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (pkey == NULL)
+        set_err(err, errlen, "key file %s holds no PEM private key", path);
+    return pkey;
+}
+
+static int is_ip_literal(const char *s)
+{
+    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(s);
+    if (ip == NULL) {
+        ERR_clear_error();
+        return 0;
+    }
+    ASN1_OCTET_STRING_free(ip);
+    return 1;
+}
+
+int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *err, size_t errlen)
+{
+    int r = -EINVAL;
+    SSL_CTX *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    int use_tpm = cfg != NULL && cfg->tcti != NULL && cfg->tcti[0] != '\0';
+
+    if (cfg == NULL || ret_ctx == NULL || cfg->key == NULL || cfg->cert_file == NULL ||
+        cfg->ca_file == NULL || cfg->server_name == NULL || cfg->server_name[0] == '\0') {
+        set_err(err, errlen,
+                "TLS configuration incomplete: key, certificate, CA file and "
+                "server name are all required");
+        return -EINVAL;
+    }
+    if (use_tpm) {
+        r = providers_load(cfg->tcti, err, errlen);
+        if (r < 0)
+            goto out;
+    }
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        set_err(err, errlen, "cannot create an OpenSSL TLS context");
+        r = -ENOMEM;
+        goto out;
+    }
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        set_err(err, errlen, "cannot require TLS 1.2");
+        r = -EINVAL;
+        goto out;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
+        set_err(err, errlen, "cannot use client certificate %s", cfg->cert_file);
+        r = -ENOENT;
+        goto out;
+    }
+    pkey = use_tpm ? load_tpm_key(cfg->key, err, errlen) : load_file_key(cfg->key, err, errlen);
+    if (pkey == NULL) {
+        r = -ENOKEY;
+        goto out;
+    }
+    if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        set_err(err, errlen, "client certificate %s does not match the key %s", cfg->cert_file,
+                cfg->key);
+        r = -EKEYREJECTED;
+        goto out;
+    }
+    /* Server verification is ours: libmosquitto checks nothing with WITH_DEFAULTS = 0. */
+    if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1) {
+        set_err(err, errlen, "cannot load CA file %s", cfg->ca_file);
+        r = -ENOENT;
+        goto out;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+    int ok = is_ip_literal(cfg->server_name)
+                 ? X509_VERIFY_PARAM_set1_ip_asc(param, cfg->server_name)
+                 : X509_VERIFY_PARAM_set1_host(param, cfg->server_name, 0);
+    if (ok != 1) {
+        set_err(err, errlen, "cannot set the expected server name '%s'", cfg->server_name);
+        r = -EINVAL;
+        goto out;
+    }
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    *ret_ctx = ctx;
+    ctx = NULL;
+    r = 0;
+out:
+    EVP_PKEY_free(pkey);
+    SSL_CTX_free(ctx);
+    return r;
+}
