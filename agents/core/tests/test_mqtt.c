@@ -418,7 +418,7 @@ static void test_pending_acks_when_tx_full(void)
 {
     struct fx f;
     static const uint8_t q1[] = {0x32, 0x06, 0x00, 0x01, 'c', 0x00, 0x05, 'x'};
-    uint8_t big[900];
+    uint8_t big[1000];
     memset(big, 0, sizeof(big));
     fx_connected(&f);
     f.sink.again = 1000; /* the transport accepts nothing */
