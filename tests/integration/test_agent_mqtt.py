@@ -10,6 +10,8 @@ Proves, with a throwaway CA made at test time and one certificate per node (CN =
   3. A node that does not trust the broker's CA, or expects another host name, refuses the
      broker (the agent's TLS verification and host-name check are real).
   4. A node publishing outside its ACL (fleet/<other node>/...) gets nothing through.
+  5. A running node answers a command: fleet/<id>/down/ping -> fleet/<id>/up/pong (same
+     payload), end to end through the broker.
 
 Also the helpers (node certificates, fleet-sim runs, subscriber parsing) used by
 test_fleet_sim_scale.py and bench_fleet_sim.py.
@@ -152,6 +154,23 @@ def main():
         expect(not any("node-evil" in t for t, _ in msgs),
                "no topic of the out-of-ACL node appeared either")
 
+        # 5. a command to a running node: down/ping is answered on up/pong
+        cmd_dir = node_certs(ca, env.path("certs-cmd"), ["node-cmd-0"])
+        sim = env.spawn("fleet-sim-cmd", [
+            program("fleet-sim"), "--broker", f"127.0.0.1:{broker.port}", "--nodes", "1",
+            "--cafile", ca.cert_path, "--cert-dir", cmd_dir, "--rate", "20", "--count", "100",
+            "--id-prefix", "node-cmd-", "--server-name", "localhost"])
+        broker.wait_subscribed("node-cmd-0", count=3)
+        env.run([require("mosquitto_pub")] + broker.client_args(monitor) + [
+            "-t", "fleet/node-cmd-0/down/ping", "-m", "are-you-there", "-q", "1"], check=True)
+        wait_for(lambda: sub.proc.check_alive() or
+                 ("fleet/node-cmd-0/up/pong", b"are-you-there") in sub.messages(), 60,
+                 "the pong of node-cmd-0")
+        expect(True, "node-cmd-0 answered fleet/node-cmd-0/down/ping on up/pong with the "
+                     "same payload")
+        sim.popen.wait(timeout=600)
+        expect(sim.popen.returncode == 0, "the commanded node still completed its telemetry")
+
         # 2. a node whose certificate comes from another CA is refused by the broker
         rogue = env.ca("rogue-ca")
         rogue_dir = env.path("certs-rogue")
@@ -179,6 +198,7 @@ def main():
 
         sub.barrier(env, broker, monitor, "after-refusals")
         per2 = telemetry_by_node(sub.messages())
+        per2.pop("node-cmd-0", None)
         expect(sum(len(v) for v in per2.values()) == nodes * count,
                "no telemetry arrived from refused nodes")
         sub.proc.check_alive()

@@ -334,6 +334,7 @@ agent_status_t agent_start(struct agent *a, uint32_t now_ms)
 void agent_link_up(struct agent *a, uint32_t now_ms)
 {
     a->now_ms = now_ms;
+    mqtt_set_time(&a->mqtt, now_ms);
     if (a->phase != AGENT_LINKING)
         return;
     if (a->has_layer) {
@@ -347,6 +348,7 @@ void agent_link_up(struct agent *a, uint32_t now_ms)
 void agent_link_down(struct agent *a, uint32_t now_ms)
 {
     a->now_ms = now_ms;
+    mqtt_set_time(&a->mqtt, now_ms);
     switch (a->phase) {
     case AGENT_LINKING:
     case AGENT_HANDSHAKE:
@@ -400,6 +402,7 @@ void agent_io(struct agent *a, uint32_t now_ms)
 {
     mqtt_status_t st;
     a->now_ms = now_ms;
+    mqtt_set_time(&a->mqtt, now_ms);
     if (a->phase == AGENT_HANDSHAKE) {
         agent_hs_t hs = a->layer.handshake(a->layer.ctx);
         if (hs == AGENT_HS_FAILED) {
@@ -433,7 +436,8 @@ void agent_io(struct agent *a, uint32_t now_ms)
     }
 }
 
-static void send_telemetry(struct agent *a)
+/* One telemetry message if one is due. Returns false when nothing (more) can be sent now. */
+static bool send_one_telemetry(struct agent *a)
 {
     char topic[AGENT_TOPIC_MAX];
     uint8_t payload[AGENT_TELEMETRY_LEN];
@@ -442,23 +446,23 @@ static void send_telemetry(struct agent *a)
     mqtt_status_t st;
 
     if (a->cfg.telemetry_count != 0 && a->telemetry_seq >= a->cfg.telemetry_count)
-        return;
+        return false;
     if (before(a->now_ms, a->next_telemetry_ms))
-        return;
+        return false;
     if (a->cfg.telemetry_topic != NULL) {
         memcpy(topic, a->cfg.telemetry_topic, strlen(a->cfg.telemetry_topic) + 1u);
     } else if (!make_topic(a, "up/telemetry", topic)) {
-        return;
+        return false;
     }
     if (a->app.telemetry_sample != NULL)
         sample = a->app.telemetry_sample(a->app.user);
     agent_telemetry_encode(payload, a->telemetry_seq, a->now_ms, sample);
     st = mqtt_publish(&a->mqtt, topic, payload, sizeof(payload), 1, false, &pid);
     if (st == MQTT_ERR_BUSY || st == MQTT_ERR_NOSPACE)
-        return; /* window full: try again on the next tick, same sequence number */
+        return false; /* window full: try again on the next tick, same sequence number */
     if (st != MQTT_OK) {
         mqtt_failed(a, st);
-        return;
+        return false;
     }
     for (size_t i = 0; i < MQTT_MAX_INFLIGHT; i++) {
         if (a->telemetry_pids[i] == 0) {
@@ -469,8 +473,18 @@ static void send_telemetry(struct agent *a)
     a->telemetry_seq++;
     a->stats.telemetry_sent++;
     a->next_telemetry_ms += a->cfg.telemetry_interval_ms;
-    /* fell far behind (e.g. after a reconnect): do not burst to catch up */
-    if (before(a->next_telemetry_ms, a->now_ms - a->cfg.telemetry_interval_ms))
+    return true;
+}
+
+static void send_telemetry(struct agent *a)
+{
+    /* Catch up on messages that fell due since the last tick, at most one window's worth;
+     * after a long stall (e.g. a reconnect) do not burst: restart the schedule from now. */
+    for (unsigned i = 0; i < MQTT_MAX_INFLIGHT && a->phase == AGENT_RUNNING; i++)
+        if (!send_one_telemetry(a))
+            break;
+    if (a->phase == AGENT_RUNNING &&
+        before(a->next_telemetry_ms, a->now_ms - MQTT_MAX_INFLIGHT * a->cfg.telemetry_interval_ms))
         a->next_telemetry_ms = a->now_ms;
 }
 
@@ -478,6 +492,7 @@ void agent_tick(struct agent *a, uint32_t now_ms)
 {
     mqtt_status_t st;
     a->now_ms = now_ms;
+    mqtt_set_time(&a->mqtt, now_ms);
     switch (a->phase) {
     case AGENT_BACKOFF:
         if (!before(now_ms, a->backoff_until_ms))
@@ -520,6 +535,7 @@ void agent_tick(struct agent *a, uint32_t now_ms)
 void agent_stop(struct agent *a, uint32_t now_ms)
 {
     a->now_ms = now_ms;
+    mqtt_set_time(&a->mqtt, now_ms);
     if (a->phase == AGENT_RUNNING || a->phase == AGENT_SUBSCRIBING) {
         if (mqtt_disconnect(&a->mqtt) == MQTT_OK) {
             set_phase(a, AGENT_CLOSING);

@@ -784,6 +784,12 @@ mqtt_status_t mqtt_tick(struct mqtt_client *cl, uint32_t now_ms)
     return mqtt_flush(cl);
 }
 
+void mqtt_set_time(struct mqtt_client *cl, uint32_t now_ms)
+{
+    if (cl != NULL)
+        cl->now_ms = now_ms;
+}
+
 void mqtt_connection_lost(struct mqtt_client *cl)
 {
     if (cl == NULL)

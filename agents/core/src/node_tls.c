@@ -185,6 +185,35 @@ node_tls_status_t node_tls_init(struct node_tls *tls, const struct node_tls_conf
     mbedtls_ssl_conf_rng(&tls->conf, mbedtls_hmac_drbg_random, &tls->drbg);
     mbedtls_ssl_conf_min_version(&tls->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3);
+    if (cfg->max_fragment_len != 0) {
+#if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH)
+        unsigned char code;
+        switch (cfg->max_fragment_len) {
+        case 512:
+            code = MBEDTLS_SSL_MAX_FRAG_LEN_512;
+            break;
+        case 1024:
+            code = MBEDTLS_SSL_MAX_FRAG_LEN_1024;
+            break;
+        case 2048:
+            code = MBEDTLS_SSL_MAX_FRAG_LEN_2048;
+            break;
+        case 4096:
+            code = MBEDTLS_SSL_MAX_FRAG_LEN_4096;
+            break;
+        default:
+            st = NODE_TLS_ERR_PARAM;
+            goto out;
+        }
+        if (mbedtls_ssl_conf_max_frag_len(&tls->conf, code) != 0) {
+            st = NODE_TLS_ERR_SETUP;
+            goto out;
+        }
+#else
+        st = NODE_TLS_ERR_SETUP;
+        goto out;
+#endif
+    }
     if (mbedtls_ssl_conf_own_cert(&tls->conf, &tls->own_cert, &tls->own_key) != 0 ||
         mbedtls_ssl_setup(&tls->ssl, &tls->conf) != 0 ||
         mbedtls_ssl_set_hostname(&tls->ssl, cfg->server_name) != 0) {

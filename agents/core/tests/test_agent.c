@@ -302,6 +302,33 @@ static void test_happy_path(void)
     CHECK_EQ_INT(agent_stats(&f.a)->connects, 1);
 }
 
+static void test_catch_up_bounded(void)
+{
+    struct fx f;
+    uint8_t t;
+    const uint8_t *b;
+    size_t n;
+    fx_init(&f, 0, 0, false, NULL); /* unlimited */
+    CHECK(agent_start(&f.a, 0) == AGENT_OK);
+    bring_up(&f, 0, 1);
+    /* a late tick sends what fell due (t = 0, 100, 200), not more */
+    agent_tick(&f.a, 250);
+    expect_telemetry(&f, 0, false);
+    expect_telemetry(&f, 1, false);
+    expect_telemetry(&f, 2, false);
+    CHECK(!next_out(&f.p, &t, &b, &n));
+    /* a very long stall: at most one window, then the schedule restarts from now */
+    agent_tick(&f.a, 100000);
+    for (uint32_t i = 0; i < MQTT_MAX_INFLIGHT - 3; i++)
+        expect_telemetry(&f, 3 + i, false);
+    /* the three unacknowledged ones are resent (DUP); the new ones are not (they are
+     * stamped with the current time); the resends count as traffic: no PINGREQ */
+    for (uint32_t i = 0; i < 3; i++)
+        expect_telemetry(&f, i, true);
+    CHECK(!next_out(&f.p, &t, &b, &n));
+    CHECK_EQ_INT(agent_stats(&f.a)->telemetry_sent, MQTT_MAX_INFLIGHT);
+}
+
 static void test_sample_and_encoding(void)
 {
     uint8_t out[AGENT_TELEMETRY_LEN];
@@ -641,6 +668,7 @@ int main(void)
 {
     test_happy_path();
     test_sample_and_encoding();
+    test_catch_up_bounded();
     test_suback_refused_backoff_give_up();
     test_connack_refused_and_link_open_fail();
     test_backoff_grows();

@@ -320,6 +320,19 @@ static void test_publish_qos1_ack_and_resend(void)
     CHECK_EQ_INT(f.sink.len, 0);
 }
 
+static void test_publish_stamped_with_set_time(void)
+{
+    struct fx f;
+    fx_connected(&f); /* client clock at 0 */
+    mqtt_set_time(&f.cl, 5000);
+    CHECK(mqtt_publish(&f.cl, "up", (const uint8_t *)"z", 1, 1, false, NULL) == MQTT_OK);
+    f.sink.len = 0;
+    CHECK(mqtt_tick(&f.cl, 5999) == MQTT_OK); /* retry_ms 1000 counts from 5000, not 0 */
+    CHECK_EQ_INT(f.sink.len, 0);
+    CHECK(mqtt_tick(&f.cl, 6000) == MQTT_OK);
+    CHECK(f.sink.len == 9 && f.sink.out[0] == 0x3a);
+}
+
 static void test_inflight_window_and_reconnect(void)
 {
     struct fx f;
@@ -688,6 +701,7 @@ int main(void)
     test_connack_timeout();
     test_publish_qos0();
     test_publish_qos1_ack_and_resend();
+    test_publish_stamped_with_set_time();
     test_inflight_window_and_reconnect();
     test_publish_too_big();
     test_receive_publish();

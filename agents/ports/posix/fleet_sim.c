@@ -5,6 +5,7 @@
  *   fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR --rate R --count K
  *             [--id-prefix node-] [--no-tls] [--server-name NAME] [--telemetry-topic T]
  *             [--keepalive S] [--max-attempts A] [--ramp-ms MS] [--first-index I]
+ *             [--tls-max-fragment 0|512|1024|2048|4096]
  *
  * Node i is "<prefix><first-index + i>" and uses DIR/<id>.crt and DIR/<id>.key. --rate is
  * messages per second per node. --telemetry-topic replaces fleet/<id>/up/telemetry; "{id}"
@@ -65,6 +66,7 @@ struct sim_opts {
     unsigned long keepalive;
     unsigned long max_attempts;
     unsigned long ramp_ms;
+    unsigned long max_frag;
     bool no_tls;
 };
 
@@ -140,7 +142,8 @@ static void usage(void)
                     "                 --rate MSGS_PER_SEC_PER_NODE --count MSGS_PER_NODE\n"
                     "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
                     "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
-                    "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n");
+                    "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n"
+                    "                 [--tls-max-fragment 0|512|1024|2048|4096]\n");
 }
 
 static int parse_args(int argc, char **argv, struct sim_opts *o)
@@ -196,6 +199,8 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             r = parse_ulong(v, 65535, &o->keepalive);
         } else if (strcmp(a, "--max-attempts") == 0) {
             r = parse_ulong(v, 1000000, &o->max_attempts);
+        } else if (strcmp(a, "--tls-max-fragment") == 0) {
+            r = parse_ulong(v, 4096, &o->max_frag);
         } else if (strcmp(a, "--ramp-ms") == 0) {
             r = parse_ulong(v, 60000, &o->ramp_ms);
         } else {
@@ -292,6 +297,7 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
         tc.server_name = server_name;
         tc.entropy = posix_entropy;
         tc.personalization = n->id;
+        tc.max_fragment_len = (uint16_t)o->max_frag;
         ts = node_tls_init(&n->tls, &tc, &n->tcp.tr);
         explicit_bzero(key_buf, SIM_MAX_CRED);
         if (ts != NODE_TLS_OK) {

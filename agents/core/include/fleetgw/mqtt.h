@@ -166,6 +166,10 @@ mqtt_status_t mqtt_input(struct mqtt_client *cl, const uint8_t *buf, size_t len)
  * Also flushes. */
 mqtt_status_t mqtt_tick(struct mqtt_client *cl, uint32_t now_ms) MQTT_MUST_CHECK;
 
+/* Tells the client the time without running any timer, so that packets queued next (e.g.
+ * from a caller that publishes before calling mqtt_tick) are stamped correctly. */
+void mqtt_set_time(struct mqtt_client *cl, uint32_t now_ms);
+
 /* Writes as much of the tx queue as the transport accepts. */
 mqtt_status_t mqtt_flush(struct mqtt_client *cl) MQTT_MUST_CHECK;
 

@@ -81,6 +81,10 @@ struct node_tls_config {
     node_tls_entropy_fn entropy;
     void *entropy_ctx;
     const char *personalization; /* e.g. the node id: mixed into the DRBG seed */
+    /* 0, or 512/1024/2048/4096: asks the broker for records of at most this size (RFC 6066
+     * max_fragment_length), so that an MCU build can use small Mbed TLS record buffers
+     * (MBEDTLS_SSL_IN_CONTENT_LEN). Needs MBEDTLS_SSL_MAX_FRAGMENT_LENGTH. */
+    uint16_t max_fragment_len;
 };
 
 node_tls_status_t node_tls_init(struct node_tls *tls, const struct node_tls_config *cfg,
