@@ -12,6 +12,8 @@ Proves, with a throwaway CA made at test time and one certificate per node (CN =
   4. A node publishing outside its ACL (fleet/<other node>/...) gets nothing through.
   5. A running node answers a command: fleet/<id>/down/ping -> fleet/<id>/up/pong (same
      payload), end to end through the broker.
+  6. Nodes survive a broker restart: they reconnect with back-off (driven by their own
+     clock), resend what was not acknowledged, and still get every message acknowledged.
 
 Also the helpers (node certificates, fleet-sim runs, subscriber parsing) used by
 test_fleet_sim_scale.py and bench_fleet_sim.py.
@@ -202,6 +204,28 @@ def main():
         expect(sum(len(v) for v in per2.values()) == nodes * count,
                "no telemetry arrived from refused nodes")
         sub.proc.check_alive()
+
+        # 6. broker restart in the middle of a run
+        rs_dir = node_certs(ca, env.path("certs-restart"), ["node-rs-0", "node-rs-1"])
+        sim = env.spawn("fleet-sim-restart", [
+            program("fleet-sim"), "--broker", f"127.0.0.1:{broker.port}", "--nodes", "2",
+            "--cafile", ca.cert_path, "--cert-dir", rs_dir, "--rate", "10", "--count", "40",
+            "--id-prefix", "node-rs-", "--server-name", "localhost", "--max-attempts", "30"])
+        wait_for(lambda: sim.check_alive() or
+                 len(telemetry_by_node(sub.messages()).get("node-rs-1", [])) >= 5, 60,
+                 "the first messages of node-rs-1")
+        broker.restart()
+        print("broker restarted", flush=True)
+        sim.popen.wait(timeout=600)
+        out = sim.output()
+        m = SUMMARY_RE.search(out)
+        expect(sim.popen.returncode == 0 and m is not None,
+               f"fleet-sim completed across the broker restart: {m.group(0) if m else out}")
+        expect(int(m.group(4)) == 80 and int(m.group(5)) == 0,
+               "all 2*40 messages acknowledged, no node failed")
+        attempts = re.search(r"failed_attempts=(\d+)", m.group(0))
+        expect(attempts is not None and int(attempts.group(1)) >= 2,
+               f"both nodes lost the connection and reconnected ({attempts.group(0)})")
     return 0
 
 
