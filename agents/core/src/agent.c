@@ -511,6 +511,13 @@ void agent_tick(struct agent *a, uint32_t now_ms)
             return;
         }
         break;
+    case AGENT_CLOSING:
+        /* the DISCONNECT could not be written in time: close anyway */
+        if (elapsed(now_ms, a->phase_start_ms, a->cfg.connect_timeout_ms)) {
+            close_link(a);
+            set_phase(a, AGENT_DONE);
+        }
+        return;
     case AGENT_RUNNING:
         send_telemetry(a);
         if (a->phase != AGENT_RUNNING)

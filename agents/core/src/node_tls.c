@@ -2,11 +2,18 @@
 #include "fleetgw/node_tls.h"
 
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <mbedtls/error.h>
-#include <mbedtls/net_sockets.h> /* only for the MBEDTLS_ERR_NET_* codes */
+
+/* The BIO error codes of Mbed TLS's own socket module (net_sockets.h), which MCU builds do
+ * not compile: the values are part of the 2.28 API. */
+#ifndef MBEDTLS_ERR_NET_SEND_FAILED
+#define MBEDTLS_ERR_NET_SEND_FAILED -0x004E
+#endif
+#ifndef MBEDTLS_ERR_NET_RECV_FAILED
+#define MBEDTLS_ERR_NET_RECV_FAILED -0x004C
+#endif
 
 #include "fleetgw/agent_log.h"
 
@@ -302,7 +309,20 @@ const char *node_tls_error_str(const struct node_tls *tls, char *buf, size_t len
             return buf;
     }
     if (tls->last_error != 0) {
+#if defined(MBEDTLS_ERROR_C) || defined(MBEDTLS_ERROR_STRERROR_DUMMY)
         mbedtls_strerror(tls->last_error, buf, len);
+#else
+        static const char hex[] = "0123456789abcdef";
+        unsigned v = (unsigned)-tls->last_error;
+        if (len >= 8) {
+            buf[0] = '-';
+            buf[1] = '0';
+            buf[2] = 'x';
+            for (int i = 0; i < 4; i++)
+                buf[3 + i] = hex[(v >> (12 - 4 * i)) & 0xFu];
+            buf[7] = '\0';
+        }
+#endif
         return buf;
     }
     return "no error";

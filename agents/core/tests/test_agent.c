@@ -17,6 +17,7 @@ struct port {
     int opens, closes;
     agent_status_t open_result;
     bool eof;
+    bool block_writes;
     struct transport tr;
 };
 
@@ -36,7 +37,7 @@ static long port_read(void *ctx, uint8_t *buf, size_t len)
 static long port_write(void *ctx, const uint8_t *buf, size_t len)
 {
     struct port *p = ctx;
-    if (len > sizeof(p->out) - p->out_len)
+    if (p->block_writes || len > sizeof(p->out) - p->out_len)
         return TRANSPORT_AGAIN;
     memcpy(p->out + p->out_len, buf, len);
     p->out_len += len;
@@ -643,6 +644,32 @@ static void test_secure_layer(void)
     CHECK_EQ_INT(fl.resets, 1);
 }
 
+static void test_stop_when_blocked(void)
+{
+    struct fx f;
+    fx_init(&f, 0, 0, false, NULL);
+    CHECK(agent_start(&f.a, 0) == AGENT_OK);
+    bring_up(&f, 0, 1);
+    f.p.block_writes = true; /* the peer stopped reading */
+    agent_stop(&f.a, 10);
+    CHECK(agent_phase(&f.a) == AGENT_CLOSING);
+    agent_io(&f.a, 20);
+    agent_tick(&f.a, 5009);
+    CHECK(agent_phase(&f.a) == AGENT_CLOSING);
+    agent_tick(&f.a, 5010); /* connect_timeout_ms later: closed without the DISCONNECT */
+    CHECK(agent_phase(&f.a) == AGENT_DONE);
+    CHECK_EQ_INT(f.p.closes, 1);
+    /* stopping while backing off just ends */
+    fx_init(&f, 0, 0, false, NULL);
+    CHECK(agent_start(&f.a, 0) == AGENT_OK);
+    agent_link_down(&f.a, 1);
+    CHECK(agent_phase(&f.a) == AGENT_BACKOFF);
+    agent_stop(&f.a, 2);
+    CHECK(agent_phase(&f.a) == AGENT_DONE);
+    agent_tick(&f.a, 100000);
+    CHECK_EQ_INT(f.p.opens, 1);
+}
+
 static void test_bad_config(void)
 {
     struct fx f;
@@ -677,6 +704,7 @@ int main(void)
     test_commands_and_seams();
     test_protocol_error_drops_link();
     test_secure_layer();
+    test_stop_when_blocked();
     test_bad_config();
     return check_finish();
 }
