@@ -21,7 +21,9 @@ test_fleet_sim_scale.py and bench_fleet_sim.py.
 import os
 import re
 import shutil
-import struct
+import time
+
+import cbor2
 import subprocess
 import sys
 
@@ -96,15 +98,25 @@ class Subscriber:
 
 
 def telemetry_by_node(msgs):
-    """{node id: [sequence numbers in arrival order]} from fleet/<id>/up/telemetry."""
+    """{node id: [sequence numbers in arrival order]} from fleet/<id>/up/telemetry, whose
+    payload must be a protocol telemetry message (docs/protocol.md 3.9):
+    [9, seq, timestamp_ms, bytes(CBOR {"v": sample})]."""
     per = {}
+    now_ms = int(time.time() * 1000)
     for topic, payload in msgs:
         m = re.fullmatch(r"fleet/([^/]+)/up/telemetry", topic)
         if not m:
             continue
-        if len(payload) != 16 or payload[0] != 1:
-            raise AssertionError(f"bad telemetry payload on {topic}: {payload.hex()}")
-        _ver, _flags, _rsv, seq, _t, _sample = struct.unpack(">BBHIIi", payload)
+        msg = cbor2.loads(payload)
+        if (not isinstance(msg, list) or len(msg) != 4 or msg[0] != 9 or
+                not isinstance(msg[1], int) or not isinstance(msg[3], bytes)):
+            raise AssertionError(f"bad telemetry message on {topic}: {payload.hex()}")
+        _type, seq, ts, body = msg
+        if not (now_ms - 3600_000 < ts <= now_ms + 60_000):
+            raise AssertionError(f"telemetry timestamp {ts} is not the wall clock ({now_ms})")
+        sample = cbor2.loads(body)
+        if set(sample) != {"v"} or not isinstance(sample["v"], int):
+            raise AssertionError(f"bad telemetry payload on {topic}: {body.hex()}")
         per.setdefault(m.group(1), []).append(seq)
     return per
 

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "fleetgw/agent_log.h"
+#include "fleetgw/cbor.h"
+#include "fleetgw/msg.h"
 
 #define TOPIC_PREFIX "fleet/"
 
@@ -17,16 +19,13 @@ static bool before(uint32_t a, uint32_t b)
     return (int32_t)(a - b) < 0;
 }
 
+/* Node ids follow docs/protocol.md: [A-Za-z0-9_-], 1..48 (msg_node_id_valid). */
 static bool id_valid(const char *id, size_t *ret_len)
 {
     size_t n;
-    for (n = 0; n <= AGENT_MAX_ID && id[n] != '\0'; n++) {
-        char c = id[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    if (n == 0 || n > AGENT_MAX_ID)
+    for (n = 0; n <= AGENT_MAX_ID && id[n] != '\0'; n++)
+        ;
+    if (n == 0 || n > AGENT_MAX_ID || msg_node_id_valid(id, n) != 0)
         return false;
     *ret_len = n;
     return true;
@@ -138,18 +137,25 @@ static void send_connect(struct agent *a)
 static void cb_connack(void *user, bool session_present)
 {
     struct agent *a = user;
-    char t0[AGENT_TOPIC_MAX], t1[AGENT_TOPIC_MAX], t2[AGENT_TOPIC_MAX];
-    const char *filters[3] = {t0, t1, t2};
-    static const uint8_t qos[3] = {1, 1, 1};
+    /* Only what the gateway sends: subscribing to ota/# would echo our own ota/ack etc. */
+    static const char *const suffixes[] = {"attest/challenge", "down/#", "ota/offer", "ota/chunk",
+                                           "ota/confirm"};
+    enum { NSUB = sizeof(suffixes) / sizeof(suffixes[0]) };
+    char topics[NSUB][AGENT_TOPIC_MAX];
+    const char *filters[NSUB];
+    uint8_t qos[NSUB];
     mqtt_status_t st;
     (void)session_present;
-    if (!make_topic(a, "attest/challenge", t0) || !make_topic(a, "down/#", t1) ||
-        !make_topic(a, "ota/#", t2)) {
-        attempt_failed(a, AGENT_ERR_PARAM, 0);
-        return;
+    for (size_t i = 0; i < NSUB; i++) {
+        if (!make_topic(a, suffixes[i], topics[i])) {
+            attempt_failed(a, AGENT_ERR_PARAM, 0);
+            return;
+        }
+        filters[i] = topics[i];
+        qos[i] = 1;
     }
     set_phase(a, AGENT_SUBSCRIBING);
-    st = mqtt_subscribe(&a->mqtt, filters, qos, 3, NULL);
+    st = mqtt_subscribe(&a->mqtt, filters, qos, NSUB, NULL);
     if (st != MQTT_OK)
         mqtt_failed(a, st);
 }
@@ -200,6 +206,87 @@ static void publish_reply(struct agent *a, const char *suffix, const uint8_t *b,
     }
 }
 
+static bool suffix_is(const char *suffix, size_t slen, const char *lit)
+{
+    size_t n = strlen(lit);
+    return slen == n && memcmp(suffix, lit, n) == 0;
+}
+
+static void handle_challenge(struct agent *a, const struct mqtt_message *m)
+{
+    struct msg msg;
+    uint8_t *tok = a->cfg.evidence_buf + AGENT_EVIDENCE_HDR;
+    size_t tok_len = 0, head;
+    uint8_t *start;
+
+    a->stats.challenges++;
+    if (msg_decode(m->payload, m->payload_len, &msg) != MSG_OK ||
+        msg.type != MSG_ATTEST_CHALLENGE) {
+        a->stats.ignored++;
+        return;
+    }
+    if (a->app.on_challenge == NULL || a->cfg.evidence_buf == NULL ||
+        a->cfg.evidence_cap <= AGENT_EVIDENCE_HDR) {
+        a->stats.ignored++; /* attestation not wired in this build */
+        return;
+    }
+    if (a->app.on_challenge(a->app.user, msg.u.challenge.nonce, msg.u.challenge.nonce_len,
+                            msg.u.challenge.ttl_s, tok, a->cfg.evidence_cap - AGENT_EVIDENCE_HDR,
+                            &tok_len) != AGENT_OK ||
+        tok_len == 0 || tok_len > MSG_TOKEN_MAX ||
+        tok_len > a->cfg.evidence_cap - AGENT_EVIDENCE_HDR) {
+        a->stats.ignored++;
+        return;
+    }
+    /* [2, bytes(token)] with the CBOR head written just before the token, in place. */
+    head = 2u + cbor_head_len(tok_len);
+    start = tok - head;
+    start[0] = 0x82; /* array of 2 */
+    start[1] = (uint8_t)MSG_ATTEST_EVIDENCE;
+    if (tok_len < 24u) {
+        start[2] = (uint8_t)(0x40u | tok_len);
+    } else if (tok_len < 256u) {
+        start[2] = 0x58;
+        start[3] = (uint8_t)tok_len;
+    } else {
+        start[2] = 0x59;
+        start[3] = (uint8_t)(tok_len >> 8);
+        start[4] = (uint8_t)tok_len;
+    }
+    /* what the gateway will decode: check it here rather than publish garbage */
+    if (msg_decode(start, head + tok_len, &msg) != MSG_OK || msg.type != MSG_ATTEST_EVIDENCE) {
+        a->stats.ignored++;
+        return;
+    }
+    publish_reply(a, "attest/evidence", start, head + tok_len);
+}
+
+static void handle_ota(struct agent *a, const char *suffix, size_t slen,
+                       const struct mqtt_message *m)
+{
+    size_t out_len = 0;
+    const char *reply_topic = NULL;
+    if (a->app.on_ota == NULL || a->cfg.evidence_buf == NULL) {
+        a->stats.ignored++; /* OTA client not wired in this build */
+        return;
+    }
+    if (a->app.on_ota(a->app.user, suffix, slen, m->payload, m->payload_len, a->cfg.evidence_buf,
+                      a->cfg.evidence_cap, &out_len, &reply_topic) != AGENT_OK ||
+        out_len > a->cfg.evidence_cap) {
+        a->stats.ignored++;
+        return;
+    }
+    if (out_len == 0)
+        return;
+    if (reply_topic == NULL ||
+        !(strcmp(reply_topic, "ota/ack") == 0 || strcmp(reply_topic, "ota/request") == 0 ||
+          strcmp(reply_topic, "ota/status") == 0)) {
+        a->stats.ignored++;
+        return;
+    }
+    publish_reply(a, reply_topic, a->cfg.evidence_buf, out_len);
+}
+
 static void cb_message(void *user, const struct mqtt_message *m)
 {
     struct agent *a = user;
@@ -207,7 +294,6 @@ static void cb_message(void *user, const struct mqtt_message *m)
     const char *t = (const char *)m->topic;
     const char *suffix;
     size_t slen;
-    size_t out_len = 0;
 
     if (m->topic_len <= pl + il + 1u || memcmp(t, TOPIC_PREFIX, pl) != 0 ||
         memcmp(t + pl, a->id, il) != 0 || t[pl + il] != '/') {
@@ -217,47 +303,43 @@ static void cb_message(void *user, const struct mqtt_message *m)
     suffix = t + pl + il + 1u;
     slen = m->topic_len - (pl + il + 1u);
 
-    if (slen == 16u && memcmp(suffix, "attest/challenge", 16) == 0) {
-        a->stats.challenges++;
-        if (a->app.on_challenge == NULL || a->cfg.evidence_buf == NULL) {
-            a->stats.ignored++; /* attestation not wired in this build */
-            return;
-        }
-        if (a->app.on_challenge(a->app.user, m->payload, m->payload_len, a->cfg.evidence_buf,
-                                a->cfg.evidence_cap, &out_len) != AGENT_OK ||
-            out_len > a->cfg.evidence_cap) {
-            a->stats.ignored++;
-            return;
-        }
-        publish_reply(a, "attest/evidence", a->cfg.evidence_buf, out_len);
+    if (suffix_is(suffix, slen, "attest/challenge")) {
+        handle_challenge(a, m);
         return;
     }
     if (slen > 5u && memcmp(suffix, "down/", 5) == 0) {
+        const char *sub = suffix + 5;
+        size_t sub_len = slen - 5u;
         a->stats.commands++;
-        if (slen == 9u && memcmp(suffix + 5, "ping", 4) == 0) {
+        if (msg_subtopic_valid(sub, sub_len) != 0) {
+            a->stats.ignored++;
+            return;
+        }
+        if (suffix_is(sub, sub_len, "ping")) {
             publish_reply(a, "up/pong", m->payload,
                           m->payload_len > AGENT_PONG_MAX ? AGENT_PONG_MAX : m->payload_len);
             return;
         }
-        if (a->app.on_command != NULL)
-            a->app.on_command(a->app.user, suffix + 5, slen - 5u, m->payload, m->payload_len);
-        else
+        if (a->app.on_command == NULL) {
             a->stats.ignored++;
+            return;
+        }
+        if (suffix_is(sub, sub_len, "command")) {
+            struct msg msg;
+            if (msg_decode(m->payload, m->payload_len, &msg) != MSG_OK || msg.type != MSG_COMMAND) {
+                a->stats.ignored++;
+                return;
+            }
+            a->app.on_command(a->app.user, msg.u.command.name, strlen(msg.u.command.name),
+                              msg.u.command.args, msg.u.command.args_len);
+            return;
+        }
+        a->app.on_command(a->app.user, sub, sub_len, m->payload, m->payload_len);
         return;
     }
-    if (slen > 4u && memcmp(suffix, "ota/", 4) == 0) {
-        if (a->app.on_ota == NULL || a->cfg.evidence_buf == NULL) {
-            a->stats.ignored++; /* OTA client not wired in this build */
-            return;
-        }
-        if (a->app.on_ota(a->app.user, suffix + 4, slen - 4u, m->payload, m->payload_len,
-                          a->cfg.evidence_buf, a->cfg.evidence_cap, &out_len) != AGENT_OK ||
-            out_len > a->cfg.evidence_cap) {
-            a->stats.ignored++;
-            return;
-        }
-        if (out_len > 0)
-            publish_reply(a, "up/ota", a->cfg.evidence_buf, out_len);
+    if (suffix_is(suffix, slen, "ota/offer") || suffix_is(suffix, slen, "ota/chunk") ||
+        suffix_is(suffix, slen, "ota/confirm")) {
+        handle_ota(a, suffix + 4, slen - 4u, m);
         return;
     }
     a->stats.ignored++;
@@ -440,9 +522,11 @@ void agent_io(struct agent *a, uint32_t now_ms)
 static bool send_one_telemetry(struct agent *a)
 {
     char topic[AGENT_TOPIC_MAX];
-    uint8_t payload[AGENT_TELEMETRY_LEN];
+    uint8_t payload[AGENT_TELEMETRY_MAX];
+    size_t len = 0;
     uint16_t pid = 0;
     int32_t sample = 0;
+    uint64_t wall = 0;
     mqtt_status_t st;
 
     if (a->cfg.telemetry_count != 0 && a->telemetry_seq >= a->cfg.telemetry_count)
@@ -456,8 +540,12 @@ static bool send_one_telemetry(struct agent *a)
     }
     if (a->app.telemetry_sample != NULL)
         sample = a->app.telemetry_sample(a->app.user);
-    agent_telemetry_encode(payload, a->telemetry_seq, a->now_ms, sample);
-    st = mqtt_publish(&a->mqtt, topic, payload, sizeof(payload), 1, false, &pid);
+    if (a->app.wall_clock_ms != NULL)
+        wall = a->app.wall_clock_ms(a->app.user);
+    if (agent_telemetry_encode(payload, sizeof(payload), a->telemetry_seq, wall, sample, &len) !=
+        AGENT_OK)
+        return false;
+    st = mqtt_publish(&a->mqtt, topic, payload, len, 1, false, &pid);
     if (st == MQTT_ERR_BUSY || st == MQTT_ERR_NOSPACE)
         return false; /* window full: try again on the next tick, same sequence number */
     if (st != MQTT_OK) {
@@ -611,15 +699,35 @@ const char *agent_phase_str(agent_phase_t ph)
     return "?";
 }
 
-void agent_telemetry_encode(uint8_t out[AGENT_TELEMETRY_LEN], uint32_t seq, uint32_t now_ms,
-                            int32_t sample)
+agent_status_t agent_telemetry_encode(uint8_t *out, size_t cap, uint32_t seq, uint64_t timestamp_ms,
+                                      int32_t sample, size_t *ret_len)
 {
-    uint32_t s = (uint32_t)sample;
-    memset(out, 0, AGENT_TELEMETRY_LEN);
-    out[0] = 1;
-    for (int i = 0; i < 4; i++) {
-        out[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
-        out[8 + i] = (uint8_t)(now_ms >> (24 - 8 * i));
-        out[12 + i] = (uint8_t)(s >> (24 - 8 * i));
+    uint8_t body[16];
+    struct cbor_enc e;
+    struct msg m;
+    size_t body_len = 0;
+
+    if (out == NULL || ret_len == NULL)
+        return AGENT_ERR_PARAM;
+    *ret_len = 0;
+    cbor_enc_init(&e, body, sizeof(body));
+    cbor_put_map(&e, 1);
+    cbor_put_text(&e, "v", 1);
+    cbor_put_int(&e, sample);
+    if (cbor_enc_finish(&e, &body_len) != CBOR_OK)
+        return AGENT_ERR_NOSPACE;
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_TELEMETRY;
+    m.u.telemetry.seq = seq;
+    m.u.telemetry.timestamp_ms = timestamp_ms;
+    m.u.telemetry.payload = body;
+    m.u.telemetry.payload_len = body_len;
+    switch (msg_encode(&m, out, cap, ret_len)) {
+    case MSG_OK:
+        return AGENT_OK;
+    case MSG_ERR_NOSPACE:
+        return AGENT_ERR_NOSPACE;
+    default:
+        return AGENT_ERR_PARAM; /* e.g. a timestamp >= 2^53 */
     }
 }

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "fleetgw/agent.h"
+#include "fleetgw/msg.h"
 
 struct port {
     uint8_t in[2048]; /* broker -> node, not yet read */
@@ -103,12 +104,15 @@ struct app_rec {
     int commands;
     char cmd[32];
     int otas;
+    uint32_t ttl;
+    char ota_suffix[16];
 };
 
-static agent_status_t app_challenge(void *user, const uint8_t *nonce, size_t n, uint8_t *out,
-                                    size_t cap, size_t *ret_len)
+static agent_status_t app_challenge(void *user, const uint8_t *nonce, size_t n, uint32_t ttl,
+                                    uint8_t *out, size_t cap, size_t *ret_len)
 {
     struct app_rec *r = user;
+    r->ttl = ttl;
     static const char ev[] = "EVIDENCE:";
     r->challenges++;
     r->nonce_len = n < sizeof(r->nonce) ? n : sizeof(r->nonce);
@@ -132,14 +136,16 @@ static void app_command(void *user, const char *suffix, size_t slen, const uint8
 }
 
 static agent_status_t app_ota(void *user, const char *suffix, size_t slen, const uint8_t *p,
-                              size_t n, uint8_t *out, size_t cap, size_t *ret_len)
+                              size_t n, uint8_t *out, size_t cap, size_t *ret_len,
+                              const char **ret_topic)
 {
     struct app_rec *r = user;
-    (void)suffix;
-    (void)slen;
     (void)p;
     (void)n;
     r->otas++;
+    memset(r->ota_suffix, 0, sizeof(r->ota_suffix));
+    memcpy(r->ota_suffix, suffix, slen < sizeof(r->ota_suffix) - 1 ? slen : 15);
+    *ret_topic = "ota/status";
     if (cap < 2)
         return AGENT_ERR_NOSPACE;
     out[0] = 'o';
@@ -215,7 +221,7 @@ static void bring_up(struct fx *f, uint32_t now, uint16_t sub_pid)
     uint8_t t;
     const uint8_t *b;
     size_t n;
-    uint8_t suback[] = {0x90, 0x05, (uint8_t)(sub_pid >> 8), (uint8_t)sub_pid, 1, 1, 1};
+    uint8_t suback[] = {0x90, 0x07, (uint8_t)(sub_pid >> 8), (uint8_t)sub_pid, 1, 1, 1, 1, 1};
     agent_link_up(&f->a, now);
     CHECK(agent_phase(&f->a) == AGENT_MQTT_CONNECTING);
     CHECK(next_out(&f->p, &t, &b, &n));
@@ -230,7 +236,10 @@ static void bring_up(struct fx *f, uint32_t now, uint16_t sub_pid)
     CHECK_EQ_INT(t, 0x82);
     CHECK(body_has(b, n, "fleet/n1/attest/challenge"));
     CHECK(body_has(b, n, "fleet/n1/down/#"));
-    CHECK(body_has(b, n, "fleet/n1/ota/#"));
+    CHECK(body_has(b, n, "fleet/n1/ota/offer"));
+    CHECK(body_has(b, n, "fleet/n1/ota/chunk"));
+    CHECK(body_has(b, n, "fleet/n1/ota/confirm"));
+    CHECK(!body_has(b, n, "ota/#")); /* would echo our own ota/ack, ota/status */
     CHECK(agent_phase(&f->a) == AGENT_SUBSCRIBING);
     feed(&f->p, suback, sizeof(suback));
     agent_io(&f->a, now);
@@ -247,15 +256,16 @@ static uint16_t expect_telemetry(struct fx *f, uint32_t seq, bool dup)
     const size_t tl = sizeof(topic) - 1;
     CHECK(next_out(&f->p, &t, &b, &n));
     CHECK_EQ_INT(t, dup ? 0x3a : 0x32);
-    if (n != 2 + tl + 2 + AGENT_TELEMETRY_LEN) {
+    if (n < 2 + tl + 2) {
         CHECK(!"telemetry length");
         return 0;
     }
     CHECK(memcmp(b + 2, topic, tl) == 0);
-    const uint8_t *pl = b + 2 + tl + 2;
-    CHECK_EQ_INT(pl[0], 1);
-    uint32_t s = ((uint32_t)pl[4] << 24) | ((uint32_t)pl[5] << 16) | ((uint32_t)pl[6] << 8) | pl[7];
-    CHECK_EQ_INT(s, seq);
+    /* the payload is a protocol telemetry message (docs/protocol.md 3.9) */
+    struct msg m;
+    CHECK(msg_decode(b + 2 + tl + 2, n - (2 + tl + 2), &m) == MSG_OK);
+    CHECK(m.type == MSG_TELEMETRY);
+    CHECK_EQ_INT(m.u.telemetry.seq, seq);
     return (uint16_t)((b[2 + tl] << 8) | b[2 + tl + 1]);
 }
 
@@ -332,17 +342,22 @@ static void test_catch_up_bounded(void)
 
 static void test_sample_and_encoding(void)
 {
-    uint8_t out[AGENT_TELEMETRY_LEN];
-    static const uint8_t exp[] = {1,    0,    0,    0,    0x01, 0x02, 0x03, 0x04,
-                                  0xAA, 0xBB, 0xCC, 0xDD, 0xFF, 0xFF, 0xFF, 0xF9};
-    agent_telemetry_encode(out, 0x01020304u, 0xAABBCCDDu, -7);
-    CHECK(memcmp(out, exp, sizeof(exp)) == 0);
+    uint8_t out[AGENT_TELEMETRY_MAX];
+    size_t len = 0;
+    /* [9, 0x01020304, 1764000000000, h'A1617626'] with payload {"v": -7} */
+    static const uint8_t exp[] = {0x84, 0x09, 0x1a, 0x01, 0x02, 0x03, 0x04, 0x1b, 0x00, 0x00, 0x01,
+                                  0x9a, 0xb6, 0x97, 0xe8, 0x00, 0x44, 0xa1, 0x61, 0x76, 0x26};
+    CHECK(agent_telemetry_encode(out, sizeof(out), 0x01020304u, 1764000000000ull, -7, &len) ==
+          AGENT_OK);
+    CHECK(len == sizeof(exp) && memcmp(out, exp, sizeof(exp)) == 0);
+    CHECK(agent_telemetry_encode(out, 8, 1, 0, 0, &len) == AGENT_ERR_NOSPACE);
+    CHECK(agent_telemetry_encode(out, sizeof(out), 1, 1ull << 53, 0, &len) == AGENT_ERR_PARAM);
 }
 
 static void test_suback_refused_backoff_give_up(void)
 {
     struct fx f;
-    static const uint8_t suback_bad[] = {0x90, 0x05, 0x00, 0x01, 1, 0x80, 1};
+    static const uint8_t suback_bad[] = {0x90, 0x07, 0x00, 0x01, 1, 0x80, 1, 1, 1};
     fx_init(&f, 1, 2, false, NULL);
     CHECK(agent_start(&f.a, 0) == AGENT_OK);
     agent_link_up(&f.a, 0);
@@ -459,7 +474,7 @@ static void test_reconnect_resends_telemetry(void)
     CHECK_EQ_INT(again, p0);
     CHECK(next_out(&f.p, &t, &b, &n));
     CHECK_EQ_INT(t, 0x82);
-    uint8_t suback[] = {0x90, 0x05, b[0], b[1], 1, 1, 1};
+    uint8_t suback[] = {0x90, 0x07, b[0], b[1], 1, 1, 1, 1, 1};
     feed(&f.p, suback, sizeof(suback));
     agent_io(&f.a, 200);
     CHECK(agent_phase(&f.a) == AGENT_RUNNING);
@@ -474,9 +489,10 @@ static void test_reconnect_resends_telemetry(void)
 }
 
 /* A PUBLISH from the broker, framed by hand (short packets only). */
-static size_t mkpub(uint8_t *out, const char *topic, const char *payload, int qos, uint16_t pid)
+static size_t mkpub(uint8_t *out, const char *topic, const void *payload, size_t pl, int qos,
+                    uint16_t pid)
 {
-    size_t tl = strlen(topic), pl = strlen(payload), o = 0;
+    size_t tl = strlen(topic), o = 0;
     size_t rl = 2 + tl + (qos ? 2 : 0) + pl;
     out[o++] = (uint8_t)(0x30 | (qos << 1));
     out[o++] = (uint8_t)rl;
@@ -498,12 +514,24 @@ static void test_commands_and_seams(void)
     uint8_t t;
     const uint8_t *b;
     size_t n;
-    uint8_t ping[64], reboot[64], challenge[64], ota[64], other[64];
-    size_t ping_n = mkpub(ping, "fleet/n1/down/ping", "abc", 1, 7);
-    size_t reboot_n = mkpub(reboot, "fleet/n1/down/re", "", 0, 0);
-    size_t challenge_n = mkpub(challenge, "fleet/n1/attest/challenge", "NON", 0, 0);
-    size_t ota_n = mkpub(ota, "fleet/n1/ota/xy", "", 0, 0);
-    size_t other_n = mkpub(other, "fleet/n2/down/x", "", 0, 0);
+    uint8_t ping[64], reboot[64], challenge[96], ota[64], other[64], cmd[64], bad_ch[64];
+    /* [1, h'00..1f', 60] (docs/protocol.md 3.1) */
+    uint8_t ch_msg[2 + 2 + 32 + 2] = {0x83, 0x01, 0x58, 0x20};
+    for (int i = 0; i < 32; i++)
+        ch_msg[4 + i] = (uint8_t)i;
+    ch_msg[36] = 0x18;
+    ch_msg[37] = 60;
+    /* [10, 7, "reboot", h'A10105'] (docs/protocol.md 3.10) */
+    static const uint8_t cmd_msg[] = {0x84, 0x0a, 0x07, 0x66, 'r',  'e',  'b',
+                                      'o',  'o',  't',  0x43, 0xa1, 0x01, 0x05};
+    size_t ping_n = mkpub(ping, "fleet/n1/down/ping", "abc", 3, 1, 7);
+    size_t reboot_n = mkpub(reboot, "fleet/n1/down/re", "", 0, 0, 0);
+    size_t challenge_n =
+        mkpub(challenge, "fleet/n1/attest/challenge", ch_msg, sizeof(ch_msg), 0, 0);
+    size_t bad_ch_n = mkpub(bad_ch, "fleet/n1/attest/challenge", "NON", 3, 0, 0);
+    size_t ota_n = mkpub(ota, "fleet/n1/ota/offer", "\x80", 1, 0, 0);
+    size_t other_n = mkpub(other, "fleet/n2/down/x", "", 0, 0, 0);
+    size_t cmd_n = mkpub(cmd, "fleet/n1/down/command", cmd_msg, sizeof(cmd_msg), 0, 0);
 
     fx_init(&f, 1, 0, true, NULL);
     CHECK(agent_start(&f.a, 0) == AGENT_OK);
@@ -523,22 +551,44 @@ static void test_commands_and_seams(void)
     CHECK_EQ_INT(f.rec.commands, 1);
     CHECK(strcmp(f.rec.cmd, "re") == 0);
 
+    feed(&f.p, cmd, cmd_n);
+    agent_io(&f.a, 2);
+    CHECK_EQ_INT(f.rec.commands, 2);
+    CHECK(strcmp(f.rec.cmd, "reboot") == 0);
+
     feed(&f.p, challenge, challenge_n);
     agent_io(&f.a, 3);
     CHECK_EQ_INT(f.rec.challenges, 1);
-    CHECK(f.rec.nonce_len == 3 && memcmp(f.rec.nonce, "NON", 3) == 0);
+    CHECK(f.rec.nonce_len == 32 && f.rec.nonce[31] == 31 && f.rec.ttl == 60);
     CHECK(next_out(&f.p, &t, &b, &n));
     CHECK_EQ_INT(t, 0x32);
-    CHECK(body_has(b, n, "fleet/n1/attest/evidence"));
-    CHECK(body_has(b, n, "EVIDENCE:NON"));
+    static const char ev_topic[] = "fleet/n1/attest/evidence";
+    CHECK(n > 2 + sizeof(ev_topic) - 1 + 2 && memcmp(b + 2, ev_topic, sizeof(ev_topic) - 1) == 0);
+    if (n > 2 + sizeof(ev_topic) - 1 + 2) {
+        struct msg m;
+        const uint8_t *pl = b + 2 + sizeof(ev_topic) - 1 + 2;
+        size_t pl_len = n - (2 + sizeof(ev_topic) - 1 + 2);
+        CHECK(msg_decode(pl, pl_len, &m) == MSG_OK);
+        CHECK(m.type == MSG_ATTEST_EVIDENCE);
+        CHECK(m.u.evidence.token_len == 9 + 32 && memcmp(m.u.evidence.token, "EVIDENCE:", 9) == 0 &&
+              memcmp(m.u.evidence.token + 9, ch_msg + 4, 32) == 0);
+    }
+    /* a challenge that is not a protocol message is not answered */
+    uint32_t ignored = agent_stats(&f.a)->ignored;
+    feed(&f.p, bad_ch, bad_ch_n);
+    agent_io(&f.a, 3);
+    CHECK_EQ_INT(f.rec.challenges, 1);
+    CHECK_EQ_INT(agent_stats(&f.a)->ignored, ignored + 1);
+    CHECK(!next_out(&f.p, &t, &b, &n));
 
     feed(&f.p, ota, ota_n);
     agent_io(&f.a, 4);
     CHECK_EQ_INT(f.rec.otas, 1);
+    CHECK(strcmp(f.rec.ota_suffix, "offer") == 0);
     CHECK(next_out(&f.p, &t, &b, &n));
-    CHECK(body_has(b, n, "fleet/n1/up/ota"));
+    CHECK(body_has(b, n, "fleet/n1/ota/status"));
 
-    uint32_t ignored = agent_stats(&f.a)->ignored;
+    ignored = agent_stats(&f.a)->ignored;
     feed(&f.p, other, other_n);
     agent_io(&f.a, 5);
     CHECK_EQ_INT(agent_stats(&f.a)->ignored, ignored + 1);
@@ -682,6 +732,8 @@ static void test_bad_config(void)
     c.node_id = "";
     CHECK(agent_init(&a, &c, &port, NULL, NULL) == AGENT_ERR_PARAM);
     c.node_id = "n+";
+    CHECK(agent_init(&a, &c, &port, NULL, NULL) == AGENT_ERR_PARAM);
+    c.node_id = "n.1"; /* protocol ids have no dots */
     CHECK(agent_init(&a, &c, &port, NULL, NULL) == AGENT_ERR_PARAM);
     c.node_id = "ok";
     c.backoff_min_ms = 0;

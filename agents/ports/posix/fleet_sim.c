@@ -242,6 +242,14 @@ static int32_t sim_sample(void *user)
     return (int32_t)(2000 + (int32_t)(n->agent.telemetry_seq % 100u));
 }
 
+static uint64_t sim_wall_clock(void *user)
+{
+    struct timespec ts;
+    (void)user;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* topic template with {id} replaced */
 static int make_topic(char *out, size_t cap, const char *tmpl, const char *id)
 {
@@ -344,6 +352,7 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
     memset(&app, 0, sizeof(app));
     app.user = n;
     app.telemetry_sample = sim_sample;
+    app.wall_clock_ms = sim_wall_clock;
     /* Attestation (on_challenge) and OTA (on_ota) are not wired yet: see docs/agent.md. */
     if (agent_init(&n->agent, &c, &port, &app, n->use_tls ? node_tls_layer(&n->tls) : NULL) !=
         AGENT_OK) {

@@ -5,7 +5,8 @@
  *   --> MQTT_CONNECTING --CONNACK--> SUBSCRIBING --SUBACK--> RUNNING
  *   RUNNING: telemetry every interval on fleet/<id>/up/telemetry (QoS 1, sequence number),
  *            commands on fleet/<id>/down/#, challenges on fleet/<id>/attest/challenge,
- *            OTA traffic on fleet/<id>/ota/#.
+ *            OTA traffic on fleet/<id>/ota/{offer,chunk,confirm}.
+ * Messages follow docs/protocol.md (CBOR, proto/include/fleetgw/msg.h).
  *   Any failure: the link is closed, in-flight telemetry is kept, and after an exponential
  *   back-off (with jitter) the agent reconnects; after max_attempts consecutive failures it
  *   stops in FAILED. With telemetry_count set and stop_when_done, it disconnects cleanly
@@ -30,10 +31,11 @@
 #define AGENT_MUST_CHECK
 #endif
 
-#define AGENT_MAX_ID        48u  /* node id length */
+#define AGENT_MAX_ID        48u  /* node id length (= MSG_NODE_ID_MAX) */
 #define AGENT_TOPIC_MAX     128u /* longest topic the agent builds */
-#define AGENT_TELEMETRY_LEN 16u  /* see agent_telemetry_encode() */
+#define AGENT_TELEMETRY_MAX 64u  /* an encoded telemetry message, see agent_telemetry_encode() */
 #define AGENT_PONG_MAX      64u  /* payload bytes echoed by the built-in down/ping */
+#define AGENT_EVIDENCE_HDR  5u   /* room before the token for the attest-evidence CBOR head */
 
 typedef enum agent_status {
     AGENT_OK = 0,
@@ -85,24 +87,32 @@ struct agent_port {
  * All optional: a NULL callback means the request is counted and ignored. */
 struct agent_app {
     void *user;
-    /* A challenge (nonce) arrived: write the evidence (a PSA attestation token) into out and
-     * set *ret_len. The agent publishes it on fleet/<id>/attest/evidence, QoS 1. */
-    agent_status_t (*on_challenge)(void *user, const uint8_t *nonce, size_t nonce_len, uint8_t *out,
-                                   size_t out_cap, size_t *ret_len);
-    /* A message on fleet/<id>/ota/<suffix>. A non-empty reply (written into out) is
-     * published on fleet/<id>/up/ota, QoS 1. */
+    /* An attest-challenge arrived (decoded and checked: nonce of 32, 48 or 64 bytes). Write
+     * the PSA attestation token for this nonce into out (at most out_cap bytes) and set
+     * *ret_len. The agent wraps it in an attest-evidence message and publishes it on
+     * fleet/<id>/attest/evidence, QoS 1. */
+    agent_status_t (*on_challenge)(void *user, const uint8_t *nonce, size_t nonce_len,
+                                   uint32_t ttl_s, uint8_t *out, size_t out_cap, size_t *ret_len);
+    /* A message on fleet/<id>/ota/<suffix> (offer, chunk, confirm), raw CBOR. A non-empty
+     * reply written into out is published, QoS 1, on fleet/<id>/<*ret_topic> where
+     * *ret_topic is one of "ota/ack", "ota/request", "ota/status". */
     agent_status_t (*on_ota)(void *user, const char *suffix, size_t suffix_len,
                              const uint8_t *payload, size_t payload_len, uint8_t *out,
-                             size_t out_cap, size_t *ret_len);
-    /* A command on fleet/<id>/down/<suffix> other than the built-in "ping". */
-    void (*on_command)(void *user, const char *suffix, size_t suffix_len, const uint8_t *payload,
-                       size_t payload_len);
+                             size_t out_cap, size_t *ret_len, const char **ret_topic);
+    /* A command: a decoded command message on fleet/<id>/down/command (name and args), or
+     * an application payload on fleet/<id>/down/<sub> other than the built-in "ping"
+     * (name = sub, args = the raw payload). */
+    void (*on_command)(void *user, const char *name, size_t name_len, const uint8_t *args,
+                       size_t args_len);
     /* The sample carried in each telemetry message (0 if NULL). */
     int32_t (*telemetry_sample)(void *user);
+    /* Wall-clock time, ms since the Unix epoch, for telemetry timestamps (0 if NULL: the
+     * node has no wall clock; the gateway stamps on receipt). */
+    uint64_t (*wall_clock_ms)(void *user);
 };
 
 struct agent_config {
-    const char *node_id;         /* [A-Za-z0-9._-], 1..AGENT_MAX_ID; MQTT client id too */
+    const char *node_id;         /* [A-Za-z0-9_-], 1..AGENT_MAX_ID; MQTT client id too */
     const char *telemetry_topic; /* NULL: fleet/<id>/up/telemetry */
     uint32_t telemetry_interval_ms;
     uint32_t telemetry_count; /* 0: unlimited */
@@ -114,7 +124,8 @@ struct agent_config {
     uint32_t backoff_max_ms;
     uint32_t max_attempts; /* consecutive failed attempts before FAILED; 0: never give up */
     uint32_t jitter_seed;  /* spreads reconnects of many nodes */
-    /* Caller storage (no heap): MQTT rx/tx buffers, the QoS 1 in-flight store, and the
+    /* Caller storage (no heap): MQTT rx/tx buffers, the QoS 1 in-flight store (its slots
+     * must hold the largest QoS 1 message: evidence with a token is 300-600 bytes), and the
      * buffer evidence / OTA replies are built in. */
     uint8_t *rx_buf;
     size_t rx_cap;
@@ -184,10 +195,9 @@ agent_status_t agent_last_error(const struct agent *a);
 const char *agent_status_str(agent_status_t st);
 const char *agent_phase_str(agent_phase_t ph);
 
-/* Telemetry payload, version 1, 16 bytes, big endian:
- *   [0] version = 1, [1] flags = 0, [2..3] reserved = 0, [4..7] sequence number (from 0),
- *   [8..11] node clock in ms at sending, [12..15] sample (int32). */
-void agent_telemetry_encode(uint8_t out[AGENT_TELEMETRY_LEN], uint32_t seq, uint32_t now_ms,
-                            int32_t sample);
+/* A telemetry message (docs/protocol.md 3.9): [9, seq, timestamp_ms, payload] in CBOR, where
+ * payload is the CBOR map {"v": sample}. Writes at most cap bytes. */
+agent_status_t agent_telemetry_encode(uint8_t *out, size_t cap, uint32_t seq, uint64_t timestamp_ms,
+                                      int32_t sample, size_t *ret_len) AGENT_MUST_CHECK;
 
 #endif
