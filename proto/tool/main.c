@@ -5,6 +5,8 @@
 
 /* Command groups. Each line is added with the tool_<group>.c that implements it. */
 static const struct tool_group groups[] = {
+    {"key", "P-256 key pairs (PEM): gen, pub", tool_key},
+    {"image", "MCUboot images: sign, verify, info", tool_image},
     {NULL, NULL, NULL},
 };
 
