@@ -195,8 +195,10 @@ def check_installed(deb, built, tmp):
                "the shipped example lacks only the site's certificate files (exit 82, names "
                f"uplink.ca_file): rc {r.returncode} {r.stdout}{r.stderr}")
         r = run(["/usr/bin/fleetgwctl", "--help"])
-        expect(r.returncode == 0 and "check" in r.stdout,
-               f"installed fleetgwctl --help works and lists check ({r.returncode})")
+        expect(r.returncode == 0, f"installed fleetgwctl --help works ({r.returncode})")
+        expect("check" in r.stdout + r.stderr,
+               "fleetgwctl --help lists `check` (if not: fleetgwctl must call check_run() of "
+               "ops/, fleetgw/check.h, for `fleetgwctl check`)")
     if "fleetgw-tool" in built:
         r = run(["/usr/bin/fleetgw-tool", "--help"])
         expect(r.returncode == 0, "installed fleetgw-tool --help works")

@@ -352,7 +352,8 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
                    "backoff_max_ms": 2000},
         "spool": {"path": os.path.join(state, "spool.db")},
         "registry": {"path": os.path.join(state, "registry.db")},
-        "control": {"socket": os.path.join(runtime, "control.sock")},
+        "control": {"socket": os.path.join(runtime, "control.sock"),
+                    "group": grp.getgrgid(sb.gid).gr_name},
         "log": {"level": "info"},
     }
     path = env.path("fleetgwd.conf")
@@ -379,6 +380,7 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
         return got
 
     e = tpm.client_env()
+    e.pop("JOURNAL_STREAM", None)  # log to stderr (the test's log), not to a journal
     e.update(NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="2000000")
     obs_cert = cloud_ca.issue("observer")
     obs = env.spawn("observer", [require("mosquitto_sub")] + cloud.client_args(obs_cert) +
