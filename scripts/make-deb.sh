@@ -12,13 +12,14 @@
 #
 # Environment: FLEETGW_DEB_OUT (default build/deb), FLEETGW_FIRMWARE_DIR (default
 # build/firmware), FLEETGW_DEB_JOBS (default 2), FLEETGW_DEB_NOCHECK=1 to skip the unit tests
-# during the package build.
+# during the package build, FLEETGW_DEB_PARTS (default "main firmware") to build only some.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${FLEETGW_DEB_OUT:-$here/build/deb}
 fwdir=${FLEETGW_FIRMWARE_DIR:-$here/build/firmware}
 jobs=${FLEETGW_DEB_JOBS:-2}
+parts=" ${FLEETGW_DEB_PARTS:-main firmware} "
 
 die() { echo "make-deb: $*" >&2; exit 1; }
 
@@ -34,36 +35,47 @@ cmake_version=$(sed -n 's/^project(fleetgw VERSION \([0-9.]*\).*/\1/p' "$here/CM
     die "packaging/debian/changelog says $version but CMakeLists.txt says $cmake_version"
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 
-# Fresh staging tree: build/deb/src = the source tree + debian/.
-src="$out/src"
-rm -rf "$src"
-mkdir -p "$src"
-if git -C "$here" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    # Tracked and untracked-but-not-ignored files as they are in the working tree (so an
-    # uncommitted change is packaged as the developer sees it), minus deleted ones.
-    (cd "$here" && git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
-        tar --null -T - -cf -) | tar -C "$src" -xf -
-else
-    tar -C "$here" --exclude='./build' --exclude='./build-*' --exclude='./.git' -cf - . |
-        tar -C "$src" -xf -
-fi
-rm -rf "$src/debian"
-cp -a "$here/packaging/debian" "$src/debian"
+mkdir -p "$out"
+checked=() # what lintian checks at the end
 
-rm -f "$out"/fleetgw_* "$out"/fleetgw-dbgsym_* "$out"/fleetgw-firmware_*
-echo "make-deb: building fleetgw $version ($arch) in $src"
-opts="parallel=$jobs"
-[ "${FLEETGW_DEB_NOCHECK:-0}" = 1 ] && opts="$opts nocheck"
-(cd "$src" && DEB_BUILD_OPTIONS="$opts" dpkg-buildpackage --build=binary -us -uc) \
-    > "$out/build.log" 2>&1 || { tail -60 "$out/build.log" >&2; die "dpkg-buildpackage failed (full log: $out/build.log)"; }
-deb="$out/fleetgw_${version}_${arch}.deb"
-[ -f "$deb" ] || die "dpkg-buildpackage did not produce $deb"
-echo "make-deb: $deb"
+# fleetgw: dpkg-buildpackage in a fresh staging tree, build/deb/src = the source tree + debian/.
+build_main() {
+    src="$out/src"
+    rm -rf "$src"
+    mkdir -p "$src"
+    if git -C "$here" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        # Tracked and untracked-but-not-ignored files as they are in the working tree (so an
+        # uncommitted change is packaged as the developer sees it), minus deleted ones.
+        (cd "$here" && git ls-files -z --cached --others --exclude-standard |
+            while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+            tar --null -T - -cf -) | tar -C "$src" -xf -
+    else
+        tar -C "$here" --exclude='./build' --exclude='./build-*' --exclude='./.git' -cf - . |
+            tar -C "$src" -xf -
+    fi
+    rm -rf "$src/debian"
+    cp -a "$here/packaging/debian" "$src/debian"
+
+    rm -f "$out"/fleetgw_* "$out"/fleetgw-dbgsym_*
+    echo "make-deb: building fleetgw $version ($arch) in $src"
+    opts="parallel=$jobs"
+    [ "${FLEETGW_DEB_NOCHECK:-0}" = 1 ] && opts="$opts nocheck"
+    (cd "$src" && DEB_BUILD_OPTIONS="$opts" dpkg-buildpackage --build=binary -us -uc) \
+        > "$out/build.log" 2>&1 || { tail -60 "$out/build.log" >&2; die "dpkg-buildpackage failed (full log: $out/build.log)"; }
+    deb="$out/fleetgw_${version}_${arch}.deb"
+    [ -f "$deb" ] || die "dpkg-buildpackage did not produce $deb"
+    echo "make-deb: $deb"
+    checked+=("$out/fleetgw_${version}_${arch}.changes")
+}
+if [[ "$parts" == *" main "* ]]; then
+    build_main
+fi
 
 # fleetgw-firmware: built with dpkg-deb from the images the tree produced, when there are.
 shopt -s nullglob
-images=("$fwdir"/*.signed.bin)
+rm -f "$out"/fleetgw-firmware_*
+images=()
+[[ "$parts" == *" firmware "* ]] && images=("$fwdir"/*.signed.bin)
 if [ ${#images[@]} -gt 0 ]; then
     [ -f "$fwdir/signing-key.pub.pem" ] ||
         die "$fwdir has signed images but no signing-key.pub.pem"
@@ -97,12 +109,14 @@ if [ ${#images[@]} -gt 0 ]; then
     fwdeb="$out/fleetgw-firmware_${version}_all.deb"
     dpkg-deb --root-owner-group -Zxz --build "$fw" "$fwdeb" >/dev/null
     rm -rf "$fw"
+    checked+=("$fwdeb")
     echo "make-deb: $fwdeb (${#files[@]} files from $fwdir)"
-else
+elif [[ "$parts" == *" firmware "* ]]; then
     echo "make-deb: no signed images in $fwdir: fleetgw-firmware not built"
 fi
 
-# lintian: no error and no warning (overrides, each justified, are in debian/*.lintian-overrides).
+# lintian: no error and no warning, with no overrides.
 echo "make-deb: lintian"
-lintian --fail-on error,warning --display-info "$out"/fleetgw_*.changes "$out"/fleetgw-firmware_*.deb
+[ ${#checked[@]} -gt 0 ] || die "nothing was built (FLEETGW_DEB_PARTS='${parts# }')"
+lintian --fail-on error,warning --display-info "${checked[@]}"
 echo "make-deb: done"
