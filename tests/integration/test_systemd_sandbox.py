@@ -8,9 +8,10 @@ so the unit's sandbox is reproduced with unshare + setpriv:
     database is left alone) with the supplementary group tss only (User=, Group=,
     SupplementaryGroups=tss), no capabilities in any set (CapabilityBoundingSet= empty,
     AmbientCapabilities= empty), no_new_privs (NoNewPrivileges=), umask 0077 (UMask=).
-  Not reproduced here (systemd applies them at start): the system-call filter,
-  MemoryDenyWriteExecute=, DevicePolicy=, ProtectProc=, namespace and address-family
-  restrictions.
+  Not applied here (systemd applies them at start): the system-call filter and
+  MemoryDenyWriteExecute= -- instead every system call of the sandboxed daemon is recorded
+  with strace and held against the unit's SystemCallFilter= and the write+exec rule --
+  and DevicePolicy=, ProtectProc=, namespace and address-family restrictions.
 
 Real components: swtpm + tpm2-abrmd (on a private bus that admits the sandbox user, as the
 system bus does), an edge mosquitto configured FROM systemd/mosquitto/fleetgw-edge.conf and
@@ -28,7 +29,8 @@ Once daemon/ is in the tree (a missing fleetgwd build is then a failure):
   4. fleetgwd runs inside the sandbox: READY=1 and WATCHDOG=1 on NOTIFY_SOCKET, connects to
      both brokers (TPM-held key through abrmd), relays a node's telemetry to the cloud as
      <prefix>/nodes/<id>/..., keeps its spool in the state directory (0600, owned by the
-     service user), and stops with exit 0 on SIGTERM."""
+     service user), and stops with exit 0 on SIGTERM; every system call it made is allowed by
+     the unit's SystemCallFilter= and it mapped no memory writable and executable."""
 
 import datetime
 import grp
@@ -338,6 +340,65 @@ def check_edge_examples(env, sb, edge):
     expect(r.returncode != 0, "a client without a certificate is refused on the TLS listener")
 
 
+def syscall_group(name, cache={}):
+    """Every system call of a systemd syscall group, nested groups expanded."""
+    if name not in cache:
+        r = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise HarnessError(f"systemd-analyze syscall-filter {name}: {r.stderr.strip()}")
+        calls = set()
+        for line in r.stdout.splitlines()[1:]:
+            word = line.strip()
+            if not word or word.startswith("#"):
+                continue
+            calls |= syscall_group(word) if word.startswith("@") else {word}
+        cache[name] = calls
+    return cache[name]
+
+
+def unit_allowed_syscalls():
+    """The system calls fleetgwd.service allows, from its SystemCallFilter= lines (the first
+    is an allow list; later "~" lines remove, later plain lines add back)."""
+    allowed = None
+    with open(os.path.join(SRC, "systemd", "fleetgwd.service")) as f:
+        for line in f:
+            if not line.startswith("SystemCallFilter="):
+                continue
+            value = line.split("=", 1)[1].strip()
+            deny = value.startswith("~")
+            names = set()
+            for w in value.lstrip("~").split():
+                names |= syscall_group(w) if w.startswith("@") else {w}
+            if allowed is None:
+                if deny:
+                    raise HarnessError("the unit's first SystemCallFilter= is not an allow list")
+                allowed = names
+            elif deny:
+                allowed -= names
+            else:
+                allowed |= names
+    if allowed is None:
+        raise HarnessError("the unit has no SystemCallFilter=")
+    return allowed
+
+
+def audit_strace(path):
+    """(system calls used, write+exec mappings) from an strace -f log."""
+    used, wx = set(), []
+    call = re.compile(r"^(?:\d+\s+)?(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = call.match(line)
+            if not m:
+                continue
+            used.add(m.group(1))
+            if m.group(1) in ("mmap", "mprotect", "pkey_mprotect") and \
+                    "PROT_WRITE" in line and "PROT_EXEC" in line:
+                wx.append(line.strip())
+    return used, wx
+
+
 def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
     fleetgwd = os.path.join(os.environ.get("FLEETGW_BUILD_DIR", os.path.join(SRC, "build")),
                             "bin", "fleetgwd")
@@ -385,7 +446,12 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
     obs_cert = cloud_ca.issue("observer")
     obs = env.spawn("observer", [require("mosquitto_sub")] + cloud.client_args(obs_cert) +
                     ["-t", f"{PREFIX}/nodes/#", "-q", "1", "-v", "-C", "1", "-W", "90"])
-    gwd = env.spawn("fleetgwd", sb.argv([fleetgwd, "--config", path]), env=e)
+    # strace (inside the sandbox, tracing only the daemon) records every system call, to hold
+    # them against the unit's SystemCallFilter= and MemoryDenyWriteExecute=, which this
+    # sandbox cannot apply without systemd.
+    strace_log = os.path.join(runtime, "fleetgwd.strace")
+    gwd = env.spawn("fleetgwd", sb.argv([require("strace"), "-f", "-qq", "-o", strace_log,
+                                         fleetgwd, "--config", path]), env=e)
     wait_for(lambda: gwd.check_alive() or "READY=1" in poll_notify(), 60,
              "READY=1 from the sandboxed fleetgwd")
     wait_for(lambda: gwd.check_alive() or poll_notify().count("WATCHDOG=1") >= 2, 30,
@@ -408,14 +474,26 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
     st = os.stat(spool)
     expect(st.st_uid == sb.uid and st.st_mode & 0o077 == 0,
            "the spool lives in the state directory, owned by the service user, mode 0600")
-    gwd.send_signal(signal.SIGTERM)
-    rc = gwd.popen.wait(timeout=30)
+    # SIGTERM to fleetgwd itself (the spawned process is strace, its parent); strace exits
+    # with the daemon's status.
+    with open(f"/proc/{gwd.pid}/task/{gwd.pid}/children") as f:
+        children = [int(x) for x in f.read().split()]
+    expect(len(children) == 1, f"fleetgwd runs under strace (pid {children})")
+    os.kill(children[0], signal.SIGTERM)
+    rc = gwd.popen.wait(timeout=60)
     expect(rc == 0, f"fleetgwd exits 0 on SIGTERM in the sandbox (got {rc})")
     notify.close()
+    used, wx = audit_strace(strace_log)
+    allowed = unit_allowed_syscalls()
+    expect(len(used) > 20, f"strace recorded the daemon's system calls ({len(used)} distinct)")
+    blocked = sorted(used - allowed - {"execve"})
+    expect(not blocked, "every system call fleetgwd made is allowed by the unit's "
+                        f"SystemCallFilter= (blocked: {blocked})")
+    expect(not wx, f"no writable+executable mapping (MemoryDenyWriteExecute=): {wx[:3]}")
 
 
 def main():
-    for prog in ("unshare", "setpriv", "mount"):
+    for prog in ("unshare", "setpriv", "mount", "systemd-analyze"):
         require(prog)
     if os.geteuid() != 0:
         print("FAIL: reproducing the unit's sandbox needs root (unshare --mount, setpriv)")
