@@ -1,4 +1,5 @@
-/* Fuzz target: image_parse() and image_verify() on arbitrary bytes, with invariants.
+/* Fuzz target: image_parse() and image_verify() on arbitrary bytes, with invariants; and
+ * image_sign() with options and payload taken from the input, whose output must parse.
  * The seed corpus (corpus/fuzz_image/) was made by image_sign() with a throw-away key whose
  * public half is trusted below, so mutations reach the hash, key and signature checks. */
 #include <stdint.h>
@@ -31,8 +32,63 @@ static int in_range(size_t off, size_t len, size_t end)
     return off <= end && len <= end - off;
 }
 
+/* A stand-in signer (r = s = digest): the builder does not care what the signature is. */
+static int fixed_sign(void *ctx, const uint8_t digest[CRYPTO_SHA256_LEN],
+                      uint8_t sig_rs[CRYPTO_P256_SIG_LEN])
+{
+    (void)ctx;
+    memcpy(sig_rs, digest, CRYPTO_SHA256_LEN);
+    memcpy(sig_rs + CRYPTO_SHA256_LEN, digest, CRYPTO_SHA256_LEN);
+    return 0;
+}
+
+static void fuzz_sign(const uint8_t *data, size_t size)
+{
+    static uint8_t out[48 * 1024];
+    static const uint8_t uuid[IMAGE_UUID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const struct image_dependency deps[IMAGE_MAX_DEPS + 1] = {{0, {1, 2, 3, 4}}};
+    struct image_sign_opts o;
+    struct image_info info;
+    uint8_t digest[CRYPTO_SHA256_LEN];
+    size_t len = 0;
+    if (size < 8 || size > 16384)
+        return;
+    memset(&o, 0, sizeof(o));
+    o.pad_header = data[0] & 1;
+    o.key_format = (data[0] & 2) ? IMAGE_KEY_FULL : IMAGE_KEY_HASH;
+    o.has_sec_cnt = (data[0] >> 2) & 1;
+    o.sec_cnt = data[7];
+    o.vid = (data[0] & 8) ? uuid : NULL;
+    o.cid = (data[0] & 16) ? uuid : NULL;
+    o.pad = (data[0] >> 5) & 1;
+    o.confirm = (data[0] >> 6) & 1;
+    o.boot_record = (data[0] & 128) ? data : NULL;
+    o.boot_record_len = (size_t)(data[4] >> 5) + 1; /* 1..8, within the 8-byte prefix */
+    o.hdr_size = (uint16_t)(data[1] * 4u);
+    o.align = 1u << (data[2] % 7); /* 64 is invalid on purpose */
+    o.max_align = (data[2] & 0x80) ? 16 : 0;
+    o.slot_size = (uint32_t)data[3] * 64u;
+    o.n_deps = data[4] % (IMAGE_MAX_DEPS + 2);
+    o.deps = deps;
+    o.version = (struct image_version){data[5], data[6], 1, 2};
+    o.payload = data + 8;
+    o.payload_len = size - 8;
+    memcpy(o.pub, keys[0].pub, sizeof(o.pub));
+    o.sign = fixed_sign;
+    enum image_status st = image_sign(&o, out, sizeof(out), &len, digest);
+    if (st != IMAGE_OK)
+        return;
+    if (len > sizeof(out) || image_parse(out, len, &info) != IMAGE_OK ||
+        memcmp(info.sha256, digest, sizeof(digest)) != 0 || info.version.major != data[5] ||
+        (o.pad && len != o.slot_size) || info.n_deps != o.n_deps ||
+        info.has_sec_cnt != o.has_sec_cnt)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_sign(data, size);
+
     struct image_info info;
     struct image_result r;
     enum image_status ps = image_parse(data, size, &info);

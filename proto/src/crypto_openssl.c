@@ -1,6 +1,7 @@
 /* OpenSSL 3 back-end of fleetgw/crypto.h (daemon and host tools). */
 #include "fleetgw/crypto.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -89,6 +90,32 @@ out:
     return pkey;
 }
 
+/* A verifier checks many signatures from the same few keys: keep the last key's EVP_PKEY
+ * instead of rebuilding it (OSSL_PARAM_BLD + EVP_PKEY_fromdata) for every signature, which
+ * costs about a third of a verification. Returns a new reference, or NULL. */
+static EVP_PKEY *p256_pub_cached(const uint8_t pub[CRYPTO_P256_PUB_LEN])
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static uint8_t last_pub[CRYPTO_P256_PUB_LEN];
+    static EVP_PKEY *last_pkey;
+    EVP_PKEY *ret = NULL;
+
+    pthread_mutex_lock(&lock);
+    if (last_pkey == NULL || CRYPTO_memcmp(last_pub, pub, CRYPTO_P256_PUB_LEN) != 0) {
+        EVP_PKEY *fresh = p256_pub_to_pkey(pub);
+        if (fresh == NULL)
+            goto out;
+        EVP_PKEY_free(last_pkey);
+        last_pkey = fresh;
+        memcpy(last_pub, pub, CRYPTO_P256_PUB_LEN);
+    }
+    if (EVP_PKEY_up_ref(last_pkey) == 1)
+        ret = last_pkey;
+out:
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
 int crypto_p256_verify(const uint8_t pub[CRYPTO_P256_PUB_LEN],
                        const uint8_t digest[CRYPTO_SHA256_LEN],
                        const uint8_t sig_rs[CRYPTO_P256_SIG_LEN])
@@ -102,7 +129,7 @@ int crypto_p256_verify(const uint8_t pub[CRYPTO_P256_PUB_LEN],
 
     if (pub == NULL || digest == NULL || sig_rs == NULL || pub[0] != 0x04)
         return -1;
-    pkey = p256_pub_to_pkey(pub);
+    pkey = p256_pub_cached(pub);
     if (pkey == NULL)
         goto out;
     sig = ECDSA_SIG_new();

@@ -89,7 +89,7 @@ static int cert_ref_ok(const char *s)
         return 0;
     for (long i = 0; i < n; i++) {
         if (i == 13) {
-            if (s[i] != '-')
+            if (s[i] != '-' && s[i] != '_') /* RFC 9783: [0-9]{13}[-_][0-9]{5} */
                 return 0;
         } else if (s[i] < '0' || s[i] > '9') {
             return 0;

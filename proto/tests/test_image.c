@@ -446,7 +446,8 @@ static size_t craft(uint8_t *out, const uint8_t *prot, size_t prot_len, int prot
         out[off + 1] = 0x69;
         out[off + 2] = (uint8_t)tot;
         out[off + 3] = (uint8_t)(tot >> 8);
-        memcpy(out + off + 4, prot, prot_len);
+        if (prot_len > 0)
+            memcpy(out + off + 4, prot, prot_len);
         off += tot;
     }
     size_t hashed = off;

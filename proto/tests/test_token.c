@@ -92,6 +92,93 @@ static size_t make_raw_sign1(EVP_PKEY *key, const uint8_t *prot, size_t prot_len
     return cbor_enc_finish(&e, &n) == CBOR_OK ? n : 0;
 }
 
+/* ---- the documented claims example (docs/protocol.md, "token-claims") ------------------ */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The hex block after "<!-- example: token-claims -->" in docs/protocol.md; -1 if absent. */
+static long doc_claims_example(uint8_t *out, size_t cap)
+{
+    static uint8_t doc[256 * 1024];
+    char path[1024];
+    const char *src = getenv("FLEETGW_SOURCE_DIR");
+    snprintf(path, sizeof(path), "%s/docs/protocol.md", src != NULL ? src : ".");
+    long n = check_read_file(path, doc, sizeof(doc) - 1);
+    if (n < 0) {
+        fprintf(stderr, "cannot read %s\n", path);
+        return -1;
+    }
+    doc[n] = 0;
+    const char *p = strstr((const char *)doc, "<!-- example: token-claims -->");
+    if (p == NULL || (p = strstr(p, "```")) == NULL || (p = strchr(p, '\n')) == NULL)
+        return -1;
+    const char *end = strstr(p, "```");
+    size_t len = 0;
+    int hi = -1;
+    for (; end != NULL && p < end; p++) {
+        int v = hexval(*p);
+        if (*p == '\n' || *p == ' ')
+            continue;
+        if (v < 0 || len >= cap)
+            return -1;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[len++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return end != NULL && hi < 0 ? (long)len : -1;
+}
+
+/* The claims of the RFC 9783 example token. */
+static void rfc_example_claims(struct token_claims *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->present = TOKEN_HAS_NONCE | TOKEN_HAS_INSTANCE_ID | TOKEN_HAS_PROFILE | TOKEN_HAS_BOOT_SEED |
+                 TOKEN_HAS_CLIENT_ID | TOKEN_HAS_LIFECYCLE | TOKEN_HAS_IMPL_ID | TOKEN_HAS_SW_COMPS;
+    memset(c->nonce, 0x01, 32);
+    c->nonce_len = 32;
+    c->instance_id[0] = 0x01;
+    memset(c->instance_id + 1, 0x02, 32);
+    c->instance_id_len = 33;
+    strcpy(c->profile, TOKEN_PROFILE_2023);
+    c->boot_seed_len = 8;
+    c->client_id = 2147483647;
+    c->lifecycle = 0x3000;
+    c->impl_id_len = 32;
+    c->sw_count = 1;
+    c->sw[0].present = TOKEN_SWC_MEAS_TYPE | TOKEN_SWC_MEAS_VALUE | TOKEN_SWC_SIGNER_ID;
+    strcpy(c->sw[0].meas_type, "PRoT");
+    memset(c->sw[0].meas_value, 0x03, 32);
+    c->sw[0].meas_value_len = 32;
+    memset(c->sw[0].signer_id, 0x04, 32);
+    c->sw[0].signer_id_len = 32;
+}
+
+/* token_encode()s c and checks that its payload is the documented example. */
+static void check_payload_is_doc_example(const struct token_claims *c, EVP_PKEY *key)
+{
+    static uint8_t t[TOKEN_MAX_LEN];
+    uint8_t want[512];
+    size_t len = 0;
+    long wl = doc_claims_example(want, sizeof(want));
+    CHECK(wl == 256);
+    CHECK_EQ_INT(token_encode(c, test_sign, key, t, sizeof(t), &len), TOKEN_OK);
+    /* d2 84 43 a1 01 26 a0 59 01 00 <payload> */
+    CHECK(len == 10 + 256 + 2 + 64 && t[7] == 0x59 && t[8] == 0x01 && t[9] == 0x00);
+    CHECK(wl == 256 && memcmp(t + 10, want, 256) == 0);
+}
+
 /* ---- claims ---------------------------------------------------------------------------- */
 
 static void valid_claims(struct token_claims *c)
@@ -303,6 +390,11 @@ static void test_generated(void)
     CHECK(pub_of(key, pub) == 0);
     CHECK(pub_of(other, other_pub) == 0);
 
+    /* the documented example payload */
+    rfc_example_claims(&c);
+    CHECK_EQ_INT(token_check_claims(&c), TOKEN_OK);
+    check_payload_is_doc_example(&c, key);
+
     /* round trip */
     valid_claims(&c);
     CHECK_EQ_INT(token_check_claims(&c), TOKEN_OK);
@@ -373,6 +465,13 @@ static void test_generated(void)
         CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
         CHECK_EQ_INT(token_verify(tok, len, pub, NULL, 0, &got), TOKEN_OK);
     }
+    /* EAN-13 alone and with an underscore separator are accepted too */
+    valid_claims(&c);
+    strcpy(c.cert_ref, "1234567890123");
+    CHECK_EQ_INT(token_check_claims(&c), TOKEN_OK);
+    strcpy(c.cert_ref, "1234567890123_12345");
+    CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+    CHECK_EQ_INT(token_verify(tok, len, pub, NULL, 0, &got), TOKEN_OK);
     /* a text field without its NUL is refused by the encoder */
     valid_claims(&c);
     memset(c.sw[0].version, 'v', sizeof(c.sw[0].version));
@@ -595,6 +694,11 @@ static int test_vector(void)
     struct token_claims d;
     CHECK_EQ_INT(token_decode(buf, len, &d), TOKEN_OK);
     CHECK(memcmp(&c, &d, sizeof(c)) == 0);
+    /* our struct for the RFC example equals the decoded vector, and re-encoding the vector's
+     * claims gives the documented (sorted) payload, signed with the same TF-M key */
+    rfc_example_claims(&d);
+    CHECK(memcmp(&c, &d, sizeof(c)) == 0);
+    check_payload_is_doc_example(&c, key);
     memset(v, 0x01, 32);
     CHECK_EQ_INT(token_verify(buf, len, pub, v, 32, &d), TOKEN_OK);
     v[0] = 0x02;

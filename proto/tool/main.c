@@ -7,6 +7,8 @@
 static const struct tool_group groups[] = {
     {"key", "P-256 key pairs (PEM): gen, pub", tool_key},
     {"image", "MCUboot images: sign, verify, info", tool_image},
+    {"token", "PSA attestation tokens: make, verify, decode", tool_token},
+    {"quote", "TPM quotes: verify (AK signature, nonce, PCR values)", tool_quote},
     {NULL, NULL, NULL},
 };
 

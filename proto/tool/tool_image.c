@@ -1,6 +1,7 @@
 /* fleetgw-tool image: sign, verify and inspect MCUboot images (imgtool-compatible). */
 #define _GNU_SOURCE
 #include "tool.h"
+#include "tool_util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -17,12 +18,6 @@
 
 #include "fleetgw/der.h"
 #include "fleetgw/image.h"
-
-/* From tool_key.c. */
-int tool_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
-int tool_read_file(const char *path, size_t max, uint8_t **data, size_t *len);
-EVP_PKEY *tool_load_key(const char *path, int want_private);
-int tool_pub_point(EVP_PKEY *key, uint8_t pub[CRYPTO_P256_PUB_LEN]);
 
 static const char *const status_ids[] = {
     [IMAGE_OK] = "ok",
@@ -73,6 +68,21 @@ static void hex(const uint8_t *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
         snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* Prints s as a JSON string (quotes included). */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
 }
 
 static void uuid_str(const uint8_t u[16], char out[37])
@@ -276,7 +286,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     memset(a, 0, sizeof(*a));
     a->align = 1;
-    a->size = 1024 * 1024;
+    a->size = 0x100000;
     a->iterations = 200;
     optind = 1;
     int c;
@@ -342,7 +352,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->json = 1;
             break;
         case OPT_SIZE:
-            bad = parse_u64(optarg, 8u * 1024 * 1024, &a->size) != 0;
+            bad = parse_u64(optarg, 0x800000, &a->size) != 0;
             break;
         case OPT_ITER:
             bad = parse_u64(optarg, 1000000, &a->iterations) != 0 || a->iterations == 0;
@@ -573,7 +583,9 @@ static int cmd_info(int argc, char **argv)
     enum image_status st = image_parse(img, len, &info);
     free(img);
     if (a.json) {
-        printf("{\"file\":\"%s\",\"valid_structure\":%s,\"status\":\"%s\",\"reason\":\"%s\"", path,
+        printf("{\"file\":");
+        json_str(path);
+        printf(",\"valid_structure\":%s,\"status\":\"%s\",\"reason\":\"%s\"",
                st == IMAGE_OK ? "true" : "false", status_id(st), image_status_str(st));
         if (st == IMAGE_OK) {
             printf(",");
@@ -635,11 +647,14 @@ static int cmd_verify(int argc, char **argv)
     hex(r.digest, 32, h);
     hex(r.signer_keyhash, 32, kh);
     if (a.json) {
-        printf("{\"file\":\"%s\",\"valid\":%s,\"status\":\"%s\",\"reason\":\"%s\"", path,
+        printf("{\"file\":");
+        json_str(path);
+        printf(",\"valid\":%s,\"status\":\"%s\",\"reason\":\"%s\"",
                st == IMAGE_OK ? "true" : "false", status_id(st), image_status_str(st));
         if (st == IMAGE_OK) {
-            printf(",\"digest\":\"%s\",\"signer_keyhash\":\"%s\",\"key\":\"%s\",", h, kh,
-                   a.keys[r.key_index]);
+            printf(",\"digest\":\"%s\",\"signer_keyhash\":\"%s\",\"key\":", h, kh);
+            json_str(a.keys[r.key_index]);
+            printf(",");
             print_info_json(&r.info);
         }
         printf("}\n");
@@ -693,17 +708,23 @@ static int cmd_bench(int argc, char **argv)
     memcpy(k.pub, o.pub, sizeof(k.pub));
     struct image_verify_opts vo = {.keys = &k, .n_keys = 1};
     struct image_result r;
-    struct timespec t0, t1;
+    /* Wall time, and CPU time as `openssl speed` measures by default (user time), so that
+     * a loaded machine does not skew the comparison. */
+    struct timespec t0, t1, c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     for (uint64_t i = 0; i < a.iterations; i++)
         if (image_verify(img, len, &vo, &r) != IMAGE_OK)
             goto out;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
     double bytes = (double)len * (double)a.iterations;
     printf("{\"image_bytes\":%zu,\"iterations\":%" PRIu64
-           ",\"seconds\":%.6f,\"bytes_per_second\":%.0f}\n",
-           len, a.iterations, secs, bytes / secs);
+           ",\"seconds\":%.6f,\"bytes_per_second\":%.0f,\"cpu_seconds\":%.6f,"
+           "\"bytes_per_cpu_second\":%.0f}\n",
+           len, a.iterations, secs, bytes / secs, cpu, bytes / cpu);
     rc = TOOL_OK;
 out:
     free(img);

@@ -2,6 +2,7 @@
  * tool_image.c uses (declared again there; they belong to this file). */
 #define _GNU_SOURCE
 #include "tool.h"
+#include "tool_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -124,7 +125,7 @@ EVP_PKEY *tool_load_key(const char *path, int want_private)
     uint8_t *pem = NULL;
     size_t len = 0;
     EVP_PKEY *key = NULL;
-    if (tool_read_file(path, 64 * 1024, &pem, &len) != 0)
+    if (tool_read_file(path, 0x10000, &pem, &len) != 0)
         return NULL;
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (bio != NULL)

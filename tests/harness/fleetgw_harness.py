@@ -320,6 +320,16 @@ class Tpm:
         self.start_swtpm()
         self._start_abrmd()
 
+    def identity(self, *args, env=None, tcti=None):
+        """Runs `fleetgw-identity ARGS --tcti <this TPM>` (the `fleetgwctl identity` commands)
+        and returns the CompletedProcess (stdout/stderr text); never raises on failure."""
+        argv = [program("fleetgw-identity")] + list(args) + ["--tcti", tcti or self.tcti]
+        r = subprocess.run(argv, env=env if env is not None else self.client_env(),
+                           capture_output=True, text=True, cwd=self.env.dir, timeout=120)
+        log(f"identity {' '.join(args)} -> {r.returncode}" +
+            (f": {r.stderr.strip()[-300:]}" if r.stderr.strip() else ""))
+        return r
+
     def tool(self, *args, check=True):
         """Runs a tpm2-tools command against this TPM (through abrmd)."""
         argv = [require(args[0])] + list(args[1:])

@@ -1,5 +1,6 @@
 /* Mutual-TLS client context with the private key in the TPM (tpm2-openssl provider). */
 #include "fleetgw/tpm_tls.h"
+#include "fleetgw/tpm_provider.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,8 +11,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/provider.h>
-#include <openssl/store.h>
 #include <openssl/x509v3.h>
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -34,63 +33,11 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     ERR_clear_error();
 }
 
-/* The providers are process-wide: the default one for everything, tpm2 for the signature
- * with the TPM-held key. TPM2OPENSSL_TCTI is read by the provider once, at load. */
-static int providers_load(const char *tcti, char *err, size_t errlen)
-{
-    static const char *loaded_tcti;
-    static char loaded_buf[256];
-
-    if (loaded_tcti != NULL) {
-        if (strcmp(loaded_tcti, tcti) != 0) {
-            set_err(err, errlen,
-                    "tpm2 provider already loaded for TCTI '%s', cannot switch to '%s'",
-                    loaded_tcti, tcti);
-            return -EBUSY;
-        }
-        return 0;
-    }
-    if (setenv("TPM2OPENSSL_TCTI", tcti, 1) != 0)
-        return -errno;
-    if (OSSL_PROVIDER_load(NULL, "default") == NULL) {
-        set_err(err, errlen, "cannot load the OpenSSL default provider");
-        return -ENOENT;
-    }
-    if (OSSL_PROVIDER_load(NULL, "tpm2") == NULL) {
-        set_err(err, errlen,
-                "cannot load the OpenSSL tpm2 provider (install the Debian package tpm2-openssl)");
-        return -ENOPKG;
-    }
-    /* Hashing stays in software; signing with a TPM key goes to the TPM. */
-    if (EVP_set_default_properties(NULL, "?tpm2.signature=yes") != 1) {
-        set_err(err, errlen, "cannot set OpenSSL default properties for the tpm2 provider");
-        return -EINVAL;
-    }
-    snprintf(loaded_buf, sizeof(loaded_buf), "%s", tcti);
-    loaded_tcti = loaded_buf;
-    return 0;
-}
-
 static EVP_PKEY *load_tpm_key(const char *uri, char *err, size_t errlen)
 {
     EVP_PKEY *pkey = NULL;
-    OSSL_STORE_CTX *store =
-        OSSL_STORE_open_ex(uri, NULL, "?provider=tpm2", NULL, NULL, NULL, NULL, NULL);
-    if (store == NULL) {
-        set_err(err, errlen, "cannot open TPM key '%s' through the tpm2 provider", uri);
+    if (tpm_provider_key(uri, &pkey, err, errlen) < 0)
         return NULL;
-    }
-    while (pkey == NULL && !OSSL_STORE_eof(store)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(store);
-        if (info == NULL)
-            break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pkey = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(store);
-    if (pkey == NULL)
-        set_err(err, errlen, "no private key found at '%s' in the TPM", uri);
     return pkey;
 }
 
@@ -134,7 +81,7 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
         return -EINVAL;
     }
     if (use_tpm) {
-        r = providers_load(cfg->tcti, err, errlen);
+        r = tpm_provider_load(cfg->tcti, err, errlen);
         if (r < 0)
             goto out;
     }

@@ -45,11 +45,11 @@ enum image_tlv_type {
 };
 
 /* Hard maxima. */
-#define IMAGE_MAX_LEN             (16u * 1024u * 1024u) /* whole input, slot padding included */
-#define IMAGE_MAX_TLVS            32u                   /* per area */
-#define IMAGE_MAX_DEPS            4u                    /* DEPENDENCY TLVs */
-#define IMAGE_MAX_KEYS            16u                   /* trusted keys per verification */
-#define IMAGE_MAX_BOOT_RECORD     512u /* BOOT_RECORD payload (CBOR, not interpreted here) */
+#define IMAGE_MAX_LEN             0x1000000u /* whole input, slot padding included */
+#define IMAGE_MAX_TLVS            32u        /* per area */
+#define IMAGE_MAX_DEPS            4u         /* DEPENDENCY TLVs */
+#define IMAGE_MAX_KEYS            16u        /* trusted keys per verification */
+#define IMAGE_MAX_BOOT_RECORD     512u       /* BOOT_RECORD payload (CBOR, not interpreted here) */
 #define IMAGE_MAX_SIG_DER         72u
 #define IMAGE_DEPENDENCY_LEN      12u
 #define IMAGE_PUBKEY_SPKI_LEN     91u /* DER SubjectPublicKeyInfo of a P-256 key */

@@ -10,7 +10,7 @@
  *   2394 client id                 int in [-2^31, 2^31-1]              required
  *   2395 security lifecycle        uint in 0xX000..0xX0ff, X = 0..6    required
  *   2396 implementation id         bstr .size 32                       required
- *   2398 certification reference   tstr, EAN-13 or EAN-13 "-" 5 digits optional
+ *   2398 certification reference   tstr, 13 digits [ "-"/"_" 5 digits ] opt.
  *   2399 software components       [+ component], at most 8            required
  *   2400 verification service      tstr, 1..TOKEN_MAX_TEXT             optional
  * Component map: 1 measurement type (tstr, opt), 2 measurement value (hash, req),
@@ -100,7 +100,7 @@ enum token_err {
     TOKEN_ERR_SWCOMP_NO_SIGNER,        /* component without signer id (5) */
     TOKEN_ERR_SWCOMP_SIGNER_SIZE,      /* signer id not 32, 48 or 64 bytes */
     TOKEN_ERR_TEXT_TOO_LONG,           /* a text claim or field longer than TOKEN_MAX_TEXT */
-    TOKEN_ERR_CERT_REF_BAD,            /* certification reference not 13 digits [- 5 digits] */
+    TOKEN_ERR_CERT_REF_BAD,            /* certification reference not 13 digits [-_ 5 digits] */
     TOKEN_ERR_VERIF_SERVICE_BAD,       /* verification service indicator empty */
     TOKEN_ERR__COUNT
 };
