@@ -470,6 +470,11 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
     out = wait_done(obs, 90)
     expect(f"{PREFIX}/nodes/n3/" in out and "sandboxed-relay" in out,
            f"the telemetry reached the cloud through the sandboxed daemon ({out.strip()[-200:]})")
+    ctl = os.path.join(runtime, "control.sock")
+    st = os.stat(ctl)
+    expect(st.st_gid == sb.gid and st.st_mode & 0o007 == 0,
+           f"the control socket is in the runtime directory, group {sb.gid}, closed to others "
+           f"(mode {st.st_mode & 0o777:o})")
     spool = os.path.join(state, "spool.db")
     st = os.stat(spool)
     expect(st.st_uid == sb.uid and st.st_mode & 0o077 == 0,
