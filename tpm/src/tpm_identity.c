@@ -618,6 +618,47 @@ int tpm_key_init(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_ref
     return 0;
 }
 
+/* The persistent object at handle, checked to be a fleetgw key of this kind: *ret_tr (the
+ * caller closes it with Esys_TR_Close) and, when ret_pub is not NULL, its public area (the
+ * caller frees it with Esys_Free). */
+static int persistent_open(struct tpm *t, enum tpm_key_kind kind, uint32_t handle, ESYS_TR *ret_tr,
+                           TPM2B_PUBLIC **ret_pub, char *err, size_t errlen)
+{
+    ESYS_TR tr = ESYS_TR_NONE;
+    TPM2B_PUBLIC *cur = NULL;
+    int r = check_handle(handle, err, errlen);
+    if (r < 0)
+        return r;
+    r = persistent_lookup(t, handle, &tr, &cur, err, errlen);
+    if (r < 0)
+        goto out;
+    if (tr == ESYS_TR_NONE) {
+        tpm_set_err(err, errlen, "no %s at persistent handle 0x%08x: run `identity init` first",
+                    kind_name(kind), handle);
+        r = -ENOKEY;
+        goto out;
+    }
+    if (!template_matches(kind, &cur->publicArea)) {
+        tpm_set_err(err, errlen,
+                    "persistent handle 0x%08x holds an object that is not a fleetgw %s", handle,
+                    kind_name(kind));
+        r = -EEXIST;
+        goto out;
+    }
+    *ret_tr = tr;
+    tr = ESYS_TR_NONE;
+    if (ret_pub != NULL) {
+        *ret_pub = cur;
+        cur = NULL;
+    }
+    r = 0;
+out:
+    if (tr != ESYS_TR_NONE)
+        (void)Esys_TR_Close(t->esys, &tr);
+    Esys_Free(cur);
+    return r;
+}
+
 int tpm_key_public(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_ref *ref,
                    EVP_PKEY **ret_pub, char *err, size_t errlen)
 {
@@ -633,29 +674,11 @@ int tpm_key_public(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_r
             return r;
         return public_to_pkey(&filepub.publicArea, ret_pub, err, errlen);
     }
-    r = check_handle(ref->handle, err, errlen);
+    r = persistent_open(t, kind, ref->handle, &tr, &cur, err, errlen);
     if (r < 0)
-        goto out;
-    r = persistent_lookup(t, ref->handle, &tr, &cur, err, errlen);
-    if (r < 0)
-        goto out;
-    if (tr == ESYS_TR_NONE) {
-        tpm_set_err(err, errlen, "no key at persistent handle 0x%08x: run `identity init` first",
-                    ref->handle);
-        r = -ENOKEY;
-        goto out;
-    }
-    if (!template_matches(kind, &cur->publicArea)) {
-        tpm_set_err(err, errlen,
-                    "persistent handle 0x%08x holds an object that is not a fleetgw %s",
-                    ref->handle, kind_name(kind));
-        r = -EEXIST;
-        goto out;
-    }
+        return r;
     r = public_to_pkey(&cur->publicArea, ret_pub, err, errlen);
-out:
-    if (tr != ESYS_TR_NONE)
-        (void)Esys_TR_Close(t->esys, &tr);
+    (void)Esys_TR_Close(t->esys, &tr);
     Esys_Free(cur);
     return r;
 }
@@ -665,8 +688,6 @@ out:
 static int key_open(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_ref *ref,
                     ESYS_TR *ret_tr, int *ret_transient, char *err, size_t errlen)
 {
-    TPM2B_PUBLIC *cur = NULL;
-    ESYS_TR tr = ESYS_TR_NONE;
     int r;
     *ret_transient = 0;
     if (ref->key_file != NULL) {
@@ -675,33 +696,7 @@ static int key_open(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_
             *ret_transient = 1;
         return r;
     }
-    r = check_handle(ref->handle, err, errlen);
-    if (r < 0)
-        return r;
-    r = persistent_lookup(t, ref->handle, &tr, &cur, err, errlen);
-    if (r < 0)
-        goto out;
-    if (tr == ESYS_TR_NONE) {
-        tpm_set_err(err, errlen, "no %s at persistent handle 0x%08x: run `identity init` first",
-                    kind_name(kind), ref->handle);
-        r = -ENOKEY;
-        goto out;
-    }
-    if (!template_matches(kind, &cur->publicArea)) {
-        tpm_set_err(err, errlen,
-                    "persistent handle 0x%08x holds an object that is not a fleetgw %s",
-                    ref->handle, kind_name(kind));
-        r = -EEXIST;
-        goto out;
-    }
-    *ret_tr = tr;
-    tr = ESYS_TR_NONE;
-    r = 0;
-out:
-    if (tr != ESYS_TR_NONE)
-        (void)Esys_TR_Close(t->esys, &tr);
-    Esys_Free(cur);
-    return r;
+    return persistent_open(t, kind, ref->handle, ret_tr, NULL, err, errlen);
 }
 
 static void key_close(struct tpm *t, ESYS_TR *tr, int transient)
