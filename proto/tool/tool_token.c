@@ -64,50 +64,50 @@ static int copy_text(char dst[TOKEN_MAX_TEXT + 1], const char *src)
 
 /* ---- output --------------------------------------------------------------------------- */
 
+/* ", \"name\": " and the value as a JSON string, when present. */
+static void json_str_field(FILE *f, const char *name, const char *s, int present)
+{
+    if (!present)
+        return;
+    fprintf(f, ", \"%s\": ", name);
+    tool_json_str(f, s);
+}
+
+static void json_hex_field(FILE *f, const char *name, const uint8_t *p, size_t n, int present)
+{
+    if (!present)
+        return;
+    fprintf(f, ", \"%s\": ", name);
+    tool_json_hex(f, p, n);
+}
+
 static void print_claims_json(FILE *f, const struct token_claims *c)
 {
     fprintf(f, "{\"profile\": ");
     tool_json_str(f, c->profile);
-    fprintf(f, ", \"nonce\": ");
-    tool_json_hex(f, c->nonce, c->nonce_len);
-    fprintf(f, ", \"instance_id\": ");
-    tool_json_hex(f, c->instance_id, c->instance_id_len);
-    fprintf(f, ", \"implementation_id\": ");
-    tool_json_hex(f, c->impl_id, c->impl_id_len);
+    json_hex_field(f, "nonce", c->nonce, c->nonce_len, 1);
+    json_hex_field(f, "instance_id", c->instance_id, c->instance_id_len, 1);
+    json_hex_field(f, "implementation_id", c->impl_id, c->impl_id_len, 1);
     fprintf(f, ", \"client_id\": %ld", (long)c->client_id);
     fprintf(f, ", \"security_lifecycle\": %lu, \"security_lifecycle_name\": \"%s\"",
             (unsigned long)c->lifecycle, token_lifecycle_str(c->lifecycle));
-    if (c->present & TOKEN_HAS_BOOT_SEED) {
-        fprintf(f, ", \"boot_seed\": ");
-        tool_json_hex(f, c->boot_seed, c->boot_seed_len);
-    }
-    if (c->present & TOKEN_HAS_CERT_REF) {
-        fprintf(f, ", \"certification_reference\": ");
-        tool_json_str(f, c->cert_ref);
-    }
-    if (c->present & TOKEN_HAS_VERIF_SERVICE) {
-        fprintf(f, ", \"verification_service\": ");
-        tool_json_str(f, c->verif_service);
-    }
+    json_hex_field(f, "boot_seed", c->boot_seed, c->boot_seed_len,
+                   (c->present & TOKEN_HAS_BOOT_SEED) != 0);
+    json_str_field(f, "certification_reference", c->cert_ref,
+                   (c->present & TOKEN_HAS_CERT_REF) != 0);
+    json_str_field(f, "verification_service", c->verif_service,
+                   (c->present & TOKEN_HAS_VERIF_SERVICE) != 0);
     fprintf(f, ", \"software_components\": [");
     for (size_t i = 0; i < c->sw_count; i++) {
         const struct token_sw_component *s = &c->sw[i];
         fprintf(f, "%s{\"measurement_value\": ", i ? ", " : "");
         tool_json_hex(f, s->meas_value, s->meas_value_len);
-        fprintf(f, ", \"signer_id\": ");
-        tool_json_hex(f, s->signer_id, s->signer_id_len);
-        if (s->present & TOKEN_SWC_MEAS_TYPE) {
-            fprintf(f, ", \"measurement_type\": ");
-            tool_json_str(f, s->meas_type);
-        }
-        if (s->present & TOKEN_SWC_VERSION) {
-            fprintf(f, ", \"version\": ");
-            tool_json_str(f, s->version);
-        }
-        if (s->present & TOKEN_SWC_MEAS_DESC) {
-            fprintf(f, ", \"measurement_description\": ");
-            tool_json_str(f, s->meas_desc);
-        }
+        json_hex_field(f, "signer_id", s->signer_id, s->signer_id_len, 1);
+        json_str_field(f, "measurement_type", s->meas_type,
+                       (s->present & TOKEN_SWC_MEAS_TYPE) != 0);
+        json_str_field(f, "version", s->version, (s->present & TOKEN_SWC_VERSION) != 0);
+        json_str_field(f, "measurement_description", s->meas_desc,
+                       (s->present & TOKEN_SWC_MEAS_DESC) != 0);
         fputc('}', f);
     }
     fprintf(f, "]}");
