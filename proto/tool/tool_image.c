@@ -665,16 +665,13 @@ static int cmd_bench(int argc, char **argv)
     struct image_result r;
     /* Wall time, and CPU time as `openssl speed` measures by default (user time), so that
      * a loaded machine does not skew the comparison. */
-    struct timespec t0, t1, c0, c1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    struct tool_stopwatch sw;
+    double cpu, secs;
+    tool_stopwatch_start(&sw);
     for (uint64_t i = 0; i < a.iterations; i++)
         if (image_verify(img, len, &vo, &r) != IMAGE_OK)
             goto out;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    tool_stopwatch_read(&sw, &cpu, &secs);
     double bytes = (double)len * (double)a.iterations;
     printf("{\"image_bytes\":%zu,\"iterations\":%" PRIu64
            ",\"seconds\":%.6f,\"bytes_per_second\":%.0f,\"cpu_seconds\":%.6f,"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -252,4 +253,23 @@ int tool_sign_p256(void *pkey, const uint8_t digest[CRYPTO_SHA256_LEN],
              der_ecdsa_sig_to_raw(der, n, sig_rs) == DER_OK;
     EVP_PKEY_CTX_free(pc);
     return ok ? 0 : -1;
+}
+
+void tool_stopwatch_start(struct tool_stopwatch *w)
+{
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &w->cpu);
+    clock_gettime(CLOCK_MONOTONIC, &w->wall);
+}
+
+static double seconds_since(clockid_t clock, const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(clock, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+void tool_stopwatch_read(const struct tool_stopwatch *w, double *cpu_s, double *wall_s)
+{
+    *cpu_s = seconds_since(CLOCK_PROCESS_CPUTIME_ID, &w->cpu);
+    *wall_s = seconds_since(CLOCK_MONOTONIC, &w->wall);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -43,6 +44,17 @@ int tool_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
  * half-written file; prints why on failure. */
 int tool_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
     __attribute__((warn_unused_result));
+
+/* ---- timing (the hidden bench commands) ---- */
+
+/* Process CPU time (what `openssl speed` reports unless -elapsed: on a shared machine wall
+ * time measures the neighbours too) and monotonic wall time. */
+struct tool_stopwatch {
+    struct timespec cpu, wall;
+};
+void tool_stopwatch_start(struct tool_stopwatch *w);
+/* Seconds of CPU and wall time since tool_stopwatch_start(). */
+void tool_stopwatch_read(const struct tool_stopwatch *w, double *cpu_s, double *wall_s);
 
 /* ---- P-256 keys (OpenSSL) ---- */
 
