@@ -345,13 +345,27 @@ static void b_challenge_ok(struct cbor_enc *e)
     cbor_put_bytes(e, d32, 32);
     cbor_put_uint(e, 3600);
 }
-static void offer_head(struct cbor_enc *e, const char *campaign, size_t digest_len)
+/* ota-offer up to its size field; the campaign may hold a NUL. */
+static void offer_head_n(struct cbor_enc *e, const char *campaign, size_t campaign_len,
+                         size_t digest_len)
 {
     cbor_put_array(e, 6);
     cbor_put_uint(e, 3);
-    cbor_put_text(e, campaign, strlen(campaign));
+    cbor_put_text(e, campaign, campaign_len);
     cbor_put_bytes(e, d4096, digest_len);
     cbor_put_uint(e, 6000);
+}
+static void offer_head(struct cbor_enc *e, const char *campaign, size_t digest_len)
+{
+    offer_head_n(e, campaign, strlen(campaign), digest_len);
+}
+/* A valid ota-offer tail: version 1.1.1+1, chunk size 1024. */
+static void offer_tail(struct cbor_enc *e)
+{
+    cbor_put_array(e, 4);
+    for (int i = 0; i < 4; i++)
+        cbor_put_uint(e, 1);
+    cbor_put_uint(e, 1024);
 }
 static void b_offer_version3(struct cbor_enc *e)
 {
@@ -375,30 +389,17 @@ static void b_offer_version_major256(struct cbor_enc *e)
 static void b_offer_digest31(struct cbor_enc *e)
 {
     offer_head(e, "c1", 31);
-    cbor_put_array(e, 4);
-    for (int i = 0; i < 4; i++)
-        cbor_put_uint(e, 1);
-    cbor_put_uint(e, 1024);
+    offer_tail(e);
 }
 static void b_offer_campaign_long(struct cbor_enc *e)
 {
     offer_head(e, "c123456789012345678901234567890123", 32);
-    cbor_put_array(e, 4);
-    for (int i = 0; i < 4; i++)
-        cbor_put_uint(e, 1);
-    cbor_put_uint(e, 1024);
+    offer_tail(e);
 }
 static void b_offer_campaign_nul(struct cbor_enc *e)
 {
-    cbor_put_array(e, 6);
-    cbor_put_uint(e, 3);
-    cbor_put_text(e, "c\0", 2);
-    cbor_put_bytes(e, d4096, 32);
-    cbor_put_uint(e, 6000);
-    cbor_put_array(e, 4);
-    for (int i = 0; i < 4; i++)
-        cbor_put_uint(e, 1);
-    cbor_put_uint(e, 1024);
+    offer_head_n(e, "c\0", 2, 32);
+    offer_tail(e);
 }
 static void b_ack_reason_text(struct cbor_enc *e)
 {
