@@ -433,7 +433,7 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
     }
     int fr = tool_read_capped(argv[optind], tok, sizeof(tok), &n);
     if (fr == -EFBIG) {
-        rc = report(TOKEN_ERR_NOSPACE, NULL, json, mode != 0);
+        rc = report(TOKEN_ERR_NOSPACE, &c, json, mode != 0);
         goto out;
     }
     if (fr != 0) {

@@ -6,32 +6,24 @@
 
 #include <openssl/err.h>
 
-static int vset(char *err, size_t errlen, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-
-static int vset(char *err, size_t errlen, const char *fmt, va_list ap)
-{
-    if (err == NULL || errlen == 0)
-        return -1;
-    return vsnprintf(err, errlen, fmt, ap);
-}
-
 void tpm_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
+    if (err == NULL || errlen == 0)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    (void)vset(err, errlen, fmt, ap);
+    vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
 
 void tpm_set_ssl_err(char *err, size_t errlen, const char *fmt, ...)
 {
+    if (err == NULL || errlen == 0)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vset(err, errlen, fmt, ap);
+    int n = vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-    if (n < 0 && (err == NULL || errlen == 0))
-        return;
     unsigned long e = ERR_peek_last_error();
     if (e != 0 && n >= 0 && (size_t)n < errlen) {
         char buf[256];
