@@ -1,0 +1,40 @@
+/* Fuzz target: attestation evidence from a node (attest-evidence CBOR message carrying a
+ * PSA token) through the whole verifier, and the reference-value policy parser. The first
+ * byte selects which. */
+#include "attest.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct attest_policy *pol;
+    static const uint8_t nonce[32];
+    static uint8_t pub[65] = {0x04};
+    struct attest_result res;
+    char err[200];
+
+    if (pol == NULL) {
+        static const char p[] =
+            "{\"reference_values\":[{\"measurement\":"
+            "\"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\","
+            "\"signer_id\":\"101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f\"}]}";
+        if (attest_policy_parse(p, strlen(p), &pol, err, sizeof(err)) < 0)
+            abort();
+    }
+    if (size < 1)
+        return 0;
+    if (data[0] & 1) {
+        struct attest_policy *q = NULL;
+        if (attest_policy_parse((const char *)data + 1, size - 1, &q, err, sizeof(err)) == 0)
+            attest_policy_free(q);
+        return 0;
+    }
+    attest_evaluate(pol, data + 1, size - 1, pub, nonce, sizeof(nonce), &res);
+    if (res.trusted)
+        abort(); /* nothing can verify against this all-zero key */
+    return 0;
+}

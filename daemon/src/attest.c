@@ -1,0 +1,317 @@
+#define _GNU_SOURCE
+#include "attest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fleetgw/msg.h>
+#include <fleetgw/token.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct attest_ref {
+    uint8_t meas[TOKEN_MAX_HASH];
+    size_t meas_len;
+    uint8_t signer[TOKEN_MAX_HASH];
+    size_t signer_len;
+    char version[65];
+};
+
+struct attest_policy {
+    unsigned lifecycles; /* bit n: lifecycle major n (0..6) allowed */
+    size_t n;
+    struct attest_ref refs[];
+};
+
+static const char *const lifecycle_names[] = {
+    "unknown",           "assembly-and-test",         "psa-rot-provisioning", "secured",
+    "non-psa-rot-debug", "recoverable-psa-rot-debug", "decommissioned"};
+
+static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n % 2 != 0 || n / 2 > cap)
+        return -EINVAL;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + (size_t)k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= (unsigned)(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= (unsigned)(c - 'A' + 10);
+            else
+                return -EINVAL;
+        }
+        out[i] = (uint8_t)v;
+    }
+    *ret_len = n / 2;
+    return 0;
+}
+
+static bool hash_len_ok(size_t n)
+{
+    return n == 32 || n == 48 || n == 64;
+}
+
+int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret, char *err,
+                        size_t errlen)
+{
+    json_tokener *tok = json_tokener_new_ex(8);
+    json_object *root = NULL, *v = NULL;
+    struct attest_policy *p = NULL;
+    int r = -EINVAL;
+
+    if (tok == NULL)
+        return -ENOMEM;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    root = json_tokener_parse_ex(tok, text, (int)len);
+    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) != len || !json_object_is_type(root, json_type_object)) {
+        snprintf(err, errlen, "not a JSON object");
+        goto out;
+    }
+    json_object_object_foreach(root, key, val)
+    {
+        (void)val;
+        if (strcmp(key, "lifecycles") != 0 && strcmp(key, "reference_values") != 0) {
+            snprintf(err, errlen, "unknown key '%.40s'", key);
+            goto out;
+        }
+    }
+    if (!json_object_object_get_ex(root, "reference_values", &v) ||
+        !json_object_is_type(v, json_type_array)) {
+        snprintf(err, errlen, "'reference_values' (an array) is required");
+        goto out;
+    }
+    size_t n = json_object_array_length(v);
+    if (n > ATTEST_REFS_MAX) {
+        snprintf(err, errlen, "more than %d reference values", ATTEST_REFS_MAX);
+        goto out;
+    }
+    p = calloc(1, sizeof(*p) + n * sizeof(p->refs[0]));
+    if (p == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    p->n = n;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(v, i), *f;
+        struct attest_ref *ref = &p->refs[i];
+        if (!json_object_is_type(e, json_type_object)) {
+            snprintf(err, errlen, "reference_values[%zu] is not an object", i);
+            goto out;
+        }
+        json_object_object_foreach(e, k2, v2)
+        {
+            (void)v2;
+            if (strcmp(k2, "measurement") != 0 && strcmp(k2, "signer_id") != 0 &&
+                strcmp(k2, "version") != 0 && strcmp(k2, "description") != 0) {
+                snprintf(err, errlen, "reference_values[%zu]: unknown key '%.40s'", i, k2);
+                goto out;
+            }
+        }
+        if (!json_object_object_get_ex(e, "measurement", &f) ||
+            !json_object_is_type(f, json_type_string) ||
+            hex_decode(json_object_get_string(f), ref->meas, sizeof(ref->meas), &ref->meas_len) <
+                0 ||
+            !hash_len_ok(ref->meas_len)) {
+            snprintf(err, errlen, "reference_values[%zu].measurement must be 32/48/64 bytes hex",
+                     i);
+            goto out;
+        }
+        if (!json_object_object_get_ex(e, "signer_id", &f) ||
+            !json_object_is_type(f, json_type_string) ||
+            hex_decode(json_object_get_string(f), ref->signer, sizeof(ref->signer),
+                       &ref->signer_len) < 0 ||
+            !hash_len_ok(ref->signer_len)) {
+            snprintf(err, errlen, "reference_values[%zu].signer_id must be 32/48/64 bytes hex", i);
+            goto out;
+        }
+        if (json_object_object_get_ex(e, "version", &f)) {
+            if (!json_object_is_type(f, json_type_string) ||
+                (size_t)json_object_get_string_len(f) >= sizeof(ref->version)) {
+                snprintf(err, errlen, "reference_values[%zu].version must be a short string", i);
+                goto out;
+            }
+            snprintf(ref->version, sizeof(ref->version), "%s", json_object_get_string(f));
+        }
+    }
+    p->lifecycles = 1u << 3; /* "secured" by default */
+    if (json_object_object_get_ex(root, "lifecycles", &v)) {
+        if (!json_object_is_type(v, json_type_array)) {
+            snprintf(err, errlen, "'lifecycles' must be an array of names");
+            goto out;
+        }
+        p->lifecycles = 0;
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            const char *name = json_object_get_string(json_object_array_get_idx(v, i));
+            size_t k;
+            for (k = 0; k < sizeof(lifecycle_names) / sizeof(lifecycle_names[0]); k++)
+                if (name != NULL && strcmp(name, lifecycle_names[k]) == 0)
+                    break;
+            if (k == sizeof(lifecycle_names) / sizeof(lifecycle_names[0])) {
+                snprintf(err, errlen, "lifecycles[%zu] is not a PSA lifecycle name", i);
+                goto out;
+            }
+            p->lifecycles |= 1u << k;
+        }
+    }
+    *ret = p;
+    p = NULL;
+    r = 0;
+out:
+    free(p);
+    json_object_put(root);
+    json_tokener_free(tok);
+    return r;
+}
+
+int attest_policy_load(const char *path, struct attest_policy **ret, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    struct stat st;
+    int r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        r = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(-r));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > 4 * 1024 * 1024) {
+        r = -EINVAL;
+        snprintf(err, errlen, "%s: not a regular file of at most 4 MiB", path);
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    ssize_t n = read(fd, buf, (size_t)st.st_size);
+    if (n != st.st_size) {
+        r = -EIO;
+        snprintf(err, errlen, "%s: short read", path);
+        goto out;
+    }
+    char inner[200];
+    r = attest_policy_parse(buf, (size_t)n, ret, inner, sizeof(inner));
+    if (r < 0)
+        snprintf(err, errlen, "%s: %s", path, inner);
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+void attest_policy_free(struct attest_policy *p)
+{
+    free(p);
+}
+
+size_t attest_policy_count(const struct attest_policy *p)
+{
+    return p ? p->n : 0;
+}
+
+static const struct attest_ref *find_ref(const struct attest_policy *p,
+                                         const struct token_sw_component *c)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const struct attest_ref *r = &p->refs[i];
+        if (r->meas_len == c->meas_value_len && r->signer_len == c->signer_id_len &&
+            memcmp(r->meas, c->meas_value, r->meas_len) == 0 &&
+            memcmp(r->signer, c->signer_id, r->signer_len) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_t len,
+                     const uint8_t pub[65], const uint8_t *nonce, size_t nonce_len,
+                     struct attest_result *res)
+{
+    struct msg m;
+    struct token_claims *c = NULL;
+    uint8_t iid[33];
+    unsigned int mdlen = 0;
+
+    memset(res, 0, sizeof(*res));
+    enum msg_err me = msg_decode(msgbuf, len, &m);
+    if (me != MSG_OK || m.type != MSG_ATTEST_EVIDENCE) {
+        snprintf(res->reason, sizeof(res->reason), "not an attest-evidence message (%s)",
+                 me != MSG_OK ? msg_err_str(me) : msg_type_str(m.type));
+        return;
+    }
+    if (nonce == NULL) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "no challenge outstanding (replayed or unsolicited evidence)");
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(res->reason, sizeof(res->reason), "out of memory");
+        return;
+    }
+    enum token_err te =
+        token_verify(m.u.evidence.token, m.u.evidence.token_len, pub, nonce, nonce_len, c);
+    if (te != TOKEN_OK) {
+        snprintf(res->reason, sizeof(res->reason), "token refused: %s", token_err_str(te));
+        goto out;
+    }
+    iid[0] = 0x01;
+    if (EVP_Digest(pub, 65, iid + 1, &mdlen, EVP_sha256(), NULL) != 1 ||
+        c->instance_id_len != sizeof(iid) || CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {
+        snprintf(res->reason, sizeof(res->reason), "instance id does not match the enrolled key");
+        goto out;
+    }
+    unsigned major = c->lifecycle >> 12;
+    if (major > 6 || !(p->lifecycles & (1u << major))) {
+        snprintf(res->reason, sizeof(res->reason), "security lifecycle '%s' is not allowed",
+                 token_lifecycle_str(c->lifecycle));
+        goto out;
+    }
+    for (size_t i = 0; i < c->sw_count; i++) {
+        const struct attest_ref *ref = find_ref(p, &c->sw[i]);
+        if (ref == NULL) {
+            snprintf(res->reason, sizeof(res->reason),
+                     "unknown measurement for software component %zu%s%s%s", i,
+                     c->sw[i].meas_type[0] ? " (" : "", c->sw[i].meas_type,
+                     c->sw[i].meas_type[0] ? ")" : "");
+            goto out;
+        }
+        if (i == 0)
+            snprintf(res->fw_version, sizeof(res->fw_version), "%s",
+                     ref->version[0] ? ref->version : c->sw[i].version);
+    }
+    res->trusted = true;
+    snprintf(res->reason, sizeof(res->reason),
+             "signature, nonce, lifecycle and %zu software component(s) match", c->sw_count);
+out:
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+}
+
+int attest_challenge_encode(const uint8_t nonce[ATTEST_NONCE_LEN], uint32_t ttl_s, uint8_t *out,
+                            size_t cap, size_t *ret_len)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_ATTEST_CHALLENGE;
+    memcpy(m.u.challenge.nonce, nonce, ATTEST_NONCE_LEN);
+    m.u.challenge.nonce_len = ATTEST_NONCE_LEN;
+    m.u.challenge.ttl_s = ttl_s;
+    enum msg_err e = msg_encode(&m, out, cap, ret_len);
+    if (e == MSG_ERR_NOSPACE)
+        return -ENOBUFS;
+    return e == MSG_OK ? 0 : -EINVAL;
+}

@@ -1,0 +1,50 @@
+/* Attestation verifier and policy. A node proves what it runs with a PSA attestation token
+ * (proto/token.h) sent in an attest-evidence message (proto/msg.h) in answer to a one-time
+ * nonce. attest_evaluate() turns the evidence into a verdict with a reason:
+ *   1. the message decodes as attest-evidence;
+ *   2. a challenge is outstanding for the node (else: replayed or unsolicited);
+ *   3. token_verify(): COSE_Sign1 ES256 signature with the ENROLLED key, claims, nonce
+ *      (constant-time) equal to the outstanding challenge;
+ *   4. instance id = 0x01 || SHA-256(65-byte enrolled point);
+ *   5. security lifecycle in the policy's allowed list;
+ *   6. every software component's (measurement value, signer id) is a reference value.
+ * The reference file (JSON, attestation.reference_file) is the policy:
+ *   {"lifecycles": ["secured"],
+ *    "reference_values": [{"measurement": "<hex>", "signer_id": "<hex>",
+ *                          "version": "1.2.0", "description": "app"}]} */
+#ifndef FLEETGWD_ATTEST_H
+#define FLEETGWD_ATTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ATTEST_NONCE_LEN 32
+#define ATTEST_REFS_MAX  1024
+
+struct attest_policy;
+
+struct attest_result {
+    bool trusted;
+    char reason[160];
+    char fw_version[65]; /* version of the first component's reference value, or "" */
+};
+
+int attest_policy_load(const char *path, struct attest_policy **ret, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Same, from text (for tests and fuzzing). */
+int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret, char *err,
+                        size_t errlen) __attribute__((warn_unused_result));
+void attest_policy_free(struct attest_policy *p);
+size_t attest_policy_count(const struct attest_policy *p);
+
+/* nonce NULL: no challenge outstanding. Never fails: the result says why not trusted. */
+void attest_evaluate(const struct attest_policy *p, const uint8_t *msg, size_t len,
+                     const uint8_t pub[65], const uint8_t *nonce, size_t nonce_len,
+                     struct attest_result *res);
+
+/* Encodes an attest-challenge (nonce, ttl) into out. 0 or -ENOBUFS/-EINVAL. */
+int attest_challenge_encode(const uint8_t nonce[ATTEST_NONCE_LEN], uint32_t ttl_s, uint8_t *out,
+                            size_t cap, size_t *ret_len) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,607 @@
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+enum key_type {
+    KT_STR,    /* free string, 1..size-1 bytes (or empty when allowed) */
+    KT_PATH,   /* absolute path */
+    KT_CERT,   /* absolute path to a file that must be readable */
+    KT_KEY,    /* "handle:0x8100xxxx" or a readable file */
+    KT_INT,    /* integer in [min, max] */
+    KT_INT64,  /* 64-bit integer in [min, max] */
+    KT_LEVEL,  /* log level name */
+    KT_PREFIX, /* MQTT topic prefix: no wildcards, no leading/trailing '/' */
+    KT_CLIENT, /* MQTT client id: 1..23+ printable, no '/' '+' '#' */
+    KT_BOOL,   /* true / false */
+};
+
+struct key_spec {
+    const char *section;
+    const char *key;
+    enum key_type type;
+    size_t offset;
+    size_t size; /* buffer size for strings */
+    long long min, max;
+    bool required;
+};
+
+#define STR(sec, k, t, req)                                                                        \
+    {                                                                                              \
+#sec, #k, t, offsetof(struct config, sec.k), sizeof(((struct config *)0)->sec.k), 0, 0,    \
+            req                                                                                    \
+    }
+#define INT(sec, k, lo, hi)                                                                        \
+    {                                                                                              \
+#sec, #k, KT_INT, offsetof(struct config, sec.k), sizeof(int), lo, hi, false               \
+    }
+#define INT_REQ(sec, k, lo, hi)                                                                    \
+    {                                                                                              \
+#sec, #k, KT_INT, offsetof(struct config, sec.k), sizeof(int), lo, hi, true                \
+    }
+
+static const struct key_spec config_keys[] = {
+    STR(edge, socket, KT_PATH, false),
+    STR(edge, host, KT_STR, false),
+    INT(edge, port, 1, 65535),
+    STR(edge, client_id, KT_CLIENT, false),
+    STR(edge, username, KT_STR, false),
+    STR(edge, password_file, KT_CERT, false),
+    INT(edge, keepalive, 5, 3600),
+
+    STR(uplink, host, KT_STR, true),
+    INT_REQ(uplink, port, 1, 65535),
+    STR(uplink, server_name, KT_STR, false),
+    STR(uplink, ca_file, KT_CERT, true),
+    STR(uplink, cert_file, KT_CERT, true),
+    STR(uplink, key, KT_KEY, true),
+    STR(uplink, tcti, KT_STR, false),
+    STR(uplink, client_id, KT_CLIENT, true),
+    STR(uplink, topic_prefix, KT_PREFIX, false),
+    INT(uplink, keepalive, 5, 3600),
+    INT(uplink, backoff_min_ms, 10, 600000),
+    INT(uplink, backoff_max_ms, 10, 3600000),
+    INT(uplink, connect_timeout_s, 1, 600),
+
+    STR(spool, path, KT_PATH, false),
+    {"spool", "max_bytes", KT_INT64, offsetof(struct config, spool.max_bytes), sizeof(int64_t),
+     4096, (long long)1 << 40, false},
+    INT(spool, ttl_seconds, 1, 365 * 24 * 3600),
+    INT(spool, drain_rate, 1, 1000000),
+    INT(spool, max_inflight, 1, 65535),
+
+    INT(limits, max_message_bytes, 1, 16 * 1024 * 1024),
+    INT(limits, per_node_rate, 1, 1000000),
+    INT(limits, per_node_burst, 1, 1000000),
+
+    STR(registry, path, KT_PATH, false),
+
+    STR(control, socket, KT_PATH, false),
+    STR(control, group, KT_STR, false),
+
+    {"attestation", "required", KT_BOOL, offsetof(struct config, attestation.required),
+     sizeof(bool), 0, 0, false},
+    STR(attestation, reference_file, KT_CERT, false),
+    INT(attestation, nonce_ttl_s, 5, 3600),
+    INT(attestation, interval_s, 60, 30 * 24 * 3600),
+
+    STR(log, level, KT_LEVEL, false),
+};
+
+static const char *const config_sections[] = {"edge",     "uplink",  "spool",       "limits",
+                                              "registry", "control", "attestation", "log"};
+
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->edge.client_id, sizeof(cfg->edge.client_id), "fleetgwd");
+    cfg->edge.keepalive = 30;
+    snprintf(cfg->uplink.topic_prefix, sizeof(cfg->uplink.topic_prefix), "fleetgw");
+    cfg->uplink.keepalive = 60;
+    cfg->uplink.backoff_min_ms = 500;
+    cfg->uplink.backoff_max_ms = 60000;
+    cfg->uplink.connect_timeout_s = 15;
+    snprintf(cfg->spool.path, sizeof(cfg->spool.path), "/var/lib/fleetgw/spool.db");
+    cfg->spool.max_bytes = 256LL * 1024 * 1024;
+    cfg->spool.ttl_seconds = 7 * 24 * 3600;
+    cfg->spool.drain_rate = 500;
+    cfg->spool.max_inflight = 32;
+    cfg->limits.max_message_bytes = 64 * 1024;
+    cfg->limits.per_node_rate = 50;
+    cfg->limits.per_node_burst = 200;
+    snprintf(cfg->registry.path, sizeof(cfg->registry.path), "/var/lib/fleetgw/registry.db");
+    snprintf(cfg->control.socket, sizeof(cfg->control.socket), "/run/fleetgw/control.sock");
+    snprintf(cfg->control.group, sizeof(cfg->control.group), "fleetgw");
+    snprintf(cfg->log.level, sizeof(cfg->log.level), "info");
+    cfg->attestation.required = true;
+    cfg->attestation.nonce_ttl_s = 60;
+    cfg->attestation.interval_s = 24 * 3600;
+}
+
+/* Line (1-based) of byte offset off in text. */
+static unsigned line_of_offset(const char *text, size_t len, size_t off)
+{
+    unsigned line = 1;
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++)
+        if (text[i] == '\n')
+            line++;
+    return line;
+}
+
+/* Offset of the quoted token "word" in text at or after start, or (size_t)-1. */
+static size_t find_quoted(const char *text, size_t len, size_t start, const char *word)
+{
+    size_t wl = strlen(word);
+    for (size_t i = start; i < len && len - i >= wl + 2; i++) {
+        if (text[i] == '"' && memcmp(text + i + 1, word, wl) == 0 && text[i + 1 + wl] == '"')
+            return i;
+    }
+    return (size_t)-1;
+}
+
+/* Best-effort line of a key: the first "key" after the first "section". 0 if not found. */
+static unsigned key_line(const char *text, size_t len, const char *section, const char *key)
+{
+    size_t at = 0;
+    if (section != NULL) {
+        at = find_quoted(text, len, 0, section);
+        if (at == (size_t)-1)
+            return 0;
+        if (key == NULL)
+            return line_of_offset(text, len, at);
+        at++;
+    }
+    at = find_quoted(text, len, at, key);
+    if (at == (size_t)-1)
+        return 0;
+    return line_of_offset(text, len, at);
+}
+
+static int fail(struct config_error *err, enum config_exit code, const char *name, const char *text,
+                size_t len, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+static int fail(struct config_error *err, enum config_exit code, const char *name, const char *text,
+                size_t len, const char *section, const char *key, const char *fmt, ...)
+{
+    char reason[512];
+    char where[32] = "";
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    err->exit_code = code;
+    err->line =
+        (text != NULL && (section != NULL || key != NULL)) ? key_line(text, len, section, key) : 0;
+    if (section != NULL && key != NULL)
+        snprintf(err->key, sizeof(err->key), "%s.%s", section, key);
+    else if (section != NULL || key != NULL)
+        snprintf(err->key, sizeof(err->key), "%s", section != NULL ? section : key);
+    else
+        err->key[0] = '\0';
+    if (err->line > 0)
+        snprintf(where, sizeof(where), ":%u", err->line);
+    if (err->key[0] != '\0')
+        snprintf(err->message, sizeof(err->message), "%s%s: key '%s': %s", name, where, err->key,
+                 reason);
+    else
+        snprintf(err->message, sizeof(err->message), "%s%s: %s", name, where, reason);
+    return -EINVAL;
+}
+
+/* A syntax error at a known line (no key). */
+static int fail_line(struct config_error *err, const char *name, unsigned line, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+
+static int fail_line(struct config_error *err, const char *name, unsigned line, const char *fmt,
+                     ...)
+{
+    char reason[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    err->exit_code = CONFIG_EXIT_SYNTAX;
+    err->line = line;
+    err->key[0] = '\0';
+    snprintf(err->message, sizeof(err->message), "%s:%u: %s", name, line, reason);
+    return -EINVAL;
+}
+
+static const char *json_type_word(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "a boolean";
+    case json_type_double:
+        return "a decimal number";
+    case json_type_int:
+        return "an integer";
+    case json_type_object:
+        return "an object";
+    case json_type_array:
+        return "an array";
+    case json_type_string:
+        return "a string";
+    }
+    return "an unknown type";
+}
+
+static bool valid_client_id(const char *s)
+{
+    if (s[0] == '\0')
+        return false;
+    for (const char *p = s; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
+            return false;
+    }
+    return true;
+}
+
+static bool valid_prefix(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || s[0] == '/' || s[n - 1] == '/' || s[0] == '$')
+        return false;
+    for (const char *p = s; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f || c == '+' || c == '#')
+            return false;
+        if (c == '/' && p[1] == '/')
+            return false;
+    }
+    return true;
+}
+
+static int check_readable(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int r = 0;
+    if (fstat(fd, &st) != 0)
+        r = -errno;
+    else if (!S_ISREG(st.st_mode))
+        r = -EISDIR;
+    else if (st.st_size == 0)
+        r = -ENODATA;
+    close(fd);
+    return r;
+}
+
+static int set_value(const struct key_spec *ks, json_object *v, const char *name, const char *text,
+                     size_t len, bool check_files, struct config *cfg, struct config_error *err)
+{
+    char *base = (char *)cfg + ks->offset;
+
+    if (ks->type == KT_BOOL) {
+        if (json_object_get_type(v) != json_type_boolean)
+            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                        "expected true or false, found %s", json_type_word(v));
+        *(bool *)(void *)base = json_object_get_boolean(v) != 0;
+        return 0;
+    }
+    if (ks->type == KT_INT || ks->type == KT_INT64) {
+        if (json_object_get_type(v) != json_type_int)
+            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                        "expected an integer, found %s", json_type_word(v));
+        errno = 0;
+        int64_t x = json_object_get_int64(v);
+        if (errno != 0 || x < ks->min || x > ks->max)
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "value %s is out of range [%lld, %lld]", json_object_to_json_string(v),
+                        ks->min, ks->max);
+        if (ks->type == KT_INT)
+            *(int *)(void *)base = (int)x;
+        else
+            *(int64_t *)(void *)base = x;
+        return 0;
+    }
+
+    if (json_object_get_type(v) != json_type_string)
+        return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                    "expected a string, found %s", json_type_word(v));
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (strlen(s) != n)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                    "the string contains a NUL character");
+    if (n >= ks->size)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                    "the string is %zu bytes long, the maximum is %zu", n, ks->size - 1);
+
+    switch (ks->type) {
+    case KT_STR:
+        break;
+    case KT_PATH:
+    case KT_CERT:
+        if (s[0] != '/')
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "'%s' is not an absolute path", s);
+        if (ks->type == KT_CERT && check_files) {
+            int r = check_readable(s);
+            if (r < 0)
+                return fail(err, CONFIG_EXIT_CERT, name, text, len, ks->section, ks->key,
+                            "cannot read '%s': %s", s,
+                            r == -ENODATA ? "the file is empty" : strerror(-r));
+        }
+        break;
+    case KT_KEY:
+        if (strncmp(s, "handle:", 7) == 0) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long h = strtoul(s + 7, &end, 16);
+            if (errno != 0 || end == s + 7 || *end != '\0' || strncmp(s + 7, "0x", 2) != 0 ||
+                h < 0x81000000UL || h > 0x81ffffffUL)
+                return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                            "'%s' is not a persistent TPM handle (handle:0x81xxxxxx)", s);
+            break;
+        }
+        if (s[0] != '/')
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "'%s' is neither handle:0x81xxxxxx nor an absolute path", s);
+        if (check_files) {
+            int r = check_readable(s);
+            if (r < 0)
+                return fail(err, CONFIG_EXIT_CERT, name, text, len, ks->section, ks->key,
+                            "cannot read '%s': %s", s,
+                            r == -ENODATA ? "the file is empty" : strerror(-r));
+        }
+        break;
+    case KT_LEVEL:
+        if (strcmp(s, "debug") != 0 && strcmp(s, "info") != 0 && strcmp(s, "notice") != 0 &&
+            strcmp(s, "warning") != 0 && strcmp(s, "err") != 0)
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "'%s' is not one of debug, info, notice, warning, err", s);
+        break;
+    case KT_PREFIX:
+        if (!valid_prefix(s))
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "'%s' is not a valid topic prefix (non-empty, no '+' '#', no "
+                        "leading/trailing or double '/', not starting with '$')",
+                        s);
+        break;
+    case KT_CLIENT:
+        if (!valid_client_id(s))
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "'%s' is not a valid MQTT client id (printable ASCII, no spaces, "
+                        "no '/' '+' '#')",
+                        s);
+        break;
+    default:
+        break;
+    }
+    memcpy(base, s, n + 1);
+    return 0;
+}
+
+static int validate_whole(const char *name, const char *text, size_t len, const bool *seen,
+                          struct config *cfg, struct config_error *err)
+{
+    size_t nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+    for (size_t i = 0; i < nkeys; i++) {
+        if (config_keys[i].required && !seen[i])
+            return fail(err, CONFIG_EXIT_MISSING, name, NULL, 0, config_keys[i].section,
+                        config_keys[i].key, "this key is required and missing");
+    }
+    if (cfg->edge.socket[0] == '\0' && cfg->edge.host[0] == '\0' && cfg->edge.port == 0)
+        snprintf(cfg->edge.socket, sizeof(cfg->edge.socket), "%s", CONFIG_DEFAULT_EDGE_SOCKET);
+    if (cfg->edge.socket[0] == '\0' && (cfg->edge.host[0] == '\0' || cfg->edge.port == 0))
+        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "edge", NULL,
+                    "either edge.socket or both edge.host and edge.port are required");
+    if (cfg->edge.socket[0] != '\0' && cfg->edge.host[0] != '\0')
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "edge", "host",
+                    "edge.socket and edge.host exclude each other");
+    if (cfg->edge.password_file[0] != '\0' && cfg->edge.username[0] == '\0')
+        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "edge", "password_file",
+                    "edge.password_file needs edge.username");
+    if (cfg->uplink.backoff_min_ms > cfg->uplink.backoff_max_ms)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "backoff_min_ms",
+                    "backoff_min_ms (%d) is larger than backoff_max_ms (%d)",
+                    cfg->uplink.backoff_min_ms, cfg->uplink.backoff_max_ms);
+    if (cfg->limits.max_message_bytes > cfg->spool.max_bytes)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
+                    "max_message_bytes is larger than spool.max_bytes");
+    if (strncmp(cfg->uplink.key, "handle:", 7) == 0 && cfg->uplink.tcti[0] == '\0')
+        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "uplink", "key",
+                    "a TPM handle needs uplink.tcti");
+    if (cfg->attestation.required && cfg->attestation.reference_file[0] == '\0')
+        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation", "reference_file",
+                    "attestation.required is true (the default) and needs "
+                    "attestation.reference_file");
+    if (cfg->uplink.server_name[0] == '\0')
+        memcpy(cfg->uplink.server_name, cfg->uplink.host, sizeof(cfg->uplink.server_name));
+    return 0;
+}
+
+int config_parse(const char *name, const char *text, size_t len, bool check_files,
+                 struct config *cfg, struct config_error *err)
+{
+    json_tokener *tok = NULL;
+    json_object *root = NULL;
+    size_t nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+    bool seen[sizeof(config_keys) / sizeof(config_keys[0])] = {false};
+    int r = 0;
+
+    memset(err, 0, sizeof(*err));
+    config_defaults(cfg);
+    if (len > CONFIG_MAX_FILE) {
+        r = fail(err, CONFIG_EXIT_RANGE, name, NULL, 0, NULL, NULL,
+                 "the file is larger than %d bytes", CONFIG_MAX_FILE);
+        goto out;
+    }
+    if (memchr(text, '\0', len) != NULL) {
+        r = fail_line(
+            err, name,
+            line_of_offset(text, len, (size_t)((const char *)memchr(text, '\0', len) - text)),
+            "NUL byte in the file");
+        goto out;
+    }
+    tok = json_tokener_new_ex(16);
+    if (tok == NULL) {
+        r = -ENOMEM;
+        snprintf(err->message, sizeof(err->message), "%s: out of memory", name);
+        err->exit_code = CONFIG_EXIT_FILE;
+        goto out;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    root = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    if (root == NULL || jerr != json_tokener_success) {
+        if (jerr == json_tokener_continue)
+            r = fail_line(err, name, line_of_offset(text, len, len),
+                          "JSON syntax error: unexpected end of file");
+        else
+            r = fail_line(err, name, line_of_offset(text, len, end), "JSON syntax error: %s",
+                          json_tokener_error_desc(jerr));
+        goto out;
+    }
+    for (size_t i = end; i < len; i++) {
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') {
+            r = fail_line(err, name, line_of_offset(text, len, i),
+                          "JSON syntax error: data after the top-level object");
+            goto out;
+        }
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        r = fail(err, CONFIG_EXIT_TYPE, name, NULL, 0, NULL, NULL,
+                 "the top level must be a JSON object, found %s", json_type_word(root));
+        goto out;
+    }
+    json_object_object_foreach(root, sec, sval)
+    {
+        bool known = false;
+        for (size_t s = 0; s < sizeof(config_sections) / sizeof(config_sections[0]); s++)
+            if (strcmp(sec, config_sections[s]) == 0)
+                known = true;
+        if (!known) {
+            r = fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, NULL, sec,
+                     "unknown section (known: edge, uplink, spool, limits, registry, control, "
+                     "attestation, log)");
+            goto out;
+        }
+        if (!json_object_is_type(sval, json_type_object)) {
+            r = fail(err, CONFIG_EXIT_TYPE, name, text, len, sec, NULL,
+                     "expected an object, found %s", json_type_word(sval));
+            goto out;
+        }
+        json_object_object_foreach(sval, key, kval)
+        {
+            size_t k;
+            for (k = 0; k < nkeys; k++)
+                if (strcmp(config_keys[k].section, sec) == 0 &&
+                    strcmp(config_keys[k].key, key) == 0)
+                    break;
+            if (k == nkeys) {
+                r = fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, sec, key,
+                         "unknown key (see docs/configuration.md)");
+                goto out;
+            }
+            r = set_value(&config_keys[k], kval, name, text, len, check_files, cfg, err);
+            if (r < 0)
+                goto out;
+            seen[k] = true;
+        }
+    }
+    r = validate_whole(name, text, len, seen, cfg, err);
+out:
+    if (root != NULL)
+        json_object_put(root);
+    if (tok != NULL)
+        json_tokener_free(tok);
+    return r;
+}
+
+int config_load(const char *path, struct config *cfg, struct config_error *err)
+{
+    int fd = -1;
+    char *buf = NULL;
+    int r;
+    struct stat st;
+
+    memset(err, 0, sizeof(*err));
+    config_defaults(cfg);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        r = -errno;
+        err->exit_code = CONFIG_EXIT_FILE;
+        snprintf(err->message, sizeof(err->message), "%s: cannot read the configuration file: %s",
+                 path, strerror(-r));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        r = -EINVAL;
+        err->exit_code = CONFIG_EXIT_FILE;
+        snprintf(err->message, sizeof(err->message),
+                 "%s: cannot read the configuration file: not a regular file", path);
+        goto out;
+    }
+    if (st.st_size > CONFIG_MAX_FILE) {
+        r = -EFBIG;
+        err->exit_code = CONFIG_EXIT_FILE;
+        snprintf(err->message, sizeof(err->message),
+                 "%s: the configuration file is larger than %d bytes", path, CONFIG_MAX_FILE);
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        r = -ENOMEM;
+        err->exit_code = CONFIG_EXIT_FILE;
+        snprintf(err->message, sizeof(err->message), "%s: out of memory", path);
+        goto out;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            err->exit_code = CONFIG_EXIT_FILE;
+            snprintf(err->message, sizeof(err->message),
+                     "%s: cannot read the configuration file: %s", path, strerror(-r));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    r = config_parse(path, buf, got, true, cfg, err);
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+int config_log_priority(const struct config *cfg)
+{
+    if (strcmp(cfg->log.level, "debug") == 0)
+        return LOG_DEBUG;
+    if (strcmp(cfg->log.level, "notice") == 0)
+        return LOG_NOTICE;
+    if (strcmp(cfg->log.level, "warning") == 0)
+        return LOG_WARNING;
+    if (strcmp(cfg->log.level, "err") == 0)
+        return LOG_ERR;
+    return LOG_INFO;
+}

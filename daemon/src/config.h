@@ -1,0 +1,110 @@
+/* fleetgwd configuration: a JSON file (default /etc/fleetgw/fleetgwd.conf), every key
+ * documented in docs/configuration.md and validated before anything starts. An error is
+ * ONE message naming the file, the key, the line when known, and the reason; its class
+ * maps to a distinct exit code (enum config_exit). */
+#ifndef FLEETGWD_CONFIG_H
+#define FLEETGWD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH        "/etc/fleetgw/fleetgwd.conf"
+#define CONFIG_DEFAULT_EDGE_SOCKET "/run/mosquitto/fleetgw.sock"
+#define CONFIG_MAX_FILE            (1024 * 1024)
+#define CONFIG_STR_MAX             256
+#define CONFIG_PATH_MAX            1024
+#define CONFIG_SOCK_MAX            108 /* sizeof(sockaddr_un.sun_path), NUL included */
+
+/* Exit codes of fleetgwd, one per error class (documented in docs/configuration.md). */
+enum config_exit {
+    CONFIG_EXIT_OK = 0,
+    CONFIG_EXIT_USAGE = 64,       /* bad command line */
+    CONFIG_EXIT_SYNTAX = 65,      /* the file is not valid JSON */
+    CONFIG_EXIT_FILE = 66,        /* the config file is missing or unreadable */
+    CONFIG_EXIT_UNKNOWN_KEY = 78, /* a key the daemon does not know */
+    CONFIG_EXIT_TYPE = 79,        /* a value of the wrong JSON type */
+    CONFIG_EXIT_RANGE = 80,       /* a value out of range or malformed */
+    CONFIG_EXIT_MISSING = 81,     /* a required key is absent */
+    CONFIG_EXIT_CERT = 82,        /* a certificate / key / CA file cannot be read */
+};
+
+struct config_error {
+    enum config_exit exit_code;
+    unsigned line; /* 0 when unknown */
+    char key[96];  /* dotted key ("uplink.port"), empty for file-level errors */
+    char message[768];
+};
+
+struct config {
+    struct {
+        char socket[CONFIG_SOCK_MAX]; /* unix socket of the local broker, or "" */
+        char host[CONFIG_STR_MAX];    /* TCP host when socket is "" */
+        int port;
+        char client_id[CONFIG_STR_MAX];
+        char username[CONFIG_STR_MAX];       /* "" = anonymous */
+        char password_file[CONFIG_PATH_MAX]; /* first line = password, with username */
+        int keepalive;
+    } edge;
+    struct {
+        char host[CONFIG_STR_MAX];
+        int port;
+        char server_name[CONFIG_STR_MAX]; /* defaults to host */
+        char ca_file[CONFIG_PATH_MAX];
+        char cert_file[CONFIG_PATH_MAX];
+        char key[CONFIG_PATH_MAX];
+        char tcti[CONFIG_STR_MAX];
+        char client_id[CONFIG_STR_MAX];
+        char topic_prefix[CONFIG_STR_MAX];
+        int keepalive;
+        int backoff_min_ms;
+        int backoff_max_ms;
+        int connect_timeout_s;
+    } uplink;
+    struct {
+        char path[CONFIG_PATH_MAX];
+        int64_t max_bytes;
+        int ttl_seconds;
+        int drain_rate;   /* messages per second sent upstream, at most */
+        int max_inflight; /* unacknowledged messages upstream, at most */
+    } spool;
+    struct {
+        int max_message_bytes;
+        int per_node_rate;  /* messages per second per node (token refill rate) */
+        int per_node_burst; /* bucket size */
+    } limits;
+    struct {
+        char path[CONFIG_PATH_MAX];
+    } registry;
+    struct {
+        char socket[CONFIG_SOCK_MAX];
+        char group[CONFIG_STR_MAX];
+    } control;
+    struct {
+        bool required;                        /* relay only nodes with a trusted verdict */
+        char reference_file[CONFIG_PATH_MAX]; /* reference values + lifecycle policy */
+        int nonce_ttl_s;
+        int interval_s; /* re-attestation period of a trusted node */
+    } attestation;
+    struct {
+        char level[16]; /* "debug", "info", "notice", "warning", "err" */
+    } log;
+};
+
+/* Fills cfg with every default (required keys left empty). */
+void config_defaults(struct config *cfg);
+
+/* Parses and validates text (len bytes, need not be NUL-terminated) named `name` in
+ * messages. check_files: also check that certificate/key files can be opened.
+ * Returns 0, or -EINVAL with err filled (err->exit_code says the class). */
+int config_parse(const char *name, const char *text, size_t len, bool check_files,
+                 struct config *cfg, struct config_error *err) __attribute__((warn_unused_result));
+
+/* Reads path (regular file, at most CONFIG_MAX_FILE bytes) and parses it. */
+int config_load(const char *path, struct config *cfg, struct config_error *err)
+    __attribute__((warn_unused_result));
+
+/* Log priority (LOG_*) for cfg->log.level. */
+int config_log_priority(const struct config *cfg);
+
+#endif

@@ -1,0 +1,394 @@
+#define _GNU_SOURCE
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fleetgw/msg.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static const char *get_str(json_object *o, const char *key, size_t max, char *err, size_t errlen)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) {
+        snprintf(err, errlen, "'%s' (a string) is required", key);
+        return NULL;
+    }
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n == 0 || n > max || strlen(s) != n) {
+        snprintf(err, errlen, "'%s' must be 1..%zu characters", key, max);
+        return NULL;
+    }
+    return s;
+}
+
+int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, char *err,
+                      size_t errlen)
+{
+    json_tokener *tok = NULL;
+    json_object *o = NULL;
+    int r = -EINVAL;
+    const char *s;
+
+    memset(req, 0, sizeof(*req));
+    if (len > CTL_LINE_MAX) {
+        snprintf(err, errlen, "request longer than %d bytes", CTL_LINE_MAX);
+        goto out;
+    }
+    tok = json_tokener_new_ex(8);
+    if (tok == NULL) {
+        snprintf(err, errlen, "out of memory");
+        r = -ENOMEM;
+        goto out;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    o = json_tokener_parse_ex(tok, line, (int)len);
+    if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) != len || !json_object_is_type(o, json_type_object)) {
+        snprintf(err, errlen, "the request is not one JSON object");
+        goto out;
+    }
+    const char *cmd = get_str(o, "cmd", 32, err, errlen);
+    if (cmd == NULL)
+        goto out;
+    if (strcmp(cmd, "status") == 0) {
+        req->cmd = CTL_STATUS;
+    } else if (strcmp(cmd, "nodes") == 0) {
+        req->cmd = CTL_NODES;
+    } else if (strcmp(cmd, "spool") == 0) {
+        req->cmd = CTL_SPOOL;
+    } else if (strcmp(cmd, "node_show") == 0 || strcmp(cmd, "node_remove") == 0) {
+        req->cmd = cmd[5] == 's' ? CTL_NODE_SHOW : CTL_NODE_REMOVE;
+        s = get_str(o, "id", sizeof(req->id) - 1, err, errlen);
+        if (s == NULL)
+            goto out;
+        if (msg_node_id_valid(s, strlen(s)) != 0) {
+            snprintf(err, errlen, "'id' is not a valid node id");
+            goto out;
+        }
+        memcpy(req->id, s, strlen(s) + 1);
+    } else if (strcmp(cmd, "node_add") == 0) {
+        req->cmd = CTL_NODE_ADD;
+        s = get_str(o, "iak_pub", 130, err, errlen);
+        if (s == NULL)
+            goto out;
+        if (strlen(s) != 130) {
+            snprintf(err, errlen, "'iak_pub' must be 130 hex digits (a 65-byte point)");
+            goto out;
+        }
+        for (size_t i = 0; i < 65; i++) {
+            int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                snprintf(err, errlen, "'iak_pub' is not hexadecimal");
+                goto out;
+            }
+            req->iak_pub[i] = (uint8_t)(hi << 4 | lo);
+        }
+        if (req->iak_pub[0] != 0x04) {
+            snprintf(err, errlen, "'iak_pub' is not an uncompressed point (04...)");
+            goto out;
+        }
+        s = get_str(o, "device_class", sizeof(req->device_class) - 1, err, errlen);
+        if (s == NULL)
+            goto out;
+        for (const char *p = s; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
+                snprintf(err, errlen, "'device_class' must be printable ASCII");
+                goto out;
+            }
+        memcpy(req->device_class, s, strlen(s) + 1);
+    } else {
+        snprintf(err, errlen, "unknown command '%.32s'", cmd);
+        goto out;
+    }
+    r = 0;
+out:
+    if (r < 0)
+        memset(req, 0, sizeof(*req));
+    if (o != NULL)
+        json_object_put(o);
+    if (tok != NULL)
+        json_tokener_free(tok);
+    return r;
+}
+
+/* ---- server ---- */
+
+struct ctl_client {
+    struct ctl_server *srv;
+    int fd;
+    sd_event_source *io;
+    char buf[CTL_LINE_MAX + 1];
+    size_t len;
+};
+
+struct ctl_server {
+    sd_event *ev;
+    int fd;
+    sd_event_source *io;
+    char path[108];
+    gid_t gid;
+    ctl_handler_fn fn;
+    void *u;
+    struct ctl_client *clients[CTL_CLIENTS_MAX];
+};
+
+static void client_free(struct ctl_client *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < CTL_CLIENTS_MAX; i++)
+        if (c->srv->clients[i] == c)
+            c->srv->clients[i] = NULL;
+    sd_event_source_disable_unref(c->io);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+}
+
+/* Writes all of buf, waiting at most ~1 s in total for a slow reader. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    int waits = 0;
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN && waits++ < 10) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            (void)poll(&p, 1, 100);
+            continue;
+        }
+        if (n < 0)
+            return -errno;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int respond(struct ctl_client *c, json_object *resp)
+{
+    const char *s = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+    int r = write_all(c->fd, s, strlen(s));
+    if (r == 0)
+        r = write_all(c->fd, "\n", 1);
+    json_object_put(resp);
+    return r;
+}
+
+static json_object *error_response(const char *msg)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(0));
+    json_object_object_add(o, "error", json_object_new_string(msg));
+    return o;
+}
+
+static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
+{
+    (void)s;
+    (void)revents;
+    struct ctl_client *c = u;
+    ssize_t n = read(fd, c->buf + c->len, CTL_LINE_MAX - c->len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    if (n <= 0) {
+        client_free(c);
+        return 0;
+    }
+    c->len += (size_t)n;
+    for (;;) {
+        char *nl = memchr(c->buf, '\n', c->len);
+        if (nl == NULL)
+            break;
+        size_t ll = (size_t)(nl - c->buf);
+        struct ctl_request req;
+        char err[160];
+        json_object *resp;
+        if (ctl_parse_request(c->buf, ll, &req, err, sizeof(err)) < 0)
+            resp = error_response(err);
+        else
+            resp = c->srv->fn(&req, c->srv->u);
+        if (resp == NULL || respond(c, resp) < 0) {
+            client_free(c);
+            return 0;
+        }
+        memmove(c->buf, nl + 1, c->len - ll - 1);
+        c->len -= ll + 1;
+    }
+    if (c->len >= CTL_LINE_MAX) {
+        (void)respond(c, error_response("request line too long"));
+        client_free(c);
+    }
+    return 0;
+}
+
+static bool peer_allowed(struct ctl_server *srv, const struct ucred *cr)
+{
+    if (cr->uid == 0 || cr->uid == geteuid() || cr->gid == srv->gid)
+        return true;
+    struct passwd pw, *res = NULL;
+    char buf[2048];
+    if (getpwuid_r(cr->uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+        return false;
+    gid_t groups[64];
+    int ng = 64;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ng) < 0)
+        return false;
+    for (int i = 0; i < ng; i++)
+        if (groups[i] == srv->gid)
+            return true;
+    return false;
+}
+
+static int accept_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
+{
+    (void)s;
+    (void)revents;
+    struct ctl_server *srv = u;
+    struct ucred cr;
+    socklen_t cl = sizeof(cr);
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd < 0)
+        return 0;
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || !peer_allowed(srv, &cr)) {
+        log_event(LOG_WARNING, NULL, "control_denied",
+                  "refused a control connection from uid %u gid %u pid %d (not root, not the "
+                  "daemon's user, not in the control group)",
+                  (unsigned)cr.uid, (unsigned)cr.gid, (int)cr.pid);
+        json_object *e = error_response("permission denied: not in the control group");
+        const char *t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
+        (void)write_all(cfd, t, strlen(t));
+        (void)write_all(cfd, "\n", 1);
+        json_object_put(e);
+        close(cfd);
+        return 0;
+    }
+    size_t slot;
+    for (slot = 0; slot < CTL_CLIENTS_MAX; slot++)
+        if (srv->clients[slot] == NULL)
+            break;
+    if (slot == CTL_CLIENTS_MAX) {
+        close(cfd);
+        return 0;
+    }
+    struct ctl_client *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(cfd);
+        return 0;
+    }
+    c->srv = srv;
+    c->fd = cfd;
+    if (sd_event_add_io(srv->ev, &c->io, cfd, EPOLLIN, client_cb, c) < 0) {
+        close(cfd);
+        free(c);
+        return 0;
+    }
+    srv->clients[slot] = c;
+    return 0;
+}
+
+int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_handler_fn fn, void *u,
+                     struct ctl_server **ret, char *err, size_t errlen)
+{
+    struct ctl_server *srv = calloc(1, sizeof(*srv));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int r;
+
+    if (srv == NULL)
+        return -ENOMEM;
+    srv->fd = -1;
+    srv->ev = ev;
+    srv->fn = fn;
+    srv->u = u;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "control.socket path is too long");
+        r = -ENAMETOOLONG;
+        goto fail;
+    }
+    struct group gr, *gres = NULL;
+    char gbuf[4096];
+    if (getgrnam_r(group, &gr, gbuf, sizeof(gbuf), &gres) != 0 || gres == NULL) {
+        snprintf(err, errlen, "control.group '%s' does not exist", group);
+        r = -ENOENT;
+        goto fail;
+    }
+    srv->gid = gr.gr_gid;
+    snprintf(srv->path, sizeof(srv->path), "%s", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (srv->fd < 0) {
+        r = -errno;
+        snprintf(err, errlen, "socket: %s", strerror(-r));
+        goto fail;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        (void)unlink(path); /* stale socket of a previous run */
+    mode_t old = umask(0117);
+    r = bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0) {
+        r = -errno;
+        snprintf(err, errlen, "cannot bind %s: %s", path, strerror(-r));
+        goto fail;
+    }
+    if (chown(path, (uid_t)-1, srv->gid) != 0 || chmod(path, 0660) != 0) {
+        r = -errno;
+        snprintf(err, errlen, "cannot set owner/mode of %s: %s", path, strerror(-r));
+        goto fail;
+    }
+    if (listen(srv->fd, 16) != 0) {
+        r = -errno;
+        snprintf(err, errlen, "listen: %s", strerror(-r));
+        goto fail;
+    }
+    r = sd_event_add_io(ev, &srv->io, srv->fd, EPOLLIN, accept_cb, srv);
+    if (r < 0) {
+        snprintf(err, errlen, "sd_event_add_io: %s", strerror(-r));
+        goto fail;
+    }
+    *ret = srv;
+    return 0;
+fail:
+    ctl_server_free(srv);
+    return r;
+}
+
+void ctl_server_free(struct ctl_server *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < CTL_CLIENTS_MAX; i++)
+        client_free(s->clients[i]);
+    sd_event_source_disable_unref(s->io);
+    if (s->fd >= 0) {
+        close(s->fd);
+        if (s->path[0] != '\0')
+            (void)unlink(s->path);
+    }
+    free(s);
+}

@@ -1,0 +1,45 @@
+/* Control socket: a unix stream socket (mode 0660, group from control.group), each peer
+ * checked with SO_PEERCRED; line-delimited JSON requests and responses, used by fleetgwctl.
+ *
+ * Requests (one JSON object per line, at most CTL_LINE_MAX bytes):
+ *   {"cmd":"status"} {"cmd":"nodes"} {"cmd":"spool"}
+ *   {"cmd":"node_add","iak_pub":"04<128 hex>","device_class":"<text>"}
+ *   {"cmd":"node_show","id":"<node id>"} {"cmd":"node_remove","id":"<node id>"}
+ * Responses: {"ok":true,...} or {"ok":false,"error":"<sentence>"}. */
+#ifndef FLEETGWD_CONTROL_H
+#define FLEETGWD_CONTROL_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#define CTL_LINE_MAX    4096
+#define CTL_CLIENTS_MAX 16
+
+enum ctl_cmd { CTL_STATUS, CTL_NODES, CTL_SPOOL, CTL_NODE_ADD, CTL_NODE_SHOW, CTL_NODE_REMOVE };
+
+struct ctl_request {
+    enum ctl_cmd cmd;
+    char id[49];
+    uint8_t iak_pub[65];
+    char device_class[65];
+};
+
+/* Parses one request line (line,len; no NUL needed). Returns 0, or -EINVAL with a reason
+ * in err. *req is cleared first. */
+int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, char *err,
+                      size_t errlen) __attribute__((warn_unused_result));
+
+/* Builds the response for a request; the returned object is owned by the caller. */
+typedef json_object *(*ctl_handler_fn)(const struct ctl_request *req, void *u);
+
+struct ctl_server;
+
+int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_handler_fn fn, void *u,
+                     struct ctl_server **ret, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void ctl_server_free(struct ctl_server *s);
+
+#endif

@@ -1,0 +1,318 @@
+/* fleetgwctl: operator client for fleetgwd's control socket (line-delimited JSON).
+ *
+ *   fleetgwctl [--socket PATH] [--json] status
+ *   fleetgwctl [...] nodes | node list
+ *   fleetgwctl [...] node add (--pub FILE.pem | --pub-hex HEX) [--class CLASS]
+ *   fleetgwctl [...] node show ID
+ *   fleetgwctl [...] node remove ID
+ *   fleetgwctl [...] spool
+ *
+ * Exit codes: 0 done, 1 the daemon refused (its reason is printed), 2 usage, 3 cannot reach
+ * the daemon or bad answer, 4 cannot read the public key. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <json-c/json.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/fleetgw/control.sock"
+#define ANSWER_MAX     (1024 * 1024)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: fleetgwctl [--socket PATH] [--json] COMMAND\n"
+               "  status                         gateway state, spool, counters\n"
+               "  nodes | node list              enrolled nodes\n"
+               "  node add (--pub FILE|--pub-hex HEX) [--class CLASS]\n"
+               "                                 enroll a node by its IAK public key (P-256)\n"
+               "  node show ID                   one node, with its IAK public key\n"
+               "  node remove ID                 remove a node from the registry\n"
+               "  spool                          spool usage and drop counters\n"
+               "Socket: --socket, else $FLEETGW_CONTROL_SOCKET, else " DEFAULT_SOCKET "\n");
+}
+
+static int pub_from_pem(const char *path, char hex[131])
+{
+    FILE *f = fopen(path, "re");
+    EVP_PKEY *pk = NULL;
+    unsigned char pt[65];
+    size_t n = 0;
+    char group[32] = "";
+    int r = -EINVAL;
+
+    if (f == NULL) {
+        fprintf(stderr, "fleetgwctl: cannot open %s: %s\n", path, strerror(errno));
+        return -errno;
+    }
+    pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    if (pk == NULL) {
+        fprintf(stderr, "fleetgwctl: %s is not a PEM public key\n", path);
+        goto out;
+    }
+    if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL) != 1 ||
+        strcmp(group, "prime256v1") != 0) {
+        fprintf(stderr, "fleetgwctl: %s is not a P-256 key\n", path);
+        goto out;
+    }
+    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+                                        &n) != 1 ||
+        n != 65 || pt[0] != 0x04) {
+        fprintf(stderr, "fleetgwctl: cannot get the uncompressed point of %s\n", path);
+        goto out;
+    }
+    for (size_t i = 0; i < 65; i++)
+        snprintf(hex + 2 * i, 3, "%02x", pt[i]);
+    r = 0;
+out:
+    EVP_PKEY_free(pk);
+    return r;
+}
+
+/* Sends one request, returns the parsed answer (NULL on failure, after saying why). */
+static json_object *call(const char *sock, json_object *req)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    json_object *ans = NULL;
+    char *buf = NULL;
+    int fd = -1;
+
+    if (strlen(sock) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "fleetgwctl: socket path too long\n");
+        goto out;
+    }
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        fprintf(stderr, "fleetgwctl: cannot reach fleetgwd at %s: %s\n", sock, strerror(errno));
+        goto out;
+    }
+    const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+    size_t len = strlen(s);
+    /* A refused peer gets its answer before the daemon closes: if sending fails, the
+     * refusal may still be waiting to be read. */
+    int send_errno = 0;
+    if (send(fd, s, len, MSG_NOSIGNAL) != (ssize_t)len || send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+        send_errno = errno;
+    buf = malloc(ANSWER_MAX + 1);
+    if (buf == NULL)
+        goto out;
+    size_t got = 0;
+    while (got < ANSWER_MAX) {
+        ssize_t n = read(fd, buf + got, ANSWER_MAX - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(buf + got - (size_t)n, '\n', (size_t)n) != NULL)
+            break;
+    }
+    buf[got] = '\0';
+    ans = got > 0 ? json_tokener_parse(buf) : NULL;
+    if (ans == NULL && send_errno != 0) {
+        fprintf(stderr, "fleetgwctl: cannot send to fleetgwd: %s\n", strerror(send_errno));
+    } else if (ans == NULL || !json_object_is_type(ans, json_type_object)) {
+        fprintf(stderr, "fleetgwctl: no valid answer from fleetgwd\n");
+        json_object_put(ans);
+        ans = NULL;
+    }
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return ans;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static int64_t jint(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static void ago(int64_t t, char *buf, size_t cap)
+{
+    if (t == 0) {
+        snprintf(buf, cap, "never");
+        return;
+    }
+    int64_t d = (int64_t)time(NULL) - t;
+    if (d < 0)
+        d = 0;
+    if (d < 120)
+        snprintf(buf, cap, "%llds ago", (long long)d);
+    else if (d < 7200)
+        snprintf(buf, cap, "%lldm ago", (long long)(d / 60));
+    else
+        snprintf(buf, cap, "%lldh ago", (long long)(d / 3600));
+}
+
+static void print_node_table(json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    printf("%-32s  %-16s  %-10s  %-11s  %-10s  %s\n", "ID", "CLASS", "FIRMWARE", "VERDICT",
+           "LAST SEEN", "REASON");
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(arr, i);
+        char seen[32];
+        ago(jint(o, "last_seen"), seen, sizeof(seen));
+        printf("%-32s  %-16s  %-10s  %-11s  %-10s  %s\n", jstr(o, "id"), jstr(o, "device_class"),
+               jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-", jstr(o, "verdict"), seen,
+               jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
+    }
+    printf("%zu node(s)\n", n);
+}
+
+static void print_node(json_object *o)
+{
+    char seen[32], vt[32];
+    ago(jint(o, "last_seen"), seen, sizeof(seen));
+    ago(jint(o, "verdict_time"), vt, sizeof(vt));
+    printf("id            %s\n", jstr(o, "id"));
+    printf("device class  %s\n", jstr(o, "device_class"));
+    printf("firmware      %s\n", jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-");
+    printf("verdict       %s (%s)\n", jstr(o, "verdict"), vt);
+    printf("reason        %s\n", jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
+    printf("last seen     %s\n", seen);
+    printf("iak public    %s\n", jstr(o, "iak_pub"));
+}
+
+static void print_status(json_object *o, bool spool)
+{
+    printf("edge broker   %s\n", jstr(o, "edge"));
+    printf("cloud broker  %s\n", jstr(o, "cloud"));
+    printf("spool         %lld message(s), %lld of %lld bytes, %lld in flight\n",
+           (long long)jint(o, "spooled_messages"), (long long)jint(o, "spooled_bytes"),
+           (long long)jint(o, "spool_max_bytes"), (long long)jint(o, "inflight"));
+    if (spool)
+        printf("oldest        %llds\n", (long long)jint(o, "oldest_age_s"));
+    json_object *c;
+    if (json_object_object_get_ex(o, "counters", &c)) {
+        printf("%-24s  %s\n", "COUNTER", "VALUE");
+        json_object_object_foreach(c, k, v)
+        {
+            printf("%-24s  %lld\n", k, (long long)json_object_get_int64(v));
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *sock = getenv("FLEETGW_CONTROL_SOCKET");
+    bool as_json = false;
+    int i = 1, ret = 2;
+    json_object *req = json_object_new_object(), *ans = NULL;
+    const char *cmd;
+
+    if (sock == NULL || sock[0] == '\0')
+        sock = DEFAULT_SOCKET;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+            sock = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            ret = 0;
+            goto out;
+        } else {
+            usage(stderr);
+            goto out;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        goto out;
+    }
+    const char *a = argv[i++];
+    const char *b = i < argc ? argv[i] : NULL;
+    if (strcmp(a, "status") == 0 && b == NULL) {
+        cmd = "status";
+    } else if (strcmp(a, "spool") == 0 && b == NULL) {
+        cmd = "spool";
+    } else if ((strcmp(a, "nodes") == 0 && b == NULL) ||
+               (strcmp(a, "node") == 0 && b != NULL && strcmp(b, "list") == 0 && i + 1 == argc)) {
+        cmd = "nodes";
+    } else if (strcmp(a, "node") == 0 && b != NULL &&
+               (strcmp(b, "show") == 0 || strcmp(b, "remove") == 0) && i + 2 == argc) {
+        cmd = strcmp(b, "show") == 0 ? "node_show" : "node_remove";
+        json_object_object_add(req, "id", json_object_new_string(argv[i + 1]));
+    } else if (strcmp(a, "node") == 0 && b != NULL && strcmp(b, "add") == 0) {
+        char hex[131] = "";
+        const char *cls = "generic";
+        cmd = "node_add";
+        for (i++; i < argc; i++) {
+            if (strcmp(argv[i], "--pub") == 0 && i + 1 < argc) {
+                if (pub_from_pem(argv[++i], hex) < 0) {
+                    ret = 4;
+                    goto out;
+                }
+            } else if (strcmp(argv[i], "--pub-hex") == 0 && i + 1 < argc) {
+                snprintf(hex, sizeof(hex), "%s", argv[++i]);
+            } else if (strcmp(argv[i], "--class") == 0 && i + 1 < argc) {
+                cls = argv[++i];
+            } else {
+                usage(stderr);
+                goto out;
+            }
+        }
+        if (hex[0] == '\0') {
+            fprintf(stderr, "fleetgwctl: node add needs --pub FILE or --pub-hex HEX\n");
+            goto out;
+        }
+        json_object_object_add(req, "iak_pub", json_object_new_string(hex));
+        json_object_object_add(req, "device_class", json_object_new_string(cls));
+    } else {
+        usage(stderr);
+        goto out;
+    }
+    json_object_object_add(req, "cmd", json_object_new_string(cmd));
+
+    ans = call(sock, req);
+    if (ans == NULL) {
+        ret = 3;
+        goto out;
+    }
+    json_object *ok;
+    bool good = json_object_object_get_ex(ans, "ok", &ok) && json_object_get_boolean(ok);
+    if (as_json) {
+        printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
+    } else if (!good) {
+        fprintf(stderr, "fleetgwctl: %s\n", jstr(ans, "error"));
+    } else if (strcmp(cmd, "nodes") == 0) {
+        json_object *arr;
+        if (json_object_object_get_ex(ans, "nodes", &arr))
+            print_node_table(arr);
+    } else if (strcmp(cmd, "node_add") == 0 || strcmp(cmd, "node_show") == 0) {
+        json_object *n;
+        if (strcmp(cmd, "node_add") == 0)
+            printf("enrolled:\n");
+        if (json_object_object_get_ex(ans, "node", &n))
+            print_node(n);
+    } else if (strcmp(cmd, "node_remove") == 0) {
+        printf("removed %s\n", argv[argc - 1]);
+    } else {
+        print_status(ans, strcmp(cmd, "spool") == 0);
+    }
+    ret = good ? 0 : 1;
+out:
+    json_object_put(req);
+    json_object_put(ans);
+    return ret;
+}

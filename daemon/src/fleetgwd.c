@@ -1,0 +1,1500 @@
+/* fleetgwd: the fleetgw gateway daemon (relay core).
+ *
+ * One sd-event loop drives two libmosquitto clients through their sockets:
+ *  - edge:   the local broker over its unix socket, persistent session (clean_session
+ *            false), QoS 1, subscribed to fleet/+/up/# and fleet/+/attest/evidence;
+ *  - uplink: the cloud broker over mutual TLS with the TPM-held key (tpm_tls_ctx_new),
+ *            will + retained status <prefix>/gateway/<client_id>/status.
+ *
+ * Durability of acknowledged messages (see docs/daemon.md, "Acknowledgement ordering").
+ * libmosquitto 2.0.11 (Debian 12) sends the PUBACK of an incoming QoS 1 PUBLISH *before*
+ * calling on_message (lib/handle_publish.c; the order was only reversed upstream in 2.0.16).
+ * In the default non-threaded mode packet__queue() writes that PUBACK to the socket at once,
+ * so a crash inside or right after on_message would lose an acknowledged message. fleetgwd
+ * therefore marks both clients as externally threaded (mosquitto_threaded_set(m, true)):
+ * packet__queue() then only queues packets, and nothing reaches the socket until we call
+ * mosquitto_loop_write(). The edge read handler is:
+ *     mosquitto_loop_read(edge)   -> on_message appends to the spool (open transaction),
+ *                                    libmosquitto queues the PUBACKs
+ *     spool_commit()              -> one fsync'ed WAL commit for the whole batch
+ *     mosquitto_loop_write(edge)  -> only now the PUBACKs leave
+ * If the commit fails, the edge socket is shut down without writing, the queued PUBACKs are
+ * discarded on reconnect and the broker redelivers the messages (persistent session).
+ */
+#define _GNU_SOURCE
+#include "attest.h"
+#include "config.h"
+#include "control.h"
+#include "log.h"
+#include "registry.h"
+#include "relay.h"
+#include "spool.h"
+
+#include <fleetgw/tpm_tls.h>
+
+#include <errno.h>
+#include <fleetgw/msg.h>
+#include <getopt.h>
+#include <mosquitto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NODE_TABLE_MAX      4096
+#define EDGE_BACKOFF_MAX_MS 5000
+#define EDGE_BATCH_MAX      256      /* packets read from the edge per commit, at most */
+#define COMMIT_DELAY_US     20000ULL /* group commit of deletes and counters */
+
+enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
+
+enum node_verdict { NV_UNLOADED = 0, NV_NOT_ENROLLED, NV_NONE, NV_TRUSTED, NV_QUARANTINED };
+
+struct node_slot {
+    char id[RELAY_NODE_MAX + 1];
+    struct token_bucket bucket;
+    int64_t last_touch; /* last registry last_seen update (epoch s) */
+    bool used;
+    /* attestation state, cached from the registry */
+    enum node_verdict verdict;
+    uint64_t loaded_us;
+    int64_t verdict_time;
+    uint8_t pub[REGISTRY_PUB_LEN];
+    uint8_t nonce[ATTEST_NONCE_LEN];
+    bool challenge_out;
+    uint64_t challenge_expiry_us;
+    uint64_t last_challenge_us;
+};
+
+#define LAST_SEEN_INTERVAL_S 60
+
+struct inflight {
+    int mid;
+    int64_t id;
+};
+
+struct daemon {
+    const char *config_path;
+    struct config cfg;
+    sd_event *ev;
+    struct spool *spool;
+    struct registry *registry;
+    struct attest_policy *policy;
+    struct ctl_server *ctl;
+    SSL_CTX *ssl_ctx;
+
+    struct mosquitto *edge;
+    sd_event_source *edge_io;
+    int edge_fd;
+    bool edge_connected;
+    sd_event_source *edge_timer;
+    int edge_backoff_ms;
+
+    struct mosquitto *up;
+    sd_event_source *up_io;
+    int up_fd;
+    enum uplink_state up_state;
+    sd_event_source *up_timer; /* reconnect back-off or connect timeout */
+    int up_backoff_ms;
+    bool up_destroy_pending;
+    bool up_tcp_ready;
+    char up_last_error[256];
+
+    struct inflight *inflight;
+    unsigned n_inflight;
+    int64_t last_sent_id;
+    int64_t highest_sent_id; /* for counting replays after an outage */
+    struct token_bucket drain_bucket;
+    sd_event_source *drain_timer;
+    sd_event_source *commit_timer;
+
+    struct node_slot *nodes;
+
+    sd_event_source *tick;
+    sd_event_source *watchdog;
+    uint64_t watchdog_usec;
+    bool stopping;
+    uint64_t relayed_up, relayed_down;
+    char last_status[256];
+};
+
+static void daemon_flush(struct daemon *d);
+static void uplink_schedule(struct daemon *d, int delay_ms);
+static void drain(struct daemon *d);
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+static int64_t wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void count_drop(struct daemon *d, const char *node, const char *reason, const char *what)
+{
+    int r = spool_count(d->spool, reason, 1);
+    if (r < 0)
+        log_event(LOG_ERR, node, reason, "cannot record a drop counter: %s", strerror(-r));
+    /* Each reason is logged at warning level the first time, at debug afterwards. */
+    uint64_t total = spool_counter(d->spool, reason);
+    log_event(total <= 1 ? LOG_WARNING : LOG_DEBUG, node, reason, "dropped %s", what);
+}
+
+static struct node_slot *node_get(struct daemon *d, const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
+        struct node_slot *s = &d->nodes[(h + i) % NODE_TABLE_MAX];
+        if (!s->used) {
+            s->used = true;
+            snprintf(s->id, sizeof(s->id), "%s", id);
+            return s;
+        }
+        if (strcmp(s->id, id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static struct node_slot *node_find(struct daemon *d, const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
+        struct node_slot *s = &d->nodes[(h + i) % NODE_TABLE_MAX];
+        if (!s->used)
+            return NULL;
+        if (strcmp(s->id, id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* ---- attestation gate ---- */
+
+/* Loads the node's enrollment and verdict from the registry into its slot (re-checked every
+ * 2 s for a node that is not enrolled, so that an enrollment takes effect quickly). */
+static void node_load(struct daemon *d, struct node_slot *ns)
+{
+    struct registry_node rn;
+    uint64_t t = now_us();
+    if (ns->verdict != NV_UNLOADED &&
+        !(ns->verdict == NV_NOT_ENROLLED && t - ns->loaded_us > 2000000ULL))
+        return;
+    ns->loaded_us = t;
+    int r = registry_get(d->registry, ns->id, &rn);
+    if (r == -ENOENT) {
+        ns->verdict = NV_NOT_ENROLLED;
+        return;
+    }
+    if (r < 0) {
+        log_event(LOG_ERR, ns->id, "registry_error", "cannot read the registry: %s", strerror(-r));
+        ns->verdict = NV_UNLOADED;
+        return;
+    }
+    memcpy(ns->pub, rn.iak_pub, sizeof(ns->pub));
+    ns->verdict_time = rn.verdict_time;
+    if (strcmp(rn.verdict, "trusted") == 0)
+        ns->verdict = NV_TRUSTED;
+    else if (strcmp(rn.verdict, "quarantined") == 0)
+        ns->verdict = NV_QUARANTINED;
+    else
+        ns->verdict = NV_NONE;
+}
+
+/* Sends a fresh one-time nonce unless one is outstanding, at most once per nonce_ttl_s. */
+static void attest_challenge(struct daemon *d, struct node_slot *ns)
+{
+    uint64_t t = now_us();
+    uint64_t ttl_us = (uint64_t)d->cfg.attestation.nonce_ttl_s * 1000000ULL;
+    uint8_t buf[128];
+    size_t len = 0;
+    char topic[MSG_TOPIC_MAX + 1];
+
+    if (ns->challenge_out && t < ns->challenge_expiry_us)
+        return;
+    if (ns->last_challenge_us != 0 && t - ns->last_challenge_us < ttl_us)
+        return;
+    if (getrandom(ns->nonce, sizeof(ns->nonce), 0) != (ssize_t)sizeof(ns->nonce) ||
+        attest_challenge_encode(ns->nonce, (uint32_t)d->cfg.attestation.nonce_ttl_s, buf,
+                                sizeof(buf), &len) < 0) {
+        log_event(LOG_ERR, ns->id, "challenge_error", "cannot make a challenge");
+        return;
+    }
+    snprintf(topic, sizeof(topic), "fleet/%s/attest/challenge", ns->id);
+    int rc = mosquitto_publish(d->edge, NULL, topic, (int)len, buf, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_event(LOG_WARNING, ns->id, "challenge_error", "cannot send a challenge: %s",
+                  mosquitto_strerror(rc));
+        return;
+    }
+    ns->challenge_out = true;
+    ns->challenge_expiry_us = t + ttl_us;
+    ns->last_challenge_us = t;
+    log_event(LOG_INFO, ns->id, "challenge", "attestation challenge sent (nonce valid %d s)",
+              d->cfg.attestation.nonce_ttl_s);
+}
+
+static bool attest_due(struct daemon *d, const struct node_slot *ns)
+{
+    return ns->verdict != NV_TRUSTED ||
+           wall_s() - ns->verdict_time >= d->cfg.attestation.interval_s;
+}
+
+static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
+                                 const char *reason, const char *fw, int64_t when)
+{
+    char topic[SPOOL_TOPIC_MAX];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "verdict", json_object_new_string(verdict));
+    json_object_object_add(o, "reason", json_object_new_string(reason));
+    json_object_object_add(o, "fw_version", json_object_new_string(fw));
+    json_object_object_add(o, "time", json_object_new_int64(when));
+    const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    snprintf(topic, sizeof(topic), "%s/nodes/%s/state", d->cfg.uplink.topic_prefix, node);
+    int r = spool_append(d->spool, node, topic, js, strlen(js), when, true, NULL);
+    if (r < 0)
+        log_event(LOG_ERR, node, "spool_error", "cannot queue the node state upstream: %s",
+                  strerror(-r));
+    json_object_put(o);
+}
+
+static void attest_on_evidence(struct daemon *d, const char *node,
+                               const struct mosquitto_message *msg)
+{
+    struct node_slot *ns = node_get(d, node);
+    struct attest_result res;
+    int64_t now = wall_s();
+
+    if (ns == NULL) {
+        count_drop(d, node, "too_many_nodes", "evidence from one node too many");
+        return;
+    }
+    node_load(d, ns);
+    if (ns->verdict == NV_NOT_ENROLLED) {
+        count_drop(d, node, "attest_unknown_node",
+                   "attestation evidence from a node that is not enrolled (unknown key)");
+        return;
+    }
+    if (ns->verdict == NV_UNLOADED)
+        return;
+    if (d->policy == NULL) {
+        count_drop(d, node, "attestation_disabled",
+                   "attestation evidence (no attestation.reference_file configured)");
+        return;
+    }
+    bool had = ns->challenge_out;
+    bool expired = had && now_us() >= ns->challenge_expiry_us;
+    ns->challenge_out = false; /* one-time: consumed by the first answer, good or bad */
+    if (msg->payloadlen < 0 || msg->payloadlen > (int)(MSG_TOKEN_MAX + 16)) {
+        memset(&res, 0, sizeof(res));
+        snprintf(res.reason, sizeof(res.reason), "evidence larger than %u bytes",
+                 MSG_TOKEN_MAX + 16);
+    } else if (expired) {
+        memset(&res, 0, sizeof(res));
+        snprintf(res.reason, sizeof(res.reason),
+                 "the challenge expired before the evidence arrived");
+    } else {
+        /* tpm/ (tpm_tls.c) sets the process-wide default property "?tpm2.signature=yes" so
+         * that TLS signing uses the TPM key; with it, proto's ECDSA verification of the token
+         * (default library context) is routed to the tpm2 provider and fails. Verify with
+         * the default provider, then put the TPM preference back for the next handshake.
+         * (To be removed once tpm/ scopes its property query to its own SSL_CTX.) */
+        bool tpm = d->cfg.uplink.tcti[0] != '\0';
+        if (tpm)
+            (void)EVP_set_default_properties(NULL, "?provider=default");
+        attest_evaluate(d->policy, msg->payload, (size_t)msg->payloadlen, ns->pub,
+                        had ? ns->nonce : NULL, ATTEST_NONCE_LEN, &res);
+        if (tpm)
+            (void)EVP_set_default_properties(NULL, "?tpm2.signature=yes");
+    }
+    explicit_bzero(ns->nonce, sizeof(ns->nonce));
+    const char *verdict = res.trusted ? "trusted" : "quarantined";
+    int r = registry_set_verdict(d->registry, node, verdict, res.reason,
+                                 res.fw_version[0] ? res.fw_version : NULL, now);
+    if (r < 0)
+        log_event(LOG_ERR, node, "registry_error", "cannot persist the verdict: %s", strerror(-r));
+    ns->verdict = res.trusted ? NV_TRUSTED : NV_QUARANTINED;
+    ns->verdict_time = now;
+    log_event(res.trusted ? LOG_NOTICE : LOG_WARNING, node, res.trusted ? "attested" : res.reason,
+              "attestation verdict %s: %s", verdict, res.reason);
+    r = spool_count(d->spool, res.trusted ? "attest_trusted" : "attest_quarantined", 1);
+    if (r < 0)
+        log_err("cannot count a verdict: %s", strerror(-r));
+    attest_publish_state(d, node, verdict, res.reason, res.fw_version, now);
+}
+
+/* ---- libmosquitto <-> sd-event glue ---- */
+
+static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u);
+
+static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **src, int *cur_fd)
+{
+    int fd = m ? mosquitto_socket(m) : -1;
+    if (fd != *cur_fd) {
+        *src = sd_event_source_disable_unref(*src);
+        *cur_fd = -1;
+        if (fd >= 0) {
+            int r = sd_event_add_io(d->ev, src, fd, EPOLLIN, mosq_io_cb, d);
+            if (r < 0) {
+                log_err("cannot watch a broker socket: %s", strerror(-r));
+                return;
+            }
+            *cur_fd = fd;
+        }
+    }
+    if (*src != NULL) {
+        uint32_t ev = EPOLLIN;
+        if (m != d->up) {
+            if (mosquitto_want_write(m))
+                ev |= EPOLLOUT;
+        } else if (d->up_state == UP_CONNECTING) {
+            /* Writable once, when the TCP connection is made; the TLS handshake is then
+             * driven by reads (the queued CONNECT makes want_write true all along). */
+            if (!d->up_tcp_ready)
+                ev |= EPOLLOUT;
+        } else if (mosquitto_want_write(m)) {
+            ev |= EPOLLOUT;
+        }
+        (void)sd_event_source_set_io_events(*src, ev);
+    }
+}
+
+/* ---- edge ---- */
+
+static void edge_on_connect(struct mosquitto *m, void *u, int rc)
+{
+    struct daemon *d = u;
+    if (rc != 0) {
+        log_err("the edge broker refused the connection: %s", mosquitto_connack_string(rc));
+        return;
+    }
+    d->edge_connected = true;
+    d->edge_backoff_ms = 0;
+    int r1 = mosquitto_subscribe(m, NULL, "fleet/+/up/#", 1);
+    int r2 = mosquitto_subscribe(m, NULL, "fleet/+/attest/evidence", 1);
+    int r3 = mosquitto_subscribe(m, NULL, "fleet/+/status", 1);
+    if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS || r3 != MOSQ_ERR_SUCCESS)
+        log_err("cannot subscribe on the edge broker: %s",
+                mosquitto_strerror(r1 ? r1 : (r2 ? r2 : r3)));
+    log_info("connected to the edge broker");
+}
+
+static void edge_on_disconnect(struct mosquitto *m, void *u, int rc)
+{
+    (void)m;
+    struct daemon *d = u;
+    d->edge_connected = false;
+    if (!d->stopping)
+        log_warn("lost the edge broker connection (%s), reconnecting", mosquitto_strerror(rc));
+}
+
+static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct daemon *d = u;
+    char node[RELAY_NODE_MAX + 1];
+    char topic[SPOOL_TOPIC_MAX];
+    size_t tl = strlen(msg->topic);
+
+    enum relay_kind k = relay_map_up(msg->topic, tl, d->cfg.uplink.topic_prefix, node, sizeof(node),
+                                     topic, sizeof(topic));
+    if (k == RELAY_NONE) {
+        count_drop(d, NULL, "bad_topic", "a message on an unmapped or malformed topic");
+        return;
+    }
+    if (k == RELAY_EVIDENCE) {
+        attest_on_evidence(d, node, msg);
+        return;
+    }
+    if (k == RELAY_STATUS) {
+        if (d->cfg.attestation.required && d->policy != NULL) {
+            struct node_slot *st = node_get(d, node);
+            if (st != NULL) {
+                node_load(d, st);
+                if (st->verdict != NV_NOT_ENROLLED && st->verdict != NV_UNLOADED &&
+                    attest_due(d, st))
+                    attest_challenge(d, st);
+            }
+        }
+        return;
+    }
+    if (tl >= 9 && strcmp(msg->topic + tl - 9, "/up/state") == 0) {
+        count_drop(d, node, "reserved_topic",
+                   "a message on up/state (reserved for the gateway's verdict upstream)");
+        return;
+    }
+    if (msg->payloadlen < 0 || msg->payloadlen > d->cfg.limits.max_message_bytes) {
+        count_drop(d, node, "too_large", "a message larger than limits.max_message_bytes");
+        return;
+    }
+    struct node_slot *ns = node_get(d, node);
+    if (ns == NULL) {
+        count_drop(d, node, "too_many_nodes", "a message from one node too many");
+        return;
+    }
+    if (d->cfg.attestation.required) {
+        node_load(d, ns);
+        if (ns->verdict == NV_NOT_ENROLLED) {
+            count_drop(d, node, "not_enrolled", "a message from a node that is not enrolled");
+            return;
+        }
+        if (ns->verdict == NV_UNLOADED) {
+            count_drop(d, node, "registry_error", "a message: the registry cannot be read");
+            return;
+        }
+        if (attest_due(d, ns) && d->policy != NULL)
+            attest_challenge(d, ns);
+        if (ns->verdict != NV_TRUSTED) {
+            if (ns->verdict == NV_QUARANTINED)
+                count_drop(d, node, "quarantined", "a message from a quarantined node");
+            else
+                count_drop(d, node, "not_attested", "a message from a node not yet attested");
+            return;
+        }
+    }
+    if (!bucket_take(&ns->bucket, now_us(), d->cfg.limits.per_node_rate,
+                     d->cfg.limits.per_node_burst)) {
+        count_drop(d, node, "rate_limited", "a message over limits.per_node_rate");
+        return;
+    }
+    int r = spool_append(d->spool, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
+                         false, NULL);
+    if (r == -ENOSPC) {
+        count_drop(d, node, "spool_full", "a message: the spool is at spool.max_bytes");
+        return;
+    }
+    if (r == 0 && wall_s() - ns->last_touch >= LAST_SEEN_INTERVAL_S) {
+        ns->last_touch = wall_s();
+        int t = registry_touch(d->registry, node, ns->last_touch);
+        if (t < 0 && t != -ENOENT)
+            log_event(LOG_WARNING, node, "registry_error", "cannot update last seen: %s",
+                      strerror(-t));
+    }
+    if (r < 0) {
+        /* The transaction is unusable: make sure nothing is acknowledged. */
+        log_event(LOG_ERR, node, "spool_error", "cannot write to the spool: %s", strerror(-r));
+        int fd = mosquitto_socket(d->edge);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+}
+
+static int edge_connect(struct daemon *d)
+{
+    const char *host = d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host;
+    int port = d->cfg.edge.socket[0] ? 0 : d->cfg.edge.port;
+    int rc;
+    if (d->edge_fd < 0 && mosquitto_socket(d->edge) < 0) {
+        static bool first = true;
+        rc = first ? mosquitto_connect(d->edge, host, port, d->cfg.edge.keepalive)
+                   : mosquitto_reconnect(d->edge);
+        if (rc == MOSQ_ERR_SUCCESS)
+            first = false;
+        if (rc != MOSQ_ERR_SUCCESS) {
+            log_warn("cannot connect to the edge broker at %s: %s", host,
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            return -ECONNREFUSED;
+        }
+    }
+    return 0;
+}
+
+static int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    if (edge_connect(d) < 0) {
+        d->edge_backoff_ms = d->edge_backoff_ms ? d->edge_backoff_ms * 2 : 100;
+        if (d->edge_backoff_ms > EDGE_BACKOFF_MAX_MS)
+            d->edge_backoff_ms = EDGE_BACKOFF_MAX_MS;
+        (void)sd_event_source_set_time_relative(d->edge_timer, (uint64_t)d->edge_backoff_ms * 1000);
+        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
+    }
+    daemon_flush(d);
+    return 0;
+}
+
+static void edge_after_read(struct daemon *d)
+{
+    int r = spool_commit(d->spool);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "spool_error",
+                  "cannot commit the spool (%s): closing the edge connection so that the "
+                  "broker redelivers",
+                  strerror(-r));
+        int fd = mosquitto_socket(d->edge);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+}
+
+/* ---- uplink ---- */
+
+static bool uplink_is_data_mid(struct daemon *d, int mid, unsigned *ret_idx)
+{
+    for (unsigned i = 0; i < d->n_inflight; i++)
+        if (d->inflight[i].mid == mid) {
+            *ret_idx = i;
+            return true;
+        }
+    return false;
+}
+
+static void uplink_on_publish(struct mosquitto *m, void *u, int mid)
+{
+    (void)m;
+    struct daemon *d = u;
+    unsigned i;
+    if (!uplink_is_data_mid(d, mid, &i))
+        return;
+    int64_t id = d->inflight[i].id;
+    memmove(&d->inflight[i], &d->inflight[i + 1], (d->n_inflight - i - 1) * sizeof(d->inflight[0]));
+    d->n_inflight--;
+    int r = spool_delete(d->spool, id);
+    if (r < 0 && r != -ENOENT)
+        log_err("cannot delete spool entry %lld: %s", (long long)id, strerror(-r));
+    if (r == 0) {
+        d->relayed_up++;
+        r = spool_count(d->spool, "relayed_up", 1);
+        if (r < 0)
+            log_err("cannot count a relayed message: %s", strerror(-r));
+    }
+}
+
+static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct daemon *d = u;
+    char node[RELAY_NODE_MAX + 1];
+    char topic[SPOOL_TOPIC_MAX];
+    if (!relay_map_down(msg->topic, strlen(msg->topic), d->cfg.uplink.topic_prefix, node,
+                        sizeof(node), topic, sizeof(topic))) {
+        count_drop(d, NULL, "down_bad_topic", "a cloud command on a malformed topic");
+        return;
+    }
+    if (msg->payloadlen > d->cfg.limits.max_message_bytes) {
+        count_drop(d, node, "down_too_large", "a cloud command larger than max_message_bytes");
+        return;
+    }
+    int rc = mosquitto_publish(d->edge, NULL, topic, msg->payloadlen, msg->payload, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        count_drop(d, node, "down_edge_unavailable", "a cloud command: the edge broker is down");
+        return;
+    }
+    d->relayed_down++;
+    int r = spool_count(d->spool, "relayed_down", 1);
+    if (r < 0)
+        log_err("cannot count a relayed command: %s", strerror(-r));
+}
+
+/* Why the last server certificate was refused (set by the verify callback; one thread). */
+static char verify_error[160];
+
+static int verify_cb(int ok, X509_STORE_CTX *x)
+{
+    if (!ok && verify_error[0] == '\0') {
+        int e = X509_STORE_CTX_get_error(x);
+        snprintf(verify_error, sizeof(verify_error), "server certificate refused: %s",
+                 X509_verify_cert_error_string(e));
+    }
+    return ok;
+}
+
+/* The failure reason to log with a failed connection attempt (then forgotten). */
+static const char *uplink_reason(struct daemon *d)
+{
+    if (verify_error[0] != '\0')
+        snprintf(d->up_last_error, sizeof(d->up_last_error), "%s", verify_error);
+    verify_error[0] = '\0';
+    return d->up_last_error;
+}
+
+static void mosq_log(struct mosquitto *m, void *u, int level, const char *str)
+{
+    struct daemon *d = u;
+    /* libmosquitto prints OpenSSL's reasons ("certificate verify failed") at error level and
+     * empties OpenSSL's error queue: keep the first one for the next failure message. */
+    (void)level;
+    if (m == d->up && strncmp(str, "OpenSSL Error", 13) == 0 && d->up_last_error[0] == '\0')
+        snprintf(d->up_last_error, sizeof(d->up_last_error), "%s", str);
+    log_debug("%s: %s", m == d->edge ? "edge" : "uplink", str);
+}
+
+static void status_topic(struct daemon *d, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/gateway/%s/status", d->cfg.uplink.topic_prefix, d->cfg.uplink.client_id);
+}
+
+static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
+{
+    struct daemon *d = u;
+    char t[SPOOL_TOPIC_MAX + 64], sub[SPOOL_TOPIC_MAX];
+    if (rc != 0) {
+        log_event(LOG_ERR, NULL, "uplink_refused", "the cloud broker refused the connection: %s",
+                  mosquitto_connack_string(rc));
+        return;
+    }
+    d->up_state = UP_CONNECTED;
+    d->up_backoff_ms = 0;
+    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_OFF);
+    status_topic(d, t, sizeof(t));
+    static const char online[] = "{\"state\":\"online\"}";
+    int r1 = mosquitto_publish(m, NULL, t, (int)strlen(online), online, 1, true);
+    snprintf(sub, sizeof(sub), "%s/cmd/+/#", d->cfg.uplink.topic_prefix);
+    int r2 = mosquitto_subscribe(m, NULL, sub, 1);
+    if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS)
+        log_err("cannot announce/subscribe on the cloud broker: %s",
+                mosquitto_strerror(r1 ? r1 : r2));
+    log_info("connected to the cloud broker %s:%d; %llu message(s) spooled", d->cfg.uplink.host,
+             d->cfg.uplink.port, (unsigned long long)spool_messages(d->spool));
+    d->last_sent_id = 0;
+    d->n_inflight = 0;
+    drain(d);
+}
+
+static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
+{
+    (void)m;
+    struct daemon *d = u;
+    bool was = d->up_state == UP_CONNECTED;
+    d->up_state = UP_IDLE;
+    /* Everything in flight will be replayed from the spool in order. */
+    d->n_inflight = 0;
+    d->last_sent_id = 0;
+    d->up_destroy_pending = true;
+    if (d->stopping)
+        return;
+    if (was) {
+        log_event(LOG_WARNING, NULL, "uplink_lost", "lost the cloud broker connection (%s)",
+                  mosquitto_strerror(rc));
+    } else {
+        /* A failed TLS handshake lands here: say why (certificate verification, ...). */
+        log_event(LOG_WARNING, NULL, "uplink_connect",
+                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
+                  d->cfg.uplink.port, mosquitto_strerror(rc), uplink_reason(d)[0] ? ": " : "",
+                  d->up_last_error);
+        d->up_last_error[0] = '\0';
+    }
+    uplink_schedule(d, -1);
+}
+
+static void uplink_destroy(struct daemon *d)
+{
+    d->up_io = sd_event_source_disable_unref(d->up_io);
+    d->up_fd = -1;
+    if (d->up != NULL)
+        mosquitto_destroy(d->up);
+    d->up = NULL;
+    d->up_destroy_pending = false;
+    d->up_state = UP_IDLE;
+    d->n_inflight = 0;
+    d->last_sent_id = 0;
+}
+
+static int uplink_start(struct daemon *d)
+{
+    char t[SPOOL_TOPIC_MAX + 64];
+    static const char offline[] = "{\"state\":\"offline\"}";
+    int rc;
+
+    uplink_destroy(d);
+    d->up = mosquitto_new(d->cfg.uplink.client_id, false, d);
+    if (d->up == NULL)
+        return -ENOMEM;
+    mosquitto_threaded_set(d->up, true);
+    (void)mosquitto_int_option(d->up, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    rc = mosquitto_void_option(d->up, MOSQ_OPT_SSL_CTX, d->ssl_ctx);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_int_option(d->up, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+    status_topic(d, t, sizeof(t));
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_will_set(d->up, t, (int)strlen(offline), offline, 1, true);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_max_inflight_messages_set(d->up, (unsigned)d->cfg.spool.max_inflight + 4);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_err("cannot set up the cloud client: %s", mosquitto_strerror(rc));
+        return -EINVAL;
+    }
+    mosquitto_connect_callback_set(d->up, uplink_on_connect);
+    mosquitto_disconnect_callback_set(d->up, uplink_on_disconnect);
+    mosquitto_publish_callback_set(d->up, uplink_on_publish);
+    mosquitto_message_callback_set(d->up, uplink_on_message);
+    mosquitto_log_callback_set(d->up, mosq_log);
+    rc = mosquitto_connect_async(d->up, d->cfg.uplink.host, d->cfg.uplink.port,
+                                 d->cfg.uplink.keepalive);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        /* The TLS handshake may already fail in here (loopback answers at once). */
+        log_event(LOG_WARNING, NULL, "uplink_connect",
+                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
+                  d->cfg.uplink.port,
+                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
+                  uplink_reason(d)[0] ? ": " : "", d->up_last_error);
+        d->up_last_error[0] = '\0';
+        return -ECONNREFUSED;
+    }
+    d->up_state = UP_CONNECTING;
+    d->up_tcp_ready = false;
+    return 0;
+}
+
+/* Exponential back-off with full jitter in [min, current]. delay_ms >= 0 forces a delay. */
+static void uplink_schedule(struct daemon *d, int delay_ms)
+{
+    if (delay_ms < 0) {
+        int b = d->up_backoff_ms ? d->up_backoff_ms * 2 : d->cfg.uplink.backoff_min_ms;
+        if (b > d->cfg.uplink.backoff_max_ms)
+            b = d->cfg.uplink.backoff_max_ms;
+        d->up_backoff_ms = b;
+        uint32_t rnd = 0;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+            rnd = (uint32_t)now_us();
+        int span = b - d->cfg.uplink.backoff_min_ms;
+        delay_ms =
+            d->cfg.uplink.backoff_min_ms + (span > 0 ? (int)(rnd % (uint32_t)(span + 1)) : 0);
+        log_debug("next cloud connection attempt in %d ms", delay_ms);
+    }
+    (void)sd_event_source_set_time_relative(d->up_timer, (uint64_t)delay_ms * 1000);
+    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT);
+}
+
+static int up_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    if (d->up_state == UP_CONNECTING) {
+        log_event(LOG_WARNING, NULL, "uplink_timeout",
+                  "no answer from the cloud broker %s:%d within %d s", d->cfg.uplink.host,
+                  d->cfg.uplink.port, d->cfg.uplink.connect_timeout_s);
+        uplink_destroy(d);
+        uplink_schedule(d, -1);
+    } else if (d->up_state == UP_IDLE) {
+        if (uplink_start(d) < 0) {
+            uplink_destroy(d);
+            uplink_schedule(d, -1);
+        } else {
+            (void)sd_event_source_set_time_relative(
+                d->up_timer, (uint64_t)d->cfg.uplink.connect_timeout_s * 1000000ULL);
+            (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT);
+        }
+    }
+    daemon_flush(d);
+    return 0;
+}
+
+/* ---- drain: spool -> cloud, in id order, rate-limited, bounded in flight ---- */
+
+static int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    daemon_flush(u);
+    return 0;
+}
+
+static void drain(struct daemon *d)
+{
+    if (d->up_state != UP_CONNECTED || d->up == NULL || d->stopping)
+        return;
+    while (d->n_inflight < (unsigned)d->cfg.spool.max_inflight) {
+        struct spool_msg msg;
+        int r = spool_next(d->spool, d->last_sent_id, &msg);
+        if (r == -ENOENT)
+            return;
+        if (r < 0) {
+            log_err("cannot read the spool: %s", strerror(-r));
+            return;
+        }
+        uint64_t t = now_us();
+        if (!bucket_take(&d->drain_bucket, t, d->cfg.spool.drain_rate,
+                         d->cfg.spool.drain_rate > 10 ? d->cfg.spool.drain_rate / 10 : 1)) {
+            spool_msg_clear(&msg);
+            uint64_t w = bucket_wait_us(&d->drain_bucket, d->cfg.spool.drain_rate);
+            (void)sd_event_source_set_time_relative(d->drain_timer, w ? w : 1000);
+            (void)sd_event_source_set_enabled(d->drain_timer, SD_EVENT_ONESHOT);
+            return;
+        }
+        int mid = 0;
+        int rc =
+            mosquitto_publish(d->up, &mid, msg.topic, (int)msg.len, msg.payload, 1, msg.retain);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            log_warn("cannot publish upstream: %s", mosquitto_strerror(rc));
+            spool_msg_clear(&msg);
+            return;
+        }
+        if (msg.id <= d->highest_sent_id) {
+            r = spool_count(d->spool, "resent", 1);
+            if (r < 0)
+                log_err("cannot count a resent message: %s", strerror(-r));
+        } else {
+            d->highest_sent_id = msg.id;
+        }
+        d->inflight[d->n_inflight].mid = mid;
+        d->inflight[d->n_inflight].id = msg.id;
+        d->n_inflight++;
+        d->last_sent_id = msg.id;
+        spool_msg_clear(&msg);
+    }
+}
+
+static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    int r = spool_commit(d->spool);
+    if (r < 0)
+        log_err("cannot commit the spool: %s", strerror(-r));
+    daemon_flush(d);
+    return 0;
+}
+
+/* Commits, drains, writes what libmosquitto queued, and re-arms the io sources. */
+static void daemon_flush(struct daemon *d)
+{
+    drain(d);
+    /* Deletes (after cloud PUBACKs), counters and the like are group-committed by a short
+     * timer; node messages are committed by the edge read path itself, before any PUBACK. */
+    if (spool_dirty(d->spool) && sd_event_source_get_enabled(d->commit_timer, NULL) == 0) {
+        (void)sd_event_source_set_time_relative(d->commit_timer, COMMIT_DELAY_US);
+        (void)sd_event_source_set_enabled(d->commit_timer, SD_EVENT_ONESHOT);
+    }
+    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0 && mosquitto_want_write(d->edge))
+        (void)mosquitto_loop_write(d->edge, 64);
+    if (d->up != NULL && d->up_state != UP_IDLE && mosquitto_socket(d->up) >= 0 &&
+        mosquitto_want_write(d->up))
+        (void)mosquitto_loop_write(d->up, 64);
+    if (d->up != NULL && d->up_state == UP_CONNECTING && mosquitto_socket(d->up) < 0 &&
+        !d->up_destroy_pending) {
+        /* libmosquitto closed the socket on a failed TLS handshake without calling
+         * on_disconnect (net__socket_connect_tls() returns straight from loop_read). */
+        log_event(LOG_WARNING, NULL, "uplink_connect",
+                  "cannot connect to the cloud broker %s:%d: TLS handshake failed%s%s",
+                  d->cfg.uplink.host, d->cfg.uplink.port, uplink_reason(d)[0] ? ": " : "",
+                  d->up_last_error);
+        d->up_last_error[0] = '\0';
+        d->up_destroy_pending = true;
+        d->up_state = UP_IDLE;
+        uplink_schedule(d, -1);
+    }
+    if (d->up_destroy_pending && !d->stopping) {
+        /* The uplink client is recreated per connection: its in-memory queue is dropped,
+         * the spool is the only source of what is still to be sent. */
+        d->up_io = sd_event_source_disable_unref(d->up_io);
+        d->up_fd = -1;
+        mosquitto_destroy(d->up);
+        d->up = NULL;
+        d->up_destroy_pending = false;
+    }
+    io_update(d, d->edge, &d->edge_io, &d->edge_fd);
+    if (d->up != NULL)
+        io_update(d, d->up, &d->up_io, &d->up_fd);
+    if (d->edge != NULL && mosquitto_socket(d->edge) < 0 && !d->stopping &&
+        sd_event_source_get_enabled(d->edge_timer, NULL) == 0) {
+        d->edge_backoff_ms = d->edge_backoff_ms ? d->edge_backoff_ms : 100;
+        (void)sd_event_source_set_time_relative(d->edge_timer, (uint64_t)d->edge_backoff_ms * 1000);
+        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
+    }
+}
+
+static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
+{
+    (void)s;
+    struct daemon *d = u;
+    if (d->edge != NULL && fd == d->edge_fd) {
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            /* libmosquitto reads about one packet per call when nothing is in flight: read
+             * what the socket holds (bounded), so that one commit covers the whole batch. */
+            for (int i = 0; i < EDGE_BATCH_MAX; i++) {
+                int avail = 0;
+                if (mosquitto_loop_read(d->edge, 1) != MOSQ_ERR_SUCCESS ||
+                    mosquitto_socket(d->edge) < 0 ||
+                    ioctl(mosquitto_socket(d->edge), FIONREAD, &avail) != 0 || avail <= 0)
+                    break;
+            }
+            edge_after_read(d);
+        }
+        /* PUBACKs leave only after the commit above (in daemon_flush). */
+    } else if (d->up != NULL && fd == d->up_fd) {
+        if (d->up_state == UP_CONNECTING && (revents & (EPOLLERR | EPOLLHUP))) {
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+            log_event(LOG_WARNING, NULL, "uplink_connect",
+                      "cannot connect to the cloud broker %s:%d: %s", d->cfg.uplink.host,
+                      d->cfg.uplink.port, soerr ? strerror(soerr) : "connection closed");
+            uplink_destroy(d);
+            uplink_schedule(d, -1);
+            daemon_flush(d);
+            return 0;
+        }
+        if (revents & EPOLLOUT)
+            d->up_tcp_ready = true;
+        /* loop_read also advances the TLS handshake (want_connect), on either event. */
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR) || d->up_state == UP_CONNECTING)
+            (void)mosquitto_loop_read(d->up, 64);
+    }
+    daemon_flush(d);
+    return 0;
+}
+
+/* ---- periodic work, signals, notify ---- */
+
+static void update_status(struct daemon *d)
+{
+    char st[256];
+    snprintf(st, sizeof(st),
+             "edge %s, cloud %s; spooled %llu msg / %lld B; relayed up %llu, "
+             "down %llu",
+             d->edge_connected ? "up" : "down",
+             d->up_state == UP_CONNECTED ? "up"
+                                         : (d->up_state == UP_CONNECTING ? "connecting" : "down"),
+             (unsigned long long)spool_messages(d->spool), (long long)spool_bytes(d->spool),
+             (unsigned long long)d->relayed_up, (unsigned long long)d->relayed_down);
+    if (strcmp(st, d->last_status) != 0) {
+        memcpy(d->last_status, st, sizeof(st));
+        (void)sd_notifyf(0, "STATUS=%s", st);
+    }
+}
+
+static int tick_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    struct daemon *d = u;
+    static unsigned n;
+    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0)
+        (void)mosquitto_loop_misc(d->edge);
+    if (d->up != NULL && d->up_state == UP_CONNECTED)
+        (void)mosquitto_loop_misc(d->up);
+    if (++n % 10 == 0) {
+        uint64_t x = 0;
+        int r = spool_expire(d->spool, wall_s(), d->cfg.spool.ttl_seconds, &x);
+        if (r < 0)
+            log_err("cannot expire old spool entries: %s", strerror(-r));
+        else if (x > 0)
+            log_event(LOG_WARNING, NULL, "expired",
+                      "dropped %llu spooled message(s) older than spool.ttl_seconds",
+                      (unsigned long long)x);
+    }
+    daemon_flush(d);
+    update_status(d);
+    (void)sd_event_source_set_time(s, usec + 1000000ULL);
+    return 0;
+}
+
+static int watchdog_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    struct daemon *d = u;
+    (void)sd_notify(0, "WATCHDOG=1");
+    (void)sd_event_source_set_time(s, usec + d->watchdog_usec / 2);
+    return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *u)
+{
+    (void)s;
+    struct daemon *d = u;
+    char t[SPOOL_TOPIC_MAX + 64];
+    static const char offline[] = "{\"state\":\"offline\"}";
+    log_notice("received %s, stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    (void)sd_notify(0, "STOPPING=1");
+    int r = spool_commit(d->spool);
+    if (r < 0)
+        log_err("cannot commit the spool: %s", strerror(-r));
+    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0) {
+        (void)mosquitto_loop_write(d->edge, 64);
+        d->stopping = true;
+        (void)mosquitto_disconnect(d->edge);
+        (void)mosquitto_loop_write(d->edge, 8);
+    }
+    d->stopping = true;
+    if (d->up != NULL && d->up_state == UP_CONNECTED) {
+        status_topic(d, t, sizeof(t));
+        (void)mosquitto_publish(d->up, NULL, t, (int)strlen(offline), offline, 1, true);
+        (void)mosquitto_disconnect(d->up);
+        for (int i = 0; i < 8 && mosquitto_want_write(d->up); i++)
+            (void)mosquitto_loop_write(d->up, 8);
+    }
+    return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *u)
+{
+    (void)s;
+    (void)si;
+    struct daemon *d = u;
+    struct config *n = calloc(1, sizeof(*n));
+    struct config_error err;
+    if (n == NULL)
+        return 0;
+    (void)sd_notify(0, "RELOADING=1");
+    if (config_load(d->config_path, n, &err) < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid",
+                  "reload refused, keeping the running configuration: %s", err.message);
+        goto out;
+    }
+    if (memcmp(&n->edge, &d->cfg.edge, sizeof(n->edge)) != 0 ||
+        memcmp(&n->uplink, &d->cfg.uplink, sizeof(n->uplink)) != 0 ||
+        strcmp(n->spool.path, d->cfg.spool.path) != 0 ||
+        n->spool.max_inflight != d->cfg.spool.max_inflight)
+        log_notice("reload: changes to edge.*, uplink.*, spool.path or spool.max_inflight take "
+                   "effect at the next restart");
+    if (n->attestation.reference_file[0] != '\0') {
+        struct attest_policy *np = NULL;
+        char perr[512];
+        if (attest_policy_load(n->attestation.reference_file, &np, perr, sizeof(perr)) < 0) {
+            log_event(LOG_ERR, NULL, "config_invalid",
+                      "reload refused, keeping the running configuration: "
+                      "attestation.reference_file: %s",
+                      perr);
+            goto out;
+        }
+        attest_policy_free(d->policy);
+        d->policy = np;
+        log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
+    } else {
+        attest_policy_free(d->policy);
+        d->policy = NULL;
+    }
+    d->cfg.attestation = n->attestation;
+    d->cfg.limits = n->limits;
+    d->cfg.spool.max_bytes = n->spool.max_bytes;
+    d->cfg.spool.ttl_seconds = n->spool.ttl_seconds;
+    d->cfg.spool.drain_rate = n->spool.drain_rate;
+    d->cfg.log = n->log;
+    d->cfg.registry = n->registry;
+    spool_set_quota(d->spool, n->spool.max_bytes);
+    log_setup(config_log_priority(&d->cfg));
+    log_notice("configuration reloaded from %s", d->config_path);
+out:
+    (void)sd_notify(0, "READY=1");
+    free(n);
+    return 0;
+}
+
+static void print_counter(const char *name, uint64_t n, void *u)
+{
+    (void)u;
+    log_info("counter %s = %llu", name, (unsigned long long)n);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: fleetgwd [--config FILE] [--check-config]\n"
+               "  --config FILE   configuration (default " CONFIG_DEFAULT_PATH ")\n"
+               "  --check-config  validate the configuration and exit (0 when valid)\n");
+}
+
+/* ---- control socket ---- */
+
+static void json_add_str(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void json_add_int(json_object *o, const char *k, int64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static json_object *node_json(const struct registry_node *n, bool with_key)
+{
+    json_object *o = json_object_new_object();
+    json_add_str(o, "id", n->id);
+    json_add_str(o, "device_class", n->device_class);
+    json_add_str(o, "fw_version", n->fw_version);
+    json_add_str(o, "verdict", n->verdict);
+    json_add_str(o, "reason", n->reason);
+    json_add_int(o, "verdict_time", n->verdict_time);
+    json_add_int(o, "last_seen", n->last_seen);
+    json_add_int(o, "added", n->added);
+    if (with_key) {
+        char hex[2 * REGISTRY_PUB_LEN + 1];
+        for (size_t i = 0; i < REGISTRY_PUB_LEN; i++)
+            snprintf(hex + 2 * i, 3, "%02x", n->iak_pub[i]);
+        json_add_str(o, "iak_pub", hex);
+    }
+    return o;
+}
+
+static int node_list_cb(const struct registry_node *n, void *u)
+{
+    json_object_array_add(u, node_json(n, false));
+    return 0;
+}
+
+static void counter_json_cb(const char *name, uint64_t n, void *u)
+{
+    json_add_int(u, name, (int64_t)n);
+}
+
+static json_object *ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_object *ctl_fail(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(0));
+    json_add_str(o, "error", msg);
+    return o;
+}
+
+static json_object *ctl_handle(const struct ctl_request *req, void *u)
+{
+    struct daemon *d = u;
+    struct registry_node n;
+    json_object *o = json_object_new_object();
+    json_object *counters = NULL;
+    int r;
+
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    switch (req->cmd) {
+    case CTL_STATUS:
+    case CTL_SPOOL:
+        json_add_str(o, "edge", d->edge_connected ? "connected" : "disconnected");
+        json_add_str(o, "cloud",
+                     d->up_state == UP_CONNECTED    ? "connected"
+                     : d->up_state == UP_CONNECTING ? "connecting"
+                                                    : "disconnected");
+        json_add_int(o, "spooled_messages", (int64_t)spool_messages(d->spool));
+        json_add_int(o, "spooled_bytes", spool_bytes(d->spool));
+        json_add_int(o, "spool_max_bytes", d->cfg.spool.max_bytes);
+        json_add_int(o, "inflight", d->n_inflight);
+        counters = json_object_new_object();
+        if (spool_counters_foreach(d->spool, counter_json_cb, counters) < 0)
+            log_err("cannot read the counters");
+        json_object_object_add(o, "counters", counters);
+        if (req->cmd == CTL_SPOOL) {
+            struct spool_msg m;
+            if (spool_next(d->spool, 0, &m) == 0) {
+                json_add_int(o, "oldest_age_s", wall_s() - m.ts);
+                spool_msg_clear(&m);
+            } else {
+                json_add_int(o, "oldest_age_s", 0);
+            }
+        }
+        return o;
+    case CTL_NODES: {
+        json_object *arr = json_object_new_array();
+        json_object_object_add(o, "nodes", arr);
+        r = registry_foreach(d->registry, node_list_cb, arr);
+        if (r < 0)
+            break;
+        return o;
+    }
+    case CTL_NODE_ADD:
+        r = registry_add(d->registry, req->iak_pub, req->device_class, wall_s(), &n);
+        if (r == -EEXIST) {
+            char id[REGISTRY_ID_LEN + 1];
+            if (registry_node_id(req->iak_pub, id) < 0)
+                id[0] = '\0';
+            json_object_put(o);
+            return ctl_fail("node %s is already enrolled", id);
+        }
+        if (r < 0)
+            break;
+        log_event(LOG_NOTICE, n.id, "enrolled", "node enrolled (device class %s)", n.device_class);
+        struct node_slot *sa = node_find(d, n.id);
+        if (sa != NULL)
+            sa->verdict = NV_UNLOADED;
+        json_object_object_add(o, "node", node_json(&n, true));
+        return o;
+    case CTL_NODE_SHOW:
+        r = registry_get(d->registry, req->id, &n);
+        if (r == -ENOENT) {
+            json_object_put(o);
+            return ctl_fail("node %s is not enrolled", req->id);
+        }
+        if (r < 0)
+            break;
+        json_object_object_add(o, "node", node_json(&n, true));
+        return o;
+    case CTL_NODE_REMOVE:
+        r = registry_remove(d->registry, req->id);
+        if (r == -ENOENT) {
+            json_object_put(o);
+            return ctl_fail("node %s is not enrolled", req->id);
+        }
+        if (r < 0)
+            break;
+        log_event(LOG_NOTICE, req->id, "removed", "node removed from the registry");
+        struct node_slot *sr = node_find(d, req->id);
+        if (sr != NULL) {
+            sr->verdict = NV_UNLOADED;
+            sr->challenge_out = false;
+        }
+        return o;
+    default:
+        r = -EINVAL;
+        break;
+    }
+    json_object_put(o);
+    return ctl_fail("registry error: %s", strerror(-r));
+}
+
+/* Reads the first line of path (the edge broker password) into buf. */
+static int read_secret(const char *path, char *buf, size_t cap)
+{
+    int r = 0;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -errno;
+    if (fgets(buf, (int)cap, f) == NULL) {
+        r = -ENODATA;
+        goto out;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+out:
+    fclose(f);
+    return r;
+}
+
+static int run(struct daemon *d)
+{
+    int r;
+    char err[512];
+
+    r = spool_open(d->cfg.spool.path, d->cfg.spool.max_bytes, &d->spool);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "spool_open", "cannot open the spool %s: %s", d->cfg.spool.path,
+                  strerror(-r));
+        return 73; /* EX_CANTCREAT */
+    }
+    r = registry_open(d->cfg.registry.path, &d->registry);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "registry_open", "cannot open the registry %s: %s",
+                  d->cfg.registry.path, strerror(-r));
+        return 73; /* EX_CANTCREAT */
+    }
+    if (d->cfg.attestation.reference_file[0] != '\0') {
+        r = attest_policy_load(d->cfg.attestation.reference_file, &d->policy, err, sizeof(err));
+        if (r < 0) {
+            log_event(LOG_ERR, NULL, "config_invalid", "attestation.reference_file: %s", err);
+            return CONFIG_EXIT_RANGE;
+        }
+        log_info("attestation: %zu reference value(s) from %s%s", attest_policy_count(d->policy),
+                 d->cfg.attestation.reference_file,
+                 d->cfg.attestation.required ? "" : " (not required for relaying)");
+    }
+    struct tpm_tls_config tc = {
+        .tcti = d->cfg.uplink.tcti[0] ? d->cfg.uplink.tcti : NULL,
+        .key = d->cfg.uplink.key,
+        .cert_file = d->cfg.uplink.cert_file,
+        .ca_file = d->cfg.uplink.ca_file,
+        .server_name = d->cfg.uplink.server_name,
+    };
+    r = tpm_tls_ctx_new(&tc, &d->ssl_ctx, err, sizeof(err));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "tls_setup", "cannot set up TLS to the cloud broker: %s", err);
+        return 69; /* EX_UNAVAILABLE */
+    }
+    /* Keep tpm/'s verification mode, add a callback that remembers why a server
+     * certificate was refused, for the log. */
+    SSL_CTX_set_verify(d->ssl_ctx, SSL_CTX_get_verify_mode(d->ssl_ctx), verify_cb);
+    d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
+    d->nodes = calloc(NODE_TABLE_MAX, sizeof(*d->nodes));
+    if (d->inflight == NULL || d->nodes == NULL)
+        return 71;
+
+    r = sd_event_default(&d->ev);
+    if (r >= 0)
+        r = sd_event_add_signal(d->ev, NULL, SIGTERM, on_sigterm, d);
+    if (r >= 0)
+        r = sd_event_add_signal(d->ev, NULL, SIGINT, on_sigterm, d);
+    if (r >= 0)
+        r = sd_event_add_signal(d->ev, NULL, SIGHUP, on_sighup, d);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->edge_timer, CLOCK_MONOTONIC, 0, 0, edge_timer_cb,
+                                       d);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->up_timer, CLOCK_MONOTONIC, 0, 0, up_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->drain_timer, CLOCK_MONOTONIC, 1000, 0,
+                                       drain_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->drain_timer, SD_EVENT_OFF);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->commit_timer, CLOCK_MONOTONIC, COMMIT_DELAY_US, 0,
+                                       commit_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->commit_timer, SD_EVENT_OFF);
+    if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->tick, CLOCK_MONOTONIC, 1000000, 0, tick_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
+    if (r >= 0 && sd_watchdog_enabled(0, &d->watchdog_usec) > 0) {
+        r = sd_event_add_time_relative(d->ev, &d->watchdog, CLOCK_MONOTONIC, d->watchdog_usec / 2,
+                                       0, watchdog_cb, d);
+        if (r >= 0)
+            r = sd_event_source_set_enabled(d->watchdog, SD_EVENT_ON);
+    }
+    if (r < 0) {
+        log_err("cannot set up the event loop: %s", strerror(-r));
+        return 71;
+    }
+
+    r = ctl_server_start(d->ev, d->cfg.control.socket, d->cfg.control.group, ctl_handle, d, &d->ctl,
+                         err, sizeof(err));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "control_socket", "cannot open the control socket: %s", err);
+        return 69;
+    }
+
+    d->edge = mosquitto_new(d->cfg.edge.client_id, false, d);
+    if (d->edge == NULL)
+        return 71;
+    mosquitto_threaded_set(d->edge, true);
+    (void)mosquitto_int_option(d->edge, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    if (d->cfg.edge.username[0] != '\0') {
+        char pw[256] = "";
+        if (d->cfg.edge.password_file[0] != '\0') {
+            r = read_secret(d->cfg.edge.password_file, pw, sizeof(pw));
+            if (r < 0) {
+                log_err("cannot read edge.password_file %s: %s", d->cfg.edge.password_file,
+                        strerror(-r));
+                return 69;
+            }
+        }
+        r = mosquitto_username_pw_set(d->edge, d->cfg.edge.username, pw[0] ? pw : NULL);
+        explicit_bzero(pw, sizeof(pw));
+        if (r != MOSQ_ERR_SUCCESS) {
+            log_err("cannot set the edge credentials: %s", mosquitto_strerror(r));
+            return 69;
+        }
+    }
+    mosquitto_connect_callback_set(d->edge, edge_on_connect);
+    mosquitto_disconnect_callback_set(d->edge, edge_on_disconnect);
+    mosquitto_message_callback_set(d->edge, edge_on_message);
+    mosquitto_log_callback_set(d->edge, mosq_log);
+    if (edge_connect(d) < 0)
+        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
+    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT); /* connect now */
+    daemon_flush(d);
+
+    log_notice("started: edge %s, cloud %s:%d, spool %s (%llu message(s) waiting)",
+               d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host, d->cfg.uplink.host,
+               d->cfg.uplink.port, d->cfg.spool.path, (unsigned long long)spool_messages(d->spool));
+    (void)sd_notify(0, "READY=1");
+    update_status(d);
+    r = sd_event_loop(d->ev);
+    if (r < 0) {
+        log_err("event loop failed: %s", strerror(-r));
+        return 70;
+    }
+    r = spool_commit(d->spool);
+    if (spool_counters_foreach(d->spool, print_counter, NULL) < 0)
+        log_err("cannot read the counters");
+    log_notice("stopped");
+    return r < 0 ? 70 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct daemon *d = calloc(1, sizeof(*d));
+    struct config_error err;
+    bool check_only = false;
+    int c, ret;
+
+    /* Block the signals sd-event handles before anything can start a thread (the tpm2
+     * provider's tabrmd TCTI runs a GDBus worker): a thread created earlier would keep
+     * them unblocked and take the default action (termination) for the whole process. */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (d == NULL)
+        return 71;
+    d->config_path = CONFIG_DEFAULT_PATH;
+    d->edge_fd = -1;
+    d->up_fd = -1;
+    log_setup(LOG_INFO);
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            d->config_path = optarg;
+            break;
+        case 'C':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            free(d);
+            return 0;
+        default:
+            usage(stderr);
+            free(d);
+            return CONFIG_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        free(d);
+        return CONFIG_EXIT_USAGE;
+    }
+    if (config_load(d->config_path, &d->cfg, &err) < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid", "%s", err.message);
+        ret = (int)err.exit_code;
+        free(d);
+        return ret;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid\n", d->config_path);
+        free(d);
+        return 0;
+    }
+    log_setup(config_log_priority(&d->cfg));
+    mosquitto_lib_init();
+    ret = run(d);
+
+    uplink_destroy(d);
+    if (d->edge != NULL)
+        mosquitto_destroy(d->edge);
+    d->edge_io = sd_event_source_disable_unref(d->edge_io);
+    sd_event_source_disable_unref(d->edge_timer);
+    sd_event_source_disable_unref(d->up_timer);
+    sd_event_source_disable_unref(d->drain_timer);
+    sd_event_source_disable_unref(d->commit_timer);
+    sd_event_source_disable_unref(d->tick);
+    sd_event_source_disable_unref(d->watchdog);
+    ctl_server_free(d->ctl);
+    attest_policy_free(d->policy);
+    registry_close(d->registry);
+    sd_event_unref(d->ev);
+    SSL_CTX_free(d->ssl_ctx);
+    spool_close(d->spool);
+    free(d->inflight);
+    free(d->nodes);
+    free(d);
+    mosquitto_lib_cleanup();
+    return ret;
+}

@@ -1,0 +1,271 @@
+#define _GNU_SOURCE
+#include "registry.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct registry {
+    sqlite3 *db;
+};
+
+static int sql_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return 0;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return -EACCES;
+    case SQLITE_CANTOPEN:
+        return -ENOENT;
+    case SQLITE_CONSTRAINT:
+        return -EEXIST;
+    default:
+        return -EIO;
+    }
+}
+
+int registry_node_id(const uint8_t pub[REGISTRY_PUB_LEN], char id[REGISTRY_ID_LEN + 1])
+{
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+
+    id[0] = '\0';
+    if (pub[0] != 0x04)
+        return -EINVAL;
+    if (EVP_Digest(pub, REGISTRY_PUB_LEN, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return -EIO;
+    for (size_t i = 0; i < 16; i++) {
+        id[2 * i] = hex[md[i] >> 4];
+        id[2 * i + 1] = hex[md[i] & 15];
+    }
+    id[REGISTRY_ID_LEN] = '\0';
+    return 0;
+}
+
+int registry_open(const char *path, struct registry **ret)
+{
+    struct registry *r = calloc(1, sizeof(*r));
+    int rc;
+    if (r == NULL)
+        return -ENOMEM;
+    rc = sql_err(sqlite3_open_v2(
+        path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL));
+    if (rc == 0) {
+        sqlite3_busy_timeout(r->db, 2000);
+        rc =
+            sql_err(sqlite3_exec(r->db,
+                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                 "CREATE TABLE IF NOT EXISTS nodes ("
+                                 " id TEXT PRIMARY KEY, iak_pub BLOB NOT NULL,"
+                                 " device_class TEXT NOT NULL, fw_version TEXT NOT NULL DEFAULT '',"
+                                 " verdict TEXT NOT NULL DEFAULT 'unknown',"
+                                 " reason TEXT NOT NULL DEFAULT '',"
+                                 " verdict_time INTEGER NOT NULL DEFAULT 0,"
+                                 " last_seen INTEGER NOT NULL DEFAULT 0,"
+                                 " added INTEGER NOT NULL);",
+                                 NULL, NULL, NULL));
+    }
+    if (rc < 0) {
+        registry_close(r);
+        return rc;
+    }
+    *ret = r;
+    return 0;
+}
+
+void registry_close(struct registry *r)
+{
+    if (r == NULL)
+        return;
+    sqlite3_close_v2(r->db);
+    free(r);
+}
+
+static bool text_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static void row_to_node(sqlite3_stmt *st, struct registry_node *n)
+{
+    memset(n, 0, sizeof(*n));
+    col_text(st, 0, n->id, sizeof(n->id));
+    if (sqlite3_column_bytes(st, 1) == REGISTRY_PUB_LEN)
+        memcpy(n->iak_pub, sqlite3_column_blob(st, 1), REGISTRY_PUB_LEN);
+    col_text(st, 2, n->device_class, sizeof(n->device_class));
+    col_text(st, 3, n->fw_version, sizeof(n->fw_version));
+    col_text(st, 4, n->verdict, sizeof(n->verdict));
+    col_text(st, 5, n->reason, sizeof(n->reason));
+    n->verdict_time = sqlite3_column_int64(st, 6);
+    n->last_seen = sqlite3_column_int64(st, 7);
+    n->added = sqlite3_column_int64(st, 8);
+}
+
+#define NODE_COLS                                                                                  \
+    "id, iak_pub, device_class, fw_version, verdict, reason, verdict_time, last_seen, added"
+
+int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
+                 int64_t now, struct registry_node *ret)
+{
+    char id[REGISTRY_ID_LEN + 1];
+    sqlite3_stmt *st = NULL;
+    int rc = registry_node_id(pub, id);
+    if (rc < 0)
+        return rc;
+    if (!text_ok(device_class, REGISTRY_TEXT_MAX))
+        return -EINVAL;
+    rc = sql_err(sqlite3_prepare_v2(
+        r->db, "INSERT INTO nodes(id, iak_pub, device_class, added) VALUES(?, ?, ?, ?)", -1, &st,
+        NULL));
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, pub, REGISTRY_PUB_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, device_class, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    rc = sql_err(sqlite3_step(st));
+    if (rc < 0)
+        goto out;
+    if (ret != NULL)
+        rc = registry_get(r, id, ret);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_get(struct registry *r, const char *id, struct registry_node *ret)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sql_err(
+        sqlite3_prepare_v2(r->db, "SELECT " NODE_COLS " FROM nodes WHERE id = ?", -1, &st, NULL));
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) {
+        rc = -ENOENT;
+        goto out;
+    }
+    if (s != SQLITE_ROW) {
+        rc = sql_err(s) ? sql_err(s) : -EIO;
+        goto out;
+    }
+    row_to_node(st, ret);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int exec_id(struct registry *r, const char *sql, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sql_err(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sql_err(sqlite3_step(st));
+    if (rc == 0 && sqlite3_changes(r->db) == 0)
+        rc = -ENOENT;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_remove(struct registry *r, const char *id)
+{
+    return exec_id(r, "DELETE FROM nodes WHERE id = ?", id);
+}
+
+int registry_set_verdict(struct registry *r, const char *id, const char *verdict,
+                         const char *reason, const char *fw_version, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sql_err(sqlite3_prepare_v2(
+        r->db,
+        "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?, last_seen = ?,"
+        " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
+        -1, &st, NULL));
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_text(st, 1, verdict, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_text(st, 5, fw_version ? fw_version : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, fw_version ? fw_version : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, id, -1, SQLITE_STATIC);
+    rc = sql_err(sqlite3_step(st));
+    if (rc == 0 && sqlite3_changes(r->db) == 0)
+        rc = -ENOENT;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_touch(struct registry *r, const char *id, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sql_err(
+        sqlite3_prepare_v2(r->db, "UPDATE nodes SET last_seen = ? WHERE id = ?", -1, &st, NULL));
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sql_err(sqlite3_step(st));
+    if (rc == 0 && sqlite3_changes(r->db) == 0)
+        rc = -ENOENT;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_foreach(struct registry *r, int (*fn)(const struct registry_node *n, void *u), void *u)
+{
+    sqlite3_stmt *st = NULL;
+    struct registry_node n;
+    int rc = sql_err(
+        sqlite3_prepare_v2(r->db, "SELECT " NODE_COLS " FROM nodes ORDER BY id", -1, &st, NULL));
+    if (rc < 0)
+        goto out;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        row_to_node(st, &n);
+        if (fn(&n, u) != 0)
+            break;
+    }
+    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : (sql_err(s) ? sql_err(s) : -EIO);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/* Node registry in SQLite: one row per enrolled node, keyed by the node id derived from its
+ * Initial Attestation Key (IAK): hex of the first 16 bytes of SHA-256 of the 65-byte
+ * uncompressed P-256 point. Holds the IAK public key, device class, firmware version, the
+ * last attestation verdict with its reason and time, and when the node was last seen. */
+#ifndef FLEETGWD_REGISTRY_H
+#define FLEETGWD_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REGISTRY_PUB_LEN  65
+#define REGISTRY_ID_LEN   32 /* hex characters */
+#define REGISTRY_TEXT_MAX 64
+
+struct registry;
+
+struct registry_node {
+    char id[REGISTRY_ID_LEN + 1];
+    uint8_t iak_pub[REGISTRY_PUB_LEN];
+    char device_class[REGISTRY_TEXT_MAX + 1];
+    char fw_version[REGISTRY_TEXT_MAX + 1];
+    char verdict[16]; /* "unknown", "trusted", "quarantined" */
+    char reason[REGISTRY_TEXT_MAX * 2 + 1];
+    int64_t verdict_time; /* epoch seconds, 0 = never */
+    int64_t last_seen;    /* epoch seconds, 0 = never */
+    int64_t added;
+};
+
+/* Node id of a 65-byte uncompressed point (0x04 || X || Y). -EINVAL if not uncompressed. */
+int registry_node_id(const uint8_t pub[REGISTRY_PUB_LEN], char id[REGISTRY_ID_LEN + 1])
+    __attribute__((warn_unused_result));
+
+int registry_open(const char *path, struct registry **ret) __attribute__((warn_unused_result));
+void registry_close(struct registry *r);
+
+/* -EEXIST when the node is already enrolled; -EINVAL for a bad key or class. */
+int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
+                 int64_t now, struct registry_node *ret) __attribute__((warn_unused_result));
+/* -ENOENT when unknown. */
+int registry_get(struct registry *r, const char *id, struct registry_node *ret)
+    __attribute__((warn_unused_result));
+int registry_remove(struct registry *r, const char *id) __attribute__((warn_unused_result));
+int registry_set_verdict(struct registry *r, const char *id, const char *verdict,
+                         const char *reason, const char *fw_version, int64_t now)
+    __attribute__((warn_unused_result));
+int registry_touch(struct registry *r, const char *id, int64_t now)
+    __attribute__((warn_unused_result));
+/* Calls fn for every node in id order; stops early when fn returns non-zero. */
+int registry_foreach(struct registry *r, int (*fn)(const struct registry_node *n, void *u), void *u)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,61 @@
+/* Durable relay spool in SQLite (WAL, synchronous=FULL). A node message is appended inside
+ * an open transaction; spool_commit() makes every append since the last commit durable at
+ * once (group commit). Rows are deleted only when the cloud acknowledged them, replayed in
+ * id order (ids are never reused), bounded by a byte quota and a TTL. Drop counters live
+ * in the same database so that they survive restarts and are committed with the data. */
+#ifndef FLEETGWD_SPOOL_H
+#define FLEETGWD_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPOOL_TOPIC_MAX 512
+#define SPOOL_NODE_MAX  65
+
+struct spool;
+
+struct spool_msg {
+    int64_t id;
+    int64_t ts; /* seconds since the epoch, when spooled */
+    char node[SPOOL_NODE_MAX];
+    char topic[SPOOL_TOPIC_MAX]; /* upstream topic */
+    uint8_t *payload;            /* malloc'd, freed by spool_msg_clear */
+    size_t len;
+    bool retain; /* publish upstream as a retained message */
+};
+
+int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
+    __attribute__((warn_unused_result));
+void spool_close(struct spool *s);
+void spool_set_quota(struct spool *s, int64_t max_bytes);
+
+/* Appends one message (in the open transaction, begun if needed). -ENOSPC when it would
+ * exceed the byte quota (nothing written), -EINVAL for oversize topic/node. */
+int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
+                 size_t len, int64_t now, bool retain, int64_t *ret_id)
+    __attribute__((warn_unused_result));
+/* Commits the open transaction, if any. On failure the transaction is rolled back and
+ * every append since the last commit is lost (the caller must not acknowledge them). */
+int spool_commit(struct spool *s) __attribute__((warn_unused_result));
+/* Oldest message with id > after. 0 and *msg filled, -ENOENT when none. */
+int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
+    __attribute__((warn_unused_result));
+void spool_msg_clear(struct spool_msg *msg);
+int spool_delete(struct spool *s, int64_t id) __attribute__((warn_unused_result));
+/* Deletes messages spooled before now - ttl; *ret_n = how many (also counted as "expired"). */
+int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
+    __attribute__((warn_unused_result));
+/* Adds n to the persistent counter `name` (in the open transaction). */
+int spool_count(struct spool *s, const char *name, uint64_t n) __attribute__((warn_unused_result));
+/* Reads a persistent counter (0 when absent). */
+uint64_t spool_counter(struct spool *s, const char *name);
+/* True while a transaction is open (appends/deletes/counts not yet committed). */
+bool spool_dirty(const struct spool *s);
+uint64_t spool_messages(const struct spool *s);
+int64_t spool_bytes(const struct spool *s);
+/* Calls fn for each counter. */
+int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_t n, void *u),
+                           void *u) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,191 @@
+/* Attestation verifier: a token made with proto's token_encode() and a P-256 key is trusted
+ * only with the enrolled key, the outstanding nonce, a matching instance id, an allowed
+ * lifecycle and known measurements; each refusal says why. Policy file parsing. */
+#include "attest.h"
+#include "check.h"
+
+#include <fleetgw/msg.h>
+#include <fleetgw/token.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int sign_cb(void *key_ctx, const uint8_t digest[32], uint8_t sig[64])
+{
+    EVP_PKEY *pk = key_ctx;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
+    unsigned char der[80];
+    size_t dl = sizeof(der);
+    int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
+             EVP_PKEY_sign(ctx, der, &dl, digest, 32) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    if (!ok)
+        return -1;
+    const unsigned char *p = der;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)dl);
+    if (es == NULL)
+        return -1;
+    ok = BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) == 32 &&
+         BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) == 32;
+    ECDSA_SIG_free(es);
+    return ok ? 0 : -1;
+}
+
+static void pub_of(EVP_PKEY *pk, uint8_t pub[65])
+{
+    size_t n = 0;
+    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, 65, &n) != 1)
+        memset(pub, 0, 65);
+}
+
+static uint8_t meas[32], signer[32], nonce[32];
+
+static void base_claims(struct token_claims *c, const uint8_t pub[65])
+{
+    unsigned int l;
+    memset(c, 0, sizeof(*c));
+    c->present = TOKEN_HAS_NONCE | TOKEN_HAS_INSTANCE_ID | TOKEN_HAS_PROFILE | TOKEN_HAS_CLIENT_ID |
+                 TOKEN_HAS_LIFECYCLE | TOKEN_HAS_IMPL_ID | TOKEN_HAS_SW_COMPS;
+    memcpy(c->nonce, nonce, 32);
+    c->nonce_len = 32;
+    c->instance_id[0] = 0x01;
+    EVP_Digest(pub, 65, c->instance_id + 1, &l, EVP_sha256(), NULL);
+    c->instance_id_len = 33;
+    snprintf(c->profile, sizeof(c->profile), "%s", TOKEN_PROFILE_2023);
+    c->client_id = 1;
+    c->lifecycle = 0x3000;
+    memset(c->impl_id, 0x55, 32);
+    c->impl_id_len = 32;
+    c->sw_count = 1;
+    c->sw[0].present = TOKEN_SWC_MEAS_VALUE | TOKEN_SWC_SIGNER_ID | TOKEN_SWC_MEAS_TYPE;
+    memcpy(c->sw[0].meas_value, meas, 32);
+    c->sw[0].meas_value_len = 32;
+    memcpy(c->sw[0].signer_id, signer, 32);
+    c->sw[0].signer_id_len = 32;
+    snprintf(c->sw[0].meas_type, sizeof(c->sw[0].meas_type), "NSPE");
+}
+
+/* Encodes claims signed by pk into an attest-evidence message. */
+static size_t evidence(const struct token_claims *c, EVP_PKEY *pk, uint8_t *out, size_t cap)
+{
+    uint8_t tok[TOKEN_MAX_LEN];
+    size_t tl = 0, ml = 0;
+    struct msg m;
+    if (token_encode(c, sign_cb, pk, tok, sizeof(tok), &tl) != TOKEN_OK)
+        return 0;
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_ATTEST_EVIDENCE;
+    m.u.evidence.token = tok;
+    m.u.evidence.token_len = tl;
+    if (msg_encode(&m, out, cap, &ml) != MSG_OK)
+        return 0;
+    return ml;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+int main(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+    uint8_t pub[65], opub[65], buf[3000], n2[32];
+    struct token_claims c;
+    struct attest_result res;
+    struct attest_policy *pol = NULL;
+    char policy[1024], mh[65], sh[65], err[200];
+    size_t len;
+
+    CHECK(key != NULL && other != NULL);
+    pub_of(key, pub);
+    pub_of(other, opub);
+    CHECK(pub[0] == 0x04);
+    for (int i = 0; i < 32; i++) {
+        meas[i] = (uint8_t)(0xa0 + i);
+        signer[i] = (uint8_t)(0x10 + i);
+        nonce[i] = (uint8_t)i;
+        n2[i] = (uint8_t)(i + 1);
+    }
+    hex(meas, 32, mh);
+    hex(signer, 32, sh);
+    snprintf(policy, sizeof(policy),
+             "{\"lifecycles\":[\"secured\"],\"reference_values\":[{\"measurement\":\"%s\","
+             "\"signer_id\":\"%s\",\"version\":\"1.2.0\",\"description\":\"app\"}]}",
+             mh, sh);
+    CHECK_EQ_INT(attest_policy_parse(policy, strlen(policy), &pol, err, sizeof(err)), 0);
+    CHECK_EQ_INT(attest_policy_count(pol), 1);
+
+    /* good */
+    base_claims(&c, pub);
+    len = evidence(&c, key, buf, sizeof(buf));
+    CHECK(len > 0);
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK(res.trusted);
+    CHECK(strcmp(res.fw_version, "1.2.0") == 0);
+
+    /* no challenge outstanding (replay / unsolicited) */
+    attest_evaluate(pol, buf, len, pub, NULL, 0, &res);
+    CHECK(!res.trusted && strstr(res.reason, "no challenge outstanding") != NULL);
+    /* another nonce outstanding: the old evidence is refused */
+    attest_evaluate(pol, buf, len, pub, n2, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "nonce") != NULL);
+    /* forged: signed by another key than the enrolled one */
+    len = evidence(&c, other, buf, sizeof(buf));
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "signature") != NULL);
+    /* valid signature but the instance id belongs to another key */
+    base_claims(&c, opub);
+    len = evidence(&c, key, buf, sizeof(buf));
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "instance id") != NULL);
+    /* lifecycle not allowed */
+    base_claims(&c, pub);
+    c.lifecycle = 0x5000;
+    len = evidence(&c, key, buf, sizeof(buf));
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "recoverable-psa-rot-debug") != NULL);
+    /* unknown measurement */
+    base_claims(&c, pub);
+    c.sw[0].meas_value[0] ^= 1;
+    len = evidence(&c, key, buf, sizeof(buf));
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "unknown measurement for software component 0 "
+                                             "(NSPE)") != NULL);
+    /* known measurement under another signer */
+    base_claims(&c, pub);
+    c.sw[0].signer_id[5] ^= 1;
+    len = evidence(&c, key, buf, sizeof(buf));
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "unknown measurement") != NULL);
+    /* not a message at all / another message type */
+    attest_evaluate(pol, (const uint8_t *)"\xff", 1, pub, nonce, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "not an attest-evidence") != NULL);
+    CHECK_EQ_INT(attest_challenge_encode(nonce, 60, buf, sizeof(buf), &len), 0);
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK(!res.trusted && strstr(res.reason, "not an attest-evidence") != NULL);
+    CHECK(buf[0] == 0x83 && buf[1] == 0x01 && buf[2] == 0x58 && buf[3] == 0x20);
+
+    /* policy refusals */
+    struct attest_policy *bad = NULL;
+    CHECK(attest_policy_parse("{}", 2, &bad, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "reference_values") != NULL);
+    const char *p2 = "{\"reference_values\":[{\"measurement\":\"abcd\",\"signer_id\":\"ab\"}]}";
+    CHECK(attest_policy_parse(p2, strlen(p2), &bad, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "measurement") != NULL);
+    const char *p3 = "{\"lifecycles\":[\"nope\"],\"reference_values\":[]}";
+    CHECK(attest_policy_parse(p3, strlen(p3), &bad, err, sizeof(err)) < 0);
+    const char *p4 = "{\"reference_values\":[],\"extra\":1}";
+    CHECK(attest_policy_parse(p4, strlen(p4), &bad, err, sizeof(err)) < 0);
+    CHECK(bad == NULL);
+
+    attest_policy_free(pol);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other);
+    return check_finish();
+}

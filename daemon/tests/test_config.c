@@ -1,0 +1,165 @@
+/* Config parsing and validation: every error class, its exit code, key and line. */
+#include "check.h"
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char good[] = "{\n"
+                           "  \"edge\": { \"socket\": \"/run/fleetgw/edge.sock\" },\n"
+                           "  \"uplink\": {\n"
+                           "    \"host\": \"127.0.0.1\",\n"
+                           "    \"port\": 8883,\n"
+                           "    \"ca_file\": \"/etc/fleetgw/ca.pem\",\n"
+                           "    \"cert_file\": \"/etc/fleetgw/gw.pem\",\n"
+                           "    \"key\": \"handle:0x81000001\",\n"
+                           "    \"tcti\": \"device:/dev/tpmrm0\",\n"
+                           "    \"client_id\": \"gw-1\",\n"
+                           "    \"topic_prefix\": \"acme/site1\"\n"
+                           "  },\n"
+                           "  \"spool\": { \"max_bytes\": 1048576, \"drain_rate\": 100 },\n"
+                           "  \"attestation\": { \"required\": false }\n"
+                           "}\n";
+
+static int parse(const char *text, struct config *cfg, struct config_error *err)
+{
+    return config_parse("test.conf", text, strlen(text), false, cfg, err);
+}
+
+/* Replaces the first occurrence of from by to in good. */
+static char *variant(const char *from, const char *to)
+{
+    static char buf[4096];
+    const char *at = strstr(good, from);
+    if (at == NULL)
+        return NULL;
+    size_t pre = (size_t)(at - good);
+    snprintf(buf, sizeof(buf), "%.*s%s%s", (int)pre, good, to, at + strlen(from));
+    return buf;
+}
+
+int main(void)
+{
+    struct config cfg;
+    struct config_error err;
+
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK(strcmp(cfg.uplink.host, "127.0.0.1") == 0);
+    CHECK_EQ_INT(cfg.uplink.port, 8883);
+    CHECK(strcmp(cfg.uplink.server_name, "127.0.0.1") == 0);
+    CHECK_EQ_INT(cfg.spool.max_bytes, 1048576);
+    CHECK_EQ_INT(cfg.spool.drain_rate, 100);
+    CHECK_EQ_INT(cfg.limits.per_node_rate, 50); /* default */
+    CHECK(strcmp(cfg.uplink.topic_prefix, "acme/site1") == 0);
+
+    /* Unknown key: class, key name and the line it is on. */
+    CHECK_EQ_INT(parse(variant("\"port\": 8883", "\"prot\": 8883"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_UNKNOWN_KEY);
+    CHECK(strcmp(err.key, "uplink.prot") == 0);
+    CHECK_EQ_INT(err.line, 5);
+    CHECK(strstr(err.message, "test.conf:5: key 'uplink.prot': unknown key") != NULL);
+
+    /* Unknown section. */
+    CHECK_EQ_INT(parse(variant("\"spool\":", "\"spol\":"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_UNKNOWN_KEY);
+    CHECK_EQ_INT(err.line, 13);
+
+    /* Bad type. */
+    CHECK_EQ_INT(parse(variant("8883", "\"8883\""), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    CHECK(strcmp(err.key, "uplink.port") == 0);
+    CHECK(strstr(err.message, "expected an integer, found a string") != NULL);
+    CHECK_EQ_INT(parse(variant("8883", "8883.5"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    CHECK_EQ_INT(parse(variant("{ \"socket\": \"/run/fleetgw/edge.sock\" }", "[]"), &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    CHECK(strcmp(err.key, "edge") == 0);
+
+    /* Range. */
+    CHECK_EQ_INT(parse(variant("8883", "70000"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strstr(err.message, "out of range [1, 65535]") != NULL);
+    CHECK_EQ_INT(parse(variant("8883", "-1"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK_EQ_INT(parse(variant("8883", "99999999999999999999999"), &cfg, &err), -22);
+    CHECK(err.exit_code == CONFIG_EXIT_RANGE || err.exit_code == CONFIG_EXIT_TYPE);
+    CHECK_EQ_INT(parse(variant("handle:0x81000001", "handle:0x01000001"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK_EQ_INT(parse(variant("acme/site1", "acme/#"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "uplink.topic_prefix") == 0);
+    CHECK_EQ_INT(parse(variant("/etc/fleetgw/ca.pem", "ca.pem"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK_EQ_INT(parse(variant("gw-1", "gw 1"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+
+    /* Missing required key, and the TPM handle without a TCTI. */
+    CHECK_EQ_INT(parse(variant("\"client_id\": \"gw-1\",", ""), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
+    CHECK(strcmp(err.key, "uplink.client_id") == 0);
+    CHECK_EQ_INT(parse(variant("\"tcti\": \"device:/dev/tpmrm0\",", ""), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
+
+    /* Booleans, and attestation (required by default) needing its reference file. */
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"required\": 0"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    CHECK(strstr(err.message, "expected true or false") != NULL);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"nonce_ttl_s\": 30"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
+    CHECK(strcmp(err.key, "attestation.reference_file") == 0);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"reference_file\": \"/etc/fleetgw/ref.json\""), &cfg,
+              &err),
+        0);
+    CHECK(cfg.attestation.required);
+    CHECK_EQ_INT(cfg.attestation.nonce_ttl_s, 60);
+
+    /* Syntax errors name the line. */
+    CHECK_EQ_INT(parse(variant("\"port\": 8883,", "\"port\": 8883,,"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_SYNTAX);
+    CHECK_EQ_INT(err.line, 5);
+    CHECK(strstr(err.message, "test.conf:5: JSON syntax error") == err.message);
+    CHECK_EQ_INT(parse("{\n \"edge\": {\n", &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_SYNTAX);
+    CHECK(strstr(err.message, "unexpected end of file") != NULL);
+    CHECK_EQ_INT(parse("{} {}", &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_SYNTAX);
+    CHECK_EQ_INT(parse("[1]", &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+
+    /* Files: a missing config file; an unreadable certificate file. */
+    CHECK_EQ_INT(config_load("/nonexistent/fleetgwd.conf", &cfg, &err) < 0, 1);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_FILE);
+    CHECK(strstr(err.message, "/nonexistent/fleetgwd.conf: cannot read the configuration file: "
+                              "No such file or directory") != NULL);
+    CHECK_EQ_INT(config_parse("test.conf", good, strlen(good), true, &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_CERT);
+    CHECK(strcmp(err.key, "uplink.ca_file") == 0);
+    CHECK(strstr(err.message, "cannot read '/etc/fleetgw/ca.pem'") != NULL);
+
+    /* A real file round trip with readable certificate files. */
+    char dir[] = "/tmp/fleetgw-cfgtest-XXXXXX";
+    if (mkdtemp(dir) != NULL) {
+        char ca[256], conf[256], text[2048];
+        snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+        snprintf(conf, sizeof(conf), "%s/f.conf", dir);
+        FILE *f = fopen(ca, "w");
+        fputs("-----BEGIN CERTIFICATE-----\n", f);
+        fclose(f);
+        snprintf(text, sizeof(text),
+                 "{\"uplink\":{\"host\":\"h\",\"port\":1,\"ca_file\":\"%s\",\"cert_file\":\"%s\","
+                 "\"key\":\"%s\",\"client_id\":\"g\"},\"attestation\":{\"required\":false}}",
+                 ca, ca, ca);
+        f = fopen(conf, "w");
+        fputs(text, f);
+        fclose(f);
+        CHECK_EQ_INT(config_load(conf, &cfg, &err), 0);
+        CHECK(strcmp(cfg.edge.socket, CONFIG_DEFAULT_EDGE_SOCKET) == 0);
+        unlink(ca);
+        unlink(conf);
+        rmdir(dir);
+    }
+    return check_finish();
+}

@@ -1,0 +1,96 @@
+/* Registry: node id derivation, add/get/list/verdict/touch/remove, duplicates. */
+#include "check.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int count_cb(const struct registry_node *n, void *u)
+{
+    (void)n;
+    (*(int *)u)++;
+    return 0;
+}
+
+int main(void)
+{
+    uint8_t pub[65], pub2[65], md[32];
+    char id[33], expect[33];
+    unsigned int mdlen;
+    for (int i = 0; i < 65; i++) {
+        pub[i] = (uint8_t)(i * 7 + 1);
+        pub2[i] = (uint8_t)(i * 11 + 3);
+    }
+    pub[0] = 0x04;
+    pub2[0] = 0x04;
+
+    /* id = hex(SHA-256(point)[0..16)) */
+    CHECK_EQ_INT(registry_node_id(pub, id), 0);
+    CHECK(EVP_Digest(pub, 65, md, &mdlen, EVP_sha256(), NULL) == 1);
+    for (int i = 0; i < 16; i++)
+        snprintf(expect + 2 * i, 3, "%02x", md[i]);
+    CHECK(strcmp(id, expect) == 0);
+    CHECK_EQ_INT(strlen(id), 32);
+    uint8_t bad[65];
+    memcpy(bad, pub, 65);
+    bad[0] = 0x02;
+    CHECK_EQ_INT(registry_node_id(bad, id), -EINVAL);
+
+    char dir[] = "/tmp/fleetgw-regtest-XXXXXX", path[256];
+    if (mkdtemp(dir) == NULL)
+        check_skip("cannot create a temporary directory");
+    snprintf(path, sizeof(path), "%s/registry.db", dir);
+    struct registry *r = NULL;
+    struct registry_node n;
+    CHECK_EQ_INT(registry_open(path, &r), 0);
+    CHECK_EQ_INT(registry_add(r, pub, "sensor-v1", 100, &n), 0);
+    CHECK(strcmp(n.id, expect) == 0);
+    CHECK(strcmp(n.verdict, "unknown") == 0);
+    CHECK_EQ_INT(n.added, 100);
+    CHECK(memcmp(n.iak_pub, pub, 65) == 0);
+    CHECK_EQ_INT(registry_add(r, pub, "sensor-v1", 101, NULL), -EEXIST);
+    CHECK_EQ_INT(registry_add(r, pub2, "", 101, NULL), -EINVAL);
+    CHECK_EQ_INT(registry_add(r, pub2, "bad\nclass", 101, NULL), -EINVAL);
+    CHECK_EQ_INT(registry_add(r, pub2, "sensor-v2", 102, NULL), 0);
+
+    int count = 0;
+    CHECK_EQ_INT(registry_foreach(r, count_cb, &count), 0);
+    CHECK_EQ_INT(count, 2);
+
+    CHECK_EQ_INT(registry_set_verdict(r, expect, "quarantined", "nonce mismatch", "1.2.3", 200), 0);
+    CHECK_EQ_INT(registry_touch(r, expect, 250), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.verdict, "quarantined") == 0);
+    CHECK(strcmp(n.reason, "nonce mismatch") == 0);
+    CHECK(strcmp(n.fw_version, "1.2.3") == 0);
+    CHECK_EQ_INT(n.verdict_time, 200);
+    CHECK_EQ_INT(n.last_seen, 250);
+    CHECK_EQ_INT(registry_touch(r, "nosuchnode", 1), -ENOENT);
+    CHECK_EQ_INT(registry_get(r, "nosuchnode", &n), -ENOENT);
+
+    /* Persistence across reopen, then removal. */
+    registry_close(r);
+    r = NULL;
+    CHECK_EQ_INT(registry_open(path, &r), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.device_class, "sensor-v1") == 0);
+    CHECK_EQ_INT(registry_remove(r, expect), 0);
+    CHECK_EQ_INT(registry_remove(r, expect), -ENOENT);
+    count = 0;
+    CHECK_EQ_INT(registry_foreach(r, count_cb, &count), 0);
+    CHECK_EQ_INT(count, 1);
+    registry_close(r);
+
+    char f[300];
+    unlink(path);
+    snprintf(f, sizeof(f), "%s-wal", path);
+    unlink(f);
+    snprintf(f, sizeof(f), "%s-shm", path);
+    unlink(f);
+    rmdir(dir);
+    return check_finish();
+}

@@ -1,0 +1,219 @@
+"""Shared set-up for the fleetgwd integration tests (tests/integration/test_daemon_*.py):
+a real TPM (swtpm + tpm2-abrmd) holding the gateway key, an edge mosquitto (TLS for nodes,
+unix socket + password for fleetgwd), a cloud mosquitto (mutual TLS), and fleetgwd itself.
+Everything is started through tests/harness/fleetgw_harness.py."""
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import time
+
+from fleetgw_harness import HarnessError, program, require, wait_for
+
+HANDLE = "0x81000001"
+PREFIX = "site1"
+GW_CN = "gw-test"
+
+
+def make_tpm_key(tpm):
+    """A persistent P-256 signing key created inside the TPM (it cannot leave it)."""
+    tpm.tool("tpm2_createprimary", "-C", "o", "-g", "sha256", "-G", "ecc256", "-c", "primary.ctx")
+    tpm.tool("tpm2_create", "-C", "primary.ctx", "-G", "ecc256:ecdsa-sha256",
+             "-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign",
+             "-u", "key.pub", "-r", "key.priv")
+    tpm.tool("tpm2_load", "-C", "primary.ctx", "-u", "key.pub", "-r", "key.priv", "-c", "key.ctx")
+    tpm.tool("tpm2_evictcontrol", "-C", "o", "-c", "key.ctx", HANDLE)
+    tpm.tool("tpm2_flushcontext", "-t")
+
+
+class Site:
+    """TPM + edge broker + cloud broker + gateway certificate; fleetgwd started on demand."""
+
+    def __init__(self, env, nodes=("n1", "n2", "n3")):
+        self.env = env
+        self.tpm = env.start_tpm()
+        make_tpm_key(self.tpm)
+        self.cloud_ca = env.ca("cloud-ca")
+        csr = env.path("gw.csr")
+        env.run([require("openssl"), "req", "-provider", "tpm2", "-provider", "default",
+                 "-propquery", "?provider=tpm2", "-new", "-key", f"handle:{HANDLE}",
+                 "-subj", f"/CN={GW_CN}", "-out", csr], env=self.tpm.client_env(), check=True)
+        self.gw_cert = self.cloud_ca.sign_csr(csr, env.path("gw.crt"))
+        self.cloud = env.start_mosquitto(self.cloud_ca, name="cloud", unix_socket=False,
+                                         superusers=[GW_CN, "observer", "operator"])
+        self.operator = self.cloud_ca.issue("operator")
+        self.edge_ca = env.ca("edge-ca")
+        self.edge_pw = env.path("edge.passwd")
+        with open(env.path("edge.secret"), "w") as f:
+            f.write("edge-secret-" + os.urandom(6).hex() + "\n")
+        with open(env.path("edge.secret")) as f:
+            secret = f.read().strip()
+        env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
+                check=True)
+        self.edge = env.start_mosquitto(self.edge_ca, name="edge", superusers=["fleetgwd"],
+                                        extra_conf=[f"password_file {self.edge_pw}"])
+        self.node_certs = {n: self.edge_ca.issue(n) for n in nodes}
+        self.spool = env.path("spool.db")
+        self.control_socket = env.path("control.sock")
+        self.gwd = None
+        self.gwd_runs = 0
+
+    def config(self, **over):
+        cfg = {
+            "edge": {"socket": self.edge.socket_path, "client_id": "fleetgwd",
+                     "username": "fleetgwd", "password_file": self.env.path("edge.secret")},
+            "uplink": {"host": "127.0.0.1", "port": self.cloud.port,
+                       "ca_file": self.cloud_ca.cert_path, "cert_file": self.gw_cert,
+                       "key": f"handle:{HANDLE}", "tcti": self.tpm.tcti, "client_id": GW_CN,
+                       "topic_prefix": PREFIX, "backoff_min_ms": 200, "backoff_max_ms": 2000,
+                       "connect_timeout_s": 10},
+            "spool": {"path": self.spool, "drain_rate": 2000, "max_inflight": 32},
+            "limits": {"max_message_bytes": 4096, "per_node_rate": 1000,
+                       "per_node_burst": 1000},
+            "registry": {"path": self.env.path("registry.db")},
+            "attestation": {"required": False},
+            "control": {"socket": self.control_socket, "group": "root"},
+            "log": {"level": "info"},
+        }
+        for k, v in over.items():
+            if k == "attestation":
+                cfg[k] = dict(v)
+            else:
+                cfg.setdefault(k, {}).update(v)
+        path = self.env.path("fleetgwd.conf")
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        return path
+
+    def start_gwd(self, extra_env=None, **over):
+        conf = self.config(**over)
+        e = self.tpm.client_env()
+        e.pop("NOTIFY_SOCKET", None)
+        e.pop("JOURNAL_STREAM", None)
+        if extra_env:
+            e.update(extra_env)
+        self.gwd_runs += 1
+        self.gwd = self.env.spawn(f"fleetgwd-{self.gwd_runs}",
+                                  [program("fleetgwd"), "--config", conf], env=e)
+        return self.gwd
+
+    def wait_gwd_connected(self):
+        wait_for(lambda: self.gwd.check_alive() or
+                 "connected to the cloud broker" in self.gwd.output(), 60,
+                 "fleetgwd to connect to the cloud broker")
+        wait_for(lambda: self.gwd.check_alive() or
+                 "connected to the edge broker" in self.gwd.output(), 30,
+                 "fleetgwd to connect to the edge broker")
+        self.edge.wait_subscribed("fleetgwd", 3)
+
+    def counters(self):
+        db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)
+        try:
+            return dict(db.execute("SELECT name, n FROM counters").fetchall())
+        finally:
+            db.close()
+
+    def spooled(self):
+        db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM msgs").fetchone()[0]
+        finally:
+            db.close()
+
+
+class Publisher:
+    """One node publishing QoS 1 lines through mosquitto_pub -l (one TLS connection)."""
+
+    def __init__(self, site, node, topic_tail="telemetry"):
+        self.node = node
+        args = [require("mosquitto_pub")] + site.edge.client_args(site.node_certs[node]) + [
+            "-i", f"pub-{node}", "-q", "1", "-t", f"fleet/{node}/up/{topic_tail}", "-l"]
+        self.proc = site.env.spawn(f"pub-{node}-{time.monotonic_ns()}", args,
+                                   stdin=subprocess.PIPE)
+        self.sent = 0
+
+    def send(self, seq):
+        self.proc.popen.stdin.write(f"{self.node}:{seq:06d}\n".encode())
+        self.proc.popen.stdin.flush()
+        self.sent += 1
+
+    def close(self):
+        """Closes stdin; mosquitto_pub -l exits once every QoS 1 message was acknowledged."""
+        self.proc.popen.stdin.close()
+        self.proc.popen.wait(timeout=120)
+        if self.proc.popen.returncode != 0:
+            raise HarnessError(f"mosquitto_pub for {self.node} exited with "
+                               f"{self.proc.popen.returncode}: {self.proc.output()[-500:]}")
+
+
+class Observer:
+    """A persistent-session QoS 1 subscriber on the cloud broker (mosquitto_sub -c)."""
+
+    def __init__(self, site, topic, name="observer"):
+        self.site = site
+        cert = site.cloud_ca.issue(name)
+        self.proc = site.env.spawn(name, [require("mosquitto_sub")] + site.cloud.client_args(cert)
+                                   + ["-i", name, "-c", "-q", "1", "-t", topic, "-v"])
+        site.cloud.wait_subscribed(name)
+
+    def lines(self):
+        return [line for line in self.proc.output().splitlines() if line.startswith(PREFIX + "/")]
+
+    def messages(self):
+        """[(topic, payload)] in arrival order."""
+        out = []
+        for line in self.lines():
+            topic, _, payload = line.partition(" ")
+            out.append((topic, payload))
+        return out
+
+
+def check_sequences(messages, expected_per_node):
+    """Returns (ok, duplicates, detail): every node's payloads n:000001.. arrive complete
+    and in order, where a duplicate is a re-arrival of an already seen sequence number."""
+    seen = {}
+    dups = 0
+    for topic, payload in messages:
+        node, _, seq = payload.partition(":")
+        s = int(seq)
+        last = seen.setdefault(node, [])
+        if s in set(last):
+            dups += 1
+            continue
+        if last and s != last[-1] + 1:
+            return False, dups, f"node {node}: {s} after {last[-1]} (out of order or a gap)"
+        if not last and s != 1:
+            return False, dups, f"node {node}: first message is {s}"
+        last.append(s)
+        if topic != f"{PREFIX}/nodes/{node}/telemetry":
+            return False, dups, f"node {node}: mapped to {topic}"
+    for node, n in expected_per_node.items():
+        got = len(seen.get(node, []))
+        if got != n:
+            return False, dups, f"node {node}: {got} distinct messages upstream, {n} sent"
+    return True, dups, "ok"
+
+
+class NotifySocket:
+    """A unix datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.2)
+        self.received = []
+
+    def poll(self):
+        try:
+            while True:
+                data = self.sock.recv(4096)
+                self.received.extend(data.decode(errors="replace").split("\n"))
+        except (socket.timeout, BlockingIOError):
+            pass
+        return self.received
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,232 @@
+"""fleetgwd attestation gate with real brokers and TPM: nodes answer one-time nonces with
+PSA attestation tokens (RFC 9783 profile, COSE_Sign1 ES256, built here with cbor2 +
+cryptography, the node's IAK generated at test time). Proves:
+ - an enrolled node with a good token becomes trusted (verdict + reason persisted, visible in
+   fleetgwctl, retained JSON <prefix>/nodes/<id>/state upstream) and only then is relayed;
+ - telemetry before attestation is not relayed (counted not_attested);
+ - a forged token (signed by another key) -> quarantined, its telemetry not relayed;
+ - an unknown key (node not enrolled) -> refused, counted, nothing relayed;
+ - a replayed token (its nonce already used) -> quarantined;
+ - an unknown measurement -> quarantined; after SIGHUP with the measurement added to the
+   reference values, the node is challenged again and becomes trusted."""
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import cbor2
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from fleetgw_harness import Env, expect, program, require, wait_for
+
+from daemon_common import PREFIX, Observer, Site
+
+PROFILE = "tag:psacertified.org,2023:psa#tfm"
+SIGNER = bytes(range(0x10, 0x30))
+MEAS_GOOD = hashlib.sha256(b"firmware 1.2.0").digest()
+MEAS_NEW = hashlib.sha256(b"firmware 1.3.0").digest()
+
+
+def point(key):
+    return key.public_key().public_bytes(serialization.Encoding.X962,
+                                         serialization.PublicFormat.UncompressedPoint)
+
+
+def token(signing_key, iak_point, nonce, meas, lifecycle=0x3000):
+    claims = {
+        10: nonce,
+        256: b"\x01" + hashlib.sha256(iak_point).digest(),
+        265: PROFILE,
+        2394: 1,
+        2395: lifecycle,
+        2396: b"\x55" * 32,
+        2399: [{1: "NSPE", 2: meas, 4: "1.2.0", 5: SIGNER}],
+    }
+    payload = cbor2.dumps(claims)
+    prot = b"\xa1\x01\x26"
+    tbs = cbor2.dumps(["Signature1", prot, b"", payload])
+    r, s = decode_dss_signature(signing_key.sign(tbs, ec.ECDSA(hashes.SHA256())))
+    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return cbor2.dumps(cbor2.CBORTag(18, [prot, {}, payload, sig]))
+
+
+class Node:
+    def __init__(self, site, key=None):
+        self.site = site
+        self.key = key or ec.generate_private_key(ec.SECP256R1())
+        self.point = point(self.key)
+        self.id = hashlib.sha256(self.point).digest()[:16].hex()
+        self.cert = site.edge_ca.issue(self.id)
+        self.sub = site.env.spawn(f"chal-{self.id[:8]}", [require("mosquitto_sub")] +
+                                  site.edge.client_args(self.cert) +
+                                  ["-i", f"chal-{self.id}", "-q", "1", "-t",
+                                   f"fleet/{self.id}/attest/challenge", "-F", "%x"])
+        site.edge.wait_subscribed(self.id)
+        self.seq = 0
+
+    def pub(self, suffix, data):
+        path = self.site.env.path(f"{self.id}.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.site.env.run([require("mosquitto_pub")] + self.site.edge.client_args(self.cert) +
+                          ["-q", "1", "-t", f"fleet/{self.id}/{suffix}", "-f", path], check=True)
+
+    def challenges(self):
+        out = []
+        for line in self.sub.output().split():
+            msg = cbor2.loads(bytes.fromhex(line))
+            assert msg[0] == 1 and len(msg[1]) == 32 and msg[2] == 5, msg
+            out.append(msg[1])
+        return out
+
+    def wait_challenge(self, count):
+        wait_for(lambda: len(self.challenges()) >= count, 30, f"challenge #{count} for {self.id}")
+        return self.challenges()[count - 1]
+
+    def status(self):
+        self.pub("status", cbor2.dumps([11, 1, 10, [1, 2, 0, 0]]))
+
+    def evidence(self, tok):
+        self.pub("attest/evidence", cbor2.dumps([2, tok]))
+
+    def telemetry(self):
+        self.seq += 1
+        self.pub("up/telemetry", f"{self.id}:{self.seq:06d}".encode())
+        return f"{self.id}:{self.seq:06d}"
+
+
+def main():
+    ctl = program("fleetgwctl")
+    with Env("daemon-attest") as env:
+        site = Site(env, nodes=())
+        ref = env.path("reference.json")
+
+        def write_ref(measurements):
+            with open(ref, "w") as f:
+                json.dump({"lifecycles": ["secured"], "reference_values": [
+                    {"measurement": m.hex(), "signer_id": SIGNER.hex(), "version": v}
+                    for m, v in measurements]}, f)
+
+        write_ref([(MEAS_GOOD, "1.2.0")])
+        site.start_gwd(attestation={"required": True, "reference_file": ref, "nonce_ttl_s": 5,
+                                    "interval_s": 3600})
+        site.wait_gwd_connected()
+        obs = Observer(site, f"{PREFIX}/nodes/#")
+
+        def fleetgwctl(*args):
+            return subprocess.run([ctl, "--socket", site.control_socket, *args],
+                                  capture_output=True, text=True, timeout=60)
+
+        def verdict(node):
+            r = fleetgwctl("--json", "node", "show", node.id)
+            return json.loads(r.stdout)["node"]
+
+        def enroll(node):
+            r = fleetgwctl("node", "add", "--pub-hex", node.point.hex(), "--class", "sensor")
+            assert r.returncode == 0, r.stderr
+
+        def state_upstream(node):
+            r = env.run([require("mosquitto_sub")] + site.cloud.client_args(site.operator) +
+                        ["-t", f"{PREFIX}/nodes/{node.id}/state", "-C", "1", "-W", "10"])
+            return json.loads(r.stdout) if r.stdout.strip() else None
+
+        def upstream_payloads(node):
+            return [p for t, p in obs.messages() if t == f"{PREFIX}/nodes/{node.id}/telemetry"]
+
+        # A: good node. Telemetry before attestation is dropped and triggers a challenge.
+        a = Node(site)
+        enroll(a)
+        early = a.telemetry()
+        nonce = a.wait_challenge(1)
+        expect(True, "telemetry from an enrolled, unattested node triggers a 32-byte challenge")
+        good_tok = token(a.key, a.point, nonce, MEAS_GOOD)
+        a.evidence(good_tok)
+        wait_for(lambda: verdict(a)["verdict"] == "trusted", 30, "A trusted")
+        v = verdict(a)
+        expect(v["fw_version"] == "1.2.0" and "match" in v["reason"],
+               f"A is trusted, reason and firmware persisted: {v['reason']} / {v['fw_version']}")
+        st = state_upstream(a)
+        expect(st is not None and st["verdict"] == "trusted",
+               f"retained state upstream for A: {st}")
+        late = a.telemetry()
+        wait_for(lambda: late in upstream_payloads(a), 30, "A's telemetry upstream")
+        expect(early not in upstream_payloads(a),
+               "A's telemetry from before the verdict was not relayed; after it, it is")
+
+        # B: forged token (signed with another key than the enrolled IAK).
+        b = Node(site)
+        enroll(b)
+        b.status()
+        nonce = b.wait_challenge(1)
+        b.evidence(token(ec.generate_private_key(ec.SECP256R1()), b.point, nonce, MEAS_GOOD))
+        wait_for(lambda: verdict(b)["verdict"] == "quarantined", 30, "B quarantined")
+        expect("signature" in verdict(b)["reason"],
+               f"a forged token is quarantined: {verdict(b)['reason']}")
+        st = state_upstream(b)
+        expect(st is not None and st["verdict"] == "quarantined" and "signature" in st["reason"],
+               f"retained state upstream for B says quarantined with the reason: {st}")
+        b_msg = b.telemetry()
+
+        # C: unknown key (never enrolled).
+        c = Node(site)
+        c.status()
+        c.evidence(token(c.key, c.point, b"\x00" * 32, MEAS_GOOD))
+        c_msg = c.telemetry()
+        wait_for(lambda: site.counters().get("attest_unknown_node", 0) >= 1, 30,
+                 "the unknown-key evidence to be counted")
+        expect(c.challenges() == [], "a node that is not enrolled is never challenged")
+
+        # A again: a replay of its earlier token (nonce already used) -> quarantined.
+        a.evidence(good_tok)
+        wait_for(lambda: verdict(a)["verdict"] == "quarantined", 30, "A quarantined after replay")
+        expect("no challenge outstanding" in verdict(a)["reason"],
+               f"a replayed token is refused: {verdict(a)['reason']}")
+        a_msg = a.telemetry()
+
+        # D: unknown measurement, then the reference values are reloaded with it.
+        d = Node(site)
+        enroll(d)
+        d.status()
+        nonce = d.wait_challenge(1)
+        d.evidence(token(d.key, d.point, nonce, MEAS_NEW))
+        wait_for(lambda: verdict(d)["verdict"] == "quarantined", 30, "D quarantined")
+        expect("unknown measurement" in verdict(d)["reason"],
+               f"an unknown measurement is quarantined: {verdict(d)['reason']}")
+        d_msg = d.telemetry()
+
+        write_ref([(MEAS_GOOD, "1.2.0"), (MEAS_NEW, "1.3.0")])
+        site.gwd.send_signal(signal.SIGHUP)
+        wait_for(lambda: "2 reference value(s) loaded" in site.gwd.output(), 30, "the reload")
+        time.sleep(5.5)  # challenges are spaced by nonce_ttl_s (5 s)
+        d.status()
+        nonce = d.wait_challenge(2)
+        d.evidence(token(d.key, d.point, nonce, MEAS_NEW))
+        wait_for(lambda: verdict(d)["verdict"] == "trusted", 30, "D trusted after the reload")
+        expect(verdict(d)["fw_version"] == "1.3.0",
+               "after SIGHUP with new reference values D is re-attested as trusted (1.3.0)")
+        d_ok = d.telemetry()
+        wait_for(lambda: d_ok in upstream_payloads(d), 30, "D's telemetry upstream")
+
+        time.sleep(1)
+        cnt = site.counters()
+        expect(b_msg not in upstream_payloads(b) and c_msg not in upstream_payloads(c) and
+               a_msg not in upstream_payloads(a) and d_msg not in upstream_payloads(d),
+               "no telemetry of a quarantined or unknown node was relayed")
+        expect(cnt.get("quarantined", 0) >= 3 and cnt.get("not_enrolled", 0) >= 1 and
+               cnt.get("not_attested", 0) >= 1 and cnt.get("attest_trusted", 0) == 2 and
+               cnt.get("attest_quarantined", 0) == 3,
+               f"drops and verdicts counted by reason: {cnt}")
+        expect("NODE_ID" not in site.gwd.output() and f"node={b.id}" in site.gwd.output(),
+               "verdicts are logged with the node id (stderr form outside the journal)")
+        rc = site.gwd.stop()
+        expect(rc == 0, "fleetgwd stops cleanly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""fleetgwd control socket and fleetgwctl, against a running daemon with real brokers and
+TPM: status, node enrollment by IAK public key (node id = hex of the first 16 bytes of
+SHA-256 of the 65-byte point), list/show/remove with tables and --json, last-seen updated
+by relayed traffic, socket mode 0660 + group, and a peer outside the group refused by the
+SO_PEERCRED check even when the file mode would let it connect."""
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from fleetgw_harness import Env, expect, program, require, wait_for
+
+from daemon_common import Site, Publisher
+
+
+def main():
+    ctl = program("fleetgwctl")
+    with Env("daemon-control") as env:
+        site = Site(env, nodes=())
+        site.start_gwd()
+        site.wait_gwd_connected()
+        sock = site.control_socket
+
+        def run(*args, user=None):
+            argv = [ctl, "--socket", sock, *args]
+            if user is not None:
+                argv = [require("setpriv"), f"--reuid={user}", f"--regid={user}",
+                        "--clear-groups"] + argv
+            return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+        st = os.stat(sock)
+        expect(stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == 0,
+               f"control socket is mode 0660, group root (mode {oct(stat.S_IMODE(st.st_mode))})")
+
+        r = run("status")
+        expect(r.returncode == 0 and "edge broker   connected" in r.stdout and
+               "cloud broker  connected" in r.stdout, f"fleetgwctl status:\n{r.stdout}{r.stderr}")
+        r = run("--json", "status")
+        js = json.loads(r.stdout)
+        expect(js["ok"] and js["edge"] == "connected" and js["cloud"] == "connected",
+               "fleetgwctl --json status is JSON with the connection states")
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        point = key.public_key().public_bytes(serialization.Encoding.X962,
+                                              serialization.PublicFormat.UncompressedPoint)
+        node_id = hashlib.sha256(point).digest()[:16].hex()
+        pem = env.path("iak.pub.pem")
+        with open(pem, "wb") as f:
+            f.write(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+        r = run("node", "add", "--pub", pem, "--class", "sensor-v1")
+        expect(r.returncode == 0 and node_id in r.stdout,
+               f"node add enrolls the node under id {node_id} (hex of SHA-256(point)[:16])")
+        r = run("node", "add", "--pub-hex", point.hex(), "--class", "sensor-v1")
+        expect(r.returncode == 1 and "already enrolled" in r.stderr,
+               f"enrolling the same key twice is refused: {r.stderr.strip()}")
+        r = run("node", "add", "--pub-hex", "02" + point.hex()[2:])
+        expect(r.returncode == 1 and "uncompressed" in r.stderr,
+               f"a malformed key is refused with a reason: {r.stderr.strip()}")
+
+        key2 = ec.generate_private_key(ec.SECP256R1())
+        point2 = key2.public_key().public_bytes(serialization.Encoding.X962,
+                                                serialization.PublicFormat.UncompressedPoint)
+        r = run("node", "add", "--pub-hex", point2.hex(), "--class", "sensor-v2")
+        expect(r.returncode == 0, "a second node enrolled by hex key")
+
+        r = run("nodes")
+        expect(r.returncode == 0 and node_id in r.stdout and "2 node(s)" in r.stdout and
+               "sensor-v1" in r.stdout and "unknown" in r.stdout,
+               f"fleetgwctl nodes prints a table:\n{r.stdout}")
+        r = run("--json", "node", "list")
+        js = json.loads(r.stdout)
+        expect(sorted(n["id"] for n in js["nodes"]) ==
+               sorted([node_id, hashlib.sha256(point2).digest()[:16].hex()]),
+               "fleetgwctl --json node list lists both ids")
+
+        # Traffic from the enrolled node (its certificate CN is its node id) updates last seen.
+        site.node_certs[node_id] = site.edge_ca.issue(node_id)
+        p = Publisher(site, node_id)
+        p.send(1)
+        p.close()
+        wait_for(lambda: json.loads(run("--json", "node", "show", node_id).stdout)["node"]
+                 ["last_seen"] > 0, 30, "last_seen to be set")
+        r = run("node", "show", node_id)
+        expect(r.returncode == 0 and point.hex() in r.stdout and "ago" in r.stdout,
+               f"node show prints the key and when it was last seen:\n{r.stdout}")
+
+        r = run("spool")
+        expect(r.returncode == 0 and "relayed_up" in r.stdout,
+               f"fleetgwctl spool prints usage and counters:\n{r.stdout}")
+
+        # SO_PEERCRED: even with the file opened to everyone, a uid outside the group is refused.
+        os.chmod(sock, 0o666)
+        os.chmod(env.dir, 0o711)  # let uid 65534 reach the socket file
+        r = run("status", user=65534)
+        os.chmod(env.dir, 0o700)
+        expect(r.returncode == 1 and "permission denied" in r.stderr,
+               f"uid 65534 (not in the control group) is refused: {r.stderr.strip()}")
+        expect("refused a control connection from uid 65534" in site.gwd.output(),
+               "the refusal is logged with the peer's uid")
+        os.chmod(sock, 0o660)
+
+        r = run("node", "remove", node_id)
+        expect(r.returncode == 0, "node remove")
+        r = run("node", "show", node_id)
+        expect(r.returncode == 1 and "not enrolled" in r.stderr,
+               f"a removed node is unknown: {r.stderr.strip()}")
+        r = run("bogus")
+        expect(r.returncode == 2, "an unknown command is a usage error (exit 2)")
+        rc = site.gwd.stop()
+        expect(rc == 0, "fleetgwd stops cleanly")
+        expect(not os.path.exists(sock), "the control socket is removed on exit")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
