@@ -1,0 +1,92 @@
+/* fleetgw operational checks: what `fleetgwctl check` runs before (or without) the daemon.
+ * Each check gives OK, WARN or FAIL with a sentence and, unless OK, what the operator should
+ * do. The checks read the daemon's configuration file (JSON, see fleetgwd.conf(5)) and never
+ * change anything: the TPM is only read, brokers only connected to and closed.
+ *
+ *   config       the file parses and is valid (a validator hook lets fleetgwctl plug in the
+ *                daemon's own config_load(); without it a structural check is done)
+ *   tpm          the TPM answers through uplink.tcti (ESAPI GetCapability)
+ *   identity     uplink.key's persistent handle exists, is a signing key, and is the key of
+ *                uplink.cert_file
+ *   certificate  uplink.cert_file and every certificate of uplink.ca_file are valid now and
+ *                do not expire within warn_days (WARN)
+ *   cloud broker uplink.host:uplink.port accepts a TCP connection
+ *   edge broker  edge.socket (or edge.host:edge.port) accepts a connection
+ *   disk         the spool's file system has room for spool.max_bytes minus what it uses
+ */
+#ifndef FLEETGW_OPS_CHECK_H
+#define FLEETGW_OPS_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#define CHECK_DEFAULT_CONFIG     "/etc/fleetgw/fleetgwd.conf"
+#define CHECK_DEFAULT_WARN_DAYS  30
+#define CHECK_DEFAULT_TIMEOUT_MS 3000
+#define CHECK_MAX_RESULTS        16
+#define CHECK_MAX_CONFIG_BYTES   (1024 * 1024)
+
+enum check_status { CHECK_OK = 0, CHECK_WARN = 1, CHECK_FAIL = 2 };
+
+/* Exit codes of check_run() / `fleetgwctl check` (fleetgwctl(8)). */
+enum check_exit {
+    CHECK_EXIT_OK = 0,    /* every check passed */
+    CHECK_EXIT_FAIL = 1,  /* at least one check failed */
+    CHECK_EXIT_ERROR = 2, /* the checks could not run (bad arguments, out of memory) */
+    CHECK_EXIT_WARN = 3,  /* no failure, at least one warning */
+};
+
+struct check_result {
+    char name[24];
+    enum check_status status;
+    char message[512];
+    char action[512]; /* what to do; empty when OK */
+};
+
+struct check_list {
+    size_t count;
+    struct check_result results[CHECK_MAX_RESULTS];
+};
+
+/* Full validation of the configuration file (e.g. the daemon's config_load()). Returns 0 when
+ * valid, otherwise non-zero with a one-line reason in msg (NUL-terminated). */
+typedef int (*check_config_validator)(const char *path, char *msg, size_t msg_len);
+
+struct check_options {
+    const char *config_path;         /* NULL: CHECK_DEFAULT_CONFIG */
+    int warn_days;                   /* 0: CHECK_DEFAULT_WARN_DAYS */
+    int timeout_ms;                  /* connect timeout per address; 0: default */
+    check_config_validator validate; /* NULL: the built-in structural check */
+    time_t now;                      /* 0: time(NULL) (tests set it) */
+};
+
+/* Runs every check and fills rep. Returns 0, or -EINVAL for bad arguments. */
+int check_collect(const struct check_options *opt, struct check_list *rep)
+    __attribute__((warn_unused_result));
+
+/* Prints rep as text (one line per check, then the action) or as one JSON object
+ * {"ok":bool,"checks":[{"name","status","message","action"}]}. Returns 0 or -EIO. */
+int check_print(const struct check_list *rep, int json, FILE *out)
+    __attribute__((warn_unused_result));
+
+/* CHECK_EXIT_OK, _FAIL or _WARN for a collected report. */
+int check_exit_code(const struct check_list *rep);
+
+/* check_collect() with defaults + check_print(); returns an enum check_exit value. */
+int check_run(const char *config_path, int json, FILE *out);
+
+/* The individual checks, each filling one result (exposed for tests and other callers). */
+void check_certificate_file(const char *label, const char *path, time_t now, int warn_days,
+                            struct check_result *res);
+void check_tcp(const char *label, const char *host, int port, int timeout_ms,
+               struct check_result *res);
+void check_unix(const char *label, const char *path, struct check_result *res);
+void check_disk(const char *spool_path, int64_t max_bytes, struct check_result *res);
+/* TPM reachable through tcti; when handle != 0 also the identity (persistent signing key,
+ * matching the certificate in cert_path when that is not NULL) into ident. */
+void check_tpm(const char *tcti, uint32_t handle, const char *cert_path, struct check_result *tpm,
+               struct check_result *ident);
+
+#endif

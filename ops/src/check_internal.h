@@ -1,0 +1,14 @@
+/* Shared between the ops/ check sources; not a public interface. */
+#ifndef FLEETGW_CHECK_INTERNAL_H
+#define FLEETGW_CHECK_INTERNAL_H
+
+#include "fleetgw/check.h"
+
+/* fleetgwd's edge socket when the configuration names neither edge.socket nor edge.host. */
+#define CHECK_DEFAULT_EDGE_SOCKET "/run/mosquitto/fleetgw.sock"
+
+/* Fills res (cleared first); action may be NULL (nothing to do). */
+void check_set(struct check_result *res, const char *name, enum check_status st, const char *action,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif
