@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fleetgw/identity_cli.h"
 
 #define DEFAULT_SOCKET "/run/fleetgw/control.sock"
 #define ANSWER_MAX     (1024 * 1024)
@@ -46,6 +47,9 @@ static void usage(FILE *f)
         "  spool                          spool usage and drop counters\n"
         "  check [--config FILE]          is the gateway ready to run fleetgwd? (configuration,\n"
         "                                 TPM and identity, certificates, brokers, disk)\n"
+        "  identity init|show|ak|csr|quote|sign|seal|unseal [--tcti CONF] ...\n"
+        "                                 the gateway's TPM-held identity (fleetgwctl identity "
+        "--help)\n"
         "Socket: --socket, else $FLEETGW_CONTROL_SOCKET, else " DEFAULT_SOCKET "\n");
 }
 
@@ -291,6 +295,11 @@ int main(int argc, char **argv)
     const char *b = i < argc ? argv[i] : NULL;
     if (strcmp(a, "check") == 0) {
         ret = run_check(argc, argv, i, as_json);
+        goto out;
+    }
+    if (strcmp(a, "identity") == 0) {
+        /* The TPM identity commands (tpm/): argv[0] is "identity", argv[1] the command. */
+        ret = identity_cli_main(argc - (i - 1), argv + (i - 1));
         goto out;
     }
     if (strcmp(a, "status") == 0 && b == NULL) {
