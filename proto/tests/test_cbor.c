@@ -7,20 +7,11 @@
 
 #include "fleetgw/cbor.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static size_t unhex(const char *hex, uint8_t *out, size_t cap)
 {
     size_t n = 0;
     while (hex[0] != '\0' && hex[1] != '\0' && n < cap) {
-        out[n++] = (uint8_t)(hexval(hex[0]) << 4 | hexval(hex[1]));
+        out[n++] = (uint8_t)(check_hexval(hex[0]) << 4 | check_hexval(hex[1]));
         hex += 2;
     }
     return n;

@@ -2,16 +2,16 @@
  * ossl_crypto_*) on SHA-256 and ECDSA P-256 verification, and image.c on top of Mbed TLS
  * verifies the MCUboot vectors and its own images. */
 #include "check.h"
+#include "check_crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "fleetgw/crypto.h"
-#include "fleetgw/der.h"
 #include "fleetgw/image.h"
 
 /* The OpenSSL back-end, renamed at compile time (proto/CMakeLists.txt). */
@@ -77,34 +77,15 @@ static void test_sha256_agree(void)
     free(buf);
 }
 
-static int pub_of(EVP_PKEY *k, uint8_t pub[65])
-{
-    size_t n = 0;
-    return EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", pub, 65, &n) == 1 && n == 65 ? 0
-                                                                                              : -1;
-}
-
-static int ossl_sign(void *ctx, const uint8_t digest[32], uint8_t raw[64])
-{
-    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new((EVP_PKEY *)ctx, NULL);
-    uint8_t der[80];
-    size_t n = sizeof(der);
-    int ok = pc != NULL && EVP_PKEY_sign_init(pc) == 1 &&
-             EVP_PKEY_sign(pc, der, &n, digest, 32) == 1 &&
-             der_ecdsa_sig_to_raw(der, n, raw) == DER_OK;
-    EVP_PKEY_CTX_free(pc);
-    return ok ? 0 : -1;
-}
-
 static void test_verify_agree(void)
 {
     unsigned disagree = 0, accepted_bad = 0, rejected_good = 0;
     for (int i = 0; i < 40; i++) {
         EVP_PKEY *k = EVP_EC_gen("P-256");
         uint8_t pub[65], digest[32], sig[64];
-        CHECK(k != NULL && pub_of(k, pub) == 0);
+        CHECK(k != NULL && check_p256_pub(k, pub) == 0);
         CHECK(RAND_bytes(digest, 32) == 1);
-        CHECK(ossl_sign(k, digest, sig) == 0);
+        CHECK(check_p256_sign(k, digest, sig) == 0);
         int m = crypto_p256_verify(pub, digest, sig);
         int o = ossl_crypto_p256_verify(pub, digest, sig);
         if (m != 0 || o != 0)
@@ -142,7 +123,7 @@ static void test_verify_agree(void)
     };
     EVP_PKEY *k = EVP_EC_gen("P-256");
     uint8_t pub[65], digest[32] = {1}, sig[64];
-    CHECK(k != NULL && pub_of(k, pub) == 0);
+    CHECK(k != NULL && check_p256_pub(k, pub) == 0);
     memset(sig, 0, 32);
     memset(sig + 32, 0x11, 32);
     CHECK(crypto_p256_verify(pub, digest, sig) != 0);
@@ -176,7 +157,7 @@ static void test_image_own(void)
     EVP_PKEY *k = EVP_EC_gen("P-256");
     struct image_sign_opts o;
     memset(&o, 0, sizeof(o));
-    CHECK(k != NULL && pub_of(k, o.pub) == 0);
+    CHECK(k != NULL && check_p256_pub(k, o.pub) == 0);
     CHECK(RAND_bytes(payload, sizeof(payload)) == 1);
     o.payload = payload;
     o.payload_len = sizeof(payload);
@@ -186,7 +167,7 @@ static void test_image_own(void)
     o.align = 4;
     o.has_sec_cnt = 1;
     o.sec_cnt = 9;
-    o.sign = ossl_sign;
+    o.sign = check_p256_sign;
     o.sign_ctx = k;
     size_t len = 0;
     uint8_t digest[32];
@@ -222,12 +203,9 @@ static void test_image_vectors(void)
         printf("NOTE: vectors absent (FLEETGW_VECTORS): the Mbed TLS vector checks did not run\n");
         return;
     }
-    FILE *f = fopen(path, "re");
-    EVP_PKEY *k = f != NULL ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
-    if (f != NULL)
-        fclose(f);
+    EVP_PKEY *k = check_pem_private_key(path);
     struct image_key key;
-    CHECK(k != NULL && pub_of(k, key.pub) == 0);
+    CHECK(k != NULL && check_p256_pub(k, key.pub) == 0);
     EVP_PKEY_free(k);
     for (size_t i = 0; i < 2; i++) {
         static uint8_t img[16384];

@@ -3,15 +3,15 @@
  * images byte for byte (all but the randomized ECDSA value); our own images round-trip; each
  * rejection has its own reason. */
 #include "check.h"
+#include "check_crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#include "fleetgw/der.h"
 #include "fleetgw/image.h"
 
 #define IMG_CAP (256u * 1024u)
@@ -23,41 +23,12 @@ static const char *hex(const uint8_t *p, size_t n, char *buf)
     return buf;
 }
 
-static int pub_of(EVP_PKEY *k, uint8_t pub[65])
-{
-    size_t n = 0;
-    return EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", pub, 65, &n) == 1 && n == 65 ? 0
-                                                                                              : -1;
-}
-
-static int sign_cb(void *ctx, const uint8_t digest[32], uint8_t raw[64])
-{
-    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new((EVP_PKEY *)ctx, NULL);
-    uint8_t der[80];
-    size_t n = sizeof(der);
-    int ok = pc != NULL && EVP_PKEY_sign_init(pc) == 1 &&
-             EVP_PKEY_sign(pc, der, &n, digest, 32) == 1 &&
-             der_ecdsa_sig_to_raw(der, n, raw) == DER_OK;
-    EVP_PKEY_CTX_free(pc);
-    return ok ? 0 : -1;
-}
-
 static int failing_sign(void *ctx, const uint8_t digest[32], uint8_t raw[64])
 {
     (void)ctx;
     (void)digest;
     memset(raw, 0, 64);
     return -1;
-}
-
-static EVP_PKEY *load_key(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return NULL;
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    return k;
 }
 
 /* Flips every byte of img (two masks) and counts how many variants still verify. */
@@ -133,9 +104,9 @@ static void reproduce(const struct vector *v, const uint8_t *vec, size_t vec_len
     o.has_sec_cnt = v->has_sec_cnt;
     o.sec_cnt = v->sec_cnt;
     o.key_format = v->fmt;
-    o.sign = sign_cb;
+    o.sign = check_p256_sign;
     o.sign_ctx = root;
-    CHECK(pub_of(root, o.pub) == 0);
+    CHECK(check_p256_pub(root, o.pub) == 0);
     size_t len = 0;
     uint8_t digest[32];
     int tries = 0;
@@ -161,14 +132,14 @@ static int test_vectors(void)
     char path[4096], h[65];
     if (check_vector_path(path, sizeof(path), "mcuboot/root-ec-p256.pem") == NULL)
         return 0;
-    EVP_PKEY *root = load_key(path);
+    EVP_PKEY *root = check_pem_private_key(path);
     CHECK(root != NULL);
     if (root == NULL)
         return 1;
     struct image_key keys[3];
     EVP_PKEY *other = EVP_EC_gen("P-256");
-    CHECK(other != NULL && pub_of(other, keys[0].pub) == 0);
-    CHECK(pub_of(root, keys[1].pub) == 0);
+    CHECK(other != NULL && check_p256_pub(other, keys[0].pub) == 0);
+    CHECK(check_p256_pub(root, keys[1].pub) == 0);
     memcpy(&keys[2], &keys[0], sizeof(keys[0]));
     static uint8_t payload[16384];
     CHECK(check_vector_path(path, sizeof(path), "mcuboot/payload.bin") != NULL);
@@ -280,9 +251,9 @@ static void fill_opts(struct image_sign_opts *o, EVP_PKEY *k, const uint8_t *pay
     o->hdr_size = 0x100;
     o->pad_header = 1;
     o->align = 4;
-    o->sign = sign_cb;
+    o->sign = check_p256_sign;
     o->sign_ctx = k;
-    CHECK(pub_of(k, o->pub) == 0);
+    CHECK(check_p256_pub(k, o->pub) == 0);
 }
 
 static const uint8_t vid[16] = {0xfe, 0xe1, 0x00, 0x01, 0, 0, 0x50, 0, 0x80, 0, 0, 0, 0, 0, 0, 1};
@@ -297,7 +268,7 @@ static void test_own_images(void)
         return;
     CHECK(RAND_bytes(payload, sizeof(payload)) == 1);
     struct image_key key;
-    CHECK(pub_of(k, key.pub) == 0);
+    CHECK(check_p256_pub(k, key.pub) == 0);
     struct image_verify_opts vo = {.keys = &key, .n_keys = 1};
     struct image_result r;
     struct image_sign_opts o;

@@ -97,53 +97,6 @@ static const char *const example_names[] = {
     "telemetry",         "command",         "node-status",
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Finds "<!-- example: NAME -->" in the doc, then the next ``` fenced block, and returns its
- * hex digits as bytes (whitespace ignored). -1 if absent or not hex. */
-static long doc_example(const char *doc, const char *name, uint8_t *out, size_t cap)
-{
-    char marker[96];
-    snprintf(marker, sizeof(marker), "<!-- example: %s -->", name);
-    const char *p = strstr(doc, marker);
-    if (p == NULL)
-        return -1;
-    p = strstr(p, "```");
-    if (p == NULL)
-        return -1;
-    p = strchr(p, '\n');
-    if (p == NULL)
-        return -1;
-    const char *end = strstr(p, "```");
-    if (end == NULL)
-        return -1;
-    size_t n = 0;
-    int hi = -1;
-    for (; p < end; p++) {
-        if (*p == ' ' || *p == '\n' || *p == '\r')
-            continue;
-        int v = hexval(*p);
-        if (v < 0 || n >= cap)
-            return -1;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            out[n++] = (uint8_t)(hi << 4 | v);
-            hi = -1;
-        }
-    }
-    return hi < 0 ? (long)n : -1;
-}
-
 static void print_hex(const char *name, const uint8_t *b, size_t n)
 {
     fprintf(stderr, "<!-- example: %s -->\n```\n", name);
@@ -152,26 +105,9 @@ static void print_hex(const char *name, const uint8_t *b, size_t n)
     fprintf(stderr, "```\n");
 }
 
-static char *read_doc(void)
-{
-    static uint8_t buf[256 * 1024];
-    char path[1024];
-    const char *src = getenv("FLEETGW_SOURCE_DIR");
-    if (src == NULL)
-        src = ".";
-    snprintf(path, sizeof(path), "%s/docs/protocol.md", src);
-    long n = check_read_file(path, buf, sizeof(buf) - 1);
-    if (n < 0) {
-        fprintf(stderr, "cannot read %s (FLEETGW_SOURCE_DIR)\n", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    return (char *)buf;
-}
-
 static void test_examples(void)
 {
-    const char *doc = read_doc();
+    const char *doc = check_read_source("docs/protocol.md");
     CHECK(doc != NULL);
     for (size_t i = 0; i < sizeof(example_names) / sizeof(example_names[0]); i++) {
         struct msg m, d;
@@ -180,7 +116,7 @@ static void test_examples(void)
         example(example_names[i], &m);
         CHECK_EQ_INT(msg_encode(&m, enc, sizeof(enc), &len), MSG_OK);
         /* the documented hex */
-        long wl = doc == NULL ? -1 : doc_example(doc, example_names[i], want, sizeof(want));
+        long wl = doc == NULL ? -1 : check_doc_example(doc, example_names[i], want, sizeof(want));
         int same = wl >= 0 && (size_t)wl == len && memcmp(want, enc, len) == 0;
         if (!same) {
             fprintf(stderr,
@@ -409,13 +345,27 @@ static void b_challenge_ok(struct cbor_enc *e)
     cbor_put_bytes(e, d32, 32);
     cbor_put_uint(e, 3600);
 }
-static void offer_head(struct cbor_enc *e, const char *campaign, size_t digest_len)
+/* ota-offer up to its size field; the campaign may hold a NUL. */
+static void offer_head_n(struct cbor_enc *e, const char *campaign, size_t campaign_len,
+                         size_t digest_len)
 {
     cbor_put_array(e, 6);
     cbor_put_uint(e, 3);
-    cbor_put_text(e, campaign, strlen(campaign));
+    cbor_put_text(e, campaign, campaign_len);
     cbor_put_bytes(e, d4096, digest_len);
     cbor_put_uint(e, 6000);
+}
+static void offer_head(struct cbor_enc *e, const char *campaign, size_t digest_len)
+{
+    offer_head_n(e, campaign, strlen(campaign), digest_len);
+}
+/* A valid ota-offer tail: version 1.1.1+1, chunk size 1024. */
+static void offer_tail(struct cbor_enc *e)
+{
+    cbor_put_array(e, 4);
+    for (int i = 0; i < 4; i++)
+        cbor_put_uint(e, 1);
+    cbor_put_uint(e, 1024);
 }
 static void b_offer_version3(struct cbor_enc *e)
 {
@@ -439,30 +389,17 @@ static void b_offer_version_major256(struct cbor_enc *e)
 static void b_offer_digest31(struct cbor_enc *e)
 {
     offer_head(e, "c1", 31);
-    cbor_put_array(e, 4);
-    for (int i = 0; i < 4; i++)
-        cbor_put_uint(e, 1);
-    cbor_put_uint(e, 1024);
+    offer_tail(e);
 }
 static void b_offer_campaign_long(struct cbor_enc *e)
 {
     offer_head(e, "c123456789012345678901234567890123", 32);
-    cbor_put_array(e, 4);
-    for (int i = 0; i < 4; i++)
-        cbor_put_uint(e, 1);
-    cbor_put_uint(e, 1024);
+    offer_tail(e);
 }
 static void b_offer_campaign_nul(struct cbor_enc *e)
 {
-    cbor_put_array(e, 6);
-    cbor_put_uint(e, 3);
-    cbor_put_text(e, "c\0", 2);
-    cbor_put_bytes(e, d4096, 32);
-    cbor_put_uint(e, 6000);
-    cbor_put_array(e, 4);
-    for (int i = 0; i < 4; i++)
-        cbor_put_uint(e, 1);
-    cbor_put_uint(e, 1024);
+    offer_head_n(e, "c\0", 2, 32);
+    offer_tail(e);
 }
 static void b_ack_reason_text(struct cbor_enc *e)
 {

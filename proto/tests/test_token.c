@@ -2,48 +2,18 @@
  * single-byte change of payload or signature is refused; each invalid-claim case, built by
  * token_encode() and signed with a key generated here, is refused with its own reason. */
 #include "check.h"
+#include "check_crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "fleetgw/cbor.h"
 #include "fleetgw/crypto.h"
 #include "fleetgw/token.h"
 
 /* ---- OpenSSL helpers (test only) ----------------------------------------------------- */
-
-static int test_sign(void *key_ctx, const uint8_t digest[CRYPTO_SHA256_LEN],
-                     uint8_t sig_rs[CRYPTO_P256_SIG_LEN])
-{
-    EVP_PKEY *pkey = key_ctx;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
-    unsigned char der[80];
-    size_t der_len = sizeof(der);
-    const unsigned char *p = der;
-    ECDSA_SIG *sig = NULL;
-    int rc = -1;
-
-    if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
-        EVP_PKEY_sign(ctx, der, &der_len, digest, CRYPTO_SHA256_LEN) != 1)
-        goto out;
-    sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-    if (sig == NULL)
-        goto out;
-    if (BN_bn2binpad(ECDSA_SIG_get0_r(sig), sig_rs, 32) != 32 ||
-        BN_bn2binpad(ECDSA_SIG_get0_s(sig), sig_rs + 32, 32) != 32)
-        goto out;
-    rc = 0;
-out:
-    ECDSA_SIG_free(sig);
-    EVP_PKEY_CTX_free(ctx);
-    return rc;
-}
 
 static int failing_sign(void *key_ctx, const uint8_t digest[CRYPTO_SHA256_LEN],
                         uint8_t sig_rs[CRYPTO_P256_SIG_LEN])
@@ -52,15 +22,6 @@ static int failing_sign(void *key_ctx, const uint8_t digest[CRYPTO_SHA256_LEN],
     (void)digest;
     (void)sig_rs;
     return -1;
-}
-
-static int pub_of(EVP_PKEY *pkey, uint8_t pub[CRYPTO_P256_PUB_LEN])
-{
-    size_t n = 0;
-    if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
-                                        CRYPTO_P256_PUB_LEN, &n) != 1)
-        return -1;
-    return n == CRYPTO_P256_PUB_LEN && pub[0] == 0x04 ? 0 : -1;
 }
 
 /* Builds a COSE_Sign1 over arbitrary protected/payload bytes, for hand-made bad tokens. */
@@ -79,7 +40,7 @@ static size_t make_raw_sign1(EVP_PKEY *key, const uint8_t *prot, size_t prot_len
     cbor_put_bytes(&e, NULL, 0);
     cbor_put_bytes(&e, payload, payload_len);
     if (cbor_enc_finish(&e, &n) != CBOR_OK || crypto_sha256(sigstruct, n, digest) != 0 ||
-        test_sign(key, digest, sig) != 0)
+        check_p256_sign(key, digest, sig) != 0)
         return 0;
     cbor_enc_init(&e, out, cap);
     if (tagged)
@@ -93,52 +54,6 @@ static size_t make_raw_sign1(EVP_PKEY *key, const uint8_t *prot, size_t prot_len
 }
 
 /* ---- the documented claims example (docs/protocol.md, "token-claims") ------------------ */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* The hex block after "<!-- example: token-claims -->" in docs/protocol.md; -1 if absent. */
-static long doc_claims_example(uint8_t *out, size_t cap)
-{
-    static uint8_t doc[256 * 1024];
-    char path[1024];
-    const char *src = getenv("FLEETGW_SOURCE_DIR");
-    snprintf(path, sizeof(path), "%s/docs/protocol.md", src != NULL ? src : ".");
-    long n = check_read_file(path, doc, sizeof(doc) - 1);
-    if (n < 0) {
-        fprintf(stderr, "cannot read %s\n", path);
-        return -1;
-    }
-    doc[n] = 0;
-    const char *p = strstr((const char *)doc, "<!-- example: token-claims -->");
-    if (p == NULL || (p = strstr(p, "```")) == NULL || (p = strchr(p, '\n')) == NULL)
-        return -1;
-    const char *end = strstr(p, "```");
-    size_t len = 0;
-    int hi = -1;
-    for (; end != NULL && p < end; p++) {
-        int v = hexval(*p);
-        if (*p == '\n' || *p == ' ')
-            continue;
-        if (v < 0 || len >= cap)
-            return -1;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            out[len++] = (uint8_t)(hi << 4 | v);
-            hi = -1;
-        }
-    }
-    return end != NULL && hi < 0 ? (long)len : -1;
-}
 
 /* The claims of the RFC 9783 example token. */
 static void rfc_example_claims(struct token_claims *c)
@@ -171,9 +86,10 @@ static void check_payload_is_doc_example(const struct token_claims *c, EVP_PKEY 
     static uint8_t t[TOKEN_MAX_LEN];
     uint8_t want[512];
     size_t len = 0;
-    long wl = doc_claims_example(want, sizeof(want));
+    const char *doc = check_read_source("docs/protocol.md");
+    long wl = doc == NULL ? -1 : check_doc_example(doc, "token-claims", want, sizeof(want));
     CHECK(wl == 256);
-    CHECK_EQ_INT(token_encode(c, test_sign, key, t, sizeof(t), &len), TOKEN_OK);
+    CHECK_EQ_INT(token_encode(c, check_p256_sign, key, t, sizeof(t), &len), TOKEN_OK);
     /* d2 84 43 a1 01 26 a0 59 01 00 <payload> */
     CHECK(len == 10 + 256 + 2 + 64 && t[7] == 0x59 && t[8] == 0x01 && t[9] == 0x00);
     CHECK(wl == 256 && memcmp(t + 10, want, 256) == 0);
@@ -387,8 +303,8 @@ static void test_generated(void)
     CHECK(key != NULL && other != NULL);
     if (key == NULL || other == NULL)
         return;
-    CHECK(pub_of(key, pub) == 0);
-    CHECK(pub_of(other, other_pub) == 0);
+    CHECK(check_p256_pub(key, pub) == 0);
+    CHECK(check_p256_pub(other, other_pub) == 0);
 
     /* the documented example payload */
     rfc_example_claims(&c);
@@ -398,7 +314,7 @@ static void test_generated(void)
     /* round trip */
     valid_claims(&c);
     CHECK_EQ_INT(token_check_claims(&c), TOKEN_OK);
-    CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+    CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
     CHECK_EQ_INT(token_verify(tok, len, pub, c.nonce, c.nonce_len, &got), TOKEN_OK);
     CHECK(memcmp(&c, &got, sizeof(c)) == 0);
     CHECK_EQ_INT(token_decode(tok, len, &got), TOKEN_OK);
@@ -410,7 +326,7 @@ static void test_generated(void)
     CHECK(tok[0] == 0xd2 && tok[1] == 0x84 && tok[2] == 0x43 && tok[3] == 0xa1 && tok[4] == 0x01 &&
           tok[5] == 0x26 && tok[6] == 0xa0);
     /* payload determinism: two encodings differ only in the (randomised) signature */
-    CHECK_EQ_INT(token_encode(&c, test_sign, key, tok2, sizeof(tok2), &len2), TOKEN_OK);
+    CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok2, sizeof(tok2), &len2), TOKEN_OK);
     CHECK_EQ_INT(len, len2);
     CHECK(memcmp(tok, tok2, len - 64) == 0);
 
@@ -431,7 +347,7 @@ static void test_generated(void)
     /* every output buffer size below the token's size is refused, never overrun */
     for (size_t cap = 0; cap < len; cap++) {
         size_t l = 123;
-        CHECK(token_encode(&c, test_sign, key, tok2, cap, &l) == TOKEN_ERR_NOSPACE && l == 0);
+        CHECK(token_encode(&c, check_p256_sign, key, tok2, cap, &l) == TOKEN_ERR_NOSPACE && l == 0);
     }
     CHECK_EQ_INT(token_encode(&c, failing_sign, NULL, tok2, sizeof(tok2), &len2), TOKEN_ERR_SIGNER);
 
@@ -451,7 +367,7 @@ static void test_generated(void)
         c.sw[i].signer_id_len = 48;
         memset(c.sw[i].meas_type, 'x', TOKEN_MAX_TEXT);
     }
-    CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+    CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
     CHECK_EQ_INT(token_verify(tok, len, pub, c.nonce, 48, &got), TOKEN_OK);
     CHECK(memcmp(&c, &got, sizeof(c)) == 0);
     for (size_t i = 0; i < sizeof(c); i++)
@@ -462,7 +378,7 @@ static void test_generated(void)
     for (size_t seed = 8; seed <= 32; seed += 24) {
         valid_claims(&c);
         c.boot_seed_len = seed;
-        CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+        CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
         CHECK_EQ_INT(token_verify(tok, len, pub, NULL, 0, &got), TOKEN_OK);
     }
     /* EAN-13 alone and with an underscore separator are accepted too */
@@ -470,12 +386,12 @@ static void test_generated(void)
     strcpy(c.cert_ref, "1234567890123");
     CHECK_EQ_INT(token_check_claims(&c), TOKEN_OK);
     strcpy(c.cert_ref, "1234567890123_12345");
-    CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+    CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
     CHECK_EQ_INT(token_verify(tok, len, pub, NULL, 0, &got), TOKEN_OK);
     /* a text field without its NUL is refused by the encoder */
     valid_claims(&c);
     memset(c.sw[0].version, 'v', sizeof(c.sw[0].version));
-    CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_ERR_ARG);
+    CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok, sizeof(tok), &len), TOKEN_ERR_ARG);
     CHECK_EQ_INT(token_check_claims(&c), TOKEN_ERR_TEXT_TOO_LONG);
 
     /* each invalid claim, signed correctly, is refused with its own reason */
@@ -484,7 +400,7 @@ static void test_generated(void)
         valid_claims(&c);
         bad_cases[i].mutate(&c);
         r3 = token_check_claims(&c);
-        CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+        CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
         r1 = token_verify(tok, len, pub, NULL, 0, &got);
         r2 = token_decode(tok, len, &got);
         if (r1 != bad_cases[i].want || r2 != bad_cases[i].want || r3 != bad_cases[i].want)
@@ -513,7 +429,7 @@ static void test_generated(void)
         size_t plen = 0, n;
 
         valid_claims(&c);
-        CHECK_EQ_INT(token_encode(&c, test_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
+        CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, tok, sizeof(tok), &len), TOKEN_OK);
         /* payload of the valid token: after d2 84 43 a1 01 26 a0 59 LL LL */
         plen = ((size_t)tok[8] << 8) | tok[9];
         memcpy(payload, tok + 10, plen);
@@ -592,7 +508,8 @@ static void test_generated(void)
             /* the valid map minus the claim, then the claim: re-use the encoder for the rest */
             size_t rest_len = 0;
             uint8_t rest[1100];
-            CHECK_EQ_INT(token_encode(&c, test_sign, key, rest, sizeof(rest), &rest_len), TOKEN_OK);
+            CHECK_EQ_INT(token_encode(&c, check_p256_sign, key, rest, sizeof(rest), &rest_len),
+                         TOKEN_OK);
             /* payload bstr head at rest[7]: 0x58 LL or 0x59 LL LL */
             size_t rl, po;
             if (rest[7] == 0x58) {
@@ -645,16 +562,11 @@ static int test_vector(void)
     if (check_vector_path(kpath, sizeof(kpath), "psa/tfm-es-iak.pem") == NULL ||
         check_vector_path(tpath, sizeof(tpath), "psa/psa-sign1.cbor") == NULL)
         return -1;
-    FILE *f = fopen(kpath, "re");
-    CHECK(f != NULL);
-    if (f == NULL)
-        return 0;
-    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
+    EVP_PKEY *key = check_pem_private_key(kpath);
     CHECK(key != NULL);
     if (key == NULL)
         return 0;
-    CHECK(pub_of(key, pub) == 0);
+    CHECK(check_p256_pub(key, pub) == 0);
     n = check_read_file(tpath, buf, sizeof(buf));
     CHECK(n > 0);
     if (n <= 0) {

@@ -64,31 +64,10 @@ static const char *status_id(enum image_status st)
     return "unknown";
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
-/* Prints s as a JSON string (quotes included). */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
-
 static void uuid_str(const uint8_t u[16], char out[37])
 {
     char h[33];
-    hex(u, 16, h);
+    tool_hex_str(u, 16, h);
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
@@ -147,17 +126,6 @@ static int parse_version(const char *s, struct image_version *v)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* imgtool's UUID syntax: 8-4-4-4-12 hex, 32 hex digits, or a name turned into a version 5
  * UUID in namespace ns (NULL: names are not allowed). */
 static int parse_uuid(const char *s, const uint8_t *ns, uint8_t out[16])
@@ -171,7 +139,7 @@ static int parse_uuid(const char *s, const uint8_t *ns, uint8_t out[16])
                 ok = s[i] == '-';
                 continue;
             }
-            int hi = hexval(s[i]), lo = i + 1 < n ? hexval(s[i + 1]) : -1;
+            int hi = tool_hexval(s[i]), lo = i + 1 < n ? tool_hexval(s[i + 1]) : -1;
             if (hi < 0 || lo < 0 || j >= 16) {
                 ok = 0;
                 break;
@@ -202,19 +170,6 @@ static int parse_uuid(const char *s, const uint8_t *ns, uint8_t out[16])
 
 static const uint8_t ns_dns[16] = {0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1,
                                    0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
-
-static int sign_with_pkey(void *ctx, const uint8_t digest[CRYPTO_SHA256_LEN],
-                          uint8_t sig_rs[CRYPTO_P256_SIG_LEN])
-{
-    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new((EVP_PKEY *)ctx, NULL);
-    uint8_t der[80];
-    size_t n = sizeof(der);
-    int ok = pc != NULL && EVP_PKEY_sign_init(pc) == 1 &&
-             EVP_PKEY_sign(pc, der, &n, digest, CRYPTO_SHA256_LEN) == 1 &&
-             der_ecdsa_sig_to_raw(der, n, sig_rs) == DER_OK;
-    EVP_PKEY_CTX_free(pc);
-    return ok ? 0 : -1;
-}
 
 static void image_usage(FILE *f)
 {
@@ -461,7 +416,7 @@ static int cmd_sign(int argc, char **argv)
     o.cid = has_cid ? cid : NULL;
     o.key_format =
         a.key_format != NULL && strcmp(a.key_format, "full") == 0 ? IMAGE_KEY_FULL : IMAGE_KEY_HASH;
-    o.sign = sign_with_pkey;
+    o.sign = tool_sign_p256;
     o.sign_ctx = key;
     size_t cap = (size_t)o.hdr_size + payload_len + 4096;
     if (cap < o.slot_size)
@@ -477,7 +432,7 @@ static int cmd_sign(int argc, char **argv)
     if (tool_write_atomic(out_path, out, out_len, 0644) != 0)
         goto out;
     char h[65], ver[48];
-    hex(digest, sizeof(digest), h);
+    tool_hex_str(digest, sizeof(digest), h);
     version_str(&o.version, ver, sizeof(ver));
     printf("signed %s: version %s, %zu bytes, digest %s\n", out_path, ver, out_len, h);
     rc = TOOL_OK;
@@ -514,11 +469,11 @@ static void print_info_text(const struct image_info *i)
         printf("dependency:       image %u >= %s\n", i->deps[d].image_id, ver);
     }
     if (i->has_sha256) {
-        hex(i->sha256, 32, h);
+        tool_hex_str(i->sha256, 32, h);
         printf("SHA256 TLV:       %s\n", h);
     }
     if (i->has_keyhash) {
-        hex(i->keyhash, 32, h);
+        tool_hex_str(i->keyhash, 32, h);
         printf("KEYHASH TLV:      %s\n", h);
     }
     if (i->pubkey_off != 0)
@@ -555,11 +510,11 @@ static void print_info_json(const struct image_info *i)
     }
     printf("]");
     if (i->has_sha256) {
-        hex(i->sha256, 32, h);
+        tool_hex_str(i->sha256, 32, h);
         printf(",\"sha256_tlv\":\"%s\"", h);
     }
     if (i->has_keyhash) {
-        hex(i->keyhash, 32, h);
+        tool_hex_str(i->keyhash, 32, h);
         printf(",\"keyhash_tlv\":\"%s\"", h);
     }
     printf(",\"key_format\":\"%s\"",
@@ -584,7 +539,7 @@ static int cmd_info(int argc, char **argv)
     free(img);
     if (a.json) {
         printf("{\"file\":");
-        json_str(path);
+        tool_json_str(stdout, path);
         printf(",\"valid_structure\":%s,\"status\":\"%s\",\"reason\":\"%s\"",
                st == IMAGE_OK ? "true" : "false", status_id(st), image_status_str(st));
         if (st == IMAGE_OK) {
@@ -644,16 +599,16 @@ static int cmd_verify(int argc, char **argv)
     enum image_status st = image_verify(img, len, &vo, &r);
     free(img);
     char h[65], kh[65];
-    hex(r.digest, 32, h);
-    hex(r.signer_keyhash, 32, kh);
+    tool_hex_str(r.digest, 32, h);
+    tool_hex_str(r.signer_keyhash, 32, kh);
     if (a.json) {
         printf("{\"file\":");
-        json_str(path);
+        tool_json_str(stdout, path);
         printf(",\"valid\":%s,\"status\":\"%s\",\"reason\":\"%s\"",
                st == IMAGE_OK ? "true" : "false", status_id(st), image_status_str(st));
         if (st == IMAGE_OK) {
             printf(",\"digest\":\"%s\",\"signer_keyhash\":\"%s\",\"key\":", h, kh);
-            json_str(a.keys[r.key_index]);
+            tool_json_str(stdout, a.keys[r.key_index]);
             printf(",");
             print_info_json(&r.info);
         }
@@ -699,7 +654,7 @@ static int cmd_bench(int argc, char **argv)
     o.align = 4;
     o.has_sec_cnt = 1;
     o.sec_cnt = 1;
-    o.sign = sign_with_pkey;
+    o.sign = tool_sign_p256;
     o.sign_ctx = key;
     size_t len = 0;
     if (image_sign(&o, img, a.size + 8192, &len, NULL) != IMAGE_OK)
@@ -710,16 +665,13 @@ static int cmd_bench(int argc, char **argv)
     struct image_result r;
     /* Wall time, and CPU time as `openssl speed` measures by default (user time), so that
      * a loaded machine does not skew the comparison. */
-    struct timespec t0, t1, c0, c1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    struct tool_stopwatch sw;
+    double cpu, secs;
+    tool_stopwatch_start(&sw);
     for (uint64_t i = 0; i < a.iterations; i++)
         if (image_verify(img, len, &vo, &r) != IMAGE_OK)
             goto out;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    tool_stopwatch_read(&sw, &cpu, &secs);
     double bytes = (double)len * (double)a.iterations;
     printf("{\"image_bytes\":%zu,\"iterations\":%" PRIu64
            ",\"seconds\":%.6f,\"bytes_per_second\":%.0f,\"cpu_seconds\":%.6f,"

@@ -5,6 +5,7 @@
  * Exit codes: 0 valid, 1 invalid (reason printed), 2 usage or I/O error. A hidden
  * "token bench -k KEY.pem [-n N] TOKEN" times token_verify() for bench_proto_token.py. */
 #include "tool.h"
+#include "tool_util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -14,11 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "fleetgw/crypto.h"
 #include "fleetgw/token.h"
@@ -45,32 +42,6 @@ static void usage(FILE *f)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Parses hex (even length) into out; returns the byte count or -1. */
-static long parse_hex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s);
-    if (n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return (long)(n / 2);
-}
-
 static int parse_long(const char *s, long long min, long long max, long long *out)
 {
     char *end = NULL;
@@ -91,159 +62,52 @@ static int copy_text(char dst[TOKEN_MAX_TEXT + 1], const char *src)
     return 0;
 }
 
-/* Reads a whole file; -1 on I/O error, -2 if larger than cap. */
-static long read_file(const char *path, uint8_t *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(buf, 1, cap, f);
-    int err = ferror(f);
-    int more = fgetc(f) != EOF;
-    fclose(f);
-    if (err)
-        return -1;
-    return more ? -2 : (long)n;
-}
-
-static EVP_PKEY *load_key(const char *path, int want_private)
-{
-    FILE *f = fopen(path, "re");
-    EVP_PKEY *pkey = NULL;
-    if (f == NULL) {
-        fprintf(stderr, "token: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    if (pkey == NULL && !want_private) {
-        rewind(f);
-        pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    }
-    fclose(f);
-    if (pkey == NULL) {
-        fprintf(stderr, "token: %s is not a PEM %s key\n", path, want_private ? "private" : "EC");
-        return NULL;
-    }
-    char group[32] = "";
-    size_t glen = 0;
-    if (!EVP_PKEY_is_a(pkey, "EC") ||
-        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                       &glen) != 1 ||
-        strcmp(group, "prime256v1") != 0) {
-        fprintf(stderr, "token: %s is not a P-256 key\n", path);
-        EVP_PKEY_free(pkey);
-        return NULL;
-    }
-    return pkey;
-}
-
-static int pub_point(EVP_PKEY *pkey, uint8_t pub[CRYPTO_P256_PUB_LEN])
-{
-    size_t n = 0;
-    if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
-                                        CRYPTO_P256_PUB_LEN, &n) != 1 ||
-        n != CRYPTO_P256_PUB_LEN || pub[0] != 0x04)
-        return -1;
-    return 0;
-}
-
-static int pem_sign(void *key_ctx, const uint8_t digest[CRYPTO_SHA256_LEN],
-                    uint8_t sig_rs[CRYPTO_P256_SIG_LEN])
-{
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new((EVP_PKEY *)key_ctx, NULL);
-    unsigned char der[80];
-    size_t der_len = sizeof(der);
-    const unsigned char *p = der;
-    ECDSA_SIG *sig = NULL;
-    int rc = -1;
-
-    if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
-        EVP_PKEY_sign(ctx, der, &der_len, digest, CRYPTO_SHA256_LEN) != 1)
-        goto out;
-    sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-    if (sig == NULL || BN_bn2binpad(ECDSA_SIG_get0_r(sig), sig_rs, 32) != 32 ||
-        BN_bn2binpad(ECDSA_SIG_get0_s(sig), sig_rs + 32, 32) != 32)
-        goto out;
-    rc = 0;
-out:
-    ECDSA_SIG_free(sig);
-    EVP_PKEY_CTX_free(ctx);
-    return rc;
-}
-
 /* ---- output --------------------------------------------------------------------------- */
 
-static void print_hex(FILE *f, const uint8_t *b, size_t n)
+/* ", \"name\": " and the value as a JSON string, when present. */
+static void json_str_field(FILE *f, const char *name, const char *s, int present)
 {
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%02x", b[i]);
+    if (!present)
+        return;
+    fprintf(f, ", \"%s\": ", name);
+    tool_json_str(f, s);
 }
 
-static void json_str(FILE *f, const char *s)
+static void json_hex_field(FILE *f, const char *name, const uint8_t *p, size_t n, int present)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static void json_hex(FILE *f, const uint8_t *b, size_t n)
-{
-    fputc('"', f);
-    print_hex(f, b, n);
-    fputc('"', f);
+    if (!present)
+        return;
+    fprintf(f, ", \"%s\": ", name);
+    tool_json_hex(f, p, n);
 }
 
 static void print_claims_json(FILE *f, const struct token_claims *c)
 {
     fprintf(f, "{\"profile\": ");
-    json_str(f, c->profile);
-    fprintf(f, ", \"nonce\": ");
-    json_hex(f, c->nonce, c->nonce_len);
-    fprintf(f, ", \"instance_id\": ");
-    json_hex(f, c->instance_id, c->instance_id_len);
-    fprintf(f, ", \"implementation_id\": ");
-    json_hex(f, c->impl_id, c->impl_id_len);
+    tool_json_str(f, c->profile);
+    json_hex_field(f, "nonce", c->nonce, c->nonce_len, 1);
+    json_hex_field(f, "instance_id", c->instance_id, c->instance_id_len, 1);
+    json_hex_field(f, "implementation_id", c->impl_id, c->impl_id_len, 1);
     fprintf(f, ", \"client_id\": %ld", (long)c->client_id);
     fprintf(f, ", \"security_lifecycle\": %lu, \"security_lifecycle_name\": \"%s\"",
             (unsigned long)c->lifecycle, token_lifecycle_str(c->lifecycle));
-    if (c->present & TOKEN_HAS_BOOT_SEED) {
-        fprintf(f, ", \"boot_seed\": ");
-        json_hex(f, c->boot_seed, c->boot_seed_len);
-    }
-    if (c->present & TOKEN_HAS_CERT_REF) {
-        fprintf(f, ", \"certification_reference\": ");
-        json_str(f, c->cert_ref);
-    }
-    if (c->present & TOKEN_HAS_VERIF_SERVICE) {
-        fprintf(f, ", \"verification_service\": ");
-        json_str(f, c->verif_service);
-    }
+    json_hex_field(f, "boot_seed", c->boot_seed, c->boot_seed_len,
+                   (c->present & TOKEN_HAS_BOOT_SEED) != 0);
+    json_str_field(f, "certification_reference", c->cert_ref,
+                   (c->present & TOKEN_HAS_CERT_REF) != 0);
+    json_str_field(f, "verification_service", c->verif_service,
+                   (c->present & TOKEN_HAS_VERIF_SERVICE) != 0);
     fprintf(f, ", \"software_components\": [");
     for (size_t i = 0; i < c->sw_count; i++) {
         const struct token_sw_component *s = &c->sw[i];
         fprintf(f, "%s{\"measurement_value\": ", i ? ", " : "");
-        json_hex(f, s->meas_value, s->meas_value_len);
-        fprintf(f, ", \"signer_id\": ");
-        json_hex(f, s->signer_id, s->signer_id_len);
-        if (s->present & TOKEN_SWC_MEAS_TYPE) {
-            fprintf(f, ", \"measurement_type\": ");
-            json_str(f, s->meas_type);
-        }
-        if (s->present & TOKEN_SWC_VERSION) {
-            fprintf(f, ", \"version\": ");
-            json_str(f, s->version);
-        }
-        if (s->present & TOKEN_SWC_MEAS_DESC) {
-            fprintf(f, ", \"measurement_description\": ");
-            json_str(f, s->meas_desc);
-        }
+        tool_json_hex(f, s->meas_value, s->meas_value_len);
+        json_hex_field(f, "signer_id", s->signer_id, s->signer_id_len, 1);
+        json_str_field(f, "measurement_type", s->meas_type,
+                       (s->present & TOKEN_SWC_MEAS_TYPE) != 0);
+        json_str_field(f, "version", s->version, (s->present & TOKEN_SWC_VERSION) != 0);
+        json_str_field(f, "measurement_description", s->meas_desc,
+                       (s->present & TOKEN_SWC_MEAS_DESC) != 0);
         fputc('}', f);
     }
     fprintf(f, "]}");
@@ -252,16 +116,16 @@ static void print_claims_json(FILE *f, const struct token_claims *c)
 static void print_claims_text(FILE *f, const struct token_claims *c)
 {
     fprintf(f, "profile:            %s\nnonce:              ", c->profile);
-    print_hex(f, c->nonce, c->nonce_len);
+    tool_print_hex(f, c->nonce, c->nonce_len);
     fprintf(f, "\ninstance id:        ");
-    print_hex(f, c->instance_id, c->instance_id_len);
+    tool_print_hex(f, c->instance_id, c->instance_id_len);
     fprintf(f, "\nimplementation id:  ");
-    print_hex(f, c->impl_id, c->impl_id_len);
+    tool_print_hex(f, c->impl_id, c->impl_id_len);
     fprintf(f, "\nclient id:          %ld\nsecurity lifecycle: 0x%04lx (%s)\n", (long)c->client_id,
             (unsigned long)c->lifecycle, token_lifecycle_str(c->lifecycle));
     if (c->present & TOKEN_HAS_BOOT_SEED) {
         fprintf(f, "boot seed:          ");
-        print_hex(f, c->boot_seed, c->boot_seed_len);
+        tool_print_hex(f, c->boot_seed, c->boot_seed_len);
         fputc('\n', f);
     }
     if (c->present & TOKEN_HAS_CERT_REF)
@@ -271,9 +135,9 @@ static void print_claims_text(FILE *f, const struct token_claims *c)
     for (size_t i = 0; i < c->sw_count; i++) {
         const struct token_sw_component *s = &c->sw[i];
         fprintf(f, "software component %zu:\n  measurement value: ", i);
-        print_hex(f, s->meas_value, s->meas_value_len);
+        tool_print_hex(f, s->meas_value, s->meas_value_len);
         fprintf(f, "\n  signer id:         ");
-        print_hex(f, s->signer_id, s->signer_id_len);
+        tool_print_hex(f, s->signer_id, s->signer_id_len);
         fputc('\n', f);
         if (s->present & TOKEN_SWC_MEAS_TYPE)
             fprintf(f, "  measurement type:  %s\n", s->meas_type);
@@ -289,7 +153,7 @@ static int report(enum token_err r, const struct token_claims *c, int json, int 
     if (json) {
         printf("{\"valid\": %s, \"signature_checked\": %s, \"reason\": ",
                r == TOKEN_OK ? "true" : "false", verified ? "true" : "false");
-        json_str(stdout, token_err_str(r));
+        tool_json_str(stdout, token_err_str(r));
         if (r == TOKEN_OK) {
             printf(", \"claims\": ");
             print_claims_json(stdout, c);
@@ -358,17 +222,14 @@ static int parse_sw(const char *arg, struct token_sw_component *s)
         s->present |= TOKEN_SWC_MEAS_TYPE;
     }
     if (field[1][0] != '\0') {
-        long n = parse_hex(field[1], s->meas_value, sizeof(s->meas_value));
-        if (n < 0)
+        if (tool_hex_decode(field[1], s->meas_value, sizeof(s->meas_value), &s->meas_value_len) !=
+            0)
             return -1;
-        s->meas_value_len = (size_t)n;
         s->present |= TOKEN_SWC_MEAS_VALUE;
     }
     if (field[2][0] != '\0') {
-        long n = parse_hex(field[2], s->signer_id, sizeof(s->signer_id));
-        if (n < 0)
+        if (tool_hex_decode(field[2], s->signer_id, sizeof(s->signer_id), &s->signer_id_len) != 0)
             return -1;
-        s->signer_id_len = (size_t)n;
         s->present |= TOKEN_SWC_SIGNER_ID;
     }
     if (nf > 3 && field[3][0] != '\0') {
@@ -392,7 +253,6 @@ static int cmd_make(int argc, char **argv)
     EVP_PKEY *pkey = NULL;
     uint8_t tok[TOKEN_MAX_LEN];
     size_t len = 0;
-    long n;
     long long v;
 
     memset(&c, 0, sizeof(c));
@@ -412,10 +272,8 @@ static int cmd_make(int argc, char **argv)
             out_path = optarg;
             break;
         case OPT_NONCE:
-            n = parse_hex(optarg, c.nonce, sizeof(c.nonce));
-            if (n < 0)
+            if (tool_hex_decode(optarg, c.nonce, sizeof(c.nonce), &c.nonce_len) != 0)
                 goto bad;
-            c.nonce_len = (size_t)n;
             c.present |= TOKEN_HAS_NONCE;
             break;
         case OPT_SW:
@@ -424,17 +282,14 @@ static int cmd_make(int argc, char **argv)
             c.sw_count++;
             break;
         case OPT_INSTANCE:
-            n = parse_hex(optarg, c.instance_id, sizeof(c.instance_id));
-            if (n < 0)
+            if (tool_hex_decode(optarg, c.instance_id, sizeof(c.instance_id), &c.instance_id_len) !=
+                0)
                 goto bad;
-            c.instance_id_len = (size_t)n;
             have_instance = 1;
             break;
         case OPT_IMPL:
-            n = parse_hex(optarg, c.impl_id, sizeof(c.impl_id));
-            if (n < 0)
+            if (tool_hex_decode(optarg, c.impl_id, sizeof(c.impl_id), &c.impl_id_len) != 0)
                 goto bad;
-            c.impl_id_len = (size_t)n;
             break;
         case OPT_CLIENT:
             if (parse_long(optarg, INT32_MIN, INT32_MAX, &v) != 0)
@@ -447,10 +302,8 @@ static int cmd_make(int argc, char **argv)
             c.lifecycle = (uint32_t)v;
             break;
         case OPT_SEED:
-            n = parse_hex(optarg, c.boot_seed, sizeof(c.boot_seed));
-            if (n < 0)
+            if (tool_hex_decode(optarg, c.boot_seed, sizeof(c.boot_seed), &c.boot_seed_len) != 0)
                 goto bad;
-            c.boot_seed_len = (size_t)n;
             c.present |= TOKEN_HAS_BOOT_SEED;
             break;
         case OPT_CERT:
@@ -477,13 +330,14 @@ static int cmd_make(int argc, char **argv)
         fprintf(stderr, "token make: -k KEY and -o OUT are required, no positional arguments\n");
         goto bad;
     }
-    pkey = load_key(key_path, 1);
+    pkey = tool_load_key(key_path, 1);
     if (pkey == NULL)
         goto out;
     if (!have_instance) {
         uint8_t pub[CRYPTO_P256_PUB_LEN];
         c.instance_id[0] = 0x01;
-        if (pub_point(pkey, pub) != 0 || crypto_sha256(pub, sizeof(pub), c.instance_id + 1) != 0) {
+        if (tool_pub_point(pkey, pub) != 0 ||
+            crypto_sha256(pub, sizeof(pub), c.instance_id + 1) != 0) {
             fprintf(stderr, "token make: cannot derive the instance id\n");
             goto out;
         }
@@ -498,7 +352,7 @@ static int cmd_make(int argc, char **argv)
             goto out;
         }
     }
-    enum token_err r = token_encode(&c, pem_sign, pkey, tok, sizeof(tok), &len);
+    enum token_err r = token_encode(&c, tool_sign_p256, pkey, tok, sizeof(tok), &len);
     if (r != TOKEN_OK) {
         fprintf(stderr, "token make: %s\n", token_err_str(r));
         goto out;
@@ -532,7 +386,8 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
     static uint8_t tok[FILE_MAX];
     const char *key_path = NULL;
     uint8_t nonce[TOKEN_MAX_HASH], pub[CRYPTO_P256_PUB_LEN];
-    long nonce_len = -1, n;
+    size_t nonce_len = 0, n = 0;
+    int have_nonce = 0;
     long long iterations = 2000;
     int json = 0, rc = TOOL_USAGE, opt;
     EVP_PKEY *pkey = NULL;
@@ -553,9 +408,9 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
         case OPT_NONCE:
             if (mode != 1)
                 goto bad;
-            nonce_len = parse_hex(optarg, nonce, sizeof(nonce));
-            if (nonce_len < 0)
+            if (tool_hex_decode(optarg, nonce, sizeof(nonce), &nonce_len) != 0)
                 goto bad;
+            have_nonce = 1;
             break;
         case OPT_JSON:
             json = 1;
@@ -570,43 +425,39 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
     if (optind + 1 != argc || (mode != 0 && key_path == NULL))
         goto bad;
     if (key_path != NULL) {
-        pkey = load_key(key_path, 0);
-        if (pkey == NULL || pub_point(pkey, pub) != 0) {
+        pkey = tool_load_key(key_path, 0);
+        if (pkey == NULL || tool_pub_point(pkey, pub) != 0) {
             fprintf(stderr, "token: cannot use key %s\n", key_path);
             goto out;
         }
     }
-    n = read_file(argv[optind], tok, sizeof(tok));
-    if (n == -1) {
-        fprintf(stderr, "token: cannot read %s: %s\n", argv[optind], strerror(errno));
+    int fr = tool_read_capped(argv[optind], tok, sizeof(tok), &n);
+    if (fr == -EFBIG) {
+        rc = report(TOKEN_ERR_NOSPACE, &c, json, mode != 0);
         goto out;
     }
-    if (n == -2) {
-        rc = report(TOKEN_ERR_NOSPACE, NULL, json, mode != 0);
+    if (fr != 0) {
+        fprintf(stderr, "token: cannot read %s: %s\n", argv[optind], strerror(-fr));
         goto out;
     }
     if (mode == 0) {
-        r = token_decode(tok, (size_t)n, &c);
+        r = token_decode(tok, n, &c);
     } else if (mode == 1) {
-        r = token_verify(tok, (size_t)n, pub, nonce_len >= 0 ? nonce : NULL,
-                         nonce_len >= 0 ? (size_t)nonce_len : 0, &c);
+        r = token_verify(tok, n, pub, have_nonce ? nonce : NULL, nonce_len, &c);
     } else {
         /* CPU time, like "openssl speed" (which reports user CPU time unless -elapsed): on a
          * shared machine wall time would measure the neighbours, not the code. */
-        struct timespec c0, c1, w0, w1;
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
-        clock_gettime(CLOCK_MONOTONIC, &w0);
+        struct tool_stopwatch sw;
+        double cpu, wall;
+        tool_stopwatch_start(&sw);
         for (long long i = 0; i < iterations; i++)
-            if (token_verify(tok, (size_t)n, pub, NULL, 0, &c) != TOKEN_OK) {
+            if (token_verify(tok, n, pub, NULL, 0, &c) != TOKEN_OK) {
                 printf("token invalid during bench\n");
                 rc = TOOL_INVALID;
                 goto out;
             }
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-        clock_gettime(CLOCK_MONOTONIC, &w1);
-        double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-        double wall = (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9;
-        printf("{\"iterations\": %lld, \"token_bytes\": %ld, \"cpu_seconds\": %.6f, "
+        tool_stopwatch_read(&sw, &cpu, &wall);
+        printf("{\"iterations\": %lld, \"token_bytes\": %zu, \"cpu_seconds\": %.6f, "
                "\"wall_seconds\": %.6f, \"verify_per_cpu_sec\": %.1f, "
                "\"verify_per_wall_sec\": %.1f}\n",
                iterations, n, cpu, wall, cpu > 0 ? (double)iterations / cpu : 0.0,

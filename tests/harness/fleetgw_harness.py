@@ -177,6 +177,14 @@ class Proc:
             raise HarnessError(f"{self.name} exited with {self.popen.returncode}:\n"
                                + self.output()[-3000:])
 
+    def wait_output(self, timeout=30):
+        """Lets the process finish by itself (at most timeout s) and returns its output."""
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        return self.output()
+
 
 class CA:
     """A throwaway P-256 certificate authority made at test time."""
@@ -328,6 +336,19 @@ class Tpm:
                            capture_output=True, text=True, cwd=self.env.dir, timeout=120)
         log(f"identity {' '.join(args)} -> {r.returncode}" +
             (f": {r.stderr.strip()[-300:]}" if r.stderr.strip() else ""))
+        return r
+
+    def tls_probe(self, broker, cafile, key, cert, topic, message=None, wait=30):
+        """Runs fleetgw-tls-probe (mutual TLS with the key in this TPM: "handle:0x81..." or a
+        TSS2 key file) against broker on 127.0.0.1: subscribe to topic, publish message, wait
+        for it back. Prints its output and returns the CompletedProcess (0 ok, 4 refused)."""
+        argv = [program("fleetgw-tls-probe"), "--port", str(broker.port), "--cafile", cafile,
+                "--tcti", self.tcti, "--key", key, "--cert", cert, "--host", "127.0.0.1",
+                "--topic", topic, "--wait", str(wait)]
+        if message is not None:
+            argv += ["--message", message]
+        r = self.env.run(argv, env=self.client_env())
+        print(r.stdout + r.stderr)
         return r
 
     def tool(self, *args, check=True):
@@ -519,6 +540,27 @@ class Env:
 
     def start_mosquitto(self, ca, name="broker", **kw):
         return Mosquitto(self, ca, name=name, **kw).start()
+
+    def start_observer(self, broker, ca, topic, name="observer"):
+        """An independent mosquitto_sub on broker as `name` (certificate from ca; start the
+        broker with superusers=[name]) for one QoS 1 message on topic. Returns its Proc once the
+        broker has the subscription; proc.wait_output() then tells what it saw."""
+        cert = ca.issue(name)
+        sub = self.spawn(f"{name}-sub", [require("mosquitto_sub")] + broker.client_args(cert)
+                         + ["-t", topic, "-q", "1", "-C", "1", "-W", "60", "-v"])
+        broker.wait_subscribed(name)
+        return sub
+
+    def start_impostor_brokers(self, ca):
+        """Two brokers that a client trusting only ca must refuse: one whose server certificate
+        is from another CA, and one with a certificate from ca for another host name
+        (broker.invalid). Returns (other_ca_broker, other_host_broker, other_ca)."""
+        other_ca = self.ca("rogue-ca")
+        rogue = self.start_mosquitto(ca, name="rogue", server_cert=other_ca.issue(
+            "rogue-server", server=True, sans=["127.0.0.1"]))
+        other_host = self.start_mosquitto(ca, name="otherhost", server_cert=ca.issue(
+            "otherhost-server", server=True, sans=["broker.invalid"]))
+        return rogue, other_host, other_ca
 
     def run(self, argv, env=None, check=False, timeout=120, input=None):
         r = subprocess.run(argv, env=env, cwd=self.dir, capture_output=True, text=True,

@@ -2,10 +2,9 @@
 lives in the TPM (tpm2-openssl provider) connects with mutual TLS, publishes and receives;
 a broker whose certificate comes from another CA, or names another host, is refused."""
 
-import subprocess
 import sys
 
-from fleetgw_harness import Env, expect, program, require
+from fleetgw_harness import Env, expect, require
 
 HANDLE = "0x81000001"
 
@@ -38,46 +37,27 @@ def main():
         gw_cert = ca.sign_csr(csr, env.path("gw.crt"))
 
         broker = env.start_mosquitto(ca, name="cloud", superusers=["observer"])
-        observer = ca.issue("observer")
-        sub = env.spawn("observer-sub", [require("mosquitto_sub")] + broker.client_args(observer)
-                        + ["-t", "fleet/gw-test/#", "-q", "1", "-C", "1", "-W", "60", "-v"])
+        sub = env.start_observer(broker, ca, "fleet/gw-test/#")
 
-        broker.wait_subscribed("observer")
-        probe = program("fleetgw-tls-probe")
-        common = ["--tcti", tpm.tcti, "--key", f"handle:{HANDLE}", "--cert", gw_cert,
-                  "--host", "127.0.0.1", "--topic", "fleet/gw-test/hello",
-                  "--message", "hello-from-tpm", "--wait", "30"]
-        r = env.run([probe, "--port", str(broker.port), "--cafile", ca.cert_path] + common,
-                    env=tpm.client_env())
-        print(r.stdout + r.stderr)
+        def probe(b):
+            return tpm.tls_probe(b, ca.cert_path, f"handle:{HANDLE}", gw_cert,
+                                 "fleet/gw-test/hello", message="hello-from-tpm")
+
+        r = probe(broker)
         expect(r.returncode == 0, "TPM-key client connects with mutual TLS, publishes (PUBACK) "
                                   "and receives its message back")
-        try:
-            sub.popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        expect("fleet/gw-test/hello hello-from-tpm" in sub.output(),
+        expect("fleet/gw-test/hello hello-from-tpm" in sub.wait_output(),
                "an independent subscriber saw the TPM client's message")
         expect(broker.client_ids("gw-test"), "the broker identified the client by its certificate CN")
 
+        rogue, other, _ = env.start_impostor_brokers(ca)
         # A broker whose certificate comes from another CA must be refused by the client.
-        rogue_ca = env.ca("rogue-ca")
-        rogue = env.start_mosquitto(ca, name="rogue",
-                                    server_cert=rogue_ca.issue("rogue-server", server=True,
-                                                               sans=["127.0.0.1"]))
-        r = env.run([probe, "--port", str(rogue.port), "--cafile", ca.cert_path] + common,
-                    env=tpm.client_env())
-        print(r.stdout + r.stderr)
+        r = probe(rogue)
         expect(r.returncode == 4, "a broker certificate from another CA is refused")
         expect("certificate verify failed" in r.stderr, "the refusal names certificate verification")
 
         # Same CA, but the certificate names another host: refused by the host check.
-        other = env.start_mosquitto(ca, name="otherhost",
-                                    server_cert=ca.issue("otherhost-server", server=True,
-                                                         sans=["broker.invalid"]))
-        r = env.run([probe, "--port", str(other.port), "--cafile", ca.cert_path] + common,
-                    env=tpm.client_env())
-        print(r.stdout + r.stderr)
+        r = probe(other)
         expect(r.returncode == 4, "a broker certificate for another host name is refused")
     return 0
 

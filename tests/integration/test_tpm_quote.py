@@ -22,6 +22,17 @@ def pcr_values(stdout):
     return dict(re.findall(r"^(sha\d+:\d+)=([0-9a-f]+)$", stdout, re.M))
 
 
+def altered_copy(env, src, name, change):
+    """A copy of file src as env.path(name), its bytes changed in place by change(bytearray)."""
+    with open(src, "rb") as f:
+        data = bytearray(f.read())
+    change(data)
+    out = env.path(name)
+    with open(out, "wb") as f:
+        f.write(data)
+    return out
+
+
 def main():
     with Env("tpm-quote") as env:
         tpm = env.start_tpm()
@@ -63,12 +74,10 @@ def main():
         expect(v.returncode == 1 and "signature" in v.stdout, "another AK's public key fails")
 
         # Tamper with the PCR 7 value in the blob (the last entry, last 32 bytes).
-        with open(blob, "rb") as f:
-            data = bytearray(f.read())
-        data[-1] ^= 0x01
-        tampered = env.path("q1-tampered.bin")
-        with open(tampered, "wb") as f:
-            f.write(data)
+        def flip_last_bit(data):
+            data[-1] ^= 0x01
+
+        tampered = altered_copy(env, blob, "q1-tampered.bin", flip_last_bit)
         v = verify(env, ak, NONCE, tampered)
         expect(v.returncode == 1 and "PCR" in v.stdout,
                "a PCR value changed in the blob fails (PCR digest mismatch)")
@@ -87,12 +96,11 @@ def main():
         # Splice the old PCR values into the new quote: must fail.
         with open(blob, "rb") as f:
             old = f.read()
-        with open(blob2, "rb") as f:
-            new = bytearray(f.read())
-        new[-32:] = old[-32:]
-        spliced = env.path("q2-spliced.bin")
-        with open(spliced, "wb") as f:
-            f.write(new)
+
+        def old_pcr7(data):
+            data[-32:] = old[-32:]
+
+        spliced = altered_copy(env, blob2, "q2-spliced.bin", old_pcr7)
         v = verify(env, ak, NONCE, spliced)
         expect(v.returncode == 1 and "PCR" in v.stdout,
                "the new quote with the old PCR 7 value fails")

@@ -52,3 +52,57 @@ long check_read_file(const char *path, uint8_t *buf, size_t cap)
     fclose(f);
     return more ? -1 : (long)n;
 }
+
+int check_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+const char *check_read_source(const char *rel)
+{
+    static uint8_t buf[256 * 1024];
+    char path[1024];
+    const char *src = getenv("FLEETGW_SOURCE_DIR");
+    snprintf(path, sizeof(path), "%s/%s", src != NULL ? src : ".", rel);
+    long n = check_read_file(path, buf, sizeof(buf) - 1);
+    if (n < 0) {
+        fprintf(stderr, "cannot read %s (FLEETGW_SOURCE_DIR)\n", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    return (const char *)buf;
+}
+
+long check_doc_example(const char *doc, const char *name, uint8_t *out, size_t cap)
+{
+    char marker[96];
+    snprintf(marker, sizeof(marker), "<!-- example: %s -->", name);
+    const char *p = strstr(doc, marker);
+    if (p == NULL || (p = strstr(p, "```")) == NULL || (p = strchr(p, '\n')) == NULL)
+        return -1;
+    const char *end = strstr(p, "```");
+    if (end == NULL)
+        return -1;
+    size_t n = 0;
+    int hi = -1;
+    for (; p < end; p++) {
+        if (*p == ' ' || *p == '\n' || *p == '\r')
+            continue;
+        int v = check_hexval((unsigned char)*p);
+        if (v < 0 || n >= cap)
+            return -1;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[n++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return hi < 0 ? (long)n : -1;
+}

@@ -17,6 +17,14 @@ int check_finish(void);
 const char *check_vector_path(char *buf, size_t len, const char *rel);
 /* Reads a whole file (at most cap bytes) into buf; returns its length or -1. */
 long check_read_file(const char *path, uint8_t *buf, size_t cap);
+/* Value of one hex digit (either case), or -1. */
+int check_hexval(int c);
+/* The text of a file under FLEETGW_SOURCE_DIR (e.g. "docs/protocol.md", at most 256 KiB) in a
+ * static buffer, or NULL (reason printed). */
+const char *check_read_source(const char *rel);
+/* The hex digits of the first ``` block after "<!-- example: NAME -->" in doc, as bytes
+ * (white space ignored); their count, or -1 when absent, not hex or longer than cap. */
+long check_doc_example(const char *doc, const char *name, uint8_t *out, size_t cap);
 /* Skip the whole test program visibly: prints the reason and exits 77. */
 _Noreturn void check_skip(const char *why);
 

@@ -3,6 +3,7 @@
 #include "fleetgw/quote.h"
 #include "fleetgw/tpm_identity.h"
 #include "fleetgw/tpm_provider.h"
+#include "tool_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,32 +97,6 @@ static int parse_handle(const char *s, uint32_t *out)
     if (errno != 0 || end == s || *end != '\0' || v < 0x81000000ul || v > 0x81fffffful)
         return -1;
     *out = (uint32_t)v;
-    return 0;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
-{
-    size_t n = strlen(s);
-    if (n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *ret_len = n / 2;
     return 0;
 }
 
@@ -254,25 +229,12 @@ static int write_file(const char *path, const void *data, size_t len, int secret
 
 static int read_file(const char *path, uint8_t *buf, size_t cap, size_t *ret_len)
 {
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL) {
-        fprintf(stderr, "identity: cannot open %s: %s\n", path, strerror(errno));
-        return -errno;
-    }
-    size_t n = fread(buf, 1, cap, f);
-    int more = fgetc(f) != EOF;
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "identity: cannot read %s\n", path);
-        return -EIO;
-    }
-    if (more) {
+    int r = tool_read_capped(path, buf, cap, ret_len);
+    if (r == -EFBIG)
         fprintf(stderr, "identity: %s is larger than %zu bytes\n", path, cap);
-        return -EFBIG;
-    }
-    *ret_len = n;
-    return 0;
+    else if (r < 0)
+        fprintf(stderr, "identity: cannot read %s: %s\n", path, strerror(-r));
+    return r;
 }
 
 static int write_pubkey(const char *out, EVP_PKEY *pub)
@@ -448,7 +410,7 @@ static int cmd_quote(const struct opts *o)
         fprintf(stderr, "identity quote: --nonce HEX, --pcrs SEL and --out FILE are required\n");
         return -EINVAL;
     }
-    if (hex_decode(o->nonce_hex, nonce, sizeof(nonce), &nonce_len) < 0 || nonce_len == 0) {
+    if (tool_hex_decode(o->nonce_hex, nonce, sizeof(nonce), &nonce_len) < 0 || nonce_len == 0) {
         fprintf(stderr, "identity quote: --nonce must be 1..%d bytes of hex\n", QUOTE_MAX_NONCE);
         return -EINVAL;
     }

@@ -3,6 +3,7 @@
  * Exit: 0 valid, 1 invalid (reason printed), 2 usage or I/O error (tool.h). */
 #include "fleetgw/quote.h"
 #include "tool.h"
+#include "tool_util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -12,38 +13,6 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
-{
-    size_t n = strlen(s);
-    if (n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *ret_len = n / 2;
-    return 0;
-}
-
-static void print_hex(FILE *f, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%02x", p[i]);
-}
 
 static void usage(void)
 {
@@ -64,7 +33,7 @@ static int quote_verify_cmd(int argc, char **argv)
     uint8_t nonce[QUOTE_MAX_NONCE];
     size_t nonce_len = 0;
     uint8_t *blob = NULL;
-    size_t blob_len;
+    size_t blob_len = 0;
     EVP_PKEY *ak = NULL;
     FILE *f = NULL;
     struct quote_attest info;
@@ -94,7 +63,7 @@ static int quote_verify_cmd(int argc, char **argv)
         usage();
         return TOOL_USAGE;
     }
-    if (hex_decode(nonce_hex, nonce, sizeof(nonce), &nonce_len) < 0) {
+    if (tool_hex_decode(nonce_hex, nonce, sizeof(nonce), &nonce_len) < 0) {
         fprintf(stderr, "quote verify: --nonce must be hex, at most %d bytes\n", QUOTE_MAX_NONCE);
         return TOOL_USAGE;
     }
@@ -109,22 +78,18 @@ static int quote_verify_cmd(int argc, char **argv)
         fprintf(stderr, "quote verify: %s holds no PEM public key\n", ak_path);
         goto out;
     }
-    f = fopen(argv[optind], "re");
-    if (f == NULL) {
-        fprintf(stderr, "quote verify: cannot open %s: %s\n", argv[optind], strerror(errno));
+    blob = malloc(QUOTE_MAX_BLOB);
+    if (blob == NULL)
         goto out;
-    }
-    blob = malloc(QUOTE_MAX_BLOB + 1);
-    if (blob == NULL) {
-        fclose(f);
-        goto out;
-    }
-    blob_len = fread(blob, 1, QUOTE_MAX_BLOB + 1, f);
-    fclose(f);
-    if (blob_len > QUOTE_MAX_BLOB) {
+    int fr = tool_read_capped(argv[optind], blob, QUOTE_MAX_BLOB, &blob_len);
+    if (fr == -EFBIG) {
         fprintf(stderr, "quote verify: %s: larger than any quote blob (%d bytes)\n", argv[optind],
                 QUOTE_MAX_BLOB);
         rc = TOOL_INVALID;
+        goto out;
+    }
+    if (fr != 0) {
+        fprintf(stderr, "quote verify: cannot read %s: %s\n", argv[optind], strerror(-fr));
         goto out;
     }
     enum quote_result res = quote_verify(blob, blob_len, ak, nonce, nonce_len, &info);
@@ -142,7 +107,7 @@ static int quote_verify_cmd(int argc, char **argv)
         for (size_t i = 0; i < parsed.npcrs; i++) {
             const char *name = quote_hash_name(parsed.pcrs[i].alg);
             printf("%s:%u=", name ? name : "?", parsed.pcrs[i].index);
-            print_hex(stdout, parsed.pcrs[i].value, parsed.pcrs[i].size);
+            tool_print_hex(stdout, parsed.pcrs[i].value, parsed.pcrs[i].size);
             printf("\n");
         }
     }

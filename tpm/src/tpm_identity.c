@@ -2,9 +2,9 @@
 #include "fleetgw/tpm_identity.h"
 #include "fleetgw/quote.h"
 #include "tpm_keyfile.h"
+#include "tpm_err.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +25,6 @@ struct tpm {
     ESYS_CONTEXT *esys;
     char tcti_conf[256];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The TPM's response code without the handle/parameter/session number. */
 static TSS2_RC rc_base(TSS2_RC rc)
@@ -60,43 +47,45 @@ static int rc_fail(TSS2_RC rc, const char *what, char *err, size_t errlen)
 
     if (layer == TSS2_TCTI_RC_LAYER ||
         (layer == TSS2_ESAPI_RC_LAYER && (rc & 0xffff) == TSS2_BASE_RC_IO_ERROR)) {
-        set_err(err, errlen, "%s: lost the connection to the TPM (%s)", what, decoded);
+        tpm_set_err(err, errlen, "%s: lost the connection to the TPM (%s)", what, decoded);
         return -ENODEV;
     }
     if (layer == TSS2_RESMGR_RC_LAYER) {
-        set_err(err, errlen, "%s: the TPM resource manager failed (%s)", what, decoded);
+        tpm_set_err(err, errlen, "%s: the TPM resource manager failed (%s)", what, decoded);
         return -ENODEV;
     }
     if (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER) {
         switch (base) {
         case TPM2_RC_LOCKOUT:
-            set_err(err, errlen,
-                    "%s: the TPM is in dictionary-attack lockout (TPM_RC_LOCKOUT): wait for the "
-                    "recovery time or clear it with the lockout authorization "
-                    "(tpm2_dictionarylockout --clear-lockout)",
-                    what);
+            tpm_set_err(
+                err, errlen,
+                "%s: the TPM is in dictionary-attack lockout (TPM_RC_LOCKOUT): wait for the "
+                "recovery time or clear it with the lockout authorization "
+                "(tpm2_dictionarylockout --clear-lockout)",
+                what);
             return -ENOLCK;
         case TPM2_RC_BAD_AUTH:
         case TPM2_RC_AUTH_FAIL:
-            set_err(err, errlen,
-                    "%s: wrong authorization value (%s): check the owner hierarchy "
-                    "authorization (--owner-auth)",
-                    what, decoded);
+            tpm_set_err(err, errlen,
+                        "%s: wrong authorization value (%s): check the owner hierarchy "
+                        "authorization (--owner-auth)",
+                        what, decoded);
             return -EACCES;
         case TPM2_RC_POLICY_FAIL:
         case TPM2_RC_PCR_CHANGED:
-            set_err(err, errlen, "%s: the policy is not satisfied: PCR values changed (%s)", what,
-                    decoded);
+            tpm_set_err(err, errlen, "%s: the policy is not satisfied: PCR values changed (%s)",
+                        what, decoded);
             return -EKEYREJECTED;
         case TPM2_RC_NV_SPACE:
-            set_err(err, errlen,
-                    "%s: no NV space left for a persistent object: use --key-file instead", what);
+            tpm_set_err(err, errlen,
+                        "%s: no NV space left for a persistent object: use --key-file instead",
+                        what);
             return -ENOSPC;
         default:
             break;
         }
     }
-    set_err(err, errlen, "%s failed: TPM response 0x%x (%s)", what, rc, decoded);
+    tpm_set_err(err, errlen, "%s failed: TPM response 0x%x (%s)", what, rc, decoded);
     return -EIO;
 }
 
@@ -110,23 +99,23 @@ int tpm_open(const char *tcti, struct tpm **ret, char *err, size_t errlen)
     if (tcti == NULL || tcti[0] == '\0')
         tcti = TPM_DEFAULT_TCTI;
     if (t == NULL) {
-        set_err(err, errlen, "out of memory");
+        tpm_set_err(err, errlen, "out of memory");
         goto out;
     }
     snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti);
     rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
     if (rc != TSS2_RC_SUCCESS) {
-        set_err(err, errlen,
-                "no TPM reachable through TCTI '%s' (%s): check the device/daemon and the TCTI "
-                "configuration",
-                tcti, Tss2_RC_Decode(rc));
+        tpm_set_err(err, errlen,
+                    "no TPM reachable through TCTI '%s' (%s): check the device/daemon and the TCTI "
+                    "configuration",
+                    tcti, Tss2_RC_Decode(rc));
         r = -ENODEV;
         goto out;
     }
     rc = Esys_Initialize(&t->esys, t->tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
-        set_err(err, errlen, "no TPM reachable through TCTI '%s': ESAPI initialisation (%s)", tcti,
-                Tss2_RC_Decode(rc));
+        tpm_set_err(err, errlen, "no TPM reachable through TCTI '%s': ESAPI initialisation (%s)",
+                    tcti, Tss2_RC_Decode(rc));
         r = -ENODEV;
         goto out;
     }
@@ -136,8 +125,9 @@ int tpm_open(const char *tcti, struct tpm **ret, char *err, size_t errlen)
         if (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER) {
             r = rc_fail(rc, "TPM self-check (GetRandom)", err, errlen);
         } else {
-            set_err(err, errlen, "no TPM reachable through TCTI '%s': the TPM does not answer (%s)",
-                    tcti, Tss2_RC_Decode(rc));
+            tpm_set_err(err, errlen,
+                        "no TPM reachable through TCTI '%s': the TPM does not answer (%s)", tcti,
+                        Tss2_RC_Decode(rc));
             r = -ENODEV;
         }
         goto out;
@@ -304,7 +294,7 @@ static int public_to_pkey(const TPMT_PUBLIC *p, EVP_PKEY **ret, char *err, size_
 
     if (p->type != TPM2_ALG_ECC || p->parameters.eccDetail.curveID != TPM2_ECC_NIST_P256 ||
         q->x.size > 32 || q->y.size > 32) {
-        set_err(err, errlen, "the TPM object is not a P-256 key");
+        tpm_set_err(err, errlen, "the TPM object is not a P-256 key");
         goto out;
     }
     memset(point, 0, sizeof(point));
@@ -326,7 +316,7 @@ static int public_to_pkey(const TPMT_PUBLIC *p, EVP_PKEY **ret, char *err, size_
     r = 0;
     goto out;
 fail:
-    set_err(err, errlen, "cannot convert the TPM public key for OpenSSL");
+    tpm_set_err(err, errlen, "cannot convert the TPM public key for OpenSSL");
     r = -EBADMSG;
 out:
     ERR_clear_error();
@@ -361,7 +351,8 @@ static void flush(struct tpm *t, ESYS_TR *tr)
 static int check_handle(uint32_t handle, char *err, size_t errlen)
 {
     if (handle < 0x81000000u || handle > 0x81ffffffu) {
-        set_err(err, errlen, "0x%08x is not a persistent handle (0x81000000..0x81ffffff)", handle);
+        tpm_set_err(err, errlen, "0x%08x is not a persistent handle (0x81000000..0x81ffffff)",
+                    handle);
         return -EINVAL;
     }
     return 0;
@@ -419,7 +410,7 @@ static int create_key(struct tpm *t, enum tpm_key_kind kind, TPM2B_PUBLIC **ret_
         goto out;
     }
     if (pub == NULL || priv == NULL) {
-        set_err(err, errlen, "the TPM returned no key");
+        tpm_set_err(err, errlen, "the TPM returned no key");
         r = -EIO;
         goto out;
     }
@@ -480,10 +471,11 @@ static int init_persistent(struct tpm *t, enum tpm_key_kind kind, uint32_t handl
             goto out;
         }
         if (!force) {
-            set_err(err, errlen,
-                    "persistent handle 0x%08x already holds a different object (not a fleetgw %s):"
-                    " nothing was changed; choose another --handle or replace it with --force",
-                    handle, kind_name(kind));
+            tpm_set_err(
+                err, errlen,
+                "persistent handle 0x%08x already holds a different object (not a fleetgw %s):"
+                " nothing was changed; choose another --handle or replace it with --force",
+                handle, kind_name(kind));
             r = -EEXIST;
             goto out;
         }
@@ -524,7 +516,8 @@ static int load_key_file(struct tpm *t, enum tpm_key_kind kind, const char *path
     if (r < 0)
         goto out;
     if (!template_matches(kind, &pub.publicArea)) {
-        set_err(err, errlen, "%s holds a TPM key that is not a fleetgw %s", path, kind_name(kind));
+        tpm_set_err(err, errlen, "%s holds a TPM key that is not a fleetgw %s", path,
+                    kind_name(kind));
         r = -EEXIST;
         goto out;
     }
@@ -537,8 +530,8 @@ static int load_key_file(struct tpm *t, enum tpm_key_kind kind, const char *path
         if (rc != TSS2_RC_SUCCESS) {
             r = rc_fail(rc, "loading the key file into this TPM", err, errlen);
             if (r == -EIO) { /* integrity/binding: the private part is not this TPM's */
-                set_err(err, errlen, "key file %s was not made by this TPM (TPM response 0x%x)",
-                        path, rc);
+                tpm_set_err(err, errlen, "key file %s was not made by this TPM (TPM response 0x%x)",
+                            path, rc);
                 r = -EEXIST;
             }
             goto out;
@@ -565,7 +558,7 @@ static int init_key_file(struct tpm *t, enum tpm_key_kind kind, const char *path
     ESYS_TR loaded = ESYS_TR_NONE;
     int r = tpm_keyfile_exists(path);
     if (r < 0) {
-        set_err(err, errlen, "cannot access key file %s: %s", path, strerror(-r));
+        tpm_set_err(err, errlen, "cannot access key file %s: %s", path, strerror(-r));
         goto out;
     }
     if (r > 0) {
@@ -580,10 +573,10 @@ static int init_key_file(struct tpm *t, enum tpm_key_kind kind, const char *path
         if (!force) {
             char why[256];
             snprintf(why, sizeof(why), "%s", err != NULL ? err : "");
-            set_err(err, errlen,
-                    "key file %s exists but is not this TPM's fleetgw %s (%s): nothing was "
-                    "changed; use --force to replace it",
-                    path, kind_name(kind), why);
+            tpm_set_err(err, errlen,
+                        "key file %s exists but is not this TPM's fleetgw %s (%s): nothing was "
+                        "changed; use --force to replace it",
+                        path, kind_name(kind), why);
             r = -EEXIST;
             goto out;
         }
@@ -625,6 +618,47 @@ int tpm_key_init(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_ref
     return 0;
 }
 
+/* The persistent object at handle, checked to be a fleetgw key of this kind: *ret_tr (the
+ * caller closes it with Esys_TR_Close) and, when ret_pub is not NULL, its public area (the
+ * caller frees it with Esys_Free). */
+static int persistent_open(struct tpm *t, enum tpm_key_kind kind, uint32_t handle, ESYS_TR *ret_tr,
+                           TPM2B_PUBLIC **ret_pub, char *err, size_t errlen)
+{
+    ESYS_TR tr = ESYS_TR_NONE;
+    TPM2B_PUBLIC *cur = NULL;
+    int r = check_handle(handle, err, errlen);
+    if (r < 0)
+        return r;
+    r = persistent_lookup(t, handle, &tr, &cur, err, errlen);
+    if (r < 0)
+        goto out;
+    if (tr == ESYS_TR_NONE) {
+        tpm_set_err(err, errlen, "no %s at persistent handle 0x%08x: run `identity init` first",
+                    kind_name(kind), handle);
+        r = -ENOKEY;
+        goto out;
+    }
+    if (!template_matches(kind, &cur->publicArea)) {
+        tpm_set_err(err, errlen,
+                    "persistent handle 0x%08x holds an object that is not a fleetgw %s", handle,
+                    kind_name(kind));
+        r = -EEXIST;
+        goto out;
+    }
+    *ret_tr = tr;
+    tr = ESYS_TR_NONE;
+    if (ret_pub != NULL) {
+        *ret_pub = cur;
+        cur = NULL;
+    }
+    r = 0;
+out:
+    if (tr != ESYS_TR_NONE)
+        (void)Esys_TR_Close(t->esys, &tr);
+    Esys_Free(cur);
+    return r;
+}
+
 int tpm_key_public(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_ref *ref,
                    EVP_PKEY **ret_pub, char *err, size_t errlen)
 {
@@ -640,28 +674,11 @@ int tpm_key_public(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_r
             return r;
         return public_to_pkey(&filepub.publicArea, ret_pub, err, errlen);
     }
-    r = check_handle(ref->handle, err, errlen);
+    r = persistent_open(t, kind, ref->handle, &tr, &cur, err, errlen);
     if (r < 0)
-        goto out;
-    r = persistent_lookup(t, ref->handle, &tr, &cur, err, errlen);
-    if (r < 0)
-        goto out;
-    if (tr == ESYS_TR_NONE) {
-        set_err(err, errlen, "no key at persistent handle 0x%08x: run `identity init` first",
-                ref->handle);
-        r = -ENOKEY;
-        goto out;
-    }
-    if (!template_matches(kind, &cur->publicArea)) {
-        set_err(err, errlen, "persistent handle 0x%08x holds an object that is not a fleetgw %s",
-                ref->handle, kind_name(kind));
-        r = -EEXIST;
-        goto out;
-    }
+        return r;
     r = public_to_pkey(&cur->publicArea, ret_pub, err, errlen);
-out:
-    if (tr != ESYS_TR_NONE)
-        (void)Esys_TR_Close(t->esys, &tr);
+    (void)Esys_TR_Close(t->esys, &tr);
     Esys_Free(cur);
     return r;
 }
@@ -671,8 +688,6 @@ out:
 static int key_open(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_ref *ref,
                     ESYS_TR *ret_tr, int *ret_transient, char *err, size_t errlen)
 {
-    TPM2B_PUBLIC *cur = NULL;
-    ESYS_TR tr = ESYS_TR_NONE;
     int r;
     *ret_transient = 0;
     if (ref->key_file != NULL) {
@@ -681,32 +696,7 @@ static int key_open(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_
             *ret_transient = 1;
         return r;
     }
-    r = check_handle(ref->handle, err, errlen);
-    if (r < 0)
-        return r;
-    r = persistent_lookup(t, ref->handle, &tr, &cur, err, errlen);
-    if (r < 0)
-        goto out;
-    if (tr == ESYS_TR_NONE) {
-        set_err(err, errlen, "no %s at persistent handle 0x%08x: run `identity init` first",
-                kind_name(kind), ref->handle);
-        r = -ENOKEY;
-        goto out;
-    }
-    if (!template_matches(kind, &cur->publicArea)) {
-        set_err(err, errlen, "persistent handle 0x%08x holds an object that is not a fleetgw %s",
-                ref->handle, kind_name(kind));
-        r = -EEXIST;
-        goto out;
-    }
-    *ret_tr = tr;
-    tr = ESYS_TR_NONE;
-    r = 0;
-out:
-    if (tr != ESYS_TR_NONE)
-        (void)Esys_TR_Close(t->esys, &tr);
-    Esys_Free(cur);
-    return r;
+    return persistent_open(t, kind, ref->handle, ret_tr, NULL, err, errlen);
 }
 
 static void key_close(struct tpm *t, ESYS_TR *tr, int transient)
@@ -771,7 +761,7 @@ int tpm_key_sign(struct tpm *t, const struct tpm_key_ref *ref, const uint8_t dig
     }
     r = ecdsa_to_der(&s->signature.ecdsa, sig, cap, ret_len);
     if (r < 0)
-        set_err(err, errlen, "cannot encode the TPM signature");
+        tpm_set_err(err, errlen, "cannot encode the TPM signature");
 out:
     key_close(t, &key, transient);
     Esys_Free(s);
@@ -799,8 +789,8 @@ static int read_pcrs(struct tpm *t, const struct tpm_pcr_selection *sel, struct 
             size_t want = quote_hash_size(sel->banks[b].alg);
             if (values->count != 1 || values->digests[0].size != want || n >= cap) {
                 Esys_Free(values);
-                set_err(err, errlen, "the TPM has no %s PCR bank (or PCR %u is not allocated)",
-                        quote_hash_name(sel->banks[b].alg), idx);
+                tpm_set_err(err, errlen, "the TPM has no %s PCR bank (or PCR %u is not allocated)",
+                            quote_hash_name(sel->banks[b].alg), idx);
                 return -EINVAL;
             }
             out[n].alg = sel->banks[b].alg;
@@ -835,7 +825,7 @@ int tpm_quote(struct tpm *t, const struct tpm_key_ref *ak, const uint8_t *nonce,
         (nonce == NULL && nonce_len > 0) || sel->nbanks == 0)
         return -EINVAL;
     if (nonce_len > sizeof(qualifying.buffer)) {
-        set_err(err, errlen, "nonce longer than %zu bytes", sizeof(qualifying.buffer));
+        tpm_set_err(err, errlen, "nonce longer than %zu bytes", sizeof(qualifying.buffer));
         return -EINVAL;
     }
     qualifying.size = (UINT16)nonce_len;
@@ -864,7 +854,7 @@ int tpm_quote(struct tpm *t, const struct tpm_key_ref *ak, const uint8_t *nonce,
     }
     if (quote_blob_encode(attest->attestationData, attest->size, sigbuf, siglen, pcrs, npcrs, blob,
                           cap, ret_len) != QUOTE_OK) {
-        set_err(err, errlen, "quote does not fit the blob format");
+        tpm_set_err(err, errlen, "quote does not fit the blob format");
         r = -EOVERFLOW;
         goto out;
     }
@@ -927,7 +917,7 @@ int tpm_seal(struct tpm *t, const uint8_t *secret, size_t len,
     if (t == NULL || secret == NULL || blob == NULL || ret_len == NULL || len == 0)
         return -EINVAL;
     if (len > TPM_SEAL_MAX) {
-        set_err(err, errlen, "a sealed secret is at most %d bytes", TPM_SEAL_MAX);
+        tpm_set_err(err, errlen, "a sealed secret is at most %d bytes", TPM_SEAL_MAX);
         return -EINVAL;
     }
     selection_to_tpm(policy, &pcrs);
@@ -966,7 +956,7 @@ int tpm_seal(struct tpm *t, const uint8_t *secret, size_t len,
     if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, blob, cap, &off) != TSS2_RC_SUCCESS ||
         Tss2_MU_TPM2B_PRIVATE_Marshal(priv, blob, cap, &off) != TSS2_RC_SUCCESS ||
         Tss2_MU_TPML_PCR_SELECTION_Marshal(&pcrs, blob, cap, &off) != TSS2_RC_SUCCESS) {
-        set_err(err, errlen, "sealed blob does not fit %zu bytes", cap);
+        tpm_set_err(err, errlen, "sealed blob does not fit %zu bytes", cap);
         goto out;
     }
     *ret_len = off;
@@ -1000,7 +990,7 @@ int tpm_unseal(struct tpm *t, const uint8_t *blob, size_t len, uint8_t *secret, 
         Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &priv) != TSS2_RC_SUCCESS ||
         Tss2_MU_TPML_PCR_SELECTION_Unmarshal(blob, len, &off, &pcrs) != TSS2_RC_SUCCESS ||
         off != len || pcrs.count > TPM_PCR_BANKS_MAX || pub.publicArea.type != TPM2_ALG_KEYEDHASH) {
-        set_err(err, errlen, "not a fleetgw sealed blob");
+        tpm_set_err(err, errlen, "not a fleetgw sealed blob");
         goto out;
     }
     r = create_primary(t, &primary, err, errlen);
@@ -1024,7 +1014,7 @@ int tpm_unseal(struct tpm *t, const uint8_t *blob, size_t len, uint8_t *secret, 
         goto out;
     }
     if (data->size > cap) {
-        set_err(err, errlen, "unsealed secret larger than the buffer");
+        tpm_set_err(err, errlen, "unsealed secret larger than the buffer");
         r = -EOVERFLOW;
         goto out;
     }

@@ -1,9 +1,9 @@
 /* TSS2 PRIVATE KEY PEM files: see tpm_keyfile.h. */
 #include "tpm_keyfile.h"
+#include "tpm_err.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,32 +28,19 @@ typedef struct {
     ASN1_OCTET_STRING *privkey;
 } FGW_TSSPRIVKEY;
 
+/* clang-format off */
 DECLARE_ASN1_FUNCTIONS(FGW_TSSPRIVKEY)
 
-ASN1_SEQUENCE(FGW_TSSPRIVKEY) =
-    {
-        ASN1_SIMPLE(FGW_TSSPRIVKEY, type, ASN1_OBJECT),
-        ASN1_EXP_OPT(FGW_TSSPRIVKEY, empty_auth, ASN1_BOOLEAN, 0),
-        ASN1_SIMPLE(FGW_TSSPRIVKEY, parent, ASN1_INTEGER),
-        ASN1_SIMPLE(FGW_TSSPRIVKEY, pubkey, ASN1_OCTET_STRING),
-        ASN1_SIMPLE(FGW_TSSPRIVKEY, privkey, ASN1_OCTET_STRING),
-        /* cppcheck-suppress unknownMacro */
+ASN1_SEQUENCE(FGW_TSSPRIVKEY) = {
+    ASN1_SIMPLE(FGW_TSSPRIVKEY, type, ASN1_OBJECT),
+    ASN1_EXP_OPT(FGW_TSSPRIVKEY, empty_auth, ASN1_BOOLEAN, 0),
+    ASN1_SIMPLE(FGW_TSSPRIVKEY, parent, ASN1_INTEGER),
+    ASN1_SIMPLE(FGW_TSSPRIVKEY, pubkey, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(FGW_TSSPRIVKEY, privkey, ASN1_OCTET_STRING),
+    /* cppcheck-suppress unknownMacro */
 } ASN1_SEQUENCE_END(FGW_TSSPRIVKEY)
 
-        IMPLEMENT_ASN1_FUNCTIONS(FGW_TSSPRIVKEY)
-
-            static void set_err(char *err, size_t errlen, const char *fmt, ...)
-                __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+IMPLEMENT_ASN1_FUNCTIONS(FGW_TSSPRIVKEY)
 
 int tpm_keyfile_exists(const char *path)
 {
@@ -62,6 +49,7 @@ int tpm_keyfile_exists(const char *path)
         return 1;
     return errno == ENOENT ? 0 : -errno;
 }
+/* clang-format on */
 
 int tpm_keyfile_read(const char *path, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv, char *err,
                      size_t errlen)
@@ -80,12 +68,12 @@ int tpm_keyfile_read(const char *path, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv, c
     bio = BIO_new_file(path, "r");
     if (bio == NULL) {
         r = errno != 0 ? -errno : -ENOENT;
-        set_err(err, errlen, "cannot open key file %s: %s", path, strerror(-r));
+        tpm_set_err(err, errlen, "cannot open key file %s: %s", path, strerror(-r));
         goto out;
     }
     if (PEM_read_bio(bio, &name, &header, &data, &len) != 1 ||
         strcmp(name, KEYFILE_PEM_LABEL) != 0 || len <= 0 || len > KEYFILE_MAX) {
-        set_err(err, errlen, "%s is not a " KEYFILE_PEM_LABEL " PEM file", path);
+        tpm_set_err(err, errlen, "%s is not a " KEYFILE_PEM_LABEL " PEM file", path);
         goto out;
     }
     const unsigned char *p = data;
@@ -93,14 +81,14 @@ int tpm_keyfile_read(const char *path, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv, c
     if (k == NULL || p != data + len || OBJ_obj2txt(oid, sizeof(oid), k->type, 1) <= 0 ||
         strcmp(oid, KEYFILE_OID) != 0 || ASN1_INTEGER_get_uint64(&parent, k->parent) != 1 ||
         (parent != TPM2_RH_OWNER && parent != 0)) {
-        set_err(err, errlen, "%s: not a loadable TPM key under the owner hierarchy", path);
+        tpm_set_err(err, errlen, "%s: not a loadable TPM key under the owner hierarchy", path);
         goto out;
     }
     if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(k->pubkey->data, (size_t)k->pubkey->length, NULL, pub) !=
             TSS2_RC_SUCCESS ||
         Tss2_MU_TPM2B_PRIVATE_Unmarshal(k->privkey->data, (size_t)k->privkey->length, NULL, priv) !=
             TSS2_RC_SUCCESS) {
-        set_err(err, errlen, "%s: malformed TPM public/private parts", path);
+        tpm_set_err(err, errlen, "%s: malformed TPM public/private parts", path);
         goto out;
     }
     r = 0;
@@ -150,14 +138,14 @@ int tpm_keyfile_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRI
         goto out;
     }
     if (!replace && tpm_keyfile_exists(path) != 0) {
-        set_err(err, errlen, "key file %s already exists", path);
+        tpm_set_err(err, errlen, "key file %s already exists", path);
         r = -EEXIST;
         goto out;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         r = -errno;
-        set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        tpm_set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
     created = 1;
@@ -170,7 +158,7 @@ int tpm_keyfile_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRI
     if (PEM_write(f, KEYFILE_PEM_LABEL, "", der, derlen) <= 0 || fflush(f) != 0 ||
         fsync(fileno(f)) != 0) {
         r = -EIO;
-        set_err(err, errlen, "cannot write %s", tmp);
+        tpm_set_err(err, errlen, "cannot write %s", tmp);
         goto out;
     }
     if (fclose(f) != 0) {
@@ -181,7 +169,7 @@ int tpm_keyfile_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRI
     f = NULL;
     if (rename(tmp, path) != 0) {
         r = -errno;
-        set_err(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        tpm_set_err(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         goto out;
     }
     r = 0;

@@ -1,8 +1,8 @@
 /* tpm2-openssl provider: load, keys through OSSL_STORE, CSR. */
 #include "fleetgw/tpm_provider.h"
+#include "tpm_err.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,26 +10,6 @@
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    unsigned long e = ERR_peek_last_error();
-    if (e != 0 && n >= 0 && (size_t)n < errlen) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof(buf));
-        snprintf(err + n, errlen - (size_t)n, " (%s)", buf);
-    }
-    ERR_clear_error();
-}
 
 /* The providers are process-wide: the default one for everything, tpm2 for the signature
  * with the TPM-held key. TPM2OPENSSL_TCTI is read by the provider once, at load. */
@@ -52,14 +32,14 @@ int tpm_provider_load(const char *tcti, char *err, size_t errlen)
 {
 
     if (tcti == NULL || tcti[0] == '\0' || strlen(tcti) >= sizeof(loaded_buf)) {
-        set_err(err, errlen, "no TCTI configured for the tpm2 provider");
+        tpm_set_ssl_err(err, errlen, "no TCTI configured for the tpm2 provider");
         return -EINVAL;
     }
     if (loaded_tcti != NULL) {
         if (strcmp(loaded_tcti, tcti) != 0) {
-            set_err(err, errlen,
-                    "tpm2 provider already loaded for TCTI '%s', cannot switch to '%s'",
-                    loaded_tcti, tcti);
+            tpm_set_ssl_err(err, errlen,
+                            "tpm2 provider already loaded for TCTI '%s', cannot switch to '%s'",
+                            loaded_tcti, tcti);
             return -EBUSY;
         }
         return 0;
@@ -69,21 +49,21 @@ int tpm_provider_load(const char *tcti, char *err, size_t errlen)
     if (prov_default == NULL)
         prov_default = OSSL_PROVIDER_load(NULL, "default");
     if (prov_default == NULL) {
-        set_err(err, errlen, "cannot load the OpenSSL default provider");
+        tpm_set_ssl_err(err, errlen, "cannot load the OpenSSL default provider");
         return -ENOENT;
     }
     prov_tpm2 = OSSL_PROVIDER_load(NULL, "tpm2");
     if (prov_tpm2 == NULL) {
         const char *dir = getenv("OPENSSL_MODULES");
-        set_err(err, errlen,
-                "cannot load the OpenSSL tpm2 provider from %s (install the Debian package "
-                "tpm2-openssl; check OPENSSL_MODULES)",
-                dir != NULL ? dir : "the default module directory");
+        tpm_set_ssl_err(err, errlen,
+                        "cannot load the OpenSSL tpm2 provider from %s (install the Debian package "
+                        "tpm2-openssl; check OPENSSL_MODULES)",
+                        dir != NULL ? dir : "the default module directory");
         return -ENOPKG;
     }
     /* Hashing stays in software; signing with a TPM key goes to the TPM. */
     if (EVP_set_default_properties(NULL, "?tpm2.signature=yes") != 1) {
-        set_err(err, errlen, "cannot set OpenSSL default properties for the tpm2 provider");
+        tpm_set_ssl_err(err, errlen, "cannot set OpenSSL default properties for the tpm2 provider");
         return -EINVAL;
     }
     snprintf(loaded_buf, sizeof(loaded_buf), "%s", tcti);
@@ -97,7 +77,7 @@ int tpm_provider_key(const char *uri, EVP_PKEY **ret_pkey, char *err, size_t err
     OSSL_STORE_CTX *store =
         OSSL_STORE_open_ex(uri, NULL, "?provider=tpm2", NULL, NULL, NULL, NULL, NULL);
     if (store == NULL) {
-        set_err(err, errlen, "cannot open TPM key '%s' through the tpm2 provider", uri);
+        tpm_set_ssl_err(err, errlen, "cannot open TPM key '%s' through the tpm2 provider", uri);
         return -ENOKEY;
     }
     while (pkey == NULL && !OSSL_STORE_eof(store)) {
@@ -110,7 +90,7 @@ int tpm_provider_key(const char *uri, EVP_PKEY **ret_pkey, char *err, size_t err
     }
     OSSL_STORE_close(store);
     if (pkey == NULL) {
-        set_err(err, errlen, "no private key found at '%s' in the TPM", uri);
+        tpm_set_ssl_err(err, errlen, "no private key found at '%s' in the TPM", uri);
         return -ENOKEY;
     }
     ERR_clear_error();
@@ -173,8 +153,8 @@ int tpm_csr_make(const char *tcti, const char *uri, const char *subject, X509_RE
 
     r = tpm_subject_parse(subject, &name);
     if (r < 0) {
-        set_err(err, errlen, "bad subject '%s': expected /CN=name[/O=org...]",
-                subject != NULL ? subject : "");
+        tpm_set_ssl_err(err, errlen, "bad subject '%s': expected /CN=name[/O=org...]",
+                        subject != NULL ? subject : "");
         goto out;
     }
     r = tpm_provider_load(tcti, err, errlen);
@@ -186,17 +166,17 @@ int tpm_csr_make(const char *tcti, const char *uri, const char *subject, X509_RE
     req = X509_REQ_new();
     if (req == NULL || X509_REQ_set_version(req, 0) != 1 ||
         X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, pkey) != 1) {
-        set_err(err, errlen, "cannot build the certificate request");
+        tpm_set_ssl_err(err, errlen, "cannot build the certificate request");
         r = -ENOMEM;
         goto out;
     }
     if (X509_REQ_sign(req, pkey, EVP_sha256()) <= 0) {
-        set_err(err, errlen, "the TPM did not sign the certificate request");
+        tpm_set_ssl_err(err, errlen, "the TPM did not sign the certificate request");
         r = -EIO;
         goto out;
     }
     if (X509_REQ_verify(req, pkey) != 1) {
-        set_err(err, errlen, "the signed certificate request does not verify");
+        tpm_set_ssl_err(err, errlen, "the signed certificate request does not verify");
         r = -EIO;
         goto out;
     }

@@ -1,9 +1,9 @@
 /* Mutual-TLS client context with the private key in the TPM (tpm2-openssl provider). */
 #include "fleetgw/tpm_tls.h"
 #include "fleetgw/tpm_provider.h"
+#include "tpm_err.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,26 +12,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    unsigned long e = ERR_peek_last_error();
-    if (e != 0 && n >= 0 && (size_t)n < errlen) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof(buf));
-        snprintf(err + n, errlen - (size_t)n, " (%s)", buf);
-    }
-    ERR_clear_error();
-}
 
 static EVP_PKEY *load_tpm_key(const char *uri, char *err, size_t errlen)
 {
@@ -45,13 +25,13 @@ static EVP_PKEY *load_file_key(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
     if (f == NULL) {
-        set_err(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+        tpm_set_ssl_err(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
         return NULL;
     }
     EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
     fclose(f);
     if (pkey == NULL)
-        set_err(err, errlen, "key file %s holds no PEM private key", path);
+        tpm_set_ssl_err(err, errlen, "key file %s holds no PEM private key", path);
     return pkey;
 }
 
@@ -75,9 +55,9 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
 
     if (cfg == NULL || ret_ctx == NULL || cfg->key == NULL || cfg->cert_file == NULL ||
         cfg->ca_file == NULL || cfg->server_name == NULL || cfg->server_name[0] == '\0') {
-        set_err(err, errlen,
-                "TLS configuration incomplete: key, certificate, CA file and "
-                "server name are all required");
+        tpm_set_ssl_err(err, errlen,
+                        "TLS configuration incomplete: key, certificate, CA file and "
+                        "server name are all required");
         return -EINVAL;
     }
     if (use_tpm) {
@@ -87,17 +67,17 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
     }
     ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
-        set_err(err, errlen, "cannot create an OpenSSL TLS context");
+        tpm_set_ssl_err(err, errlen, "cannot create an OpenSSL TLS context");
         r = -ENOMEM;
         goto out;
     }
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-        set_err(err, errlen, "cannot require TLS 1.2");
+        tpm_set_ssl_err(err, errlen, "cannot require TLS 1.2");
         r = -EINVAL;
         goto out;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
-        set_err(err, errlen, "cannot use client certificate %s", cfg->cert_file);
+        tpm_set_ssl_err(err, errlen, "cannot use client certificate %s", cfg->cert_file);
         r = -ENOENT;
         goto out;
     }
@@ -107,14 +87,14 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
         goto out;
     }
     if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        set_err(err, errlen, "client certificate %s does not match the key %s", cfg->cert_file,
-                cfg->key);
+        tpm_set_ssl_err(err, errlen, "client certificate %s does not match the key %s",
+                        cfg->cert_file, cfg->key);
         r = -EKEYREJECTED;
         goto out;
     }
     /* Server verification is ours: libmosquitto checks nothing with WITH_DEFAULTS = 0. */
     if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1) {
-        set_err(err, errlen, "cannot load CA file %s", cfg->ca_file);
+        tpm_set_ssl_err(err, errlen, "cannot load CA file %s", cfg->ca_file);
         r = -ENOENT;
         goto out;
     }
@@ -124,7 +104,7 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
                  ? X509_VERIFY_PARAM_set1_ip_asc(param, cfg->server_name)
                  : X509_VERIFY_PARAM_set1_host(param, cfg->server_name, 0);
     if (ok != 1) {
-        set_err(err, errlen, "cannot set the expected server name '%s'", cfg->server_name);
+        tpm_set_ssl_err(err, errlen, "cannot set the expected server name '%s'", cfg->server_name);
         r = -EINVAL;
         goto out;
     }

@@ -4,6 +4,7 @@
  * Exit: 0 ok, 2 usage, 3 TLS context, 4 a handshake failed. */
 #include "fleetgw/tpm_provider.h"
 #include "fleetgw/tpm_tls.h"
+#include "tls_tool.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -12,17 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int handshake(SSL_CTX *ctx, int port, double *ms)
 {
@@ -30,25 +21,19 @@ static int handshake(SSL_CTX *ctx, int port, double *ms)
     SSL *ssl = NULL;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    double t0 = now_ms();
+    double t0 = tls_tool_now_ms();
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
         goto out;
     ssl = SSL_new(ctx);
     if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1)
         goto out;
-    *ms = now_ms() - t0;
+    *ms = tls_tool_now_ms() - t0;
     (void)SSL_shutdown(ssl);
     rc = 0;
 out:
-    if (rc < 0) {
-        unsigned long e;
-        while ((e = ERR_get_error()) != 0) {
-            char buf[256];
-            ERR_error_string_n(e, buf, sizeof(buf));
-            fprintf(stderr, "tls-bench: %s\n", buf);
-        }
-    }
+    if (rc < 0)
+        tls_tool_print_ssl_errors("tls-bench");
     SSL_free(ssl);
     if (fd >= 0)
         close(fd);
@@ -60,32 +45,13 @@ int main(int argc, char **argv)
     struct tpm_tls_config cfg = {.server_name = "127.0.0.1"};
     int port = 0, n = 50, c;
     static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},        {"cert", required_argument, NULL, 'c'},
-        {"key", required_argument, NULL, 'k'},         {"cafile", required_argument, NULL, 'a'},
-        {"tcti", required_argument, NULL, 't'},        {"count", required_argument, NULL, 'n'},
-        {"server-name", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+        TLS_TOOL_LONG_OPTIONS, {"count", required_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (tls_tool_option(c, optarg, &cfg, &port))
+            continue;
         switch (c) {
-        case 'p':
-            port = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'c':
-            cfg.cert_file = optarg;
-            break;
-        case 'k':
-            cfg.key = optarg;
-            break;
-        case 'a':
-            cfg.ca_file = optarg;
-            break;
-        case 't':
-            cfg.tcti = optarg;
-            break;
         case 'n':
             n = (int)strtol(optarg, NULL, 10);
-            break;
-        case 's':
-            cfg.server_name = optarg;
             break;
         default:
             fprintf(stderr, "usage: fleetgw-tls-bench --port P --cert C --key K --cafile CA "
@@ -97,12 +63,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "tls-bench: --port and a --count in 1..100000 are required\n");
         return 2;
     }
-    SSL_CTX *ctx = NULL;
-    char err[512] = "";
-    if (tpm_tls_ctx_new(&cfg, &ctx, err, sizeof(err)) < 0) {
-        fprintf(stderr, "tls-bench: TLS context: %s\n", err);
+    SSL_CTX *ctx = tls_tool_ctx("tls-bench", &cfg);
+    if (ctx == NULL)
         return 3;
-    }
     /* Every handshake is a full one: no session resumption. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);

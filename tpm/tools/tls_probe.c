@@ -4,15 +4,14 @@
  * Exit: 0 success, 2 usage, 3 TLS context, 4 connection/handshake refused, 5 no delivery. */
 #include "fleetgw/tpm_provider.h"
 #include "fleetgw/tpm_tls.h"
+#include "tls_tool.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <mosquitto.h>
-#include <openssl/err.h>
 
 struct probe {
     const char *topic;
@@ -74,23 +73,6 @@ static void on_log(struct mosquitto *m, void *obj, int level, const char *str)
         fprintf(stderr, "tls-probe: libmosquitto: %s\n", str);
 }
 
-static void print_ssl_errors(void)
-{
-    unsigned long e;
-    while ((e = ERR_get_error()) != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof(buf));
-        fprintf(stderr, "tls-probe: %s\n", buf);
-    }
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: fleetgw-tls-probe --host H --port P --cert CRT --key KEY --cafile CA\n"
@@ -105,36 +87,20 @@ int main(int argc, char **argv)
     int port = 0;
     double wait = 20;
     struct probe p = {.message = "hello from fleetgw", .connect_rc = -2};
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'h'},        {"port", required_argument, NULL, 'p'},
-        {"cert", required_argument, NULL, 'c'},        {"key", required_argument, NULL, 'k'},
-        {"cafile", required_argument, NULL, 'a'},      {"tcti", required_argument, NULL, 't'},
-        {"server-name", required_argument, NULL, 's'}, {"client-id", required_argument, NULL, 'i'},
-        {"topic", required_argument, NULL, 'T'},       {"message", required_argument, NULL, 'm'},
-        {"wait", required_argument, NULL, 'w'},        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {TLS_TOOL_LONG_OPTIONS,
+                                         {"host", required_argument, NULL, 'h'},
+                                         {"client-id", required_argument, NULL, 'i'},
+                                         {"topic", required_argument, NULL, 'T'},
+                                         {"message", required_argument, NULL, 'm'},
+                                         {"wait", required_argument, NULL, 'w'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (tls_tool_option(c, optarg, &cfg, &port))
+            continue;
         switch (c) {
         case 'h':
             host = optarg;
-            break;
-        case 'p':
-            port = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'c':
-            cfg.cert_file = optarg;
-            break;
-        case 'k':
-            cfg.key = optarg;
-            break;
-        case 'a':
-            cfg.ca_file = optarg;
-            break;
-        case 't':
-            cfg.tcti = optarg;
-            break;
-        case 's':
-            cfg.server_name = optarg;
             break;
         case 'i':
             client_id = optarg;
@@ -160,13 +126,9 @@ int main(int argc, char **argv)
     if (cfg.server_name == NULL)
         cfg.server_name = host;
 
-    SSL_CTX *ctx = NULL;
-    char err[512] = "";
-    int r = tpm_tls_ctx_new(&cfg, &ctx, err, sizeof(err));
-    if (r < 0) {
-        fprintf(stderr, "tls-probe: TLS context: %s\n", err);
+    SSL_CTX *ctx = tls_tool_ctx("tls-probe", &cfg);
+    if (ctx == NULL)
         return 3;
-    }
     mosquitto_lib_init();
     struct mosquitto *m = mosquitto_new(client_id, true, &p);
     int rc = 4;
@@ -184,16 +146,16 @@ int main(int argc, char **argv)
     if (mrc != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "tls-probe: connect to %s:%d refused: %s\n", host, port,
                 mrc == MOSQ_ERR_ERRNO ? "socket error" : mosquitto_strerror(mrc));
-        print_ssl_errors();
+        tls_tool_print_ssl_errors("tls-probe");
         goto out;
     }
-    double deadline = now_s() + wait;
-    while (now_s() < deadline && !(p.acked && p.received)) {
+    double deadline = tls_tool_now_ms() + wait * 1e3;
+    while (tls_tool_now_ms() < deadline && !(p.acked && p.received)) {
         mrc = mosquitto_loop(m, 100, 1);
         if (mrc != MOSQ_ERR_SUCCESS || (p.connect_rc != -2 && p.connect_rc != 0)) {
             fprintf(stderr, "tls-probe: connection to %s:%d failed: %s (connack %d)\n", host, port,
                     mosquitto_strerror(mrc), p.connect_rc);
-            print_ssl_errors();
+            tls_tool_print_ssl_errors("tls-probe");
             goto out;
         }
     }

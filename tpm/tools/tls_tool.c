@@ -1,0 +1,62 @@
+/* Shared by fleetgw-tls-probe and fleetgw-tls-bench: see tls_tool.h. */
+#include "tls_tool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <openssl/err.h>
+
+int tls_tool_option(int c, const char *arg, struct tpm_tls_config *cfg, int *port)
+{
+    switch (c) {
+    case 'p':
+        *port = (int)strtol(arg, NULL, 10);
+        return 1;
+    case 'c':
+        cfg->cert_file = arg;
+        return 1;
+    case 'k':
+        cfg->key = arg;
+        return 1;
+    case 'a':
+        cfg->ca_file = arg;
+        return 1;
+    case 't':
+        cfg->tcti = arg;
+        return 1;
+    case 's':
+        cfg->server_name = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+SSL_CTX *tls_tool_ctx(const char *prog, const struct tpm_tls_config *cfg)
+{
+    SSL_CTX *ctx = NULL;
+    char err[512] = "";
+    if (tpm_tls_ctx_new(cfg, &ctx, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: TLS context: %s\n", prog, err);
+        return NULL;
+    }
+    return ctx;
+}
+
+void tls_tool_print_ssl_errors(const char *prog)
+{
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof(buf));
+        fprintf(stderr, "%s: %s\n", prog, buf);
+    }
+}
+
+double tls_tool_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
