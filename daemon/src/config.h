@@ -81,7 +81,7 @@ struct config {
         char group[CONFIG_STR_MAX];
     } control;
     struct {
-        bool required;                        /* relay only nodes with a trusted verdict */
+        bool required;                        /* relay only trusted nodes (default false) */
         char reference_file[CONFIG_PATH_MAX]; /* reference values + lifecycle policy */
         int nonce_ttl_s;
         int interval_s; /* re-attestation period of a trusted node */

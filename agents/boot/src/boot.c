@@ -305,7 +305,9 @@ static int swap_run(const struct boot_ctx *ctx, struct boot_state *st)
             st->swap_stage = 0;
             st->swap_sector++;
         }
-        if (st->swap_sector == st->swap_nsectors) {
+        int done = st->swap_sector == st->swap_nsectors;
+        const char *what = st->swap_type == BOOT_SWAP_REVERT ? "revert" : "install";
+        if (done) {
             /* Finished: the same record ends the swap. swap_nsectors stays for a revert. */
             st->image_ok = st->swap_type == BOOT_SWAP_REVERT ? 1 : 0;
             st->swap_type = BOOT_SWAP_NONE;
@@ -314,6 +316,8 @@ static int swap_run(const struct boot_ctx *ctx, struct boot_state *st)
         }
         if (boot_state_store(flash, st) != 0)
             return -1;
+        if (done)
+            say(ctx, "boot: swap complete: ", what);
     }
     return 0;
 }
