@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define CONFIG_DEFAULT_PATH        "/etc/fleetgw/fleetgwd.conf"
-#define CONFIG_DEFAULT_EDGE_SOCKET "/run/mosquitto/fleetgw.sock"
+#define CONFIG_DEFAULT_EDGE_SOCKET "/run/fleetgw-edge/mqtt.sock"
 #define CONFIG_MAX_FILE            (1024 * 1024)
 #define CONFIG_STR_MAX             256
 #define CONFIG_PATH_MAX            1024
