@@ -43,8 +43,10 @@ DROP_COUNTERS = ("quarantined", "not_enrolled", "not_attested", "rate_limited", 
 
 
 def firmware_image():
-    """The signed firmware image and its signing key as the build produced them."""
-    fw = os.path.join(build_dir(), "firmware")
+    """The signed firmware image and its signing key as the build produced them
+    (FLEETGW_FIRMWARE_DIR overrides BUILD/firmware, e.g. for a sanitizer build without
+    firmware)."""
+    fw = os.environ.get("FLEETGW_FIRMWARE_DIR") or os.path.join(build_dir(), "firmware")
     imgs = sorted(glob.glob(os.path.join(fw, "fleet-agent-*.signed.bin")))
     pub = os.path.join(fw, "signing-key.pub.pem")
     if not imgs or not os.path.exists(pub):

@@ -42,9 +42,9 @@
 #define SIM_RX_CAP 1024u
 #define SIM_TX_CAP 1024u
 /* in-flight slots (store / 8) must hold the evidence: a token with one component is
- * ~360 bytes, plus the topic and the MQTT header */
+ * ~345 bytes, the evidence PUBLISH ~410 with topic and MQTT header */
 #define SIM_STORE_CAP (MQTT_MAX_INFLIGHT * 640u)
-#define SIM_EVIDENCE  600u
+#define SIM_EVIDENCE  600u /* the token is ~345 bytes */
 #define SIM_MAX_NODES 100000u
 #define SIM_MAX_CRED  16384u
 
