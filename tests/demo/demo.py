@@ -81,7 +81,7 @@ def report(say, res, checks, args):
     say(f"gateway identity: TPM persistent handle {ident['handle']} (key created in the TPM, "
         "never leaves it)")
     say(f"  public key SHA-256 {ident['fingerprint']}")
-    say(f"  certificate CN=gw-test from a CSR signed in the TPM, issued by a throwaway cloud CA")
+    say("  certificate CN=gw-test from a CSR signed in the TPM, issued by a throwaway cloud CA")
     say(f"firmware reference: {os.path.basename(res['image'])}, version {ref['version']}")
     say(f"  measurement {ref['measurement']}")
     say(f"  signer id   {ref['signer_id']}")
