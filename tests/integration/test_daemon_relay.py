@@ -130,8 +130,13 @@ def main():
         ok, dups, detail = check_sequences(obs.messages(), total)
         expect(ok, f"after a 30 s cloud outage every message arrived, in order per node "
                    f"({detail})")
-        expect(dups <= c.get("resent", 0),
-               f"duplicates upstream ({dups}) are only counted re-sends ({c.get('resent', 0)})")
+        # Duplicates: fleetgwd's counted re-sends, plus QoS 1 messages the restarted cloud
+        # broker redelivers to the observer itself (in flight to the observer when it stopped;
+        # at most the observer's in-flight window, 20 in mosquitto's default).
+        observer_window = 20
+        expect(dups <= c.get("resent", 0) + observer_window,
+               f"duplicates upstream ({dups}) are within counted re-sends "
+               f"({c.get('resent', 0)}) plus the observer's redelivery window ({observer_window})")
         drops = {k: v for k, v in c.items() if k not in ("relayed_up", "relayed_down", "resent")}
         expect(not drops, f"no message dropped (counters {c})")
 
