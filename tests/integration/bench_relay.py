@@ -24,7 +24,7 @@ from fleetgw_harness import Env, expect, require, wait_for
 
 from daemon_common import PREFIX, GW_CN, NotifySocket, Site
 
-N_THROUGHPUT = 3000
+N_THROUGHPUT = 20000
 N_LATENCY = 1000
 RATE_LATENCY = 200
 
