@@ -239,6 +239,9 @@ static void from_node(struct link *l, const uint8_t *p, size_t n)
             memcpy(l->up.d + l->up.len, p, keep);
             l->up.len += keep;
             if (found) {
+                /* The old session gets what came before the marker (best effort). */
+                if (!l->connecting)
+                    (void)drain(l->broker, &l->up);
                 broker_close(l, "the node began a new session");
                 (void)broker_open(l);
             }
