@@ -116,29 +116,39 @@ def verify(env, tool, pem, nonce, token, tag):
     return json.loads(r.stdout).get("claims", {})
 
 
-def main():
+def firmware():
+    """(qemu, bootloader.elf, signed image, its `image info`, signer id hex), or None after
+    printing why the test fails."""
     build = os.environ.get("FLEETGW_BUILD_DIR")
-    src = os.environ.get("FLEETGW_SOURCE_DIR")
-    if not build or not src:
+    if not build or not os.environ.get("FLEETGW_SOURCE_DIR"):
         print("FAIL: FLEETGW_BUILD_DIR/FLEETGW_SOURCE_DIR not set (run via ctest)")
-        return 1
+        return None
     fw = os.path.join(build, "firmware")
     qemu = shutil.which("qemu-system-arm")
     if qemu is None:
         print("FAIL: qemu-system-arm not found: install the Debian package qemu-system-arm")
-        return 1
+        return None
     bootloader = os.path.join(fw, "bootloader.elf")
     signed = sorted(glob.glob(os.path.join(fw, "fleet-agent-*.signed.bin")))
     if not os.path.exists(bootloader) or not signed:
         print(f"FAIL: {bootloader} or {fw}/fleet-agent-*.signed.bin missing: the firmware was "
               "not built (configure with -DFLEETGW_FIRMWARE=ON and build)")
-        return 1
+        return None
     image = signed[-1]
-    tool = program("fleetgw-tool")
-    info = json.loads(subprocess.run([tool, "image", "info", "--json", image], check=True,
-                                     capture_output=True, text=True).stdout)
+    info = json.loads(subprocess.run([program("fleetgw-tool"), "image", "info", "--json", image],
+                                     check=True, capture_output=True, text=True).stdout)
     with open(os.path.join(fw, "signing-key.pub.der"), "rb") as f:
         signer_id = hashlib.sha256(f.read()).hexdigest()
+    return qemu, bootloader, image, info, signer_id
+
+
+def main():
+    fwi = firmware()
+    if fwi is None:
+        return 1
+    qemu, bootloader, image, info, signer_id = fwi
+    src = os.environ["FLEETGW_SOURCE_DIR"]
+    tool = program("fleetgw-tool")
 
     with Env("qemu-node") as env:
         ca = env.ca("edge-ca")
