@@ -382,7 +382,9 @@ int main(int argc, char **argv)
                     broker_close(l, "write to the broker failed");
             }
         }
-        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        /* (No read while the node->broker buffer is full: read(fd, buf, 0) would look like
+         * end of file; a hang-up is seen once there is room again.) */
+        if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && l->up.len < BUF_CAP) {
             uint8_t tmp[4096];
             size_t room = BUF_CAP - l->up.len;
             if (room > sizeof(tmp))
