@@ -4,6 +4,7 @@
 # demo needs is not built yet, it says which and exits non-zero.
 set -euo pipefail
 build=${1:-build}
+[ $# -gt 0 ] && shift
 here=$(cd "$(dirname "$0")/.." && pwd)
 missing=()
 for prog in fleetgwd fleetgwctl fleet-sim fleetgw-tool; do
@@ -11,7 +12,7 @@ for prog in fleetgwd fleetgwctl fleet-sim fleetgw-tool; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "demo: cannot run the fleet demo yet: not built: ${missing[*]}" >&2
-    echo "demo: (the gateway daemon and the node simulator are still being written; see the open issues)" >&2
+    echo "demo: build them first: make build (or cmake --build $build)" >&2
     exit 1
 fi
-exec /usr/bin/python3 -u "$here/tests/demo/demo.py" "$build"
+exec /usr/bin/python3 -u "$here/tests/demo/demo.py" "$build" "$@"

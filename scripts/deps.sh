@@ -11,7 +11,7 @@ HOST_PKGS=(
     libmosquitto-dev mosquitto mosquitto-clients libssl-dev openssl libsystemd-dev systemd
     libtss2-dev tpm2-openssl tpm2-tools swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0
     dbus libjson-c-dev libsqlite3-dev sqlite3 libmbedtls-dev
-    python3 python3-cryptography python3-cbor2
+    python3 python3-cryptography python3-cbor2 strace util-linux
 )
 FIRMWARE_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dpkg-dev)
 PACKAGING_PKGS=(debhelper dpkg-dev lintian fakeroot)

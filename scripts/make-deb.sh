@@ -80,7 +80,8 @@ if [ ${#images[@]} -gt 0 ]; then
     [ -f "$fwdir/signing-key.pub.pem" ] ||
         die "$fwdir has signed images but no signing-key.pub.pem"
     files=("${images[@]}" "$fwdir/signing-key.pub.pem")
-    for f in "$fwdir"/boot*.bin "$fwdir"/boot*.elf "$fwdir"/mcuboot*.bin "$fwdir"/mcuboot*.elf; do
+    # The bootloader as flashed (raw binary); ELF files and link maps stay in the build tree.
+    for f in "$fwdir"/boot*.bin "$fwdir"/mcuboot*.bin; do
         files+=("$f")
     done
     for f in "${files[@]}"; do

@@ -123,7 +123,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->control.socket, sizeof(cfg->control.socket), "/run/fleetgw/control.sock");
     snprintf(cfg->control.group, sizeof(cfg->control.group), "fleetgw");
     snprintf(cfg->log.level, sizeof(cfg->log.level), "info");
-    cfg->attestation.required = true;
+    cfg->attestation.required = false;
     cfg->attestation.nonce_ttl_s = 60;
     cfg->attestation.interval_s = 24 * 3600;
 }
@@ -425,8 +425,7 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
                     "a TPM handle needs uplink.tcti");
     if (cfg->attestation.required && cfg->attestation.reference_file[0] == '\0')
         return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation", "reference_file",
-                    "attestation.required is true (the default) and needs "
-                    "attestation.reference_file");
+                    "attestation.required is true and needs attestation.reference_file");
     if (cfg->uplink.server_name[0] == '\0')
         memcpy(cfg->uplink.server_name, cfg->uplink.host, sizeof(cfg->uplink.server_name));
     return 0;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define CONFIG_DEFAULT_PATH        "/etc/fleetgw/fleetgwd.conf"
-#define CONFIG_DEFAULT_EDGE_SOCKET "/run/mosquitto/fleetgw.sock"
+#define CONFIG_DEFAULT_EDGE_SOCKET "/run/fleetgw-edge/mqtt.sock"
 #define CONFIG_MAX_FILE            (1024 * 1024)
 #define CONFIG_STR_MAX             256
 #define CONFIG_PATH_MAX            1024
@@ -81,7 +81,7 @@ struct config {
         char group[CONFIG_STR_MAX];
     } control;
     struct {
-        bool required;                        /* relay only nodes with a trusted verdict */
+        bool required;                        /* relay only trusted nodes (default false) */
         char reference_file[CONFIG_PATH_MAX]; /* reference values + lifecycle policy */
         int nonce_ttl_s;
         int interval_s; /* re-attestation period of a trusted node */

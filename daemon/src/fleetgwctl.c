@@ -6,11 +6,14 @@
  *   fleetgwctl [...] node show ID
  *   fleetgwctl [...] node remove ID
  *   fleetgwctl [...] spool
+ *   fleetgwctl [--json] check [--config FILE]   readiness checks, no daemon needed (ops/)
  *
  * Exit codes: 0 done, 1 the daemon refused (its reason is printed), 2 usage, 3 cannot reach
- * the daemon or bad answer, 4 cannot read the public key. */
+ * the daemon or bad answer, 4 cannot read the public key. `check` has its own (fleetgw/check.h):
+ * 0 all passed, 1 a check failed, 2 could not run, 3 warnings only. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fleetgw/check.h>
 #include <json-c/json.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -24,20 +27,68 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "fleetgw/identity_cli.h"
+
 #define DEFAULT_SOCKET "/run/fleetgw/control.sock"
 #define ANSWER_MAX     (1024 * 1024)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: fleetgwctl [--socket PATH] [--json] COMMAND\n"
-               "  status                         gateway state, spool, counters\n"
-               "  nodes | node list              enrolled nodes\n"
-               "  node add (--pub FILE|--pub-hex HEX) [--class CLASS]\n"
-               "                                 enroll a node by its IAK public key (P-256)\n"
-               "  node show ID                   one node, with its IAK public key\n"
-               "  node remove ID                 remove a node from the registry\n"
-               "  spool                          spool usage and drop counters\n"
-               "Socket: --socket, else $FLEETGW_CONTROL_SOCKET, else " DEFAULT_SOCKET "\n");
+    fprintf(
+        f,
+        "Usage: fleetgwctl [--socket PATH] [--json] COMMAND\n"
+        "  status                         gateway state, spool, counters\n"
+        "  nodes | node list              enrolled nodes\n"
+        "  node add (--pub FILE|--pub-hex HEX) [--class CLASS]\n"
+        "                                 enroll a node by its IAK public key (P-256)\n"
+        "  node show ID                   one node, with its IAK public key\n"
+        "  node remove ID                 remove a node from the registry\n"
+        "  spool                          spool usage and drop counters\n"
+        "  check [--config FILE]          is the gateway ready to run fleetgwd? (configuration,\n"
+        "                                 TPM and identity, certificates, brokers, disk)\n"
+        "  identity init|show|ak|csr|quote|sign|seal|unseal [--tcti CONF] ...\n"
+        "                                 the gateway's TPM-held identity (fleetgwctl identity "
+        "--help)\n"
+        "Socket: --socket, else $FLEETGW_CONTROL_SOCKET, else " DEFAULT_SOCKET "\n");
+}
+
+/* The daemon's own validation for `check`: the same config_load() fleetgwd runs. */
+static int validate_config(const char *path, char *msg, size_t msg_len)
+{
+    struct config *cfg = calloc(1, sizeof(*cfg));
+    struct config_error err;
+    int r;
+    if (cfg == NULL) {
+        snprintf(msg, msg_len, "out of memory");
+        return 1;
+    }
+    r = config_load(path, cfg, &err);
+    if (r < 0)
+        snprintf(msg, msg_len, "%s (fleetgwd would exit %d)", err.message, (int)err.exit_code);
+    free(cfg);
+    return r < 0 ? 1 : 0;
+}
+
+static int run_check(int argc, char **argv, int i, bool as_json)
+{
+    struct check_options opt;
+    struct check_list rep;
+    memset(&opt, 0, sizeof(opt));
+    opt.validate = validate_config;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            opt.config_path = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else {
+            usage(stderr);
+            return CHECK_EXIT_ERROR;
+        }
+    }
+    if (check_collect(&opt, &rep) < 0 || check_print(&rep, as_json ? 1 : 0, stdout) < 0)
+        return CHECK_EXIT_ERROR;
+    return check_exit_code(&rep);
 }
 
 static int pub_from_pem(const char *path, char hex[131])
@@ -242,6 +293,15 @@ int main(int argc, char **argv)
     }
     const char *a = argv[i++];
     const char *b = i < argc ? argv[i] : NULL;
+    if (strcmp(a, "check") == 0) {
+        ret = run_check(argc, argv, i, as_json);
+        goto out;
+    }
+    if (strcmp(a, "identity") == 0) {
+        /* The TPM identity commands (tpm/): argv[0] is "identity", argv[1] the command. */
+        ret = identity_cli_main(argc - (i - 1), argv + (i - 1));
+        goto out;
+    }
     if (strcmp(a, "status") == 0 && b == NULL) {
         cmd = "status";
     } else if (strcmp(a, "spool") == 0 && b == NULL) {

@@ -98,6 +98,7 @@ struct daemon {
     sd_event_source *edge_io;
     int edge_fd;
     bool edge_connected;
+    bool edge_configured; /* host/port handed to libmosquitto by a successful connect */
     sd_event_source *edge_timer;
     int edge_backoff_ms;
 
@@ -504,11 +505,11 @@ static int edge_connect(struct daemon *d)
     int port = d->cfg.edge.socket[0] ? 0 : d->cfg.edge.port;
     int rc;
     if (d->edge_fd < 0 && mosquitto_socket(d->edge) < 0) {
-        static bool first = true;
-        rc = first ? mosquitto_connect(d->edge, host, port, d->cfg.edge.keepalive)
-                   : mosquitto_reconnect(d->edge);
+        /* mosquitto_connect() once, then mosquitto_reconnect() (same session). */
+        rc = d->edge_configured ? mosquitto_reconnect(d->edge)
+                                : mosquitto_connect(d->edge, host, port, d->cfg.edge.keepalive);
         if (rc == MOSQ_ERR_SUCCESS)
-            first = false;
+            d->edge_configured = true;
         if (rc != MOSQ_ERR_SUCCESS) {
             log_warn("cannot connect to the edge broker at %s: %s", host,
                      rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
@@ -1298,6 +1299,10 @@ static int run(struct daemon *d)
                  d->cfg.attestation.reference_file,
                  d->cfg.attestation.required ? "" : " (not required for relaying)");
     }
+    if (!d->cfg.attestation.required)
+        log_event(LOG_WARNING, NULL, "attestation_off",
+                  "attestation.required is false: telemetry of every node on a valid topic is "
+                  "relayed without attestation");
     struct tpm_tls_config tc = {
         .tcti = d->cfg.uplink.tcti[0] ? d->cfg.uplink.tcti : NULL,
         .key = d->cfg.uplink.key,

@@ -1,19 +1,46 @@
 #define _GNU_SOURCE
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-journal.h>
+#include <unistd.h>
 
 static int log_to_journal = -1;
 static int log_max = LOG_INFO;
 
-void log_setup(int max_priority)
+/* JOURNAL_STREAM is "<device>:<inode>" of the journal stream systemd connected to stdout
+ * and stderr; it only counts when stderr is still that stream (systemd.exec(5)), not when
+ * the variable was merely inherited by a process started from a shell in a service. */
+static int stderr_is_journal(void)
 {
     const char *js = getenv("JOURNAL_STREAM");
-    log_to_journal = (js != NULL && js[0] != '\0') ? 1 : 0;
+    unsigned long long dev = 0, ino = 0;
+    char *end = NULL;
+    struct stat st;
+
+    if (js == NULL || js[0] == '\0')
+        return 0;
+    errno = 0;
+    dev = strtoull(js, &end, 10);
+    if (errno != 0 || end == js || *end != ':')
+        return 0;
+    const char *i = end + 1;
+    ino = strtoull(i, &end, 10);
+    if (errno != 0 || end == i || *end != '\0')
+        return 0;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_setup(int max_priority)
+{
+    log_to_journal = stderr_is_journal();
     log_max = max_priority;
 }
 

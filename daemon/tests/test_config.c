@@ -102,17 +102,19 @@ int main(void)
     CHECK_EQ_INT(parse(variant("\"tcti\": \"device:/dev/tpmrm0\",", ""), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
 
-    /* Booleans, and attestation (required by default) needing its reference file. */
+    /* Booleans, and attestation (off by default) needing its reference file when required. */
     CHECK_EQ_INT(parse(variant("\"required\": false", "\"required\": 0"), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
     CHECK(strstr(err.message, "expected true or false") != NULL);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"nonce_ttl_s\": 30"), &cfg, &err), -22);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"nonce_ttl_s\": 30"), &cfg, &err), 0);
+    CHECK(!cfg.attestation.required); /* the default */
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"required\": true"), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
     CHECK(strcmp(err.key, "attestation.reference_file") == 0);
-    CHECK_EQ_INT(
-        parse(variant("\"required\": false", "\"reference_file\": \"/etc/fleetgw/ref.json\""), &cfg,
-              &err),
-        0);
+    CHECK_EQ_INT(parse(variant("\"required\": false",
+                               "\"required\": true, \"reference_file\": \"/etc/r.json\""),
+                       &cfg, &err),
+                 0);
     CHECK(cfg.attestation.required);
     CHECK_EQ_INT(cfg.attestation.nonce_ttl_s, 60);
 

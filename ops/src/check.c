@@ -55,7 +55,7 @@ struct check_config {
 };
 
 static const char *const known_sections[] = {"edge",     "uplink",  "spool", "limits",
-                                             "registry", "control", "log"};
+                                             "registry", "control", "log",   "attestation"};
 
 static json_object *section_key(json_object *root, const char *section, const char *key)
 {

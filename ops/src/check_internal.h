@@ -5,7 +5,7 @@
 #include "fleetgw/check.h"
 
 /* fleetgwd's edge socket when the configuration names neither edge.socket nor edge.host. */
-#define CHECK_DEFAULT_EDGE_SOCKET "/run/mosquitto/fleetgw.sock"
+#define CHECK_DEFAULT_EDGE_SOCKET "/run/fleetgw-edge/mqtt.sock"
 
 /* Fills res (cleared first); action may be NULL (nothing to do). */
 void check_set(struct check_result *res, const char *name, enum check_status st, const char *action,

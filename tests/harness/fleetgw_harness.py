@@ -329,9 +329,9 @@ class Tpm:
         self._start_abrmd()
 
     def identity(self, *args, env=None, tcti=None):
-        """Runs `fleetgw-identity ARGS --tcti <this TPM>` (the `fleetgwctl identity` commands)
-        and returns the CompletedProcess (stdout/stderr text); never raises on failure."""
-        argv = [program("fleetgw-identity")] + list(args) + ["--tcti", tcti or self.tcti]
+        """Runs `fleetgwctl identity ARGS --tcti <this TPM>` and returns the CompletedProcess
+        (stdout/stderr text); never raises on failure."""
+        argv = [program("fleetgwctl"), "identity"] + list(args) + ["--tcti", tcti or self.tcti]
         r = subprocess.run(argv, env=env if env is not None else self.client_env(),
                            capture_output=True, text=True, cwd=self.env.dir, timeout=120)
         log(f"identity {' '.join(args)} -> {r.returncode}" +

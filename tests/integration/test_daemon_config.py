@@ -90,8 +90,20 @@ def main():
                f"the daemon refuses to start on a bad value with exit 80 ({r.stderr.strip()})")
         r, p = check(text.replace('"required": false', '"required": true'))
         expect(r.returncode == 81 and "attestation.reference_file" in r.stderr,
-               f"attestation is required by default and needs its reference file "
-               f"({r.stderr.strip()})")
+               f"attestation.required needs its reference file ({r.stderr.strip()})")
+        # fleetgwctl check runs the daemon's own validation as its "config" check.
+        bad = write(text.replace('"port": 8883', '"port": 0'))
+        r = subprocess.run([program("fleetgwctl"), "--json", "check", "--config", bad],
+                           capture_output=True, text=True, timeout=120)
+        js = json.loads(r.stdout)
+        cfg_check = [c for c in js["checks"] if c["name"] == "config"][0]
+        expect(r.returncode == 1 and cfg_check["status"] == "fail" and
+               "uplink.port" in cfg_check["message"] and "exit 80" in cfg_check["message"],
+               f"fleetgwctl check reports the daemon's own verdict on the file: {cfg_check}")
+        r = subprocess.run([program("fleetgwctl"), "--json", "check", "--config", write(text)],
+                           capture_output=True, text=True, timeout=120)
+        cfg_check = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "config"][0]
+        expect(cfg_check["status"] == "ok", f"and passes a valid one: {cfg_check}")
         r = subprocess.run([gwd, "--bogus"], capture_output=True, text=True, timeout=60)
         expect(r.returncode == 64, f"an unknown option is a usage error, exit 64 (got {r.returncode})")
     return 0

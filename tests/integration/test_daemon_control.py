@@ -22,8 +22,9 @@ from daemon_common import Site, Publisher
 def main():
     ctl = program("fleetgwctl")
     with Env("daemon-control") as env:
-        site = Site(env, nodes=())
-        site.start_gwd()
+        site = Site(env, nodes=("lim",))
+        site.start_gwd(limits={"max_message_bytes": 1000, "per_node_rate": 1,
+                               "per_node_burst": 3})
         site.wait_gwd_connected()
         sock = site.control_socket
 
@@ -91,8 +92,21 @@ def main():
         expect(r.returncode == 0 and point.hex() in r.stdout and "ago" in r.stdout,
                f"node show prints the key and when it was last seen:\n{r.stdout}")
 
+        # Per-node limits: a burst of 10 against a bucket of 3 (1/s), and one oversize message.
+        p = Publisher(site, "lim")
+        for i in range(10):
+            p.send(i + 1)
+        p.close()
+        env.run([require("mosquitto_pub")] + site.edge.client_args(site.node_certs["lim"]) +
+                ["-q", "1", "-t", "fleet/lim/up/big", "-m", "x" * 1001], check=True)
+        wait_for(lambda: site.counters().get("too_large", 0) == 1, 30, "the oversize drop")
+        c = site.counters()
+        expect(5 <= c.get("rate_limited", 0) <= 7 and c.get("too_large", 0) == 1,
+               f"a burst over the node's token bucket and an oversize message are dropped and "
+               f"counted by reason ({c})")
+
         r = run("spool")
-        expect(r.returncode == 0 and "relayed_up" in r.stdout,
+        expect(r.returncode == 0 and "relayed_up" in r.stdout and "rate_limited" in r.stdout,
                f"fleetgwctl spool prints usage and counters:\n{r.stdout}")
 
         # SO_PEERCRED: even with the file opened to everyone, a uid outside the group is refused.

@@ -51,7 +51,8 @@ def retained_status(site):
 
 
 def main():
-    nodes = ("n1", "n2", "n3")
+    # 20 nodes, each publishing QoS 1 through its own TLS connection to the edge broker.
+    nodes = tuple(f"n{i}" for i in range(1, 21))
     with Env("daemon-relay") as env:
         site = Site(env, nodes)
         obs = Observer(site, f"{PREFIX}/nodes/#")
@@ -74,9 +75,10 @@ def main():
         for n in nodes:
             total[n] += 50
         wait_for(lambda: len(obs.lines()) >= sum(total.values()), 60,
-                 "150 messages upstream")
+                 f"{sum(total.values())} messages upstream")
         ok, dups, detail = check_sequences(obs.messages(), total)
-        expect(ok and dups == 0, f"150 node messages arrived upstream mapped and in order "
+        expect(ok and dups == 0, f"{sum(total.values())} node messages arrived upstream mapped "
+                                 f"and in order "
                                  f"per node ({detail}, {dups} duplicates)")
 
         # 3. commands reach the addressed node only
@@ -99,7 +101,7 @@ def main():
         expect(subs["n2"].output().strip() == "fleet/n2/down/reboot cmd-for-n2",
                "n2 received exactly its own command on fleet/n2/down/reboot")
 
-        # 4. cloud outage of ~30 s under load
+        # 4. cloud outage of ~30 s under load: 20 nodes x 50 msg/s for 35 s
         outage = {}
 
         def cloud_cycle(i):
@@ -111,9 +113,9 @@ def main():
                 site.cloud.start()
                 outage["restarted"] = time.monotonic()
 
-        publish_load(site, nodes, 1000, total["n1"] + 1, 25, during=cloud_cycle)
+        publish_load(site, nodes, 1750, total["n1"] + 1, 50, during=cloud_cycle)
         for n in nodes:
-            total[n] += 1000
+            total[n] += 1750
         if "restarted" not in outage:
             time.sleep(max(0.0, 30 - (time.monotonic() - outage["stopped"])))
             site.cloud.start()
@@ -128,8 +130,13 @@ def main():
         ok, dups, detail = check_sequences(obs.messages(), total)
         expect(ok, f"after a 30 s cloud outage every message arrived, in order per node "
                    f"({detail})")
-        expect(dups <= c.get("resent", 0),
-               f"duplicates upstream ({dups}) are only counted re-sends ({c.get('resent', 0)})")
+        # Duplicates: fleetgwd's counted re-sends, plus QoS 1 messages the restarted cloud
+        # broker redelivers to the observer itself (in flight to the observer when it stopped;
+        # at most the observer's in-flight window, 20 in mosquitto's default).
+        observer_window = 20
+        expect(dups <= c.get("resent", 0) + observer_window,
+               f"duplicates upstream ({dups}) are within counted re-sends "
+               f"({c.get('resent', 0)}) plus the observer's redelivery window ({observer_window})")
         drops = {k: v for k, v in c.items() if k not in ("relayed_up", "relayed_down", "resent")}
         expect(not drops, f"no message dropped (counters {c})")
 

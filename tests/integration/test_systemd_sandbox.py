@@ -399,6 +399,19 @@ def audit_strace(path):
     return used, wx
 
 
+def kill_traced(pid):
+    """SIGKILL whatever still runs under the strace process pid (the sandboxed daemon)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            for child in f.read().split():
+                try:
+                    os.kill(int(child), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    except OSError:
+        pass
+
+
 def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
     fleetgwd = os.path.join(os.environ.get("FLEETGW_BUILD_DIR", os.path.join(SRC, "build")),
                             "bin", "fleetgwd")
@@ -413,6 +426,8 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
                    "backoff_max_ms": 2000},
         "spool": {"path": os.path.join(state, "spool.db")},
         "registry": {"path": os.path.join(state, "registry.db")},
+        # The sandbox is under test here, not attestation: relay from every valid topic.
+        "attestation": {"required": False},
         "control": {"socket": os.path.join(runtime, "control.sock"),
                     "group": grp.getgrgid(sb.gid).gr_name},
         "log": {"level": "info"},
@@ -452,41 +467,45 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
     strace_log = os.path.join(runtime, "fleetgwd.strace")
     gwd = env.spawn("fleetgwd", sb.argv([require("strace"), "-f", "-qq", "-o", strace_log,
                                          fleetgwd, "--config", path]), env=e)
-    wait_for(lambda: gwd.check_alive() or "READY=1" in poll_notify(), 60,
-             "READY=1 from the sandboxed fleetgwd")
-    wait_for(lambda: gwd.check_alive() or poll_notify().count("WATCHDOG=1") >= 2, 30,
-             "WATCHDOG=1 pings")
-    expect(True, "sandboxed fleetgwd sent READY=1 and WATCHDOG=1")
-    wait_for(lambda: gwd.check_alive() or f"as {GW_CN}" in cloud.log() or
-             f"u'{GW_CN}'" in cloud.log(), 60, "fleetgwd on the cloud broker (TPM key via abrmd)")
-    wait_for(lambda: gwd.check_alive() or "as fleetgwd" in edge.log(), 30,
-             "fleetgwd on the edge broker's unix socket")
-    expect(True, "sandboxed fleetgwd connected to both brokers")
-    time.sleep(1.0)
-    n3 = edge.ca.issue("n3")
-    r = env.run([require("mosquitto_pub")] + edge.tls_args(n3) +
-                ["-t", "fleet/n3/up/telemetry", "-m", "sandboxed-relay", "-q", "1"])
-    expect(r.returncode == 0, "node n3 published telemetry")
-    out = wait_done(obs, 90)
-    expect(f"{PREFIX}/nodes/n3/" in out and "sandboxed-relay" in out,
-           f"the telemetry reached the cloud through the sandboxed daemon ({out.strip()[-200:]})")
-    ctl = os.path.join(runtime, "control.sock")
-    st = os.stat(ctl)
-    expect(st.st_gid == sb.gid and st.st_mode & 0o007 == 0,
-           f"the control socket is in the runtime directory, group {sb.gid}, closed to others "
-           f"(mode {st.st_mode & 0o777:o})")
-    spool = os.path.join(state, "spool.db")
-    st = os.stat(spool)
-    expect(st.st_uid == sb.uid and st.st_mode & 0o077 == 0,
-           "the spool lives in the state directory, owned by the service user, mode 0600")
-    # SIGTERM to fleetgwd itself (the spawned process is strace, its parent); strace exits
-    # with the daemon's status.
-    with open(f"/proc/{gwd.pid}/task/{gwd.pid}/children") as f:
-        children = [int(x) for x in f.read().split()]
-    expect(len(children) == 1, f"fleetgwd runs under strace (pid {children})")
-    os.kill(children[0], signal.SIGTERM)
-    rc = gwd.popen.wait(timeout=60)
-    expect(rc == 0, f"fleetgwd exits 0 on SIGTERM in the sandbox (got {rc})")
+    try:
+        wait_for(lambda: gwd.check_alive() or "READY=1" in poll_notify(), 60,
+                 "READY=1 from the sandboxed fleetgwd")
+        wait_for(lambda: gwd.check_alive() or poll_notify().count("WATCHDOG=1") >= 2, 30,
+                 "WATCHDOG=1 pings")
+        expect(True, "sandboxed fleetgwd sent READY=1 and WATCHDOG=1")
+        wait_for(lambda: gwd.check_alive() or f"as {GW_CN}" in cloud.log() or
+                 f"u'{GW_CN}'" in cloud.log(), 60, "fleetgwd on the cloud broker (TPM key via abrmd)")
+        wait_for(lambda: gwd.check_alive() or "as fleetgwd" in edge.log(), 30,
+                 "fleetgwd on the edge broker's unix socket")
+        expect(True, "sandboxed fleetgwd connected to both brokers")
+        time.sleep(1.0)
+        n3 = edge.ca.issue("n3")
+        r = env.run([require("mosquitto_pub")] + edge.tls_args(n3) +
+                    ["-t", "fleet/n3/up/telemetry", "-m", "sandboxed-relay", "-q", "1"])
+        expect(r.returncode == 0, "node n3 published telemetry")
+        out = wait_done(obs, 90)
+        expect(f"{PREFIX}/nodes/n3/" in out and "sandboxed-relay" in out,
+               f"the telemetry reached the cloud through the sandboxed daemon ({out.strip()[-200:]})")
+        ctl = os.path.join(runtime, "control.sock")
+        st = os.stat(ctl)
+        expect(st.st_gid == sb.gid and st.st_mode & 0o007 == 0,
+               f"the control socket is in the runtime directory, group {sb.gid}, closed to others "
+               f"(mode {st.st_mode & 0o777:o})")
+        spool = os.path.join(state, "spool.db")
+        st = os.stat(spool)
+        expect(st.st_uid == sb.uid and st.st_mode & 0o077 == 0,
+               "the spool lives in the state directory, owned by the service user, mode 0600")
+        # SIGTERM to fleetgwd itself (the spawned process is strace, its parent); strace exits
+        # with the daemon's status.
+        with open(f"/proc/{gwd.pid}/task/{gwd.pid}/children") as f:
+            children = [int(x) for x in f.read().split()]
+        expect(len(children) == 1, f"fleetgwd runs under strace (pid {children})")
+        os.kill(children[0], signal.SIGTERM)
+        rc = gwd.popen.wait(timeout=60)
+        expect(rc == 0, f"fleetgwd exits 0 on SIGTERM in the sandbox (got {rc})")
+    finally:
+        # The harness stops strace; a daemon strace leaves behind would keep running.
+        kill_traced(gwd.pid)
     notify.close()
     used, wx = audit_strace(strace_log)
     allowed = unit_allowed_syscalls()

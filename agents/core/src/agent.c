@@ -160,6 +160,28 @@ static void cb_connack(void *user, bool session_present)
         mqtt_failed(a, st);
 }
 
+/* attest_first: a node-status on fleet/<id>/status asks the gateway for a challenge. */
+static void publish_status(struct agent *a)
+{
+    struct msg m;
+    uint8_t buf[32];
+    char topic[AGENT_TOPIC_MAX];
+    size_t len = 0;
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_NODE_STATUS;
+    m.u.node_status.state = MSG_NODE_ONLINE;
+    m.u.node_status.uptime_s = (uint32_t)(a->now_ms - a->started_ms) / 1000u;
+    m.u.node_status.version.major = a->cfg.fw_version.major;
+    m.u.node_status.version.minor = a->cfg.fw_version.minor;
+    m.u.node_status.version.revision = a->cfg.fw_version.revision;
+    m.u.node_status.version.build = a->cfg.fw_version.build;
+    if (!make_topic(a, "status", topic) || msg_encode(&m, buf, sizeof(buf), &len) != MSG_OK ||
+        mqtt_publish(&a->mqtt, topic, buf, len, 1, false, NULL) != MQTT_OK) {
+        /* not sent: telemetry is held until attest_wait_ms anyway */
+        AGENT_LOGE("agent %s: cannot publish the node status", a->id);
+    }
+}
+
 static void cb_suback(void *user, uint16_t pid, const uint8_t *codes, size_t n)
 {
     struct agent *a = user;
@@ -176,6 +198,11 @@ static void cb_suback(void *user, uint16_t pid, const uint8_t *codes, size_t n)
         a->next_telemetry_ms = a->now_ms;
     set_phase(a, AGENT_RUNNING);
     AGENT_LOGI("agent %s: running", a->id);
+    if (a->cfg.attest_first && !a->attested) {
+        a->attest_hold = true;
+        a->attest_hold_ms = a->now_ms;
+        publish_status(a);
+    }
 }
 
 static void cb_puback(void *user, uint16_t pid)
@@ -190,20 +217,23 @@ static void cb_puback(void *user, uint16_t pid)
     }
 }
 
-static void publish_reply(struct agent *a, const char *suffix, const uint8_t *b, size_t n)
+/* Returns true when the reply was handed to MQTT (QoS 1). */
+static bool publish_reply(struct agent *a, const char *suffix, const uint8_t *b, size_t n)
 {
     char topic[AGENT_TOPIC_MAX];
     mqtt_status_t st;
     if (!make_topic(a, suffix, topic)) {
         a->stats.ignored++;
-        return;
+        return false;
     }
     st = mqtt_publish(&a->mqtt, topic, b, n, 1, false, NULL);
     if (st != MQTT_OK) {
         /* the window is full or the packet too large: the requester asks again */
         AGENT_LOGE("agent %s: reply on %s dropped: %s", a->id, suffix, mqtt_status_str(st));
         a->stats.ignored++;
+        return false;
     }
+    return true;
 }
 
 static bool suffix_is(const char *suffix, size_t slen, const char *lit)
@@ -258,7 +288,15 @@ static void handle_challenge(struct agent *a, const struct mqtt_message *m)
         a->stats.ignored++;
         return;
     }
-    publish_reply(a, "attest/evidence", start, head + tok_len);
+    if (publish_reply(a, "attest/evidence", start, head + tok_len)) {
+        a->stats.evidence_sent++;
+        a->attested = true;
+        if (a->attest_hold) {
+            /* telemetry due during the hold starts now, after the evidence */
+            a->attest_hold = false;
+            a->next_telemetry_ms = a->now_ms;
+        }
+    }
 }
 
 static void handle_ota(struct agent *a, const char *suffix, size_t slen,
@@ -284,7 +322,7 @@ static void handle_ota(struct agent *a, const char *suffix, size_t slen,
         a->stats.ignored++;
         return;
     }
-    publish_reply(a, reply_topic, a->cfg.evidence_buf, out_len);
+    (void)publish_reply(a, reply_topic, a->cfg.evidence_buf, out_len);
 }
 
 static void cb_message(void *user, const struct mqtt_message *m)
@@ -316,8 +354,8 @@ static void cb_message(void *user, const struct mqtt_message *m)
             return;
         }
         if (suffix_is(sub, sub_len, "ping")) {
-            publish_reply(a, "up/pong", m->payload,
-                          m->payload_len > AGENT_PONG_MAX ? AGENT_PONG_MAX : m->payload_len);
+            (void)publish_reply(a, "up/pong", m->payload,
+                                m->payload_len > AGENT_PONG_MAX ? AGENT_PONG_MAX : m->payload_len);
             return;
         }
         if (a->app.on_command == NULL) {
@@ -409,6 +447,7 @@ agent_status_t agent_start(struct agent *a, uint32_t now_ms)
     if (a->phase != AGENT_IDLE)
         return AGENT_ERR_STATE;
     a->now_ms = now_ms;
+    a->started_ms = now_ms;
     begin_attempt(a);
     return AGENT_OK;
 }
@@ -566,6 +605,13 @@ static bool send_one_telemetry(struct agent *a)
 
 static void send_telemetry(struct agent *a)
 {
+    if (a->attest_hold) {
+        if (!elapsed(a->now_ms, a->attest_hold_ms, a->cfg.attest_wait_ms))
+            return;
+        a->attest_hold = false; /* no challenge came: send anyway */
+        a->stats.attest_timeouts++;
+        a->next_telemetry_ms = a->now_ms;
+    }
     /* Catch up on messages that fell due since the last tick, at most one window's worth;
      * after a long stall (e.g. a reconnect) do not burst: restart the schedule from now. */
     for (unsigned i = 0; i < MQTT_MAX_INFLIGHT && a->phase == AGENT_RUNNING; i++)

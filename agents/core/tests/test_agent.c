@@ -607,6 +607,113 @@ static void test_commands_and_seams(void)
     CHECK_EQ_INT(agent_stats(&f.a)->ignored, 2);
 }
 
+/* The node-status PUBLISH that attest_first sends after SUBACK. */
+static void expect_status(struct fx *f)
+{
+    uint8_t t;
+    const uint8_t *b;
+    size_t n;
+    static const char topic[] = "fleet/n1/status";
+    const size_t tl = sizeof(topic) - 1;
+    struct msg m;
+    CHECK(next_out(&f->p, &t, &b, &n));
+    CHECK_EQ_INT(t, 0x32);
+    if (n < 2 + tl + 2 || memcmp(b + 2, topic, tl) != 0) {
+        CHECK(!"node-status topic");
+        return;
+    }
+    CHECK(msg_decode(b + 2 + tl + 2, n - (2 + tl + 2), &m) == MSG_OK);
+    CHECK(m.type == MSG_NODE_STATUS);
+    CHECK(m.u.node_status.state == MSG_NODE_ONLINE);
+    CHECK(m.u.node_status.version.major == 1 && m.u.node_status.version.minor == 2 &&
+          m.u.node_status.version.revision == 3 && m.u.node_status.version.build == 4);
+}
+
+static void attest_first_init(struct fx *f)
+{
+    fx_init(f, 2, 0, true, NULL);
+    f->a.cfg.attest_first = true;
+    f->a.cfg.attest_wait_ms = 500;
+    f->a.cfg.fw_version.major = 1;
+    f->a.cfg.fw_version.minor = 2;
+    f->a.cfg.fw_version.revision = 3;
+    f->a.cfg.fw_version.build = 4;
+}
+
+/* attest_first: node-status after SUBACK, telemetry held until the evidence is out (and then
+ * sent after it), or until attest_wait_ms without a challenge; once only per agent. */
+static void test_attest_first(void)
+{
+    struct fx f;
+    uint8_t t;
+    const uint8_t *b;
+    size_t n;
+    uint8_t challenge[96];
+    uint8_t ch_msg[2 + 2 + 32 + 2] = {0x83, 0x01, 0x58, 0x20};
+    for (int i = 0; i < 32; i++)
+        ch_msg[4 + i] = (uint8_t)(0xa0 + i);
+    ch_msg[36] = 0x18;
+    ch_msg[37] = 60;
+    size_t challenge_n =
+        mkpub(challenge, "fleet/n1/attest/challenge", ch_msg, sizeof(ch_msg), 0, 0);
+    static const char ev_topic[] = "fleet/n1/attest/evidence";
+
+    /* answered: evidence, then telemetry */
+    attest_first_init(&f);
+    CHECK(agent_start(&f.a, 0) == AGENT_OK);
+    bring_up(&f, 0, 1);
+    expect_status(&f);
+    agent_tick(&f.a, 0);
+    agent_tick(&f.a, 300);
+    CHECK(!next_out(&f.p, &t, &b, &n)); /* held */
+    feed(&f.p, challenge, challenge_n);
+    agent_io(&f.a, 310);
+    CHECK(next_out(&f.p, &t, &b, &n));
+    CHECK(t == 0x32 && n > 2 + sizeof(ev_topic) - 1 &&
+          memcmp(b + 2, ev_topic, sizeof(ev_topic) - 1) == 0);
+    CHECK_EQ_INT(agent_stats(&f.a)->evidence_sent, 1);
+    agent_tick(&f.a, 310);
+    uint16_t p0 = expect_telemetry(&f, 0, false);
+    CHECK_EQ_INT(agent_stats(&f.a)->attest_timeouts, 0);
+    /* after a reconnect the node does not ask again (it has attested) */
+    f.p.eof = true;
+    agent_io(&f.a, 320);
+    CHECK(agent_phase(&f.a) == AGENT_BACKOFF);
+    agent_tick(&f.a, 2000);
+    agent_link_up(&f.a, 2000);
+    CHECK(next_out(&f.p, &t, &b, &n));
+    CHECK_EQ_INT(t, 0x10);
+    feed(&f.p, CONNACK_OK, sizeof(CONNACK_OK));
+    agent_io(&f.a, 2000);
+    do { /* unacknowledged evidence and telemetry resent (DUP), then SUBSCRIBE */
+        CHECK(next_out(&f.p, &t, &b, &n));
+    } while (t != 0x82 && f.p.out_seen < f.p.out_len);
+    CHECK_EQ_INT(t, 0x82);
+    uint8_t suback[] = {0x90, 0x07, b[0], b[1], 1, 1, 1, 1, 1};
+    feed(&f.p, suback, sizeof(suback));
+    agent_io(&f.a, 2000);
+    agent_tick(&f.a, 2000);
+    CHECK(agent_phase(&f.a) == AGENT_RUNNING);
+    int status_again = 0;
+    while (next_out(&f.p, &t, &b, &n))
+        status_again += body_has(b, n, "fleet/n1/status");
+    CHECK_EQ_INT(status_again, 0);
+    CHECK_EQ_INT(agent_stats(&f.a)->connects, 2);
+    (void)p0;
+
+    /* no challenge: telemetry flows after attest_wait_ms */
+    attest_first_init(&f);
+    CHECK(agent_start(&f.a, 0) == AGENT_OK);
+    bring_up(&f, 0, 1);
+    expect_status(&f);
+    agent_tick(&f.a, 499);
+    CHECK(!next_out(&f.p, &t, &b, &n));
+    agent_tick(&f.a, 500);
+    expect_telemetry(&f, 0, false);
+    CHECK_EQ_INT(agent_stats(&f.a)->attest_timeouts, 1);
+    CHECK_EQ_INT(agent_stats(&f.a)->evidence_sent, 0);
+}
+
 static void test_protocol_error_drops_link(void)
 {
     struct fx f;
@@ -754,6 +861,7 @@ int main(void)
     test_connect_timeout();
     test_reconnect_resends_telemetry();
     test_commands_and_seams();
+    test_attest_first();
     test_protocol_error_drops_link();
     test_secure_layer();
     test_stop_when_blocked();

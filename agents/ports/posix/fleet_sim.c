@@ -7,7 +7,16 @@
  *             [--keepalive S] [--max-attempts A] [--ramp-ms MS] [--first-index I]
  *             [--tls-max-fragment 0|512|1024|2048|4096]
  *
- * Node i is "<prefix><first-index + i>" and uses DIR/<id>.crt and DIR/<id>.key. --rate is
+ *   attestation (docs/agent.md): --iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms MS]
+ *             [--bad-measurement | --forge | --replay];  fleet-sim --iak-dir KEYDIR
+ *             --nodes N --export-pub OUTDIR [--id-prefix P] [--first-index I]
+ *
+ * Node i is "<prefix><first-index + i>" and uses DIR/<id>.crt and DIR/<id>.key. With
+ * --iak-dir, "<prefix><first-index + i>" only names the node's key file
+ * KEYDIR/<name>.iak.pem (created on first use, mode 0600) and the node id is derived from the
+ * key as the gateway does (hex of the first 16 bytes of SHA-256 of the public point); the
+ * certificate is then DIR/<derived id>.crt/.key. --export-pub writes OUTDIR/<id>.pem per
+ * node, prints "<name> <id>" lines and exits. --rate is
  * messages per second per node. --telemetry-topic replaces fleet/<id>/up/telemetry; "{id}"
  * in it becomes the node id. Prints one summary line and exits non-zero if any node failed
  * (gave up connecting, or did not get all its messages acknowledged). */
@@ -28,11 +37,14 @@
 #include "fleetgw/agent.h"
 #include "fleetgw/node_tls.h"
 #include "fleetgw/posix_tcp.h"
+#include "sim_attest.h"
 
-#define SIM_RX_CAP    1024u
-#define SIM_TX_CAP    1024u
-#define SIM_STORE_CAP (MQTT_MAX_INFLIGHT * 128u)
-#define SIM_EVIDENCE  512u
+#define SIM_RX_CAP 1024u
+#define SIM_TX_CAP 1024u
+/* in-flight slots (store / 8) must hold the evidence: a token with one component is
+ * ~345 bytes, the evidence PUBLISH ~410 with topic and MQTT header */
+#define SIM_STORE_CAP (MQTT_MAX_INFLIGHT * 640u)
+#define SIM_EVIDENCE  600u /* the token is ~345 bytes */
 #define SIM_MAX_NODES 100000u
 #define SIM_MAX_CRED  16384u
 
@@ -50,6 +62,7 @@ struct sim_node {
     uint8_t tx[SIM_TX_CAP];
     uint8_t store[SIM_STORE_CAP];
     uint8_t evidence[SIM_EVIDENCE];
+    struct sim_iak *iak; /* NULL without --iak-dir */
 };
 
 struct sim_opts {
@@ -68,6 +81,11 @@ struct sim_opts {
     unsigned long ramp_ms;
     unsigned long max_frag;
     bool no_tls;
+    const char *iak_dir;
+    const char *image;
+    const char *export_pub;
+    unsigned long attest_wait_ms;
+    enum sim_bad bad;
 };
 
 #if AGENT_LOG_LEVEL > 0
@@ -138,12 +156,17 @@ static long read_file(const char *path, uint8_t *buf, size_t cap)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR\n"
-                    "                 --rate MSGS_PER_SEC_PER_NODE --count MSGS_PER_NODE\n"
-                    "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
-                    "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
-                    "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n"
-                    "                 [--tls-max-fragment 0|512|1024|2048|4096]\n");
+    fprintf(stderr,
+            "usage: fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR\n"
+            "                 --rate MSGS_PER_SEC_PER_NODE --count MSGS_PER_NODE\n"
+            "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
+            "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
+            "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n"
+            "                 [--tls-max-fragment 0|512|1024|2048|4096]\n"
+            "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
+            "                  [--bad-measurement|--forge|--replay]]\n"
+            "       fleet-sim --iak-dir KEYDIR --nodes N --export-pub OUTDIR\n"
+            "                 [--id-prefix node-] [--first-index 0]\n");
 }
 
 static int parse_args(int argc, char **argv, struct sim_opts *o)
@@ -154,12 +177,22 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
     o->max_attempts = 5;
     o->ramp_ms = 2;
     o->rate = -1;
+    o->attest_wait_ms = 10000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
         int r = 0;
         if (strcmp(a, "--no-tls") == 0) {
             o->no_tls = true;
+            continue;
+        }
+        if (strcmp(a, "--bad-measurement") == 0 || strcmp(a, "--forge") == 0 ||
+            strcmp(a, "--replay") == 0) {
+            if (o->bad != SIM_GOOD) {
+                fprintf(stderr, "fleet-sim: at most one of --bad-measurement, --forge, --replay\n");
+                return -EINVAL;
+            }
+            o->bad = a[2] == 'b' ? SIM_BAD_MEASUREMENT : (a[2] == 'f' ? SIM_FORGE : SIM_REPLAY);
             continue;
         }
         if (strcmp(a, "--help") == 0) {
@@ -201,6 +234,14 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             r = parse_ulong(v, 1000000, &o->max_attempts);
         } else if (strcmp(a, "--tls-max-fragment") == 0) {
             r = parse_ulong(v, 4096, &o->max_frag);
+        } else if (strcmp(a, "--iak-dir") == 0) {
+            o->iak_dir = v;
+        } else if (strcmp(a, "--image") == 0) {
+            o->image = v;
+        } else if (strcmp(a, "--export-pub") == 0) {
+            o->export_pub = v;
+        } else if (strcmp(a, "--attest-wait-ms") == 0) {
+            r = parse_ulong(v, 600000, &o->attest_wait_ms);
         } else if (strcmp(a, "--ramp-ms") == 0) {
             r = parse_ulong(v, 60000, &o->ramp_ms);
         } else {
@@ -212,6 +253,18 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             fprintf(stderr, "fleet-sim: bad value for %s: '%s'\n", a, v);
             return -EINVAL;
         }
+    }
+    if (o->export_pub != NULL) {
+        if (o->iak_dir == NULL || o->nodes == 0) {
+            fprintf(stderr, "fleet-sim: --export-pub needs --iak-dir and --nodes\n");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if ((o->iak_dir != NULL) != (o->image != NULL) || (o->bad != SIM_GOOD && o->iak_dir == NULL)) {
+        fprintf(stderr, "fleet-sim: --iak-dir and --image go together (and the bad-node options "
+                        "need them)\n");
+        return -EINVAL;
     }
     if (o->broker == NULL || o->nodes == 0 || o->count == 0 || o->rate <= 0 ||
         (!o->no_tls && (o->cafile == NULL || o->cert_dir == NULL))) {
@@ -250,6 +303,17 @@ static uint64_t sim_wall_clock(void *user)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static agent_status_t sim_on_challenge(void *user, const uint8_t *nonce, size_t nonce_len,
+                                       uint32_t ttl_s, uint8_t *out, size_t out_cap,
+                                       size_t *ret_len)
+{
+    struct sim_node *n = user;
+    (void)ttl_s;
+    if (n->iak == NULL || sim_iak_token(n->iak, nonce, nonce_len, out, out_cap, ret_len) != 0)
+        return AGENT_ERR_NOSPACE;
+    return AGENT_OK;
+}
+
 /* topic template with {id} replaced */
 static int make_topic(char *out, size_t cap, const char *tmpl, const char *id)
 {
@@ -277,6 +341,8 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
         fprintf(stderr, "fleet-sim: node id too long\n");
         return -ENAMETOOLONG;
     }
+    if (n->iak != NULL) /* the identity is the key's */
+        snprintf(n->id, sizeof(n->id), "%s", n->iak->node_id);
     posix_tcp_init(&n->tcp, addr, alen);
     n->use_tls = !o->no_tls;
     if (n->use_tls) {
@@ -344,6 +410,14 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
     c.store_cap = sizeof(n->store);
     c.evidence_buf = n->evidence;
     c.evidence_cap = sizeof(n->evidence);
+    if (n->iak != NULL) {
+        c.attest_first = true;
+        c.attest_wait_ms = (uint32_t)o->attest_wait_ms;
+        c.fw_version.major = n->iak->image->major;
+        c.fw_version.minor = n->iak->image->minor;
+        c.fw_version.revision = n->iak->image->revision;
+        c.fw_version.build = n->iak->image->build;
+    }
     memset(&port, 0, sizeof(port));
     port.ctx = n;
     port.link_open = sim_link_open;
@@ -353,7 +427,9 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
     app.user = n;
     app.telemetry_sample = sim_sample;
     app.wall_clock_ms = sim_wall_clock;
-    /* Attestation (on_challenge) and OTA (on_ota) are not wired yet: see docs/agent.md. */
+    if (n->iak != NULL)
+        app.on_challenge = sim_on_challenge;
+    /* OTA (on_ota) is not wired yet: see docs/agent.md. */
     if (agent_init(&n->agent, &c, &port, &app, n->use_tls ? node_tls_layer(&n->tls) : NULL) !=
         AGENT_OK) {
         fprintf(stderr, "fleet-sim: node %s: bad agent configuration\n", n->id);
@@ -389,17 +465,54 @@ int main(int argc, char **argv)
     long rss0, rss_peak = 0;
     size_t heap0, heap_peak = 0;
     unsigned long connected = 0, failed = 0, started = 0;
-    uint64_t sent = 0, acked = 0, retries = 0;
+    uint64_t sent = 0, acked = 0, retries = 0, challenges = 0, evidence = 0, att_timeouts = 0;
+    struct sim_crypto crypto;
+    struct sim_image image;
+    struct sim_iak *iaks = NULL;
+    unsigned long iaks_ready = 0;
     uint32_t t0, t_all_connected = 0, t_end, last_sample = 0;
     int ret = 1;
 
+    memset(&crypto, 0, sizeof(crypto));
     if (parse_args(argc, argv, &o) != 0)
         return 2;
+    if (o.iak_dir != NULL) {
+        if (sim_crypto_init(&crypto) != 0)
+            return 2;
+        if (o.export_pub == NULL && sim_image_load(o.image, &image) != 0) {
+            sim_crypto_free(&crypto);
+            return 2;
+        }
+        iaks = calloc(o.nodes, sizeof(*iaks));
+        if (iaks == NULL)
+            goto out;
+        for (unsigned long i = 0; i < o.nodes; i++) {
+            char slot[AGENT_MAX_ID + 1];
+            int w = snprintf(slot, sizeof(slot), "%s%lu", o.prefix, o.first_index + i);
+            if (w < 0 || (size_t)w >= sizeof(slot) ||
+                sim_iak_load_or_create(&iaks[i], &crypto, o.iak_dir, slot) != 0)
+                goto out;
+            iaks_ready++;
+            iaks[i].image = &image;
+            if (o.bad != SIM_GOOD && sim_iak_set_bad(&iaks[i], o.bad) != 0)
+                goto out;
+            if (o.export_pub != NULL) {
+                if (sim_iak_export_pub(&iaks[i], o.export_pub) != 0)
+                    goto out;
+                printf("%s %s\n", slot, iaks[i].node_id);
+            }
+        }
+        if (o.export_pub != NULL) {
+            ret = 0;
+            goto out;
+        }
+    }
     raise_fd_limit(o.nodes);
     if (posix_tcp_resolve(o.broker, &addr, &alen, host, sizeof(host)) != 0) {
         fprintf(stderr, "fleet-sim: cannot resolve broker address '%s' (want HOST:PORT)\n",
                 o.broker);
-        return 2;
+        ret = 2;
+        goto out;
     }
     cred = malloc(SIM_MAX_CRED);
     keybuf = malloc(SIM_MAX_CRED);
@@ -428,6 +541,7 @@ int main(int argc, char **argv)
         goto out;
     }
     for (unsigned long i = 0; i < o.nodes; i++) {
+        nodes[i].iak = iaks != NULL ? &iaks[i] : NULL;
         if (setup_node(&nodes[i], &o, i, &addr, alen, trust_loaded ? &trust : NULL,
                        o.server_name != NULL ? o.server_name : host, cred, keybuf) != 0)
             goto out;
@@ -518,6 +632,9 @@ int main(int argc, char **argv)
         sent += s->telemetry_sent;
         retries += s->attempts_failed;
         acked += s->telemetry_acked;
+        challenges += s->challenges;
+        evidence += s->evidence_sent;
+        att_timeouts += s->attest_timeouts;
         if (agent_phase(&n->agent) == AGENT_FAILED || s->telemetry_acked < o.count) {
             char why[256] = "";
             failed++;
@@ -546,11 +663,20 @@ int main(int argc, char **argv)
                " failed=%lu failed_attempts=%" PRIu64 " tls=%s elapsed_ms=%" PRIu32
                " connect_all_ms=%" PRIu32 " cpu_ms=%ld"
                " rss_delta_kib=%ld rss_per_node_kib=%.1f heap_per_node_kib=%.1f"
-               " sizeof_node=%zu sizeof_agent=%zu sizeof_mqtt=%zu sizeof_tls=%zu\n",
+               " sizeof_node=%zu sizeof_agent=%zu sizeof_mqtt=%zu sizeof_tls=%zu"
+               " attest=%s challenges=%" PRIu64 " evidence=%" PRIu64 " attest_timeouts=%" PRIu64
+               "\n",
                o.nodes, connected, sent, acked, failed, retries, o.no_tls ? "off" : "on",
                t_end - t0, t_all_connected ? t_all_connected - t0 : 0, cpu_ms, rss_delta,
                per_node_rss, per_node_heap, sizeof(struct sim_node), sizeof(struct agent),
-               sizeof(struct mqtt_client), sizeof(struct node_tls));
+               sizeof(struct mqtt_client), sizeof(struct node_tls),
+               iaks == NULL ? "off"
+                            : (o.bad == SIM_GOOD
+                                   ? "on"
+                                   : (o.bad == SIM_FORGE
+                                          ? "forge"
+                                          : (o.bad == SIM_REPLAY ? "replay" : "bad-measurement"))),
+               challenges, evidence, att_timeouts);
     }
     ret = failed == 0 ? 0 : 1;
 out:
@@ -564,6 +690,10 @@ out:
     }
     if (trust_loaded)
         node_tls_trust_free(&trust);
+    for (unsigned long i = 0; i < iaks_ready; i++)
+        sim_iak_free(&iaks[i]);
+    free(iaks);
+    sim_crypto_free(&crypto);
     if (keybuf != NULL)
         explicit_bzero(keybuf, SIM_MAX_CRED);
     free(cred);

@@ -135,6 +135,21 @@ struct agent_config {
     size_t store_cap;
     uint8_t *evidence_buf;
     size_t evidence_cap;
+    /* Attestation before telemetry (needs app.on_challenge): after SUBACK, until the first
+     * challenge of this agent's life has been answered, publish a node-status (state online,
+     * fw_version) on fleet/<id>/status, which makes the gateway challenge an enrolled node,
+     * and hold telemetry until the evidence is published or attest_wait_ms have passed (then
+     * telemetry flows anyway: a gateway without attestation, or one that does not know the
+     * node, never challenges). The evidence goes out before any telemetry on the same
+     * connection, so the gateway judges the node before it sees its data. */
+    bool attest_first;
+    uint32_t attest_wait_ms;
+    struct agent_version {
+        uint8_t major;
+        uint8_t minor;
+        uint16_t revision;
+        uint32_t build;
+    } fw_version; /* reported in the node-status */
 };
 
 struct agent_stats {
@@ -143,6 +158,8 @@ struct agent_stats {
     uint32_t telemetry_sent;
     uint32_t telemetry_acked;
     uint32_t challenges;
+    uint32_t evidence_sent;   /* challenges answered with evidence */
+    uint32_t attest_timeouts; /* attest_first: no challenge within attest_wait_ms */
     uint32_t commands;
     uint32_t ignored; /* requests without a handler, or malformed */
 };
@@ -167,6 +184,10 @@ struct agent {
     uint32_t telemetry_seq;
     uint32_t next_telemetry_ms;
     uint16_t telemetry_pids[MQTT_MAX_INFLIGHT];
+    bool attested;           /* attest_first: a challenge was answered */
+    bool attest_hold;        /* attest_first: telemetry held on this connection */
+    uint32_t attest_hold_ms; /* when the hold began */
+    uint32_t started_ms;     /* agent_start(), for the node-status uptime */
     struct agent_stats stats;
 };
 

@@ -1,0 +1,46 @@
+"""`make demo` works: scripts/demo.sh BUILD_DIR runs tests/demo/demo.py end to end (swtpm +
+abrmd, gateway identity, brokers, fleetgwd, 20 simulated nodes + 3 bad + 1 unknown) and
+exits 0 with a short report; and it is not an "always OK" script: when the good nodes report
+a wrong measurement (--break-good-nodes) it exits non-zero and says what went wrong."""
+
+import os
+import subprocess
+import sys
+
+from fleetgw_harness import build_dir, expect
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def demo(*args):
+    r = subprocess.run([os.path.join(ROOT, "scripts", "demo.sh"), build_dir(), *args],
+                       capture_output=True, text=True, timeout=900)
+    print(r.stdout + r.stderr, flush=True)
+    return r
+
+
+def main():
+    r = demo()
+    lines = r.stdout.splitlines()
+    expect(r.returncode == 0, f"make demo exits 0 (got {r.returncode})")
+    expect(lines and lines[-1].startswith("demo: OK: 20 trusted node(s) delivered 400/400"),
+           "the last line says all 400 messages of the 20 trusted nodes were delivered")
+    expect(len(lines) < 60, f"the report is short: {len(lines)} lines")
+    expect(sum(" trusted (fw " in line for line in lines) == 20 and
+           sum(" quarantined: " in line for line in lines) == 3 and
+           any("unknown key" in line and "not enrolled" in line for line in lines),
+           "it lists 20 trusted nodes, 3 quarantined with their reasons and the unknown key")
+    expect(any(line.startswith("gateway identity: TPM persistent handle 0x81") for line in lines)
+           and any("public key SHA-256 " in line for line in lines),
+           "it names the gateway identity (TPM handle, key fingerprint)")
+    expect(not any(line.startswith(" BAD") for line in lines), "no expectation failed")
+
+    r = demo("--nodes", "2", "--count", "3", "--break-good-nodes")
+    expect(r.returncode == 1 and "demo: FAILED: " in r.stdout and
+           "quarantined (fw" in r.stdout,
+           "with the good nodes reporting a wrong measurement the demo fails and says why")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
