@@ -11,9 +11,10 @@
            the digest and signer id of the image the build produced), the node enrolled
            with `fleetgwctl node add --pub-hex`;
   node:    QEMU in link mode, fleetgw-serial-link to the edge broker's TLS listener. Its
-           telemetry makes fleetgwd challenge it; the node answers on attest/evidence and
-           fleetgwd's verdict becomes "trusted" (measurement match), then its telemetry is
-           relayed to the cloud broker.
+           node-status (agents/core attest_first) makes fleetgwd challenge it; the node
+           answers on attest/evidence and fleetgwd's verdict becomes "trusted" (measurement
+           match); its telemetry, held until the evidence was sent, is relayed to the cloud
+           broker and none of it was dropped as "not attested".
 """
 import hashlib
 import json
@@ -95,6 +96,9 @@ def main():
                               for t, _ in obs.messages()),
                   "the attested node's telemetry relayed to the cloud broker", (q, link))
         expect(True, "the node's telemetry reaches the cloud broker after the verdict")
+        cnt = site.counters()
+        expect(cnt.get("not_attested", 0) == 0,
+               f"no telemetry of the node arrived before its verdict (counters {cnt})")
         link.stop()
         q.stop()
     print("PASS: test_qemu_node_gate")

@@ -112,7 +112,8 @@ static struct link_state link;
 static struct entropy_ctx entropy;
 static uint8_t rx_buf[2048], tx_buf[2048], store[8 * 1024], evidence[1024];
 
-_Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32], link_attest_fn attest,
+_Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
+                              const struct boot_image_version *fw, link_attest_fn attest,
                               void *user)
 {
     struct node_tls_config tc;
@@ -147,6 +148,14 @@ _Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32], link
     memset(&c, 0, sizeof(c));
     c.node_id = p->id;
     c.telemetry_interval_ms = 10000;
+    /* Attestation first: a node-status asks the gateway for a challenge; telemetry waits
+     * for the evidence (at most 30 s: a gateway without attestation never asks). */
+    c.attest_first = true;
+    c.attest_wait_ms = 30000;
+    c.fw_version.major = fw->major;
+    c.fw_version.minor = fw->minor;
+    c.fw_version.revision = fw->revision;
+    c.fw_version.build = fw->build;
     c.keep_alive_s = 60;
     c.connect_timeout_ms = 60000;
     c.retry_ms = 10000;

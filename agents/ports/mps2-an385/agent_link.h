@@ -19,8 +19,10 @@
 typedef int (*link_attest_fn)(void *user, const uint8_t *nonce, size_t nonce_len, uint8_t *out,
                               size_t cap, size_t *len);
 
-/* Runs the agent over the UART forever (reconnecting as needed). */
-_Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32], link_attest_fn attest,
+/* Runs the agent over the UART forever (reconnecting as needed); fw: the running image's
+ * version (node-status). */
+_Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
+                              const struct boot_image_version *fw, link_attest_fn attest,
                               void *user);
 
 #endif
