@@ -11,8 +11,8 @@
 #include "fleetgw/crypto.h"
 #include "fleetgw/node_tls.h"
 
-/* UART0 as a struct transport: non-blocking reads of what is waiting; writes go out byte by
- * byte (the CMSDK UART's TX register drains at once under QEMU). */
+/* UART0 as a struct transport, non-blocking both ways: reads take what is waiting, writes
+ * fill the TX register while it has room (a partial count, or TRANSPORT_AGAIN when full). */
 static long uart_tr_read(void *ctx, uint8_t *buf, size_t len)
 {
     size_t n = 0;
@@ -28,10 +28,11 @@ static long uart_tr_read(void *ctx, uint8_t *buf, size_t len)
 
 static long uart_tr_write(void *ctx, const uint8_t *buf, size_t len)
 {
+    size_t n = 0;
     (void)ctx;
-    for (size_t i = 0; i < len; i++)
-        uart_putc((char)buf[i]);
-    return (long)len;
+    while (n < len && uart_try_putc(buf[n]) == 0)
+        n++;
+    return n > 0 ? (long)n : TRANSPORT_AGAIN;
 }
 
 /* Entropy. mps2-an385 (QEMU) has no TRNG: each request is SHA-256 over a domain label, the

@@ -17,6 +17,7 @@ void uart_putc(char c);
 void uart_puts(const char *s);
 void uart_hex(const uint8_t *p, size_t n);
 int uart_getc_nonblock(void); /* -1 when nothing is waiting */
+int uart_try_putc(uint8_t c); /* -1 when the TX register is full (nothing written) */
 
 /* Semihosting (QEMU -semihosting-config enable=on,target=native). */
 int semihost_open(const char *path, int mode);
