@@ -4,15 +4,19 @@
  *   secondary slot's image at the next reset, 's' + 64 hex digits: sign that SHA-256 digest
  *   with the IAK (the agent holds a sign call, never the key), 'a' + 64 hex digits: answer
  *   that 32-byte attestation challenge with a PSA attestation token (RFC 9783) signed by the
- *   IAK, its software component being the booted image as the bootloader measured it. */
+ *   IAK, its software component being the booted image as the bootloader measured it.
+ * With a provisioning record in the flash (agent_link.h) it runs agents/core over the UART
+ * instead (link mode: MQTT over TLS to the broker through fleetgw-serial-link), answering
+ * attestation challenges with the same token. */
 #include <string.h>
 
+#include "agent_link.h"
 #include "board.h"
 #include "fleetgw/iak.h"
 #include "fleetgw/token.h"
 #include "mbedtls/memory_buffer_alloc.h"
 
-static unsigned char heap[8 * 1024]; /* Mbed TLS arena */
+static unsigned char heap[48 * 1024]; /* Mbed TLS arena (TLS client in link mode) */
 
 static int hexval(int c)
 {
@@ -69,15 +73,25 @@ static uint8_t token[TOKEN_MAX_LEN];
 /* The implementation id: SHA-256 of this string (one value per firmware implementation). */
 static const char impl_name[] = "fleetgw agent, mps2-an385";
 
-static void attest(const struct boot_record *rec, const uint8_t pub[65], const uint8_t nonce[32])
+/* The PSA token for nonce (32, 48 or 64 bytes) into out: its software component is the
+ * booted image as the bootloader measured it. 0 on success. */
+static const struct boot_record *boot_rec;
+static const uint8_t *iak_pub;
+
+static int attest_token(void *user, const uint8_t *nonce, size_t nonce_len, uint8_t *out,
+                        size_t cap, size_t *len)
 {
-    size_t len = 0;
+    const struct boot_record *rec = boot_rec;
+    (void)user;
+    *len = 0;
+    if (nonce_len > sizeof(claims.nonce))
+        return -1;
     memset(&claims, 0, sizeof(claims));
     claims.present = TOKEN_HAS_NONCE | TOKEN_HAS_INSTANCE_ID | TOKEN_HAS_PROFILE |
                      TOKEN_HAS_CLIENT_ID | TOKEN_HAS_LIFECYCLE | TOKEN_HAS_IMPL_ID |
                      TOKEN_HAS_SW_COMPS;
-    memcpy(claims.nonce, nonce, 32);
-    claims.nonce_len = 32;
+    memcpy(claims.nonce, nonce, nonce_len);
+    claims.nonce_len = nonce_len;
     claims.instance_id[0] = 0x01; /* UEID type RAND: 0x01 || SHA-256(IAK public key) */
     claims.instance_id_len = TOKEN_INSTANCE_ID_LEN;
     memcpy(claims.profile, TOKEN_PROFILE_2023, sizeof(TOKEN_PROFILE_2023));
@@ -92,10 +106,18 @@ static void attest(const struct boot_record *rec, const uint8_t pub[65], const u
     sw->meas_value_len = 32;
     memcpy(sw->signer_id, rec->signer_id, 32);
     sw->signer_id_len = 32;
-    if (crypto_sha256(pub, 65, claims.instance_id + 1) != 0 ||
+    if (crypto_sha256(iak_pub, 65, claims.instance_id + 1) != 0 ||
         crypto_sha256((const uint8_t *)impl_name, sizeof(impl_name) - 1, claims.impl_id) != 0 ||
-        token_encode(&claims, iak_sign, (void *)(uintptr_t)board_flash(), token, sizeof(token),
-                     &len) != TOKEN_OK) {
+        token_encode(&claims, iak_sign, (void *)(uintptr_t)board_flash(), out, cap, len) !=
+            TOKEN_OK)
+        return -1;
+    return 0;
+}
+
+static void attest(const uint8_t nonce[32])
+{
+    size_t len = 0;
+    if (attest_token(NULL, nonce, 32, token, sizeof(token), &len) != 0) {
         uart_puts("agent: attestation failed\n");
         return;
     }
@@ -135,6 +157,18 @@ int main(void)
     } else {
         uart_puts("agent: no IAK\n");
     }
+    boot_rec = &rec;
+    iak_pub = pub;
+    /* Link mode (agents/core over the UART) when the flash holds a provisioning record. */
+    struct prov prov;
+    const uint8_t *psa = board_flash()->map(NULL, BOOT_PSA_OFF, BOOT_PSA_SIZE);
+    if (psa != NULL && prov_parse(psa + (PROV_OFF - BOOT_PSA_OFF), &prov) == 0) {
+        if (!have_iak || !boot_record_valid(&rec)) {
+            uart_puts("agent: link: no IAK or no boot record, staying in command mode\n");
+        } else {
+            agent_link_run(&prov, psa + 4, &rec.version, attest_token, NULL);
+        }
+    }
     uart_puts("agent: ready\n");
     for (;;) {
         int c = uart_getc_nonblock();
@@ -162,7 +196,7 @@ int main(void)
             else if (!have_iak || !boot_record_valid(&rec))
                 uart_puts("agent: attest: no IAK or no boot record\n");
             else
-                attest(&rec, pub, nonce);
+                attest(nonce);
         } else if (c == 'u') {
             uart_puts(boot_request_install(board_flash()) == 0
                           ? "agent: update requested, reset to install\n"

@@ -17,6 +17,7 @@ void uart_putc(char c);
 void uart_puts(const char *s);
 void uart_hex(const uint8_t *p, size_t n);
 int uart_getc_nonblock(void); /* -1 when nothing is waiting */
+int uart_try_putc(uint8_t c); /* -1 when the TX register is full (nothing written) */
 
 /* Semihosting (QEMU -semihosting-config enable=on,target=native). */
 int semihost_open(const char *path, int mode);
@@ -25,6 +26,8 @@ int semihost_seek(int fd, uint32_t pos);
 int semihost_flen(int fd);
 int semihost_read(int fd, void *buf, uint32_t len);        /* 0 when all read */
 int semihost_write(int fd, const void *buf, uint32_t len); /* 0 when all written */
+int semihost_clock_cs(void);  /* centiseconds since the program started, -1 on error */
+uint32_t semihost_time(void); /* host wall clock, seconds since the Unix epoch */
 
 /* Flash: the persistent host file, mirrored at its own addresses in the SSRAM1 region the
  * code executes from. Reads come from the mirror (what was verified is what executes);

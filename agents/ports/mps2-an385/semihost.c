@@ -6,6 +6,8 @@
 #define SYS_READ  0x06
 #define SYS_SEEK  0x0A
 #define SYS_FLEN  0x0C
+#define SYS_CLOCK 0x10
+#define SYS_TIME  0x11
 
 static int semihost_call(int op, void *arg)
 {
@@ -57,4 +59,14 @@ int semihost_write(int fd, const void *buf, uint32_t len)
 {
     uint32_t a[3] = {(uint32_t)fd, (uint32_t)buf, len};
     return semihost_call(SYS_WRITE, a);
+}
+
+int semihost_clock_cs(void)
+{
+    return semihost_call(SYS_CLOCK, NULL);
+}
+
+uint32_t semihost_time(void)
+{
+    return (uint32_t)semihost_call(SYS_TIME, NULL);
 }

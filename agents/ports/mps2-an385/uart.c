@@ -22,6 +22,14 @@ void uart_putc(char c)
     UART_DATA = (uint8_t)c;
 }
 
+int uart_try_putc(uint8_t c)
+{
+    if (UART_STATE & STATE_TX_FULL)
+        return -1;
+    UART_DATA = c;
+    return 0;
+}
+
 void uart_puts(const char *s)
 {
     while (*s != '\0') {

@@ -1,0 +1,204 @@
+/* Link mode: agents/core over UART0 (see agent_link.h, docs/firmware.md "Serial link").
+ *
+ * Every connection attempt starts with the marker line LINK:BEGIN\r\n on the UART; from then
+ * on the UART carries only the raw TLS byte stream (no text is printed in link mode), which
+ * fleetgw-serial-link pipes to the broker. A new marker starts a new broker connection. */
+#include "agent_link.h"
+
+#include <string.h>
+
+#include "fleetgw/agent.h"
+#include "fleetgw/crypto.h"
+#include "fleetgw/node_tls.h"
+
+/* UART0 as a struct transport, non-blocking both ways: reads take what is waiting, writes
+ * fill the TX register while it has room (a partial count, or TRANSPORT_AGAIN when full). */
+static long uart_tr_read(void *ctx, uint8_t *buf, size_t len)
+{
+    size_t n = 0;
+    (void)ctx;
+    while (n < len) {
+        int c = uart_getc_nonblock();
+        if (c < 0)
+            break;
+        buf[n++] = (uint8_t)c;
+    }
+    return n > 0 ? (long)n : TRANSPORT_AGAIN;
+}
+
+static long uart_tr_write(void *ctx, const uint8_t *buf, size_t len)
+{
+    size_t n = 0;
+    (void)ctx;
+    while (n < len && uart_try_putc(buf[n]) == 0)
+        n++;
+    return n > 0 ? (long)n : TRANSPORT_AGAIN;
+}
+
+/* Entropy. mps2-an385 (QEMU) has no TRNG: each request is SHA-256 over a domain label, the
+ * per-device manufacture seed (secret, never printed), the host wall clock and run time
+ * (semihosting) and a counter. node_tls feeds this into an HMAC_DRBG per session. A board
+ * with a TRNG uses it here instead (docs/firmware.md). */
+struct entropy_ctx {
+    const uint8_t *seed;
+    uint32_t counter;
+};
+
+static int link_entropy(void *ctx, uint8_t *buf, size_t len)
+{
+    struct entropy_ctx *e = ctx;
+    uint8_t in[16 + 32 + 12], block[32];
+    int rc = 0;
+    while (len > 0 && rc == 0) {
+        uint32_t t = semihost_time(), cs = (uint32_t)semihost_clock_cs(), k = e->counter++;
+        memcpy(in, "fleetgw-entropy1", 16);
+        memcpy(in + 16, e->seed, 32);
+        memcpy(in + 48, &t, 4);
+        memcpy(in + 52, &cs, 4);
+        memcpy(in + 56, &k, 4);
+        rc = crypto_sha256(in, sizeof(in), block);
+        size_t n = len < sizeof(block) ? len : sizeof(block);
+        memcpy(buf, block, n);
+        buf += n;
+        len -= n;
+    }
+    crypto_wipe(in, sizeof(in));
+    crypto_wipe(block, sizeof(block));
+    return rc;
+}
+
+struct link_state {
+    struct transport uart;
+    int link_pending;
+    link_attest_fn attest;
+    void *user;
+};
+
+static agent_status_t link_open(void *ctx)
+{
+    struct link_state *s = ctx;
+    /* Drop what is left of an earlier session, then announce a new one. */
+    while (uart_getc_nonblock() >= 0)
+        ;
+    for (size_t i = 0; i < LINK_MARKER_LEN; i++)
+        uart_putc(LINK_MARKER[i]);
+    s->link_pending = 1;
+    return AGENT_OK;
+}
+
+static void link_close(void *ctx)
+{
+    struct link_state *s = ctx;
+    s->link_pending = 0;
+}
+
+static agent_status_t on_challenge(void *user, const uint8_t *nonce, size_t nonce_len,
+                                   uint32_t ttl_s, uint8_t *out, size_t out_cap, size_t *ret_len)
+{
+    struct link_state *s = user;
+    (void)ttl_s;
+    return s->attest(s->user, nonce, nonce_len, out, out_cap, ret_len) == 0 ? AGENT_OK
+                                                                            : AGENT_ERR_NOSPACE;
+}
+
+static uint32_t now_ms(void)
+{
+    return (uint32_t)semihost_clock_cs() * 10u;
+}
+
+static struct agent agent;
+static struct node_tls tls;
+static struct node_tls_trust trust;
+static struct link_state link;
+static struct entropy_ctx entropy;
+static uint8_t rx_buf[2048], tx_buf[2048], store[8 * 1024], evidence[1024];
+
+_Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
+                              const struct boot_image_version *fw, link_attest_fn attest,
+                              void *user)
+{
+    struct node_tls_config tc;
+    struct agent_config c;
+    struct agent_port port;
+    struct agent_app app;
+
+    link.uart.ctx = &link;
+    link.uart.read = uart_tr_read;
+    link.uart.write = uart_tr_write;
+    link.attest = attest;
+    link.user = user;
+    entropy.seed = seed;
+    if (node_tls_trust_init(&trust, p->ca, p->ca_len) != NODE_TLS_OK) {
+        uart_puts("agent: link: the provisioned CA certificate does not parse\n");
+        board_halt();
+    }
+    memset(&tc, 0, sizeof(tc));
+    tc.trust = &trust;
+    tc.cert = p->cert;
+    tc.cert_len = p->cert_len;
+    tc.key = p->key;
+    tc.key_len = p->key_len;
+    tc.server_name = p->host;
+    tc.entropy = link_entropy;
+    tc.entropy_ctx = &entropy;
+    tc.personalization = p->id;
+    if (node_tls_init(&tls, &tc, &link.uart) != NODE_TLS_OK) {
+        uart_puts("agent: link: TLS setup failed (device certificate or key)\n");
+        board_halt();
+    }
+    memset(&c, 0, sizeof(c));
+    c.node_id = p->id;
+    c.telemetry_interval_ms = 10000;
+    /* Attestation first: a node-status asks the gateway for a challenge; telemetry waits
+     * for the evidence (at most 30 s: a gateway without attestation never asks). */
+    c.attest_first = true;
+    c.attest_wait_ms = 30000;
+    c.fw_version.major = fw->major;
+    c.fw_version.minor = fw->minor;
+    c.fw_version.revision = fw->revision;
+    c.fw_version.build = fw->build;
+    c.keep_alive_s = 60;
+    c.connect_timeout_ms = 60000;
+    c.retry_ms = 10000;
+    c.backoff_min_ms = 500;
+    c.backoff_max_ms = 10000;
+    c.jitter_seed = seed[0] | (uint32_t)seed[1] << 8;
+    c.rx_buf = rx_buf;
+    c.rx_cap = sizeof(rx_buf);
+    c.tx_buf = tx_buf;
+    c.tx_cap = sizeof(tx_buf);
+    c.store = store;
+    c.store_cap = sizeof(store);
+    c.evidence_buf = evidence;
+    c.evidence_cap = sizeof(evidence);
+    memset(&port, 0, sizeof(port));
+    port.ctx = &link;
+    port.link_open = link_open;
+    port.link_close = link_close;
+    port.lower = &link.uart;
+    memset(&app, 0, sizeof(app));
+    app.user = &link;
+    app.on_challenge = on_challenge;
+    if (agent_init(&agent, &c, &port, &app, node_tls_layer(&tls)) != AGENT_OK) {
+        uart_puts("agent: link: bad agent configuration\n");
+        board_halt();
+    }
+    uart_puts("agent: link mode, node ");
+    uart_puts(p->id);
+    uart_puts(", broker ");
+    uart_puts(p->host);
+    uart_puts("\n");
+    if (agent_start(&agent, now_ms()) != AGENT_OK) {
+        uart_puts("agent: link: agent did not start\n");
+        board_halt();
+    }
+    for (;;) {
+        uint32_t now = now_ms();
+        if (link.link_pending) {
+            link.link_pending = 0;
+            agent_link_up(&agent, now);
+        }
+        agent_io(&agent, now);
+        agent_tick(&agent, now);
+    }
+}
