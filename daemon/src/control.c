@@ -79,8 +79,11 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
         req->cmd = CTL_NODES;
     } else if (strcmp(cmd, "spool") == 0) {
         req->cmd = CTL_SPOOL;
-    } else if (strcmp(cmd, "node_show") == 0 || strcmp(cmd, "node_remove") == 0) {
-        req->cmd = cmd[5] == 's' ? CTL_NODE_SHOW : CTL_NODE_REMOVE;
+    } else if (strcmp(cmd, "node_show") == 0 || strcmp(cmd, "node_remove") == 0 ||
+               strcmp(cmd, "attest") == 0) {
+        req->cmd = strcmp(cmd, "attest") == 0 ? CTL_ATTEST
+                   : cmd[5] == 's'            ? CTL_NODE_SHOW
+                                              : CTL_NODE_REMOVE;
         s = get_str(o, "id", sizeof(req->id) - 1, err, errlen);
         if (s == NULL)
             goto out;

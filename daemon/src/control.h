@@ -5,6 +5,7 @@
  *   {"cmd":"status"} {"cmd":"nodes"} {"cmd":"spool"}
  *   {"cmd":"node_add","iak_pub":"04<128 hex>","device_class":"<text>"}
  *   {"cmd":"node_show","id":"<node id>"} {"cmd":"node_remove","id":"<node id>"}
+ *   {"cmd":"attest","id":"<node id>"}   (challenge the node now, fresh nonce)
  * Responses: {"ok":true,...} or {"ok":false,"error":"<sentence>"}. */
 #ifndef FLEETGWD_CONTROL_H
 #define FLEETGWD_CONTROL_H
@@ -18,7 +19,15 @@
 #define CTL_LINE_MAX    4096
 #define CTL_CLIENTS_MAX 16
 
-enum ctl_cmd { CTL_STATUS, CTL_NODES, CTL_SPOOL, CTL_NODE_ADD, CTL_NODE_SHOW, CTL_NODE_REMOVE };
+enum ctl_cmd {
+    CTL_STATUS,
+    CTL_NODES,
+    CTL_SPOOL,
+    CTL_NODE_ADD,
+    CTL_NODE_SHOW,
+    CTL_NODE_REMOVE,
+    CTL_ATTEST,
+};
 
 struct ctl_request {
     enum ctl_cmd cmd;

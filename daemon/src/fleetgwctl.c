@@ -45,6 +45,7 @@ static void usage(FILE *f)
         "  node show ID                   one node, with its IAK public key\n"
         "  node remove ID                 remove a node from the registry\n"
         "  spool                          spool usage and drop counters\n"
+        "  attest ID                      challenge an enrolled node now (fresh nonce)\n"
         "  check [--config FILE]          is the gateway ready to run fleetgwd? (configuration,\n"
         "                                 TPM and identity, certificates, brokers, disk)\n"
         "  identity init|show|ak|csr|quote|sign|seal|unseal [--tcti CONF] ...\n"
@@ -313,6 +314,9 @@ int main(int argc, char **argv)
                (strcmp(b, "show") == 0 || strcmp(b, "remove") == 0) && i + 2 == argc) {
         cmd = strcmp(b, "show") == 0 ? "node_show" : "node_remove";
         json_object_object_add(req, "id", json_object_new_string(argv[i + 1]));
+    } else if (strcmp(a, "attest") == 0 && b != NULL && i + 1 == argc) {
+        cmd = "attest";
+        json_object_object_add(req, "id", json_object_new_string(b));
     } else if (strcmp(a, "node") == 0 && b != NULL && strcmp(b, "add") == 0) {
         char hex[131] = "";
         const char *cls = "generic";
@@ -367,6 +371,9 @@ int main(int argc, char **argv)
             print_node(n);
     } else if (strcmp(cmd, "node_remove") == 0) {
         printf("removed %s\n", argv[argc - 1]);
+    } else if (strcmp(cmd, "attest") == 0) {
+        printf("challenge sent to %s; `fleetgwctl node show %s` shows the verdict\n",
+               argv[argc - 1], argv[argc - 1]);
     } else {
         print_status(ans, strcmp(cmd, "spool") == 0);
     }

@@ -1232,6 +1232,33 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
             break;
         json_object_object_add(o, "node", node_json(&n, true));
         return o;
+    case CTL_ATTEST: {
+        /* An operator's request: a fresh nonce now, replacing any outstanding one. */
+        r = registry_get(d->registry, req->id, &n);
+        if (r == -ENOENT) {
+            json_object_put(o);
+            return ctl_fail("node %s is not enrolled", req->id);
+        }
+        if (r < 0)
+            break;
+        struct node_slot *sc = node_get(d, req->id);
+        if (sc == NULL) {
+            json_object_put(o);
+            return ctl_fail("too many nodes in the table to challenge %s", req->id);
+        }
+        node_load(d, sc);
+        sc->challenge_out = false;
+        sc->last_challenge_us = 0;
+        attest_challenge(d, sc);
+        if (!sc->challenge_out) {
+            json_object_put(o);
+            return ctl_fail("cannot send a challenge to %s: the edge broker is not connected",
+                            req->id);
+        }
+        log_event(LOG_NOTICE, req->id, "attest_requested", "re-attestation requested");
+        json_add_str(o, "challenged", req->id);
+        return o;
+    }
     case CTL_NODE_REMOVE:
         r = registry_remove(d->registry, req->id);
         if (r == -ENOENT) {

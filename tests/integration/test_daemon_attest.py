@@ -158,6 +158,21 @@ def main():
         expect(early not in upstream_payloads(a),
                "A's telemetry from before the verdict was not relayed; after it, it is")
 
+        # `fleetgwctl attest` challenges an enrolled node at once (no nonce_ttl spacing); A's
+        # second trusted verdict counts in attest_trusted below.
+        before = verdict(a)["verdict_time"]
+        r = fleetgwctl("attest", a.id)
+        expect(r.returncode == 0 and "challenge sent" in r.stdout,
+               f"fleetgwctl attest {a.id} sends a challenge ({r.stdout.strip()}{r.stderr.strip()})")
+        nonce2 = a.wait_challenge(2)
+        expect(nonce2 != nonce, "the operator's challenge carries a fresh nonce")
+        a.evidence(token(a.key, a.point, nonce2, MEAS_GOOD))
+        wait_for(lambda: verdict(a)["verdict_time"] != before, 30, "A re-attested")
+        expect(verdict(a)["verdict"] == "trusted", "A is trusted again after the re-attestation")
+        r = fleetgwctl("attest", "0123456789abcdef0123456789abcdef")
+        expect(r.returncode == 1 and "not enrolled" in r.stderr,
+               f"fleetgwctl attest of an unknown node is refused ({r.stderr.strip()})")
+
         # B: forged token (signed with another key than the enrolled IAK).
         b = Node(site)
         enroll(b)
@@ -218,7 +233,7 @@ def main():
                a_msg not in upstream_payloads(a) and d_msg not in upstream_payloads(d),
                "no telemetry of a quarantined or unknown node was relayed")
         expect(cnt.get("quarantined", 0) >= 3 and cnt.get("not_enrolled", 0) >= 1 and
-               cnt.get("not_attested", 0) >= 1 and cnt.get("attest_trusted", 0) == 2 and
+               cnt.get("not_attested", 0) >= 1 and cnt.get("attest_trusted", 0) == 3 and
                cnt.get("attest_quarantined", 0) == 3,
                f"drops and verdicts counted by reason: {cnt}")
         expect("NODE_ID" not in site.gwd.output() and f"node={b.id}" in site.gwd.output(),
