@@ -36,10 +36,13 @@
 #include <fleetgw/msg.h>
 #include <getopt.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +57,15 @@
 
 #define NODE_TABLE_MAX      4096
 #define EDGE_BACKOFF_MAX_MS 5000
-#define EDGE_BATCH_MAX      256      /* packets read from the edge per commit, at most */
-#define COMMIT_DELAY_US     20000ULL /* group commit of deletes and counters */
+#define EDGE_BATCH_MAX      1024 /* packets read from the edge per commit, at most */
+/* QoS 1 messages the edge broker may have in flight to fleetgwd (MQTT v5 Receive Maximum).
+ * Each edge batch costs one fsync; with the broker's own window (max_inflight_messages,
+ * often 20-100) the broker stops sending while that fsync runs, so the window, not the
+ * disk, bounded the throughput. With a wider window the broker keeps sending during the
+ * fsync and the next commit covers more messages. */
+#define EDGE_RECEIVE_MAX      1000
+#define UP_BUFFERED_READS_MAX 4096     /* uplink loop_read calls per wakeup for buffered TLS */
+#define COMMIT_DELAY_US       20000ULL /* group commit of deletes and counters */
 
 enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 
@@ -119,6 +129,7 @@ struct daemon {
     struct token_bucket drain_bucket;
     sd_event_source *drain_timer;
     sd_event_source *commit_timer;
+    sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
 
     struct node_slot *nodes;
 
@@ -385,7 +396,7 @@ static void edge_on_connect(struct mosquitto *m, void *u, int rc)
 {
     struct daemon *d = u;
     if (rc != 0) {
-        log_err("the edge broker refused the connection: %s", mosquitto_connack_string(rc));
+        log_err("the edge broker refused the connection: %s", mosquitto_reason_string(rc));
         return;
     }
     d->edge_connected = true;
@@ -506,8 +517,21 @@ static int edge_connect(struct daemon *d)
     int rc;
     if (d->edge_fd < 0 && mosquitto_socket(d->edge) < 0) {
         /* mosquitto_connect() once, then mosquitto_reconnect() (same session). */
-        rc = d->edge_configured ? mosquitto_reconnect(d->edge)
-                                : mosquitto_connect(d->edge, host, port, d->cfg.edge.keepalive);
+        if (d->edge_configured) {
+            rc = mosquitto_reconnect(d->edge);
+        } else {
+            /* MQTT v5 for the Receive Maximum above; a v5 session ends at disconnect
+             * unless it has an expiry interval: "never", as clean_session=false in v3.1.1
+             * (the broker's persistent_client_expiration still applies). libmosquitto
+             * keeps these CONNECT properties for mosquitto_reconnect(). */
+            mosquitto_property *props = NULL;
+            rc =
+                mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, UINT32_MAX);
+            if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_connect_bind_v5(d->edge, host, port, d->cfg.edge.keepalive, NULL,
+                                               props);
+            mosquitto_property_free_all(&props);
+        }
         if (rc == MOSQ_ERR_SUCCESS)
             d->edge_configured = true;
         if (rc != MOSQ_ERR_SUCCESS) {
@@ -918,6 +942,39 @@ static void daemon_flush(struct daemon *d)
     }
 }
 
+/* With read-ahead OpenSSL may hold whole TLS records that mosquitto_loop_read() left
+ * unprocessed (it stops after as many packets as are in flight, plus SSL_pending(), which
+ * counts only decrypted bytes). The socket is then empty and epoll would not wake us for
+ * them: process them now. Ends on a read that would block (a partial record; the rest
+ * arrives on the socket) or when nothing is buffered. */
+static void uplink_read_buffered(struct daemon *d)
+{
+    for (int i = 0; i < UP_BUFFERED_READS_MAX; i++) {
+        if (d->up == NULL || d->up_state != UP_CONNECTED || mosquitto_socket(d->up) < 0)
+            return;
+        SSL *ssl = mosquitto_ssl_get(d->up);
+        if (ssl == NULL || SSL_has_pending(ssl) != 1)
+            return;
+        errno = 0;
+        if (mosquitto_loop_read(d->up, 1) != MOSQ_ERR_SUCCESS || errno == EAGAIN ||
+            errno == EWOULDBLOCK)
+            return;
+    }
+    /* Still buffered after the bound: come back from the event loop. */
+    (void)sd_event_source_set_time_relative(d->up_buffered_timer, 0);
+    (void)sd_event_source_set_enabled(d->up_buffered_timer, SD_EVENT_ONESHOT);
+}
+
+static int up_buffered_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    uplink_read_buffered(d);
+    daemon_flush(d);
+    return 0;
+}
+
 static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
 {
     (void)s;
@@ -925,7 +982,9 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     if (d->edge != NULL && fd == d->edge_fd) {
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
             /* libmosquitto reads about one packet per call when nothing is in flight: read
-             * what the socket holds (bounded), so that one commit covers the whole batch. */
+             * what the socket holds (bounded), so that one commit covers the whole batch.
+             * (errno cannot tell an empty socket: libmosquitto's wake-up write to its unused
+             * socketpair leaves EAGAIN behind for every queued PUBACK.) */
             for (int i = 0; i < EDGE_BATCH_MAX; i++) {
                 int avail = 0;
                 if (mosquitto_loop_read(d->edge, 1) != MOSQ_ERR_SUCCESS ||
@@ -952,8 +1011,10 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         if (revents & EPOLLOUT)
             d->up_tcp_ready = true;
         /* loop_read also advances the TLS handshake (want_connect), on either event. */
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR) || d->up_state == UP_CONNECTING)
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR) || d->up_state == UP_CONNECTING) {
             (void)mosquitto_loop_read(d->up, 64);
+            uplink_read_buffered(d);
+        }
     }
     daemon_flush(d);
     return 0;
@@ -1345,6 +1406,9 @@ static int run(struct daemon *d)
     /* Keep tpm/'s verification mode, add a callback that remembers why a server
      * certificate was refused, for the log. */
     SSL_CTX_set_verify(d->ssl_ctx, SSL_CTX_get_verify_mode(d->ssl_ctx), verify_cb);
+    /* Read ahead: one read() takes in every TLS record the socket holds (the cloud sends one
+     * record per PUBACK) instead of two reads per record; see uplink_read_buffered(). */
+    SSL_CTX_set_read_ahead(d->ssl_ctx, 1);
     d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
     d->nodes = calloc(NODE_TABLE_MAX, sizeof(*d->nodes));
     if (d->inflight == NULL || d->nodes == NULL)
@@ -1373,6 +1437,11 @@ static int run(struct daemon *d)
     if (r >= 0)
         r = sd_event_source_set_enabled(d->commit_timer, SD_EVENT_OFF);
     if (r >= 0)
+        r = sd_event_add_time_relative(d->ev, &d->up_buffered_timer, CLOCK_MONOTONIC, 0, 0,
+                                       up_buffered_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->up_buffered_timer, SD_EVENT_OFF);
+    if (r >= 0)
         r = sd_event_add_time_relative(d->ev, &d->tick, CLOCK_MONOTONIC, 1000000, 0, tick_cb, d);
     if (r >= 0)
         r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
@@ -1398,7 +1467,13 @@ static int run(struct daemon *d)
     if (d->edge == NULL)
         return 71;
     mosquitto_threaded_set(d->edge, true);
-    (void)mosquitto_int_option(d->edge, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    if (mosquitto_int_option(d->edge, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5) !=
+            MOSQ_ERR_SUCCESS ||
+        mosquitto_int_option(d->edge, MOSQ_OPT_RECEIVE_MAXIMUM, EDGE_RECEIVE_MAX) !=
+            MOSQ_ERR_SUCCESS) {
+        log_err("cannot set the edge MQTT options");
+        return 71;
+    }
     if (d->cfg.edge.username[0] != '\0') {
         char pw[256] = "";
         if (d->cfg.edge.password_file[0] != '\0') {
@@ -1516,6 +1591,7 @@ int main(int argc, char **argv)
     sd_event_source_disable_unref(d->up_timer);
     sd_event_source_disable_unref(d->drain_timer);
     sd_event_source_disable_unref(d->commit_timer);
+    sd_event_source_disable_unref(d->up_buffered_timer);
     sd_event_source_disable_unref(d->tick);
     sd_event_source_disable_unref(d->watchdog);
     ctl_server_free(d->ctl);
