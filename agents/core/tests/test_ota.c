@@ -503,6 +503,23 @@ static void test_offer_refusals(void)
     memset(&d.prog, 0x77, sizeof(d.prog));
     CHECK(ota_init(&o, &p, &c) == OTA_OK);
     CHECK_EQ_INT(ota_state(&o), MSG_OTA_IDLE);
+    /* the agent seam (agent_app.on_ota) */
+    {
+        uint8_t pl[256], rep[OTA_REPLY_MAX];
+        size_t pn = 0, rn = 0;
+        const char *rt = NULL;
+        struct msg am;
+        offer_msg(&m, "c7", &im, V2);
+        CHECK(msg_encode(&m, pl, sizeof(pl), &pn) == MSG_OK);
+        CHECK(ota_agent_on_ota(&o, "offer", 5, pl, pn, rep, sizeof(rep), &rn, &rt) == AGENT_OK);
+        CHECK(rt != NULL && strcmp(rt, "ota/ack") == 0);
+        CHECK(msg_decode(rep, rn, &am) == MSG_OK && am.type == MSG_OTA_ACK &&
+              am.u.ack.accepted == 1);
+        CHECK(ota_agent_on_ota(&o, "offer", 5, pl, pn, rep, 4, &rn, &rt) == AGENT_ERR_NOSPACE);
+        CHECK_EQ_INT(rn, 0);
+        CHECK(ota_agent_on_ota(&o, "chunk", 5, pl, pn, rep, sizeof(rep), &rn, &rt) ==
+              AGENT_ERR_PARAM);
+    }
     /* bad configuration */
     struct ota_port bp = p;
     bp.erase_size = 3000;
