@@ -2,7 +2,7 @@
 
     /usr/bin/python3 tests/demo/demo.py BUILD_DIR [--nodes N] [--count K] [--rate R]
 
-Starts swtpm + tpm2-abrmd, makes the gateway identity in the TPM (fleetgw-identity init + a
+Starts swtpm + tpm2-abrmd, makes the gateway identity in the TPM (fleetgwctl identity init + a
 CSR signed by a throwaway cloud CA), a cloud broker (mutual TLS) and an edge broker (TLS for
 the nodes, unix socket for fleetgwd), fleetgwd with a generated configuration and the
 attestation gate on (reference values from the signed firmware image of this build), enrols

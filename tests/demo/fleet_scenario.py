@@ -71,7 +71,7 @@ def reference_values(env, image, pub):
 
 class FleetSite(Site):
     """daemon_common.Site, but the gateway identity is made the way an operator makes it:
-    `fleetgw-identity init` (key created in the TPM at HANDLE) and `fleetgw-identity csr`,
+    `fleetgwctl identity init` (key created in the TPM at HANDLE) and `fleetgwctl identity csr`,
     signed by a throwaway cloud CA. A `monitor` certificate may read the cloud broker."""
 
     def __init__(self, env):  # noqa: super().__init__ is replaced, the attributes are the same
@@ -79,7 +79,7 @@ class FleetSite(Site):
         self.tpm = env.start_tpm()
         r = self.tpm.identity("init")
         if r.returncode != 0:
-            raise HarnessError(f"fleetgw-identity init failed ({r.returncode}): {r.stderr}")
+            raise HarnessError(f"fleetgwctl identity init failed ({r.returncode}): {r.stderr}")
         key = serialization.load_pem_public_key(r.stdout.encode())
         der = key.public_bytes(serialization.Encoding.DER,
                                serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -88,7 +88,7 @@ class FleetSite(Site):
         csr = env.path("gw.csr")
         r = self.tpm.identity("csr", "--subject", f"/CN={GW_CN}", "--out", csr)
         if r.returncode != 0:
-            raise HarnessError(f"fleetgw-identity csr failed ({r.returncode}): {r.stderr}")
+            raise HarnessError(f"fleetgwctl identity csr failed ({r.returncode}): {r.stderr}")
         self.cloud_ca = env.ca("cloud-ca")
         self.gw_cert = self.cloud_ca.sign_csr(csr, env.path("gw.crt"))
         self.cloud = env.start_mosquitto(self.cloud_ca, name="cloud", unix_socket=False,

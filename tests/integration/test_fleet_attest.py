@@ -1,6 +1,6 @@
 """fleet-sim nodes attest to fleetgwd with the real protocol and real keys (issue 5/6).
 
-swtpm + tpm2-abrmd hold the gateway key (fleetgw-identity init), edge + cloud mosquitto,
+swtpm + tpm2-abrmd hold the gateway key (fleetgwctl identity init), edge + cloud mosquitto,
 fleetgwd with the attestation gate on and reference values taken by fleetgw-tool from the
 firmware image the build signed (build/firmware/fleet-agent-*.signed.bin). fleet-sim nodes
 each have their own P-256 IAK (generated on first use, kept 0600 in a key dir; the node id is
