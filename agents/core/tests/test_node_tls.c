@@ -258,7 +258,7 @@ static void test_handshake_and_data(struct world *w)
     struct end ce, se;
     struct server s;
     struct node_tls c;
-    uint8_t msg[3000], got[3000];
+    uint8_t msg[3000], got[3000] = {0};
     size_t sent = 0, recvd = 0;
 
     make_ends(&c2s, &s2c, &ce, &se, 7, 300); /* 7 bytes per call, 300 bytes in flight */
