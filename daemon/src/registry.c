@@ -9,35 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sqlite_errno.h"
+
 struct registry {
     sqlite3 *db;
 };
-
-static int sql_err(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW:
-        return 0;
-    case SQLITE_NOMEM:
-        return -ENOMEM;
-    case SQLITE_FULL:
-        return -ENOSPC;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return -EBUSY;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        return -EACCES;
-    case SQLITE_CANTOPEN:
-        return -ENOENT;
-    case SQLITE_CONSTRAINT:
-        return -EEXIST;
-    default:
-        return -EIO;
-    }
-}
 
 int registry_node_id(const uint8_t pub[REGISTRY_PUB_LEN], char id[REGISTRY_ID_LEN + 1])
 {
@@ -64,22 +40,22 @@ int registry_open(const char *path, struct registry **ret)
     int rc;
     if (r == NULL)
         return -ENOMEM;
-    rc = sql_err(sqlite3_open_v2(
+    rc = sqlite_errno(sqlite3_open_v2(
         path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL));
     if (rc == 0) {
         sqlite3_busy_timeout(r->db, 2000);
-        rc =
-            sql_err(sqlite3_exec(r->db,
-                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                 "CREATE TABLE IF NOT EXISTS nodes ("
-                                 " id TEXT PRIMARY KEY, iak_pub BLOB NOT NULL,"
-                                 " device_class TEXT NOT NULL, fw_version TEXT NOT NULL DEFAULT '',"
-                                 " verdict TEXT NOT NULL DEFAULT 'unknown',"
-                                 " reason TEXT NOT NULL DEFAULT '',"
-                                 " verdict_time INTEGER NOT NULL DEFAULT 0,"
-                                 " last_seen INTEGER NOT NULL DEFAULT 0,"
-                                 " added INTEGER NOT NULL);",
-                                 NULL, NULL, NULL));
+        rc = sqlite_errno(
+            sqlite3_exec(r->db,
+                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         "CREATE TABLE IF NOT EXISTS nodes ("
+                         " id TEXT PRIMARY KEY, iak_pub BLOB NOT NULL,"
+                         " device_class TEXT NOT NULL, fw_version TEXT NOT NULL DEFAULT '',"
+                         " verdict TEXT NOT NULL DEFAULT 'unknown',"
+                         " reason TEXT NOT NULL DEFAULT '',"
+                         " verdict_time INTEGER NOT NULL DEFAULT 0,"
+                         " last_seen INTEGER NOT NULL DEFAULT 0,"
+                         " added INTEGER NOT NULL);",
+                         NULL, NULL, NULL));
     }
     if (rc < 0) {
         registry_close(r);
@@ -144,7 +120,7 @@ int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const 
         return rc;
     if (!text_ok(device_class, REGISTRY_TEXT_MAX))
         return -EINVAL;
-    rc = sql_err(sqlite3_prepare_v2(
+    rc = sqlite_errno(sqlite3_prepare_v2(
         r->db, "INSERT INTO nodes(id, iak_pub, device_class, added) VALUES(?, ?, ?, ?)", -1, &st,
         NULL));
     if (rc < 0)
@@ -153,7 +129,7 @@ int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const 
     sqlite3_bind_blob(st, 2, pub, REGISTRY_PUB_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, device_class, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now);
-    rc = sql_err(sqlite3_step(st));
+    rc = sqlite_errno(sqlite3_step(st));
     if (rc < 0)
         goto out;
     if (ret != NULL)
@@ -166,7 +142,7 @@ out:
 int registry_get(struct registry *r, const char *id, struct registry_node *ret)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sql_err(
+    int rc = sqlite_errno(
         sqlite3_prepare_v2(r->db, "SELECT " NODE_COLS " FROM nodes WHERE id = ?", -1, &st, NULL));
     if (rc < 0)
         goto out;
@@ -177,7 +153,7 @@ int registry_get(struct registry *r, const char *id, struct registry_node *ret)
         goto out;
     }
     if (s != SQLITE_ROW) {
-        rc = sql_err(s) ? sql_err(s) : -EIO;
+        rc = sqlite_errno(s) ? sqlite_errno(s) : -EIO;
         goto out;
     }
     row_to_node(st, ret);
@@ -190,11 +166,11 @@ out:
 static int exec_id(struct registry *r, const char *sql, const char *id)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sql_err(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
+    int rc = sqlite_errno(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
     if (rc < 0)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sql_err(sqlite3_step(st));
+    rc = sqlite_errno(sqlite3_step(st));
     if (rc == 0 && sqlite3_changes(r->db) == 0)
         rc = -ENOENT;
 out:
@@ -211,7 +187,7 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
                          const char *reason, const char *fw_version, int64_t now)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sql_err(sqlite3_prepare_v2(
+    int rc = sqlite_errno(sqlite3_prepare_v2(
         r->db,
         "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?, last_seen = ?,"
         " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
@@ -225,7 +201,7 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
     sqlite3_bind_text(st, 5, fw_version ? fw_version : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, fw_version ? fw_version : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, id, -1, SQLITE_STATIC);
-    rc = sql_err(sqlite3_step(st));
+    rc = sqlite_errno(sqlite3_step(st));
     if (rc == 0 && sqlite3_changes(r->db) == 0)
         rc = -ENOENT;
 out:
@@ -236,13 +212,13 @@ out:
 int registry_touch(struct registry *r, const char *id, int64_t now)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sql_err(
+    int rc = sqlite_errno(
         sqlite3_prepare_v2(r->db, "UPDATE nodes SET last_seen = ? WHERE id = ?", -1, &st, NULL));
     if (rc < 0)
         goto out;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    rc = sql_err(sqlite3_step(st));
+    rc = sqlite_errno(sqlite3_step(st));
     if (rc == 0 && sqlite3_changes(r->db) == 0)
         rc = -ENOENT;
 out:
@@ -254,7 +230,7 @@ int registry_foreach(struct registry *r, int (*fn)(const struct registry_node *n
 {
     sqlite3_stmt *st = NULL;
     struct registry_node n;
-    int rc = sql_err(
+    int rc = sqlite_errno(
         sqlite3_prepare_v2(r->db, "SELECT " NODE_COLS " FROM nodes ORDER BY id", -1, &st, NULL));
     if (rc < 0)
         goto out;
@@ -264,7 +240,7 @@ int registry_foreach(struct registry *r, int (*fn)(const struct registry_node *n
         if (fn(&n, u) != 0)
             break;
     }
-    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : (sql_err(s) ? sql_err(s) : -EIO);
+    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : (sqlite_errno(s) ? sqlite_errno(s) : -EIO);
 out:
     sqlite3_finalize(st);
     return rc;

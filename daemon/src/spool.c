@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sqlite_errno.h"
+
 struct spool {
     sqlite3 *db;
     sqlite3_stmt *ins, *next, *del, *size_of, *cnt_add, *cnt_get;
@@ -18,36 +20,9 @@ struct spool {
     uint64_t count_txn0;
 };
 
-static int sql_errno(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW:
-        return 0;
-    case SQLITE_NOMEM:
-        return -ENOMEM;
-    case SQLITE_FULL:
-        return -ENOSPC;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return -EBUSY;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-        return -EACCES;
-    case SQLITE_CANTOPEN:
-        return -ENOENT;
-    case SQLITE_IOERR:
-        return -EIO;
-    default:
-        return -EIO;
-    }
-}
-
 static int exec(sqlite3 *db, const char *sql)
 {
-    return sql_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
+    return sqlite_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
 int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
@@ -59,7 +34,7 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     if (s == NULL)
         return -ENOMEM;
     s->max_bytes = max_bytes;
-    r = sql_errno(sqlite3_open_v2(
+    r = sqlite_errno(sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL));
     if (r < 0)
         goto out;
@@ -78,32 +53,32 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
                         " name TEXT PRIMARY KEY, n INTEGER NOT NULL);");
     if (r < 0)
         goto out;
-    r = sql_errno(sqlite3_prepare_v2(
+    r = sqlite_errno(sqlite3_prepare_v2(
         s->db, "INSERT INTO msgs(ts, node, topic, payload, retain) VALUES(?, ?, ?, ?, ?)", -1,
         &s->ins, NULL));
     if (r == 0)
-        r = sql_errno(sqlite3_prepare_v2(
+        r = sqlite_errno(sqlite3_prepare_v2(
             s->db,
             "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY id "
             "LIMIT 1",
             -1, &s->next, NULL));
     if (r == 0)
-        r = sql_errno(
+        r = sqlite_errno(
             sqlite3_prepare_v2(s->db, "DELETE FROM msgs WHERE id = ?", -1, &s->del, NULL));
     if (r == 0)
-        r = sql_errno(sqlite3_prepare_v2(
+        r = sqlite_errno(sqlite3_prepare_v2(
             s->db, "SELECT length(topic) + length(payload) FROM msgs WHERE id = ?", -1, &s->size_of,
             NULL));
     if (r == 0)
-        r = sql_errno(sqlite3_prepare_v2(s->db,
-                                         "INSERT INTO counters(name, n) VALUES(?, ?) "
-                                         "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
-                                         -1, &s->cnt_add, NULL));
+        r = sqlite_errno(sqlite3_prepare_v2(s->db,
+                                            "INSERT INTO counters(name, n) VALUES(?, ?) "
+                                            "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
+                                            -1, &s->cnt_add, NULL));
     if (r == 0)
-        r = sql_errno(sqlite3_prepare_v2(s->db, "SELECT n FROM counters WHERE name = ?", -1,
-                                         &s->cnt_get, NULL));
+        r = sqlite_errno(sqlite3_prepare_v2(s->db, "SELECT n FROM counters WHERE name = ?", -1,
+                                            &s->cnt_get, NULL));
     if (r == 0)
-        r = sql_errno(sqlite3_prepare_v2(
+        r = sqlite_errno(sqlite3_prepare_v2(
             s->db, "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM msgs",
             -1, &st, NULL));
     if (r < 0)
@@ -178,7 +153,7 @@ int spool_append(struct spool *s, const char *node, const char *topic, const voi
     sqlite3_bind_text(s->ins, 3, topic, (int)tl, SQLITE_STATIC);
     sqlite3_bind_blob(s->ins, 4, len ? payload : "", (int)len, SQLITE_STATIC);
     sqlite3_bind_int(s->ins, 5, retain ? 1 : 0);
-    r = sql_errno(sqlite3_step(s->ins));
+    r = sqlite_errno(sqlite3_step(s->ins));
     sqlite3_clear_bindings(s->ins);
     sqlite3_reset(s->ins);
     if (r < 0)
@@ -232,7 +207,7 @@ int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
         goto out;
     }
     if (rc != SQLITE_ROW) {
-        r = sql_errno(rc);
+        r = sqlite_errno(rc);
         if (r == 0)
             r = -EIO;
         goto out;
@@ -275,7 +250,7 @@ int spool_delete(struct spool *s, int64_t id)
         return -ENOENT;
     sqlite3_reset(s->del);
     sqlite3_bind_int64(s->del, 1, id);
-    r = sql_errno(sqlite3_step(s->del));
+    r = sqlite_errno(sqlite3_step(s->del));
     sqlite3_reset(s->del);
     if (r < 0)
         return r;
@@ -291,7 +266,7 @@ int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
     *ret_n = 0;
     if (r < 0)
         return r;
-    r = sql_errno(sqlite3_prepare_v2(
+    r = sqlite_errno(sqlite3_prepare_v2(
         s->db,
         "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM msgs WHERE ts < ?",
         -1, &st, NULL));
@@ -308,11 +283,11 @@ int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
     st = NULL;
     if (n == 0)
         goto out;
-    r = sql_errno(sqlite3_prepare_v2(s->db, "DELETE FROM msgs WHERE ts < ?", -1, &st, NULL));
+    r = sqlite_errno(sqlite3_prepare_v2(s->db, "DELETE FROM msgs WHERE ts < ?", -1, &st, NULL));
     if (r < 0)
         goto out;
     sqlite3_bind_int64(st, 1, now - ttl);
-    r = sql_errno(sqlite3_step(st));
+    r = sqlite_errno(sqlite3_step(st));
     if (r < 0)
         goto out;
     s->bytes -= b;
@@ -332,7 +307,7 @@ int spool_count(struct spool *s, const char *name, uint64_t n)
     sqlite3_reset(s->cnt_add);
     sqlite3_bind_text(s->cnt_add, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->cnt_add, 2, (int64_t)n);
-    r = sql_errno(sqlite3_step(s->cnt_add));
+    r = sqlite_errno(sqlite3_step(s->cnt_add));
     sqlite3_clear_bindings(s->cnt_add);
     sqlite3_reset(s->cnt_add);
     return r;
@@ -369,14 +344,14 @@ int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_
                            void *u)
 {
     sqlite3_stmt *st = NULL;
-    int r = sql_errno(
+    int r = sqlite_errno(
         sqlite3_prepare_v2(s->db, "SELECT name, n FROM counters ORDER BY name", -1, &st, NULL));
     if (r < 0)
         goto out;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn((const char *)sqlite3_column_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1), u);
-    r = sql_errno(rc);
+    r = sqlite_errno(rc);
 out:
     sqlite3_finalize(st);
     return r;

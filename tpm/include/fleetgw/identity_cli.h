@@ -1,4 +1,4 @@
-/* `identity` commands (fleetgwctl identity ..., and the stand-alone fleetgw-identity).
+/* `identity` commands (fleetgwctl identity ...).
  * argv[0] is the group/program name, argv[1] the command. Exit codes: IDENTITY_EXIT_*. */
 #ifndef FLEETGW_IDENTITY_CLI_H
 #define FLEETGW_IDENTITY_CLI_H
