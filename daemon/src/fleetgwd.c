@@ -16,10 +16,18 @@
  * mosquitto_loop_write(). The edge read handler is:
  *     mosquitto_loop_read(edge)   -> on_message appends to the spool (open transaction),
  *                                    libmosquitto queues the PUBACKs
- *     spool_commit()              -> one fsync'ed WAL commit for the whole batch
- *     mosquitto_loop_write(edge)  -> only now the PUBACKs leave
+ *     daemon_commit()             -> one fsync'ed WAL commit for the whole batch
+ *     mosquitto_loop_write(edge)  -> only now the PUBACKs leave (held back while
+ *                                    edge_appended says a batch is not committed yet)
  * If the commit fails, the edge socket is shut down without writing, the queued PUBACKs are
  * discarded on reconnect and the broker redelivers the messages (persistent session).
+ *
+ * Throughput (docs/benchmarks.md): the costs are system calls, so the relay path counts
+ * them per batch where it can. Under load the edge socket is read and committed at most
+ * every EDGE_COMMIT_GAP_US (one wake-up, one fsync per batch); acknowledgements from the
+ * cloud and counters are written by the next commit, not per message (spool.h); the
+ * uplink's TLS records are gathered and written once per loop iteration (tls_wbuf.h);
+ * libmosquitto's per-packet log formatting is off unless debugging.
  */
 #define _GNU_SOURCE
 #include "attest.h"
@@ -29,6 +37,7 @@
 #include "registry.h"
 #include "relay.h"
 #include "spool.h"
+#include "tls_wbuf.h"
 
 #include <fleetgw/tpm_tls.h>
 
@@ -47,7 +56,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
@@ -66,6 +74,15 @@
 #define EDGE_RECEIVE_MAX      1000
 #define UP_BUFFERED_READS_MAX 4096     /* uplink loop_read calls per wakeup for buffered TLS */
 #define COMMIT_DELAY_US       20000ULL /* group commit of deletes and counters */
+/* Under load, the edge socket is read and committed at most once per EDGE_COMMIT_GAP_US:
+ * the broker keeps sending meanwhile (Receive Maximum above), so one wake-up, one read
+ * batch and one fsync cover more messages. A message arriving after a quiet spell is read
+ * and committed at once, so this costs latency only when the fsyncs would queue up anyway. */
+#define EDGE_COMMIT_GAP_US 4000ULL
+/* Timers on the relay path must fire on time: sd-event's default accuracy (0 = 250 ms of
+ * allowed slack, for coalescing wake-ups) would stall the drain and the commits. */
+#define TIMER_ACCURACY_US 1
+#define UP_WBUF_CAP       (256 * 1024) /* TLS bytes buffered towards the cloud, at most */
 
 enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 
@@ -108,7 +125,11 @@ struct daemon {
     sd_event_source *edge_io;
     int edge_fd;
     bool edge_connected;
-    bool edge_configured; /* host/port handed to libmosquitto by a successful connect */
+    bool edge_configured;   /* host/port handed to libmosquitto by a successful connect */
+    uint64_t edge_packets;  /* messages delivered by the edge client (batching, see mosq_io_cb) */
+    unsigned edge_appended; /* node messages spooled, not yet committed: no PUBACK may leave */
+    bool edge_hold;         /* readable edge socket left to fill until the commit timer */
+    uint64_t last_commit_us;
     sd_event_source *edge_timer;
     int edge_backoff_ms;
 
@@ -120,6 +141,7 @@ struct daemon {
     int up_backoff_ms;
     bool up_destroy_pending;
     bool up_tcp_ready;
+    BIO *up_wbuf; /* write coalescing under the uplink's TLS, owned by its SSL */
     char up_last_error[256];
 
     struct inflight *inflight;
@@ -358,6 +380,33 @@ static void attest_on_evidence(struct daemon *d, const char *node,
 
 static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u);
 
+/* The uplink's write-coalescing BIO while its TLS session is the one it was attached to. */
+static BIO *up_wbuf(struct daemon *d)
+{
+    if (d->up == NULL || d->up_wbuf == NULL)
+        return NULL;
+    SSL *ssl = mosquitto_ssl_get(d->up);
+    if (ssl == NULL || SSL_get_wbio(ssl) != d->up_wbuf) {
+        d->up_wbuf = NULL;
+        return NULL;
+    }
+    return d->up_wbuf;
+}
+
+/* Everything libmosquitto queued for the cloud: its packets become TLS records in the
+ * coalescing buffer, which then leaves in one write (the rest after EPOLLOUT). */
+static void uplink_write(struct daemon *d)
+{
+    if (mosquitto_want_write(d->up))
+        (void)mosquitto_loop_write(d->up, 64);
+    BIO *b = up_wbuf(d);
+    if (b != NULL && tls_wbuf_pending(b) > 0) {
+        int r = tls_wbuf_flush(b);
+        if (r < 0 && r != -EAGAIN)
+            log_debug("uplink write failed: %s", strerror(-r));
+    }
+}
+
 static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **src, int *cur_fd)
 {
     int fd = m ? mosquitto_socket(m) : -1;
@@ -374,16 +423,18 @@ static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **s
         }
     }
     if (*src != NULL) {
-        uint32_t ev = EPOLLIN;
+        uint32_t ev = (m == d->edge && d->edge_hold) ? 0 : EPOLLIN;
         if (m != d->up) {
-            if (mosquitto_want_write(m))
+            /* The edge's PUBACKs wait for the commit (edge_appended), not for the socket. */
+            if (d->edge_appended == 0 && mosquitto_want_write(m))
                 ev |= EPOLLOUT;
         } else if (d->up_state == UP_CONNECTING) {
             /* Writable once, when the TCP connection is made; the TLS handshake is then
              * driven by reads (the queued CONNECT makes want_write true all along). */
             if (!d->up_tcp_ready)
                 ev |= EPOLLOUT;
-        } else if (mosquitto_want_write(m)) {
+        } else if (mosquitto_want_write(m) ||
+                   (up_wbuf(d) != NULL && tls_wbuf_pending(d->up_wbuf) > 0)) {
             ev |= EPOLLOUT;
         }
         (void)sd_event_source_set_io_events(*src, ev);
@@ -427,6 +478,7 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
     char topic[SPOOL_TOPIC_MAX];
     size_t tl = strlen(msg->topic);
 
+    d->edge_packets++;
     enum relay_kind k = relay_map_up(msg->topic, tl, d->cfg.uplink.topic_prefix, node, sizeof(node),
                                      topic, sizeof(topic));
     if (k == RELAY_NONE) {
@@ -490,6 +542,8 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
     }
     int r = spool_append(d->spool, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
                          false, NULL);
+    if (r == 0)
+        d->edge_appended++;
     if (r == -ENOSPC) {
         count_drop(d, node, "spool_full", "a message: the spool is at spool.max_bytes");
         return;
@@ -559,10 +613,14 @@ static int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u)
     return 0;
 }
 
-static void edge_after_read(struct daemon *d)
+/* Commits the spool. The PUBACKs of node messages appended since the last commit leave
+ * only after it succeeded (daemon_flush holds them back while edge_appended is set); if it
+ * failed, the edge connection is closed without writing them, so the broker redelivers. */
+static int daemon_commit(struct daemon *d)
 {
+    d->last_commit_us = now_us(); /* when it started: the gap does not count the fsync */
     int r = spool_commit(d->spool);
-    if (r < 0) {
+    if (r < 0 && d->edge_appended > 0) {
         log_event(LOG_ERR, NULL, "spool_error",
                   "cannot commit the spool (%s): closing the edge connection so that the "
                   "broker redelivers",
@@ -570,7 +628,55 @@ static void edge_after_read(struct daemon *d)
         int fd = mosquitto_socket(d->edge);
         if (fd >= 0)
             shutdown(fd, SHUT_RDWR);
+    } else if (r < 0) {
+        log_err("cannot commit the spool: %s", strerror(-r));
     }
+    d->edge_appended = 0;
+    return r;
+}
+
+/* Arms the commit timer to fire at `at` (CLOCK_MONOTONIC us) unless it fires earlier. */
+static void commit_at(struct daemon *d, uint64_t at)
+{
+    uint64_t cur = 0;
+    int enabled = 0;
+    (void)sd_event_source_get_enabled(d->commit_timer, &enabled);
+    if (enabled && sd_event_source_get_time(d->commit_timer, &cur) >= 0 && cur <= at)
+        return;
+    (void)sd_event_source_set_time(d->commit_timer, at);
+    (void)sd_event_source_set_enabled(d->commit_timer, SD_EVENT_ONESHOT);
+}
+
+/* Reads what the edge socket holds (bounded) into the open spool transaction.
+ * libmosquitto reads about one packet per call when nothing is in flight; a call that
+ * delivered no message found the socket empty (errno cannot tell: libmosquitto's wake-up
+ * write to its unused socketpair leaves EAGAIN behind for every queued PUBACK), so no
+ * FIONREAD per packet is needed. A packet without a message ends the batch early; the
+ * socket stays readable and epoll wakes us again. */
+static void edge_read_batch(struct daemon *d)
+{
+    for (int i = 0; i < EDGE_BATCH_MAX; i++) {
+        uint64_t before = d->edge_packets;
+        if (mosquitto_loop_read(d->edge, 1) != MOSQ_ERR_SUCCESS || mosquitto_socket(d->edge) < 0 ||
+            d->edge_packets == before)
+            break;
+    }
+}
+
+/* The edge socket became readable. Under load (a commit less than EDGE_COMMIT_GAP_US ago)
+ * the socket is left to fill until the commit timer reads it all at once; otherwise it is
+ * read and committed now. Either way one read batch = one commit, then the PUBACKs. */
+static void edge_readable(struct daemon *d, uint32_t revents)
+{
+    uint64_t t = now_us();
+    if (!(revents & (EPOLLHUP | EPOLLERR)) && t - d->last_commit_us < EDGE_COMMIT_GAP_US) {
+        d->edge_hold = true; /* io_update stops watching EPOLLIN meanwhile */
+        commit_at(d, d->last_commit_us + EDGE_COMMIT_GAP_US);
+        return;
+    }
+    edge_read_batch(d);
+    if (d->edge_appended > 0)
+        (void)daemon_commit(d);
 }
 
 /* ---- uplink ---- */
@@ -590,20 +696,20 @@ static void uplink_on_publish(struct mosquitto *m, void *u, int mid)
     (void)m;
     struct daemon *d = u;
     unsigned i;
-    if (!uplink_is_data_mid(d, mid, &i))
+    /* PUBACKs come back in order: the oldest message in flight is almost always the one. */
+    if (d->n_inflight > 0 && d->inflight[0].mid == mid)
+        i = 0;
+    else if (!uplink_is_data_mid(d, mid, &i))
         return;
     int64_t id = d->inflight[i].id;
     memmove(&d->inflight[i], &d->inflight[i + 1], (d->n_inflight - i - 1) * sizeof(d->inflight[0]));
     d->n_inflight--;
-    int r = spool_delete(d->spool, id);
-    if (r < 0 && r != -ENOENT)
+    /* Deleted (and counted as relayed_up) by the next group commit. */
+    int r = spool_ack(d->spool, id);
+    if (r < 0)
         log_err("cannot delete spool entry %lld: %s", (long long)id, strerror(-r));
-    if (r == 0) {
+    else
         d->relayed_up++;
-        r = spool_count(d->spool, "relayed_up", 1);
-        if (r < 0)
-            log_err("cannot count a relayed message: %s", strerror(-r));
-    }
 }
 
 static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
@@ -665,6 +771,16 @@ static void mosq_log(struct mosquitto *m, void *u, int level, const char *str)
     log_debug("%s: %s", m == d->edge ? "edge" : "uplink", str);
 }
 
+/* libmosquitto formats every packet it sends or receives into a log line (a malloc and a
+ * vsnprintf each) as soon as a log callback is set; on the relay path that is a cost per
+ * message. So the callback is set only at debug level, and on the uplink while it connects
+ * (for OpenSSL's reason of a failed handshake). */
+static void mosq_log_enable(struct daemon *d, struct mosquitto *m, bool connecting)
+{
+    bool debug = config_log_priority(&d->cfg) >= LOG_DEBUG;
+    mosquitto_log_callback_set(m, debug || connecting ? mosq_log : NULL);
+}
+
 static void status_topic(struct daemon *d, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/gateway/%s/status", d->cfg.uplink.topic_prefix, d->cfg.uplink.client_id);
@@ -681,6 +797,18 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
     }
     d->up_state = UP_CONNECTED;
     d->up_backoff_ms = 0;
+    mosq_log_enable(d, m, false);
+    /* The handshake is done: from now on TLS records are coalesced (see tls_wbuf.h). */
+    SSL *ssl = mosquitto_ssl_get(m);
+    if (ssl != NULL && d->up_wbuf == NULL) {
+        BIO *b = tls_wbuf_new(mosquitto_socket(m), UP_WBUF_CAP);
+        if (b != NULL) {
+            SSL_set0_wbio(ssl, b);
+            d->up_wbuf = b;
+        } else {
+            log_warn("no memory for the uplink write buffer; writing record by record");
+        }
+    }
     (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_OFF);
     status_topic(d, t, sizeof(t));
     static const char online[] = "{\"state\":\"online\"}";
@@ -694,6 +822,8 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
              d->cfg.uplink.port, (unsigned long long)spool_messages(d->spool));
     d->last_sent_id = 0;
     d->n_inflight = 0;
+    /* Acknowledgements of the last connection are deleted before the replay reads. */
+    (void)daemon_commit(d);
     drain(d);
 }
 
@@ -703,6 +833,7 @@ static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
     struct daemon *d = u;
     bool was = d->up_state == UP_CONNECTED;
     d->up_state = UP_IDLE;
+    d->up_wbuf = NULL; /* freed with the SSL */
     /* Everything in flight will be replayed from the spool in order. */
     d->n_inflight = 0;
     d->last_sent_id = 0;
@@ -727,6 +858,7 @@ static void uplink_destroy(struct daemon *d)
 {
     d->up_io = sd_event_source_disable_unref(d->up_io);
     d->up_fd = -1;
+    d->up_wbuf = NULL;
     if (d->up != NULL)
         mosquitto_destroy(d->up);
     d->up = NULL;
@@ -764,7 +896,7 @@ static int uplink_start(struct daemon *d)
     mosquitto_disconnect_callback_set(d->up, uplink_on_disconnect);
     mosquitto_publish_callback_set(d->up, uplink_on_publish);
     mosquitto_message_callback_set(d->up, uplink_on_message);
-    mosquitto_log_callback_set(d->up, mosq_log);
+    mosq_log_enable(d, d->up, true);
     rc = mosquitto_connect_async(d->up, d->cfg.uplink.host, d->cfg.uplink.port,
                                  d->cfg.uplink.keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -887,9 +1019,12 @@ static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
     (void)s;
     (void)usec;
     struct daemon *d = u;
-    int r = spool_commit(d->spool);
-    if (r < 0)
-        log_err("cannot commit the spool: %s", strerror(-r));
+    if (d->edge_hold) {
+        d->edge_hold = false;
+        if (d->edge != NULL && mosquitto_socket(d->edge) >= 0)
+            edge_read_batch(d);
+    }
+    (void)daemon_commit(d);
     daemon_flush(d);
     return 0;
 }
@@ -899,16 +1034,14 @@ static void daemon_flush(struct daemon *d)
 {
     drain(d);
     /* Deletes (after cloud PUBACKs), counters and the like are group-committed by a short
-     * timer; node messages are committed by the edge read path itself, before any PUBACK. */
-    if (spool_dirty(d->spool) && sd_event_source_get_enabled(d->commit_timer, NULL) == 0) {
-        (void)sd_event_source_set_time_relative(d->commit_timer, COMMIT_DELAY_US);
-        (void)sd_event_source_set_enabled(d->commit_timer, SD_EVENT_ONESHOT);
-    }
-    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0 && mosquitto_want_write(d->edge))
+     * timer; node messages by the edge read path (edge_readable), before any PUBACK. */
+    if (spool_dirty(d->spool))
+        commit_at(d, now_us() + COMMIT_DELAY_US);
+    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0 && d->edge_appended == 0 &&
+        mosquitto_want_write(d->edge))
         (void)mosquitto_loop_write(d->edge, 64);
-    if (d->up != NULL && d->up_state != UP_IDLE && mosquitto_socket(d->up) >= 0 &&
-        mosquitto_want_write(d->up))
-        (void)mosquitto_loop_write(d->up, 64);
+    if (d->up != NULL && d->up_state != UP_IDLE && mosquitto_socket(d->up) >= 0)
+        uplink_write(d);
     if (d->up != NULL && d->up_state == UP_CONNECTING && mosquitto_socket(d->up) < 0 &&
         !d->up_destroy_pending) {
         /* libmosquitto closed the socket on a failed TLS handshake without calling
@@ -927,6 +1060,7 @@ static void daemon_flush(struct daemon *d)
          * the spool is the only source of what is still to be sent. */
         d->up_io = sd_event_source_disable_unref(d->up_io);
         d->up_fd = -1;
+        d->up_wbuf = NULL;
         mosquitto_destroy(d->up);
         d->up = NULL;
         d->up_destroy_pending = false;
@@ -980,20 +1114,8 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     (void)s;
     struct daemon *d = u;
     if (d->edge != NULL && fd == d->edge_fd) {
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-            /* libmosquitto reads about one packet per call when nothing is in flight: read
-             * what the socket holds (bounded), so that one commit covers the whole batch.
-             * (errno cannot tell an empty socket: libmosquitto's wake-up write to its unused
-             * socketpair leaves EAGAIN behind for every queued PUBACK.) */
-            for (int i = 0; i < EDGE_BATCH_MAX; i++) {
-                int avail = 0;
-                if (mosquitto_loop_read(d->edge, 1) != MOSQ_ERR_SUCCESS ||
-                    mosquitto_socket(d->edge) < 0 ||
-                    ioctl(mosquitto_socket(d->edge), FIONREAD, &avail) != 0 || avail <= 0)
-                    break;
-            }
-            edge_after_read(d);
-        }
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            edge_readable(d, revents);
         /* PUBACKs leave only after the commit above (in daemon_flush). */
     } else if (d->up != NULL && fd == d->up_fd) {
         if (d->up_state == UP_CONNECTING && (revents & (EPOLLERR | EPOLLHUP))) {
@@ -1079,10 +1201,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
     static const char offline[] = "{\"state\":\"offline\"}";
     log_notice("received %s, stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
     (void)sd_notify(0, "STOPPING=1");
-    int r = spool_commit(d->spool);
-    if (r < 0)
-        log_err("cannot commit the spool: %s", strerror(-r));
-    if (d->edge != NULL && mosquitto_socket(d->edge) >= 0) {
+    int r = daemon_commit(d);
+    if (r == 0 && d->edge != NULL && mosquitto_socket(d->edge) >= 0) {
         (void)mosquitto_loop_write(d->edge, 64);
         d->stopping = true;
         (void)mosquitto_disconnect(d->edge);
@@ -1093,8 +1213,13 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         status_topic(d, t, sizeof(t));
         (void)mosquitto_publish(d->up, NULL, t, (int)strlen(offline), offline, 1, true);
         (void)mosquitto_disconnect(d->up);
-        for (int i = 0; i < 8 && mosquitto_want_write(d->up); i++)
-            (void)mosquitto_loop_write(d->up, 8);
+        for (int i = 0; i < 8 && (mosquitto_want_write(d->up) ||
+                                  (up_wbuf(d) != NULL && tls_wbuf_pending(d->up_wbuf) > 0));
+             i++) {
+            uplink_write(d);
+            if (up_wbuf(d) != NULL && tls_wbuf_pending(d->up_wbuf) > 0)
+                usleep(10000);
+        }
     }
     return sd_event_exit(sd_event_source_get_event(s), 0);
 }
@@ -1146,6 +1271,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     d->cfg.registry = n->registry;
     spool_set_quota(d->spool, n->spool.max_bytes);
     log_setup(config_log_priority(&d->cfg));
+    if (d->edge != NULL)
+        mosq_log_enable(d, d->edge, false);
+    if (d->up != NULL)
+        mosq_log_enable(d, d->up, d->up_state != UP_CONNECTED);
     log_notice("configuration reloaded from %s", d->config_path);
 out:
     (void)sd_notify(0, "READY=1");
@@ -1427,18 +1556,18 @@ static int run(struct daemon *d)
     if (r >= 0)
         r = sd_event_add_time_relative(d->ev, &d->up_timer, CLOCK_MONOTONIC, 0, 0, up_timer_cb, d);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->drain_timer, CLOCK_MONOTONIC, 1000, 0,
-                                       drain_timer_cb, d);
+        r = sd_event_add_time_relative(d->ev, &d->drain_timer, CLOCK_MONOTONIC, 1000,
+                                       TIMER_ACCURACY_US, drain_timer_cb, d);
     if (r >= 0)
         r = sd_event_source_set_enabled(d->drain_timer, SD_EVENT_OFF);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->commit_timer, CLOCK_MONOTONIC, COMMIT_DELAY_US, 0,
-                                       commit_timer_cb, d);
+        r = sd_event_add_time_relative(d->ev, &d->commit_timer, CLOCK_MONOTONIC, COMMIT_DELAY_US,
+                                       TIMER_ACCURACY_US, commit_timer_cb, d);
     if (r >= 0)
         r = sd_event_source_set_enabled(d->commit_timer, SD_EVENT_OFF);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->up_buffered_timer, CLOCK_MONOTONIC, 0, 0,
-                                       up_buffered_timer_cb, d);
+        r = sd_event_add_time_relative(d->ev, &d->up_buffered_timer, CLOCK_MONOTONIC, 0,
+                                       TIMER_ACCURACY_US, up_buffered_timer_cb, d);
     if (r >= 0)
         r = sd_event_source_set_enabled(d->up_buffered_timer, SD_EVENT_OFF);
     if (r >= 0)
@@ -1494,7 +1623,7 @@ static int run(struct daemon *d)
     mosquitto_connect_callback_set(d->edge, edge_on_connect);
     mosquitto_disconnect_callback_set(d->edge, edge_on_disconnect);
     mosquitto_message_callback_set(d->edge, edge_on_message);
-    mosquitto_log_callback_set(d->edge, mosq_log);
+    mosq_log_enable(d, d->edge, false);
     if (edge_connect(d) < 0)
         (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
     (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT); /* connect now */

@@ -9,15 +9,51 @@
 
 #include "sqlite_errno.h"
 
+/* Messages appended and not yet handed out by spool_next(), kept in memory so that the
+ * drain does not read back what was just written. The window holds consecutive ids only
+ * (ids are assigned here, one after the other); whatever does not fit is read from the
+ * database as before. */
+#define WINDOW_MAX_MSGS  4096
+#define WINDOW_MAX_BYTES (8 * 1024 * 1024)
+/* Acknowledged ids waiting for the next commit; beyond this the caller's ack commits. */
+#define ACKS_MAX 8192
+
+struct win_msg {
+    int64_t id;
+    int64_t ts;
+    char node[SPOOL_NODE_MAX];
+    char topic[SPOOL_TOPIC_MAX];
+    size_t len;
+    bool retain;
+    uint8_t payload[]; /* len bytes */
+};
+
+struct pending_counter {
+    char name[SPOOL_COUNTER_NAME_MAX + 1];
+    uint64_t n;
+};
+
 struct spool {
     sqlite3 *db;
-    sqlite3_stmt *ins, *next, *del, *size_of, *cnt_add, *cnt_get;
+    sqlite3_stmt *ins, *next, *del_range, *cnt_add, *cnt_get, *meta_set;
     bool in_txn;
     int64_t max_bytes;
     int64_t bytes;      /* committed + pending bytes (topic + payload) */
     int64_t bytes_txn0; /* bytes at the start of the open transaction */
     uint64_t count;
     uint64_t count_txn0;
+    int64_t next_id;       /* id of the next append; ids are never reused */
+    int64_t next_id_saved; /* value of meta 'next_id' in the database */
+
+    struct win_msg *win[WINDOW_MAX_MSGS]; /* ring: win[(win_head + i) % MAX], i < win_n */
+    unsigned win_head, win_n;
+    size_t win_bytes;
+
+    int64_t *acks; /* ascending in practice; sorted at commit */
+    unsigned n_acks;
+
+    struct pending_counter counters[SPOOL_COUNTERS_MAX];
+    unsigned n_counters;
 };
 
 static int exec(sqlite3 *db, const char *sql)
@@ -25,62 +61,117 @@ static int exec(sqlite3 *db, const char *sql)
     return sqlite_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite_errno(sqlite3_prepare_v2(db, sql, -1, st, NULL));
+}
+
+/* Reads one integer (the first column of the first row; 0 when there is no row). */
+static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
+{
+    sqlite3_stmt *st = NULL;
+    int r = prepare(db, sql, &st);
+    if (r < 0)
+        return r;
+    *ret = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
+    sqlite3_finalize(st);
+    return r;
+}
+
 int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
 {
     struct spool *s = calloc(1, sizeof(*s));
     sqlite3_stmt *st = NULL;
+    int64_t v = 0;
     int r;
 
     if (s == NULL)
         return -ENOMEM;
     s->max_bytes = max_bytes;
+    s->acks = calloc(ACKS_MAX, sizeof(*s->acks));
+    if (s->acks == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
     r = sqlite_errno(sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL));
     if (r < 0)
         goto out;
     sqlite3_busy_timeout(s->db, 2000);
-    /* WAL + synchronous=FULL: every COMMIT is fsync'ed in the WAL before it returns. */
-    r = exec(s->db, "PRAGMA journal_mode=WAL;");
+    /* Exclusive locking: the lock is taken once and kept, so a transaction costs no lock
+     * system calls, the WAL index lives in memory, and a second fleetgwd on the same spool
+     * fails here instead of interleaving. WAL + synchronous=FULL: every COMMIT is fsync'ed
+     * in the WAL before it returns. */
+    r = exec(s->db, "PRAGMA locking_mode=EXCLUSIVE;");
+    if (r == 0)
+        r = exec(s->db, "PRAGMA journal_mode=WAL;");
     if (r == 0)
         r = exec(s->db, "PRAGMA synchronous=FULL;");
+    /* Ids are assigned here (see next_id), so the table needs no AUTOINCREMENT; TTL expiry
+     * walks the oldest ids, so no index on ts (a spool from an earlier version may have
+     * both: the index is dropped, AUTOINCREMENT is harmless). */
     if (r == 0)
         r = exec(s->db, "CREATE TABLE IF NOT EXISTS msgs ("
-                        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                        " id INTEGER PRIMARY KEY,"
                         " ts INTEGER NOT NULL, node TEXT NOT NULL, topic TEXT NOT NULL,"
                         " payload BLOB NOT NULL, retain INTEGER NOT NULL DEFAULT 0);"
-                        "CREATE INDEX IF NOT EXISTS msgs_ts ON msgs(ts);"
+                        "DROP INDEX IF EXISTS msgs_ts;"
                         "CREATE TABLE IF NOT EXISTS counters ("
-                        " name TEXT PRIMARY KEY, n INTEGER NOT NULL);");
+                        " name TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+                        "CREATE TABLE IF NOT EXISTS meta ("
+                        " name TEXT PRIMARY KEY, v INTEGER NOT NULL);");
     if (r < 0)
         goto out;
-    r = sqlite_errno(sqlite3_prepare_v2(
-        s->db, "INSERT INTO msgs(ts, node, topic, payload, retain) VALUES(?, ?, ?, ?, ?)", -1,
-        &s->ins, NULL));
+    r = query_int(s->db, "SELECT coalesce(max(id), 0) FROM msgs", &v);
+    if (r < 0)
+        goto out;
+    s->next_id = v + 1;
+    r = query_int(s->db, "SELECT v FROM meta WHERE name = 'next_id'", &v);
+    if (r < 0)
+        goto out;
+    s->next_id_saved = v;
+    if (v > s->next_id)
+        s->next_id = v;
+    if (query_int(s->db, "SELECT seq FROM sqlite_sequence WHERE name = 'msgs'", &v) == 0 &&
+        v + 1 > s->next_id)
+        s->next_id = v + 1; /* a spool written by an AUTOINCREMENT version */
+
+    r = prepare(s->db,
+                "INSERT INTO msgs(id, ts, node, topic, payload, retain) VALUES(?, ?, ?, ?, ?, ?)",
+                &s->ins);
     if (r == 0)
-        r = sqlite_errno(sqlite3_prepare_v2(
+        r = prepare(s->db,
+                    "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY "
+                    "id LIMIT 1",
+                    &s->next);
+    if (r == 0)
+        r = prepare(s->db,
+                    "DELETE FROM msgs WHERE id BETWEEN ? AND ? "
+                    "RETURNING length(CAST(topic AS BLOB)) + length(payload)",
+                    &s->del_range);
+    if (r == 0)
+        r = prepare(s->db,
+                    "INSERT INTO counters(name, n) VALUES(?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
+                    &s->cnt_add);
+    if (r == 0)
+        r = prepare(s->db, "SELECT n FROM counters WHERE name = ?", &s->cnt_get);
+    if (r == 0)
+        r = prepare(s->db,
+                    "INSERT INTO meta(name, v) VALUES('next_id', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET v = excluded.v",
+                    &s->meta_set);
+    if (r == 0)
+        r = prepare(
             s->db,
-            "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY id "
-            "LIMIT 1",
-            -1, &s->next, NULL));
-    if (r == 0)
-        r = sqlite_errno(
-            sqlite3_prepare_v2(s->db, "DELETE FROM msgs WHERE id = ?", -1, &s->del, NULL));
-    if (r == 0)
-        r = sqlite_errno(sqlite3_prepare_v2(
-            s->db, "SELECT length(topic) + length(payload) FROM msgs WHERE id = ?", -1, &s->size_of,
-            NULL));
-    if (r == 0)
-        r = sqlite_errno(sqlite3_prepare_v2(s->db,
-                                            "INSERT INTO counters(name, n) VALUES(?, ?) "
-                                            "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
-                                            -1, &s->cnt_add, NULL));
-    if (r == 0)
-        r = sqlite_errno(sqlite3_prepare_v2(s->db, "SELECT n FROM counters WHERE name = ?", -1,
-                                            &s->cnt_get, NULL));
-    if (r == 0)
-        r = sqlite_errno(sqlite3_prepare_v2(
-            s->db, "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM msgs",
-            -1, &st, NULL));
+            "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
+            "FROM msgs",
+            &st);
     if (r < 0)
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -98,18 +189,43 @@ out:
     return r;
 }
 
+static void win_clear(struct spool *s)
+{
+    for (unsigned i = 0; i < s->win_n; i++) {
+        free(s->win[(s->win_head + i) % WINDOW_MAX_MSGS]);
+        s->win[(s->win_head + i) % WINDOW_MAX_MSGS] = NULL;
+    }
+    s->win_head = 0;
+    s->win_n = 0;
+    s->win_bytes = 0;
+}
+
+/* Forgets the window entries with id <= upto (handed out, acknowledged or gone). */
+static void win_drop_upto(struct spool *s, int64_t upto)
+{
+    while (s->win_n > 0 && s->win[s->win_head]->id <= upto) {
+        s->win_bytes -= s->win[s->win_head]->len;
+        free(s->win[s->win_head]);
+        s->win[s->win_head] = NULL;
+        s->win_head = (s->win_head + 1) % WINDOW_MAX_MSGS;
+        s->win_n--;
+    }
+}
+
 void spool_close(struct spool *s)
 {
     if (s == NULL)
         return;
     if (s->in_txn && s->db != NULL)
         (void)exec(s->db, "ROLLBACK;");
+    win_clear(s);
+    free(s->acks);
     sqlite3_finalize(s->ins);
     sqlite3_finalize(s->next);
-    sqlite3_finalize(s->del);
-    sqlite3_finalize(s->size_of);
+    sqlite3_finalize(s->del_range);
     sqlite3_finalize(s->cnt_add);
     sqlite3_finalize(s->cnt_get);
+    sqlite3_finalize(s->meta_set);
     sqlite3_close_v2(s->db);
     free(s);
 }
@@ -147,36 +263,153 @@ int spool_append(struct spool *s, const char *node, const char *topic, const voi
     r = begin(s);
     if (r < 0)
         return r;
+    int64_t id = s->next_id;
     sqlite3_reset(s->ins);
-    sqlite3_bind_int64(s->ins, 1, now);
-    sqlite3_bind_text(s->ins, 2, node, (int)nl, SQLITE_STATIC);
-    sqlite3_bind_text(s->ins, 3, topic, (int)tl, SQLITE_STATIC);
-    sqlite3_bind_blob(s->ins, 4, len ? payload : "", (int)len, SQLITE_STATIC);
-    sqlite3_bind_int(s->ins, 5, retain ? 1 : 0);
+    sqlite3_bind_int64(s->ins, 1, id);
+    sqlite3_bind_int64(s->ins, 2, now);
+    sqlite3_bind_text(s->ins, 3, node, (int)nl, SQLITE_STATIC);
+    sqlite3_bind_text(s->ins, 4, topic, (int)tl, SQLITE_STATIC);
+    sqlite3_bind_blob(s->ins, 5, len ? payload : "", (int)len, SQLITE_STATIC);
+    sqlite3_bind_int(s->ins, 6, retain ? 1 : 0);
     r = sqlite_errno(sqlite3_step(s->ins));
     sqlite3_clear_bindings(s->ins);
     sqlite3_reset(s->ins);
     if (r < 0)
         return r;
+    s->next_id = id + 1;
     s->bytes += need;
     s->count++;
     if (ret_id != NULL)
-        *ret_id = sqlite3_last_insert_rowid(s->db);
+        *ret_id = id;
+
+    /* Keep a copy for the drain while the window is contiguous and has room. */
+    bool contiguous =
+        s->win_n == 0 || s->win[(s->win_head + s->win_n - 1) % WINDOW_MAX_MSGS]->id == id - 1;
+    if (contiguous && s->win_n < WINDOW_MAX_MSGS && s->win_bytes + len <= WINDOW_MAX_BYTES) {
+        struct win_msg *w = malloc(sizeof(*w) + len);
+        if (w != NULL) {
+            w->id = id;
+            w->ts = now;
+            memcpy(w->node, node, nl + 1);
+            memcpy(w->topic, topic, tl + 1);
+            w->len = len;
+            w->retain = retain;
+            if (len)
+                memcpy(w->payload, payload, len);
+            s->win[(s->win_head + s->win_n) % WINDOW_MAX_MSGS] = w;
+            s->win_n++;
+            s->win_bytes += len;
+        }
+    }
     return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Deletes the acknowledged ids, as ranges of consecutive ids; *ret_n = rows deleted. */
+static int flush_acks(struct spool *s, uint64_t *ret_n)
+{
+    uint64_t n = 0;
+    int64_t freed = 0;
+    int r = 0;
+
+    *ret_n = 0;
+    if (s->n_acks == 0)
+        return 0;
+    qsort(s->acks, s->n_acks, sizeof(s->acks[0]), cmp_id);
+    for (unsigned i = 0; i < s->n_acks && r == 0;) {
+        unsigned j = i;
+        while (j + 1 < s->n_acks && s->acks[j + 1] <= s->acks[j] + 1)
+            j++;
+        sqlite3_reset(s->del_range);
+        sqlite3_bind_int64(s->del_range, 1, s->acks[i]);
+        sqlite3_bind_int64(s->del_range, 2, s->acks[j]);
+        int rc;
+        while ((rc = sqlite3_step(s->del_range)) == SQLITE_ROW) {
+            freed += sqlite3_column_int64(s->del_range, 0);
+            n++;
+        }
+        r = sqlite_errno(rc);
+        sqlite3_reset(s->del_range);
+        i = j + 1;
+    }
+    if (r < 0)
+        return r;
+    s->bytes -= freed;
+    s->count -= n;
+    *ret_n = n;
+    return 0;
+}
+
+static int add_counter(struct spool *s, const char *name, uint64_t n)
+{
+    for (unsigned i = 0; i < s->n_counters; i++)
+        if (strcmp(s->counters[i].name, name) == 0) {
+            s->counters[i].n += n;
+            return 0;
+        }
+    if (s->n_counters == SPOOL_COUNTERS_MAX)
+        return -ENOSPC;
+    struct pending_counter *c = &s->counters[s->n_counters++];
+    memcpy(c->name, name, strlen(name) + 1);
+    c->n = n;
+    return 0;
+}
+
+/* Writes the pending acks, counters and the id high-water mark into the transaction. */
+static int flush_pending(struct spool *s)
+{
+    uint64_t acked = 0;
+    int r = flush_acks(s, &acked);
+    if (r == 0 && acked > 0)
+        r = add_counter(s, "relayed_up", acked);
+    for (unsigned i = 0; i < s->n_counters && r == 0; i++) {
+        if (s->counters[i].n == 0)
+            continue;
+        sqlite3_reset(s->cnt_add);
+        sqlite3_bind_text(s->cnt_add, 1, s->counters[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->cnt_add, 2, (int64_t)s->counters[i].n);
+        r = sqlite_errno(sqlite3_step(s->cnt_add));
+        sqlite3_clear_bindings(s->cnt_add);
+        sqlite3_reset(s->cnt_add);
+    }
+    if (r == 0 && s->next_id != s->next_id_saved) {
+        sqlite3_reset(s->meta_set);
+        sqlite3_bind_int64(s->meta_set, 1, s->next_id);
+        r = sqlite_errno(sqlite3_step(s->meta_set));
+        sqlite3_reset(s->meta_set);
+    }
+    return r;
 }
 
 int spool_commit(struct spool *s)
 {
-    if (!s->in_txn)
+    if (!spool_dirty(s))
         return 0;
-    int r = exec(s->db, "COMMIT;");
+    int r = begin(s);
+    if (r == 0)
+        r = flush_pending(s);
+    if (r == 0)
+        r = exec(s->db, "COMMIT;");
     if (r < 0) {
+        /* Nothing of this transaction happened: appends are gone (the caller must not
+         * acknowledge them), acks and counters stay pending for the next commit. */
         (void)exec(s->db, "ROLLBACK;");
         s->bytes = s->bytes_txn0;
         s->count = s->count_txn0;
+        win_clear(s); /* next_id stays: an id handed out may have been sent, never reuse it */
+        s->in_txn = false;
+        return r;
     }
     s->in_txn = false;
-    return r;
+    s->n_acks = 0;
+    s->n_counters = 0;
+    s->next_id_saved = s->next_id;
+    return 0;
 }
 
 void spool_msg_clear(struct spool_msg *msg)
@@ -195,10 +428,34 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src)
     dst[n] = '\0';
 }
 
+static int next_from_window(struct spool *s, int64_t after, struct spool_msg *msg)
+{
+    win_drop_upto(s, after);
+    if (s->win_n == 0 || s->win[s->win_head]->id != after + 1)
+        return -ENOENT;
+    const struct win_msg *w = s->win[s->win_head];
+    msg->payload = malloc(w->len > 0 ? w->len : 1);
+    if (msg->payload == NULL)
+        return -ENOMEM;
+    if (w->len)
+        memcpy(msg->payload, w->payload, w->len);
+    msg->id = w->id;
+    msg->ts = w->ts;
+    memcpy(msg->node, w->node, sizeof(msg->node));
+    memcpy(msg->topic, w->topic, sizeof(msg->topic));
+    msg->len = w->len;
+    msg->retain = w->retain;
+    return 0;
+}
+
 int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
 {
     int r;
     memset(msg, 0, sizeof(*msg));
+    /* The window holds the newest ids; a replay from an older id reads the database. */
+    r = next_from_window(s, after, msg);
+    if (r != -ENOENT)
+        return r;
     sqlite3_reset(s->next);
     sqlite3_bind_int64(s->next, 1, after);
     int rc = sqlite3_step(s->next);
@@ -230,87 +487,72 @@ int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
     r = 0;
 out:
     sqlite3_reset(s->next);
+    if (r < 0)
+        spool_msg_clear(msg);
     return r;
 }
 
-int spool_delete(struct spool *s, int64_t id)
+int spool_ack(struct spool *s, int64_t id)
 {
-    int r = begin(s);
-    if (r < 0)
-        return r;
-    int64_t sz = 0;
-    sqlite3_reset(s->size_of);
-    sqlite3_bind_int64(s->size_of, 1, id);
-    if (sqlite3_step(s->size_of) == SQLITE_ROW)
-        sz = sqlite3_column_int64(s->size_of, 0);
-    else
-        sz = -1;
-    sqlite3_reset(s->size_of);
-    if (sz < 0)
-        return -ENOENT;
-    sqlite3_reset(s->del);
-    sqlite3_bind_int64(s->del, 1, id);
-    r = sqlite_errno(sqlite3_step(s->del));
-    sqlite3_reset(s->del);
-    if (r < 0)
-        return r;
-    s->bytes -= sz;
-    s->count--;
+    /* An acknowledged message is never handed out again from the window. */
+    win_drop_upto(s, id);
+    if (s->n_acks == ACKS_MAX) {
+        int r = spool_commit(s);
+        if (r < 0)
+            return r;
+    }
+    s->acks[s->n_acks++] = id;
     return 0;
 }
 
 int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
 {
     sqlite3_stmt *st = NULL;
-    int r = begin(s);
+    int64_t last = 0, cutoff = now - ttl;
+    uint64_t n = 0;
+    int rc, r;
+
     *ret_n = 0;
+    /* Oldest first, up to the first message young enough to keep: ids grow with time, so
+     * this is every expired message unless the clock was set back meanwhile (then the
+     * older ones behind a younger one wait for it). */
+    r = prepare(s->db, "SELECT id, ts FROM msgs ORDER BY id", &st);
     if (r < 0)
         return r;
-    r = sqlite_errno(sqlite3_prepare_v2(
-        s->db,
-        "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM msgs WHERE ts < ?",
-        -1, &st, NULL));
-    if (r < 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, now - ttl);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        r = -EIO;
-        goto out;
-    }
-    uint64_t n = (uint64_t)sqlite3_column_int64(st, 0);
-    int64_t b = sqlite3_column_int64(st, 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) < cutoff)
+        last = sqlite3_column_int64(st, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
     sqlite3_finalize(st);
-    st = NULL;
-    if (n == 0)
-        goto out;
-    r = sqlite_errno(sqlite3_prepare_v2(s->db, "DELETE FROM msgs WHERE ts < ?", -1, &st, NULL));
+    if (r < 0 || last == 0)
+        return r;
+    r = begin(s);
     if (r < 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, now - ttl);
-    r = sqlite_errno(sqlite3_step(st));
+        return r;
+    win_drop_upto(s, last);
+    int64_t freed = 0;
+    sqlite3_reset(s->del_range);
+    sqlite3_bind_int64(s->del_range, 1, INT64_MIN);
+    sqlite3_bind_int64(s->del_range, 2, last);
+    while ((rc = sqlite3_step(s->del_range)) == SQLITE_ROW) {
+        freed += sqlite3_column_int64(s->del_range, 0);
+        n++;
+    }
+    r = sqlite_errno(rc);
+    sqlite3_reset(s->del_range);
     if (r < 0)
-        goto out;
-    s->bytes -= b;
+        return r;
+    s->bytes -= freed;
     s->count -= n;
     *ret_n = n;
-    r = spool_count(s, "expired", n);
-out:
-    sqlite3_finalize(st);
-    return r;
+    return add_counter(s, "expired", n);
 }
 
 int spool_count(struct spool *s, const char *name, uint64_t n)
 {
-    int r = begin(s);
-    if (r < 0)
-        return r;
-    sqlite3_reset(s->cnt_add);
-    sqlite3_bind_text(s->cnt_add, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s->cnt_add, 2, (int64_t)n);
-    r = sqlite_errno(sqlite3_step(s->cnt_add));
-    sqlite3_clear_bindings(s->cnt_add);
-    sqlite3_reset(s->cnt_add);
-    return r;
+    if (strlen(name) > SPOOL_COUNTER_NAME_MAX)
+        return -EINVAL;
+    return add_counter(s, name, n);
 }
 
 uint64_t spool_counter(struct spool *s, const char *name)
@@ -322,12 +564,15 @@ uint64_t spool_counter(struct spool *s, const char *name)
         n = (uint64_t)sqlite3_column_int64(s->cnt_get, 0);
     sqlite3_clear_bindings(s->cnt_get);
     sqlite3_reset(s->cnt_get);
+    for (unsigned i = 0; i < s->n_counters; i++)
+        if (strcmp(s->counters[i].name, name) == 0)
+            n += s->counters[i].n;
     return n;
 }
 
 bool spool_dirty(const struct spool *s)
 {
-    return s->in_txn;
+    return s->in_txn || s->n_acks > 0 || s->n_counters > 0;
 }
 
 uint64_t spool_messages(const struct spool *s)
@@ -344,14 +589,26 @@ int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_
                            void *u)
 {
     sqlite3_stmt *st = NULL;
-    int r = sqlite_errno(
-        sqlite3_prepare_v2(s->db, "SELECT name, n FROM counters ORDER BY name", -1, &st, NULL));
+    bool seen[SPOOL_COUNTERS_MAX] = {false};
+    int r = prepare(s->db, "SELECT name, n FROM counters ORDER BY name", &st);
     if (r < 0)
         goto out;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fn((const char *)sqlite3_column_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1), u);
+    /* Committed values plus what is pending for the next commit. */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
+        for (unsigned i = 0; name != NULL && i < s->n_counters; i++)
+            if (strcmp(s->counters[i].name, name) == 0) {
+                n += s->counters[i].n;
+                seen[i] = true;
+            }
+        fn(name ? name : "", n, u);
+    }
     r = sqlite_errno(rc);
+    for (unsigned i = 0; r == 0 && i < s->n_counters; i++)
+        if (!seen[i])
+            fn(s->counters[i].name, s->counters[i].n, u);
 out:
     sqlite3_finalize(st);
     return r;

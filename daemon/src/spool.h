@@ -2,7 +2,14 @@
  * an open transaction; spool_commit() makes every append since the last commit durable at
  * once (group commit). Rows are deleted only when the cloud acknowledged them, replayed in
  * id order (ids are never reused), bounded by a byte quota and a TTL. Drop counters live
- * in the same database so that they survive restarts and are committed with the data. */
+ * in the same database so that they survive restarts and are committed with the data.
+ *
+ * Costs on the relay path are per commit, not per message: acknowledgements (spool_ack)
+ * and counter increments (spool_count) are kept in memory and written by the next
+ * spool_commit(), in the same transaction; messages appended and not yet handed out are
+ * also kept in a bounded in-memory window, so spool_next() reads the database only when
+ * it replays (after an outage or a restart). The database is held with an exclusive lock
+ * while the spool is open: one fleetgwd per spool; read it through the control socket. */
 #ifndef FLEETGWD_SPOOL_H
 #define FLEETGWD_SPOOL_H
 
@@ -12,6 +19,8 @@
 
 #define SPOOL_TOPIC_MAX 512
 #define SPOOL_NODE_MAX  65
+#define SPOOL_COUNTERS_MAX     64
+#define SPOOL_COUNTER_NAME_MAX 48
 
 struct spool;
 
@@ -42,15 +51,20 @@ int spool_commit(struct spool *s) __attribute__((warn_unused_result));
 int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
     __attribute__((warn_unused_result));
 void spool_msg_clear(struct spool_msg *msg);
-int spool_delete(struct spool *s, int64_t id) __attribute__((warn_unused_result));
+/* The cloud acknowledged message `id`: it is deleted by the next spool_commit(), which also
+ * adds the number of rows it deleted to the counter "relayed_up" (an id that no longer
+ * exists, e.g. expired meanwhile, is not counted). */
+int spool_ack(struct spool *s, int64_t id) __attribute__((warn_unused_result));
 /* Deletes messages spooled before now - ttl; *ret_n = how many (also counted as "expired"). */
 int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
     __attribute__((warn_unused_result));
-/* Adds n to the persistent counter `name` (in the open transaction). */
+/* Adds n to the persistent counter `name`, written by the next spool_commit(). -ENOSPC when
+ * more than SPOOL_COUNTERS_MAX distinct counters are pending (never in fleetgwd, whose
+ * counter names are fixed), -EINVAL for a name longer than SPOOL_COUNTER_NAME_MAX. */
 int spool_count(struct spool *s, const char *name, uint64_t n) __attribute__((warn_unused_result));
 /* Reads a persistent counter (0 when absent). */
 uint64_t spool_counter(struct spool *s, const char *name);
-/* True while a transaction is open (appends/deletes/counts not yet committed). */
+/* True while something is not yet committed (appends, deletes, acks, counts). */
 bool spool_dirty(const struct spool *s);
 uint64_t spool_messages(const struct spool *s);
 int64_t spool_bytes(const struct spool *s);

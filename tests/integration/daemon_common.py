@@ -108,7 +108,31 @@ class Site:
                  "fleetgwd to connect to the edge broker")
         self.edge.wait_subscribed("fleetgwd", 3)
 
+    def _gwd_running(self):
+        return self.gwd is not None and self.gwd.popen.poll() is None
+
+    def control(self, request):
+        """One request on fleetgwd's control socket (line-delimited JSON)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(self.control_socket)
+            s.sendall((json.dumps(request) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        reply = json.loads(buf)
+        if not reply.get("ok"):
+            raise HarnessError(f"control request {request} failed: {reply}")
+        return reply
+
     def counters(self):
+        """fleetgwd's counters: from the control socket while it runs (it holds the spool
+        database with an exclusive lock), from the database when it is stopped."""
+        if self._gwd_running():
+            return self.control({"cmd": "spool"})["counters"]
         db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)
         try:
             return dict(db.execute("SELECT name, n FROM counters").fetchall())
@@ -116,6 +140,8 @@ class Site:
             db.close()
 
     def spooled(self):
+        if self._gwd_running():
+            return self.control({"cmd": "spool"})["spooled_messages"]
         db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)
         try:
             return db.execute("SELECT count(*) FROM msgs").fetchone()[0]
