@@ -4,6 +4,7 @@
 #include "tpm_err.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,21 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-static EVP_PKEY *load_tpm_key(const char *uri, char *err, size_t errlen)
+/* The SSL_CTX carries its private library context (and providers) as ex_data, so that
+ * tpm_tls_ctx_free() can release it after the SSL_CTX. */
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+static int ex_index = -1;
+
+static void ex_index_init(void)
+{
+    ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static EVP_PKEY *load_tpm_key(const struct tpm_provider *prov, const char *uri, char *err,
+                              size_t errlen)
 {
     EVP_PKEY *pkey = NULL;
-    if (tpm_provider_key(uri, &pkey, err, errlen) < 0)
+    if (tpm_provider_key(prov, uri, &pkey, err, errlen) < 0)
         return NULL;
     return pkey;
 }
@@ -51,6 +63,7 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
     int r = -EINVAL;
     SSL_CTX *ctx = NULL;
     EVP_PKEY *pkey = NULL;
+    struct tpm_provider *prov = NULL;
     int use_tpm = cfg != NULL && cfg->tcti != NULL && cfg->tcti[0] != '\0';
 
     if (cfg == NULL || ret_ctx == NULL || cfg->key == NULL || cfg->cert_file == NULL ||
@@ -60,13 +73,22 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
                         "server name are all required");
         return -EINVAL;
     }
+    if (pthread_once(&ex_once, ex_index_init) != 0 || ex_index < 0) {
+        tpm_set_ssl_err(err, errlen, "cannot register the TLS context's data index");
+        return -ENOMEM;
+    }
+    /* The TPM key lives in a private library context: only this SSL_CTX uses the tpm2
+     * provider; the process's default context is not touched. A software key uses the
+     * default context. */
     if (use_tpm) {
-        r = tpm_provider_load(cfg->tcti, err, errlen);
+        r = tpm_provider_open(cfg->tcti, &prov, err, errlen);
         if (r < 0)
             goto out;
+        ctx = SSL_CTX_new_ex(tpm_provider_libctx(prov), TPM_PROVIDER_PROPQ, TLS_client_method());
+    } else {
+        ctx = SSL_CTX_new(TLS_client_method());
     }
-    ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL) {
+    if (ctx == NULL || SSL_CTX_set_ex_data(ctx, ex_index, prov) != 1) {
         tpm_set_ssl_err(err, errlen, "cannot create an OpenSSL TLS context");
         r = -ENOMEM;
         goto out;
@@ -81,7 +103,8 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
         r = -ENOENT;
         goto out;
     }
-    pkey = use_tpm ? load_tpm_key(cfg->key, err, errlen) : load_file_key(cfg->key, err, errlen);
+    pkey =
+        use_tpm ? load_tpm_key(prov, cfg->key, err, errlen) : load_file_key(cfg->key, err, errlen);
     if (pkey == NULL) {
         r = -ENOKEY;
         goto out;
@@ -111,9 +134,20 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     *ret_ctx = ctx;
     ctx = NULL;
+    prov = NULL; /* now owned by the SSL_CTX's ex_data, see tpm_tls_ctx_free */
     r = 0;
 out:
     EVP_PKEY_free(pkey);
     SSL_CTX_free(ctx);
+    tpm_provider_close(prov);
     return r;
+}
+
+void tpm_tls_ctx_free(SSL_CTX *ctx)
+{
+    if (ctx == NULL)
+        return;
+    struct tpm_provider *prov = ex_index >= 0 ? SSL_CTX_get_ex_data(ctx, ex_index) : NULL;
+    SSL_CTX_free(ctx);
+    tpm_provider_close(prov);
 }

@@ -20,8 +20,20 @@ struct tpm_tls_config {
 };
 
 /* Builds the context. Returns 0 or a negative errno; on failure writes a one-line reason
- * (what failed and why, never key material) into err. *ret_ctx is set only on success. */
+ * (what failed and why, never key material) into err. *ret_ctx is set only on success.
+ * With a TPM key (tcti set) the context is made in a private OpenSSL library context with
+ * its own default and tpm2 providers (tpm_provider.h): only this SSL_CTX's operations use
+ * the TPM; the process's default library context and its default properties are not
+ * changed. Free it with tpm_tls_ctx_free(). */
 int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* Frees a context from tpm_tls_ctx_new() (SSL_CTX_free) and then its private library
+ * context and providers (closing the provider's TPM connection); NULL is a no-op. Call it
+ * once, after everything that holds a reference to ctx is gone (libmosquitto clients given
+ * it with MOSQ_OPT_SSL_CTX take their own reference: mosquitto_destroy them first). A plain
+ * SSL_CTX_free() instead frees the SSL_CTX but leaves the private context allocated until
+ * the process exits. */
+void tpm_tls_ctx_free(SSL_CTX *ctx);
 
 #endif
