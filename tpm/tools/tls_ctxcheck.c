@@ -7,6 +7,8 @@
  *   - proto's crypto_p256_verify (what fleetgwd uses for PSA tokens) accepts the given
  *     P-256 signature over the given SHA-256 digest and refuses it with one bit flipped,
  * then does a second handshake (the verification did not disturb the TPM context).
+ * A first context is used for one handshake and freed with a plain SSL_CTX_free before the
+ * one that is checked.
  * Exit: 0 all held, 2 usage, 3 TLS context, 4 a handshake failed, 6 a default-context check
  * failed (each failure named on stderr). */
 #include "fleetgw/crypto.h"
@@ -125,10 +127,22 @@ int main(int argc, char **argv)
                         "--sig (64, r||s) are required\n");
         return 2;
     }
+    /* A first context, used once and freed with a plain SSL_CTX_free (as fleetgwd does):
+     * its private library context is closed by the next tpm_tls_ctx_new (under ASan this
+     * checks that nothing of it is used after that). */
+    double ms = 0;
     SSL_CTX *ctx = tls_tool_ctx("tls-ctxcheck", &cfg);
     if (ctx == NULL)
         return 3;
-    double ms = 0;
+    rc = tls_tool_handshake("tls-ctxcheck", ctx, port, &ms);
+    SSL_CTX_free(ctx);
+    if (rc < 0) {
+        fprintf(stderr, "tls-ctxcheck: the handshake with the first context failed\n");
+        return 4;
+    }
+    ctx = tls_tool_ctx("tls-ctxcheck", &cfg);
+    if (ctx == NULL)
+        return 3;
     if (tls_tool_handshake("tls-ctxcheck", ctx, port, &ms) < 0) {
         fprintf(stderr, "tls-ctxcheck: the first mutual-TLS handshake failed\n");
         rc = 4;

@@ -28,12 +28,15 @@ struct tpm_tls_config {
 int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Frees a context from tpm_tls_ctx_new() (SSL_CTX_free) and then its private library
- * context and providers (closing the provider's TPM connection); NULL is a no-op. Call it
- * once, after everything that holds a reference to ctx is gone (libmosquitto clients given
- * it with MOSQ_OPT_SSL_CTX take their own reference: mosquitto_destroy them first). A plain
- * SSL_CTX_free() instead frees the SSL_CTX but leaves the private context allocated until
- * the process exits. */
+/* Drops the caller's reference to a context from tpm_tls_ctx_new() (SSL_CTX_free) and closes
+ * the private library contexts of every such SSL_CTX that is completely freed by now: its
+ * providers are unloaded (the tpm2 provider closes its TPM connection) and the library
+ * context freed. NULL is a no-op. libmosquitto takes its own reference with
+ * MOSQ_OPT_SSL_CTX: when mosquitto_destroy drops the last one afterwards, or a plain
+ * SSL_CTX_free is used, the private context is closed by the next tpm_tls_ctx_free() or
+ * tpm_tls_ctx_new() and otherwise stays allocated (and referenced) until the process exits.
+ * Objects taken out of the context (peer certificates, sessions) must be freed before the
+ * last reference goes. Not safe while another thread is freeing such a context. */
 void tpm_tls_ctx_free(SSL_CTX *ctx);
 
 #endif
