@@ -347,18 +347,8 @@ static void attest_on_evidence(struct daemon *d, const char *node,
         snprintf(res.reason, sizeof(res.reason),
                  "the challenge expired before the evidence arrived");
     } else {
-        /* tpm/ (tpm_tls.c) sets the process-wide default property "?tpm2.signature=yes" so
-         * that TLS signing uses the TPM key; with it, proto's ECDSA verification of the token
-         * (default library context) is routed to the tpm2 provider and fails. Verify with
-         * the default provider, then put the TPM preference back for the next handshake.
-         * (To be removed once tpm/ scopes its property query to its own SSL_CTX.) */
-        bool tpm = d->cfg.uplink.tcti[0] != '\0';
-        if (tpm)
-            (void)EVP_set_default_properties(NULL, "?provider=default");
         attest_evaluate(d->policy, msg->payload, (size_t)msg->payloadlen, ns->pub,
                         had ? ns->nonce : NULL, ATTEST_NONCE_LEN, &res);
-        if (tpm)
-            (void)EVP_set_default_properties(NULL, "?tpm2.signature=yes");
     }
     explicit_bzero(ns->nonce, sizeof(ns->nonce));
     const char *verdict = res.trusted ? "trusted" : "quarantined";

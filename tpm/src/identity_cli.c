@@ -390,7 +390,6 @@ out:
     X509_REQ_free(req);
     EVP_PKEY_free(pub);
     tpm_close(t);
-    tpm_provider_unload();
     return r;
 }
 

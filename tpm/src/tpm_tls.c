@@ -4,6 +4,7 @@
 #include "tpm_err.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,65 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-static EVP_PKEY *load_tpm_key(const char *uri, char *err, size_t errlen)
+/* A TPM-backed SSL_CTX owns its private library context (tpm_provider) through ex_data.
+ * OpenSSL frees an SSL_CTX's ex_data at the start of SSL_CTX_free, before the certificates,
+ * key and fetched algorithms that still belong to the library context, so the free callback
+ * cannot close the context there: it moves it to a list of released contexts, which are
+ * closed by the next tpm_tls_ctx_free() or tpm_tls_ctx_new() (by then that SSL_CTX_free has
+ * returned) and otherwise stay referenced from that list until the process exits. Whoever
+ * drops the last reference (tpm_tls_ctx_free, SSL_CTX_free, libmosquitto's
+ * mosquitto_destroy) releases it. */
+struct tls_owned {
+    struct tpm_provider *prov;
+    struct tls_owned *next;
+};
+
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+static int ex_index = -1;
+static pthread_mutex_t released_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_owned *released;
+
+static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct tls_owned *o = ptr;
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (o == NULL)
+        return;
+    (void)pthread_mutex_lock(&released_lock);
+    o->next = released;
+    released = o;
+    (void)pthread_mutex_unlock(&released_lock);
+}
+
+static void ex_index_init(void)
+{
+    ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
+}
+
+/* Closes the contexts of SSL_CTXs that are completely freed. */
+static void close_released(void)
+{
+    (void)pthread_mutex_lock(&released_lock);
+    struct tls_owned *o = released;
+    released = NULL;
+    (void)pthread_mutex_unlock(&released_lock);
+    while (o != NULL) {
+        struct tls_owned *next = o->next;
+        tpm_provider_close(o->prov);
+        free(o);
+        o = next;
+    }
+}
+
+static EVP_PKEY *load_tpm_key(const struct tpm_provider *prov, const char *uri, char *err,
+                              size_t errlen)
 {
     EVP_PKEY *pkey = NULL;
-    if (tpm_provider_key(uri, &pkey, err, errlen) < 0)
+    if (tpm_provider_key(prov, uri, &pkey, err, errlen) < 0)
         return NULL;
     return pkey;
 }
@@ -51,6 +107,8 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
     int r = -EINVAL;
     SSL_CTX *ctx = NULL;
     EVP_PKEY *pkey = NULL;
+    struct tls_owned *owned = NULL;
+    const struct tpm_provider *prov = NULL; /* borrowed: owned->prov, then the SSL_CTX's */
     int use_tpm = cfg != NULL && cfg->tcti != NULL && cfg->tcti[0] != '\0';
 
     if (cfg == NULL || ret_ctx == NULL || cfg->key == NULL || cfg->cert_file == NULL ||
@@ -60,17 +118,35 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
                         "server name are all required");
         return -EINVAL;
     }
+    if (pthread_once(&ex_once, ex_index_init) != 0 || ex_index < 0) {
+        tpm_set_ssl_err(err, errlen, "cannot register the TLS context's data index");
+        return -ENOMEM;
+    }
+    close_released();
+    /* The TPM key lives in a private library context: only this SSL_CTX uses the tpm2
+     * provider; the process's default context is not touched. A software key uses the
+     * default context. */
     if (use_tpm) {
-        r = tpm_provider_load(cfg->tcti, err, errlen);
+        owned = calloc(1, sizeof(*owned));
+        if (owned == NULL) {
+            tpm_set_err(err, errlen, "out of memory");
+            r = -ENOMEM;
+            goto out;
+        }
+        r = tpm_provider_open(cfg->tcti, &owned->prov, err, errlen);
         if (r < 0)
             goto out;
+        prov = owned->prov;
+        ctx = SSL_CTX_new_ex(tpm_provider_libctx(prov), TPM_PROVIDER_PROPQ, TLS_client_method());
+    } else {
+        ctx = SSL_CTX_new(TLS_client_method());
     }
-    ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL) {
+    if (ctx == NULL || (owned != NULL && SSL_CTX_set_ex_data(ctx, ex_index, owned) != 1)) {
         tpm_set_ssl_err(err, errlen, "cannot create an OpenSSL TLS context");
         r = -ENOMEM;
         goto out;
     }
+    owned = NULL; /* the SSL_CTX's now: released when it is freed */
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
         tpm_set_ssl_err(err, errlen, "cannot require TLS 1.2");
         r = -EINVAL;
@@ -81,7 +157,8 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
         r = -ENOENT;
         goto out;
     }
-    pkey = use_tpm ? load_tpm_key(cfg->key, err, errlen) : load_file_key(cfg->key, err, errlen);
+    pkey =
+        use_tpm ? load_tpm_key(prov, cfg->key, err, errlen) : load_file_key(cfg->key, err, errlen);
     if (pkey == NULL) {
         r = -ENOKEY;
         goto out;
@@ -115,5 +192,16 @@ int tpm_tls_ctx_new(const struct tpm_tls_config *cfg, SSL_CTX **ret_ctx, char *e
 out:
     EVP_PKEY_free(pkey);
     SSL_CTX_free(ctx);
+    if (owned != NULL) {
+        tpm_provider_close(owned->prov);
+        free(owned);
+    }
+    close_released();
     return r;
+}
+
+void tpm_tls_ctx_free(SSL_CTX *ctx)
+{
+    SSL_CTX_free(ctx);
+    close_released();
 }

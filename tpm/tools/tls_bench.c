@@ -2,43 +2,13 @@
  * context from tpm_tls_ctx_new — the key in the TPM (--tcti) or a PEM key file (no --tcti) —
  * against a TLS server on loopback. Prints "handshakes N mean_ms M min_ms A max_ms B".
  * Exit: 0 ok, 2 usage, 3 TLS context, 4 a handshake failed. */
-#include "fleetgw/tpm_provider.h"
 #include "fleetgw/tpm_tls.h"
 #include "tls_tool.h"
 
-#include <arpa/inet.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-static int handshake(SSL_CTX *ctx, int port, double *ms)
-{
-    int rc = -1;
-    SSL *ssl = NULL;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    double t0 = tls_tool_now_ms();
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        goto out;
-    ssl = SSL_new(ctx);
-    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1)
-        goto out;
-    *ms = tls_tool_now_ms() - t0;
-    (void)SSL_shutdown(ssl);
-    rc = 0;
-out:
-    if (rc < 0)
-        tls_tool_print_ssl_errors("tls-bench");
-    SSL_free(ssl);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
 
 int main(int argc, char **argv)
 {
@@ -72,9 +42,9 @@ int main(int argc, char **argv)
     double sum = 0, min = 1e18, max = 0;
     for (int i = 0; i < n; i++) {
         double ms = 0;
-        if (handshake(ctx, port, &ms) < 0) {
+        if (tls_tool_handshake("tls-bench", ctx, port, &ms) < 0) {
             fprintf(stderr, "tls-bench: handshake %d failed\n", i + 1);
-            SSL_CTX_free(ctx);
+            tpm_tls_ctx_free(ctx);
             return 4;
         }
         sum += ms;
@@ -82,7 +52,6 @@ int main(int argc, char **argv)
         max = ms > max ? ms : max;
     }
     printf("handshakes %d mean_ms %.3f min_ms %.3f max_ms %.3f\n", n, sum / n, min, max);
-    SSL_CTX_free(ctx);
-    tpm_provider_unload();
+    tpm_tls_ctx_free(ctx);
     return 0;
 }

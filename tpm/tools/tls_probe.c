@@ -2,7 +2,6 @@
  * key in the TPM, or a PEM file without --tcti), subscribes to a topic, publishes a message
  * at QoS 1 and waits until the broker acknowledged it and delivered it back.
  * Exit: 0 success, 2 usage, 3 TLS context, 4 connection/handshake refused, 5 no delivery. */
-#include "fleetgw/tpm_provider.h"
 #include "fleetgw/tpm_tls.h"
 #include "tls_tool.h"
 
@@ -171,7 +170,6 @@ int main(int argc, char **argv)
 out:
     mosquitto_destroy(m);
     mosquitto_lib_cleanup();
-    SSL_CTX_free(ctx);
-    tpm_provider_unload();
+    tpm_tls_ctx_free(ctx);
     return rc;
 }

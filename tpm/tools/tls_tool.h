@@ -1,6 +1,6 @@
-/* What the two TLS test tools (fleetgw-tls-probe, fleetgw-tls-bench) share: the options that
- * describe the client TLS context and the server's port, the context itself, OpenSSL's error
- * queue on stderr and a monotonic clock. */
+/* What the TLS test tools (fleetgw-tls-probe, fleetgw-tls-bench, fleetgw-tls-ctxcheck) share:
+ * the options that describe the client TLS context and the server's port, the context itself,
+ * one handshake, OpenSSL's error queue on stderr and a monotonic clock. */
 #ifndef FLEETGW_TLS_TOOL_H
 #define FLEETGW_TLS_TOOL_H
 
@@ -26,6 +26,10 @@ SSL_CTX *tls_tool_ctx(const char *prog, const struct tpm_tls_config *cfg);
 
 /* Prints and empties OpenSSL's error queue, one "<prog>: <error>" line each. */
 void tls_tool_print_ssl_errors(const char *prog);
+
+/* One full handshake with ctx to 127.0.0.1:port (TCP connect + TLS handshake, then close);
+ * 0 and its duration in *ms, or -1 after printing OpenSSL's errors as "<prog>: ...". */
+int tls_tool_handshake(const char *prog, SSL_CTX *ctx, int port, double *ms);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 double tls_tool_now_ms(void);

@@ -8,26 +8,48 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-/* Loads the default and tpm2 providers for this TCTI (process-wide, once; a second call
- * with another TCTI is -EBUSY). -ENOPKG when the tpm2 provider cannot be loaded (not
+/* A private OpenSSL library context (OSSL_LIB_CTX) holding its own default and tpm2
+ * providers, the tpm2 one connected to the TPM through one TCTI. Only objects made in this
+ * context (keys loaded with tpm_provider_key, an SSL_CTX_new_ex(tpm_provider_libctx(p),
+ * TPM_PROVIDER_PROPQ, ...)) use the TPM: the process's default library context, its
+ * providers and its default properties are left as they were, so other code in the process
+ * (e.g. proto/'s ECDSA verification) keeps using the default provider. */
+struct tpm_provider;
+
+/* The property query of the private context (also set as its default properties): prefer
+ * the tpm2 provider's signature (and with it its EC key management), which is what makes a
+ * TPM key sign inside the TPM; OpenSSL 3.0 fetches the signature by this query, not from the
+ * key's provider, so without it a TPM key fails with "missing private key". Digests,
+ * random numbers and key exchange stay with the default provider. */
+#define TPM_PROVIDER_PROPQ "?tpm2.signature=yes"
+
+/* Creates the context and loads the default and tpm2 providers into it. The provider reads
+ * its TCTI from the environment variable TPM2OPENSSL_TCTI while it is loaded: it is set to
+ * tcti for that moment and then put back as it was (not thread-safe against other code
+ * changing the environment). -ENOPKG when the tpm2 provider cannot be loaded (not
  * installed, OPENSSL_MODULES pointing elsewhere, or it could not reach the TPM). */
-int tpm_provider_load(const char *tcti, char *err, size_t errlen)
+int tpm_provider_open(const char *tcti, struct tpm_provider **ret, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Unloads what tpm_provider_load loaded (at the end of a program, after every key and
- * SSL_CTX from the provider was freed). */
-void tpm_provider_unload(void);
+/* The private library context (owned by p). */
+OSSL_LIB_CTX *tpm_provider_libctx(const struct tpm_provider *p);
+
+/* Unloads the providers (the tpm2 provider's teardown closes its TPM connection) and frees
+ * the context; NULL is a no-op. Every key and SSL_CTX made in the context must be freed
+ * first. */
+void tpm_provider_close(struct tpm_provider *p);
 
 /* The private key at uri ("handle:0x81000001" or a TSS2 PRIVATE KEY PEM path) through the
- * tpm2 provider; -ENOKEY when none. The provider must be loaded. */
-int tpm_provider_key(const char *uri, EVP_PKEY **ret_pkey, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+ * tpm2 provider of p; -ENOKEY when none. */
+int tpm_provider_key(const struct tpm_provider *p, const char *uri, EVP_PKEY **ret_pkey, char *err,
+                     size_t errlen) __attribute__((warn_unused_result));
 
 /* Parses "/CN=gw-1/O=Example" into an X509_NAME (UTF-8; '\' escapes '/'). */
 int tpm_subject_parse(const char *subject, X509_NAME **ret_name)
     __attribute__((warn_unused_result));
 
-/* A PKCS#10 request for the key at uri, subject as above, signed (ECDSA-SHA256) by the TPM. */
+/* A PKCS#10 request for the key at uri, subject as above, signed (ECDSA-SHA256) by the TPM
+ * through a private context (tpm_provider_open) that is closed again before returning. */
 int tpm_csr_make(const char *tcti, const char *uri, const char *subject, X509_REQ **ret_req,
                  char *err, size_t errlen) __attribute__((warn_unused_result));
 
