@@ -297,6 +297,9 @@ static void attest_expire(struct daemon *d, struct node_slot *ns)
     ns->verdict = NV_QUARANTINED;
     ns->verdict_time = now;
     log_event(LOG_WARNING, ns->id, "attest_timeout", "attestation verdict quarantined: %s", reason);
+    r = spool_count(d->spool, "attest_quarantined", 1); /* a verdict given, as on evidence */
+    if (r < 0)
+        log_err("cannot count a verdict: %s", strerror(-r));
     attest_publish_state(d, ns->id, "quarantined", reason, "", now);
 }
 

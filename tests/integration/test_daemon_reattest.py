@@ -8,7 +8,8 @@ is 5 s (its minimum) and nonce_ttl_s 10 s. Proves:
  - the node then sends nothing and answers nothing: fleetgwd's timer (not a message from the
    node) quarantines it with the reason "no answer to the attestation challenge within
    nonce_ttl_s", persisted in the registry (fleetgwctl node show), published as the retained
-   <prefix>/nodes/<id>/state upstream, counted attest_timeout and logged with node and reason;
+   <prefix>/nodes/<id>/state upstream, counted (attest_timeout, attest_quarantined) and
+   logged with node and reason;
  - its telemetry is then dropped (counted quarantined) and never reaches the cloud;
  - it answers a fresh challenge with a good token: trusted again, relayed again; a challenge
    that was answered never times out."""
@@ -104,9 +105,9 @@ def main():
         wait_for(lambda: site.counters().get("attest_timeout", 0) >= 1, 30,
                  "the unanswered challenge counted")
         cnt = site.counters()
-        expect(cnt.get("attest_timeout", 0) == 1 and cnt.get("attest_quarantined", 0) == 0 and
+        expect(cnt.get("attest_timeout", 0) == 1 and cnt.get("attest_quarantined", 0) == 1 and
                cnt.get("quarantined", 0) == 0,
-               f"one unanswered challenge counted (attest_timeout), no evidence verdict: {cnt}")
+               f"one unanswered challenge (attest_timeout), one quarantine verdict: {cnt}")
         expect(f"node={n.id} reason=attest_timeout" in site.gwd.output() and
                TIMEOUT_REASON in site.gwd.output(),
                "the lost verdict is logged with the node id and the reason")
@@ -143,7 +144,8 @@ def main():
                "telemetry sent while quarantined never reached the cloud; after the new "
                "verdict it is relayed again")
         cnt = site.counters()
-        expect(cnt.get("attest_trusted", 0) == 2 and cnt.get("quarantined", 0) == 1,
+        expect(cnt.get("attest_trusted", 0) == 2 and cnt.get("attest_quarantined", 0) == 1 and
+               cnt.get("attest_timeout", 0) == 1 and cnt.get("quarantined", 0) == 1,
                f"verdicts and drops counted: {cnt}")
         rc = site.gwd.stop()
         expect(rc == 0, "fleetgwd stops cleanly")
