@@ -93,7 +93,7 @@ static const struct key_spec config_keys[] = {
      sizeof(bool), 0, 0, false},
     STR(attestation, reference_file, KT_CERT, false),
     INT(attestation, nonce_ttl_s, 5, 3600),
-    INT(attestation, interval_s, 60, 30 * 24 * 3600),
+    INT(attestation, interval_s, 5, 30 * 24 * 3600),
 
     STR(log, level, KT_LEVEL, false),
 };

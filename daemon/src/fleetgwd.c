@@ -100,6 +100,7 @@ struct node_slot {
     uint8_t pub[REGISTRY_PUB_LEN];
     uint8_t nonce[ATTEST_NONCE_LEN];
     bool challenge_out;
+    bool challenge_lapsed; /* the last challenge expired unanswered (for late evidence) */
     uint64_t challenge_expiry_us;
     uint64_t last_challenge_us;
 };
@@ -154,6 +155,7 @@ struct daemon {
     sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
 
     struct node_slot *nodes;
+    sd_event_source *attest_timer; /* earliest challenge expiry (attest_timer_cb) */
 
     sd_event_source *tick;
     sd_event_source *watchdog;
@@ -254,6 +256,107 @@ static void node_load(struct daemon *d, struct node_slot *ns)
         ns->verdict = NV_NONE;
 }
 
+static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
+                                 const char *reason, const char *fw, int64_t when);
+
+/* Unanswered challenges. Every challenge expires nonce_ttl_s after it was sent. A trusted
+ * node keeps being relayed while its re-attestation challenge is outstanding (grace until
+ * the nonce expires); once it expires unanswered, the node loses its verdict: quarantined
+ * with the reason, persisted, logged, counted (attest_timeout) and published upstream, and
+ * its telemetry is dropped (counted quarantined) until it answers a fresh challenge well.
+ * Silent nodes are found by one timer (d->attest_timer) armed at the earliest outstanding
+ * expiry: it sweeps the node table (a flag test per slot) at most once per
+ * ATTEST_SWEEP_MIN_US and only while a challenge is outstanding. A node that publishes
+ * after its nonce expired but before the sweep is handled on that message (attest_due is
+ * true, attest_challenge expires the old challenge first), so the relay path never lets an
+ * expired challenge extend a trusted verdict. */
+#define ATTEST_SWEEP_MIN_US 1000000ULL
+
+static void attest_timer_arm(struct daemon *d, uint64_t at)
+{
+    int on = SD_EVENT_OFF;
+    uint64_t cur = 0;
+    if (d->attest_timer == NULL)
+        return;
+    if (sd_event_source_get_enabled(d->attest_timer, &on) >= 0 && on != SD_EVENT_OFF &&
+        sd_event_source_get_time(d->attest_timer, &cur) >= 0 && cur <= at)
+        return;
+    int r = sd_event_source_set_time(d->attest_timer, at);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_ONESHOT);
+    if (r < 0)
+        log_err("cannot arm the attestation timer: %s", strerror(-r));
+}
+
+/* The outstanding challenge of ns expired without an answer. */
+static void attest_expire(struct daemon *d, struct node_slot *ns)
+{
+    char reason[160];
+    int64_t now = wall_s();
+    uint64_t ttl_s = (ns->challenge_expiry_us - ns->last_challenge_us) / 1000000ULL;
+
+    ns->challenge_out = false;
+    ns->challenge_lapsed = true;
+    explicit_bzero(ns->nonce, sizeof(ns->nonce));
+    int r = spool_count(d->spool, "attest_timeout", 1);
+    if (r < 0)
+        log_err("cannot count an unanswered challenge: %s", strerror(-r));
+    if (ns->verdict != NV_TRUSTED || d->policy == NULL) {
+        /* Not trusted: nothing to take away (a quarantined node keeps its first reason);
+         * no reference file: no evidence could have been judged. */
+        log_event(LOG_INFO, ns->id, "attest_timeout",
+                  "attestation challenge not answered within nonce_ttl_s (%llu s)",
+                  (unsigned long long)ttl_s);
+        return;
+    }
+    snprintf(reason, sizeof(reason),
+             "no answer to the attestation challenge within nonce_ttl_s (%llu s)",
+             (unsigned long long)ttl_s);
+    r = registry_set_verdict(d->registry, ns->id, "quarantined", reason, NULL, now);
+    if (r < 0)
+        log_event(LOG_ERR, ns->id, "registry_error", "cannot persist the verdict: %s",
+                  strerror(-r));
+    ns->verdict = NV_QUARANTINED;
+    ns->verdict_time = now;
+    log_event(LOG_WARNING, ns->id, "attest_timeout", "attestation verdict quarantined: %s", reason);
+    r = spool_count(d->spool, "attest_quarantined", 1); /* a verdict given, as on evidence */
+    if (r < 0)
+        log_err("cannot count a verdict: %s", strerror(-r));
+    attest_publish_state(d, ns->id, "quarantined", reason, "", now);
+}
+
+static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    uint64_t t = now_us(), next = UINT64_MAX;
+    unsigned expired = 0;
+    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
+        struct node_slot *ns = &d->nodes[i];
+        if (!ns->challenge_out)
+            continue;
+        if (t >= ns->challenge_expiry_us) {
+            attest_expire(d, ns);
+            expired++;
+        } else if (ns->challenge_expiry_us < next) {
+            next = ns->challenge_expiry_us;
+        }
+    }
+    if (next != UINT64_MAX)
+        attest_timer_arm(d, next > t + ATTEST_SWEEP_MIN_US ? next : t + ATTEST_SWEEP_MIN_US);
+    if (expired > 0) {
+        /* The verdicts are in the registry already: make their state messages upstream and
+         * the counters durable with them (as the edge read path does for evidence), not
+         * only at the next group commit. */
+        int r = spool_commit(d->spool);
+        if (r < 0)
+            log_err("cannot commit the spool: %s", strerror(-r));
+    }
+    daemon_flush(d);
+    return 0;
+}
+
 /* Sends a fresh one-time nonce unless one is outstanding, at most once per nonce_ttl_s. */
 static void attest_challenge(struct daemon *d, struct node_slot *ns)
 {
@@ -263,7 +366,9 @@ static void attest_challenge(struct daemon *d, struct node_slot *ns)
     size_t len = 0;
     char topic[MSG_TOPIC_MAX + 1];
 
-    if (ns->challenge_out && t < ns->challenge_expiry_us)
+    if (ns->challenge_out && t >= ns->challenge_expiry_us)
+        attest_expire(d, ns); /* before the sweep got to it: the verdict goes first */
+    if (ns->challenge_out)
         return;
     if (ns->last_challenge_us != 0 && t - ns->last_challenge_us < ttl_us)
         return;
@@ -281,16 +386,21 @@ static void attest_challenge(struct daemon *d, struct node_slot *ns)
         return;
     }
     ns->challenge_out = true;
+    ns->challenge_lapsed = false;
     ns->challenge_expiry_us = t + ttl_us;
     ns->last_challenge_us = t;
+    attest_timer_arm(d, ns->challenge_expiry_us);
     log_event(LOG_INFO, ns->id, "challenge", "attestation challenge sent (nonce valid %d s)",
               d->cfg.attestation.nonce_ttl_s);
 }
 
+/* Not trusted, trusted for interval_s already, or an outstanding challenge has expired
+ * (the last test costs a flag load on the relay path unless a challenge is outstanding). */
 static bool attest_due(struct daemon *d, const struct node_slot *ns)
 {
     return ns->verdict != NV_TRUSTED ||
-           wall_s() - ns->verdict_time >= d->cfg.attestation.interval_s;
+           wall_s() - ns->verdict_time >= d->cfg.attestation.interval_s ||
+           (ns->challenge_out && now_us() >= ns->challenge_expiry_us);
 }
 
 static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
@@ -336,8 +446,11 @@ static void attest_on_evidence(struct daemon *d, const char *node,
         return;
     }
     bool had = ns->challenge_out;
-    bool expired = had && now_us() >= ns->challenge_expiry_us;
+    /* Expired: still outstanding past its expiry, or already swept by attest_timer_cb (the
+     * first evidence after the sweep; a second one is "no challenge outstanding"). */
+    bool expired = had ? now_us() >= ns->challenge_expiry_us : ns->challenge_lapsed;
     ns->challenge_out = false; /* one-time: consumed by the first answer, good or bad */
+    ns->challenge_lapsed = false;
     if (msg->payloadlen < 0 || msg->payloadlen > (int)(MSG_TOKEN_MAX + 16)) {
         memset(&res, 0, sizeof(res));
         snprintf(res.reason, sizeof(res.reason), "evidence larger than %u bytes",
@@ -1427,6 +1540,8 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
             return ctl_fail("too many nodes in the table to challenge %s", req->id);
         }
         node_load(d, sc);
+        if (sc->challenge_out && now_us() >= sc->challenge_expiry_us)
+            attest_expire(d, sc); /* an unanswered challenge still counts */
         sc->challenge_out = false;
         sc->last_challenge_us = 0;
         attest_challenge(d, sc);
@@ -1564,6 +1679,11 @@ static int run(struct daemon *d)
         r = sd_event_add_time_relative(d->ev, &d->tick, CLOCK_MONOTONIC, 1000000, 0, tick_cb, d);
     if (r >= 0)
         r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
+    if (r >= 0) /* armed by attest_challenge at the earliest outstanding expiry */
+        r = sd_event_add_time_relative(d->ev, &d->attest_timer, CLOCK_MONOTONIC, 0, 0,
+                                       attest_timer_cb, d);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_OFF);
     if (r >= 0 && sd_watchdog_enabled(0, &d->watchdog_usec) > 0) {
         r = sd_event_add_time_relative(d->ev, &d->watchdog, CLOCK_MONOTONIC, d->watchdog_usec / 2,
                                        0, watchdog_cb, d);
@@ -1712,6 +1832,7 @@ int main(int argc, char **argv)
     sd_event_source_disable_unref(d->commit_timer);
     sd_event_source_disable_unref(d->up_buffered_timer);
     sd_event_source_disable_unref(d->tick);
+    sd_event_source_disable_unref(d->attest_timer);
     sd_event_source_disable_unref(d->watchdog);
     ctl_server_free(d->ctl);
     attest_policy_free(d->policy);

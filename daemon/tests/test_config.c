@@ -117,6 +117,16 @@ int main(void)
                  0);
     CHECK(cfg.attestation.required);
     CHECK_EQ_INT(cfg.attestation.nonce_ttl_s, 60);
+    CHECK_EQ_INT(cfg.attestation.interval_s, 86400);
+    /* Re-attestation interval: 5 s .. 30 days (5 s lets a test see an unanswered challenge). */
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"interval_s\": 5"), &cfg, &err), 0);
+    CHECK_EQ_INT(cfg.attestation.interval_s, 5);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"interval_s\": 4"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "attestation.interval_s") == 0);
+    CHECK(strstr(err.message, "out of range [5, 2592000]") != NULL);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"interval_s\": 2592001"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
 
     /* Syntax errors name the line. */
     CHECK_EQ_INT(parse(variant("\"port\": 8883,", "\"port\": 8883,,"), &cfg, &err), -22);

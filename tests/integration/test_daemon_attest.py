@@ -1,5 +1,5 @@
 """fleetgwd attestation gate with real brokers and TPM: nodes answer one-time nonces with
-PSA attestation tokens (RFC 9783 profile, COSE_Sign1 ES256, built here with cbor2 +
+PSA attestation tokens (RFC 9783 profile, COSE_Sign1 ES256, built by attest_common with cbor2 +
 cryptography, the node's IAK generated at test time). Proves:
  - an enrolled node with a good token becomes trusted (verdict + reason persisted, visible in
    fleetgwctl, retained JSON <prefix>/nodes/<id>/state upstream) and only then is relayed;
@@ -10,95 +10,18 @@ cryptography, the node's IAK generated at test time). Proves:
  - an unknown measurement -> quarantined; after SIGHUP with the measurement added to the
    reference values, the node is challenged again and becomes trusted."""
 
-import hashlib
 import json
 import signal
 import subprocess
 import sys
 import time
 
-import cbor2
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from fleetgw_harness import Env, expect, program, require, wait_for
 
+from attest_common import MEAS_GOOD, MEAS_NEW, SIGNER, Node, token
 from daemon_common import PREFIX, Observer, Site
-
-PROFILE = "tag:psacertified.org,2023:psa#tfm"
-SIGNER = bytes(range(0x10, 0x30))
-MEAS_GOOD = hashlib.sha256(b"firmware 1.2.0").digest()
-MEAS_NEW = hashlib.sha256(b"firmware 1.3.0").digest()
-
-
-def point(key):
-    return key.public_key().public_bytes(serialization.Encoding.X962,
-                                         serialization.PublicFormat.UncompressedPoint)
-
-
-def token(signing_key, iak_point, nonce, meas, lifecycle=0x3000):
-    claims = {
-        10: nonce,
-        256: b"\x01" + hashlib.sha256(iak_point).digest(),
-        265: PROFILE,
-        2394: 1,
-        2395: lifecycle,
-        2396: b"\x55" * 32,
-        2399: [{1: "NSPE", 2: meas, 4: "1.2.0", 5: SIGNER}],
-    }
-    payload = cbor2.dumps(claims)
-    prot = b"\xa1\x01\x26"
-    tbs = cbor2.dumps(["Signature1", prot, b"", payload])
-    r, s = decode_dss_signature(signing_key.sign(tbs, ec.ECDSA(hashes.SHA256())))
-    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    return cbor2.dumps(cbor2.CBORTag(18, [prot, {}, payload, sig]))
-
-
-class Node:
-    def __init__(self, site, key=None):
-        self.site = site
-        self.key = key or ec.generate_private_key(ec.SECP256R1())
-        self.point = point(self.key)
-        self.id = hashlib.sha256(self.point).digest()[:16].hex()
-        self.cert = site.edge_ca.issue(self.id)
-        self.sub = site.env.spawn(f"chal-{self.id[:8]}", [require("mosquitto_sub")] +
-                                  site.edge.client_args(self.cert) +
-                                  ["-i", f"chal-{self.id}", "-q", "1", "-t",
-                                   f"fleet/{self.id}/attest/challenge", "-F", "%x"])
-        site.edge.wait_subscribed(self.id)
-        self.seq = 0
-
-    def pub(self, suffix, data):
-        path = self.site.env.path(f"{self.id}.bin")
-        with open(path, "wb") as f:
-            f.write(data)
-        self.site.env.run([require("mosquitto_pub")] + self.site.edge.client_args(self.cert) +
-                          ["-q", "1", "-t", f"fleet/{self.id}/{suffix}", "-f", path], check=True)
-
-    def challenges(self):
-        out = []
-        for line in self.sub.output().split():
-            msg = cbor2.loads(bytes.fromhex(line))
-            assert msg[0] == 1 and len(msg[1]) == 32 and msg[2] == 5, msg
-            out.append(msg[1])
-        return out
-
-    def wait_challenge(self, count):
-        wait_for(lambda: len(self.challenges()) >= count, 30, f"challenge #{count} for {self.id}")
-        return self.challenges()[count - 1]
-
-    def status(self):
-        self.pub("status", cbor2.dumps([11, 1, 10, [1, 2, 0, 0]]))
-
-    def evidence(self, tok):
-        self.pub("attest/evidence", cbor2.dumps([2, tok]))
-
-    def telemetry(self):
-        self.seq += 1
-        self.pub("up/telemetry", f"{self.id}:{self.seq:06d}".encode())
-        return f"{self.id}:{self.seq:06d}"
-
 
 def main():
     ctl = program("fleetgwctl")
