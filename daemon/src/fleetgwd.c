@@ -46,7 +46,6 @@
 #include <getopt.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <signal.h>
@@ -166,6 +165,7 @@ struct daemon {
 };
 
 static void daemon_flush(struct daemon *d);
+static int daemon_commit(struct daemon *d);
 static void uplink_schedule(struct daemon *d, int delay_ms);
 static void drain(struct daemon *d);
 
@@ -349,9 +349,7 @@ static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
         /* The verdicts are in the registry already: make their state messages upstream and
          * the counters durable with them (as the edge read path does for evidence), not
          * only at the next group commit. */
-        int r = spool_commit(d->spool);
-        if (r < 0)
-            log_err("cannot commit the spool: %s", strerror(-r));
+        (void)daemon_commit(d);
     }
     daemon_flush(d);
     return 0;
@@ -1838,7 +1836,7 @@ int main(int argc, char **argv)
     attest_policy_free(d->policy);
     registry_close(d->registry);
     sd_event_unref(d->ev);
-    SSL_CTX_free(d->ssl_ctx);
+    tpm_tls_ctx_free(d->ssl_ctx);
     spool_close(d->spool);
     free(d->inflight);
     free(d->nodes);
