@@ -356,3 +356,13 @@ out:
     sqlite3_finalize(st);
     return r;
 }
+
+struct sqlite3 *spool_sqlite(struct spool *s)
+{
+    return s->db;
+}
+
+int spool_begin(struct spool *s)
+{
+    return begin(s);
+}

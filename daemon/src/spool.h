@@ -58,4 +58,12 @@ int64_t spool_bytes(const struct spool *s);
 int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_t n, void *u),
                            void *u) __attribute__((warn_unused_result));
 
+/* For daemon/src/downq.c, which keeps its own table in the same database and writes inside
+ * the spool's transaction. spool_sqlite(): the connection (owned by the spool).
+ * spool_begin(): opens the spool's transaction unless one is open (0 or negative errno);
+ * what is written after it is made durable by spool_commit(). */
+struct sqlite3;
+struct sqlite3 *spool_sqlite(struct spool *s);
+int spool_begin(struct spool *s) __attribute__((warn_unused_result));
+
 #endif
