@@ -9,6 +9,9 @@ subscribed with their own certificates (persistent sessions). Proves:
  b. spool.down_max_per_node (set by SIGHUP): commands over a node's cap are dropped and
     counted `down_queue_full`, the others delivered in order after an edge restart with
     fleetgwd running;
+ d. the edge broker frozen with 16 commands in flight (the bound) and killed: after its
+    restart the same fleetgwd sends them again (counted `down_resent`) and then the rest;
+    each node still gets every command once, in order;
  c. spool.down_ttl_s: commands queued longer are dropped and counted `down_expired`, later
     commands still flow.
 Fails if fleetgwd publishes commands straight to the edge broker again (they are then
@@ -166,8 +169,9 @@ def main():
                f"fleetgwctl --json spool shows the {2 * N} queued commands while the edge broker "
                f"is down (down_queued {js.get('down_queued')}, down_bytes {js.get('down_bytes')})")
         text = ctl(site, "spool")
-        expect(f"down queue    {2 * N} command(s)" in text,
-               f"fleetgwctl spool prints the down-queue depth ({text.splitlines()[3]!r})")
+        line = [x for x in text.splitlines() if x.startswith("down queue")]
+        expect(line and line[0].startswith(f"down queue    {2 * N} command(s)"),
+               f"fleetgwctl spool prints the down-queue depth ({line})")
         rows = committed_down(site)
         for n in NODES:
             mine = [(t, p.decode()) for (node, t, p) in rows if node == n]
@@ -235,6 +239,47 @@ def main():
         c = site.counters()
         expect(c.get("down_queue_full") == 3 and c.get("relayed_down") == 2 * total + 8,
                f"the cap dropped exactly 3 commands (down_queue_full), 8 relayed (counters {c})")
+
+        # d. commands in flight when the edge broker dies: the edge broker is frozen
+        # (SIGSTOP), fleetgwd publishes up to its in-flight bound and waits for PUBACKs; the
+        # broker is then SIGKILLed (it never read them) and restarted: fleetgwd (still the same
+        # process) sends the in-flight ones again, then the rest, in order.
+        site.config()
+        reloads = site.gwd.output().count("configuration reloaded")
+        site.gwd.send_signal(signal.SIGHUP)
+        wait_for(lambda: site.gwd.output().count("configuration reloaded") > reloads, 30,
+                 "the reload")
+        nodes.stop()
+        site.edge.proc.send_signal(signal.SIGSTOP)
+        before = site.counters()
+        cloud_publish_all(site, {n: (list(range(3001, 3021)), "set") for n in NODES})
+        wait_for(lambda: len(committed_down(site)) == 40, 60, "40 commands queued")
+        time.sleep(1)  # fleetgwd has published what its in-flight bound allows
+        js = ctl_json(site)
+        expect(js["down_queued"] == 40 and js["down_inflight"] == 16,
+               f"at most 16 commands are in flight to the edge broker (down_inflight "
+               f"{js['down_inflight']} of {js['down_queued']} queued)")
+        lost = site.gwd.output().count("lost the edge broker connection")
+        site.edge.proc.send_signal(signal.SIGKILL)
+        site.edge.proc.popen.wait()
+        wait_for(lambda: site.gwd.output().count("lost the edge broker connection") > lost, 30,
+                 "fleetgwd to notice that the edge broker died")
+        site.edge.stop()
+        start_edge(site, nodes)
+        for n in NODES:
+            expected[n] += list(range(3001, 3021))
+            wait_for(lambda n=n: len(nodes.lines(n)) >= len(expected[n]), 60,
+                     f"{len(expected[n])} commands at {n}")
+        wait_for(lambda: len(committed_down(site)) == 0, 30, "an empty down-queue")
+        time.sleep(1)
+        for n in NODES:
+            ok, detail = check_node(nodes.lines(n), n, expected[n])
+            expect(ok, f"after the edge broker died with commands in flight, {n} received all "
+                       f"of them in order, once ({detail})")
+        c = site.counters()
+        expect(c.get("down_resent", 0) - before.get("down_resent", 0) == 16 and
+               c.get("relayed_down", 0) - before.get("relayed_down", 0) == 40,
+               f"the 16 in flight were counted down_resent, all 40 relayed_down (counters {c})")
 
         # c. TTL: commands older than spool.down_ttl_s are dropped and counted
         site.config(spool={"down_max_per_node": 1000, "down_ttl_s": 1})
