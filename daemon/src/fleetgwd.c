@@ -739,6 +739,9 @@ static void edge_on_publish(struct mosquitto *m, void *u, int mid, int reason_co
     }
     d->relayed_down++;
     down_count(d, "relayed_down");
+    /* Accepted, but no node session is subscribed to it: no node will get it. */
+    if (reason_code == MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+        down_count(d, "down_no_subscribers");
 }
 
 /* libmosquitto keeps the unacknowledged publishes across mosquitto_reconnect() and sends

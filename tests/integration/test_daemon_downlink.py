@@ -300,6 +300,16 @@ def main():
         ok, detail = check_node(nodes.lines("n1"), "n1", expected["n1"])
         expect(ok, f"expired commands never reach the node, later ones do ({detail})")
 
+        # A command for a node that has no session on the edge broker: accepted by the broker
+        # (relayed_down) with reason "no matching subscribers", counted so.
+        relayed = site.counters().get("relayed_down", 0)
+        cloud_publish(site, "n9", [1], "set")
+        wait_for(lambda: site.counters().get("down_no_subscribers", 0) == 1, 30,
+                 "the command for n9 counted down_no_subscribers")
+        expect(site.counters().get("relayed_down", 0) == relayed + 1 and
+               len(committed_down(site)) == 0,
+               "a command nobody subscribed to is counted down_no_subscribers and not kept")
+
         expect(site.gwd.stop() == 0, "fleetgwd stops cleanly")
     return 0
 
