@@ -13,7 +13,10 @@ subscribed with their own certificates (persistent sessions). Proves:
     restart the same fleetgwd sends them again (counted `down_resent`) and then the rest;
     each node still gets every command once, in order;
  c. spool.down_ttl_s: commands queued longer are dropped and counted `down_expired`, later
-    commands still flow.
+    commands still flow;
+ e. a command fleetgwd cannot write (database locked) is not acknowledged: the cloud broker
+    redelivers it and the node gets it once the database is writable again;
+ and a command for a node without an edge session is counted `down_no_subscribers`.
 Fails if fleetgwd publishes commands straight to the edge broker again (they are then
 dropped while the edge is down, and nothing is queued)."""
 
@@ -299,6 +302,29 @@ def main():
         time.sleep(1)
         ok, detail = check_node(nodes.lines("n1"), "n1", expected["n1"])
         expect(ok, f"expired commands never reach the node, later ones do ({detail})")
+
+        # e. the database refuses the write (another connection holds the write lock, so
+        # fleetgwd's BEGIN fails after its busy timeout): the command is not acknowledged to the
+        # cloud (the uplink is shut down unwritten), the cloud broker redelivers it after the
+        # reconnect, and once the lock is gone it is queued and delivered, once.
+        errors = site.gwd.output().count("cannot queue a cloud command")
+        lock = sqlite3.connect(site.spool, isolation_level=None, timeout=30)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            cloud_publish(site, "n1", [4001], "set")
+            wait_for(lambda: site.gwd.output().count("cannot queue a cloud command") > errors, 60,
+                     "fleetgwd to fail writing the command")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        expected["n1"].append(4001)
+        wait_for(lambda: len(nodes.lines("n1")) >= len(expected["n1"]), 60,
+                 "the command 4001, redelivered by the cloud broker")
+        wait_for(lambda: len(committed_down(site)) == 0, 30, "an empty down-queue")
+        time.sleep(1)
+        ok, detail = check_node(nodes.lines("n1"), "n1", expected["n1"])
+        expect(ok, f"a command fleetgwd could not write was not acknowledged, the cloud "
+                   f"redelivered it and the node got it once ({detail})")
 
         # A command for a node that has no session on the edge broker: accepted by the broker
         # (relayed_down) with reason "no matching subscribers", counted so.
