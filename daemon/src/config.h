@@ -67,6 +67,10 @@ struct config {
         int ttl_seconds;
         int drain_rate;   /* messages per second sent upstream, at most */
         int max_inflight; /* unacknowledged messages upstream, at most */
+
+        /* down-queue of cloud commands (daemon/src/downq.c) */
+        int down_max_per_node; /* commands queued for one node, at most */
+        int down_ttl_s;        /* queued commands older than this are dropped */
     } spool;
     struct {
         int max_message_bytes;

@@ -38,13 +38,13 @@ static void usage(FILE *f)
     fprintf(
         f,
         "Usage: fleetgwctl [--socket PATH] [--json] COMMAND\n"
-        "  status                         gateway state, spool, counters\n"
+        "  status                         gateway state, spool, down-queue, counters\n"
         "  nodes | node list              enrolled nodes\n"
         "  node add (--pub FILE|--pub-hex HEX) [--class CLASS]\n"
         "                                 enroll a node by its IAK public key (P-256)\n"
         "  node show ID                   one node, with its IAK public key\n"
         "  node remove ID                 remove a node from the registry\n"
-        "  spool                          spool usage and drop counters\n"
+        "  spool                          spool and down-queue usage, ages, drop counters\n"
         "  attest ID                      challenge an enrolled node now (fresh nonce)\n"
         "  check [--config FILE]          is the gateway ready to run fleetgwd? (configuration,\n"
         "                                 TPM and identity, certificates, brokers, disk)\n"
@@ -254,6 +254,11 @@ static void print_status(json_object *o, bool spool)
            (long long)jint(o, "spool_max_bytes"), (long long)jint(o, "inflight"));
     if (spool)
         printf("oldest        %llds\n", (long long)jint(o, "oldest_age_s"));
+    printf("down queue    %lld command(s), %lld bytes, %lld in flight to the edge\n",
+           (long long)jint(o, "down_queued"), (long long)jint(o, "down_bytes"),
+           (long long)jint(o, "down_inflight"));
+    if (spool)
+        printf("down oldest   %llds\n", (long long)jint(o, "down_oldest_age_s"));
     json_object *c;
     if (json_object_object_get_ex(o, "counters", &c)) {
         printf("%-24s  %s\n", "COUNTER", "VALUE");

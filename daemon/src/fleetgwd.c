@@ -22,6 +22,16 @@
  * If the commit fails, the edge socket is shut down without writing, the queued PUBACKs are
  * discarded on reconnect and the broker redelivers the messages (persistent session).
  *
+ * Cloud commands take the same way in the other direction (down-queue, daemon/src/downq.c):
+ *     mosquitto_loop_read(up)     -> uplink_on_message appends the command to the down-queue
+ *                                    (same open transaction), libmosquitto queues the PUBACK
+ *     daemon_commit()             -> down_commit(), first thing in daemon_flush()
+ *     mosquitto_loop_write(up)    -> only now the PUBACK leaves for the cloud broker
+ * If that commit fails, the uplink socket is shut down without writing; the uplink client
+ * is recreated per connection, so the queued PUBACKs die with it and the cloud broker
+ * redelivers (persistent session). Queued commands go to the edge broker in id order, QoS 1,
+ * at most DOWN_INFLIGHT_MAX unacknowledged, and are deleted on the edge broker's PUBACK.
+ *
  * Throughput (docs/benchmarks.md): the costs are system calls, so the relay path counts
  * them per batch where it can. Under load the edge socket is read and committed at most
  * every EDGE_COMMIT_GAP_US (one wake-up, one fsync per batch); acknowledgements from the
@@ -33,6 +43,7 @@
 #include "attest.h"
 #include "config.h"
 #include "control.h"
+#include "downq.h"
 #include "log.h"
 #include "registry.h"
 #include "relay.h"
@@ -73,6 +84,7 @@
 #define EDGE_RECEIVE_MAX      1000
 #define UP_BUFFERED_READS_MAX 4096     /* uplink loop_read calls per wakeup for buffered TLS */
 #define COMMIT_DELAY_US       20000ULL /* group commit of deletes and counters */
+#define DOWN_INFLIGHT_MAX     16       /* cloud commands published to the edge, not yet PUBACKed */
 /* Under load, the edge socket is read and committed at most once per EDGE_COMMIT_GAP_US:
  * the broker keeps sending meanwhile (Receive Maximum above), so one wake-up, one read
  * batch and one fsync cover more messages. A message arriving after a quiet spell is read
@@ -162,12 +174,21 @@ struct daemon {
     bool stopping;
     uint64_t relayed_up, relayed_down;
     char last_status[256];
+
+    /* down-queue: cloud -> edge */
+    struct downq *downq;
+    struct inflight down_inflight[DOWN_INFLIGHT_MAX];
+    unsigned n_down_inflight;
+    int64_t down_last_sent_id; /* rows up to this id are in flight or gone */
+    bool down_uncommitted;     /* appended by the uplink read path, PUBACKs queued */
 };
 
 static void daemon_flush(struct daemon *d);
 static int daemon_commit(struct daemon *d);
 static void uplink_schedule(struct daemon *d, int delay_ms);
 static void drain(struct daemon *d);
+static void drain_down(struct daemon *d);
+static void down_commit(struct daemon *d);
 
 static uint64_t now_us(void)
 {
@@ -544,6 +565,8 @@ static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **s
 
 /* ---- edge ---- */
 
+static void down_on_edge_connect(struct daemon *d);
+
 static void edge_on_connect(struct mosquitto *m, void *u, int rc)
 {
     struct daemon *d = u;
@@ -553,6 +576,7 @@ static void edge_on_connect(struct mosquitto *m, void *u, int rc)
     }
     d->edge_connected = true;
     d->edge_backoff_ms = 0;
+    down_on_edge_connect(d);
     int r1 = mosquitto_subscribe(m, NULL, "fleet/+/up/#", 1);
     int r2 = mosquitto_subscribe(m, NULL, "fleet/+/attest/evidence", 1);
     int r3 = mosquitto_subscribe(m, NULL, "fleet/+/status", 1);
@@ -813,30 +837,175 @@ static void uplink_on_publish(struct mosquitto *m, void *u, int mid)
         d->relayed_up++;
 }
 
+/* A cloud command: into the down-queue, in the open transaction. The cloud's PUBACK is
+ * already queued by libmosquitto; daemon_flush() commits (down_commit) before it is written. */
 static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
 {
     (void)m;
     struct daemon *d = u;
     char node[RELAY_NODE_MAX + 1];
     char topic[SPOOL_TOPIC_MAX];
+    d->down_uncommitted = true; /* a drop counter is written too */
     if (!relay_map_down(msg->topic, strlen(msg->topic), d->cfg.uplink.topic_prefix, node,
                         sizeof(node), topic, sizeof(topic))) {
         count_drop(d, NULL, "down_bad_topic", "a cloud command on a malformed topic");
         return;
     }
-    if (msg->payloadlen > d->cfg.limits.max_message_bytes) {
+    if (msg->payloadlen < 0 || msg->payloadlen > d->cfg.limits.max_message_bytes) {
         count_drop(d, node, "down_too_large", "a cloud command larger than max_message_bytes");
         return;
     }
-    int rc = mosquitto_publish(d->edge, NULL, topic, msg->payloadlen, msg->payload, 1, false);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        count_drop(d, node, "down_edge_unavailable", "a cloud command: the edge broker is down");
+    int r = downq_append(d->downq, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
+                         d->cfg.spool.down_max_per_node, d->cfg.spool.max_bytes, NULL);
+    if (r == -ENOBUFS) {
+        count_drop(d, node, "down_queue_full",
+                   "a cloud command: spool.down_max_per_node commands are already queued for "
+                   "this node");
+        return;
+    }
+    if (r == -EDQUOT) {
+        count_drop(d, node, "down_spool_full",
+                   "a cloud command: the down-queue is at spool.max_bytes");
+        return;
+    }
+    if (r < 0) {
+        /* The transaction is unusable: make sure the PUBACK never leaves. */
+        log_event(LOG_ERR, node, "spool_error", "cannot queue a cloud command: %s", strerror(-r));
+        int fd = mosquitto_socket(d->up);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+}
+
+/* Makes the commands appended by the uplink read path durable before their PUBACKs can be
+ * written; on failure the uplink socket is shut down unwritten (the cloud redelivers). */
+static void down_commit(struct daemon *d)
+{
+    if (!d->down_uncommitted)
+        return;
+    d->down_uncommitted = false;
+    int r = daemon_commit(d); /* also holds back / drops the edge's PUBACKs on failure */
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "spool_error",
+                  "cannot commit cloud commands (%s): closing the cloud connection so that the "
+                  "broker redelivers",
+                  strerror(-r));
+        if (d->up != NULL) {
+            int fd = mosquitto_socket(d->up);
+            if (fd >= 0)
+                shutdown(fd, SHUT_RDWR);
+        }
+    }
+}
+
+/* ---- down-queue delivery: edge broker, id order, QoS 1, bounded in flight ---- */
+
+static bool down_take_mid(struct daemon *d, int mid, int64_t *ret_id)
+{
+    for (unsigned i = 0; i < d->n_down_inflight; i++)
+        if (d->down_inflight[i].mid == mid) {
+            *ret_id = d->down_inflight[i].id;
+            memmove(&d->down_inflight[i], &d->down_inflight[i + 1],
+                    (d->n_down_inflight - i - 1) * sizeof(d->down_inflight[0]));
+            d->n_down_inflight--;
+            return true;
+        }
+    return false;
+}
+
+static void down_count(struct daemon *d, const char *name)
+{
+    int r = spool_count(d->spool, name, 1);
+    if (r < 0)
+        log_err("cannot count %s: %s", name, strerror(-r));
+}
+
+/* The edge broker's PUBACK. Mids that are not in the table are someone else's (attestation
+ * challenges are published on the same client). */
+static void edge_on_publish(struct mosquitto *m, void *u, int mid, int reason_code,
+                            const mosquitto_property *props)
+{
+    (void)m;
+    (void)props;
+    struct daemon *d = u;
+    int64_t id;
+    if (!down_take_mid(d, mid, &id))
+        return;
+    int r = downq_delete(d->downq, id);
+    if (r < 0) {
+        if (r != -ENOENT)
+            log_err("cannot delete down-queue entry %lld: %s", (long long)id, strerror(-r));
+        return;
+    }
+    if (reason_code >= 0x80) {
+        char what[96];
+        snprintf(what, sizeof(what), "a cloud command: the edge broker refused it (reason 0x%02x)",
+                 (unsigned)reason_code);
+        count_drop(d, NULL, "down_edge_refused", what);
         return;
     }
     d->relayed_down++;
-    int r = spool_count(d->spool, "relayed_down", 1);
+    down_count(d, "relayed_down");
+    /* Accepted, but no node session is subscribed to it: no node will get it. */
+    if (reason_code == MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+        down_count(d, "down_no_subscribers");
+}
+
+/* libmosquitto keeps the unacknowledged publishes across mosquitto_reconnect() and sends
+ * them again, with the same mids and DUP set, after the CONNACK (message__retry_check); the
+ * in-flight table therefore stays as it is and the queue continues after it. */
+static void down_on_edge_connect(struct daemon *d)
+{
+    if (d->n_down_inflight == 0)
+        return;
+    int r = spool_count(d->spool, "down_resent", d->n_down_inflight);
     if (r < 0)
-        log_err("cannot count a relayed command: %s", strerror(-r));
+        log_err("cannot count resent commands: %s", strerror(-r));
+    log_info("%u cloud command(s) in flight are sent to the edge broker again", d->n_down_inflight);
+}
+
+/* Runs from daemon_flush(), never from on_connect: libmosquitto resends the previous
+ * in-flight publishes after on_connect returns, and new ones must follow them. */
+static void drain_down(struct daemon *d)
+{
+    bool more = d->edge_connected && d->edge != NULL && !d->stopping;
+    while (more && d->n_down_inflight < DOWN_INFLIGHT_MAX) {
+        struct downq_msg msg;
+        int r = downq_next(d->downq, d->down_last_sent_id, &msg);
+        if (r < 0) {
+            if (r != -ENOENT)
+                log_err("cannot read the down-queue: %s", strerror(-r));
+            return;
+        }
+        int mid = 0;
+        int rc = mosquitto_publish(d->edge, &mid, msg.topic, (int)msg.len, msg.payload, 1, false);
+        if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) {
+            /* MOSQ_ERR_NO_CONN: libmosquitto keeps the message queued (mid assigned) and
+             * sends it after the reconnect, like the ones in flight. */
+            if (msg.sent > 0)
+                down_count(d, "down_resent");
+            r = downq_mark_sent(d->downq, msg.id);
+            if (r < 0 && r != -ENOENT)
+                log_err("cannot mark down-queue entry %lld: %s", (long long)msg.id, strerror(-r));
+            d->down_inflight[d->n_down_inflight].mid = mid;
+            d->down_inflight[d->n_down_inflight].id = msg.id;
+            d->n_down_inflight++;
+            d->down_last_sent_id = msg.id;
+            more = rc == MOSQ_ERR_SUCCESS;
+        } else if (rc == MOSQ_ERR_NOMEM) {
+            more = false; /* try again at the next flush */
+        } else {
+            /* Can never be sent as it is (e.g. over the broker's maximum packet size). */
+            log_event(LOG_WARNING, msg.node, "down_edge_refused",
+                      "cannot publish a cloud command to the edge broker: %s",
+                      mosquitto_strerror(rc));
+            r = downq_delete(d->downq, msg.id);
+            if (r == 0)
+                count_drop(d, msg.node, "down_edge_refused", "a cloud command");
+            d->down_last_sent_id = msg.id;
+        }
+        downq_msg_clear(&msg);
+    }
 }
 
 /* Why the last server certificate was refused (set by the verify callback; one thread). */
@@ -1133,7 +1302,9 @@ static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
 /* Commits, drains, writes what libmosquitto queued, and re-arms the io sources. */
 static void daemon_flush(struct daemon *d)
 {
+    down_commit(d); /* before anything can write the cloud's PUBACKs */
     drain(d);
+    drain_down(d);
     /* Deletes (after cloud PUBACKs), counters and the like are group-committed by a short
      * timer; node messages by the edge read path (edge_readable), before any PUBACK. */
     if (spool_dirty(d->spool))
@@ -1279,6 +1450,13 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *u)
             log_event(LOG_WARNING, NULL, "expired",
                       "dropped %llu spooled message(s) older than spool.ttl_seconds",
                       (unsigned long long)x);
+        r = downq_expire(d->downq, wall_s(), d->cfg.spool.down_ttl_s, d->down_last_sent_id, &x);
+        if (r < 0)
+            log_err("cannot expire old cloud commands: %s", strerror(-r));
+        else if (x > 0)
+            log_event(LOG_WARNING, NULL, "down_expired",
+                      "dropped %llu queued cloud command(s) older than spool.down_ttl_s",
+                      (unsigned long long)x);
     }
     daemon_flush(d);
     update_status(d);
@@ -1368,6 +1546,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     d->cfg.spool.max_bytes = n->spool.max_bytes;
     d->cfg.spool.ttl_seconds = n->spool.ttl_seconds;
     d->cfg.spool.drain_rate = n->spool.drain_rate;
+    d->cfg.spool.down_max_per_node = n->spool.down_max_per_node;
+    d->cfg.spool.down_ttl_s = n->spool.down_ttl_s;
     d->cfg.log = n->log;
     d->cfg.registry = n->registry;
     spool_set_quota(d->spool, n->spool.max_bytes);
@@ -1474,6 +1654,9 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
         json_add_int(o, "spooled_bytes", spool_bytes(d->spool));
         json_add_int(o, "spool_max_bytes", d->cfg.spool.max_bytes);
         json_add_int(o, "inflight", d->n_inflight);
+        json_add_int(o, "down_queued", (int64_t)downq_count(d->downq));
+        json_add_int(o, "down_bytes", downq_bytes(d->downq));
+        json_add_int(o, "down_inflight", d->n_down_inflight);
         counters = json_object_new_object();
         if (spool_counters_foreach(d->spool, counter_json_cb, counters) < 0)
             log_err("cannot read the counters");
@@ -1485,6 +1668,13 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
                 spool_msg_clear(&m);
             } else {
                 json_add_int(o, "oldest_age_s", 0);
+            }
+            struct downq_msg dm;
+            if (downq_next(d->downq, 0, &dm) == 0) {
+                json_add_int(o, "down_oldest_age_s", wall_s() - dm.ts);
+                downq_msg_clear(&dm);
+            } else {
+                json_add_int(o, "down_oldest_age_s", 0);
             }
         }
         return o;
@@ -1601,6 +1791,12 @@ static int run(struct daemon *d)
     if (r < 0) {
         log_event(LOG_ERR, NULL, "spool_open", "cannot open the spool %s: %s", d->cfg.spool.path,
                   strerror(-r));
+        return 73; /* EX_CANTCREAT */
+    }
+    r = downq_open(d->spool, &d->downq);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "spool_open", "cannot open the down-queue in %s: %s",
+                  d->cfg.spool.path, strerror(-r));
         return 73; /* EX_CANTCREAT */
     }
     r = registry_open(d->cfg.registry.path, &d->registry);
@@ -1731,6 +1927,7 @@ static int run(struct daemon *d)
     mosquitto_connect_callback_set(d->edge, edge_on_connect);
     mosquitto_disconnect_callback_set(d->edge, edge_on_disconnect);
     mosquitto_message_callback_set(d->edge, edge_on_message);
+    mosquitto_publish_v5_callback_set(d->edge, edge_on_publish);
     mosq_log_enable(d, d->edge, false);
     if (edge_connect(d) < 0)
         (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
@@ -1740,6 +1937,9 @@ static int run(struct daemon *d)
     log_notice("started: edge %s, cloud %s:%d, spool %s (%llu message(s) waiting)",
                d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host, d->cfg.uplink.host,
                d->cfg.uplink.port, d->cfg.spool.path, (unsigned long long)spool_messages(d->spool));
+    if (downq_count(d->downq) > 0)
+        log_notice("%llu cloud command(s) queued for the edge broker",
+                   (unsigned long long)downq_count(d->downq));
     (void)sd_notify(0, "READY=1");
     update_status(d);
     r = sd_event_loop(d->ev);
@@ -1837,6 +2037,7 @@ int main(int argc, char **argv)
     registry_close(d->registry);
     sd_event_unref(d->ev);
     tpm_tls_ctx_free(d->ssl_ctx);
+    downq_close(d->downq);
     spool_close(d->spool);
     free(d->inflight);
     free(d->nodes);

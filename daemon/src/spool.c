@@ -103,13 +103,10 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     if (r < 0)
         goto out;
     sqlite3_busy_timeout(s->db, 2000);
-    /* Exclusive locking: the lock is taken once and kept, so a transaction costs no lock
-     * system calls, the WAL index lives in memory, and a second fleetgwd on the same spool
-     * fails here instead of interleaving. WAL + synchronous=FULL: every COMMIT is fsync'ed
-     * in the WAL before it returns. */
-    r = exec(s->db, "PRAGMA locking_mode=EXCLUSIVE;");
-    if (r == 0)
-        r = exec(s->db, "PRAGMA journal_mode=WAL;");
+    /* WAL + synchronous=FULL: every COMMIT is fsync'ed in the WAL before it returns. Locks
+     * are taken per transaction (a few fcntl calls per commit, not per message: commits
+     * are per batch), so that operators and tests can read the spool while it runs. */
+    r = exec(s->db, "PRAGMA journal_mode=WAL;");
     if (r == 0)
         r = exec(s->db, "PRAGMA synchronous=FULL;");
     /* Ids are assigned here (see next_id), so the table needs no AUTOINCREMENT; TTL expiry
@@ -612,4 +609,14 @@ int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_
 out:
     sqlite3_finalize(st);
     return r;
+}
+
+struct sqlite3 *spool_sqlite(struct spool *s)
+{
+    return s->db;
+}
+
+int spool_begin(struct spool *s)
+{
+    return begin(s);
 }

@@ -8,8 +8,7 @@
  * and counter increments (spool_count) are kept in memory and written by the next
  * spool_commit(), in the same transaction; messages appended and not yet handed out are
  * also kept in a bounded in-memory window, so spool_next() reads the database only when
- * it replays (after an outage or a restart). The database is held with an exclusive lock
- * while the spool is open: one fleetgwd per spool; read it through the control socket. */
+ * it replays (after an outage or a restart). */
 #ifndef FLEETGWD_SPOOL_H
 #define FLEETGWD_SPOOL_H
 
@@ -17,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPOOL_TOPIC_MAX 512
-#define SPOOL_NODE_MAX  65
+#define SPOOL_TOPIC_MAX        512
+#define SPOOL_NODE_MAX         65
 #define SPOOL_COUNTERS_MAX     64
 #define SPOOL_COUNTER_NAME_MAX 48
 
@@ -71,5 +70,13 @@ int64_t spool_bytes(const struct spool *s);
 /* Calls fn for each counter. */
 int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_t n, void *u),
                            void *u) __attribute__((warn_unused_result));
+
+/* For daemon/src/downq.c, which keeps its own table in the same database and writes inside
+ * the spool's transaction. spool_sqlite(): the connection (owned by the spool).
+ * spool_begin(): opens the spool's transaction unless one is open (0 or negative errno);
+ * what is written after it is made durable by spool_commit(). */
+struct sqlite3;
+struct sqlite3 *spool_sqlite(struct spool *s);
+int spool_begin(struct spool *s) __attribute__((warn_unused_result));
 
 #endif

@@ -95,6 +95,31 @@ int main(void)
     CHECK_EQ_INT(parse(variant("gw-1", "gw 1"), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
 
+    /* The down-queue bounds: defaults, values, range errors naming file and key. */
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK_EQ_INT(cfg.spool.down_max_per_node, 1000);
+    CHECK_EQ_INT(cfg.spool.down_ttl_s, 86400);
+    CHECK_EQ_INT(
+        parse(variant("\"drain_rate\": 100", "\"drain_rate\": 100, \"down_max_per_node\": 5, "
+                                             "\"down_ttl_s\": 60"),
+              &cfg, &err),
+        0);
+    CHECK_EQ_INT(cfg.spool.down_max_per_node, 5);
+    CHECK_EQ_INT(cfg.spool.down_ttl_s, 60);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"down_max_per_node\": 0"), &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "spool.down_max_per_node") == 0);
+    CHECK(strstr(err.message, "test.conf:13: key 'spool.down_max_per_node': value 0 is out of "
+                              "range [1, 1000000]") != NULL);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"down_ttl_s\": 31536001"), &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "spool.down_ttl_s") == 0);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"down_ttl_s\": \"1h\""), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    CHECK(strcmp(err.key, "spool.down_ttl_s") == 0);
+
     /* Missing required key, and the TPM handle without a TCTI. */
     CHECK_EQ_INT(parse(variant("\"client_id\": \"gw-1\",", ""), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);

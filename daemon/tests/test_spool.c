@@ -1,6 +1,6 @@
 /* Spool: group commit, order, acknowledgement (deleted at commit), quota, TTL, counters
  * (pending until commit), persistence across reopen, the in-memory window of new messages
- * agreeing with the database, and the exclusive lock. */
+ * agreeing with the database. */
 #include "check.h"
 #include "spool.h"
 
@@ -52,11 +52,6 @@ int main(void)
     CHECK(m.retain);
     spool_msg_clear(&m);
     CHECK_EQ_INT(spool_next(s, id3, &m), -ENOENT);
-
-    /* A second opener is refused while the spool is open (exclusive lock). */
-    struct spool *s2 = NULL;
-    CHECK(spool_open(path, 100, &s2) < 0);
-    CHECK(s2 == NULL);
 
     /* Ack: deleted by the next commit, counted once as relayed_up; an id acked twice (or
      * that no longer exists) is not counted again. */

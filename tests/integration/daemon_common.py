@@ -129,8 +129,9 @@ class Site:
         return reply
 
     def counters(self):
-        """fleetgwd's counters: from the control socket while it runs (it holds the spool
-        database with an exclusive lock), from the database when it is stopped."""
+        """fleetgwd's counters: from the control socket while it runs (committed values plus
+        what the next group commit writes, as fleetgwctl shows them), from the database when
+        it is stopped."""
         if self._gwd_running():
             return self.control({"cmd": "spool"})["counters"]
         db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)
