@@ -968,7 +968,9 @@ static void down_on_edge_connect(struct daemon *d)
  * in-flight publishes after on_connect returns, and new ones must follow them. */
 static void drain_down(struct daemon *d)
 {
-    bool more = d->edge_connected && d->edge != NULL && !d->stopping;
+    /* Nothing queued beyond what is in flight: no query (this runs at every flush). */
+    bool more = d->edge_connected && d->edge != NULL && !d->stopping &&
+                downq_count(d->downq) > d->n_down_inflight;
     while (more && d->n_down_inflight < DOWN_INFLIGHT_MAX) {
         struct downq_msg msg;
         int r = downq_next(d->downq, d->down_last_sent_id, &msg);

@@ -9,23 +9,26 @@
 
 #include "sqlite_errno.h"
 
-/* Messages appended and not yet handed out by spool_next(), kept in memory so that the
- * drain does not read back what was just written. The window holds consecutive ids only
- * (ids are assigned here, one after the other); whatever does not fit is read from the
- * database as before. */
-#define WINDOW_MAX_MSGS  4096
+/* The window: the rows that come next for the drain, in memory. It holds every row with an
+ * id in (win_from, win_end], in id order, so spool_next(after) with win_from <= after is
+ * answered from it without a query. New appends join it while it reaches the newest row
+ * (win_end == id - 1) and has room; when the drain runs past it, or replays from an older
+ * id, it is refilled from the database with one query for up to REFILL_ROWS rows. So the
+ * relay path reads nothing back in the steady state, and a replay after an outage reads in
+ * batches. */
+#define WINDOW_MAX_MSGS  8192
 #define WINDOW_MAX_BYTES (8 * 1024 * 1024)
+#define REFILL_ROWS      512
 /* Acknowledged ids waiting for the next commit; beyond this the caller's ack commits. */
 #define ACKS_MAX 8192
 
 struct win_msg {
     int64_t id;
     int64_t ts;
-    char node[SPOOL_NODE_MAX];
-    char topic[SPOOL_TOPIC_MAX];
-    size_t len;
+    size_t len; /* payload */
+    uint16_t node_len, topic_len;
     bool retain;
-    uint8_t payload[]; /* len bytes */
+    char data[]; /* node, topic (not terminated), payload */
 };
 
 struct pending_counter {
@@ -45,9 +48,10 @@ struct spool {
     int64_t next_id;       /* id of the next append; ids are never reused */
     int64_t next_id_saved; /* value of meta 'next_id' in the database */
 
-    struct win_msg *win[WINDOW_MAX_MSGS]; /* ring: win[(win_head + i) % MAX], i < win_n */
+    struct win_msg **win; /* ring: win[(win_head + i) % WINDOW_MAX_MSGS], i < win_n */
     unsigned win_head, win_n;
     size_t win_bytes;
+    int64_t win_from, win_end; /* the window holds every row with id in (win_from, win_end] */
 
     int64_t *acks; /* ascending in practice; sorted at commit */
     unsigned n_acks;
@@ -94,7 +98,8 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
         return -ENOMEM;
     s->max_bytes = max_bytes;
     s->acks = calloc(ACKS_MAX, sizeof(*s->acks));
-    if (s->acks == NULL) {
+    s->win = calloc(WINDOW_MAX_MSGS, sizeof(*s->win));
+    if (s->acks == NULL || s->win == NULL) {
         r = -ENOMEM;
         goto out;
     }
@@ -144,7 +149,7 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     if (r == 0)
         r = prepare(s->db,
                     "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY "
-                    "id LIMIT 1",
+                    "id LIMIT ?",
                     &s->next);
     if (r == 0)
         r = prepare(s->db,
@@ -177,6 +182,7 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     }
     s->count = (uint64_t)sqlite3_column_int64(st, 0);
     s->bytes = sqlite3_column_int64(st, 1);
+    s->win_from = s->win_end = s->next_id - 1; /* empty, and nothing above it */
     *ret = s;
     s = NULL;
     r = 0;
@@ -186,7 +192,8 @@ out:
     return r;
 }
 
-static void win_clear(struct spool *s)
+/* Empties the window; it then covers (after, after]: nothing. */
+static void win_reset(struct spool *s, int64_t after)
 {
     for (unsigned i = 0; i < s->win_n; i++) {
         free(s->win[(s->win_head + i) % WINDOW_MAX_MSGS]);
@@ -195,9 +202,10 @@ static void win_clear(struct spool *s)
     s->win_head = 0;
     s->win_n = 0;
     s->win_bytes = 0;
+    s->win_from = s->win_end = after;
 }
 
-/* Forgets the window entries with id <= upto (handed out, acknowledged or gone). */
+/* Forgets the rows with id <= upto (handed out, acknowledged or deleted). */
 static void win_drop_upto(struct spool *s, int64_t upto)
 {
     while (s->win_n > 0 && s->win[s->win_head]->id <= upto) {
@@ -207,6 +215,34 @@ static void win_drop_upto(struct spool *s, int64_t upto)
         s->win_head = (s->win_head + 1) % WINDOW_MAX_MSGS;
         s->win_n--;
     }
+    if (upto > s->win_from)
+        s->win_from = upto < s->win_end ? upto : s->win_end;
+}
+
+/* Adds a row at the end of the window; false when it is full (the row stays out). */
+static bool win_push(struct spool *s, int64_t id, int64_t ts, const char *node, size_t nl,
+                     const char *topic, size_t tl, const void *payload, size_t len, bool retain)
+{
+    if (s->win_n == WINDOW_MAX_MSGS || s->win_bytes + len + nl + tl > WINDOW_MAX_BYTES)
+        return false;
+    struct win_msg *w = malloc(sizeof(*w) + nl + tl + len);
+    if (w == NULL)
+        return false;
+    w->id = id;
+    w->ts = ts;
+    w->len = len;
+    w->node_len = (uint16_t)nl;
+    w->topic_len = (uint16_t)tl;
+    w->retain = retain;
+    memcpy(w->data, node, nl);
+    memcpy(w->data + nl, topic, tl);
+    if (len)
+        memcpy(w->data + nl + tl, payload, len);
+    s->win[(s->win_head + s->win_n) % WINDOW_MAX_MSGS] = w;
+    s->win_n++;
+    s->win_bytes += len + nl + tl;
+    s->win_end = id;
+    return true;
 }
 
 void spool_close(struct spool *s)
@@ -215,7 +251,8 @@ void spool_close(struct spool *s)
         return;
     if (s->in_txn && s->db != NULL)
         (void)exec(s->db, "ROLLBACK;");
-    win_clear(s);
+    win_reset(s, 0);
+    free(s->win);
     free(s->acks);
     sqlite3_finalize(s->ins);
     sqlite3_finalize(s->next);
@@ -279,25 +316,9 @@ int spool_append(struct spool *s, const char *node, const char *topic, const voi
     if (ret_id != NULL)
         *ret_id = id;
 
-    /* Keep a copy for the drain while the window is contiguous and has room. */
-    bool contiguous =
-        s->win_n == 0 || s->win[(s->win_head + s->win_n - 1) % WINDOW_MAX_MSGS]->id == id - 1;
-    if (contiguous && s->win_n < WINDOW_MAX_MSGS && s->win_bytes + len <= WINDOW_MAX_BYTES) {
-        struct win_msg *w = malloc(sizeof(*w) + len);
-        if (w != NULL) {
-            w->id = id;
-            w->ts = now;
-            memcpy(w->node, node, nl + 1);
-            memcpy(w->topic, topic, tl + 1);
-            w->len = len;
-            w->retain = retain;
-            if (len)
-                memcpy(w->payload, payload, len);
-            s->win[(s->win_head + s->win_n) % WINDOW_MAX_MSGS] = w;
-            s->win_n++;
-            s->win_bytes += len;
-        }
-    }
+    /* Into the window while it reaches the newest row (then nothing is missing from it). */
+    if (s->win_end == id - 1)
+        (void)win_push(s, id, now, node, nl, topic, tl, payload, len, retain);
     return 0;
 }
 
@@ -398,7 +419,7 @@ int spool_commit(struct spool *s)
         (void)exec(s->db, "ROLLBACK;");
         s->bytes = s->bytes_txn0;
         s->count = s->count_txn0;
-        win_clear(s); /* next_id stays: an id handed out may have been sent, never reuse it */
+        win_reset(s, s->next_id - 1); /* next_id stays: an id handed out may have been sent */
         s->in_txn = false;
         return r;
     }
@@ -415,78 +436,78 @@ void spool_msg_clear(struct spool_msg *msg)
     memset(msg, 0, sizeof(*msg));
 }
 
-static void copy_text(char *dst, size_t cap, const unsigned char *src)
+/* Refills the window with the rows after `after`, in one query. */
+static int win_refill(struct spool *s, int64_t after)
 {
-    size_t n = src ? strlen((const char *)src) : 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
+    int rc, r = 0;
+    unsigned n = 0;
+    bool full = false;
+    win_reset(s, after);
+    sqlite3_reset(s->next);
+    sqlite3_bind_int64(s->next, 1, after);
+    sqlite3_bind_int(s->next, 2, REFILL_ROWS);
+    while ((rc = sqlite3_step(s->next)) == SQLITE_ROW) {
+        const unsigned char *node = sqlite3_column_text(s->next, 2);
+        int nl = sqlite3_column_bytes(s->next, 2);
+        const unsigned char *topic = sqlite3_column_text(s->next, 3);
+        int tl = sqlite3_column_bytes(s->next, 3);
+        const void *p = sqlite3_column_blob(s->next, 4);
+        int len = sqlite3_column_bytes(s->next, 4);
+        if (node == NULL || topic == NULL || nl <= 0 || nl >= SPOOL_NODE_MAX || tl <= 0 ||
+            tl >= SPOOL_TOPIC_MAX || len < 0) {
+            r = -EBADMSG; /* not a row spool_append wrote */
+            break;
+        }
+        if (!win_push(s, sqlite3_column_int64(s->next, 0), sqlite3_column_int64(s->next, 1),
+                      (const char *)node, (size_t)nl, (const char *)topic, (size_t)tl, p,
+                      (size_t)len, sqlite3_column_int(s->next, 5) != 0)) {
+            full = true;
+            break;
+        }
+        n++;
+    }
+    if (r == 0 && !full && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
+    sqlite3_reset(s->next);
+    if (r < 0) {
+        win_reset(s, s->next_id - 1);
+        return r;
+    }
+    /* All rows above `after` were read: the window reaches the newest one. */
+    if (!full && n < REFILL_ROWS)
+        s->win_end = s->next_id - 1;
+    return 0;
 }
 
-static int next_from_window(struct spool *s, int64_t after, struct spool_msg *msg)
+int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
 {
-    win_drop_upto(s, after);
-    if (s->win_n == 0 || s->win[s->win_head]->id != after + 1)
+    memset(msg, 0, sizeof(*msg));
+    if (after >= s->next_id - 1)
+        return -ENOENT; /* caught up: no id above the last one handed out (no query) */
+    if (after >= s->win_from)
+        win_drop_upto(s, after);
+    if (after < s->win_from || s->win_n == 0) {
+        int r = win_refill(s, after);
+        if (r < 0)
+            return r;
+    }
+    if (s->win_n == 0)
         return -ENOENT;
     const struct win_msg *w = s->win[s->win_head];
     msg->payload = malloc(w->len > 0 ? w->len : 1);
     if (msg->payload == NULL)
         return -ENOMEM;
     if (w->len)
-        memcpy(msg->payload, w->payload, w->len);
+        memcpy(msg->payload, w->data + w->node_len + w->topic_len, w->len);
     msg->id = w->id;
     msg->ts = w->ts;
-    memcpy(msg->node, w->node, sizeof(msg->node));
-    memcpy(msg->topic, w->topic, sizeof(msg->topic));
+    memcpy(msg->node, w->data, w->node_len);
+    msg->node[w->node_len] = '\0';
+    memcpy(msg->topic, w->data + w->node_len, w->topic_len);
+    msg->topic[w->topic_len] = '\0';
     msg->len = w->len;
     msg->retain = w->retain;
     return 0;
-}
-
-int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
-{
-    int r;
-    memset(msg, 0, sizeof(*msg));
-    /* The window holds the newest ids; a replay from an older id reads the database. */
-    r = next_from_window(s, after, msg);
-    if (r != -ENOENT)
-        return r;
-    sqlite3_reset(s->next);
-    sqlite3_bind_int64(s->next, 1, after);
-    int rc = sqlite3_step(s->next);
-    if (rc == SQLITE_DONE) {
-        r = -ENOENT;
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        r = sqlite_errno(rc);
-        if (r == 0)
-            r = -EIO;
-        goto out;
-    }
-    msg->id = sqlite3_column_int64(s->next, 0);
-    msg->ts = sqlite3_column_int64(s->next, 1);
-    copy_text(msg->node, sizeof(msg->node), sqlite3_column_text(s->next, 2));
-    copy_text(msg->topic, sizeof(msg->topic), sqlite3_column_text(s->next, 3));
-    const void *p = sqlite3_column_blob(s->next, 4);
-    int n = sqlite3_column_bytes(s->next, 4);
-    msg->payload = malloc(n > 0 ? (size_t)n : 1);
-    if (msg->payload == NULL) {
-        r = -ENOMEM;
-        goto out;
-    }
-    if (n > 0)
-        memcpy(msg->payload, p, (size_t)n);
-    msg->len = (size_t)n;
-    msg->retain = sqlite3_column_int(s->next, 5) != 0;
-    r = 0;
-out:
-    sqlite3_reset(s->next);
-    if (r < 0)
-        spool_msg_clear(msg);
-    return r;
 }
 
 int spool_ack(struct spool *s, int64_t id)

@@ -148,6 +148,48 @@ int main(void)
     }
     CHECK_EQ_INT(bad, 0);
     CHECK_EQ_INT(spool_commit(s), 0);
+
+    /* A backlog larger than the window (it fills, the rest is only in the database), read
+     * while one more row is appended, then replayed from the start (as after a reconnect):
+     * both passes give every row in id order, once, with its payload. */
+    enum { BACKLOG = 12000 };
+    int64_t bfirst = 0, blast = 0;
+    for (int i = 0; i < BACKLOG; i++) {
+        int64_t id = 0;
+        snprintf(pl, sizeof(pl), "b%05d", i);
+        CHECK_EQ_INT(spool_append(s, "n8", "p/nodes/n8/b", pl, strlen(pl), 7000, false, &id), 0);
+        if (i == 0)
+            bfirst = id;
+        blast = id;
+    }
+    CHECK_EQ_INT(blast - bfirst + 1, BACKLOG);
+    CHECK_EQ_INT(spool_commit(s), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t expect_id = bfirst;
+        after = bfirst - 1;
+        while (spool_next(s, after, &m) == 0) {
+            if (m.id <= blast)
+                snprintf(pl, sizeof(pl), "b%05d", (int)(m.id - bfirst));
+            else
+                snprintf(pl, sizeof(pl), "x");
+            if (m.id != expect_id || m.len != strlen(pl) || memcmp(m.payload, pl, m.len) != 0)
+                bad++;
+            expect_id = m.id + 1;
+            after = m.id;
+            spool_msg_clear(&m);
+            if (pass == 0 && after == bfirst + BACKLOG / 2) {
+                int64_t id = 0;
+                CHECK_EQ_INT(spool_append(s, "n8", "p/nodes/n8/b", "x", 1, 7000, false, &id), 0);
+                CHECK_EQ_INT(id, blast + 1);
+                CHECK_EQ_INT(spool_commit(s), 0);
+            }
+        }
+        CHECK_EQ_INT(expect_id, blast + 2);
+    }
+    CHECK_EQ_INT(bad, 0);
+    for (int64_t id = bfirst; id <= blast + 1; id++)
+        CHECK_EQ_INT(spool_ack(s, id), 0);
+    CHECK_EQ_INT(spool_commit(s), 0);
     uint64_t left = spool_messages(s);
     spool_close(s);
     s = NULL;

@@ -24,7 +24,8 @@ from fleetgw_harness import Env, expect, require, wait_for
 
 from daemon_common import PREFIX, GW_CN, NotifySocket, Site
 
-N_THROUGHPUT = 20000
+N_THROUGHPUT = 10000   # messages per throughput round
+ROUNDS = 7             # paired rounds (fleetgwd, bridge), order alternating
 N_LATENCY = 1000
 RATE_LATENCY = 200
 
@@ -75,6 +76,13 @@ def run_path(site, edge, topic_in, topic_out, count, rate, label):
     return last - t0, lat
 
 
+def cpu_ticks(pid):
+    """user and system CPU time of a process so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
 def pct(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
@@ -118,21 +126,56 @@ def main():
         idle_rss = rss_kb(site.gwd.pid)
         bridge_rss = rss_kb(bridge_edge.proc.pid)
 
-        results = {}
-        for label, edge, out in (("fleetgwd", site.edge, f"{PREFIX}/nodes/n1/bench"),
-                                 ("bridge", bridge_edge, f"{PREFIX}/bridge/n1/up/bench")):
+        # Throughput: paired rounds, the two paths back to back in alternating order. This
+        # machine's speed drifts between runs (shared virtual CPUs: the same path varies by
+        # up to 2x from one run to the next), so each round's ratio compares two runs made
+        # seconds apart, and the median of the rounds is the figure. CPU time per message of
+        # each process on the path (user+system) shows where the work goes.
+        paths = {"fleetgwd": (site.edge, f"{PREFIX}/nodes/n1/bench",
+                              {"edge broker": site.edge.proc.pid, "fleetgwd": site.gwd.pid,
+                               "cloud broker": site.cloud.proc.pid}),
+                 "bridge": (bridge_edge, f"{PREFIX}/bridge/n1/up/bench",
+                            {"edge broker + bridge": bridge_edge.proc.pid,
+                             "cloud broker": site.cloud.proc.pid})}
+        tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+        rates = {"fleetgwd": [], "bridge": []}
+        cpu = {label: {name: [] for name in paths[label][2]} for label in paths}
+        ratios = []
+        for label, (edge, out, _) in paths.items():
             run_path(site, edge, "fleet/n1/up/bench", out, 50, None, label + "-warm")
-            thr_s, _ = run_path(site, edge, "fleet/n1/up/bench", out, N_THROUGHPUT, None,
-                                label + "-thr")
+        for r in range(ROUNDS):
+            order = ("fleetgwd", "bridge") if r % 2 == 0 else ("bridge", "fleetgwd")
+            got = {}
+            for label in order:
+                edge, out, pids = paths[label]
+                c0 = {name: cpu_ticks(pid) for name, pid in pids.items()}
+                thr_s, _ = run_path(site, edge, "fleet/n1/up/bench", out, N_THROUGHPUT, None,
+                                    f"{label}-thr{r}")
+                for name, pid in pids.items():
+                    u1, s1 = cpu_ticks(pid)
+                    cpu[label][name].append(((u1 - c0[name][0]) + (s1 - c0[name][1])) *
+                                            tick_us / N_THROUGHPUT)
+                got[label] = N_THROUGHPUT / thr_s
+                rates[label].append(got[label])
+            ratios.append(got["fleetgwd"] / got["bridge"])
+            print(f"round {r + 1}: fleetgwd {got['fleetgwd']:7.0f} msg/s, bridge "
+                  f"{got['bridge']:7.0f} msg/s, ratio {ratios[-1]:.2f}", flush=True)
+        results = {}
+        for label, (edge, out, _) in paths.items():
             _, lat = run_path(site, edge, "fleet/n1/up/bench", out, N_LATENCY, RATE_LATENCY,
                               label + "-lat")
-            results[label] = {"msgs_per_s": N_THROUGHPUT / thr_s,
+            results[label] = {"msgs_per_s": statistics.median(rates[label]),
                               "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
 
         f, b = results["fleetgwd"], results["bridge"]
         print("\n== bench_relay (same machine, same run) ==")
         print(f"throughput  fleetgwd {f['msgs_per_s']:8.0f} msg/s   bridge {b['msgs_per_s']:8.0f} "
-              f"msg/s   ratio {f['msgs_per_s'] / b['msgs_per_s']:.2f}")
+              f"msg/s   (medians of {ROUNDS} rounds of {N_THROUGHPUT} messages)")
+        print(f"ratio       median {statistics.median(ratios):.2f}   rounds: "
+              f"{', '.join(f'{x:.2f}' for x in ratios)}")
+        for label in paths:
+            parts = [f"{name} {statistics.median(v):.1f}" for name, v in cpu[label].items()]
+            print(f"cpu us/msg  {label:8s} " + ", ".join(parts))
         print(f"latency p50 fleetgwd {f['p50_ms']:8.2f} ms      bridge {b['p50_ms']:8.2f} ms      "
               f"added {f['p50_ms'] - b['p50_ms']:+.2f} ms")
         print(f"latency p99 fleetgwd {f['p99_ms']:8.2f} ms      bridge {b['p99_ms']:8.2f} ms      "
@@ -141,7 +184,7 @@ def main():
         print(f"time to READY=1: median {statistics.median(ready) * 1000:.0f} ms "
               f"(runs: {', '.join(f'{x * 1000:.0f}' for x in ready)} ms)")
         c = site.counters()
-        expect(c.get("relayed_up", 0) >= 50 + N_THROUGHPUT + N_LATENCY,
+        expect(c.get("relayed_up", 0) >= 50 + ROUNDS * N_THROUGHPUT + N_LATENCY,
                f"fleetgwd relayed every bench message ({c})")
         rc = site.gwd.stop()
         expect(rc == 0, "fleetgwd stopped cleanly")
