@@ -108,6 +108,15 @@ class Site:
                  "fleetgwd to connect to the edge broker")
         self.edge.wait_subscribed("fleetgwd", 3)
 
+    def ctl(self, *args):
+        """fleetgwctl on this site's control socket (a CompletedProcess, text output)."""
+        return subprocess.run([program("fleetgwctl"), "--socket", self.control_socket, *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def node_json(self, node_id):
+        """`fleetgwctl --json node show` of one node: its registry record."""
+        return json.loads(self.ctl("--json", "node", "show", node_id).stdout)["node"]
+
     def _gwd_running(self):
         return self.gwd is not None and self.gwd.popen.poll() is None
 

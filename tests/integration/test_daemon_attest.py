@@ -12,19 +12,17 @@ cryptography, the node's IAK generated at test time). Proves:
 
 import json
 import signal
-import subprocess
 import sys
 import time
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetgw_harness import Env, expect, program, require, wait_for
+from fleetgw_harness import Env, expect, require, wait_for
 
 from attest_common import MEAS_GOOD, MEAS_NEW, SIGNER, Node, token
 from daemon_common import PREFIX, Observer, Site
 
 def main():
-    ctl = program("fleetgwctl")
     with Env("daemon-attest") as env:
         site = Site(env, nodes=())
         ref = env.path("reference.json")
@@ -41,13 +39,10 @@ def main():
         site.wait_gwd_connected()
         obs = Observer(site, f"{PREFIX}/nodes/#")
 
-        def fleetgwctl(*args):
-            return subprocess.run([ctl, "--socket", site.control_socket, *args],
-                                  capture_output=True, text=True, timeout=60)
+        fleetgwctl = site.ctl
 
         def verdict(node):
-            r = fleetgwctl("--json", "node", "show", node.id)
-            return json.loads(r.stdout)["node"]
+            return site.node_json(node.id)
 
         def enroll(node):
             r = fleetgwctl("node", "add", "--pub-hex", node.point.hex(), "--class", "sensor")

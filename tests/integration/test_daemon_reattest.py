@@ -15,11 +15,10 @@ is 5 s (its minimum) and nonce_ttl_s 10 s. Proves:
    that was answered never times out."""
 
 import json
-import subprocess
 import sys
 import time
 
-from fleetgw_harness import Env, expect, program, require, wait_for
+from fleetgw_harness import Env, expect, require, wait_for
 
 from attest_common import MEAS_GOOD, SIGNER, Node, token
 from daemon_common import PREFIX, Observer, Site
@@ -30,7 +29,6 @@ TIMEOUT_REASON = "no answer to the attestation challenge within nonce_ttl_s"
 
 
 def main():
-    ctl = program("fleetgwctl")
     with Env("daemon-reattest") as env:
         site = Site(env, nodes=())
         ref = env.path("reference.json")
@@ -43,13 +41,10 @@ def main():
         site.wait_gwd_connected()
         obs = Observer(site, f"{PREFIX}/nodes/#")
 
-        def fleetgwctl(*args):
-            return subprocess.run([ctl, "--socket", site.control_socket, *args],
-                                  capture_output=True, text=True, timeout=60)
+        fleetgwctl = site.ctl
 
         def verdict(node):
-            r = fleetgwctl("--json", "node", "show", node.id)
-            return json.loads(r.stdout)["node"]
+            return site.node_json(node.id)
 
         def state_upstream(node):
             r = env.run([require("mosquitto_sub")] + site.cloud.client_args(site.operator) +
