@@ -2,7 +2,8 @@
  *
  *   fleetgwctl [--socket PATH] [--json] status
  *   fleetgwctl [...] nodes | node list
- *   fleetgwctl [...] node add (--pub FILE.pem | --pub-hex HEX) [--class CLASS]
+ *   fleetgwctl [...] node add (--pub FILE.pem | --pub-hex HEX | --cert FILE [--ca FILE])
+ *                             [--class CLASS]
  *   fleetgwctl [...] node show ID
  *   fleetgwctl [...] node remove ID
  *   fleetgwctl [...] spool
@@ -18,6 +19,8 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +43,9 @@ static void usage(FILE *f)
         "Usage: fleetgwctl [--socket PATH] [--json] COMMAND\n"
         "  status                         gateway state, spool, down-queue, counters\n"
         "  nodes | node list              enrolled nodes\n"
-        "  node add (--pub FILE|--pub-hex HEX) [--class CLASS]\n"
-        "                                 enroll a node by its IAK public key (P-256)\n"
+        "  node add (--pub FILE|--pub-hex HEX|--cert FILE [--ca FILE]) [--class CLASS]\n"
+        "                                 enroll a node by its IAK public key (P-256), or by the\n"
+        "                                 key in its certificate (checked against --ca FILE)\n"
         "  node show ID                   one node, with its IAK public key\n"
         "  node remove ID                 remove a node from the registry\n"
         "  spool                          spool and down-queue usage, ages, drop counters\n"
@@ -92,13 +96,34 @@ static int run_check(int argc, char **argv, int i, bool as_json)
     return check_exit_code(&rep);
 }
 
+/* The uncompressed P-256 point of pk as 130 hex digits. */
+static int hex_from_pkey(EVP_PKEY *pk, const char *path, char hex[131])
+{
+    unsigned char pt[65];
+    size_t n = 0;
+    char group[32] = "";
+
+    if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL) != 1 ||
+        strcmp(group, "prime256v1") != 0) {
+        fprintf(stderr, "fleetgwctl: %s: not a P-256 key\n", path);
+        return -EINVAL;
+    }
+    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+                                        &n) != 1 ||
+        n != 65 || pt[0] != 0x04) {
+        fprintf(stderr, "fleetgwctl: %s: cannot get the uncompressed point\n", path);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < 65; i++)
+        snprintf(hex + 2 * i, 3, "%02x", pt[i]);
+    return 0;
+}
+
 static int pub_from_pem(const char *path, char hex[131])
 {
     FILE *f = fopen(path, "re");
     EVP_PKEY *pk = NULL;
-    unsigned char pt[65];
-    size_t n = 0;
-    char group[32] = "";
     int r = -EINVAL;
 
     if (f == NULL) {
@@ -107,27 +132,57 @@ static int pub_from_pem(const char *path, char hex[131])
     }
     pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
-    if (pk == NULL) {
+    if (pk == NULL)
         fprintf(stderr, "fleetgwctl: %s is not a PEM public key\n", path);
-        goto out;
-    }
-    if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                       NULL) != 1 ||
-        strcmp(group, "prime256v1") != 0) {
-        fprintf(stderr, "fleetgwctl: %s is not a P-256 key\n", path);
-        goto out;
-    }
-    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
-                                        &n) != 1 ||
-        n != 65 || pt[0] != 0x04) {
-        fprintf(stderr, "fleetgwctl: cannot get the uncompressed point of %s\n", path);
-        goto out;
-    }
-    for (size_t i = 0; i < 65; i++)
-        snprintf(hex + 2 * i, 3, "%02x", pt[i]);
-    r = 0;
-out:
+    else
+        r = hex_from_pkey(pk, path, hex);
     EVP_PKEY_free(pk);
+    return r;
+}
+
+/* The IAK public key from a node's PEM certificate; with ca_path, the certificate must
+ * verify against that CA (chain, signature, validity dates) or nothing is enrolled. */
+static int pub_from_cert(const char *path, const char *ca_path, char hex[131])
+{
+    FILE *f = fopen(path, "re");
+    X509 *crt = NULL;
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *vctx = NULL;
+    int r = -EINVAL;
+
+    if (f == NULL) {
+        fprintf(stderr, "fleetgwctl: cannot open %s: %s\n", path, strerror(errno));
+        return -errno;
+    }
+    crt = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (crt == NULL) {
+        fprintf(stderr, "fleetgwctl: %s is not a PEM certificate\n", path);
+        goto out;
+    }
+    if (ca_path != NULL) {
+        store = X509_STORE_new();
+        vctx = X509_STORE_CTX_new();
+        if (store == NULL || vctx == NULL || X509_STORE_load_file(store, ca_path) != 1) {
+            fprintf(stderr, "fleetgwctl: cannot load the CA certificate(s) from %s\n", ca_path);
+            goto out;
+        }
+        if (X509_STORE_CTX_init(vctx, store, crt, NULL) != 1 || X509_verify_cert(vctx) != 1) {
+            fprintf(stderr, "fleetgwctl: %s does not verify against %s: %s\n", path, ca_path,
+                    X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+            goto out;
+        }
+    }
+    EVP_PKEY *pk = X509_get0_pubkey(crt);
+    if (pk == NULL) {
+        fprintf(stderr, "fleetgwctl: %s: no public key\n", path);
+        goto out;
+    }
+    r = hex_from_pkey(pk, path, hex);
+out:
+    X509_STORE_CTX_free(vctx);
+    X509_STORE_free(store);
+    X509_free(crt);
     return r;
 }
 
@@ -324,7 +379,7 @@ int main(int argc, char **argv)
         json_object_object_add(req, "id", json_object_new_string(b));
     } else if (strcmp(a, "node") == 0 && b != NULL && strcmp(b, "add") == 0) {
         char hex[131] = "";
-        const char *cls = "generic";
+        const char *cls = "generic", *cert = NULL, *ca = NULL;
         cmd = "node_add";
         for (i++; i < argc; i++) {
             if (strcmp(argv[i], "--pub") == 0 && i + 1 < argc) {
@@ -332,6 +387,10 @@ int main(int argc, char **argv)
                     ret = 4;
                     goto out;
                 }
+            } else if (strcmp(argv[i], "--cert") == 0 && i + 1 < argc) {
+                cert = argv[++i];
+            } else if (strcmp(argv[i], "--ca") == 0 && i + 1 < argc) {
+                ca = argv[++i];
             } else if (strcmp(argv[i], "--pub-hex") == 0 && i + 1 < argc) {
                 snprintf(hex, sizeof(hex), "%s", argv[++i]);
             } else if (strcmp(argv[i], "--class") == 0 && i + 1 < argc) {
@@ -341,8 +400,19 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
+        if (ca != NULL && cert == NULL) {
+            fprintf(stderr, "fleetgwctl: --ca goes with --cert\n");
+            goto out;
+        }
+        if (cert != NULL && (hex[0] != '\0' || pub_from_cert(cert, ca, hex) < 0)) {
+            if (hex[0] != '\0')
+                fprintf(stderr, "fleetgwctl: give one of --pub, --pub-hex, --cert\n");
+            ret = hex[0] != '\0' ? 2 : 4;
+            goto out;
+        }
         if (hex[0] == '\0') {
-            fprintf(stderr, "fleetgwctl: node add needs --pub FILE or --pub-hex HEX\n");
+            fprintf(stderr,
+                    "fleetgwctl: node add needs --pub FILE, --pub-hex HEX or --cert FILE\n");
             goto out;
         }
         json_object_object_add(req, "iak_pub", json_object_new_string(hex));

@@ -1,6 +1,6 @@
 """fleetgwd control socket and fleetgwctl, against a running daemon with real brokers and
 TPM: status, node enrollment by IAK public key (node id = hex of the first 16 bytes of
-SHA-256 of the 65-byte point), list/show/remove with tables and --json, last-seen updated
+SHA-256 of the 65-byte point) or by a certificate verified against a CA, list/show/remove with tables and --json, last-seen updated
 by relayed traffic, socket mode 0660 + group, and a peer outside the group refused by the
 SO_PEERCRED check even when the file mode would let it connect."""
 
@@ -125,6 +125,33 @@ def main():
         r = run("node", "show", node_id)
         expect(r.returncode == 1 and "not enrolled" in r.stderr,
                f"a removed node is unknown: {r.stderr.strip()}")
+        # Enrolment by certificate: the IAK key of a node certificate issued by a
+        # manufacturer CA (made here at test time); with --ca it must verify against it.
+        maker = env.ca("maker-ca")
+        other = env.ca("other-ca")
+        crt, crt_key = maker.issue("node-c")
+        with open(crt_key, "rb") as f:
+            ckey = serialization.load_pem_private_key(f.read(), None)
+        cpoint = ckey.public_key().public_bytes(serialization.Encoding.X962,
+                                                serialization.PublicFormat.UncompressedPoint)
+        cid = hashlib.sha256(cpoint).digest()[:16].hex()
+        r = run("node", "add", "--cert", crt, "--ca", other.cert_path)
+        expect(r.returncode == 4 and "does not verify" in r.stderr and
+               run("node", "show", cid).returncode == 1,
+               f"a certificate from another CA is refused, nothing enrolled: {r.stderr.strip()}")
+        r = run("node", "add", "--cert", crt_key)
+        expect(r.returncode == 4 and "not a PEM certificate" in r.stderr,
+               f"a file that is not a certificate is refused: {r.stderr.strip()}")
+        r = run("node", "add", "--cert", crt, "--ca", maker.cert_path, "--class", "sensor-c")
+        expect(r.returncode == 0 and cid in r.stdout,
+               f"a certificate verified against its CA enrolls its key as node {cid}: "
+               f"{r.stdout.strip()} {r.stderr.strip()}")
+        expect(site.node_json(cid)["iak_pub"] == cpoint.hex(),
+               "the enrolled key is the certificate's public key")
+        r = run("node", "add", "--ca", maker.cert_path)
+        expect(r.returncode == 2 and "--ca goes with --cert" in r.stderr,
+               f"--ca alone is a usage error: {r.stderr.strip()}")
+
         r = run("bogus")
         expect(r.returncode == 2, "an unknown command is a usage error (exit 2)")
         rc = site.gwd.stop()
