@@ -79,6 +79,7 @@ static const struct key_spec config_keys[] = {
     INT(spool, ttl_seconds, 1, 365 * 24 * 3600),
     INT(spool, drain_rate, 1, 1000000),
     INT(spool, max_inflight, 1, 65535),
+    INT(spool, commit_gap_ms, 0, 1000),
     INT(spool, down_max_per_node, 1, 1000000),
     INT(spool, down_ttl_s, 1, 365 * 24 * 3600),
 
@@ -118,6 +119,7 @@ void config_defaults(struct config *cfg)
     cfg->spool.ttl_seconds = 7 * 24 * 3600;
     cfg->spool.drain_rate = 500;
     cfg->spool.max_inflight = 32;
+    cfg->spool.commit_gap_ms = 4;
     cfg->spool.down_max_per_node = 1000;
     cfg->spool.down_ttl_s = 24 * 3600;
     cfg->limits.max_message_bytes = 64 * 1024;

@@ -67,6 +67,7 @@ struct config {
         int ttl_seconds;
         int drain_rate;   /* messages per second sent upstream, at most */
         int max_inflight; /* unacknowledged messages upstream, at most */
+        int commit_gap_ms; /* under load, one edge read + commit per this long, at most */
 
         /* down-queue of cloud commands (daemon/src/downq.c) */
         int down_max_per_node; /* commands queued for one node, at most */

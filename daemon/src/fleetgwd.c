@@ -34,7 +34,7 @@
  *
  * Throughput (docs/benchmarks.md): the costs are system calls, so the relay path counts
  * them per batch where it can. Under load the edge socket is read and committed at most
- * every EDGE_COMMIT_GAP_US (one wake-up, one fsync per batch); acknowledgements from the
+ * every spool.commit_gap_ms (one wake-up, one fsync per batch); acknowledgements from the
  * cloud and counters are written by the next commit, not per message (spool.h); the
  * uplink's TLS records are gathered and written once per loop iteration (tls_wbuf.h);
  * libmosquitto's per-packet log formatting is off unless debugging.
@@ -85,11 +85,6 @@
 #define UP_BUFFERED_READS_MAX 4096     /* uplink loop_read calls per wakeup for buffered TLS */
 #define COMMIT_DELAY_US       20000ULL /* group commit of deletes and counters */
 #define DOWN_INFLIGHT_MAX     16       /* cloud commands published to the edge, not yet PUBACKed */
-/* Under load, the edge socket is read and committed at most once per EDGE_COMMIT_GAP_US:
- * the broker keeps sending meanwhile (Receive Maximum above), so one wake-up, one read
- * batch and one fsync cover more messages. A message arriving after a quiet spell is read
- * and committed at once, so this costs latency only when the fsyncs would queue up anyway. */
-#define EDGE_COMMIT_GAP_US 4000ULL
 /* Timers on the relay path must fire on time: sd-event's default accuracy (0 = 250 ms of
  * allowed slack, for coalescing wake-ups) would stall the drain and the commits. */
 #define TIMER_ACCURACY_US 1
@@ -788,15 +783,15 @@ static void edge_read_batch(struct daemon *d)
     }
 }
 
-/* The edge socket became readable. Under load (a commit less than EDGE_COMMIT_GAP_US ago)
+/* The edge socket became readable. Under load (a commit less than spool.commit_gap_ms ago)
  * the socket is left to fill until the commit timer reads it all at once; otherwise it is
  * read and committed now. Either way one read batch = one commit, then the PUBACKs. */
 static void edge_readable(struct daemon *d, uint32_t revents)
 {
-    uint64_t t = now_us();
-    if (!(revents & (EPOLLHUP | EPOLLERR)) && t - d->last_commit_us < EDGE_COMMIT_GAP_US) {
+    uint64_t t = now_us(), gap = (uint64_t)d->cfg.spool.commit_gap_ms * 1000ULL;
+    if (!(revents & (EPOLLHUP | EPOLLERR)) && t - d->last_commit_us < gap) {
         d->edge_hold = true; /* io_update stops watching EPOLLIN meanwhile */
-        commit_at(d, d->last_commit_us + EDGE_COMMIT_GAP_US);
+        commit_at(d, d->last_commit_us + gap);
         return;
     }
     edge_read_batch(d);
@@ -1550,6 +1545,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     d->cfg.spool.drain_rate = n->spool.drain_rate;
     d->cfg.spool.down_max_per_node = n->spool.down_max_per_node;
     d->cfg.spool.down_ttl_s = n->spool.down_ttl_s;
+    d->cfg.spool.commit_gap_ms = n->spool.commit_gap_ms;
     d->cfg.log = n->log;
     d->cfg.registry = n->registry;
     spool_set_quota(d->spool, n->spool.max_bytes);

@@ -99,6 +99,12 @@ int main(void)
     CHECK_EQ_INT(parse(good, &cfg, &err), 0);
     CHECK_EQ_INT(cfg.spool.down_max_per_node, 1000);
     CHECK_EQ_INT(cfg.spool.down_ttl_s, 86400);
+    CHECK_EQ_INT(cfg.spool.commit_gap_ms, 4);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"commit_gap_ms\": 1001"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "spool.commit_gap_ms") == 0);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"commit_gap_ms\": 0"), &cfg, &err), 0);
+    CHECK_EQ_INT(cfg.spool.commit_gap_ms, 0);
     CHECK_EQ_INT(
         parse(variant("\"drain_rate\": 100", "\"drain_rate\": 100, \"down_max_per_node\": 5, "
                                              "\"down_ttl_s\": 60"),

@@ -87,7 +87,9 @@ class Site:
             json.dump(cfg, f, indent=2)
         return path
 
-    def start_gwd(self, extra_env=None, **over):
+    def start_gwd(self, extra_env=None, wrap=None, **over):
+        """fleetgwd with this site's configuration (sections in `over` replace keys);
+        `wrap` is an argv prefix it runs under (e.g. strace)."""
         conf = self.config(**over)
         e = self.tpm.client_env()
         e.pop("NOTIFY_SOCKET", None)
@@ -96,7 +98,8 @@ class Site:
             e.update(extra_env)
         self.gwd_runs += 1
         self.gwd = self.env.spawn(f"fleetgwd-{self.gwd_runs}",
-                                  [program("fleetgwd"), "--config", conf], env=e)
+                                  list(wrap or []) + [program("fleetgwd"), "--config", conf],
+                                  env=e)
         return self.gwd
 
     def wait_gwd_connected(self):
