@@ -3,7 +3,9 @@ cloud broker over mutual TLS, QoS 1), measured in the same run on this machine.
 
 Figures (printed, and as ratios fleetgwd / bridge):
  - throughput: N messages published as fast as one mosquitto_pub -l can, time from the first
-   publish to the last arrival upstream;
+   publish to the last arrival upstream; ROUNDS paired rounds (both paths back to back, order
+   alternating), the median of the rounds' ratios is the figure (this VM's speed drifts
+   between runs), with the CPU time per message of every process on each path;
  - added latency: messages paced at 200/s, p50 / p99 of (arrival upstream - write to the
    publisher) — the publisher and subscriber overhead is the same on both paths;
  - idle RSS of fleetgwd (and of the bridging broker, for scale);
