@@ -65,8 +65,8 @@ struct config {
         char path[CONFIG_PATH_MAX];
         int64_t max_bytes;
         int ttl_seconds;
-        int drain_rate;   /* messages per second sent upstream, at most */
-        int max_inflight; /* unacknowledged messages upstream, at most */
+        int drain_rate;    /* messages per second sent upstream, at most */
+        int max_inflight;  /* unacknowledged messages upstream, at most */
         int commit_gap_ms; /* under load, one edge read + commit per this long, at most */
 
         /* down-queue of cloud commands (daemon/src/downq.c) */
