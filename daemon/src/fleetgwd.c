@@ -167,6 +167,8 @@ struct daemon {
     sd_event_source *watchdog;
     uint64_t watchdog_usec;
     bool stopping;
+    const char *warned[48]; /* drop reasons already logged at warning level (literals) */
+    unsigned n_warned;
     uint64_t relayed_up, relayed_down;
     char last_status[256];
 
@@ -202,9 +204,14 @@ static void count_drop(struct daemon *d, const char *node, const char *reason, c
     int r = spool_count(d->spool, reason, 1);
     if (r < 0)
         log_event(LOG_ERR, node, reason, "cannot record a drop counter: %s", strerror(-r));
-    /* Each reason is logged at warning level the first time, at debug afterwards. */
-    uint64_t total = spool_counter(d->spool, reason);
-    log_event(total <= 1 ? LOG_WARNING : LOG_DEBUG, node, reason, "dropped %s", what);
+    /* Each reason is logged at warning level the first time after start, at debug
+     * afterwards (a flood of one kind of bad message costs no query and no log storm). */
+    bool first = true;
+    for (unsigned i = 0; i < d->n_warned && first; i++)
+        first = strcmp(d->warned[i], reason) != 0;
+    if (first && d->n_warned < sizeof(d->warned) / sizeof(d->warned[0]))
+        d->warned[d->n_warned++] = reason;
+    log_event(first ? LOG_WARNING : LOG_DEBUG, node, reason, "dropped %s", what);
 }
 
 static struct node_slot *node_get(struct daemon *d, const char *id)
