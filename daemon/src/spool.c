@@ -19,8 +19,9 @@
 #define WINDOW_MAX_MSGS  8192
 #define WINDOW_MAX_BYTES (8 * 1024 * 1024)
 #define REFILL_ROWS      512
-/* Acknowledged ids waiting for the next commit; beyond this the caller's ack commits. */
-#define ACKS_MAX 8192
+/* Acknowledged ids waiting for the next commit: room for this many at first, more as
+ * needed (an ack never commits by itself: only the caller decides when to commit). */
+#define ACKS_INITIAL 1024
 
 struct win_msg {
     int64_t id;
@@ -54,7 +55,7 @@ struct spool {
     int64_t win_from, win_end; /* the window holds every row with id in (win_from, win_end] */
 
     int64_t *acks; /* ascending in practice; sorted at commit */
-    unsigned n_acks;
+    size_t n_acks, cap_acks;
 
     struct pending_counter counters[SPOOL_COUNTERS_MAX];
     unsigned n_counters;
@@ -97,7 +98,8 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     if (s == NULL)
         return -ENOMEM;
     s->max_bytes = max_bytes;
-    s->acks = calloc(ACKS_MAX, sizeof(*s->acks));
+    s->acks = calloc(ACKS_INITIAL, sizeof(*s->acks));
+    s->cap_acks = ACKS_INITIAL;
     s->win = calloc(WINDOW_MAX_MSGS, sizeof(*s->win));
     if (s->acks == NULL || s->win == NULL) {
         r = -ENOMEM;
@@ -339,8 +341,8 @@ static int flush_acks(struct spool *s, uint64_t *ret_n)
     if (s->n_acks == 0)
         return 0;
     qsort(s->acks, s->n_acks, sizeof(s->acks[0]), cmp_id);
-    for (unsigned i = 0; i < s->n_acks && r == 0;) {
-        unsigned j = i;
+    for (size_t i = 0; i < s->n_acks && r == 0;) {
+        size_t j = i;
         while (j + 1 < s->n_acks && s->acks[j + 1] <= s->acks[j] + 1)
             j++;
         sqlite3_reset(s->del_range);
@@ -514,10 +516,12 @@ int spool_ack(struct spool *s, int64_t id)
 {
     /* An acknowledged message is never handed out again from the window. */
     win_drop_upto(s, id);
-    if (s->n_acks == ACKS_MAX) {
-        int r = spool_commit(s);
-        if (r < 0)
-            return r;
+    if (s->n_acks == s->cap_acks) {
+        int64_t *n = reallocarray(s->acks, s->cap_acks * 2, sizeof(*s->acks));
+        if (n == NULL)
+            return -ENOMEM; /* the row stays and is sent again after a reconnect */
+        s->acks = n;
+        s->cap_acks *= 2;
     }
     s->acks[s->n_acks++] = id;
     return 0;
