@@ -135,6 +135,19 @@ def check_node(lines, node, expected):
     return True, f"{len(seqs)} command(s)"
 
 
+def expect_delivered(site, nodes, expected, what):
+    """Waits until every node has at least its expected commands and the down-queue is empty,
+    gives a duplicate time to arrive, then checks each node's commands exactly."""
+    for n in NODES:
+        wait_for(lambda n=n: len(nodes.lines(n)) >= len(expected[n]), 60,
+                 f"{len(expected[n])} commands at {n}")
+    wait_for(lambda: len(committed_down(site)) == 0, 30, "an empty down-queue")
+    time.sleep(1)  # anything extra (a duplicate) would arrive now
+    for n in NODES:
+        ok, detail = check_node(nodes.lines(n), n, expected[n])
+        expect(ok, f"{what}: {n} received its commands, in order, once ({detail})")
+
+
 def stop_edge(site, nodes):
     """Nodes leave (sessions kept), the edge broker stops, fleetgwd notices."""
     lost = site.gwd.output().count("lost the edge broker connection")
@@ -230,15 +243,8 @@ def main():
         start_edge(site, nodes)
         expected["n1"] += list(range(1001, 1006))
         expected["n2"] += list(range(1001, 1004))
-        for n in NODES:
-            wait_for(lambda n=n: len(nodes.lines(n)) >= len(expected[n]), 60,
-                     f"{len(expected[n])} commands at {n}")
-        wait_for(lambda: len(committed_down(site)) == 0, 30, "an empty down-queue")
-        time.sleep(1)
-        for n in NODES:
-            ok, detail = check_node(nodes.lines(n), n, expected[n])
-            expect(ok, f"with spool.down_max_per_node 5, {n} received its first commands up to "
-                       f"the cap, in order, once ({detail})")
+        expect_delivered(site, nodes, expected,
+                         "with spool.down_max_per_node 5, up to the cap")
         c = site.counters()
         expect(c.get("down_queue_full") == 3 and c.get("relayed_down") == 2 * total + 8,
                f"the cap dropped exactly 3 commands (down_queue_full), 8 relayed (counters {c})")
@@ -271,14 +277,8 @@ def main():
         start_edge(site, nodes)
         for n in NODES:
             expected[n] += list(range(3001, 3021))
-            wait_for(lambda n=n: len(nodes.lines(n)) >= len(expected[n]), 60,
-                     f"{len(expected[n])} commands at {n}")
-        wait_for(lambda: len(committed_down(site)) == 0, 30, "an empty down-queue")
-        time.sleep(1)
-        for n in NODES:
-            ok, detail = check_node(nodes.lines(n), n, expected[n])
-            expect(ok, f"after the edge broker died with commands in flight, {n} received all "
-                       f"of them in order, once ({detail})")
+        expect_delivered(site, nodes, expected,
+                         "after the edge broker died with commands in flight")
         c = site.counters()
         expect(c.get("down_resent", 0) - before.get("down_resent", 0) == 16 and
                c.get("relayed_down", 0) - before.get("relayed_down", 0) == 40,
