@@ -3,9 +3,14 @@ cloud broker over mutual TLS, QoS 1), measured in the same run on this machine.
 
 Figures (printed, and as ratios fleetgwd / bridge):
  - throughput: N messages published as fast as one mosquitto_pub -l can, time from the first
-   publish to the last arrival upstream; ROUNDS paired rounds (both paths back to back, order
-   alternating), the median of the rounds' ratios is the figure (this VM's speed drifts
+   publish to the last arrival upstream; ROUNDS rounds (every path back to back, order
+   rotating), the median of the rounds' ratios is the figure (this VM's speed drifts
    between runs), with the CPU time per message of every process on each path;
+ - the ceiling: a third path through fleetgw-bench-min-relay (tests/bench/min_relay.c), the
+   least work a relay that adds a hop can do under fleetgwd's durability rule (bulk reads,
+   one fsync'ed SQLite batch, batched PUBACKs, several MQTT packets per TLS record, no
+   libmosquitto, no checks). Its ratio to the bridge is how far any two-hop relay can go on
+   this machine; fleetgwd / ceiling is what fleetgwd's own work costs;
  - added latency: messages paced at 200/s, p50 / p99 of (arrival upstream - write to the
    publisher) — the publisher and subscriber overhead is the same on both paths;
  - idle RSS of fleetgwd (and of the bridging broker, for scale);
@@ -22,12 +27,12 @@ import sys
 import threading
 import time
 
-from fleetgw_harness import Env, expect, require, wait_for
+from fleetgw_harness import Env, expect, program, require, wait_for
 
 from daemon_common import PREFIX, GW_CN, NotifySocket, Site
 
 N_THROUGHPUT = 10000   # messages per throughput round
-ROUNDS = 7             # paired rounds (fleetgwd, bridge), order alternating
+ROUNDS = 7             # rounds of (fleetgwd, bridge, ceiling), order rotating
 N_LATENCY = 1000
 RATE_LATENCY = 200
 
@@ -96,10 +101,17 @@ def main():
         site._subs = 0
         # Reference: a second edge broker that bridges fleet/# to the cloud itself.
         bridge_cert = site.cloud_ca.issue("bridge")
+        ceiling_cert = site.cloud_ca.issue("ceiling")
         site.cloud.proc.stop()
         with open(site.cloud.acl_path, "a") as f:
-            f.write("user bridge\ntopic readwrite #\n")
+            f.write("user bridge\ntopic readwrite #\nuser ceiling\ntopic readwrite #\n")
         site.cloud.start()
+        # Nodes may also publish on ceiling/<node>/#, the ceiling relay's own topics (so that
+        # fleetgwd, subscribed to fleet/+/up/#, does not see that path's traffic).
+        site.edge.proc.stop()
+        with open(site.edge.acl_path, "a") as f:
+            f.write("pattern readwrite ceiling/%u/#\n")
+        site.edge.start()
         bridge_edge = env.start_mosquitto(site.edge_ca, name="edge-bridge", unix_socket=False,
                                           extra_conf=[
             "connection cloud", f"address 127.0.0.1:{site.cloud.port}",
@@ -128,30 +140,45 @@ def main():
         idle_rss = rss_kb(site.gwd.pid)
         bridge_rss = rss_kb(bridge_edge.proc.pid)
 
+        ceiling = env.spawn("min-relay", [
+            program("fleetgw-bench-min-relay"), "--edge-socket", site.edge.socket_path,
+            "--edge-user", "fleetgwd", "--edge-password-file", env.path("edge.secret"),
+            "--client-id", "ceiling", "--cloud-port", str(site.cloud.port),
+            "--cafile", site.cloud_ca.cert_path, "--cert", ceiling_cert[0],
+            "--key", ceiling_cert[1], "--db", env.path("ceiling.db"),
+            "--in-prefix", "ceiling/", "--out-prefix", f"{PREFIX}/ceiling/"])
+        wait_for(lambda: ceiling.check_alive() or "ready" in ceiling.output(), 30,
+                 "the ceiling relay to connect")
+
         # Throughput: paired rounds, the two paths back to back in alternating order. This
         # machine's speed drifts between runs (shared virtual CPUs: the same path varies by
         # up to 2x from one run to the next), so each round's ratio compares two runs made
         # seconds apart, and the median of the rounds is the figure. CPU time per message of
         # each process on the path (user+system) shows where the work goes.
-        paths = {"fleetgwd": (site.edge, f"{PREFIX}/nodes/n1/bench",
+        paths = {"fleetgwd": (site.edge, "fleet/n1/up/bench", f"{PREFIX}/nodes/n1/bench",
                               {"edge broker": site.edge.proc.pid, "fleetgwd": site.gwd.pid,
                                "cloud broker": site.cloud.proc.pid}),
-                 "bridge": (bridge_edge, f"{PREFIX}/bridge/n1/up/bench",
+                 "bridge": (bridge_edge, "fleet/n1/up/bench", f"{PREFIX}/bridge/n1/up/bench",
                             {"edge broker + bridge": bridge_edge.proc.pid,
-                             "cloud broker": site.cloud.proc.pid})}
+                             "cloud broker": site.cloud.proc.pid}),
+                 "ceiling": (site.edge, "ceiling/n1/up/bench", f"{PREFIX}/ceiling/n1/up/bench",
+                             {"edge broker": site.edge.proc.pid, "min relay": ceiling.pid,
+                              "cloud broker": site.cloud.proc.pid})}
+        labels = list(paths)
         tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
-        rates = {"fleetgwd": [], "bridge": []}
-        cpu = {label: {name: [] for name in paths[label][2]} for label in paths}
+        rates = {label: [] for label in paths}
+        cpu = {label: {name: [] for name in paths[label][3]} for label in paths}
         ratios = []
-        for label, (edge, out, _) in paths.items():
-            run_path(site, edge, "fleet/n1/up/bench", out, 50, None, label + "-warm")
+        ceiling_ratios = []
+        for label, (edge, topic_in, out, _) in paths.items():
+            run_path(site, edge, topic_in, out, 50, None, label + "-warm")
         for r in range(ROUNDS):
-            order = ("fleetgwd", "bridge") if r % 2 == 0 else ("bridge", "fleetgwd")
+            order = labels[r % 3:] + labels[:r % 3]
             got = {}
             for label in order:
-                edge, out, pids = paths[label]
+                edge, topic_in, out, pids = paths[label]
                 c0 = {name: cpu_ticks(pid) for name, pid in pids.items()}
-                thr_s, _ = run_path(site, edge, "fleet/n1/up/bench", out, N_THROUGHPUT, None,
+                thr_s, _ = run_path(site, edge, topic_in, out, N_THROUGHPUT, None,
                                     f"{label}-thr{r}")
                 for name, pid in pids.items():
                     u1, s1 = cpu_ticks(pid)
@@ -160,11 +187,14 @@ def main():
                 got[label] = N_THROUGHPUT / thr_s
                 rates[label].append(got[label])
             ratios.append(got["fleetgwd"] / got["bridge"])
+            ceiling_ratios.append(got["ceiling"] / got["bridge"])
             print(f"round {r + 1}: fleetgwd {got['fleetgwd']:7.0f} msg/s, bridge "
-                  f"{got['bridge']:7.0f} msg/s, ratio {ratios[-1]:.2f}", flush=True)
+                  f"{got['bridge']:7.0f} msg/s, ceiling {got['ceiling']:7.0f} msg/s, ratio "
+                  f"{ratios[-1]:.2f} (ceiling {ceiling_ratios[-1]:.2f})", flush=True)
         results = {}
-        for label, (edge, out, _) in paths.items():
-            _, lat = run_path(site, edge, "fleet/n1/up/bench", out, N_LATENCY, RATE_LATENCY,
+        for label in ("fleetgwd", "bridge"):
+            edge, topic_in, out, _ = paths[label]
+            _, lat = run_path(site, edge, topic_in, out, N_LATENCY, RATE_LATENCY,
                               label + "-lat")
             results[label] = {"msgs_per_s": statistics.median(rates[label]),
                               "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
@@ -175,6 +205,10 @@ def main():
               f"msg/s   (medians of {ROUNDS} rounds of {N_THROUGHPUT} messages)")
         print(f"ratio       median {statistics.median(ratios):.2f}   rounds: "
               f"{', '.join(f'{x:.2f}' for x in ratios)}")
+        print(f"ceiling     min relay / bridge median {statistics.median(ceiling_ratios):.2f}   "
+              f"rounds: {', '.join(f'{x:.2f}' for x in ceiling_ratios)}")
+        print(f"            fleetgwd / min relay median "
+              f"{statistics.median(a / b for a, b in zip(ratios, ceiling_ratios)):.2f}")
         for label in paths:
             parts = [f"{name} {statistics.median(v):.1f}" for name, v in cpu[label].items()]
             print(f"cpu us/msg  {label:8s} " + ", ".join(parts))
@@ -190,6 +224,7 @@ def main():
                f"fleetgwd relayed every bench message ({c})")
         rc = site.gwd.stop()
         expect(rc == 0, "fleetgwd stopped cleanly")
+        expect(ceiling.check_alive() is None, "the ceiling relay ran to the end without error")
     return 0
 
 
