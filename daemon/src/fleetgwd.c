@@ -335,7 +335,7 @@ static void attest_expire(struct daemon *d, struct node_slot *ns)
     snprintf(reason, sizeof(reason),
              "no answer to the attestation challenge within nonce_ttl_s (%llu s)",
              (unsigned long long)ttl_s);
-    r = registry_set_verdict(d->registry, ns->id, "quarantined", reason, NULL, now);
+    r = registry_set_verdict(d->registry, ns->id, "quarantined", reason, NULL, now, false);
     if (r < 0)
         log_event(LOG_ERR, ns->id, "registry_error", "cannot persist the verdict: %s",
                   strerror(-r));
@@ -487,7 +487,7 @@ static void attest_on_evidence(struct daemon *d, const char *node,
     explicit_bzero(ns->nonce, sizeof(ns->nonce));
     const char *verdict = res.trusted ? "trusted" : "quarantined";
     int r = registry_set_verdict(d->registry, node, verdict, res.reason,
-                                 res.fw_version[0] ? res.fw_version : NULL, now);
+                                 res.fw_version[0] ? res.fw_version : NULL, now, true);
     if (r < 0)
         log_event(LOG_ERR, node, "registry_error", "cannot persist the verdict: %s", strerror(-r));
     ns->verdict = res.trusted ? NV_TRUSTED : NV_QUARANTINED;

@@ -184,12 +184,13 @@ int registry_remove(struct registry *r, const char *id)
 }
 
 int registry_set_verdict(struct registry *r, const char *id, const char *verdict,
-                         const char *reason, const char *fw_version, int64_t now)
+                         const char *reason, const char *fw_version, int64_t now, bool seen)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite_errno(sqlite3_prepare_v2(
         r->db,
-        "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?, last_seen = ?,"
+        "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?,"
+        " last_seen = CASE WHEN ? THEN ? ELSE last_seen END,"
         " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
         -1, &st, NULL));
     if (rc < 0)
@@ -197,10 +198,11 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
     sqlite3_bind_text(st, 1, verdict, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_text(st, 5, fw_version ? fw_version : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, seen ? 1 : 0);
+    sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_text(st, 6, fw_version ? fw_version : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, fw_version ? fw_version : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, id, -1, SQLITE_STATIC);
     rc = sqlite_errno(sqlite3_step(st));
     if (rc == 0 && sqlite3_changes(r->db) == 0)
         rc = -ENOENT;

@@ -5,6 +5,7 @@
 #ifndef FLEETGWD_REGISTRY_H
 #define FLEETGWD_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,8 +41,11 @@ int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const 
 int registry_get(struct registry *r, const char *id, struct registry_node *ret)
     __attribute__((warn_unused_result));
 int registry_remove(struct registry *r, const char *id) __attribute__((warn_unused_result));
+/* Records a verdict at time now. seen: the verdict was given on something the node sent
+ * (evidence), so last_seen becomes now too; false for a verdict given in the node's absence
+ * (an unanswered challenge), which leaves last_seen as it was. */
 int registry_set_verdict(struct registry *r, const char *id, const char *verdict,
-                         const char *reason, const char *fw_version, int64_t now)
+                         const char *reason, const char *fw_version, int64_t now, bool seen)
     __attribute__((warn_unused_result));
 int registry_touch(struct registry *r, const char *id, int64_t now)
     __attribute__((warn_unused_result));

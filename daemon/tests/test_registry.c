@@ -61,7 +61,10 @@ int main(void)
     CHECK_EQ_INT(registry_foreach(r, count_cb, &count), 0);
     CHECK_EQ_INT(count, 2);
 
-    CHECK_EQ_INT(registry_set_verdict(r, expect, "quarantined", "nonce mismatch", "1.2.3", 200), 0);
+    CHECK_EQ_INT(registry_set_verdict(r, expect, "quarantined", "nonce mismatch", "1.2.3", 200,
+                                      true), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK_EQ_INT(n.last_seen, 200); /* a verdict on evidence: the node was seen */
     CHECK_EQ_INT(registry_touch(r, expect, 250), 0);
     CHECK_EQ_INT(registry_get(r, expect, &n), 0);
     CHECK(strcmp(n.verdict, "quarantined") == 0);
@@ -69,6 +72,15 @@ int main(void)
     CHECK(strcmp(n.fw_version, "1.2.3") == 0);
     CHECK_EQ_INT(n.verdict_time, 200);
     CHECK_EQ_INT(n.last_seen, 250);
+    /* A verdict given in the node's absence (unanswered challenge) keeps last_seen and the
+     * firmware version. */
+    CHECK_EQ_INT(registry_set_verdict(r, expect, "quarantined", "no answer", NULL, 300, false), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.reason, "no answer") == 0);
+    CHECK_EQ_INT(n.verdict_time, 300);
+    CHECK_EQ_INT(n.last_seen, 250);
+    CHECK(strcmp(n.fw_version, "1.2.3") == 0);
+    CHECK_EQ_INT(registry_set_verdict(r, "nosuchnode", "trusted", "ok", NULL, 1, true), -ENOENT);
     CHECK_EQ_INT(registry_touch(r, "nosuchnode", 1), -ENOENT);
     CHECK_EQ_INT(registry_get(r, "nosuchnode", &n), -ENOENT);
 
