@@ -84,12 +84,17 @@ def main():
                f"while its challenge is outstanding the node stays trusted and relayed "
                f"({len(sent)} message(s) up to the challenge, 1 after it)")
 
+        seen = verdict(n)["last_seen"]
+
         # 3. Silence: no evidence, no traffic. The gateway's own timer takes the verdict.
         wait_for(lambda: verdict(n)["verdict"] == "quarantined", NONCE_TTL_S + 60,
                  "the silent node quarantined once its nonce expired")
         v = verdict(n)
         expect(TIMEOUT_REASON in v["reason"] and v["fw_version"] == "1.2.0",
                f"registry: quarantined, reason '{v['reason']}' (firmware version kept)")
+        expect(v["last_seen"] == seen and v["verdict_time"] > seen,
+               f"the verdict in the node's absence keeps last_seen ({seen}; verdict at "
+               f"{v['verdict_time']}, last_seen now {v['last_seen']})")
         expect(len(n.challenges()) == 2 and grace == upstream(n)[-1],
                "the quarantine came from the timer: the node sent nothing after its last "
                "relayed message and was challenged no further")
