@@ -82,6 +82,8 @@ static const struct key_spec config_keys[] = {
     INT(spool, commit_gap_ms, 0, 1000),
     INT(spool, down_max_per_node, 1, 1000000),
     INT(spool, down_ttl_s, 1, 365 * 24 * 3600),
+    {"spool", "down_max_bytes", KT_INT64, offsetof(struct config, spool.down_max_bytes),
+     sizeof(int64_t), 4096, (long long)1 << 40, false},
 
     INT(limits, max_message_bytes, 1, 16 * 1024 * 1024),
     INT(limits, per_node_rate, 1, 1000000),
@@ -122,6 +124,7 @@ void config_defaults(struct config *cfg)
     cfg->spool.commit_gap_ms = 4;
     cfg->spool.down_max_per_node = 1000;
     cfg->spool.down_ttl_s = 24 * 3600;
+    cfg->spool.down_max_bytes = 16LL * 1024 * 1024;
     cfg->limits.max_message_bytes = 64 * 1024;
     cfg->limits.per_node_rate = 50;
     cfg->limits.per_node_burst = 200;
@@ -426,6 +429,9 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
     if (cfg->limits.max_message_bytes > cfg->spool.max_bytes)
         return fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
                     "max_message_bytes is larger than spool.max_bytes");
+    if (cfg->limits.max_message_bytes > cfg->spool.down_max_bytes)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
+                    "max_message_bytes is larger than spool.down_max_bytes");
     if (strncmp(cfg->uplink.key, "handle:", 7) == 0 && cfg->uplink.tcti[0] == '\0')
         return fail(err, CONFIG_EXIT_MISSING, name, text, len, "uplink", "key",
                     "a TPM handle needs uplink.tcti");

@@ -64,6 +64,7 @@ struct config {
     struct {
         char path[CONFIG_PATH_MAX];
         int64_t max_bytes;
+        int64_t down_max_bytes; /* byte budget of the down-queue (topics + payloads) */
         int ttl_seconds;
         int drain_rate;    /* messages per second sent upstream, at most */
         int max_inflight;  /* unacknowledged messages upstream, at most */

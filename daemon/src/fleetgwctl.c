@@ -309,9 +309,9 @@ static void print_status(json_object *o, bool spool)
            (long long)jint(o, "spool_max_bytes"), (long long)jint(o, "inflight"));
     if (spool)
         printf("oldest        %llds\n", (long long)jint(o, "oldest_age_s"));
-    printf("down queue    %lld command(s), %lld bytes, %lld in flight to the edge\n",
+    printf("down queue    %lld command(s), %lld of %lld bytes, %lld in flight to the edge\n",
            (long long)jint(o, "down_queued"), (long long)jint(o, "down_bytes"),
-           (long long)jint(o, "down_inflight"));
+           (long long)jint(o, "down_max_bytes"), (long long)jint(o, "down_inflight"));
     if (spool)
         printf("down oldest   %llds\n", (long long)jint(o, "down_oldest_age_s"));
     json_object *c;

@@ -858,7 +858,7 @@ static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquit
         return;
     }
     int r = downq_append(d->downq, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
-                         d->cfg.spool.down_max_per_node, d->cfg.spool.max_bytes, NULL);
+                         d->cfg.spool.down_max_per_node, d->cfg.spool.down_max_bytes, NULL);
     if (r == -ENOBUFS) {
         count_drop(d, node, "down_queue_full",
                    "a cloud command: spool.down_max_per_node commands are already queued for "
@@ -867,7 +867,7 @@ static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquit
     }
     if (r == -EDQUOT) {
         count_drop(d, node, "down_spool_full",
-                   "a cloud command: the down-queue is at spool.max_bytes");
+                   "a cloud command: the down-queue is at spool.down_max_bytes");
         return;
     }
     if (r < 0) {
@@ -1552,6 +1552,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     d->cfg.spool.drain_rate = n->spool.drain_rate;
     d->cfg.spool.down_max_per_node = n->spool.down_max_per_node;
     d->cfg.spool.down_ttl_s = n->spool.down_ttl_s;
+    d->cfg.spool.down_max_bytes = n->spool.down_max_bytes;
     d->cfg.spool.commit_gap_ms = n->spool.commit_gap_ms;
     d->cfg.log = n->log;
     d->cfg.registry = n->registry;
@@ -1661,6 +1662,7 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
         json_add_int(o, "inflight", d->n_inflight);
         json_add_int(o, "down_queued", (int64_t)downq_count(d->downq));
         json_add_int(o, "down_bytes", downq_bytes(d->downq));
+        json_add_int(o, "down_max_bytes", d->cfg.spool.down_max_bytes);
         json_add_int(o, "down_inflight", d->n_down_inflight);
         counters = json_object_new_object();
         if (spool_counters_foreach(d->spool, counter_json_cb, counters) < 0)

@@ -125,6 +125,22 @@ int main(void)
     CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"down_ttl_s\": \"1h\""), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
     CHECK(strcmp(err.key, "spool.down_ttl_s") == 0);
+    /* The down-queue's own byte budget: default, value, range, and it must hold the largest
+     * command (limits.max_message_bytes, 64 KiB by default). */
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK(cfg.spool.down_max_bytes == 16LL * 1024 * 1024);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"down_max_bytes\": 1048576"), &cfg, &err),
+                 0);
+    CHECK(cfg.spool.down_max_bytes == 1048576);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"down_max_bytes\": 4095"), &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "spool.down_max_bytes") == 0);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"down_max_bytes\": 65535"), &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "limits.max_message_bytes") == 0);
+    CHECK(strstr(err.message, "larger than spool.down_max_bytes") != NULL);
 
     /* Missing required key, and the TPM handle without a TCTI. */
     CHECK_EQ_INT(parse(variant("\"client_id\": \"gw-1\",", ""), &cfg, &err), -22);

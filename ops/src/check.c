@@ -52,6 +52,7 @@ struct check_config {
     int edge_port;
     char spool_path[1024];
     int64_t spool_max_bytes;
+    int64_t down_max_bytes;
 };
 
 static const char *const known_sections[] = {"edge",     "uplink",  "spool", "limits",
@@ -221,6 +222,7 @@ static void extract(json_object *root, struct check_config *c)
     /* Defaults of fleetgwd (fleetgwd.conf(5)). */
     snprintf(c->spool_path, sizeof(c->spool_path), "/var/lib/fleetgw/spool.db");
     c->spool_max_bytes = 256LL * 1024 * 1024;
+    c->down_max_bytes = 16LL * 1024 * 1024;
     get_str(root, "uplink", "host", c->uplink_host, sizeof(c->uplink_host));
     if (get_int(root, "uplink", "port", &v) && v > 0 && v <= 65535)
         c->uplink_port = (int)v;
@@ -235,6 +237,8 @@ static void extract(json_object *root, struct check_config *c)
     get_str(root, "spool", "path", c->spool_path, sizeof(c->spool_path));
     if (get_int(root, "spool", "max_bytes", &v) && v > 0)
         c->spool_max_bytes = v;
+    if (get_int(root, "spool", "down_max_bytes", &v) && v > 0)
+        c->down_max_bytes = v;
 }
 
 /* handle:0x81xxxxxx -> the handle, or 0. */
@@ -499,9 +503,10 @@ void check_disk(const char *spool_path, int64_t max_bytes, struct check_result *
     human(max_bytes, h_max, sizeof(h_max));
     if (avail < need)
         check_set(res, "disk", CHECK_FAIL,
-                  "free space on that file system or lower spool.max_bytes: when the disk is "
-                  "full fleetgwd refuses new messages",
-                  "%s has %s free, the spool may still grow by %s (spool.max_bytes %s)", dir,
+                  "free space on that file system or lower spool.max_bytes (or "
+                  "spool.down_max_bytes): when the disk is full fleetgwd refuses new messages",
+                  "%s has %s free, the spool may still grow by %s (spool.max_bytes + "
+                  "spool.down_max_bytes: %s)", dir,
                   h_free, h_need, h_max);
     else
         check_set(res, "disk", CHECK_OK, NULL, "%s has %s free, the spool needs at most %s more",
@@ -602,7 +607,8 @@ int check_collect(const struct check_options *opt, struct check_list *rep)
 
     /* Disk. */
     r = next_result(rep);
-    check_disk(c.spool_path, c.spool_max_bytes, r);
+    /* The spool database holds both queues, each with its own budget. */
+    check_disk(c.spool_path, c.spool_max_bytes + c.down_max_bytes, r);
     return 0;
 }
 

@@ -12,6 +12,8 @@ subscribed with their own certificates (persistent sessions). Proves:
  d. the edge broker frozen with 16 commands in flight (the bound) and killed: after its
     restart the same fleetgwd sends them again (counted `down_resent`) and then the rest;
     each node still gets every command once, in order;
+ b2. spool.down_max_bytes (set by SIGHUP): the commands over the down-queue's own byte
+    budget are dropped, newest first, and counted `down_spool_full`; the rest delivered;
  c. spool.down_ttl_s: commands queued longer are dropped and counted `down_expired`, later
     commands still flow;
  e. a command fleetgwd cannot write (database locked) is not acknowledged: the cloud broker
@@ -248,6 +250,36 @@ def main():
         c = site.counters()
         expect(c.get("down_queue_full") == 3 and c.get("relayed_down") == 2 * total + 8,
                f"the cap dropped exactly 3 commands (down_queue_full), 8 relayed (counters {c})")
+
+        # b2. the down-queue's own byte budget (spool.down_max_bytes), set by SIGHUP: the
+        # commands that would take it over are dropped (the newest), counted down_spool_full;
+        # the ones queued are delivered in order.
+        site.config(spool={"down_max_bytes": 4096})
+        reloads = site.gwd.output().count("configuration reloaded")
+        site.gwd.send_signal(signal.SIGHUP)
+        wait_for(lambda: site.gwd.output().count("configuration reloaded") > reloads, 30,
+                 "the reload")
+        stop_edge(site, nodes)
+        full0 = site.counters().get("down_spool_full", 0)
+        seqs = list(range(5001, 5151))
+        cloud_publish(site, "n1", seqs, "cfg/bytes")
+        wait_for(lambda: site.counters().get("down_spool_full", 0) - full0 +
+                 len(committed_down(site)) == len(seqs), 60,
+                 "every command either queued or counted down_spool_full")
+        rows = committed_down(site)
+        used = sum(len(t) + len(p) for _, t, p in rows)
+        dropped = site.counters().get("down_spool_full", 0) - full0
+        got = [int(p.decode().partition(":")[2]) for _, _, p in rows]
+        expect(dropped > 0 and used <= 4096 and used + 32 > 4096 and got == seqs[:len(rows)],
+               f"spool.down_max_bytes 4096: the first {len(rows)} commands queued ({used} "
+               f"bytes of topics and payloads), the {dropped} newest dropped (down_spool_full)")
+        js = ctl_json(site)
+        expect(js.get("down_max_bytes") == 4096 and js.get("down_bytes") == used,
+               f"fleetgwctl spool shows the budget and its use ({js.get('down_bytes')} of "
+               f"{js.get('down_max_bytes')} bytes)")
+        start_edge(site, nodes)
+        expected["n1"] += seqs[:len(rows)]
+        expect_delivered(site, nodes, expected, "with spool.down_max_bytes 4096")
 
         # d. commands in flight when the edge broker dies: the edge broker is frozen
         # (SIGSTOP), fleetgwd publishes up to its in-flight bound and waits for PUBACKs; the
