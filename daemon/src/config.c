@@ -616,3 +616,14 @@ int config_log_priority(const struct config *cfg)
         return LOG_ERR;
     return LOG_INFO;
 }
+
+size_t config_key_count(void)
+{
+    return sizeof(config_keys) / sizeof(config_keys[0]);
+}
+
+void config_key_name(size_t i, const char **section, const char **key)
+{
+    *section = config_keys[i].section;
+    *key = config_keys[i].key;
+}

@@ -113,4 +113,8 @@ int config_load(const char *path, struct config *cfg, struct config_error *err)
 /* Log priority (LOG_*) for cfg->log.level. */
 int config_log_priority(const struct config *cfg);
 
+/* The accepted keys, in table order: i < config_key_count(); for documentation checks. */
+size_t config_key_count(void);
+void config_key_name(size_t i, const char **section, const char **key);
+
 #endif
