@@ -1,10 +1,12 @@
 /* Minimal fleetgw agent firmware for mps2-an385: prints its banner, the measured-boot record
  * left by the bootloader and the IAK public key, then serves commands on UART0:
  *   'c' confirm the running image (ends test mode), 'r' reset, 'u' request the install of the
- *   secondary slot's image at the next reset, 's' + 64 hex digits: sign that SHA-256 digest
- *   with the IAK (the agent holds a sign call, never the key), 'a' + 64 hex digits: answer
- *   that 32-byte attestation challenge with a PSA attestation token (RFC 9783) signed by the
- *   IAK, its software component being the booted image as the bootloader measured it.
+ *   secondary slot's image at the next reset, 'a' + 64 hex digits: answer that 32-byte
+ *   attestation challenge with a PSA attestation token (RFC 9783) signed by the IAK (the
+ *   agent holds a sign call, never the key), its software component being the booted image
+ *   as the bootloader measured it. The IAK signs attestation tokens only: 's' (sign a
+ *   caller's digest) is refused, since a caller who chooses the digest could have any
+ *   token signed, claiming any measurement.
  * With a provisioning record in the flash (agent_link.h) it runs agents/core over the UART
  * instead (link mode: MQTT over TLS to the broker through fleetgw-serial-link), answering
  * attestation challenges with the same token. */
@@ -179,16 +181,12 @@ int main(void)
             uart_puts(boot_confirm(board_flash()) == 0 ? "agent: image confirmed\n"
                                                        : "agent: confirm failed\n");
         } else if (c == 's') {
-            uint8_t digest[32], sig[64];
-            if (read_hex32(digest) != 0) {
+            /* The digest is read (so its hex digits are not taken for commands), not signed. */
+            uint8_t digest[32];
+            if (read_hex32(digest) != 0)
                 uart_puts("agent: sign: expected 64 hex digits\n");
-            } else if (iak_sign((void *)(uintptr_t)board_flash(), digest, sig) != 0) {
-                uart_puts("agent: sign failed\n");
-            } else {
-                uart_puts("agent: sig ");
-                uart_hex(sig, sizeof(sig));
-                uart_puts("\n");
-            }
+            else
+                uart_puts("agent: sign: refused: the IAK signs attestation tokens only\n");
         } else if (c == 'a') {
             uint8_t nonce[32];
             if (read_hex32(nonce) != 0)
