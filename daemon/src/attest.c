@@ -2,12 +2,17 @@
 #include "attest.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <fleetgw/image.h>
 #include <fleetgw/msg.h>
 #include <fleetgw/token.h>
 #include <json-c/json.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +216,205 @@ out:
     if (fd >= 0)
         close(fd);
     return r;
+}
+
+/* The P-256 public keys of a PEM file (every "-----BEGIN" block must be one), as
+ * uncompressed points. */
+static int load_signer_keys(const char *path, struct image_key *keys, size_t cap, size_t *ret_n,
+                            char *err, size_t errlen)
+{
+    char text[64 * 1024];
+    size_t len = 0, blocks = 0, n = 0;
+    int r = 0;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        r = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(-r));
+        return r;
+    }
+    len = fread(text, 1, sizeof(text) - 1, f);
+    bool too_big = len == sizeof(text) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    if (too_big) {
+        snprintf(err, errlen, "%s: larger than 64 KiB", path);
+        return -EFBIG;
+    }
+    text[len] = '\0';
+    for (const char *q = text; (q = strstr(q, "-----BEGIN ")) != NULL; q += 11)
+        blocks++;
+    if (blocks == 0) {
+        snprintf(err, errlen, "%s: no PEM public key (-----BEGIN PUBLIC KEY-----) in it", path);
+        return -EINVAL;
+    }
+    if (blocks > cap) {
+        snprintf(err, errlen, "%s: more than %zu keys", path, cap);
+        return -EINVAL;
+    }
+    BIO *b = BIO_new_mem_buf(text, (int)len);
+    if (b == NULL)
+        return -ENOMEM;
+    for (n = 0; n < blocks; n++) {
+        EVP_PKEY *pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+        char group[32] = "";
+        uint8_t pt[CRYPTO_P256_PUB_LEN + 1];
+        size_t plen = 0;
+        bool ok = pk != NULL && EVP_PKEY_is_a(pk, "EC") &&
+                  EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                                 sizeof(group), NULL) == 1 &&
+                  strcmp(group, "prime256v1") == 0 &&
+                  EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+                                                  sizeof(pt), &plen) == 1 &&
+                  plen == CRYPTO_P256_PUB_LEN && pt[0] == 0x04;
+        EVP_PKEY_free(pk);
+        if (!ok) {
+            snprintf(err, errlen, "%s: key %zu is not a P-256 public key (PEM \"PUBLIC KEY\")",
+                     path, n + 1);
+            r = -EINVAL;
+            break;
+        }
+        memcpy(keys[n].pub, pt, CRYPTO_P256_PUB_LEN);
+    }
+    ERR_clear_error();
+    BIO_free(b);
+    explicit_bzero(text, sizeof(text));
+    *ret_n = n;
+    return r;
+}
+
+static int no_dot(const struct dirent *e)
+{
+    return e->d_name[0] != '.';
+}
+
+/* The whole file into a new buffer (at most max bytes); a reason in why on failure. */
+static uint8_t *read_image(int dirfd, const char *name, size_t max, size_t *ret_len,
+                           const char **why)
+{
+    struct stat st;
+    uint8_t *buf = NULL;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        *why = strerror(errno);
+    } else if (!S_ISREG(st.st_mode)) {
+        *why = "not a regular file";
+    } else if ((uint64_t)st.st_size > max) {
+        *why = "larger than an image can be (16 MiB)";
+    } else if ((buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1)) == NULL) {
+        *why = strerror(ENOMEM);
+    } else {
+        size_t have = 0;
+        while (have < (size_t)st.st_size) {
+            ssize_t k = read(fd, buf + have, (size_t)st.st_size - have);
+            if (k <= 0) {
+                *why = k == 0 ? "shorter than its size (changed while read)" : strerror(errno);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            have += (size_t)k;
+        }
+        *ret_len = have;
+    }
+    close(fd);
+    return buf;
+}
+
+int attest_policy_build(const char *reference_file, const char *image_dir,
+                        const char *signer_keys, attest_image_report_fn report, void *ctx,
+                        struct attest_policy **ret, char *err, size_t errlen)
+{
+    struct attest_policy *p = NULL;
+    struct dirent **names = NULL;
+    int n_names = 0, dirfd = -1, r;
+
+    if (reference_file != NULL && reference_file[0] != '\0') {
+        r = attest_policy_load(reference_file, &p, err, errlen);
+        if (r < 0)
+            return r;
+    } else {
+        p = calloc(1, sizeof(*p));
+        if (p == NULL)
+            return -ENOMEM;
+        p->lifecycles = 1u << 3; /* "secured" */
+    }
+    if (image_dir == NULL || image_dir[0] == '\0') {
+        *ret = p;
+        return 0;
+    }
+    struct image_key keys[IMAGE_MAX_KEYS];
+    size_t n_keys = 0;
+    r = load_signer_keys(signer_keys ? signer_keys : "", keys, IMAGE_MAX_KEYS, &n_keys, err,
+                         errlen);
+    if (r < 0)
+        goto out;
+    dirfd = open(image_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    n_names = dirfd < 0 ? -1 : scandir(image_dir, &names, no_dot, alphasort);
+    if (n_names < 0) {
+        r = -errno;
+        snprintf(err, errlen, "%s: %s", image_dir, strerror(-r));
+        goto out;
+    }
+    const struct image_verify_opts opts = {.keys = keys, .n_keys = n_keys};
+    for (int i = 0; i < n_names; i++) {
+        const char *name = names[i]->d_name;
+        const char *why = NULL;
+        size_t len = 0;
+        uint8_t *img = read_image(dirfd, name, IMAGE_MAX_LEN, &len, &why);
+        if (img == NULL) {
+            if (report)
+                report(ctx, name, false, why);
+            continue;
+        }
+        struct image_result res;
+        enum image_status st = image_verify(img, len, &opts, &res);
+        free(img);
+        if (st != IMAGE_OK) {
+            if (report)
+                report(ctx, name, false, image_status_str(st));
+            continue;
+        }
+        if (p->n == ATTEST_REFS_MAX) {
+            snprintf(err, errlen, "%s: more than %d reference values with the images", image_dir,
+                     ATTEST_REFS_MAX);
+            r = -E2BIG;
+            goto out;
+        }
+        struct attest_policy *np = realloc(p, sizeof(*p) + (p->n + 1) * sizeof(p->refs[0]));
+        if (np == NULL) {
+            r = -ENOMEM;
+            snprintf(err, errlen, "%s: out of memory", image_dir);
+            goto out;
+        }
+        p = np;
+        struct attest_ref *ref = &p->refs[p->n++];
+        memset(ref, 0, sizeof(*ref));
+        memcpy(ref->meas, res.digest, CRYPTO_SHA256_LEN);
+        ref->meas_len = CRYPTO_SHA256_LEN;
+        memcpy(ref->signer, res.signer_keyhash, CRYPTO_SHA256_LEN);
+        ref->signer_len = CRYPTO_SHA256_LEN;
+        snprintf(ref->version, sizeof(ref->version), "%u.%u.%u+%u",
+                 (unsigned)res.info.version.major, (unsigned)res.info.version.minor,
+                 (unsigned)res.info.version.revision, (unsigned)res.info.version.build);
+        if (report)
+            report(ctx, name, true, ref->version);
+    }
+    r = 0;
+out:
+    for (int i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    if (dirfd >= 0)
+        close(dirfd);
+    if (r < 0) {
+        free(p);
+        return r;
+    }
+    *ret = p;
+    return 0;
 }
 
 void attest_policy_free(struct attest_policy *p)

@@ -35,6 +35,24 @@ int attest_policy_load(const char *path, struct attest_policy **ret, char *err, 
 /* Same, from text (for tests and fuzzing). */
 int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret, char *err,
                         size_t errlen) __attribute__((warn_unused_result));
+/* Reports one image of attestation.image_dir: accepted (detail = its version) or left out
+ * (detail = why). */
+typedef void (*attest_image_report_fn)(void *ctx, const char *file, bool accepted,
+                                       const char *detail);
+
+/* The configured policy: the reference file's (reference_file not empty; else lifecycle
+ * "secured" and no reference values), plus one reference value for every image in
+ * image_dir (not empty; the OTA store) that verifies as an MCUboot image signed by a key of
+ * signer_keys (a PEM file of 1..16 P-256 public keys): measurement = the image hash, signer
+ * id = SHA-256 of the signer's SubjectPublicKeyInfo (what MCUboot's measured boot reports),
+ * version = the image header's. Files are taken in name order, dot files skipped. An image
+ * that does not verify is left out and reported; an unreadable directory or key file, a key
+ * that is not P-256, or more than ATTEST_REFS_MAX values in all fail the whole call (err
+ * names the file and the reason), so a caller keeps its previous policy. report may be NULL. */
+int attest_policy_build(const char *reference_file, const char *image_dir,
+                        const char *signer_keys, attest_image_report_fn report, void *ctx,
+                        struct attest_policy **ret, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 void attest_policy_free(struct attest_policy *p);
 size_t attest_policy_count(const struct attest_policy *p);
 

@@ -97,6 +97,8 @@ static const struct key_spec config_keys[] = {
     {"attestation", "required", KT_BOOL, offsetof(struct config, attestation.required),
      sizeof(bool), 0, 0, false},
     STR(attestation, reference_file, KT_CERT, false),
+    STR(attestation, image_dir, KT_PATH, false),
+    STR(attestation, signer_keys, KT_CERT, false),
     INT(attestation, nonce_ttl_s, 5, 3600),
     INT(attestation, interval_s, 5, 30 * 24 * 3600),
 
@@ -435,9 +437,16 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
     if (strncmp(cfg->uplink.key, "handle:", 7) == 0 && cfg->uplink.tcti[0] == '\0')
         return fail(err, CONFIG_EXIT_MISSING, name, text, len, "uplink", "key",
                     "a TPM handle needs uplink.tcti");
-    if (cfg->attestation.required && cfg->attestation.reference_file[0] == '\0')
+    if (cfg->attestation.required && cfg->attestation.reference_file[0] == '\0' &&
+        cfg->attestation.image_dir[0] == '\0')
         return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation", "reference_file",
-                    "attestation.required is true and needs attestation.reference_file");
+                    "attestation.required is true and needs attestation.reference_file or "
+                    "attestation.image_dir");
+    if ((cfg->attestation.image_dir[0] != '\0') != (cfg->attestation.signer_keys[0] != '\0'))
+        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation",
+                    cfg->attestation.image_dir[0] ? "signer_keys" : "image_dir",
+                    "attestation.image_dir and attestation.signer_keys go together (the images "
+                    "are reference values only when they verify with a signer key)");
     if (cfg->uplink.server_name[0] == '\0')
         memcpy(cfg->uplink.server_name, cfg->uplink.host, sizeof(cfg->uplink.server_name));
     return 0;

@@ -89,6 +89,8 @@ struct config {
     struct {
         bool required;                        /* relay only trusted nodes (default false) */
         char reference_file[CONFIG_PATH_MAX]; /* reference values + lifecycle policy */
+        char image_dir[CONFIG_PATH_MAX];      /* OTA store: signed images = reference values */
+        char signer_keys[CONFIG_PATH_MAX];    /* PEM P-256 public keys the images must verify */
         int nonce_ttl_s;
         int interval_s; /* re-attestation period of a trusted node */
     } attestation;

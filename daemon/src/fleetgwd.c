@@ -463,7 +463,8 @@ static void attest_on_evidence(struct daemon *d, const char *node,
         return;
     if (d->policy == NULL) {
         count_drop(d, node, "attestation_disabled",
-                   "attestation evidence (no attestation.reference_file configured)");
+                   "attestation evidence (no attestation.reference_file or image_dir "
+                   "configured)");
         return;
     }
     bool had = ns->challenge_out;
@@ -1507,6 +1508,30 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
     return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* One image of attestation.image_dir: logged with its outcome. */
+static void image_report(void *ctx, const char *file, bool accepted, const char *detail)
+{
+    const char *dir = ctx;
+    if (accepted)
+        log_info("attestation: reference value from the image %s/%s (version %s)", dir, file,
+                 detail);
+    else
+        log_event(LOG_WARNING, NULL, "image_refused",
+                  "attestation: the image %s/%s is not a reference value: %s", dir, file, detail);
+}
+
+/* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
+static int policy_load(const struct config *cfg, struct attest_policy **ret, char *err,
+                       size_t errlen)
+{
+    *ret = NULL;
+    if (cfg->attestation.reference_file[0] == '\0' && cfg->attestation.image_dir[0] == '\0')
+        return 0;
+    return attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
+                               cfg->attestation.signer_keys, image_report,
+                               (void *)cfg->attestation.image_dir, ret, err, errlen);
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *u)
 {
     (void)s;
@@ -1528,22 +1553,19 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         n->spool.max_inflight != d->cfg.spool.max_inflight)
         log_notice("reload: changes to edge.*, uplink.*, spool.path or spool.max_inflight take "
                    "effect at the next restart");
-    if (n->attestation.reference_file[0] != '\0') {
+    {
         struct attest_policy *np = NULL;
         char perr[512];
-        if (attest_policy_load(n->attestation.reference_file, &np, perr, sizeof(perr)) < 0) {
+        if (policy_load(n, &np, perr, sizeof(perr)) < 0) {
             log_event(LOG_ERR, NULL, "config_invalid",
-                      "reload refused, keeping the running configuration: "
-                      "attestation.reference_file: %s",
+                      "reload refused, keeping the running configuration: attestation: %s",
                       perr);
             goto out;
         }
         attest_policy_free(d->policy);
         d->policy = np;
-        log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
-    } else {
-        attest_policy_free(d->policy);
-        d->policy = NULL;
+        if (np != NULL)
+            log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
     }
     d->cfg.attestation = n->attestation;
     d->cfg.limits = n->limits;
@@ -1812,16 +1834,19 @@ static int run(struct daemon *d)
                   d->cfg.registry.path, strerror(-r));
         return 73; /* EX_CANTCREAT */
     }
-    if (d->cfg.attestation.reference_file[0] != '\0') {
-        r = attest_policy_load(d->cfg.attestation.reference_file, &d->policy, err, sizeof(err));
-        if (r < 0) {
-            log_event(LOG_ERR, NULL, "config_invalid", "attestation.reference_file: %s", err);
-            return CONFIG_EXIT_RANGE;
-        }
-        log_info("attestation: %zu reference value(s) from %s%s", attest_policy_count(d->policy),
-                 d->cfg.attestation.reference_file,
-                 d->cfg.attestation.required ? "" : " (not required for relaying)");
+    r = policy_load(&d->cfg, &d->policy, err, sizeof(err));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", err);
+        return CONFIG_EXIT_RANGE;
     }
+    if (d->policy != NULL)
+        log_info("attestation: %zu reference value(s)%s%s%s%s%s",
+                 attest_policy_count(d->policy),
+                 d->cfg.attestation.reference_file[0] ? " from " : "",
+                 d->cfg.attestation.reference_file,
+                 d->cfg.attestation.image_dir[0] ? " and the images in " : "",
+                 d->cfg.attestation.image_dir,
+                 d->cfg.attestation.required ? "" : " (not required for relaying)");
     if (!d->cfg.attestation.required)
         log_event(LOG_WARNING, NULL, "attestation_off",
                   "attestation.required is false: telemetry of every node on a valid topic is "
@@ -2019,6 +2044,19 @@ int main(int argc, char **argv)
         return ret;
     }
     if (check_only) {
+        /* The attestation sources too: the reference file and the signed images (each one
+         * reported), as the daemon would load them. */
+        char perr[512];
+        struct attest_policy *pol = NULL;
+        if (policy_load(&d->cfg, &pol, perr, sizeof(perr)) < 0) {
+            log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", perr);
+            free(d);
+            return CONFIG_EXIT_RANGE;
+        }
+        if (pol != NULL)
+            printf("%s: %zu attestation reference value(s)\n", d->config_path,
+                   attest_policy_count(pol));
+        attest_policy_free(pol);
         printf("%s: configuration is valid\n", d->config_path);
         free(d);
         return 0;

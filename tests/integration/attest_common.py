@@ -24,7 +24,7 @@ def point(key):
                                          serialization.PublicFormat.UncompressedPoint)
 
 
-def token(signing_key, iak_point, nonce, meas, lifecycle=0x3000):
+def token(signing_key, iak_point, nonce, meas, lifecycle=0x3000, signer=SIGNER):
     claims = {
         10: nonce,
         256: b"\x01" + hashlib.sha256(iak_point).digest(),
@@ -32,7 +32,7 @@ def token(signing_key, iak_point, nonce, meas, lifecycle=0x3000):
         2394: 1,
         2395: lifecycle,
         2396: b"\x55" * 32,
-        2399: [{1: "NSPE", 2: meas, 4: "1.2.0", 5: SIGNER}],
+        2399: [{1: "NSPE", 2: meas, 4: "1.2.0", 5: signer}],
     }
     payload = cbor2.dumps(claims)
     prot = b"\xa1\x01\x26"

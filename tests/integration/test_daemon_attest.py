@@ -8,16 +8,24 @@ cryptography, the node's IAK generated at test time). Proves:
  - an unknown key (node not enrolled) -> refused, counted, nothing relayed;
  - a replayed token (its nonce already used) -> quarantined;
  - an unknown measurement -> quarantined; after SIGHUP with the measurement added to the
-   reference values, the node is challenged again and becomes trusted."""
+   reference values, the node is challenged again and becomes trusted;
+ - the OTA store as a reference source (attestation.image_dir + signer_keys): an image
+   signed by fleetgw-tool with a key made here, dropped into the store, becomes a reference
+   value at SIGHUP (image hash, SHA-256 of the signer's key, header version), so a node
+   measuring it is trusted with that version; a tampered image and one signed by another key
+   are logged as refused and trust nobody; a store that cannot be read makes the reload
+   refused, and the running policy stays."""
 
 import json
+import os
 import signal
 import sys
 import time
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetgw_harness import Env, expect, require, wait_for
+from fleetgw_harness import Env, expect, program, require, wait_for
 
 from attest_common import MEAS_GOOD, MEAS_NEW, SIGNER, Node, token
 from daemon_common import PREFIX, Observer, Site
@@ -146,14 +154,110 @@ def main():
         d_ok = d.telemetry()
         wait_for(lambda: d_ok in upstream_payloads(d), 30, "D's telemetry upstream")
 
+        # E: the OTA store. Images signed by fleetgw-tool with a key made here; the store
+        # and the signer key file are added to the configuration and loaded by SIGHUP.
+        store = env.path("ota-store")
+        os.mkdir(store)
+        keys, pubs = {}, {}
+        for name in ("vendor", "rogue"):
+            k = ec.generate_private_key(ec.SECP256R1())
+            pubs[name] = k.public_key()
+            keys[name] = env.path(f"{name}.pem")
+            with open(keys[name], "wb") as f:
+                f.write(k.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+        signer_keys = env.path("signer-keys.pem")
+        with open(signer_keys, "wb") as f:
+            f.write(pubs["vendor"].public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+        payload = env.path("agent.bin")
+        with open(payload, "wb") as f:
+            f.write(os.urandom(4000))
+
+        def sign(key, version, out):
+            env.run([program("fleetgw-tool"), "image", "sign", "-k", keys[key], "-v", version,
+                     "-H", "32", "--pad-header", "-S", "0x20000", payload, out], check=True)
+            r = env.run([program("fleetgw-tool"), "image", "verify", "-k", keys[key], "--json",
+                         out], check=True)
+            return json.loads(r.stdout)
+
+        good = sign("vendor", "2.1.0+5", os.path.join(store, "agent-2.1.0.bin"))
+        rogue = sign("rogue", "2.1.0+5", os.path.join(store, "agent-rogue.bin"))
+        tampered = os.path.join(store, "agent-tampered.bin")
+        with open(os.path.join(store, "agent-2.1.0.bin"), "rb") as f:
+            img = bytearray(f.read())
+        img[100] ^= 1
+        with open(tampered, "wb") as f:
+            f.write(img)
+        e = Node(site)
+        enroll(e)
+        e.status()
+        nonce = e.wait_challenge(1)
+        meas = bytes.fromhex(good["digest"])
+        signer = bytes.fromhex(good["signer_keyhash"])
+        e.evidence(token(e.key, e.point, nonce, meas, signer=signer))
+        wait_for(lambda: verdict(e)["verdict"] == "quarantined", 30,
+                 "E quarantined before the store is configured")
+        site.config(attestation={"required": True, "reference_file": ref, "nonce_ttl_s": 5,
+                                 "interval_s": 3600, "image_dir": store,
+                                 "signer_keys": signer_keys})
+        site.gwd.send_signal(signal.SIGHUP)
+        wait_for(lambda: "3 reference value(s) loaded" in site.gwd.output(), 30,
+                 "the reload with the OTA store (2 values from the file, 1 image)")
+        out = site.gwd.output()
+        expect("reference value from the image " + os.path.join(store, "agent-2.1.0.bin") +
+               " (version 2.1.0+5)" in out and
+               "agent-tampered.bin is not a reference value: image hash mismatch" in out and
+               "agent-rogue.bin is not a reference value: signed by an unknown key" in out,
+               "the store's images are logged: the vendor's accepted with its version, the "
+               "tampered and the rogue-signed ones refused with the reason")
+        time.sleep(5.5)  # challenges are spaced by nonce_ttl_s
+        e.status()
+        nonce = e.wait_challenge(2)
+        e.evidence(token(e.key, e.point, nonce, meas, signer=signer))
+        wait_for(lambda: verdict(e)["verdict"] == "trusted", 30,
+                 "E trusted once its image is in the store")
+        expect(verdict(e)["fw_version"] == "2.1.0+5",
+               f"a node measuring a store image is trusted with the image's version "
+               f"({verdict(e)['fw_version']})")
+        # The rogue image's measurement (same payload, other signer) trusts nobody.
+        f2 = Node(site)
+        enroll(f2)
+        f2.status()
+        nonce = f2.wait_challenge(1)
+        f2.evidence(token(f2.key, f2.point, nonce, bytes.fromhex(rogue["digest"]),
+                          signer=bytes.fromhex(rogue["signer_keyhash"])))
+        wait_for(lambda: verdict(f2)["verdict"] == "quarantined", 30,
+                 "a node measuring the rogue-signed image quarantined")
+        # A store that cannot be read: the reload is refused, the policy stays.
+        site.config(attestation={"required": True, "reference_file": ref, "nonce_ttl_s": 5,
+                                 "interval_s": 3600, "image_dir": store + "-missing",
+                                 "signer_keys": signer_keys})
+        refused = site.gwd.output().count("reload refused")
+        site.gwd.send_signal(signal.SIGHUP)
+        wait_for(lambda: site.gwd.output().count("reload refused") > refused, 30,
+                 "the reload with an unreadable store refused")
+        expect("ota-store-missing" in site.gwd.output().split("reload refused")[-1],
+               "the refusal names the store")
+        time.sleep(5.5)
+        vt = verdict(e)["verdict_time"]
+        r = fleetgwctl("attest", e.id)  # a trusted node is challenged on the operator's word
+        assert r.returncode == 0, r.stderr
+        nonce = e.wait_challenge(3)
+        e.evidence(token(e.key, e.point, nonce, meas, signer=signer))
+        wait_for(lambda: verdict(e)["verdict_time"] > vt, 30, "E's new verdict")
+        expect(verdict(e)["verdict"] == "trusted" and verdict(e)["fw_version"] == "2.1.0+5",
+               "after the refused reload the store's image still counts (running policy kept)")
+
         time.sleep(1)
         cnt = site.counters()
         expect(b_msg not in upstream_payloads(b) and c_msg not in upstream_payloads(c) and
                a_msg not in upstream_payloads(a) and d_msg not in upstream_payloads(d),
                "no telemetry of a quarantined or unknown node was relayed")
         expect(cnt.get("quarantined", 0) >= 3 and cnt.get("not_enrolled", 0) >= 1 and
-               cnt.get("not_attested", 0) >= 1 and cnt.get("attest_trusted", 0) == 3 and
-               cnt.get("attest_quarantined", 0) == 3,
+               cnt.get("not_attested", 0) >= 1 and cnt.get("attest_trusted", 0) == 5 and
+               cnt.get("attest_quarantined", 0) == 5,
                f"drops and verdicts counted by reason: {cnt}")
         expect("NODE_ID" not in site.gwd.output() and f"node={b.id}" in site.gwd.output(),
                "verdicts are logged with the node id (stderr form outside the journal)")

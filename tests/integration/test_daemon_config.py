@@ -91,6 +91,29 @@ def main():
         r, p = check(text.replace('"required": false', '"required": true'))
         expect(r.returncode == 81 and "attestation.reference_file" in r.stderr,
                f"attestation.required needs its reference file ({r.stderr.strip()})")
+        # --check-config loads the attestation sources as the daemon would: a broken reference
+        # file, an unreadable image store, signer keys without a store, each refused.
+        ref = env.path("reference.json")
+        with open(ref, "w") as f:
+            f.write('{"reference_values": [{"measurement": "zz", "signer_id": "00"}]}')
+        r, p = check(text.replace('"required": false',
+                                  f'"required": false, "reference_file": "{ref}"'))
+        expect(r.returncode == 80 and "reference.json" in r.stderr and
+               "measurement must be" in r.stderr,
+               f"--check-config reads the reference file ({r.stderr.strip()})")
+        keys = env.path("signer-keys.pem")
+        with open(keys, "w") as f:
+            f.write("not a key\n")
+        store = env.path("no-such-store")
+        r, p = check(text.replace('"required": false',
+                                  f'"required": false, "image_dir": "{store}", '
+                                  f'"signer_keys": "{keys}"'))
+        expect(r.returncode == 80 and "signer-keys.pem" in r.stderr and
+               "no PEM public key" in r.stderr,
+               f"--check-config reads the signer keys ({r.stderr.strip()})")
+        r, p = check(text.replace('"required": false', f'"required": false, "signer_keys": "{keys}"'))
+        expect(r.returncode == 81 and "attestation.image_dir" in r.stderr,
+               f"signer_keys without image_dir is refused ({r.stderr.strip()})")
         # fleetgwctl check runs the daemon's own validation as its "config" check.
         bad = write(text.replace('"port": 8883', '"port": 0'))
         r = subprocess.run([program("fleetgwctl"), "--json", "check", "--config", bad],
