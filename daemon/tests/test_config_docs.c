@@ -10,37 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *dir, const char *rel)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, rel);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf != NULL && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf != NULL)
-        buf[len] = '\0';
-    return buf;
-}
-
 /* The text of the section whose heading line starts with `start` and contains `name`, up to
  * the next line starting with `start`; NULL when there is none. *len is its length. */
 static const char *section(const char *doc, const char *start, const char *name, size_t *len)
@@ -112,15 +81,16 @@ static bool man_has(const char *sec, size_t len, const char *key)
 
 int main(void)
 {
-    const char *src = getenv("FLEETGW_SOURCE_DIR");
-    if (src == NULL)
-        check_skip("FLEETGW_SOURCE_DIR is not set (run through ctest)");
-    char *md = slurp(src, "docs/configuration.md");
-    char *man = slurp(src, "packaging/man/fleetgwd.conf.5");
+    /* check_read_source() returns a static buffer: keep a copy of the first file. */
+    const char *t = check_read_source("docs/configuration.md");
+    char *md = t ? strdup(t) : NULL;
+    const char *man = check_read_source("packaging/man/fleetgwd.conf.5");
     CHECK(md != NULL);
     CHECK(man != NULL);
-    if (md == NULL || man == NULL)
+    if (md == NULL || man == NULL) {
+        free(md);
         return check_finish();
+    }
 
     CHECK(config_key_count() > 30);
     for (size_t i = 0; i < config_key_count(); i++) {
@@ -145,6 +115,5 @@ int main(void)
         }
     }
     free(md);
-    free(man);
     return check_finish();
 }
