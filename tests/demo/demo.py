@@ -82,7 +82,8 @@ def report(say, res, checks, args):
         "never leaves it)")
     say(f"  public key SHA-256 {ident['fingerprint']}")
     say("  certificate CN=gw-test from a CSR signed in the TPM, issued by a throwaway cloud CA")
-    say(f"firmware reference: {os.path.basename(res['image'])}, version {ref['version']}")
+    say(f"firmware reference: {os.path.basename(res['image'])}, version {ref['version']} "
+        f"(in the gateway's OTA store, attestation.image_dir, verified with the signing key)")
     say(f"  measurement {ref['measurement']}")
     say(f"  signer id   {ref['signer_id']}")
     say(f"fleet: {args.nodes} enrolled nodes, 3 enrolled bad nodes, 1 unknown key; "

@@ -1,8 +1,8 @@
 """The fleet scenario shared by `make demo` (tests/demo/demo.py) and
 tests/integration/test_fleet_attest.py: a gateway with its identity in a TPM (swtpm +
 tpm2-abrmd), a cloud broker (mutual TLS) and an edge broker (TLS for nodes, unix socket for
-fleetgwd), fleetgwd with the attestation gate on and reference values taken from the firmware
-image the build signed, and fleet-sim nodes with their own IAKs that speak the real protocol.
+fleetgwd), fleetgwd with the attestation gate on and reference values taken from its OTA store
+holding the firmware image the build signed, and fleet-sim nodes with their own IAKs that speak the real protocol.
 
 Everything is started through the harness Env (torn down on exit). Helpers are reused from
 tests/integration (daemon_common.Site, test_agent_mqtt.node_certs / run_sim / Subscriber)."""
@@ -11,6 +11,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -55,18 +56,20 @@ def firmware_image():
     return imgs[-1], pub
 
 
-def reference_values(env, image, pub):
-    """fleetgw-tool verifies the image with the signing key and gives digest + signer."""
+def ota_store(env, image, pub):
+    """The gateway's OTA store holding the build's signed image: fleetgwd takes its reference
+    values from there (attestation.image_dir, verified with the signing key). fleetgw-tool
+    verifies the image too and gives the digest, signer and version the demo prints."""
     r = env.run([program("fleetgw-tool"), "image", "verify", "-k", pub, "--json", image])
     if r.returncode != 0:
         raise HarnessError(f"fleetgw-tool image verify {image}: {r.stdout}{r.stderr}")
     info = json.loads(r.stdout)
     ref = {"measurement": info["digest"], "signer_id": info["signer_keyhash"],
            "version": info["version"], "description": os.path.basename(image)}
-    path = env.path("reference-values.json")
-    with open(path, "w") as f:
-        json.dump({"lifecycles": ["secured"], "reference_values": [ref]}, f, indent=2)
-    return path, ref
+    store = env.path("ota-store")
+    os.makedirs(store, exist_ok=True)
+    shutil.copyfile(image, os.path.join(store, os.path.basename(image)))
+    return store, ref
 
 
 class FleetSite(Site):
@@ -238,9 +241,10 @@ def run(env, good=20, count=20, rate=20.0, bad=True, unknown=True, log=print, go
     res = {"image": image}
     site = FleetSite(env)
     res["identity"] = {"handle": site.identity_handle, "fingerprint": site.identity_fpr}
-    ref_path, ref = reference_values(env, image, sign_pub)
+    store, ref = ota_store(env, image, sign_pub)
     res["reference"] = ref
-    site.start_gwd(attestation={"required": True, "reference_file": ref_path,
+    res["store"] = store
+    site.start_gwd(attestation={"required": True, "image_dir": store, "signer_keys": sign_pub,
                                 "nonce_ttl_s": 30, "interval_s": 3600})
     site.wait_gwd_connected()
     cloud = CloudTelemetry(site)
