@@ -3,6 +3,7 @@
  * lifecycle and known measurements; each refusal says why. Policy file parsing. */
 #include "attest.h"
 #include "check.h"
+#include "check_crypto.h"
 
 #include <fleetgw/msg.h>
 #include <fleetgw/token.h>
@@ -13,34 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int sign_cb(void *key_ctx, const uint8_t digest[32], uint8_t sig[64])
-{
-    EVP_PKEY *pk = key_ctx;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
-    unsigned char der[80];
-    size_t dl = sizeof(der);
-    int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
-             EVP_PKEY_sign(ctx, der, &dl, digest, 32) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    if (!ok)
-        return -1;
-    const unsigned char *p = der;
-    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)dl);
-    if (es == NULL)
-        return -1;
-    ok = BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) == 32 &&
-         BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) == 32;
-    ECDSA_SIG_free(es);
-    return ok ? 0 : -1;
-}
-
-static void pub_of(EVP_PKEY *pk, uint8_t pub[65])
-{
-    size_t n = 0;
-    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, 65, &n) != 1)
-        memset(pub, 0, 65);
-}
 
 static uint8_t meas[32], signer[32], nonce[32];
 
@@ -75,7 +48,7 @@ static size_t evidence(const struct token_claims *c, EVP_PKEY *pk, uint8_t *out,
     uint8_t tok[TOKEN_MAX_LEN];
     size_t tl = 0, ml = 0;
     struct msg m;
-    if (token_encode(c, sign_cb, pk, tok, sizeof(tok), &tl) != TOKEN_OK)
+    if (token_encode(c, check_p256_sign, pk, tok, sizeof(tok), &tl) != TOKEN_OK)
         return 0;
     memset(&m, 0, sizeof(m));
     m.type = MSG_ATTEST_EVIDENCE;
@@ -103,8 +76,8 @@ int main(void)
     size_t len;
 
     CHECK(key != NULL && other != NULL);
-    pub_of(key, pub);
-    pub_of(other, opub);
+    (void)check_p256_pub(key, pub);
+    (void)check_p256_pub(other, opub);
     CHECK(pub[0] == 0x04);
     for (int i = 0; i < 32; i++) {
         meas[i] = (uint8_t)(0xa0 + i);

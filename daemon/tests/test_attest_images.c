@@ -6,6 +6,7 @@
  * MCUboot's development key are accepted with the digests imgtool reported. */
 #include "attest.h"
 #include "check.h"
+#include "check_crypto.h"
 
 #include <errno.h>
 #include <fleetgw/image.h>
@@ -22,33 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int sign_cb(void *key_ctx, const uint8_t digest[32], uint8_t sig[64])
-{
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key_ctx, NULL);
-    unsigned char der[80];
-    size_t dl = sizeof(der);
-    int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
-             EVP_PKEY_sign(ctx, der, &dl, digest, 32) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    if (!ok)
-        return -1;
-    const unsigned char *p = der;
-    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)dl);
-    if (es == NULL)
-        return -1;
-    ok = BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) == 32 &&
-         BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) == 32;
-    ECDSA_SIG_free(es);
-    return ok ? 0 : -1;
-}
-
-static void pub_of(EVP_PKEY *pk, uint8_t pub[65])
-{
-    size_t n = 0;
-    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, 65, &n) != 1)
-        memset(pub, 0, 65);
-}
 
 static char dir[] = "/tmp/fleetgw-attimg-XXXXXX";
 
@@ -95,9 +69,9 @@ static size_t make_image(EVP_PKEY *key, const uint8_t *payload, size_t plen, uin
     o.hdr_size = 32;
     o.pad_header = 1;
     o.align = 4;
-    pub_of(key, o.pub);
+    (void)check_p256_pub(key, o.pub);
     o.key_format = IMAGE_KEY_HASH;
-    o.sign = sign_cb;
+    o.sign = check_p256_sign;
     o.sign_ctx = key;
     CHECK_EQ_INT(image_sign(&o, out, cap, &len, digest), IMAGE_OK);
     return len;
@@ -122,7 +96,7 @@ static size_t evidence(EVP_PKEY *node, const uint8_t nonce[32], const uint8_t me
     uint8_t pub[65], tok[TOKEN_MAX_LEN];
     unsigned int l;
     size_t tl = 0, ml = 0;
-    pub_of(node, pub);
+    (void)check_p256_pub(node, pub);
     memset(&c, 0, sizeof(c));
     c.present = TOKEN_HAS_NONCE | TOKEN_HAS_INSTANCE_ID | TOKEN_HAS_PROFILE | TOKEN_HAS_CLIENT_ID |
                 TOKEN_HAS_LIFECYCLE | TOKEN_HAS_IMPL_ID | TOKEN_HAS_SW_COMPS;
@@ -143,7 +117,7 @@ static size_t evidence(EVP_PKEY *node, const uint8_t nonce[32], const uint8_t me
     memcpy(c.sw[0].signer_id, signer, 32);
     c.sw[0].signer_id_len = 32;
     snprintf(c.sw[0].meas_type, sizeof(c.sw[0].meas_type), "fleet-agent");
-    if (token_encode(&c, sign_cb, node, tok, sizeof(tok), &tl) != TOKEN_OK)
+    if (token_encode(&c, check_p256_sign, node, tok, sizeof(tok), &tl) != TOKEN_OK)
         return 0;
     struct msg m;
     memset(&m, 0, sizeof(m));
@@ -188,10 +162,10 @@ int main(void)
     for (size_t i = 0; i < sizeof(payload); i++)
         payload[i] = (uint8_t)(i * 7);
     memset(nonce, 0x42, sizeof(nonce));
-    pub_of(node, node_pub);
+    (void)check_p256_pub(node, node_pub);
     uint8_t spub[65], opub[65];
-    pub_of(signer, spub);
-    pub_of(other, opub);
+    (void)check_p256_pub(signer, spub);
+    (void)check_p256_pub(other, opub);
     CHECK_EQ_INT(image_key_hash(spub, kh), IMAGE_OK);
     CHECK_EQ_INT(image_key_hash(opub, okh), IMAGE_OK);
 
@@ -350,7 +324,7 @@ int main(void)
                                        0xa8, 0x6a, 0xc3, 0x9a, 0x03, 0xca, 0xc3, 0x2a};
         uint8_t devpt[65], dkh[32];
         if (dev != NULL) {
-            pub_of(dev, devpt);
+            (void)check_p256_pub(dev, devpt);
             CHECK_EQ_INT(image_key_hash(devpt, dkh), IMAGE_OK);
             len = evidence(node, nonce, d1, dkh, buf, sizeof(buf));
             attest_evaluate(pol, buf, len, node_pub, nonce, 32, &res);

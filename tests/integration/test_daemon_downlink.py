@@ -150,6 +150,15 @@ def expect_delivered(site, nodes, expected, what):
         expect(ok, f"{what}: {n} received its commands, in order, once ({detail})")
 
 
+def reload(site, **over):
+    """Rewrites fleetgwd's configuration (sections in over) and has it reloaded by SIGHUP."""
+    site.config(**over)
+    reloads = site.gwd.output().count("configuration reloaded")
+    site.gwd.send_signal(signal.SIGHUP)
+    wait_for(lambda: site.gwd.output().count("configuration reloaded") > reloads, 30,
+             "the reload")
+
+
 def stop_edge(site, nodes):
     """Nodes leave (sessions kept), the edge broker stops, fleetgwd notices."""
     lost = site.gwd.output().count("lost the edge broker connection")
@@ -229,11 +238,7 @@ def main():
         expect(not drops, f"no command dropped ({drops})")
 
         # b. per-node cap, set by SIGHUP; edge restart with fleetgwd running
-        site.config(spool={"down_max_per_node": 5})
-        reloads = site.gwd.output().count("configuration reloaded")
-        site.gwd.send_signal(signal.SIGHUP)
-        wait_for(lambda: site.gwd.output().count("configuration reloaded") > reloads, 30,
-                 "the reload")
+        reload(site, spool={"down_max_per_node": 5})
         stop_edge(site, nodes)
         cloud_publish_all(site, {"n1": (list(range(1001, 1009)), "cfg/limit"),
                                  "n2": (list(range(1001, 1004)), "cfg/limit")})
@@ -254,11 +259,7 @@ def main():
         # b2. the down-queue's own byte budget (spool.down_max_bytes), set by SIGHUP: the
         # commands that would take it over are dropped (the newest), counted down_spool_full;
         # the ones queued are delivered in order.
-        site.config(spool={"down_max_bytes": 4096})
-        reloads = site.gwd.output().count("configuration reloaded")
-        site.gwd.send_signal(signal.SIGHUP)
-        wait_for(lambda: site.gwd.output().count("configuration reloaded") > reloads, 30,
-                 "the reload")
+        reload(site, spool={"down_max_bytes": 4096})
         stop_edge(site, nodes)
         full0 = site.counters().get("down_spool_full", 0)
         seqs = list(range(5001, 5151))
@@ -285,11 +286,7 @@ def main():
         # (SIGSTOP), fleetgwd publishes up to its in-flight bound and waits for PUBACKs; the
         # broker is then SIGKILLed (it never read them) and restarted: fleetgwd (still the same
         # process) sends the in-flight ones again, then the rest, in order.
-        site.config()
-        reloads = site.gwd.output().count("configuration reloaded")
-        site.gwd.send_signal(signal.SIGHUP)
-        wait_for(lambda: site.gwd.output().count("configuration reloaded") > reloads, 30,
-                 "the reload")
+        reload(site)
         nodes.stop()
         site.edge.proc.send_signal(signal.SIGSTOP)
         before = site.counters()
@@ -317,11 +314,7 @@ def main():
                f"the 16 in flight were counted down_resent, all 40 relayed_down (counters {c})")
 
         # c. TTL: commands older than spool.down_ttl_s are dropped and counted
-        site.config(spool={"down_max_per_node": 1000, "down_ttl_s": 1})
-        reloads = site.gwd.output().count("configuration reloaded")
-        site.gwd.send_signal(signal.SIGHUP)
-        wait_for(lambda: site.gwd.output().count("configuration reloaded") > reloads, 30,
-                 "the reload")
+        reload(site, spool={"down_max_per_node": 1000, "down_ttl_s": 1})
         stop_edge(site, nodes)
         cloud_publish(site, "n1", [2001, 2002], "set")
         wait_for(lambda: site.counters().get("down_expired", 0) == 2, 60,
