@@ -323,9 +323,9 @@ static uint8_t *read_image(int dirfd, const char *name, size_t max, size_t *ret_
     return buf;
 }
 
-int attest_policy_build(const char *reference_file, const char *image_dir,
-                        const char *signer_keys, attest_image_report_fn report, void *ctx,
-                        struct attest_policy **ret, char *err, size_t errlen)
+int attest_policy_build(const char *reference_file, const char *image_dir, const char *signer_keys,
+                        attest_image_report_fn report, void *ctx, struct attest_policy **ret,
+                        char *err, size_t errlen)
 {
     struct attest_policy *p = NULL;
     struct dirent **names = NULL;
@@ -335,6 +335,8 @@ int attest_policy_build(const char *reference_file, const char *image_dir,
         r = attest_policy_load(reference_file, &p, err, errlen);
         if (r < 0)
             return r;
+        if (p == NULL)
+            return -ENOMEM; /* (attest_policy_load sets it whenever it returns 0) */
     } else {
         p = calloc(1, sizeof(*p));
         if (p == NULL)

@@ -49,10 +49,9 @@ typedef void (*attest_image_report_fn)(void *ctx, const char *file, bool accepte
  * that does not verify is left out and reported; an unreadable directory or key file, a key
  * that is not P-256, or more than ATTEST_REFS_MAX values in all fail the whole call (err
  * names the file and the reason), so a caller keeps its previous policy. report may be NULL. */
-int attest_policy_build(const char *reference_file, const char *image_dir,
-                        const char *signer_keys, attest_image_report_fn report, void *ctx,
-                        struct attest_policy **ret, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int attest_policy_build(const char *reference_file, const char *image_dir, const char *signer_keys,
+                        attest_image_report_fn report, void *ctx, struct attest_policy **ret,
+                        char *err, size_t errlen) __attribute__((warn_unused_result));
 void attest_policy_free(struct attest_policy *p);
 size_t attest_policy_count(const struct attest_policy *p);
 

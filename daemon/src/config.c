@@ -154,6 +154,9 @@ static unsigned line_of_offset(const char *text, size_t len, size_t off)
 /* Offset of the quoted token "word" in text at or after start, or (size_t)-1. */
 static size_t find_quoted(const char *text, size_t len, size_t start, const char *word)
 {
+    /* word is never NULL: key_line() returns before a NULL key reaches here (cppcheck cannot
+     * follow fail()'s guard) */
+    /* cppcheck-suppress ctunullpointer */
     size_t wl = strlen(word);
     for (size_t i = start; i < len && len - i >= wl + 2; i++) {
         if (text[i] == '"' && memcmp(text + i + 1, word, wl) == 0 && text[i + 1 + wl] == '"')

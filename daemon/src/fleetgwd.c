@@ -1558,8 +1558,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         char perr[512];
         if (policy_load(n, &np, perr, sizeof(perr)) < 0) {
             log_event(LOG_ERR, NULL, "config_invalid",
-                      "reload refused, keeping the running configuration: attestation: %s",
-                      perr);
+                      "reload refused, keeping the running configuration: attestation: %s", perr);
             goto out;
         }
         attest_policy_free(d->policy);
@@ -1840,11 +1839,12 @@ static int run(struct daemon *d)
         return CONFIG_EXIT_RANGE;
     }
     if (d->policy != NULL)
-        log_info("attestation: %zu reference value(s)%s%s%s%s%s",
-                 attest_policy_count(d->policy),
+        log_info("attestation: %zu reference value(s)%s%s%s%s%s", attest_policy_count(d->policy),
                  d->cfg.attestation.reference_file[0] ? " from " : "",
                  d->cfg.attestation.reference_file,
-                 d->cfg.attestation.image_dir[0] ? " and the images in " : "",
+                 !d->cfg.attestation.image_dir[0]       ? ""
+                 : d->cfg.attestation.reference_file[0] ? " and the images in "
+                                                        : " from the images in ",
                  d->cfg.attestation.image_dir,
                  d->cfg.attestation.required ? "" : " (not required for relaying)");
     if (!d->cfg.attestation.required)

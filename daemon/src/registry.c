@@ -187,12 +187,12 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
                          const char *reason, const char *fw_version, int64_t now, bool seen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite_errno(sqlite3_prepare_v2(
-        r->db,
-        "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?,"
-        " last_seen = CASE WHEN ? THEN ? ELSE last_seen END,"
-        " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
-        -1, &st, NULL));
+    int rc = sqlite_errno(
+        sqlite3_prepare_v2(r->db,
+                           "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?,"
+                           " last_seen = CASE WHEN ? THEN ? ELSE last_seen END,"
+                           " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
+                           -1, &st, NULL));
     if (rc < 0)
         goto out;
     sqlite3_bind_text(st, 1, verdict, -1, SQLITE_STATIC);

@@ -131,9 +131,9 @@ static size_t evidence(EVP_PKEY *node, const uint8_t nonce[32], const uint8_t me
 
 static void cleanup(void)
 {
-    static const char *const names[] = {"good.bin",  "other.bin", "tampered.bin", "junk.bin",
-                                        ".hidden.bin", "keys.pem", "rsa.pem",     "empty.pem",
-                                        "ref.json",  "v1.bin",    "v2.bin",       "dev.pem"};
+    static const char *const names[] = {"good.bin",    "other.bin", "tampered.bin", "junk.bin",
+                                        ".hidden.bin", "keys.pem",  "rsa.pem",      "empty.pem",
+                                        "ref.json",    "v1.bin",    "v2.bin",       "dev.pem"};
     char p[256];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         path_of(p, sizeof(p), names[i]);
@@ -171,10 +171,10 @@ int main(void)
 
     /* The store: one good image, one by an unknown signer, one tampered, one not an image,
      * a dot file (ignored) and a directory. */
-    size_t gl = make_image(signer, payload, sizeof(payload), 1, 4, 2, 7, img[0], sizeof(img[0]),
-                           d_good);
-    size_t ol = make_image(other, payload, sizeof(payload), 1, 4, 2, 7, img[1], sizeof(img[1]),
-                           d_other);
+    size_t gl =
+        make_image(signer, payload, sizeof(payload), 1, 4, 2, 7, img[0], sizeof(img[0]), d_good);
+    size_t ol =
+        make_image(other, payload, sizeof(payload), 1, 4, 2, 7, img[1], sizeof(img[1]), d_other);
     memcpy(img[2], img[0], gl);
     img[2][100] ^= 1;
     char store[256];
@@ -235,12 +235,16 @@ int main(void)
     /* With a reference file: its values and lifecycles, plus the images. */
     write_file("ref.json",
                "{\"lifecycles\":[\"secured\",\"non-psa-rot-debug\"],\"reference_values\":["
-               "{\"measurement\":\"" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
-               "\",\"signer_id\":\"" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+               "{\"measurement\":\""
+               "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+               "\",\"signer_id\":\""
+               "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
                "\"}]}",
                strlen("{\"lifecycles\":[\"secured\",\"non-psa-rot-debug\"],\"reference_values\":["
-                      "{\"measurement\":\"" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
-                      "\",\"signer_id\":\"" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+                      "{\"measurement\":\""
+                      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+                      "\",\"signer_id\":\""
+                      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
                       "\"}]}"));
     path_of(p, sizeof(p), "ref.json");
     CHECK_EQ_INT(attest_policy_build(p, dir, keys, NULL, NULL, &pol, err, sizeof(err)), 0);
@@ -281,9 +285,9 @@ int main(void)
     bool have_vectors = check_vector_path(vp, sizeof(vp), "mcuboot/root-ec-p256.pem") != NULL;
     if (have_vectors) {
         /* The store now holds the two vector images only; the key file lives elsewhere. */
-        static const char *const gone[] = {"good.bin", "other.bin", "tampered.bin", "junk.bin",
-                                           ".hidden.bin", "keys.pem", "rsa.pem", "empty.pem",
-                                           "ref.json"};
+        static const char *const gone[] = {"good.bin", "other.bin",   "tampered.bin",
+                                           "junk.bin", ".hidden.bin", "keys.pem",
+                                           "rsa.pem",  "empty.pem",   "ref.json"};
         for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
             path_of(p, sizeof(p), gone[i]);
             unlink(p);
@@ -305,14 +309,13 @@ int main(void)
                                                {"mcuboot/signed-2.0.0-fullkey.bin", "v2.bin"}};
         static uint8_t vbuf[1 << 18];
         for (int i = 0; i < 2; i++) {
-            long n = check_read_file(check_vector_path(vp, sizeof(vp), vimg[i][0]), vbuf,
-                                     sizeof(vbuf));
+            long n =
+                check_read_file(check_vector_path(vp, sizeof(vp), vimg[i][0]), vbuf, sizeof(vbuf));
             CHECK(n > 0);
             write_file(vimg[i][1], vbuf, n > 0 ? (size_t)n : 0);
         }
         seen[0] = '\0';
-        CHECK_EQ_INT(attest_policy_build("", dir, devpub, report, NULL, &pol, err, sizeof(err)),
-                     0);
+        CHECK_EQ_INT(attest_policy_build("", dir, devpub, report, NULL, &pol, err, sizeof(err)), 0);
         fprintf(stderr, "%s", seen);
         CHECK_EQ_INT(attest_policy_count(pol), 2);
         CHECK(strstr(seen, "v1.bin accepted 1.2.3+4\n") != NULL);

@@ -69,7 +69,8 @@ static bool man_has(const char *sec, size_t len, const char *key)
         if (le - p > 3 && p[0] == '.' && p[1] == 'B') {
             char line[512];
             size_t ll = (size_t)(le - p);
-            snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) - 1 ? ll : sizeof(line) - 1), p);
+            snprintf(line, sizeof(line), "%.*s",
+                     (int)(ll < sizeof(line) - 1 ? ll : sizeof(line) - 1), p);
             for (char *tok = strtok(line + 3, " \t\",;"); tok; tok = strtok(NULL, " \t\",;"))
                 if (strcmp(tok, key) == 0)
                     return true;

@@ -61,8 +61,8 @@ int main(void)
     CHECK_EQ_INT(registry_foreach(r, count_cb, &count), 0);
     CHECK_EQ_INT(count, 2);
 
-    CHECK_EQ_INT(registry_set_verdict(r, expect, "quarantined", "nonce mismatch", "1.2.3", 200,
-                                      true), 0);
+    CHECK_EQ_INT(
+        registry_set_verdict(r, expect, "quarantined", "nonce mismatch", "1.2.3", 200, true), 0);
     CHECK_EQ_INT(registry_get(r, expect, &n), 0);
     CHECK_EQ_INT(n.last_seen, 200); /* a verdict on evidence: the node was seen */
     CHECK_EQ_INT(registry_touch(r, expect, 250), 0);

@@ -506,8 +506,8 @@ void check_disk(const char *spool_path, int64_t max_bytes, struct check_result *
                   "free space on that file system or lower spool.max_bytes (or "
                   "spool.down_max_bytes): when the disk is full fleetgwd refuses new messages",
                   "%s has %s free, the spool may still grow by %s (spool.max_bytes + "
-                  "spool.down_max_bytes: %s)", dir,
-                  h_free, h_need, h_max);
+                  "spool.down_max_bytes: %s)",
+                  dir, h_free, h_need, h_max);
     else
         check_set(res, "disk", CHECK_OK, NULL, "%s has %s free, the spool needs at most %s more",
                   dir, h_free, h_need);

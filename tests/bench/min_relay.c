@@ -39,8 +39,8 @@
 #include <openssl/ssl.h>
 #include <sqlite3.h>
 
-#define RX_CAP (1u << 20)
-#define TX_CAP (4u << 20)
+#define RX_CAP       (1u << 20)
+#define TX_CAP       (4u << 20)
 #define MAX_INFLIGHT 1000u /* cloud PUBLISH packets awaiting PUBACK; the edge waits above it */
 
 struct relay {
@@ -197,11 +197,12 @@ static void mqtt_connect(struct relay *r, bool tls, const char *client_id, const
                          const char *password, const char *what)
 {
     uint8_t body[1024], pkt[1040];
-    size_t cl = strlen(client_id), ul = user ? strlen(user) : 0, pl = password ? strlen(password) : 0;
+    size_t cl = strlen(client_id), ul = user ? strlen(user) : 0,
+           pl = password ? strlen(password) : 0;
     if (cl + ul + pl + 16 > sizeof body)
         fail(what, "client id, user or password too long");
     size_t n = put_str(body, "MQTT", 4);
-    body[n++] = 4; /* 3.1.1 */
+    body[n++] = 4;                                                           /* 3.1.1 */
     body[n++] = (uint8_t)((user ? 0x80 : 0) | (password ? 0x40 : 0) | 0x02); /* clean */
     body[n++] = 0;
     body[n++] = 0; /* no keep-alive: the bench runs for minutes, the brokers are local */
@@ -410,22 +411,28 @@ static char *read_secret(const char *path)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: fleetgw-bench-min-relay --edge-socket PATH --edge-user U --edge-password-file F\n"
-            "         --client-id ID --cloud-port N --cafile F --cert F --key F --db PATH\n"
-            "         --in-prefix P --out-prefix P\n");
+    fprintf(
+        stderr,
+        "usage: fleetgw-bench-min-relay --edge-socket PATH --edge-user U --edge-password-file F\n"
+        "         --client-id ID --cloud-port N --cafile F --cert F --key F --db PATH\n"
+        "         --in-prefix P --out-prefix P\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"edge-socket", required_argument, NULL, 's'}, {"edge-user", required_argument, NULL, 'u'},
-        {"edge-password-file", required_argument, NULL, 'w'}, {"client-id", required_argument, NULL, 'i'},
-        {"cloud-port", required_argument, NULL, 'p'}, {"cafile", required_argument, NULL, 'a'},
-        {"cert", required_argument, NULL, 'c'}, {"key", required_argument, NULL, 'k'},
-        {"db", required_argument, NULL, 'd'}, {"in-prefix", required_argument, NULL, 'I'},
-        {"out-prefix", required_argument, NULL, 'O'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"edge-socket", required_argument, NULL, 's'},
+                                         {"edge-user", required_argument, NULL, 'u'},
+                                         {"edge-password-file", required_argument, NULL, 'w'},
+                                         {"client-id", required_argument, NULL, 'i'},
+                                         {"cloud-port", required_argument, NULL, 'p'},
+                                         {"cafile", required_argument, NULL, 'a'},
+                                         {"cert", required_argument, NULL, 'c'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"in-prefix", required_argument, NULL, 'I'},
+                                         {"out-prefix", required_argument, NULL, 'O'},
+                                         {NULL, 0, NULL, 0}};
     const char *sock = NULL, *user = NULL, *pwfile = NULL, *cid = NULL, *ca = NULL, *cert = NULL,
                *key = NULL, *dbpath = NULL;
     static struct relay r = {.next_pid = 1, .next_id = 1};
@@ -433,18 +440,41 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 's': sock = optarg; break;
-        case 'u': user = optarg; break;
-        case 'w': pwfile = optarg; break;
-        case 'i': cid = optarg; break;
-        case 'p': port = strtol(optarg, NULL, 10); break;
-        case 'a': ca = optarg; break;
-        case 'c': cert = optarg; break;
-        case 'k': key = optarg; break;
-        case 'd': dbpath = optarg; break;
-        case 'I': r.in_prefix = optarg; break;
-        case 'O': r.out_prefix = optarg; break;
-        default: usage();
+        case 's':
+            sock = optarg;
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        case 'w':
+            pwfile = optarg;
+            break;
+        case 'i':
+            cid = optarg;
+            break;
+        case 'p':
+            port = strtol(optarg, NULL, 10);
+            break;
+        case 'a':
+            ca = optarg;
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'd':
+            dbpath = optarg;
+            break;
+        case 'I':
+            r.in_prefix = optarg;
+            break;
+        case 'O':
+            r.out_prefix = optarg;
+            break;
+        default:
+            usage();
         }
     }
     if (!sock || !user || !pwfile || !cid || port <= 0 || port > 65535 || !ca || !cert || !key ||
@@ -481,7 +511,8 @@ int main(int argc, char **argv)
     mqtt_connect(&r, false, cid, user, read_secret(pwfile), "edge CONNECT");
     edge_subscribe(&r);
 
-    struct sockaddr_in si = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in si = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     r.cloud = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (r.cloud < 0 || connect(r.cloud, (struct sockaddr *)&si, sizeof si) != 0)
