@@ -1,7 +1,10 @@
 /* Fuzz target: attestation evidence from a node (attest-evidence CBOR message carrying a
- * PSA token) through the whole verifier, and the reference-value policy parser. The first
- * byte selects which. */
+ * PSA token) through the whole verifier, the reference-value policy parser, and the signer
+ * key (PEM) parser. The first byte selects which: bit 0 policy, else bit 1 keys, else
+ * evidence. */
 #include "attest.h"
+
+#include <fleetgw/image.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct attest_policy *q = NULL;
         if (attest_policy_parse((const char *)data + 1, size - 1, &q, err, sizeof(err)) == 0)
             attest_policy_free(q);
+        return 0;
+    }
+    if (data[0] & 2) {
+        struct image_key keys[IMAGE_MAX_KEYS];
+        size_t n = 0;
+        if (attest_signer_keys_parse((const char *)data + 1, size - 1, keys, IMAGE_MAX_KEYS, &n,
+                                     err, sizeof(err)) == 0 &&
+            (n == 0 || n > IMAGE_MAX_KEYS || keys[0].pub[0] != 0x04))
+            abort(); /* success means 1..16 uncompressed points */
         return 0;
     }
     attest_evaluate(pol, data + 1, size - 1, pub, nonce, sizeof(nonce), &res);

@@ -218,41 +218,40 @@ out:
     return r;
 }
 
-/* The P-256 public keys of a PEM file (every "-----BEGIN" block must be one), as
- * uncompressed points. */
-static int load_signer_keys(const char *path, struct image_key *keys, size_t cap, size_t *ret_n,
-                            char *err, size_t errlen)
+int attest_signer_keys_parse(const char *text, size_t len, struct image_key *keys, size_t cap,
+                             size_t *ret_n, char *err, size_t errlen)
 {
-    char text[64 * 1024];
-    size_t len = 0, blocks = 0, n = 0;
+    size_t blocks = 0, n = 0;
     int r = 0;
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        r = -errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(-r));
-        return r;
-    }
-    len = fread(text, 1, sizeof(text) - 1, f);
-    bool too_big = len == sizeof(text) - 1 && fgetc(f) != EOF;
-    fclose(f);
-    if (too_big) {
-        snprintf(err, errlen, "%s: larger than 64 KiB", path);
+    *ret_n = 0;
+    if (len > ATTEST_KEYS_MAX_TEXT) {
+        snprintf(err, errlen, "larger than 64 KiB");
         return -EFBIG;
     }
-    text[len] = '\0';
-    for (const char *q = text; (q = strstr(q, "-----BEGIN ")) != NULL; q += 11)
+    /* A NUL-terminated copy: strstr and the PEM reader see exactly len bytes. */
+    char *t = malloc(len + 1);
+    if (t == NULL)
+        return -ENOMEM;
+    memcpy(t, text, len);
+    t[len] = '\0';
+    for (const char *q = t; (q = strstr(q, "-----BEGIN ")) != NULL; q += 11)
         blocks++;
-    if (blocks == 0) {
-        snprintf(err, errlen, "%s: no PEM public key (-----BEGIN PUBLIC KEY-----) in it", path);
+    if (blocks == 0 || strlen(t) != len) {
+        snprintf(err, errlen, blocks == 0 ? "no PEM public key (-----BEGIN PUBLIC KEY-----) in it"
+                                          : "a NUL byte in the text");
+        free(t);
         return -EINVAL;
     }
     if (blocks > cap) {
-        snprintf(err, errlen, "%s: more than %zu keys", path, cap);
+        snprintf(err, errlen, "more than %zu keys", cap);
+        free(t);
         return -EINVAL;
     }
-    BIO *b = BIO_new_mem_buf(text, (int)len);
-    if (b == NULL)
+    BIO *b = BIO_new_mem_buf(t, (int)len);
+    if (b == NULL) {
+        free(t);
         return -ENOMEM;
+    }
     for (n = 0; n < blocks; n++) {
         EVP_PKEY *pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
         char group[32] = "";
@@ -267,8 +266,7 @@ static int load_signer_keys(const char *path, struct image_key *keys, size_t cap
                   plen == CRYPTO_P256_PUB_LEN && pt[0] == 0x04;
         EVP_PKEY_free(pk);
         if (!ok) {
-            snprintf(err, errlen, "%s: key %zu is not a P-256 public key (PEM \"PUBLIC KEY\")",
-                     path, n + 1);
+            snprintf(err, errlen, "key %zu is not a P-256 public key (PEM \"PUBLIC KEY\")", n + 1);
             r = -EINVAL;
             break;
         }
@@ -276,8 +274,33 @@ static int load_signer_keys(const char *path, struct image_key *keys, size_t cap
     }
     ERR_clear_error();
     BIO_free(b);
-    explicit_bzero(text, sizeof(text));
-    *ret_n = n;
+    free(t);
+    *ret_n = r == 0 ? n : 0;
+    return r;
+}
+
+/* The keys of a PEM file: attest_signer_keys_parse() of its text, err naming the file. */
+static int load_signer_keys(const char *path, struct image_key *keys, size_t cap, size_t *ret_n,
+                            char *err, size_t errlen)
+{
+    char text[ATTEST_KEYS_MAX_TEXT + 1], inner[200];
+    int r;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        r = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(-r));
+        return r;
+    }
+    size_t len = fread(text, 1, sizeof(text), f);
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed) {
+        snprintf(err, errlen, "%s: read error", path);
+        return -EIO;
+    }
+    r = attest_signer_keys_parse(text, len, keys, cap, ret_n, inner, sizeof(inner));
+    if (r < 0)
+        snprintf(err, errlen, "%s: %s", path, inner);
     return r;
 }
 

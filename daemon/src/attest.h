@@ -35,6 +35,18 @@ int attest_policy_load(const char *path, struct attest_policy **ret, char *err, 
 /* Same, from text (for tests and fuzzing). */
 int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret, char *err,
                         size_t errlen) __attribute__((warn_unused_result));
+#define ATTEST_KEYS_MAX_TEXT (64 * 1024)
+
+struct image_key;
+
+/* The P-256 public keys of a PEM text (attestation.signer_keys): every "-----BEGIN" block
+ * must be a "PUBLIC KEY" of curve P-256, 1..cap of them, the text at most 64 KiB with no NUL.
+ * Points go to keys[0..*ret_n) uncompressed. 0, or -EINVAL/-EFBIG/-ENOMEM with err saying
+ * why (*ret_n is then 0). */
+int attest_signer_keys_parse(const char *text, size_t len, struct image_key *keys, size_t cap,
+                             size_t *ret_n, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Reports one image of attestation.image_dir: accepted (detail = its version) or left out
  * (detail = why). */
 typedef void (*attest_image_report_fn)(void *ctx, const char *file, bool accepted,
