@@ -237,8 +237,9 @@ int attest_signer_keys_parse(const char *text, size_t len, struct image_key *key
     for (const char *q = t; (q = strstr(q, "-----BEGIN ")) != NULL; q += 11)
         blocks++;
     if (blocks == 0 || strlen(t) != len) {
-        snprintf(err, errlen, blocks == 0 ? "no PEM public key (-----BEGIN PUBLIC KEY-----) in it"
-                                          : "a NUL byte in the text");
+        snprintf(err, errlen,
+                 blocks == 0 ? "no PEM public key (-----BEGIN PUBLIC KEY-----) in it"
+                             : "a NUL byte in the text");
         free(t);
         return -EINVAL;
     }
