@@ -33,6 +33,9 @@ struct attest_policy {
     struct attest_ref refs[];
 };
 
+#define ATTEST_DEFAULT_LIFECYCLES (1u << 3) /* "secured" (lifecycle_names[3]) */
+#define ATTEST_POLICY_MAX_TEXT    (4u * 1024 * 1024)
+
 static const char *const lifecycle_names[] = {
     "unknown",           "assembly-and-test",         "psa-rot-provisioning", "secured",
     "non-psa-rot-debug", "recoverable-psa-rot-debug", "decommissioned"};
@@ -150,7 +153,7 @@ int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret
             snprintf(ref->version, sizeof(ref->version), "%s", json_object_get_string(f));
         }
     }
-    p->lifecycles = 1u << 3; /* "secured" by default */
+    p->lifecycles = ATTEST_DEFAULT_LIFECYCLES;
     if (json_object_object_get_ex(root, "lifecycles", &v)) {
         if (!json_object_is_type(v, json_type_array)) {
             snprintf(err, errlen, "'lifecycles' must be an array of names");
@@ -180,41 +183,71 @@ out:
     return r;
 }
 
+/* The whole regular file name (relative to dirfd, or a path with AT_FDCWD), at most max
+ * bytes, into a new buffer with a NUL after it. NULL with the reason in why and a negative
+ * errno in *ret_err. */
+static char *read_whole(int dirfd, const char *name, size_t max, size_t *ret_len, const char **why,
+                        int *ret_err)
+{
+    struct stat st;
+    char *buf = NULL;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    *ret_err = 0;
+    if (fd < 0) {
+        *ret_err = -errno;
+        *why = strerror(errno);
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        *ret_err = -errno;
+        *why = strerror(errno);
+    } else if (!S_ISREG(st.st_mode)) {
+        *ret_err = -EINVAL;
+        *why = "not a regular file";
+    } else if ((uint64_t)st.st_size > max) {
+        *ret_err = -EFBIG;
+        *why = "larger than allowed";
+    } else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+        *ret_err = -ENOMEM;
+        *why = strerror(ENOMEM);
+    } else {
+        size_t have = 0;
+        while (have < (size_t)st.st_size) {
+            ssize_t k = read(fd, buf + have, (size_t)st.st_size - have);
+            if (k <= 0) {
+                *ret_err = k == 0 ? -EIO : -errno;
+                *why = k == 0 ? "shorter than its size (changed while read)" : strerror(errno);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            have += (size_t)k;
+        }
+        if (buf != NULL) {
+            buf[have] = '\0';
+            *ret_len = have;
+        }
+    }
+    close(fd);
+    return buf;
+}
+
 int attest_policy_load(const char *path, struct attest_policy **ret, char *err, size_t errlen)
 {
-    char *buf = NULL;
-    struct stat st;
-    int r;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        r = -errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(-r));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > 4 * 1024 * 1024) {
-        r = -EINVAL;
-        snprintf(err, errlen, "%s: not a regular file of at most 4 MiB", path);
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        r = -ENOMEM;
-        goto out;
-    }
-    ssize_t n = read(fd, buf, (size_t)st.st_size);
-    if (n != st.st_size) {
-        r = -EIO;
-        snprintf(err, errlen, "%s: short read", path);
-        goto out;
-    }
+    const char *why = NULL;
     char inner[200];
-    r = attest_policy_parse(buf, (size_t)n, ret, inner, sizeof(inner));
+    size_t len = 0;
+    int r;
+    char *buf = read_whole(AT_FDCWD, path, ATTEST_POLICY_MAX_TEXT, &len, &why, &r);
+    if (buf == NULL) {
+        snprintf(err, errlen, "%s: %s (a reference file is a regular file of at most 4 MiB)", path,
+                 why);
+        return r;
+    }
+    r = attest_policy_parse(buf, len, ret, inner, sizeof(inner));
     if (r < 0)
         snprintf(err, errlen, "%s: %s", path, inner);
-out:
     free(buf);
-    if (fd >= 0)
-        close(fd);
     return r;
 }
 
@@ -284,67 +317,25 @@ int attest_signer_keys_parse(const char *text, size_t len, struct image_key *key
 static int load_signer_keys(const char *path, struct image_key *keys, size_t cap, size_t *ret_n,
                             char *err, size_t errlen)
 {
-    char text[ATTEST_KEYS_MAX_TEXT + 1], inner[200];
+    const char *why = NULL;
+    char inner[200];
+    size_t len = 0;
     int r;
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        r = -errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(-r));
+    char *text = read_whole(AT_FDCWD, path, ATTEST_KEYS_MAX_TEXT, &len, &why, &r);
+    if (text == NULL) {
+        snprintf(err, errlen, "%s: %s (a key file is a regular file of at most 64 KiB)", path, why);
         return r;
-    }
-    size_t len = fread(text, 1, sizeof(text), f);
-    bool failed = ferror(f) != 0;
-    fclose(f);
-    if (failed) {
-        snprintf(err, errlen, "%s: read error", path);
-        return -EIO;
     }
     r = attest_signer_keys_parse(text, len, keys, cap, ret_n, inner, sizeof(inner));
     if (r < 0)
         snprintf(err, errlen, "%s: %s", path, inner);
+    free(text);
     return r;
 }
 
 static int no_dot(const struct dirent *e)
 {
     return e->d_name[0] != '.';
-}
-
-/* The whole file into a new buffer (at most max bytes); a reason in why on failure. */
-static uint8_t *read_image(int dirfd, const char *name, size_t max, size_t *ret_len,
-                           const char **why)
-{
-    struct stat st;
-    uint8_t *buf = NULL;
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        *why = strerror(errno);
-        return NULL;
-    }
-    if (fstat(fd, &st) != 0) {
-        *why = strerror(errno);
-    } else if (!S_ISREG(st.st_mode)) {
-        *why = "not a regular file";
-    } else if ((uint64_t)st.st_size > max) {
-        *why = "larger than an image can be (16 MiB)";
-    } else if ((buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1)) == NULL) {
-        *why = strerror(ENOMEM);
-    } else {
-        size_t have = 0;
-        while (have < (size_t)st.st_size) {
-            ssize_t k = read(fd, buf + have, (size_t)st.st_size - have);
-            if (k <= 0) {
-                *why = k == 0 ? "shorter than its size (changed while read)" : strerror(errno);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            have += (size_t)k;
-        }
-        *ret_len = have;
-    }
-    close(fd);
-    return buf;
 }
 
 int attest_policy_build(const char *reference_file, const char *image_dir, const char *signer_keys,
@@ -365,7 +356,7 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
         p = calloc(1, sizeof(*p));
         if (p == NULL)
             return -ENOMEM;
-        p->lifecycles = 1u << 3; /* "secured" */
+        p->lifecycles = ATTEST_DEFAULT_LIFECYCLES;
     }
     if (image_dir == NULL || image_dir[0] == '\0') {
         *ret = p;
@@ -378,7 +369,7 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
     if (r < 0)
         goto out;
     dirfd = open(image_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    n_names = dirfd < 0 ? -1 : scandir(image_dir, &names, no_dot, alphasort);
+    n_names = dirfd < 0 ? -1 : scandirat(dirfd, ".", &names, no_dot, alphasort);
     if (n_names < 0) {
         r = -errno;
         snprintf(err, errlen, "%s: %s", image_dir, strerror(-r));
@@ -389,14 +380,15 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
         const char *name = names[i]->d_name;
         const char *why = NULL;
         size_t len = 0;
-        uint8_t *img = read_image(dirfd, name, IMAGE_MAX_LEN, &len, &why);
+        int rerr;
+        char *img = read_whole(dirfd, name, IMAGE_MAX_LEN, &len, &why, &rerr);
         if (img == NULL) {
             if (report)
                 report(ctx, name, false, why);
             continue;
         }
         struct image_result res;
-        enum image_status st = image_verify(img, len, &opts, &res);
+        enum image_status st = image_verify((const uint8_t *)img, len, &opts, &res);
         free(img);
         if (st != IMAGE_OK) {
             if (report)

@@ -131,9 +131,9 @@ static size_t evidence(EVP_PKEY *node, const uint8_t nonce[32], const uint8_t me
 
 static void cleanup(void)
 {
-    static const char *const names[] = {"good.bin",    "other.bin", "tampered.bin", "junk.bin",
-                                        ".hidden.bin", "keys.pem",  "rsa.pem",      "empty.pem",
-                                        "ref.json",    "v1.bin",    "v2.bin",       "dev.pem"};
+    static const char *const names[] = {
+        "good.bin", "other.bin", "tampered.bin", "junk.bin",      ".hidden.bin",   "keys.pem",
+        "rsa.pem",  "empty.pem", "ref.json",     "vstore/v1.bin", "vstore/v2.bin", "store/dev.pem"};
     char p[256];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         path_of(p, sizeof(p), names[i]);
@@ -142,6 +142,8 @@ static void cleanup(void)
     path_of(p, sizeof(p), "sub");
     rmdir(p);
     path_of(p, sizeof(p), "store");
+    rmdir(p);
+    path_of(p, sizeof(p), "vstore");
     rmdir(p);
     rmdir(dir);
 }
@@ -284,16 +286,10 @@ int main(void)
     char vp[512];
     bool have_vectors = check_vector_path(vp, sizeof(vp), "mcuboot/root-ec-p256.pem") != NULL;
     if (have_vectors) {
-        /* The store now holds the two vector images only; the key file lives elsewhere. */
-        static const char *const gone[] = {"good.bin", "other.bin",   "tampered.bin",
-                                           "junk.bin", ".hidden.bin", "keys.pem",
-                                           "rsa.pem",  "empty.pem",   "ref.json"};
-        for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
-            path_of(p, sizeof(p), gone[i]);
-            unlink(p);
-        }
-        path_of(p, sizeof(p), "sub");
-        rmdir(p);
+        /* A store of its own holding the two vector images; the key file lives elsewhere. */
+        char vstore[256];
+        path_of(vstore, sizeof(vstore), "vstore");
+        CHECK_EQ_INT(mkdir(vstore, 0700), 0);
         FILE *f = fopen(vp, "r");
         EVP_PKEY *dev = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
         if (f)
@@ -305,8 +301,9 @@ int main(void)
         CHECK(o != NULL && dev != NULL && PEM_write_PUBKEY(o, dev) == 1);
         if (o)
             fclose(o);
-        static const char *const vimg[2][2] = {{"mcuboot/signed-1.2.3+4-sc7.bin", "v1.bin"},
-                                               {"mcuboot/signed-2.0.0-fullkey.bin", "v2.bin"}};
+        static const char *const vimg[2][2] = {
+            {"mcuboot/signed-1.2.3+4-sc7.bin", "vstore/v1.bin"},
+            {"mcuboot/signed-2.0.0-fullkey.bin", "vstore/v2.bin"}};
         static uint8_t vbuf[1 << 18];
         for (int i = 0; i < 2; i++) {
             long n =
@@ -315,7 +312,8 @@ int main(void)
             write_file(vimg[i][1], vbuf, n > 0 ? (size_t)n : 0);
         }
         seen[0] = '\0';
-        CHECK_EQ_INT(attest_policy_build("", dir, devpub, report, NULL, &pol, err, sizeof(err)), 0);
+        CHECK_EQ_INT(attest_policy_build("", vstore, devpub, report, NULL, &pol, err, sizeof(err)),
+                     0);
         fprintf(stderr, "%s", seen);
         CHECK_EQ_INT(attest_policy_count(pol), 2);
         CHECK(strstr(seen, "v1.bin accepted 1.2.3+4\n") != NULL);
