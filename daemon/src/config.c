@@ -132,7 +132,7 @@ void config_defaults(struct config *cfg)
     cfg->limits.per_node_burst = 200;
     snprintf(cfg->registry.path, sizeof(cfg->registry.path), "/var/lib/fleetgw/registry.db");
     snprintf(cfg->control.socket, sizeof(cfg->control.socket), "/run/fleetgw/control.sock");
-    snprintf(cfg->control.group, sizeof(cfg->control.group), "fleetgw");
+    cfg->control.group[0] = '\0'; /* the daemon's own group */
     snprintf(cfg->log.level, sizeof(cfg->log.level), "info");
     cfg->attestation.required = false;
     cfg->attestation.nonce_ttl_s = 60;

@@ -152,7 +152,9 @@ struct ctl_server {
     int fd;
     sd_event_source *io;
     char path[108];
+    bool has_group; /* peers in this group are admitted (besides root and our own uid) */
     gid_t gid;
+    char warning[320]; /* why a configured group was not applied, or "" */
     ctl_handler_fn fn;
     void *u;
     struct ctl_client *clients[CTL_CLIENTS_MAX];
@@ -251,7 +253,11 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
 
 static bool peer_allowed(struct ctl_server *srv, const struct ucred *cr)
 {
-    if (cr->uid == 0 || cr->uid == geteuid() || cr->gid == srv->gid)
+    if (cr->uid == 0 || cr->uid == geteuid())
+        return true;
+    if (!srv->has_group)
+        return false;
+    if (cr->gid == srv->gid)
         return true;
     struct passwd pw, *res = NULL;
     char buf[2048];
@@ -332,14 +338,30 @@ int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_hand
         r = -ENAMETOOLONG;
         goto fail;
     }
-    struct group gr, *gres = NULL;
-    char gbuf[4096];
-    if (getgrnam_r(group, &gr, gbuf, sizeof(gbuf), &gres) != 0 || gres == NULL) {
-        snprintf(err, errlen, "control.group '%s' does not exist", group);
-        r = -ENOENT;
-        goto fail;
+    /* An empty control.group means the daemon's own group: an unprivileged run (make demo,
+     * the tests) needs no group of its own. A configured group must exist (a typo refuses
+     * the start), and is applied only where the daemon may: a user who is not a member of it
+     * cannot chown to it, and then the socket stays owner-only (0600) with a warning, so a
+     * configured group never widens access to the daemon's own group instead. */
+    if (group[0] == '\0') {
+        srv->gid = getegid();
+        srv->has_group = true;
+    } else {
+        struct group gr, *gres = NULL;
+        char gbuf[4096];
+        int gr_r = getgrnam_r(group, &gr, gbuf, sizeof(gbuf), &gres);
+        if (gr_r != 0 || gres == NULL) {
+            snprintf(err, errlen, "control.group '%s' does not exist%s%s", group,
+                     gr_r != 0 ? ": "
+                               : " (create it, or leave control.group empty for the "
+                                 "daemon's own group)",
+                     gr_r != 0 ? strerror(gr_r) : "");
+            r = -ENOENT;
+            goto fail;
+        }
+        srv->gid = gr.gr_gid;
+        srv->has_group = true;
     }
-    srv->gid = gr.gr_gid;
     snprintf(srv->path, sizeof(srv->path), "%s", path);
     memcpy(sa.sun_path, path, strlen(path) + 1);
     srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -351,7 +373,8 @@ int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_hand
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         (void)unlink(path); /* stale socket of a previous run */
-    mode_t old = umask(0117);
+    /* Bound owner-only; the group's access is opened below once the group is in place. */
+    mode_t old = umask(0177);
     r = bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
     if (r < 0) {
@@ -359,9 +382,21 @@ int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_hand
         snprintf(err, errlen, "cannot bind %s: %s", path, strerror(-r));
         goto fail;
     }
-    if (chown(path, (uid_t)-1, srv->gid) != 0 || chmod(path, 0660) != 0) {
+    if (chown(path, (uid_t)-1, srv->gid) != 0) {
         r = -errno;
-        snprintf(err, errlen, "cannot set owner/mode of %s: %s", path, strerror(-r));
+        if (r != -EPERM || group[0] == '\0') {
+            snprintf(err, errlen, "cannot give %s to group '%s': %s", path, group, strerror(-r));
+            goto fail;
+        }
+        snprintf(srv->warning, sizeof(srv->warning),
+                 "control.group '%s' cannot be applied to %s: uid %u is not a member of it "
+                 "(%s); the socket is open to uid %u and root only",
+                 group, path, (unsigned)geteuid(), strerror(-r), (unsigned)geteuid());
+        srv->has_group = false;
+    }
+    if (chmod(path, srv->has_group ? 0660 : 0600) != 0) {
+        r = -errno;
+        snprintf(err, errlen, "cannot set the mode of %s: %s", path, strerror(-r));
         goto fail;
     }
     if (listen(srv->fd, 16) != 0) {
@@ -379,6 +414,11 @@ int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_hand
 fail:
     ctl_server_free(srv);
     return r;
+}
+
+const char *ctl_server_warning(const struct ctl_server *s)
+{
+    return s != NULL && s->warning[0] != '\0' ? s->warning : NULL;
 }
 
 void ctl_server_free(struct ctl_server *s)

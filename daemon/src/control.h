@@ -1,5 +1,6 @@
-/* Control socket: a unix stream socket (mode 0660, group from control.group), each peer
- * checked with SO_PEERCRED; line-delimited JSON requests and responses, used by fleetgwctl.
+/* Control socket: a unix stream socket (mode 0660; group from control.group, or the daemon's
+ * own group when that is empty; owner-only 0600 when a configured group cannot be applied),
+ * each peer checked with SO_PEERCRED; line-delimited JSON requests and responses, used by fleetgwctl.
  *
  * Requests (one JSON object per line, at most CTL_LINE_MAX bytes):
  *   {"cmd":"status"} {"cmd":"nodes"} {"cmd":"spool"}
@@ -49,6 +50,9 @@ struct ctl_server;
 int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_handler_fn fn, void *u,
                      struct ctl_server **ret, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Why the configured control.group was not applied (the daemon may not chown to it), for the
+ * caller to log; NULL when it was applied or none was configured. */
+const char *ctl_server_warning(const struct ctl_server *s);
 void ctl_server_free(struct ctl_server *s);
 
 #endif

@@ -1927,6 +1927,8 @@ static int run(struct daemon *d)
         log_event(LOG_ERR, NULL, "control_socket", "cannot open the control socket: %s", err);
         return 69;
     }
+    if (ctl_server_warning(d->ctl) != NULL)
+        log_event(LOG_WARNING, NULL, "control_group", "%s", ctl_server_warning(d->ctl));
 
     d->edge = mosquitto_new(d->cfg.edge.client_id, false, d);
     if (d->edge == NULL)

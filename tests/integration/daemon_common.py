@@ -74,7 +74,7 @@ class Site:
                        "per_node_burst": 1000},
             "registry": {"path": self.env.path("registry.db")},
             "attestation": {"required": False},
-            "control": {"socket": self.control_socket, "group": "root"},
+            "control": {"socket": self.control_socket},
             "log": {"level": "info"},
         }
         for k, v in over.items():
