@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that fleetgw's build, tests, firmware and packaging need.
 # Idempotent and quick when everything is present. As root it runs apt-get; otherwise it
-# prints the exact command to run and fails.
+# prints the one command to run (with sudo, or su where sudo is absent) and fails.
 #   scripts/deps.sh            everything (build, tests, firmware, packaging)
 #   scripts/deps.sh --check    only report what is missing (exit 1 if anything is)
 set -euo pipefail
@@ -48,10 +48,24 @@ if [ ${#missing[@]} -eq 0 ] && [ $need_src -eq 0 ]; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: missing Debian packages: ${missing[*]:-none}" >&2
-    echo "deps: run as root, then retry:" >&2
-    [ $need_src -eq 1 ] && echo "  sed 's/^Types: deb\$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > $SRC_LIST" >&2
-    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]:-}" >&2
+    # One line to copy: what this script would do as root (the deb-src entry, the package
+    # lists, the packages), for sudo, or for su where sudo is not installed.
+    steps=""
+    if [ $need_src -eq 1 ]; then
+        if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+            steps="sed 's/^Types: deb\$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > $SRC_LIST && "
+        else
+            steps="grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' > ${SRC_LIST%.sources}.list && "
+        fi
+    fi
+    steps="${steps}apt-get update && apt-get install -y --no-install-recommends ${missing[*]:-}"
+    echo "deps: missing Debian packages: ${missing[*]:-none}$([ $need_src -eq 1 ] && echo ' (and a deb-src entry for the firmware'"'"'s Mbed TLS source)')" >&2
+    echo "deps: install them with this one command, then run make again:" >&2
+    if command -v sudo >/dev/null 2>&1; then
+        echo "  sudo sh -c \"$steps\"" >&2
+    else
+        echo "  su -c \"$steps\"" >&2
+    fi
     exit 1
 fi
 

@@ -2,8 +2,7 @@
 - `systemd-analyze verify` prints nothing (no unknown key, no bad value, the programs exist);
 - `systemd-analyze security --offline=true` gives an overall exposure <= 2.0 and every
   hardening setting the issue asks for is present with the required value;
-- sysusers.d and tmpfiles.d files apply cleanly to a scratch root and create the user,
-  the groups and the directories with the owners and modes the unit relies on;
+- (sysusers.d and tmpfiles.d: integration.systemd_tmpfiles, which needs root);
 - every man page the unit's Documentation= names is shipped in packaging/man/.
 
 The executable check of `verify` needs /usr/bin/fleetgwd: once daemon/ is in the tree the
@@ -110,43 +109,6 @@ def check_settings():
            "PrivateDevices= off (it would hide /dev/tpmrm0; DevicePolicy=closed instead)")
 
 
-def check_sysusers_tmpfiles(tmp):
-    root = os.path.join(tmp, "root")
-    os.makedirs(os.path.join(root, "etc"))
-    r = run(["systemd-sysusers", f"--root={root}",
-             os.path.join(SRC, "systemd", "fleetgw.sysusers")])
-    expect(r.returncode == 0, f"systemd-sysusers applies fleetgw.sysusers ({r.stderr.strip()})")
-    users = {}
-    with open(os.path.join(root, "etc", "passwd")) as f:
-        for line in f:
-            p = line.rstrip("\n").split(":")
-            users[p[0]] = p
-    groups = {}
-    with open(os.path.join(root, "etc", "group")) as f:
-        for line in f:
-            p = line.rstrip("\n").split(":")
-            groups[p[0]] = p
-    expect("fleetgw" in users and int(users["fleetgw"][2]) < 1000,
-           "system user fleetgw created (uid < 1000)")
-    expect(users["fleetgw"][6] in ("/usr/sbin/nologin", "/sbin/nologin"),
-           "fleetgw has no login shell")
-    expect(users["fleetgw"][5] == "/var/lib/fleetgw", "fleetgw's home is its state directory")
-    expect("tss" in groups, "group tss exists (SupplementaryGroups=tss cannot fail)")
-    expect("fleetgw" not in groups["tss"][3].split(","),
-           "fleetgw is not a permanent member of tss (only the unit grants it)")
-
-    r = run(["systemd-tmpfiles", f"--root={root}", "--create",
-             os.path.join(SRC, "systemd", "fleetgw.tmpfiles")])
-    expect(r.returncode == 0, f"systemd-tmpfiles applies fleetgw.tmpfiles ({r.stderr.strip()})")
-    uid, gid = int(users["fleetgw"][2]), int(groups["fleetgw"][2])
-    st = os.stat(os.path.join(root, "var", "lib", "fleetgw"))
-    expect((st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o750),
-           "/var/lib/fleetgw is fleetgw:fleetgw 0750")
-    st = os.stat(os.path.join(root, "run", "fleetgw-edge"))
-    expect((st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o750),
-           "/run/fleetgw-edge is root:fleetgw 0750")
-
-
 def check_man_pages():
     s = unit_settings(UNIT)
     docs = " ".join(s.get(("[Unit]", "Documentation"), []))
@@ -161,7 +123,7 @@ def check_man_pages():
 
 
 def main():
-    for prog in ("systemd-analyze", "systemd-sysusers", "systemd-tmpfiles"):
+    for prog in ("systemd-analyze",):
         if run(["sh", "-c", f"command -v {prog}"]).returncode != 0:
             print(f"FAIL: {prog} not found: install the Debian package 'systemd'")
             return 1
@@ -169,7 +131,6 @@ def main():
         check_settings()
         check_verify(tmp)
         check_security()
-        check_sysusers_tmpfiles(tmp)
         check_man_pages()
     print("PASS")
     return 0
