@@ -47,7 +47,7 @@ deb: deps
 # Runs every libFuzzer target for FUZZ_SECONDS each (clang, ASan+UBSan), growing the corpus
 # in a scratch copy; crashes land in $(FUZZ_BUILD)/artifacts/.
 fuzz: deps
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFLEETGW_LIBFUZZER=ON \
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFLEETGW_WERROR=$(WERROR) -DFLEETGW_LIBFUZZER=ON \
 	    -DFLEETGW_HOST_ONLY=ON -DFLEETGW_FIRMWARE=OFF
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)

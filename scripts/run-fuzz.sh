@@ -20,3 +20,15 @@ for exe in "$build"/fuzz/fuzz_*; do
         "$work" 2>&1 | tail -n 12
 done
 [ $found -eq 1 ] || { echo "fuzz: no fuzz targets built in $build" >&2; exit 1; }
+# Every fuzz target in the tree must have been built and run: one left out of this
+# configuration would rot unseen.
+missing=()
+while IFS= read -r src; do
+    name=$(basename "$src" .c)
+    [ -x "$build/fuzz/$name" ] || missing+=("$name ($src)")
+done < <(find . -path "./build*" -prune -o -type f -path "*/fuzz/fuzz_*.c" -print | sort)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "fuzz: not built in $build: ${missing[*]}" >&2
+    exit 1
+fi
+echo "fuzz: every target ran for ${secs}s without a crash"

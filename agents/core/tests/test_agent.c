@@ -619,7 +619,7 @@ static void expect_status(struct fx *f)
     CHECK(next_out(&f->p, &t, &b, &n));
     CHECK_EQ_INT(t, 0x32);
     if (n < 2 + tl + 2 || memcmp(b + 2, topic, tl) != 0) {
-        CHECK(!"node-status topic");
+        CHECK(0 && "node-status topic");
         return;
     }
     CHECK(msg_decode(b + 2 + tl + 2, n - (2 + tl + 2), &m) == MSG_OK);
