@@ -554,7 +554,8 @@ out:
     return r;
 }
 
-int config_load(const char *path, struct config *cfg, struct config_error *err)
+int config_load_opts(const char *path, bool check_files, struct config *cfg,
+                     struct config_error *err)
 {
     int fd = -1;
     char *buf = NULL;
@@ -608,12 +609,17 @@ int config_load(const char *path, struct config *cfg, struct config_error *err)
             break;
         got += (size_t)n;
     }
-    r = config_parse(path, buf, got, true, cfg, err);
+    r = config_parse(path, buf, got, check_files, cfg, err);
 out:
     free(buf);
     if (fd >= 0)
         close(fd);
     return r;
+}
+
+int config_load(const char *path, struct config *cfg, struct config_error *err)
+{
+    return config_load_opts(path, true, cfg, err);
 }
 
 int config_log_priority(const struct config *cfg)

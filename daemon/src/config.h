@@ -108,9 +108,14 @@ void config_defaults(struct config *cfg);
 int config_parse(const char *name, const char *text, size_t len, bool check_files,
                  struct config *cfg, struct config_error *err) __attribute__((warn_unused_result));
 
-/* Reads path (regular file, at most CONFIG_MAX_FILE bytes) and parses it. */
+/* Reads path (regular file, at most CONFIG_MAX_FILE bytes) and parses it, checking that the
+ * certificate/key files can be opened. */
 int config_load(const char *path, struct config *cfg, struct config_error *err)
     __attribute__((warn_unused_result));
+/* The same, with the file checks optional (fleetgwctl check reports unreadable files in checks
+ * of their own and still needs the rest of the configuration). */
+int config_load_opts(const char *path, bool check_files, struct config *cfg,
+                     struct config_error *err) __attribute__((warn_unused_result));
 
 /* Log priority (LOG_*) for cfg->log.level. */
 int config_log_priority(const struct config *cfg);

@@ -58,29 +58,11 @@ static void usage(FILE *f)
         "Socket: --socket, else $FLEETGW_CONTROL_SOCKET, else " DEFAULT_SOCKET "\n");
 }
 
-/* The daemon's own validation for `check`: the same config_load() fleetgwd runs. */
-static int validate_config(const char *path, char *msg, size_t msg_len)
-{
-    struct config *cfg = calloc(1, sizeof(*cfg));
-    struct config_error err;
-    int r;
-    if (cfg == NULL) {
-        snprintf(msg, msg_len, "out of memory");
-        return 1;
-    }
-    r = config_load(path, cfg, &err);
-    if (r < 0)
-        snprintf(msg, msg_len, "%s (fleetgwd would exit %d)", err.message, (int)err.exit_code);
-    free(cfg);
-    return r < 0 ? 1 : 0;
-}
-
 static int run_check(int argc, char **argv, int i, bool as_json)
 {
     struct check_options opt;
     struct check_list rep;
     memset(&opt, 0, sizeof(opt));
-    opt.validate = validate_config;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             opt.config_path = argv[++i];

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fleetgw/tpm_identity.h>
 #include <json-c/json.h>
 #include <netdb.h>
 #include <openssl/err.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "check_internal.h"
+#include "config.h"
 
 void check_set(struct check_result *res, const char *name, enum check_status st, const char *action,
                const char *fmt, ...)
@@ -40,218 +42,18 @@ void check_set(struct check_result *res, const char *name, enum check_status st,
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
-struct check_config {
-    char uplink_host[256];
-    int uplink_port;
-    char ca_file[1024];
-    char cert_file[1024];
-    char key[1024];
-    char tcti[256];
-    char edge_socket[108];
-    char edge_host[256];
-    int edge_port;
-    char spool_path[1024];
-    int64_t spool_max_bytes;
-    int64_t down_max_bytes;
-};
+/* The configuration is the daemon's own: config_load() of daemon/src/config.c, the one table
+ * of keys, types and defaults (fleetgwd.conf(5)); nothing here declares a key or a default. */
 
-static const char *const known_sections[] = {"edge",     "uplink",  "spool", "limits",
-                                             "registry", "control", "log",   "attestation"};
-
-static json_object *section_key(json_object *root, const char *section, const char *key)
+/* uplink.key as a tpm/ key reference: "handle:0x81xxxxxx" (validated by config_load) or the
+ * path of a TSS2 PRIVATE KEY file. */
+static void key_ref(const char *key, struct tpm_key_ref *ref)
 {
-    json_object *sec = NULL, *v = NULL;
-    if (!json_object_object_get_ex(root, section, &sec) ||
-        json_object_get_type(sec) != json_type_object)
-        return NULL;
-    if (!json_object_object_get_ex(sec, key, &v))
-        return NULL;
-    return v;
-}
-
-/* Copies section.key (a string) into buf; false when absent or not a string or too long. */
-static bool get_str(json_object *root, const char *section, const char *key, char *buf, size_t len)
-{
-    json_object *v = section_key(root, section, key);
-    if (v == NULL || json_object_get_type(v) != json_type_string)
-        return false;
-    const char *s = json_object_get_string(v);
-    if (strlen(s) >= len)
-        return false;
-    snprintf(buf, len, "%s", s);
-    return true;
-}
-
-static bool get_int(json_object *root, const char *section, const char *key, int64_t *out)
-{
-    json_object *v = section_key(root, section, key);
-    if (v == NULL || json_object_get_type(v) != json_type_int)
-        return false;
-    *out = json_object_get_int64(v);
-    return true;
-}
-
-/* Reads the file (regular, at most CHECK_MAX_CONFIG_BYTES) and parses strict JSON. */
-static json_object *load_json(const char *path, char *why, size_t why_len)
-{
-    json_object *root = NULL;
-    json_tokener *tok = NULL;
-    char *text = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-
-    if (fd < 0) {
-        snprintf(why, why_len, "cannot open %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, why_len, "%s is not a regular file", path);
-        goto out;
-    }
-    if (st.st_size > CHECK_MAX_CONFIG_BYTES) {
-        snprintf(why, why_len, "%s is larger than %d bytes", path, CHECK_MAX_CONFIG_BYTES);
-        goto out;
-    }
-    size_t len = (size_t)st.st_size;
-    text = malloc(len + 1);
-    if (text == NULL) {
-        snprintf(why, why_len, "out of memory");
-        goto out;
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, text + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            snprintf(why, why_len, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "short");
-            goto out;
-        }
-        got += (size_t)n;
-    }
-    text[len] = '\0';
-    tok = json_tokener_new_ex(16);
-    if (tok == NULL) {
-        snprintf(why, why_len, "out of memory");
-        goto out;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    root = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    const char *reason = NULL;
-    if (root == NULL || jerr != json_tokener_success) {
-        reason = json_tokener_error_desc(
-            jerr == json_tokener_continue ? json_tokener_error_parse_eof : jerr);
-    } else {
-        /* Only white space may follow the object. */
-        for (size_t i = end; i < len && reason == NULL; i++)
-            if (text[i] != ' ' && text[i] != '\n' && text[i] != '\t' && text[i] != '\r')
-                reason = "text after the object";
-    }
-    if (reason != NULL) {
-        unsigned line = 1;
-        for (size_t i = 0; i < end && i < len; i++)
-            line += text[i] == '\n';
-        json_object_put(root);
-        root = NULL;
-        snprintf(why, why_len, "%s:%u: not valid JSON: %s", path, line, reason);
-        goto out;
-    }
-    if (json_object_get_type(root) != json_type_object) {
-        json_object_put(root);
-        root = NULL;
-        snprintf(why, why_len, "%s: the configuration must be one JSON object", path);
-    }
-out:
-    if (tok != NULL)
-        json_tokener_free(tok);
-    free(text);
-    if (fd >= 0)
-        close(fd);
-    return root;
-}
-
-/* The structural check used when no validator is given: known sections, required keys
- * present with the right types. fleetgwd --check-config does the full validation. */
-static bool structural_check(json_object *root, char *why, size_t why_len)
-{
-    static const struct {
-        const char *section, *key;
-        enum json_type type;
-    } required[] = {
-        {"uplink", "host", json_type_string},    {"uplink", "port", json_type_int},
-        {"uplink", "ca_file", json_type_string}, {"uplink", "cert_file", json_type_string},
-        {"uplink", "key", json_type_string},     {"uplink", "client_id", json_type_string},
-    };
-    json_object_object_foreach(root, name, val)
-    {
-        bool known = false;
-        for (size_t i = 0; i < sizeof(known_sections) / sizeof(known_sections[0]); i++)
-            known = known || strcmp(name, known_sections[i]) == 0;
-        if (!known) {
-            snprintf(why, why_len, "unknown section '%s'", name);
-            return false;
-        }
-        if (json_object_get_type(val) != json_type_object) {
-            snprintf(why, why_len, "section '%s' must be an object", name);
-            return false;
-        }
-    }
-    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-        json_object *v = section_key(root, required[i].section, required[i].key);
-        if (v == NULL) {
-            snprintf(why, why_len, "required key '%s.%s' is missing", required[i].section,
-                     required[i].key);
-            return false;
-        }
-        if (json_object_get_type(v) != required[i].type) {
-            snprintf(why, why_len, "key '%s.%s' must be %s", required[i].section, required[i].key,
-                     required[i].type == json_type_int ? "an integer" : "a string");
-            return false;
-        }
-    }
-    return true;
-}
-
-static void extract(json_object *root, struct check_config *c)
-{
-    int64_t v;
-
-    memset(c, 0, sizeof(*c));
-    /* Defaults of fleetgwd (fleetgwd.conf(5)). */
-    snprintf(c->spool_path, sizeof(c->spool_path), "/var/lib/fleetgw/spool.db");
-    c->spool_max_bytes = 256LL * 1024 * 1024;
-    c->down_max_bytes = 16LL * 1024 * 1024;
-    get_str(root, "uplink", "host", c->uplink_host, sizeof(c->uplink_host));
-    if (get_int(root, "uplink", "port", &v) && v > 0 && v <= 65535)
-        c->uplink_port = (int)v;
-    get_str(root, "uplink", "ca_file", c->ca_file, sizeof(c->ca_file));
-    get_str(root, "uplink", "cert_file", c->cert_file, sizeof(c->cert_file));
-    get_str(root, "uplink", "key", c->key, sizeof(c->key));
-    get_str(root, "uplink", "tcti", c->tcti, sizeof(c->tcti));
-    get_str(root, "edge", "socket", c->edge_socket, sizeof(c->edge_socket));
-    get_str(root, "edge", "host", c->edge_host, sizeof(c->edge_host));
-    if (get_int(root, "edge", "port", &v) && v > 0 && v <= 65535)
-        c->edge_port = (int)v;
-    get_str(root, "spool", "path", c->spool_path, sizeof(c->spool_path));
-    if (get_int(root, "spool", "max_bytes", &v) && v > 0)
-        c->spool_max_bytes = v;
-    if (get_int(root, "spool", "down_max_bytes", &v) && v > 0)
-        c->down_max_bytes = v;
-}
-
-/* handle:0x81xxxxxx -> the handle, or 0. */
-static uint32_t parse_handle(const char *key)
-{
-    if (strncmp(key, "handle:0x", 9) != 0)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long h = strtoul(key + 9, &end, 16);
-    if (errno != 0 || end == key + 9 || *end != '\0' || h < 0x81000000UL || h > 0x81ffffffUL)
-        return 0;
-    return (uint32_t)h;
+    memset(ref, 0, sizeof(*ref));
+    if (strncmp(key, "handle:", 7) == 0)
+        ref->handle = (uint32_t)strtoul(key + 7, NULL, 16);
+    else
+        ref->key_file = key;
 }
 
 /* ---- certificates ----------------------------------------------------------------------- */
@@ -525,9 +327,8 @@ static struct check_result *next_result(struct check_list *rep)
 int check_collect(const struct check_options *opt, struct check_list *rep)
 {
     struct check_options o = {0};
-    struct check_config c;
-    json_object *root = NULL;
-    char why[700] = "";
+    struct config *c = NULL, *full = NULL;
+    struct config_error err;
     struct check_result *r;
 
     if (rep == NULL)
@@ -540,75 +341,63 @@ int check_collect(const struct check_options *opt, struct check_list *rep)
     if (o.now == 0)
         o.now = time(NULL);
 
+    c = calloc(2, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    full = c + 1;
     r = next_result(rep);
-    root = load_json(o.config_path, why, sizeof(why));
-    if (root == NULL) {
+    /* Every value first (the other checks need them), then the files too, as fleetgwd does:
+     * an unreadable certificate fails "config" here and its own check below. */
+    if (config_load_opts(o.config_path, false, c, &err) < 0) {
         check_set(r, "config", CHECK_FAIL,
                   "fix the file (fleetgwd.conf(5) documents every key); the other checks need it",
-                  "%s", why);
-        return 0;
+                  "%s (fleetgwd would exit %d)", err.message, (int)err.exit_code);
+        goto out;
     }
-    bool valid;
-    if (o.validate != NULL)
-        valid = o.validate(o.config_path, why, sizeof(why)) == 0;
-    else
-        valid = structural_check(root, why, sizeof(why));
-    if (valid)
-        check_set(r, "config", CHECK_OK, NULL, "%s is valid%s", o.config_path,
-                  o.validate != NULL ? "" : " (structure; fleetgwd --check-config checks values)");
-    else
+    if (config_load(o.config_path, full, &err) < 0)
         check_set(r, "config", CHECK_FAIL, "fix the file (fleetgwd.conf(5) documents every key)",
-                  "%s: %s", o.config_path, why);
-    extract(root, &c);
-    json_object_put(root);
+                  "%s (fleetgwd would exit %d)", err.message, (int)err.exit_code);
+    else
+        check_set(r, "config", CHECK_OK, NULL, "%s is valid", o.config_path);
 
     /* TPM and identity. */
-    uint32_t handle = parse_handle(c.key);
+    struct tpm_key_ref ref;
+    key_ref(c->uplink.key, &ref);
     struct check_result *tpm = next_result(rep);
     struct check_result *ident = next_result(rep);
-    if (handle == 0) {
+    if (c->uplink.tcti[0] == '\0') {
         check_set(tpm, "tpm", CHECK_WARN,
-                  "keep the gateway key in the TPM: uplink.key = \"handle:0x81000001\"",
-                  "uplink.key is not a TPM handle: the TPM is not used");
-        check_set(ident, "identity", c.key[0] != '\0' ? CHECK_WARN : CHECK_FAIL,
-                  "create the key in the TPM and set uplink.key to its persistent handle",
-                  "uplink.key '%s' is a key file, not a TPM-held key", c.key);
-    } else if (c.tcti[0] == '\0') {
-        check_set(tpm, "tpm", CHECK_FAIL, "set uplink.tcti (device:/dev/tpmrm0 on hardware)",
-                  "uplink.tcti is not set");
-        check_set(ident, "identity", CHECK_FAIL, "set uplink.tcti first",
-                  "cannot look for key 0x%08x without a TPM", (unsigned)handle);
+                  "keep the gateway key in the TPM: set uplink.tcti and uplink.key = "
+                  "\"handle:0x81000001\"",
+                  "uplink.tcti is empty: the TPM is not used");
+        check_set(ident, "identity", CHECK_WARN,
+                  "create the key in the TPM (`fleetgwctl identity init`) and set uplink.key to "
+                  "its persistent handle",
+                  "uplink.key '%s' is a software key file, not a TPM-held key", c->uplink.key);
     } else {
-        check_tpm(c.tcti, handle, c.cert_file[0] != '\0' ? c.cert_file : NULL, tpm, ident);
+        check_tpm(c->uplink.tcti, &ref, c->uplink.cert_file, tpm, ident);
     }
 
-    /* Certificates. */
+    /* Certificates (both are required keys of the configuration). */
     r = next_result(rep);
-    if (c.cert_file[0] != '\0')
-        check_certificate_file("certificate", c.cert_file, o.now, o.warn_days, r);
-    else
-        check_set(r, "certificate", CHECK_FAIL, "set uplink.cert_file", "no gateway certificate");
+    check_certificate_file("certificate", c->uplink.cert_file, o.now, o.warn_days, r);
     r = next_result(rep);
-    if (c.ca_file[0] != '\0')
-        check_certificate_file("cloud CA", c.ca_file, o.now, o.warn_days, r);
-    else
-        check_set(r, "cloud CA", CHECK_FAIL, "set uplink.ca_file", "no CA for the cloud broker");
+    check_certificate_file("cloud CA", c->uplink.ca_file, o.now, o.warn_days, r);
 
     /* Brokers. */
     r = next_result(rep);
-    check_tcp("cloud broker", c.uplink_host, c.uplink_port, o.timeout_ms, r);
+    check_tcp("cloud broker", c->uplink.host, c->uplink.port, o.timeout_ms, r);
     r = next_result(rep);
-    if (c.edge_socket[0] != '\0')
-        check_unix("edge broker", c.edge_socket, r);
-    else if (c.edge_host[0] != '\0')
-        check_tcp("edge broker", c.edge_host, c.edge_port, o.timeout_ms, r);
+    if (c->edge.socket[0] != '\0')
+        check_unix("edge broker", c->edge.socket, r);
     else
-        check_unix("edge broker", CHECK_DEFAULT_EDGE_SOCKET, r);
+        check_tcp("edge broker", c->edge.host, c->edge.port, o.timeout_ms, r);
 
-    /* Disk. */
+    /* Disk: the spool database holds both queues, each with its own budget. */
     r = next_result(rep);
-    /* The spool database holds both queues, each with its own budget. */
-    check_disk(c.spool_path, c.spool_max_bytes + c.down_max_bytes, r);
+    check_disk(c->spool.path, c->spool.max_bytes + c->spool.down_max_bytes, r);
+out:
+    free(c);
     return 0;
 }
 

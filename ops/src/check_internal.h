@@ -4,8 +4,8 @@
 
 #include "fleetgw/check.h"
 
-/* fleetgwd's edge socket when the configuration names neither edge.socket nor edge.host. */
-#define CHECK_DEFAULT_EDGE_SOCKET "/run/fleetgw-edge/mqtt.sock"
+/* Room for "in key file <path>" / "at persistent handle 0x........" in messages. */
+#define CHECK_KEY_NAME_MAX 1100
 
 /* Fills res (cleared first); action may be NULL (nothing to do). */
 void check_set(struct check_result *res, const char *name, enum check_status st, const char *action,

@@ -659,6 +659,39 @@ out:
     return r;
 }
 
+int tpm_manufacturer(struct tpm *t, char out[5], char *err, size_t errlen)
+{
+    TPMS_CAPABILITY_DATA *cap = NULL;
+    TPMI_YES_NO more = TPM2_NO;
+    int r;
+
+    if (t == NULL || out == NULL)
+        return -EINVAL;
+    TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, &more, &cap);
+    if (rc != TSS2_RC_SUCCESS) {
+        r = rc_fail(rc, "reading the manufacturer (GetCapability)", err, errlen);
+        goto out;
+    }
+    if (cap == NULL || cap->data.tpmProperties.count < 1 ||
+        cap->data.tpmProperties.tpmProperty[0].property != TPM2_PT_MANUFACTURER) {
+        tpm_set_err(err, errlen, "the TPM reports no manufacturer property");
+        r = -EIO;
+        goto out;
+    }
+    /* Four ASCII characters in a UINT32, most significant first. */
+    uint32_t v = cap->data.tpmProperties.tpmProperty[0].value;
+    for (int i = 0; i < 4; i++) {
+        char ch = (char)((v >> (24 - 8 * i)) & 0xffu);
+        out[i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+    }
+    out[4] = '\0';
+    r = 0;
+out:
+    Esys_Free(cap);
+    return r;
+}
+
 int tpm_key_public(struct tpm *t, enum tpm_key_kind kind, const struct tpm_key_ref *ref,
                    EVP_PKEY **ret_pub, char *err, size_t errlen)
 {

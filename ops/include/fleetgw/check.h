@@ -3,11 +3,11 @@
  * do. The checks read the daemon's configuration file (JSON, see fleetgwd.conf(5)) and never
  * change anything: the TPM is only read, brokers only connected to and closed.
  *
- *   config       the file parses and is valid (a validator hook lets fleetgwctl plug in the
- *                daemon's own config_load(); without it a structural check is done)
- *   tpm          the TPM answers through uplink.tcti (ESAPI GetCapability)
- *   identity     uplink.key's persistent handle exists, is a signing key, and is the key of
- *                uplink.cert_file
+ *   config       the file is valid for fleetgwd: the daemon's own config_load() (one schema:
+ *                daemon/src/config.c), certificate and key files readable included
+ *   tpm          the TPM answers through uplink.tcti (tpm/'s tpm_open, tpm_manufacturer)
+ *   identity     uplink.key (persistent handle or TSS2 key file) holds a fleetgw identity key
+ *                (tpm_key_public) that is the key of uplink.cert_file
  *   certificate  uplink.cert_file and every certificate of uplink.ca_file are valid now and
  *                do not expire within warn_days (WARN)
  *   cloud broker uplink.host:uplink.port accepts a TCP connection
@@ -50,16 +50,11 @@ struct check_list {
     struct check_result results[CHECK_MAX_RESULTS];
 };
 
-/* Full validation of the configuration file (e.g. the daemon's config_load()). Returns 0 when
- * valid, otherwise non-zero with a one-line reason in msg (NUL-terminated). */
-typedef int (*check_config_validator)(const char *path, char *msg, size_t msg_len);
-
 struct check_options {
-    const char *config_path;         /* NULL: CHECK_DEFAULT_CONFIG */
-    int warn_days;                   /* 0: CHECK_DEFAULT_WARN_DAYS */
-    int timeout_ms;                  /* connect timeout per address; 0: default */
-    check_config_validator validate; /* NULL: the built-in structural check */
-    time_t now;                      /* 0: time(NULL) (tests set it) */
+    const char *config_path; /* NULL: CHECK_DEFAULT_CONFIG */
+    int warn_days;           /* 0: CHECK_DEFAULT_WARN_DAYS */
+    int timeout_ms;          /* connect timeout per address; 0: default */
+    time_t now;              /* 0: time(NULL) (tests set it) */
 };
 
 /* Runs every check and fills rep. Returns 0, or -EINVAL for bad arguments. */
@@ -84,9 +79,11 @@ void check_tcp(const char *label, const char *host, int port, int timeout_ms,
                struct check_result *res);
 void check_unix(const char *label, const char *path, struct check_result *res);
 void check_disk(const char *spool_path, int64_t max_bytes, struct check_result *res);
-/* TPM reachable through tcti; when handle != 0 also the identity (persistent signing key,
- * matching the certificate in cert_path when that is not NULL) into ident. */
-void check_tpm(const char *tcti, uint32_t handle, const char *cert_path, struct check_result *tpm,
-               struct check_result *ident);
+/* TPM reachable through tcti; when key is not NULL also the identity (a fleetgw identity key
+ * at the persistent handle or in the TSS2 key file, matching the certificate in cert_path when
+ * that is not NULL) into ident. */
+struct tpm_key_ref;
+void check_tpm(const char *tcti, const struct tpm_key_ref *key, const char *cert_path,
+               struct check_result *tpm, struct check_result *ident);
 
 #endif

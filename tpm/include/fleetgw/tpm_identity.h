@@ -65,6 +65,11 @@ int tpm_open(const char *tcti, struct tpm **ret, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void tpm_close(struct tpm *t);
 
+/* The TPM's manufacturer (TPM2_PT_MANUFACTURER: four ASCII characters, e.g. "IBM ", "IFX "),
+ * unprintable characters shown as spaces. */
+int tpm_manufacturer(struct tpm *t, char out[5], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Authorization value of the owner hierarchy (empty by default). */
 int tpm_set_owner_auth(struct tpm *t, const char *auth) __attribute__((warn_unused_result));
 
