@@ -34,76 +34,85 @@ struct key_spec {
     size_t size; /* buffer size for strings */
     long long min, max;
     bool required;
+    bool reloadable; /* SIGHUP applies a change at once (config_reload_apply) */
 };
 
-#define STR(sec, k, t, req)                                                                        \
+/* R: reloadable on SIGHUP; F: fixed until the next restart. */
+#define R true
+#define F false
+#define STR(sec, k, t, req, rel)                                                                   \
     {                                                                                              \
 #sec, #k, t, offsetof(struct config, sec.k), sizeof(((struct config *)0)->sec.k), 0, 0,    \
-            req                                                                                    \
+            req, rel                                                                               \
     }
-#define INT(sec, k, lo, hi)                                                                        \
+#define INT(sec, k, lo, hi, rel)                                                                   \
     {                                                                                              \
-#sec, #k, KT_INT, offsetof(struct config, sec.k), sizeof(int), lo, hi, false               \
+#sec, #k, KT_INT, offsetof(struct config, sec.k), sizeof(int), lo, hi, false, rel          \
     }
-#define INT_REQ(sec, k, lo, hi)                                                                    \
+#define INT_REQ(sec, k, lo, hi, rel)                                                               \
     {                                                                                              \
-#sec, #k, KT_INT, offsetof(struct config, sec.k), sizeof(int), lo, hi, true                \
+#sec, #k, KT_INT, offsetof(struct config, sec.k), sizeof(int), lo, hi, true, rel           \
+    }
+#define INT64(sec, k, lo, hi, rel)                                                                 \
+    {                                                                                              \
+#sec, #k, KT_INT64, offsetof(struct config, sec.k), sizeof(int64_t), lo, hi, false, rel    \
     }
 
 static const struct key_spec config_keys[] = {
-    STR(edge, socket, KT_PATH, false),
-    STR(edge, host, KT_STR, false),
-    INT(edge, port, 1, 65535),
-    STR(edge, client_id, KT_CLIENT, false),
-    STR(edge, username, KT_STR, false),
-    STR(edge, password_file, KT_CERT, false),
-    INT(edge, keepalive, 5, 3600),
+    /* The broker connections are set up once: a change needs a restart. */
+    STR(edge, socket, KT_PATH, false, F),
+    STR(edge, host, KT_STR, false, F),
+    INT(edge, port, 1, 65535, F),
+    STR(edge, client_id, KT_CLIENT, false, F),
+    STR(edge, username, KT_STR, false, F),
+    STR(edge, password_file, KT_CERT, false, F),
+    INT(edge, keepalive, 5, 3600, F),
 
-    STR(uplink, host, KT_STR, true),
-    INT_REQ(uplink, port, 1, 65535),
-    STR(uplink, server_name, KT_STR, false),
-    STR(uplink, ca_file, KT_CERT, true),
-    STR(uplink, cert_file, KT_CERT, true),
-    STR(uplink, key, KT_KEY, true),
-    STR(uplink, tcti, KT_STR, false),
-    STR(uplink, client_id, KT_CLIENT, true),
-    STR(uplink, topic_prefix, KT_PREFIX, false),
-    INT(uplink, keepalive, 5, 3600),
-    INT(uplink, backoff_min_ms, 10, 600000),
-    INT(uplink, backoff_max_ms, 10, 3600000),
-    INT(uplink, connect_timeout_s, 1, 600),
+    STR(uplink, host, KT_STR, true, F),
+    INT_REQ(uplink, port, 1, 65535, F),
+    STR(uplink, server_name, KT_STR, false, F),
+    STR(uplink, ca_file, KT_CERT, true, F),
+    STR(uplink, cert_file, KT_CERT, true, F),
+    STR(uplink, key, KT_KEY, true, F),
+    STR(uplink, tcti, KT_STR, false, F),
+    STR(uplink, client_id, KT_CLIENT, true, F),
+    STR(uplink, topic_prefix, KT_PREFIX, false, F),
+    INT(uplink, keepalive, 5, 3600, F),
+    INT(uplink, backoff_min_ms, 10, 600000, F),
+    INT(uplink, backoff_max_ms, 10, 3600000, F),
+    INT(uplink, connect_timeout_s, 1, 600, F),
 
-    STR(spool, path, KT_PATH, false),
-    {"spool", "max_bytes", KT_INT64, offsetof(struct config, spool.max_bytes), sizeof(int64_t),
-     4096, (long long)1 << 40, false},
-    INT(spool, ttl_seconds, 1, 365 * 24 * 3600),
-    INT(spool, drain_rate, 1, 1000000),
-    INT(spool, max_inflight, 1, 65535),
-    INT(spool, commit_gap_ms, 0, 1000),
-    INT(spool, down_max_per_node, 1, 1000000),
-    INT(spool, down_ttl_s, 1, 365 * 24 * 3600),
-    {"spool", "down_max_bytes", KT_INT64, offsetof(struct config, spool.down_max_bytes),
-     sizeof(int64_t), 4096, (long long)1 << 40, false},
+    STR(spool, path, KT_PATH, false, F),
+    INT64(spool, max_bytes, 4096, (long long)1 << 40, R),
+    INT(spool, ttl_seconds, 1, 365 * 24 * 3600, R),
+    INT(spool, drain_rate, 1, 1000000, R),
+    INT(spool, max_inflight, 1, 65535, F),
+    INT(spool, commit_gap_ms, 0, 1000, R),
+    INT(spool, down_max_per_node, 1, 1000000, R),
+    INT(spool, down_ttl_s, 1, 365 * 24 * 3600, R),
+    INT64(spool, down_max_bytes, 4096, (long long)1 << 40, R),
 
-    INT(limits, max_message_bytes, 1, 16 * 1024 * 1024),
-    INT(limits, per_node_rate, 1, 1000000),
-    INT(limits, per_node_burst, 1, 1000000),
+    INT(limits, max_message_bytes, 1, 16 * 1024 * 1024, R),
+    INT(limits, per_node_rate, 1, 1000000, R),
+    INT(limits, per_node_burst, 1, 1000000, R),
 
-    STR(registry, path, KT_PATH, false),
+    STR(registry, path, KT_PATH, false, F),
 
-    STR(control, socket, KT_PATH, false),
-    STR(control, group, KT_STR, false),
+    STR(control, socket, KT_PATH, false, F),
+    STR(control, group, KT_STR, false, F),
 
     {"attestation", "required", KT_BOOL, offsetof(struct config, attestation.required),
-     sizeof(bool), 0, 0, false},
-    STR(attestation, reference_file, KT_CERT, false),
-    STR(attestation, image_dir, KT_PATH, false),
-    STR(attestation, signer_keys, KT_CERT, false),
-    INT(attestation, nonce_ttl_s, 5, 3600),
-    INT(attestation, interval_s, 5, 30 * 24 * 3600),
+     sizeof(bool), 0, 0, false, R},
+    STR(attestation, reference_file, KT_CERT, false, R),
+    STR(attestation, image_dir, KT_PATH, false, R),
+    STR(attestation, signer_keys, KT_CERT, false, R),
+    INT(attestation, nonce_ttl_s, 5, 3600, R),
+    INT(attestation, interval_s, 5, 30 * 24 * 3600, R),
 
-    STR(log, level, KT_LEVEL, false),
+    STR(log, level, KT_LEVEL, false, R),
 };
+#undef R
+#undef F
 
 static const char *const config_sections[] = {"edge",     "uplink",  "spool",       "limits",
                                               "registry", "control", "attestation", "log"};
@@ -644,4 +653,36 @@ void config_key_name(size_t i, const char **section, const char **key)
 {
     *section = config_keys[i].section;
     *key = config_keys[i].key;
+}
+
+bool config_key_reloadable(size_t i)
+{
+    return config_keys[i].reloadable;
+}
+
+size_t config_reload_apply(struct config *running, const struct config *next, char *fixed,
+                           size_t fixed_len)
+{
+    size_t n_fixed = 0, used = 0;
+
+    if (fixed_len > 0)
+        fixed[0] = '\0';
+    for (size_t i = 0; i < config_key_count(); i++) {
+        const struct key_spec *k = &config_keys[i];
+        unsigned char *dst = (unsigned char *)running + k->offset;
+        const unsigned char *src = (const unsigned char *)next + k->offset;
+        if (memcmp(dst, src, k->size) == 0)
+            continue;
+        if (k->reloadable) {
+            memcpy(dst, src, k->size);
+            continue;
+        }
+        n_fixed++;
+        if (used < fixed_len) {
+            int w = snprintf(fixed + used, fixed_len - used, "%s%s.%s", n_fixed > 1 ? ", " : "",
+                             k->section, k->key);
+            used += w > 0 ? (size_t)w : 0;
+        }
+    }
+    return n_fixed;
 }

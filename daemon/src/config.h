@@ -123,5 +123,14 @@ int config_log_priority(const struct config *cfg);
 /* The accepted keys, in table order: i < config_key_count(); for documentation checks. */
 size_t config_key_count(void);
 void config_key_name(size_t i, const char **section, const char **key);
+/* Whether key i takes effect on SIGHUP (the table's reloadable column). */
+bool config_key_reloadable(size_t i);
+
+/* SIGHUP: copies every reloadable key of next (a validated configuration) into running and
+ * leaves the others as they are; returns how many of those others differ in next, naming them
+ * ("edge.host, uplink.port") in fixed (truncated to fixed_len) for the caller to report as
+ * needing a restart. Only the table's keys are compared, so derived values never count. */
+size_t config_reload_apply(struct config *running, const struct config *next, char *fixed,
+                           size_t fixed_len);
 
 #endif

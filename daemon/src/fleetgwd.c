@@ -1547,12 +1547,6 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                   "reload refused, keeping the running configuration: %s", err.message);
         goto out;
     }
-    if (memcmp(&n->edge, &d->cfg.edge, sizeof(n->edge)) != 0 ||
-        memcmp(&n->uplink, &d->cfg.uplink, sizeof(n->uplink)) != 0 ||
-        strcmp(n->spool.path, d->cfg.spool.path) != 0 ||
-        n->spool.max_inflight != d->cfg.spool.max_inflight)
-        log_notice("reload: changes to edge.*, uplink.*, spool.path or spool.max_inflight take "
-                   "effect at the next restart");
     {
         struct attest_policy *np = NULL;
         char perr[512];
@@ -1566,17 +1560,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (np != NULL)
             log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
     }
-    d->cfg.attestation = n->attestation;
-    d->cfg.limits = n->limits;
-    d->cfg.spool.max_bytes = n->spool.max_bytes;
-    d->cfg.spool.ttl_seconds = n->spool.ttl_seconds;
-    d->cfg.spool.drain_rate = n->spool.drain_rate;
-    d->cfg.spool.down_max_per_node = n->spool.down_max_per_node;
-    d->cfg.spool.down_ttl_s = n->spool.down_ttl_s;
-    d->cfg.spool.down_max_bytes = n->spool.down_max_bytes;
-    d->cfg.spool.commit_gap_ms = n->spool.commit_gap_ms;
-    d->cfg.log = n->log;
-    d->cfg.registry = n->registry;
+    {
+        char fixed[512];
+        if (config_reload_apply(&d->cfg, n, fixed, sizeof(fixed)) > 0)
+            log_notice("reload: %s changed: that takes effect at the next restart", fixed);
+    }
     spool_set_quota(d->spool, n->spool.max_bytes);
     log_setup(config_log_priority(&d->cfg));
     if (d->edge != NULL)

@@ -220,5 +220,40 @@ int main(void)
         unlink(conf);
         rmdir(dir);
     }
+
+    /* SIGHUP: reloadable keys are applied, the others kept and named; derived values (the
+     * server name that defaults to the host) never count as a change of their own. */
+    {
+        struct config run, next;
+        char fixed[256];
+        CHECK_EQ_INT(parse(good, &run, &err), 0);
+        CHECK_EQ_INT(parse(good, &next, &err), 0);
+        CHECK_EQ_INT(config_reload_apply(&run, &next, fixed, sizeof(fixed)), 0);
+        CHECK(strcmp(fixed, "") == 0);
+        char text[2048];
+        snprintf(text, sizeof(text), "%s", variant("\"drain_rate\": 100", "\"drain_rate\": 7"));
+        CHECK_EQ_INT(parse(text, &next, &err), 0);
+        next.uplink.port = 9999;
+        snprintf(next.edge.socket, sizeof(next.edge.socket), "/run/other.sock");
+        next.limits.per_node_burst = 3;
+        next.attestation.required = true;
+        snprintf(next.log.level, sizeof(next.log.level), "debug");
+        CHECK_EQ_INT(config_reload_apply(&run, &next, fixed, sizeof(fixed)), 2);
+        CHECK(strcmp(fixed, "edge.socket, uplink.port") == 0);
+        CHECK_EQ_INT(run.spool.drain_rate, 7);
+        CHECK_EQ_INT(run.limits.per_node_burst, 3);
+        CHECK(run.attestation.required);
+        CHECK(strcmp(run.log.level, "debug") == 0);
+        CHECK_EQ_INT(run.uplink.port, 8883);
+        CHECK(strcmp(run.edge.socket, "/run/fleetgw/edge.sock") == 0);
+        /* A list longer than the buffer is cut, the count still whole. */
+        CHECK_EQ_INT(config_reload_apply(&run, &next, fixed, 8), 2);
+        CHECK(strlen(fixed) < 8);
+        /* Every key is in one class or the other, and both classes exist. */
+        size_t n_reload = 0;
+        for (size_t i = 0; i < config_key_count(); i++)
+            n_reload += config_key_reloadable(i);
+        CHECK(n_reload > 0 && n_reload < config_key_count());
+    }
     return check_finish();
 }

@@ -1,7 +1,8 @@
 /* Every key fleetgwd accepts is documented: a table row "| `key` |" in its section of
  * docs/configuration.md, and a .B/.BR line naming it in its section of fleetgwd.conf(5).
  * The key list is the parser's own table (config_key_name), so a key added without its
- * documentation fails here. */
+ * documentation fails here. The "Reload (SIGHUP)" section names every key in the list its
+ * reloadable column puts it in ("Take effect at once" or "Need a restart"), and only there. */
 #include "check.h"
 #include "config.h"
 
@@ -112,6 +113,25 @@ int main(void)
         if (ns == NULL || !man_has(ns, nl, key)) {
             fprintf(stderr, "packaging/man/fleetgwd.conf.5: %s.%s not described in .SH %s\n", sec,
                     key, man_name + 4);
+            CHECK(false);
+        }
+        /* The reload section: the right list, and not the other. */
+        size_t rl = 0;
+        const char *rs = section(md, "## ", "Reload (SIGHUP)", &rl);
+        const char *split = rs ? strstr(rs, "- **Need a restart**") : NULL;
+        char dotted[96];
+        snprintf(dotted, sizeof(dotted), "`%s.%s`", sec, key);
+        if (rs == NULL || split == NULL || split > rs + rl) {
+            fprintf(stderr, "docs/configuration.md: no \"Need a restart\" list in Reload\n");
+            CHECK(false);
+            continue;
+        }
+        size_t at_once_len = (size_t)(split - rs), restart_len = rl - at_once_len;
+        bool in_once = contains(rs, at_once_len, dotted);
+        bool in_restart = contains(split, restart_len, dotted);
+        if (config_key_reloadable(i) ? (!in_once || in_restart) : (in_once || !in_restart)) {
+            fprintf(stderr, "docs/configuration.md, Reload: %s belongs in \"%s\" only\n", dotted,
+                    config_key_reloadable(i) ? "Take effect at once" : "Need a restart");
             CHECK(false);
         }
     }
