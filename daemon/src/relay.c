@@ -1,46 +1,22 @@
 #include "relay.h"
 
 #include <fleetgw/msg.h>
+#include <stdio.h>
 #include <string.h>
-
-_Static_assert(RELAY_NODE_MAX == MSG_NODE_ID_MAX, "node id length as in docs/protocol.md");
 
 bool relay_node_valid(const char *s, size_t len)
 {
     return msg_node_id_valid(s, len) == 0;
 }
 
-static bool sub_valid(const char *s, size_t len)
-{
-    return msg_subtopic_valid(s, len) == 0;
-}
-
-static bool has_bad_bytes(const char *t, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)t[i];
-        if (c == 0 || c == '+' || c == '#')
-            return true;
-    }
-    return false;
-}
-
-/* Appends src[0..n) to out at *pos, bounds checked by subtraction. */
-static bool put(char *out, size_t cap, size_t *pos, const char *src, size_t n)
-{
-    if (n >= cap - *pos)
-        return false;
-    memcpy(out + *pos, src, n);
-    *pos += n;
-    out[*pos] = '\0';
-    return true;
-}
+/* The topic grammar on both sides is proto's (msg_topic_parse/build, msg_cloud_topic_parse/
+ * build): this file only decides which edge topics the relay handles and how they map. */
 
 enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, char *node,
                              size_t node_cap, char *out, size_t out_cap)
 {
-    static const char fleet[] = "fleet/";
-    const size_t fl = sizeof(fleet) - 1;
+    struct msg_topic_parsed t;
+    enum relay_kind kind = RELAY_NONE;
 
     if (node_cap > 0)
         node[0] = '\0';
@@ -48,76 +24,53 @@ enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, 
         out[0] = '\0';
     if (node_cap < RELAY_NODE_MAX + 1 || out_cap == 0)
         return RELAY_NONE;
-    if (len <= fl || memcmp(topic, fleet, fl) != 0 || has_bad_bytes(topic, len))
+    if (msg_topic_parse(topic, len, &t) != MSG_OK)
         return RELAY_NONE;
-    const char *n = topic + fl;
-    size_t rest = len - fl;
-    const char *slash = memchr(n, '/', rest);
-    if (slash == NULL)
-        return RELAY_NONE;
-    size_t nl = (size_t)(slash - n);
-    if (!relay_node_valid(n, nl))
-        return RELAY_NONE;
-    const char *tail = slash + 1; /* after "<node>/" */
-    size_t tl = rest - nl - 1;
-
-    if (tl == strlen("attest/evidence") && memcmp(tail, "attest/evidence", tl) == 0) {
-        memcpy(node, n, nl);
-        node[nl] = '\0';
-        return RELAY_EVIDENCE;
+    switch (t.topic) {
+    case MSG_TOPIC_ATTEST_EVIDENCE:
+        kind = RELAY_EVIDENCE;
+        break;
+    case MSG_TOPIC_STATUS:
+        kind = RELAY_STATUS;
+        break;
+    case MSG_TOPIC_UP: {
+        enum msg_err r =
+            msg_cloud_topic_build(MSG_CLOUD_NODE_UP, prefix, strlen(prefix), t.node_id,
+                                  strlen(t.node_id), t.sub, t.sub_len, out, out_cap, NULL);
+        if (r == MSG_ERR_TOPIC && t.sub_len == 5 && memcmp(t.sub, "state", 5) == 0)
+            kind = RELAY_RESERVED; /* up/state would forge the gateway's nodes/<id>/state */
+        else if (r == MSG_OK)
+            kind = RELAY_UP;
+        break;
     }
-    if (tl == 6 && memcmp(tail, "status", 6) == 0) {
-        memcpy(node, n, nl);
-        node[nl] = '\0';
-        return RELAY_STATUS;
+    default:
+        break;
     }
-    if (tl < 4 || memcmp(tail, "up/", 3) != 0 || !sub_valid(tail + 3, tl - 3))
-        return RELAY_NONE;
-    const char *sub = tail + 2; /* "/<sub>" */
-    size_t sl = tl - 2;
-    size_t pos = 0;
-    if (!put(out, out_cap, &pos, prefix, strlen(prefix)) ||
-        !put(out, out_cap, &pos, "/nodes/", 7) || !put(out, out_cap, &pos, n, nl) ||
-        !put(out, out_cap, &pos, sub, sl)) {
-        out[0] = '\0';
-        return RELAY_NONE;
-    }
-    memcpy(node, n, nl);
-    node[nl] = '\0';
-    return RELAY_UP;
+    if (kind != RELAY_NONE)
+        snprintf(node, node_cap, "%s", t.node_id);
+    return kind;
 }
 
 bool relay_map_down(const char *topic, size_t len, const char *prefix, char *node, size_t node_cap,
                     char *out, size_t out_cap)
 {
-    size_t pl = strlen(prefix);
+    struct msg_cloud_parsed c;
 
     if (node_cap > 0)
         node[0] = '\0';
     if (out_cap > 0)
         out[0] = '\0';
-    if (node_cap < RELAY_NODE_MAX + 1 || out_cap == 0 || has_bad_bytes(topic, len))
+    if (node_cap < RELAY_NODE_MAX + 1 || out_cap == 0)
         return false;
-    if (len < pl + 5 || memcmp(topic, prefix, pl) != 0 || memcmp(topic + pl, "/cmd/", 5) != 0)
+    if (msg_cloud_topic_parse(topic, len, prefix, strlen(prefix), &c) != MSG_OK ||
+        c.topic != MSG_CLOUD_CMD)
         return false;
-    const char *n = topic + pl + 5;
-    size_t rest = len - pl - 5;
-    const char *slash = memchr(n, '/', rest);
-    if (slash == NULL)
-        return false;
-    size_t nl = (size_t)(slash - n);
-    if (!relay_node_valid(n, nl) || !sub_valid(slash + 1, rest - nl - 1))
-        return false;
-    const char *sub = slash; /* "/<sub>" */
-    size_t sl = rest - nl;
-    size_t pos = 0;
-    if (!put(out, out_cap, &pos, "fleet/", 6) || !put(out, out_cap, &pos, n, nl) ||
-        !put(out, out_cap, &pos, "/down", 5) || !put(out, out_cap, &pos, sub, sl)) {
+    if (msg_topic_build(MSG_TOPIC_DOWN, c.id, strlen(c.id), c.sub, c.sub_len, out, out_cap, NULL) !=
+        MSG_OK) {
         out[0] = '\0';
         return false;
     }
-    memcpy(node, n, nl);
-    node[nl] = '\0';
+    snprintf(node, node_cap, "%s", c.id);
     return true;
 }
 

@@ -1,5 +1,6 @@
-/* Relay rules, pure functions over outside bytes (fuzzed): topic mapping between the edge
- * namespace fleet/<node>/... and the cloud namespace <prefix>/..., and a token bucket. */
+/* Relay rules, pure functions over outside bytes (fuzzed): which edge topics the relay handles
+ * and how they map to the cloud namespace <prefix>/... and back (the grammar of both sides is
+ * proto's fleetgw/msg.h), and a token bucket. */
 #ifndef FLEETGWD_RELAY_H
 #define FLEETGWD_RELAY_H
 
@@ -7,13 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RELAY_NODE_MAX 48 /* characters of a node id (= MSG_NODE_ID_MAX, docs/protocol.md) */
+#include <fleetgw/msg.h>
+
+#define RELAY_NODE_MAX MSG_NODE_ID_MAX /* characters of a node id (docs/protocol.md) */
 
 enum relay_kind {
     RELAY_NONE = 0, /* not a topic the relay handles */
     RELAY_UP,       /* fleet/<node>/up[/...] */
     RELAY_EVIDENCE, /* fleet/<node>/attest/evidence */
     RELAY_STATUS,   /* fleet/<node>/status (node-status: a trigger for attestation) */
+    RELAY_RESERVED, /* fleet/<node>/up/state: reserved (the gateway's nodes/<id>/state) */
 };
 
 /* Node ids: 1..48 of [A-Za-z0-9_-] (msg_node_id_valid). */

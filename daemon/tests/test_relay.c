@@ -26,6 +26,14 @@ int main(void)
     CHECK_EQ_INT(up("fleet/n1/status", node, out), RELAY_STATUS);
     CHECK(strcmp(node, "n1") == 0);
     CHECK_EQ_INT(up("fleet/n1/status/x", node, out), RELAY_NONE);
+    /* up/state is the gateway's own nodes/<id>/state upstream: reserved, never mapped. */
+    CHECK_EQ_INT(up("fleet/n1/up/state", node, out), RELAY_RESERVED);
+    CHECK(strcmp(node, "n1") == 0 && out[0] == '\0');
+    CHECK_EQ_INT(up("fleet/n1/up/state/x", node, out), RELAY_UP);
+    CHECK(strcmp(out, "acme/s1/nodes/n1/state/x") == 0);
+    /* OTA and challenge topics are not the relay's. */
+    CHECK_EQ_INT(up("fleet/n1/ota/status", node, out), RELAY_NONE);
+    CHECK_EQ_INT(up("fleet/n1/attest/challenge", node, out), RELAY_NONE);
     CHECK_EQ_INT(up("fleet/n1/upx/a", node, out), RELAY_NONE);
     CHECK(out[0] == '\0' && node[0] == '\0');
     CHECK_EQ_INT(up("fleet/n1/up/", node, out), RELAY_NONE);

@@ -686,3 +686,208 @@ enum msg_type msg_topic_type(enum msg_topic topic, const char *sub, size_t sub_l
     }
     return (enum msg_type)0;
 }
+
+enum msg_err msg_topic_filter(enum msg_topic topic, char *out, size_t cap, size_t *len)
+{
+    int has_sub = topic == MSG_TOPIC_UP || topic == MSG_TOPIC_DOWN;
+    size_t pos = 0, suffix_len, need;
+
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || (unsigned)topic >= (unsigned)MSG_TOPIC__COUNT)
+        return MSG_ERR_ARG;
+    if (cap > 0)
+        out[0] = '\0';
+    suffix_len = strlen(topic_suffix[topic]);
+    need = sizeof(topic_prefix) - 1u + 2u + suffix_len + (has_sub ? 2u : 0u) + 1u;
+    if (need > cap)
+        return MSG_ERR_NOSPACE;
+    append(out, &pos, topic_prefix, sizeof(topic_prefix) - 1u);
+    append(out, &pos, "+/", 2);
+    append(out, &pos, topic_suffix[topic], suffix_len);
+    if (has_sub)
+        append(out, &pos, "/#", 2);
+    out[pos] = '\0';
+    if (len != NULL)
+        *len = pos;
+    return MSG_OK;
+}
+
+/* ---- cloud-side topics ---------------------------------------------------------------- */
+
+/* The part between "<prefix>/" and "/<id>", and what follows the id. */
+static const struct {
+    const char *area;   /* "nodes", "cmd", "gateway" */
+    const char *suffix; /* "/state", "/status", or NULL: "/<sub>" follows */
+} cloud_form[MSG_CLOUD__COUNT] = {
+    [MSG_CLOUD_NODE_UP] = {"nodes", NULL},
+    [MSG_CLOUD_NODE_STATE] = {"nodes", "/state"},
+    [MSG_CLOUD_CMD] = {"cmd", NULL},
+    [MSG_CLOUD_GATEWAY_STATUS] = {"gateway", "/status"},
+};
+
+int msg_cloud_prefix_valid(const char *prefix, size_t len)
+{
+    if (prefix == NULL || len == 0 || len > MSG_CLOUD_PREFIX_MAX || prefix[0] == '/' ||
+        prefix[len - 1] == '/' || prefix[0] == '$')
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)prefix[i];
+        if (c < 0x20 || c == 0x7f || c == '+' || c == '#')
+            return -1;
+        if (c == '/' && i + 1 < len && prefix[i + 1] == '/')
+            return -1;
+    }
+    return 0;
+}
+
+int msg_gateway_id_valid(const char *id, size_t len)
+{
+    if (id == NULL || len == 0 || len > MSG_GATEWAY_ID_MAX)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
+            return -1;
+    }
+    return 0;
+}
+
+/* "state" is the gateway's own NODE_STATE topic under nodes/<id>/: no node's up/<sub> may
+ * take it, or a node could forge its attestation state upstream. */
+static int cloud_sub_reserved(const char *sub, size_t sub_len)
+{
+    return sub_len == 5 && memcmp(sub, "state", 5) == 0;
+}
+
+static int cloud_id_valid(enum msg_cloud_topic topic, const char *id, size_t id_len)
+{
+    return topic == MSG_CLOUD_GATEWAY_STATUS ? msg_gateway_id_valid(id, id_len)
+                                             : msg_node_id_valid(id, id_len);
+}
+
+enum msg_err msg_cloud_topic_build(enum msg_cloud_topic topic, const char *prefix,
+                                   size_t prefix_len, const char *id, size_t id_len,
+                                   const char *sub, size_t sub_len, char *out, size_t cap,
+                                   size_t *len)
+{
+    size_t pos = 0, need, area_len, suffix_len;
+    int has_sub;
+
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || (unsigned)topic >= (unsigned)MSG_CLOUD__COUNT)
+        return MSG_ERR_ARG;
+    if (cap > 0)
+        out[0] = '\0';
+    has_sub = cloud_form[topic].suffix == NULL;
+    if (msg_cloud_prefix_valid(prefix, prefix_len) != 0)
+        return MSG_ERR_TOPIC;
+    if (cloud_id_valid(topic, id, id_len) != 0)
+        return MSG_ERR_ID;
+    if (has_sub ? (msg_subtopic_valid(sub, sub_len) != 0 ||
+                   (topic == MSG_CLOUD_NODE_UP && cloud_sub_reserved(sub, sub_len)))
+                : (sub != NULL || sub_len != 0))
+        return MSG_ERR_TOPIC;
+    area_len = strlen(cloud_form[topic].area);
+    suffix_len = has_sub ? 1u + sub_len : strlen(cloud_form[topic].suffix);
+    /* every term is bounded by the maxima checked above: no overflow */
+    need = prefix_len + 1u + area_len + 1u + id_len + suffix_len + 1u;
+    if (need > cap)
+        return MSG_ERR_NOSPACE;
+    append(out, &pos, prefix, prefix_len);
+    append(out, &pos, "/", 1);
+    append(out, &pos, cloud_form[topic].area, area_len);
+    append(out, &pos, "/", 1);
+    append(out, &pos, id, id_len);
+    if (has_sub) {
+        append(out, &pos, "/", 1);
+        append(out, &pos, sub, sub_len);
+    } else {
+        append(out, &pos, cloud_form[topic].suffix, suffix_len);
+    }
+    out[pos] = '\0';
+    if (len != NULL)
+        *len = pos;
+    return MSG_OK;
+}
+
+enum msg_err msg_cloud_topic_parse(const char *topic, size_t len, const char *prefix,
+                                   size_t prefix_len, struct msg_cloud_parsed *out)
+{
+    if (out == NULL)
+        return MSG_ERR_ARG;
+    memset(out, 0, sizeof(*out));
+    if (topic == NULL || msg_cloud_prefix_valid(prefix, prefix_len) != 0)
+        return MSG_ERR_ARG;
+    if (len <= prefix_len + 1u || memcmp(topic, prefix, prefix_len) != 0 ||
+        topic[prefix_len] != '/')
+        return MSG_ERR_TOPIC;
+    const char *area = topic + prefix_len + 1u;
+    size_t area_room = len - prefix_len - 1u;
+    for (unsigned t = 0; t < (unsigned)MSG_CLOUD__COUNT; t++) {
+        size_t al = strlen(cloud_form[t].area);
+        if (area_room <= al + 1u || memcmp(area, cloud_form[t].area, al) != 0 || area[al] != '/')
+            continue;
+        const char *id = area + al + 1u;
+        size_t rest = area_room - al - 1u, id_len = 0;
+        while (id_len < rest && id[id_len] != '/')
+            id_len++;
+        if (id_len == rest)
+            return MSG_ERR_TOPIC;       /* nothing after the id */
+        const char *tail = id + id_len; /* "/..." */
+        size_t tail_len = rest - id_len;
+        if (cloud_form[t].suffix != NULL) {
+            size_t sl = strlen(cloud_form[t].suffix);
+            if (tail_len != sl || memcmp(tail, cloud_form[t].suffix, sl) != 0)
+                continue; /* nodes/<id>/<sub> is tried as NODE_UP */
+        } else {
+            if (msg_subtopic_valid(tail + 1, tail_len - 1u) != 0)
+                return MSG_ERR_TOPIC;
+            if (t == MSG_CLOUD_NODE_UP && cloud_sub_reserved(tail + 1, tail_len - 1u))
+                continue; /* nodes/<id>/state: NODE_STATE */
+            out->sub = tail + 1;
+            out->sub_len = tail_len - 1u;
+        }
+        if (cloud_id_valid((enum msg_cloud_topic)t, id, id_len) != 0) {
+            out->sub = NULL;
+            out->sub_len = 0;
+            return MSG_ERR_ID;
+        }
+        out->topic = (enum msg_cloud_topic)t;
+        memcpy(out->id, id, id_len);
+        out->id[id_len] = '\0';
+        return MSG_OK;
+    }
+    return MSG_ERR_TOPIC;
+}
+
+enum msg_err msg_cloud_filter(enum msg_cloud_topic topic, const char *prefix, size_t prefix_len,
+                              char *out, size_t cap, size_t *len)
+{
+    size_t pos = 0, need, area_len, suffix_len;
+
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || (unsigned)topic >= (unsigned)MSG_CLOUD__COUNT)
+        return MSG_ERR_ARG;
+    if (cap > 0)
+        out[0] = '\0';
+    if (msg_cloud_prefix_valid(prefix, prefix_len) != 0)
+        return MSG_ERR_TOPIC;
+    area_len = strlen(cloud_form[topic].area);
+    suffix_len = cloud_form[topic].suffix != NULL ? strlen(cloud_form[topic].suffix) : 2u;
+    need = prefix_len + 1u + area_len + 2u + suffix_len + 1u;
+    if (need > cap)
+        return MSG_ERR_NOSPACE;
+    append(out, &pos, prefix, prefix_len);
+    append(out, &pos, "/", 1);
+    append(out, &pos, cloud_form[topic].area, area_len);
+    append(out, &pos, "/+", 2);
+    append(out, &pos, cloud_form[topic].suffix != NULL ? cloud_form[topic].suffix : "/#",
+           suffix_len);
+    out[pos] = '\0';
+    if (len != NULL)
+        *len = pos;
+    return MSG_OK;
+}

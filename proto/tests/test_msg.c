@@ -635,6 +635,117 @@ static void test_topics(void)
     }
     /* the length argument is honoured: no reliance on a NUL */
     CHECK_EQ_INT(msg_topic_parse("fleet/n1/statusXYZ", 15, &p), MSG_OK);
+
+    /* subscription filters */
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_UP, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "fleet/+/up/#") == 0 && len == 12);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_ATTEST_EVIDENCE, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "fleet/+/attest/evidence") == 0);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_STATUS, buf, 15, &len), MSG_OK);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_STATUS, buf, 14, &len), MSG_ERR_NOSPACE);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC__COUNT, buf, sizeof(buf), &len), MSG_ERR_ARG);
+}
+
+/* The uplink side: build/parse round trips under a prefix with segments, the reserved
+ * nodes/<id>/state, filters, and refusals. */
+static void test_cloud_topics(void)
+{
+    static const char pre[] = "acme/site1";
+    const size_t pl = sizeof(pre) - 1;
+    char buf[MSG_CLOUD_TOPIC_MAX + 1];
+    size_t len = 0;
+    struct msg_cloud_parsed c;
+    static const struct {
+        enum msg_cloud_topic t;
+        const char *id, *sub, *want;
+    } ok[] = {
+        {MSG_CLOUD_NODE_UP, "n1", "telemetry", "acme/site1/nodes/n1/telemetry"},
+        {MSG_CLOUD_NODE_UP, "n1", "a/b-c", "acme/site1/nodes/n1/a/b-c"},
+        {MSG_CLOUD_NODE_UP, "n1", "states", "acme/site1/nodes/n1/states"},
+        {MSG_CLOUD_NODE_UP, "n1", "state/x", "acme/site1/nodes/n1/state/x"},
+        {MSG_CLOUD_NODE_STATE, "n1", NULL, "acme/site1/nodes/n1/state"},
+        {MSG_CLOUD_CMD, "n_2", "command", "acme/site1/cmd/n_2/command"},
+        {MSG_CLOUD_GATEWAY_STATUS, "gw.1:x", NULL, "acme/site1/gateway/gw.1:x/status"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        size_t sl = ok[i].sub ? strlen(ok[i].sub) : 0;
+        CHECK_EQ_INT(msg_cloud_topic_build(ok[i].t, pre, pl, ok[i].id, strlen(ok[i].id), ok[i].sub,
+                                           sl, buf, sizeof(buf), &len),
+                     MSG_OK);
+        CHECK(strcmp(buf, ok[i].want) == 0 && len == strlen(ok[i].want));
+        CHECK_EQ_INT(msg_cloud_topic_parse(buf, len, pre, pl, &c), MSG_OK);
+        CHECK_EQ_INT(c.topic, ok[i].t);
+        CHECK(strcmp(c.id, ok[i].id) == 0);
+        CHECK(ok[i].sub ? (c.sub_len == sl && memcmp(c.sub, ok[i].sub, sl) == 0) : c.sub == NULL);
+        /* exactly fits; one byte less does not */
+        CHECK_EQ_INT(msg_cloud_topic_build(ok[i].t, pre, pl, ok[i].id, strlen(ok[i].id), ok[i].sub,
+                                           sl, buf, len + 1, &len),
+                     MSG_OK);
+        CHECK_EQ_INT(msg_cloud_topic_build(ok[i].t, pre, pl, ok[i].id, strlen(ok[i].id), ok[i].sub,
+                                           sl, buf, len, &len),
+                     MSG_ERR_NOSPACE);
+    }
+    /* A node's up/state would forge the gateway's state topic: reserved. */
+    CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_NODE_UP, pre, pl, "n1", 2, "state", 5, buf,
+                                       sizeof(buf), &len),
+                 MSG_ERR_TOPIC);
+    /* Refusals: ids by kind, subtopics, prefixes. */
+    CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_NODE_UP, pre, pl, "gw.1", 4, "t", 1, buf,
+                                       sizeof(buf), &len),
+                 MSG_ERR_ID);
+    CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_GATEWAY_STATUS, pre, pl, "g/w", 3, NULL, 0, buf,
+                                       sizeof(buf), &len),
+                 MSG_ERR_ID);
+    CHECK_EQ_INT(
+        msg_cloud_topic_build(MSG_CLOUD_CMD, pre, pl, "n1", 2, NULL, 0, buf, sizeof(buf), &len),
+        MSG_ERR_TOPIC);
+    CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_NODE_STATE, pre, pl, "n1", 2, "x", 1, buf,
+                                       sizeof(buf), &len),
+                 MSG_ERR_TOPIC);
+    static const char *const bad_prefix[] = {"", "/a", "a/", "a//b", "$SYS", "a/+", "a#"};
+    for (size_t i = 0; i < sizeof(bad_prefix) / sizeof(bad_prefix[0]); i++) {
+        CHECK(msg_cloud_prefix_valid(bad_prefix[i], strlen(bad_prefix[i])) != 0);
+        CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_CMD, bad_prefix[i], strlen(bad_prefix[i]),
+                                           "n1", 2, "c", 1, buf, sizeof(buf), &len),
+                     MSG_ERR_TOPIC);
+    }
+    CHECK_EQ_INT(msg_cloud_prefix_valid("fleetgw", 7), 0);
+    static const struct {
+        const char *topic;
+        enum msg_err want;
+    } bad[] = {
+        {"acme/site1", MSG_ERR_TOPIC},
+        {"acme/site1/", MSG_ERR_TOPIC},
+        {"acme/site2/cmd/n1/c", MSG_ERR_TOPIC},
+        {"acme/site1x/cmd/n1/c", MSG_ERR_TOPIC},
+        {"acme/site1/cmd/n1", MSG_ERR_TOPIC},
+        {"acme/site1/cmd/n1/", MSG_ERR_TOPIC},
+        {"acme/site1/cmd/n1/+", MSG_ERR_TOPIC},
+        {"acme/site1/cmd//c", MSG_ERR_ID},
+        {"acme/site1/cmd/n.1/c", MSG_ERR_ID},
+        {"acme/site1/nodes/n1/state/", MSG_ERR_TOPIC},
+        {"acme/site1/gateway/gw/state", MSG_ERR_TOPIC},
+        {"acme/site1/gateway/gw/status/x", MSG_ERR_TOPIC},
+        {"acme/site1/other/n1/x", MSG_ERR_TOPIC},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        enum msg_err r = msg_cloud_topic_parse(bad[i].topic, strlen(bad[i].topic), pre, pl, &c);
+        if (r != bad[i].want)
+            fprintf(stderr, "cloud topic '%s': %s\n", bad[i].topic, msg_err_str(r));
+        CHECK_EQ_INT(r, bad[i].want);
+        CHECK(c.id[0] == '\0' && c.sub == NULL);
+    }
+    CHECK_EQ_INT(msg_cloud_topic_parse("x/cmd/n1/c", 10, "", 0, &c), MSG_ERR_ARG);
+    /* filters */
+    CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_CMD, pre, pl, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "acme/site1/cmd/+/#") == 0 && len == 18);
+    CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_NODE_STATE, pre, pl, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "acme/site1/nodes/+/state") == 0);
+    CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_GATEWAY_STATUS, pre, pl, buf, 28, &len), MSG_OK);
+    CHECK(strcmp(buf, "acme/site1/gateway/+/status") == 0 && len == 27);
+    CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_NODE_UP, pre, pl, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "acme/site1/nodes/+/#") == 0);
+    CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_CMD, pre, pl, buf, 18, &len), MSG_ERR_NOSPACE);
 }
 
 int main(void)
@@ -645,5 +756,6 @@ int main(void)
     test_invalid_structs();
     test_decode_refusals();
     test_topics();
+    test_cloud_topics();
     return check_finish();
 }

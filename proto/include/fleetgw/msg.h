@@ -254,4 +254,55 @@ enum msg_err msg_topic_parse(const char *topic, size_t len,
  * opaque application subtopics. */
 enum msg_type msg_topic_type(enum msg_topic topic, const char *sub, size_t sub_len);
 
+/* MQTT filter matching one node topic for every node: "fleet/+/<suffix>", and for UP/DOWN
+ * "fleet/+/up/#" / "fleet/+/down/#" (what the gateway subscribes to). */
+enum msg_err msg_topic_filter(enum msg_topic topic, char *out, size_t cap,
+                              size_t *len) MSG_MUST_CHECK;
+
+/* ---- Cloud-side topics (the uplink; docs/protocol.md section 2.2) --------------------- */
+
+#define MSG_CLOUD_PREFIX_MAX 255u /* uplink.topic_prefix */
+#define MSG_GATEWAY_ID_MAX   255u /* uplink.client_id */
+#define MSG_CLOUD_TOPIC_MAX                                                                        \
+    (MSG_CLOUD_PREFIX_MAX + 9u + MSG_GATEWAY_ID_MAX + 1u + MSG_SUBTOPIC_MAX + 1u)
+
+enum msg_cloud_topic {
+    MSG_CLOUD_NODE_UP = 0,    /* <prefix>/nodes/<id>/<sub>     a node's up/<sub>, relayed */
+    MSG_CLOUD_NODE_STATE,     /* <prefix>/nodes/<id>/state     its attestation state (retained) */
+    MSG_CLOUD_CMD,            /* <prefix>/cmd/<id>/<sub>       a command for a node's down/<sub> */
+    MSG_CLOUD_GATEWAY_STATUS, /* <prefix>/gateway/<gw>/status  the gateway's status (retained) */
+    MSG_CLOUD__COUNT
+};
+
+/* 0 when prefix is a valid uplink topic prefix: 1..MSG_CLOUD_PREFIX_MAX printable bytes, no
+ * '+' '#', no leading, trailing or double '/', not starting with '$'. */
+int msg_cloud_prefix_valid(const char *prefix, size_t len);
+/* 0 when id is a valid gateway id (the uplink client id): 1..MSG_GATEWAY_ID_MAX bytes of
+ * 0x21..0x7e other than '/' '+' '#'. */
+int msg_gateway_id_valid(const char *id, size_t len);
+
+/* Writes the cloud topic NUL-terminated into out. id is the node id (a gateway id for
+ * GATEWAY_STATUS); sub is required for NODE_UP and CMD (an up/down subtopic; for NODE_UP not
+ * the reserved "state", which the gateway's own NODE_STATE uses) and NULL/0 otherwise. */
+enum msg_err msg_cloud_topic_build(enum msg_cloud_topic topic, const char *prefix,
+                                   size_t prefix_len, const char *id, size_t id_len,
+                                   const char *sub, size_t sub_len, char *out, size_t cap,
+                                   size_t *len) MSG_MUST_CHECK;
+
+struct msg_cloud_parsed {
+    enum msg_cloud_topic topic;
+    char id[MSG_GATEWAY_ID_MAX + 1]; /* node id, or gateway id for GATEWAY_STATUS */
+    const char *sub;                 /* into the input: NODE_UP and CMD only; else NULL */
+    size_t sub_len;
+};
+
+/* Parses a cloud topic under prefix. Cleared first; MSG_ERR_TOPIC or MSG_ERR_ID on error. */
+enum msg_err msg_cloud_topic_parse(const char *topic, size_t len, const char *prefix,
+                                   size_t prefix_len, struct msg_cloud_parsed *out) MSG_MUST_CHECK;
+
+/* MQTT filter for one cloud topic of every node: "<prefix>/cmd/+/#", "<prefix>/nodes/+/state"
+ * (NODE_UP: "<prefix>/nodes/+/#"; GATEWAY_STATUS: "<prefix>/gateway/+/status"). */
+enum msg_err msg_cloud_filter(enum msg_cloud_topic topic, const char *prefix, size_t prefix_len,
+                              char *out, size_t cap, size_t *len) MSG_MUST_CHECK;
+
 #endif
