@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fleetgw/msg.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -266,31 +267,15 @@ static const char *json_type_word(json_object *v)
     return "an unknown type";
 }
 
+/* MQTT client ids and the topic prefix follow proto's topic grammar (docs/protocol.md 2.2). */
 static bool valid_client_id(const char *s)
 {
-    if (s[0] == '\0')
-        return false;
-    for (const char *p = s; *p != '\0'; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
-            return false;
-    }
-    return true;
+    return msg_gateway_id_valid(s, strlen(s)) == 0;
 }
 
 static bool valid_prefix(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || s[0] == '/' || s[n - 1] == '/' || s[0] == '$')
-        return false;
-    for (const char *p = s; *p != '\0'; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c < 0x20 || c == 0x7f || c == '+' || c == '#')
-            return false;
-        if (c == '/' && p[1] == '/')
-            return false;
-    }
-    return true;
+    return msg_cloud_prefix_valid(s, strlen(s)) == 0;
 }
 
 static int check_readable(const char *path)
