@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <fleetgw/ident.h>
 #include <fleetgw/image.h>
 #include <fleetgw/msg.h>
 #include <fleetgw/token.h>
@@ -464,8 +465,7 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
 {
     struct msg m;
     struct token_claims *c = NULL;
-    uint8_t iid[33];
-    unsigned int mdlen = 0;
+    uint8_t iid[IDENT_INSTANCE_ID_LEN];
 
     memset(res, 0, sizeof(*res));
     enum msg_err me = msg_decode(msgbuf, len, &m);
@@ -490,9 +490,8 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
         snprintf(res->reason, sizeof(res->reason), "token refused: %s", token_err_str(te));
         goto out;
     }
-    iid[0] = 0x01;
-    if (EVP_Digest(pub, 65, iid + 1, &mdlen, EVP_sha256(), NULL) != 1 ||
-        c->instance_id_len != sizeof(iid) || CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {
+    if (ident_instance_id(pub, iid) != 0 || c->instance_id_len != sizeof(iid) ||
+        CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {
         snprintf(res->reason, sizeof(res->reason), "instance id does not match the enrolled key");
         goto out;
     }

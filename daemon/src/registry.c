@@ -1,8 +1,9 @@
 #define _GNU_SOURCE
 #include "registry.h"
 
+#include <fleetgw/ident.h>
+
 #include <errno.h>
-#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,21 +18,7 @@ struct registry {
 
 int registry_node_id(const uint8_t pub[REGISTRY_PUB_LEN], char id[REGISTRY_ID_LEN + 1])
 {
-    uint8_t md[32];
-    unsigned int mdlen = 0;
-    static const char hex[] = "0123456789abcdef";
-
-    id[0] = '\0';
-    if (pub[0] != 0x04)
-        return -EINVAL;
-    if (EVP_Digest(pub, REGISTRY_PUB_LEN, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-        return -EIO;
-    for (size_t i = 0; i < 16; i++) {
-        id[2 * i] = hex[md[i] >> 4];
-        id[2 * i + 1] = hex[md[i] & 15];
-    }
-    id[REGISTRY_ID_LEN] = '\0';
-    return 0;
+    return ident_node_id(pub, id) == 0 ? 0 : -EINVAL;
 }
 
 int registry_open(const char *path, struct registry **ret)

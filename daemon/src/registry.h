@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REGISTRY_PUB_LEN  65
-#define REGISTRY_ID_LEN   32 /* hex characters */
+#include <fleetgw/ident.h>
+
+#define REGISTRY_PUB_LEN  CRYPTO_P256_PUB_LEN
+#define REGISTRY_ID_LEN   IDENT_NODE_ID_LEN /* hex characters (proto's ident_node_id) */
 #define REGISTRY_TEXT_MAX 64
 
 struct registry;

@@ -1,6 +1,8 @@
 /* MCUboot image format: parse, verify, build and sign (see image.h, docs/image-format.md). */
 #include "fleetgw/image.h"
 
+#include "fleetgw/bytes.h"
+
 #include <string.h>
 
 #include "fleetgw/der.h"
@@ -16,44 +18,20 @@ static const uint8_t boot_magic_aligned_tail[IMAGE_TRAILER_MAGIC_LEN - 2] = {
     0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a,
 };
 
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 static void rd_version(const uint8_t *p, struct image_version *v)
 {
     v->major = p[0];
     v->minor = p[1];
-    v->revision = rd16(p + 2);
-    v->build = rd32(p + 4);
+    v->revision = bytes_le16(p + 2);
+    v->build = bytes_le32(p + 4);
 }
 
 static void wr_version(uint8_t *p, const struct image_version *v)
 {
     p[0] = v->major;
     p[1] = v->minor;
-    wr16(p + 2, v->revision);
-    wr32(p + 4, v->build);
+    bytes_put_le16(p + 2, v->revision);
+    bytes_put_le32(p + 4, v->build);
 }
 
 static int is_pow2(uint32_t v)
@@ -97,7 +75,7 @@ static enum image_status take_prot(const uint8_t *img, uint16_t type, size_t off
         if (out->has_sec_cnt)
             return IMAGE_ERR_TLV_DUPLICATE;
         out->has_sec_cnt = 1;
-        out->sec_cnt = rd32(v);
+        out->sec_cnt = bytes_le32(v);
         return IMAGE_OK;
     case IMAGE_TLV_DEPENDENCY:
         if (len != IMAGE_DEPENDENCY_LEN)
@@ -193,8 +171,8 @@ static enum image_status walk_tlvs(const uint8_t *img, size_t start, size_t end,
     while (off < end) {
         if (end - off < IMAGE_TLV_HDR_LEN)
             return IMAGE_ERR_TLV_OVERRUN;
-        uint16_t type = rd16(img + off);
-        size_t tlen = rd16(img + off + 2);
+        uint16_t type = bytes_le16(img + off);
+        size_t tlen = bytes_le16(img + off + 2);
         if (tlen > end - off - IMAGE_TLV_HDR_LEN)
             return IMAGE_ERR_TLV_OVERRUN;
         if (++n > IMAGE_MAX_TLVS)
@@ -222,8 +200,8 @@ static int padding_ok(const uint8_t *p, size_t n)
         if (memcmp(m, boot_magic, IMAGE_TRAILER_MAGIC_LEN) == 0)
             max_align = IMAGE_DEFAULT_MAX_ALIGN;
         else if (memcmp(m + 2, boot_magic_aligned_tail, sizeof(boot_magic_aligned_tail)) == 0 &&
-                 is_pow2(rd16(m)) && rd16(m) >= 8 && rd16(m) <= 32)
-            max_align = rd16(m);
+                 is_pow2(bytes_le16(m)) && bytes_le16(m) >= 8 && bytes_le16(m) <= 32)
+            max_align = bytes_le16(m);
         if (max_align != 0) {
             end = n - IMAGE_TRAILER_MAGIC_LEN;
             size_t back = align_up(IMAGE_TRAILER_MAGIC_LEN, max_align) + max_align;
@@ -251,13 +229,13 @@ enum image_status image_parse(const uint8_t *img, size_t len, struct image_info 
         return IMAGE_ERR_TOO_LARGE;
     if (len < IMAGE_HEADER_LEN)
         return IMAGE_ERR_TRUNCATED;
-    if (rd32(img) != IMAGE_MAGIC)
+    if (bytes_le32(img) != IMAGE_MAGIC)
         return IMAGE_ERR_BAD_MAGIC;
-    out->load_addr = rd32(img + 4);
-    out->hdr_size = rd16(img + 8);
-    out->protect_tlv_size = rd16(img + 10);
-    out->img_size = rd32(img + 12);
-    out->flags = rd32(img + 16);
+    out->load_addr = bytes_le32(img + 4);
+    out->hdr_size = bytes_le16(img + 8);
+    out->protect_tlv_size = bytes_le16(img + 10);
+    out->img_size = bytes_le32(img + 12);
+    out->flags = bytes_le32(img + 16);
     rd_version(img + 20, &out->version);
     if (out->hdr_size < IMAGE_HEADER_LEN)
         return IMAGE_ERR_HEADER;
@@ -269,8 +247,8 @@ enum image_status image_parse(const uint8_t *img, size_t len, struct image_info 
 
     if (IMAGE_TLV_INFO_LEN > len - off)
         return IMAGE_ERR_TRUNCATED;
-    uint16_t magic = rd16(img + off);
-    size_t tot = rd16(img + off + 2);
+    uint16_t magic = bytes_le16(img + off);
+    size_t tot = bytes_le16(img + off + 2);
     if (out->protect_tlv_size != 0) {
         if (magic != IMAGE_TLV_PROT_INFO_MAGIC)
             return IMAGE_ERR_PROT_TLV_MAGIC;
@@ -284,8 +262,8 @@ enum image_status image_parse(const uint8_t *img, size_t len, struct image_info 
         off += tot;
         if (IMAGE_TLV_INFO_LEN > len - off)
             return IMAGE_ERR_TRUNCATED;
-        magic = rd16(img + off);
-        tot = rd16(img + off + 2);
+        magic = bytes_le16(img + off);
+        tot = bytes_le16(img + off + 2);
     } else if (magic == IMAGE_TLV_PROT_INFO_MAGIC) {
         return IMAGE_ERR_PROT_TLV_SIZE; /* a protected area the header does not cover */
     }
@@ -415,8 +393,8 @@ enum image_status image_verify(const uint8_t *img, size_t len, const struct imag
 /* Appends one TLV at out[*off]; the caller has checked the room. */
 static void put_tlv(uint8_t *out, size_t *off, uint16_t type, const uint8_t *v, size_t len)
 {
-    wr16(out + *off, type);
-    wr16(out + *off + 2, (uint16_t)len);
+    bytes_put_le16(out + *off, type);
+    bytes_put_le16(out + *off + 2, (uint16_t)len);
     memcpy(out + *off + IMAGE_TLV_HDR_LEN, v, len);
     *off += IMAGE_TLV_HDR_LEN + len;
 }
@@ -504,24 +482,24 @@ enum image_status image_sign(const struct image_sign_opts *o, uint8_t *out, size
         flags |= IMAGE_F_RAM_LOAD;
     if (o->rom_fixed)
         flags |= IMAGE_F_ROM_FIXED;
-    wr32(out, IMAGE_MAGIC);
-    wr32(out + 4, o->load_addr);
-    wr16(out + 8, o->hdr_size);
-    wr16(out + 10, (uint16_t)prot);
-    wr32(out + 12, (uint32_t)(body_end - o->hdr_size));
-    wr32(out + 16, flags);
+    bytes_put_le32(out, IMAGE_MAGIC);
+    bytes_put_le32(out + 4, o->load_addr);
+    bytes_put_le16(out + 8, o->hdr_size);
+    bytes_put_le16(out + 10, (uint16_t)prot);
+    bytes_put_le32(out + 12, (uint32_t)(body_end - o->hdr_size));
+    bytes_put_le32(out + 16, flags);
     wr_version(out + 20, &o->version);
-    wr32(out + 28, 0);
+    bytes_put_le32(out + 28, 0);
 
     /* Protected TLVs, in imgtool's order. */
     size_t off = body_end;
     if (prot != 0) {
         uint8_t v[IMAGE_DEPENDENCY_LEN];
-        wr16(out + off, IMAGE_TLV_PROT_INFO_MAGIC);
-        wr16(out + off + 2, (uint16_t)prot);
+        bytes_put_le16(out + off, IMAGE_TLV_PROT_INFO_MAGIC);
+        bytes_put_le16(out + off + 2, (uint16_t)prot);
         off += IMAGE_TLV_INFO_LEN;
         if (o->has_sec_cnt) {
-            wr32(v, o->sec_cnt);
+            bytes_put_le32(v, o->sec_cnt);
             put_tlv(out, &off, IMAGE_TLV_SEC_CNT, v, 4);
         }
         if (o->boot_record != NULL)
@@ -580,8 +558,8 @@ enum image_status image_sign(const struct image_sign_opts *o, uint8_t *out, size
         st = IMAGE_ERR_BUFFER;
         goto out;
     }
-    wr16(out + off, IMAGE_TLV_INFO_MAGIC);
-    wr16(out + off + 2, (uint16_t)tlv_tot);
+    bytes_put_le16(out + off, IMAGE_TLV_INFO_MAGIC);
+    bytes_put_le16(out + off + 2, (uint16_t)tlv_tot);
     off += IMAGE_TLV_INFO_LEN;
     put_tlv(out, &off, IMAGE_TLV_SHA256, digest, CRYPTO_SHA256_LEN);
     put_tlv(out, &off,
@@ -596,7 +574,7 @@ enum image_status image_sign(const struct image_sign_opts *o, uint8_t *out, size
         if (max_align == IMAGE_DEFAULT_MAX_ALIGN) {
             memcpy(m, boot_magic, IMAGE_TRAILER_MAGIC_LEN);
         } else {
-            wr16(m, (uint16_t)max_align);
+            bytes_put_le16(m, (uint16_t)max_align);
             memcpy(m + 2, boot_magic_aligned_tail, sizeof(boot_magic_aligned_tail));
         }
         if (o->confirm)
