@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "fleetgw/identity_cli.h"
+#include "identity_cli.h"
 
 #define DEFAULT_SOCKET "/run/fleetgw/control.sock"
 #define ANSWER_MAX     (1024 * 1024)

@@ -1,5 +1,5 @@
 /* `identity` commands: the gateway identity in the TPM, for operators and provisioning. */
-#include "fleetgw/identity_cli.h"
+#include "identity_cli.h"
 #include "fleetgw/quote.h"
 #include "fleetgw/tpm_identity.h"
 #include "fleetgw/tpm_provider.h"
