@@ -570,6 +570,16 @@ class Env:
         return r
 
 
+def run_main(main):
+    """The last line of a test script: exits with main()'s code, or prints "FAIL: <sentence>"
+    and exits 1 when an expect() did not hold."""
+    try:
+        sys.exit(main())
+    except AssertionError as e:
+        print(f"FAIL: {e}")
+        sys.exit(1)
+
+
 def expect(cond, what):
     """A test assertion that reads as a sentence in the failure output."""
     if not cond:

@@ -14,10 +14,9 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 
-from fleetgw_harness import build_dir, expect, require
+from fleetgw_harness import build_dir, expect, require, run_main
 
 SRC = os.environ.get("FLEETGW_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -86,8 +85,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)

@@ -13,14 +13,13 @@ Driven through build/bin/fleetgw-ops-check, which calls check_run() as fleetgwct
 import datetime
 import json
 import os
-import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fleetgw_harness import Env, expect, program, require
+from fleetgw_harness import Env, expect, program, require, run_main
 
 HANDLE = "0x81000001"
 
@@ -150,8 +149,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)

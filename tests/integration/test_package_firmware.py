@@ -9,10 +9,9 @@ but no public key."""
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
-from fleetgw_harness import expect, program
+from fleetgw_harness import expect, program, run_main
 
 SRC = os.environ.get("FLEETGW_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -105,8 +104,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)

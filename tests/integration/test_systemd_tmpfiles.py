@@ -7,10 +7,9 @@ may do (chown); as another user the test is reported skipped, saying so."""
 
 import os
 import subprocess
-import sys
 import tempfile
 
-from fleetgw_harness import expect
+from fleetgw_harness import expect, run_main
 
 SRC = os.environ.get("FLEETGW_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -74,8 +73,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)

@@ -13,10 +13,9 @@ the test says so."""
 import os
 import re
 import subprocess
-import sys
 import tempfile
 
-from fleetgw_harness import build_dir, expect
+from fleetgw_harness import build_dir, expect, run_main
 
 SRC = os.environ.get("FLEETGW_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -137,8 +136,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)
