@@ -544,6 +544,8 @@ static enum token_err encode_envelope(const struct token_claims *c, enum token_e
     struct cbor_enc m, e;
     size_t payload_len = 0, payload_off, total = 0;
     const uint8_t *prot = env == TOKEN_ENVELOPE_MAC0 ? protected_hmac256 : protected_es256;
+    size_t prot_len =
+        env == TOKEN_ENVELOPE_MAC0 ? sizeof(protected_hmac256) : sizeof(protected_es256);
     size_t tag_len = env == TOKEN_ENVELOPE_MAC0 ? TOKEN_MAC_LEN : CRYPTO_P256_SIG_LEN;
     uint8_t digest[CRYPTO_SHA256_LEN];
     uint8_t sig[CRYPTO_P256_SIG_LEN];
@@ -571,7 +573,7 @@ static enum token_err encode_envelope(const struct token_claims *c, enum token_e
     cbor_enc_init(&e, out, cap);
     cbor_put_tag(&e, env == TOKEN_ENVELOPE_MAC0 ? COSE_MAC0_TAG : COSE_SIGN1_TAG);
     cbor_put_array(&e, 4);
-    cbor_put_bytes(&e, prot, sizeof(protected_es256));
+    cbor_put_bytes(&e, prot, prot_len);
     cbor_put_map(&e, 0);
     cbor_put_bytes_head(&e, payload_len);
     payload_off = e.len;
@@ -589,13 +591,12 @@ static enum token_err encode_envelope(const struct token_claims *c, enum token_e
         goto out;
     }
     if (env == TOKEN_ENVELOPE_MAC0) {
-        err = mac_structure_tag(key, key_len, prot, sizeof(protected_hmac256), out + payload_off,
-                                payload_len, out + total);
+        err = mac_structure_tag(key, key_len, prot, prot_len, out + payload_off, payload_len,
+                                out + total);
         if (err != TOKEN_OK)
             goto out;
     } else {
-        err = sig_structure_hash(prot, sizeof(protected_es256), out + payload_off, payload_len,
-                                 digest);
+        err = sig_structure_hash(prot, prot_len, out + payload_off, payload_len, digest);
         if (err != TOKEN_OK)
             goto out;
         if (sign(key_ctx, digest, sig) != 0) {

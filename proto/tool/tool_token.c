@@ -441,7 +441,8 @@ static int cmd_make(int argc, char **argv)
                 fprintf(stderr, "token make: unknown profile '%s'\n", optarg);
                 goto bad;
             }
-            strcpy(c.profile, token_profile_str(c.profile_id));
+            if (copy_text(c.profile, token_profile_str(c.profile_id)) != 0)
+                goto bad;
             break;
         case OPT_NONCE:
             if (tool_hex_decode(optarg, c.nonce, sizeof(c.nonce), &c.nonce_len) != 0)
