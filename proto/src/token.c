@@ -205,6 +205,7 @@ static const char *const err_names[TOKEN_ERR__COUNT] = {
     [TOKEN_ERR_ENVELOPE] = "wrong COSE envelope (Sign1 and Mac0 need different keys)",
     [TOKEN_ERR_MAC] = "bad MAC",
     [TOKEN_ERR_KEY_SIZE] = "bad HMAC key size (32..64 bytes)",
+    [TOKEN_ERR_NO_MEASUREMENTS] = "token reports no software measurements (nothing to appraise)",
 };
 
 const char *token_err_str(enum token_err err)
@@ -1031,6 +1032,8 @@ static enum token_err verified_claims(const struct cose_parts *parts, const uint
     err = token_check_claims(c);
     if (err != TOKEN_OK)
         return err;
+    if (c->present & TOKEN_HAS_NO_SW_MEAS)
+        return TOKEN_ERR_NO_MEASUREMENTS; /* see token.h: verified claims have components */
     if (expected_nonce != NULL && (expected_nonce_len != c->nonce_len ||
                                    crypto_memcmp_ct(expected_nonce, c->nonce, c->nonce_len) != 0))
         return TOKEN_ERR_NONCE_MISMATCH;

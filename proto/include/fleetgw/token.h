@@ -159,6 +159,7 @@ enum token_err {
     TOKEN_ERR_ENVELOPE,                /* COSE_Mac0 given to the Sign1 verifier or the reverse */
     TOKEN_ERR_MAC,                     /* COSE_Mac0 tag does not verify with the given key */
     TOKEN_ERR_KEY_SIZE,                /* HMAC key not CRYPTO_HMAC_KEY_MIN..MAX bytes */
+    TOKEN_ERR_NO_MEASUREMENTS,         /* verify: IoT 1 token reports no software measurements */
     TOKEN_ERR__COUNT
 };
 
@@ -248,7 +249,11 @@ enum token_err token_decode(const uint8_t *tok, size_t len,
  * ES256 signature with pub (65-byte uncompressed P-256 point), claims, and, when
  * expected_nonce != NULL, a constant-time comparison with the token's nonce. *out (may be
  * NULL) receives the claims only on TOKEN_OK (out->profile_id: which profile); cleared
- * otherwise. A COSE_Mac0 token is refused with TOKEN_ERR_ENVELOPE. */
+ * otherwise. A COSE_Mac0 token is refused with TOKEN_ERR_ENVELOPE.
+ * Verified claims always hold at least one software component: a PSA_IOT_PROFILE_1 token that
+ * carries "no software measurements" instead (valid for its profile, and accepted by
+ * token_decode()) is refused with TOKEN_ERR_NO_MEASUREMENTS, because a verifier that
+ * appraises measurements (fleetgwd's gate) has nothing to compare and must not trust it. */
 enum token_err token_verify(const uint8_t *tok, size_t len, const uint8_t pub[CRYPTO_P256_PUB_LEN],
                             const uint8_t *expected_nonce, size_t expected_nonce_len,
                             struct token_claims *out) TOKEN_MUST_CHECK;
