@@ -110,6 +110,55 @@ out:
     return ret;
 }
 
+/* HMAC (RFC 2104) on mbedtls_sha256 directly: mbedtls_md_setup() would allocate the pads,
+ * and the firmware has no heap. Keys are at most one block (CRYPTO_HMAC_KEY_MAX = 64), so they
+ * are never hashed first. */
+int crypto_hmac_sha256(const uint8_t *key, size_t key_len, const struct crypto_buf *parts, size_t n,
+                       uint8_t out[CRYPTO_HMAC_SHA256_LEN])
+{
+    uint8_t pad[64];
+    uint8_t inner[CRYPTO_HMAC_SHA256_LEN];
+    mbedtls_sha256_context sha;
+    int ret = -1;
+
+    if (out == NULL)
+        return -1;
+    mbedtls_sha256_init(&sha);
+    if (key == NULL || key_len < CRYPTO_HMAC_KEY_MIN || key_len > CRYPTO_HMAC_KEY_MAX ||
+        (parts == NULL && n > 0) || n > CRYPTO_HMAC_MAX_PARTS)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].p == NULL && parts[i].len > 0)
+            goto out;
+    /* inner = H((K ^ ipad) || message) */
+    memset(pad, 0x36, sizeof(pad));
+    for (size_t i = 0; i < key_len; i++)
+        pad[i] ^= key[i];
+    if (mbedtls_sha256_starts_ret(&sha, 0) != 0 || mbedtls_sha256_update_ret(&sha, pad, 64) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len > 0 && mbedtls_sha256_update_ret(&sha, parts[i].p, parts[i].len) != 0)
+            goto out;
+    if (mbedtls_sha256_finish_ret(&sha, inner) != 0)
+        goto out;
+    /* out = H((K ^ opad) || inner) */
+    memset(pad, 0x5c, sizeof(pad));
+    for (size_t i = 0; i < key_len; i++)
+        pad[i] ^= key[i];
+    if (mbedtls_sha256_starts_ret(&sha, 0) != 0 || mbedtls_sha256_update_ret(&sha, pad, 64) != 0 ||
+        mbedtls_sha256_update_ret(&sha, inner, sizeof(inner)) != 0 ||
+        mbedtls_sha256_finish_ret(&sha, out) != 0)
+        goto out;
+    ret = 0;
+out:
+    if (ret != 0)
+        mbedtls_platform_zeroize(out, CRYPTO_HMAC_SHA256_LEN);
+    mbedtls_platform_zeroize(pad, sizeof(pad));
+    mbedtls_platform_zeroize(inner, sizeof(inner));
+    mbedtls_sha256_free(&sha); /* zeroizes the state */
+    return ret;
+}
+
 int crypto_memcmp_ct(const void *a, const void *b, size_t len)
 {
     const volatile uint8_t *x = a;

@@ -156,6 +156,46 @@ out:
     return ret;
 }
 
+int crypto_hmac_sha256(const uint8_t *key, size_t key_len, const struct crypto_buf *parts, size_t n,
+                       uint8_t out[CRYPTO_HMAC_SHA256_LEN])
+{
+    EVP_MAC *mac = NULL;
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    char digest_name[] = "SHA256";
+    size_t got = 0;
+    int ret = -1;
+
+    if (out == NULL)
+        return -1;
+    if (key == NULL || key_len < CRYPTO_HMAC_KEY_MIN || key_len > CRYPTO_HMAC_KEY_MAX ||
+        (parts == NULL && n > 0) || n > CRYPTO_HMAC_MAX_PARTS)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].p == NULL && parts[i].len > 0)
+            goto out;
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    ctx = mac == NULL ? NULL : EVP_MAC_CTX_new(mac);
+    if (ctx == NULL)
+        goto out;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_init(ctx, key, key_len, params) != 1)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len > 0 && EVP_MAC_update(ctx, parts[i].p, parts[i].len) != 1)
+            goto out;
+    if (EVP_MAC_final(ctx, out, &got, CRYPTO_HMAC_SHA256_LEN) != 1 || got != CRYPTO_HMAC_SHA256_LEN)
+        goto out;
+    ret = 0;
+out:
+    if (ret != 0)
+        OPENSSL_cleanse(out, CRYPTO_HMAC_SHA256_LEN);
+    EVP_MAC_CTX_free(ctx); /* cleanses the key schedule */
+    EVP_MAC_free(mac);
+    return ret;
+}
+
 int crypto_memcmp_ct(const void *a, const void *b, size_t len)
 {
     return CRYPTO_memcmp(a, b, len) == 0 ? 0 : 1;

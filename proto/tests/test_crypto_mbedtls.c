@@ -1,6 +1,6 @@
 /* The Mbed TLS back-end (crypto_*) agrees with the OpenSSL back-end (linked here renamed to
- * ossl_crypto_*) on SHA-256 and ECDSA P-256 verification, and image.c on top of Mbed TLS
- * verifies the MCUboot vectors and its own images. */
+ * ossl_crypto_*) on SHA-256, HMAC-SHA256 and ECDSA P-256 verification, and image.c on top of Mbed
+ * TLS verifies the MCUboot vectors and its own images. */
 #include "check.h"
 #include "check_crypto.h"
 
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/ec.h>
+#include <openssl/hmac.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -24,6 +25,8 @@ int ossl_crypto_p256_verify(const uint8_t pub[CRYPTO_P256_PUB_LEN],
                             const uint8_t digest[CRYPTO_SHA256_LEN],
                             const uint8_t sig_rs[CRYPTO_P256_SIG_LEN]);
 int ossl_crypto_memcmp_ct(const void *a, const void *b, size_t len);
+int ossl_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const struct crypto_buf *parts,
+                            size_t n, uint8_t out[CRYPTO_HMAC_SHA256_LEN]);
 
 static void test_sha256_kat(void)
 {
@@ -226,9 +229,71 @@ static void test_image_vectors(void)
     }
 }
 
+/* HMAC-SHA256: a known answer (Python's hmac module, key 00..1f), then both back-ends against
+ * OpenSSL's one-shot HMAC() for random keys of every allowed length and messages split into
+ * uneven parts; keys outside 32..64 bytes and too many parts are refused by both. */
+static void test_hmac(void)
+{
+    static const uint8_t kat[32] = {0x09, 0x98, 0x05, 0xf4, 0xac, 0x31, 0x07, 0x86,
+                                    0x96, 0x85, 0x65, 0xc0, 0x98, 0xdb, 0x51, 0x5c,
+                                    0xc5, 0x08, 0x62, 0xb4, 0x20, 0xae, 0x31, 0xe2,
+                                    0x02, 0x38, 0x31, 0x23, 0x44, 0xbe, 0xd3, 0x6a};
+    static const char msg[] = "what do ya want for nothing?";
+    uint8_t key[64], buf[1000], a[32], b[32], want[32];
+    unsigned int wl = 0;
+    struct crypto_buf parts[CRYPTO_HMAC_MAX_PARTS + 1];
+
+    for (size_t i = 0; i < 32; i++)
+        key[i] = (uint8_t)i;
+    parts[0].p = (const uint8_t *)msg;
+    parts[0].len = 10;
+    parts[1].p = (const uint8_t *)msg + 10;
+    parts[1].len = sizeof(msg) - 1 - 10;
+    CHECK(crypto_hmac_sha256(key, 32, parts, 2, a) == 0 && memcmp(a, kat, 32) == 0);
+    CHECK(ossl_crypto_hmac_sha256(key, 32, parts, 2, b) == 0 && memcmp(b, kat, 32) == 0);
+
+    unsigned differ = 0;
+    for (size_t kl = CRYPTO_HMAC_KEY_MIN; kl <= CRYPTO_HMAC_KEY_MAX; kl++) {
+        size_t ml = (kl * 37u) % sizeof(buf);
+        CHECK(RAND_bytes(key, (int)kl) == 1 && RAND_bytes(buf, (int)sizeof(buf)) == 1);
+        CHECK(HMAC(EVP_sha256(), key, (int)kl, buf, ml, want, &wl) != NULL && wl == 32);
+        size_t cut1 = ml / 3, cut2 = ml / 2;
+        parts[0].p = buf;
+        parts[0].len = cut1;
+        parts[1].p = NULL;
+        parts[1].len = 0;
+        parts[2].p = buf + cut1;
+        parts[2].len = cut2 - cut1;
+        parts[3].p = buf + cut2;
+        parts[3].len = ml - cut2;
+        if (crypto_hmac_sha256(key, kl, parts, 4, a) != 0 ||
+            ossl_crypto_hmac_sha256(key, kl, parts, 4, b) != 0 || memcmp(a, want, 32) != 0 ||
+            memcmp(b, want, 32) != 0)
+            differ++;
+    }
+    CHECK_EQ_INT(differ, 0);
+    /* refused: short and long keys, NULL key, too many parts, a NULL part with a length */
+    parts[0].p = buf;
+    parts[0].len = 1;
+    CHECK(crypto_hmac_sha256(key, CRYPTO_HMAC_KEY_MIN - 1, parts, 1, a) != 0);
+    CHECK(ossl_crypto_hmac_sha256(key, CRYPTO_HMAC_KEY_MIN - 1, parts, 1, b) != 0);
+    CHECK(crypto_hmac_sha256(key, CRYPTO_HMAC_KEY_MAX + 1, parts, 1, a) != 0);
+    CHECK(ossl_crypto_hmac_sha256(key, CRYPTO_HMAC_KEY_MAX + 1, parts, 1, b) != 0);
+    CHECK(crypto_hmac_sha256(NULL, 32, parts, 1, a) != 0);
+    CHECK(ossl_crypto_hmac_sha256(NULL, 32, parts, 1, b) != 0);
+    for (size_t i = 0; i <= CRYPTO_HMAC_MAX_PARTS; i++)
+        parts[i] = parts[0];
+    CHECK(crypto_hmac_sha256(key, 32, parts, CRYPTO_HMAC_MAX_PARTS + 1, a) != 0);
+    CHECK(ossl_crypto_hmac_sha256(key, 32, parts, CRYPTO_HMAC_MAX_PARTS + 1, b) != 0);
+    parts[0].p = NULL;
+    CHECK(crypto_hmac_sha256(key, 32, parts, 1, a) != 0);
+    CHECK(ossl_crypto_hmac_sha256(key, 32, parts, 1, b) != 0);
+}
+
 int main(void)
 {
     test_sha256_kat();
+    test_hmac();
     test_sha256_agree();
     test_verify_agree();
     test_image_own();

@@ -17,6 +17,16 @@ EVP_PKEY *check_pem_private_key(const char *path)
     return k;
 }
 
+EVP_PKEY *check_pem_public_key(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return NULL;
+    EVP_PKEY *k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    return k;
+}
+
 int check_p256_pub(EVP_PKEY *key, uint8_t pub[65])
 {
     size_t n = 0;

@@ -10,6 +10,8 @@
 
 /* The private key in a PEM file, or NULL when the file is missing or holds none. */
 EVP_PKEY *check_pem_private_key(const char *path);
+/* The public key in a PEM file (SubjectPublicKeyInfo), or NULL. */
+EVP_PKEY *check_pem_public_key(const char *path);
 /* The uncompressed public point 04 || X || Y of a P-256 key; 0 or -1. */
 int check_p256_pub(EVP_PKEY *key, uint8_t pub[65]);
 /* ECDSA P-256 signature of a SHA-256 digest as raw r || s, decoded from DER by OpenSSL;

@@ -1,7 +1,13 @@
-/* fleetgw-tool token: make, verify and decode PSA attestation tokens (RFC 9783).
- *   token make -k PRIV.pem --nonce HEX --sw TYPE:MEAS:SIGNER[:VERSION[:DESC]] ... -o OUT
- *   token verify -k KEY.pem [--nonce HEX] [--json] TOKEN
+/* fleetgw-tool token: make, verify and decode PSA attestation tokens of the three profiles
+ * (RFC 9783, http://arm.com/psa/2.0.0, PSA_IOT_PROFILE_1) in COSE_Sign1 (ES256) or COSE_Mac0
+ * (HMAC 256/256).
+ *   token make (-k PRIV.pem | --hmac-key KEYFILE) [--profile ID] --nonce HEX
+ *        --sw TYPE:MEAS:SIGNER[:VERSION[:DESC]] ... -o OUT
+ *   token verify (-k KEY.pem | --hmac-key KEYFILE) [--nonce HEX] [--json] TOKEN
  *   token decode [--json] TOKEN
+ * --json prints the claims twice: "claims" in fleetgw's names (hex bytes), "veraison_claims"
+ * in the names and encodings of Veraison's psatoken JSON for the token's profile (base64
+ * bytes, as Go's encoding/json writes them).
  * Exit codes: 0 valid, 1 invalid (reason printed), 2 usage or I/O error. A hidden
  * "token bench -k KEY.pem [-n N] TOKEN" times token_verify() for bench_proto_token.py. */
 #include "tool.h"
@@ -26,15 +32,20 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage:\n"
-            "  fleetgw-tool token make -k PRIV.pem --nonce HEX --sw "
-            "TYPE:MEAS_HEX:SIGNER_HEX[:VERSION[:DESC]]\n"
+            "  fleetgw-tool token make (-k PRIV.pem | --hmac-key KEYFILE) [--profile ID]\n"
+            "        --nonce HEX --sw TYPE:MEAS_HEX:SIGNER_HEX[:VERSION[:DESC]]\n"
             "        [--sw ...] [--instance-id HEX] [--impl-id HEX] [--client-id N]\n"
             "        [--lifecycle N] [--boot-seed HEX] [--cert-ref TEXT]\n"
             "        [--verification-service TEXT] [--no-check] -o OUT\n"
-            "      instance id defaults to 0x01 || SHA-256(public key); implementation id to 32\n"
-            "      zero bytes; client id to 1; lifecycle to 0x3000 (secured). --no-check writes\n"
+            "      ID: tag:psacertified.org,2023:psa#tfm (default), http://arm.com/psa/2.0.0\n"
+            "      or PSA_IOT_PROFILE_1 (which also needs --boot-seed of 32 bytes).\n"
+            "      -k: COSE_Sign1 ES256; --hmac-key: COSE_Mac0 HMAC 256/256 with the raw key\n"
+            "      bytes (32..64) in KEYFILE. Instance id defaults to 0x01 || SHA-256(public\n"
+            "      key), or 0x01 || SHA-256(SHA-256(HMAC key)); implementation id to 32 zero\n"
+            "      bytes; client id to 1; lifecycle to 0x3000 (secured). --no-check writes\n"
             "      the token even if the claims break the profile's rules (test tokens).\n"
-            "  fleetgw-tool token verify -k KEY.pem [--nonce HEX] [--json] TOKEN\n"
+            "  fleetgw-tool token verify (-k KEY.pem | --hmac-key KEYFILE) [--nonce HEX] [--json]\n"
+            "        TOKEN\n"
             "      KEY.pem: a P-256 public key (or private key, its public half is used).\n"
             "  fleetgw-tool token decode [--json] TOKEN   (no signature check)\n"
             "exit codes: 0 valid, 1 invalid (reason printed), 2 usage or I/O error\n");
@@ -81,10 +92,16 @@ static void json_hex_field(FILE *f, const char *name, const uint8_t *p, size_t n
     tool_json_hex(f, p, n);
 }
 
+/* The profile's identifier: the claim when present, else the profile the keys said. */
+static const char *profile_of(const struct token_claims *c)
+{
+    return (c->present & TOKEN_HAS_PROFILE) ? c->profile : token_profile_str(c->profile_id);
+}
+
 static void print_claims_json(FILE *f, const struct token_claims *c)
 {
     fprintf(f, "{\"profile\": ");
-    tool_json_str(f, c->profile);
+    tool_json_str(f, profile_of(c));
     json_hex_field(f, "nonce", c->nonce, c->nonce_len, 1);
     json_hex_field(f, "instance_id", c->instance_id, c->instance_id_len, 1);
     json_hex_field(f, "implementation_id", c->impl_id, c->impl_id_len, 1);
@@ -97,6 +114,8 @@ static void print_claims_json(FILE *f, const struct token_claims *c)
                    (c->present & TOKEN_HAS_CERT_REF) != 0);
     json_str_field(f, "verification_service", c->verif_service,
                    (c->present & TOKEN_HAS_VERIF_SERVICE) != 0);
+    if (c->present & TOKEN_HAS_NO_SW_MEAS)
+        fprintf(f, ", \"no_software_measurements\": %lu", (unsigned long)c->no_sw_measurements);
     fprintf(f, ", \"software_components\": [");
     for (size_t i = 0; i < c->sw_count; i++) {
         const struct token_sw_component *s = &c->sw[i];
@@ -113,9 +132,117 @@ static void print_claims_json(FILE *f, const struct token_claims *c)
     fprintf(f, "]}");
 }
 
+/* ---- Veraison's names ----------------------------------------------------------------- */
+
+/* JSON names of Veraison's psatoken (claims_p1.go: P1Claims, claims_p2.go: P2Claims, which the
+ * RFC 9783 profile shares; swcomponent.go: SwComponent), one row per profile. */
+struct veraison_names {
+    const char *profile, *client_id, *lifecycle, *impl_id, *boot_seed, *cert_ref, *sw, *no_sw,
+        *nonce, *instance_id, *vsi;
+};
+
+static const struct veraison_names veraison_names[TOKEN_PROFILE__COUNT] = {
+    [TOKEN_PROFILE_RFC9783] = {"eat-profile", "psa-client-id", "psa-security-lifecycle",
+                               "psa-implementation-id", "psa-boot-seed",
+                               "psa-certification-reference", "psa-software-components", NULL,
+                               "psa-nonce", "psa-instance-id",
+                               "psa-verification-service-indicator"},
+    [TOKEN_PROFILE_PSA_2_0_0] = {"eat-profile", "psa-client-id", "psa-security-lifecycle",
+                                 "psa-implementation-id", "psa-boot-seed",
+                                 "psa-certification-reference", "psa-software-components", NULL,
+                                 "psa-nonce", "psa-instance-id",
+                                 "psa-verification-service-indicator"},
+    [TOKEN_PROFILE_PSA_IOT_1] = {"psa-profile", "psa-client-id", "psa-security-lifecycle",
+                                 "psa-implementation-id", "psa-boot-seed", "psa-hwver",
+                                 "psa-software-components", "psa-no-software-measurements",
+                                 "psa-nonce", "psa-instance-id",
+                                 "psa-verification-service-indicator"},
+};
+
+/* Bytes as a JSON string in standard base64 with padding (RFC 4648 section 4), the way Go's
+ * encoding/json writes a []byte. */
+static void json_base64(FILE *f, const uint8_t *p, size_t n)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', f);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        fputc(alphabet[(v >> 18) & 0x3f], f);
+        fputc(alphabet[(v >> 12) & 0x3f], f);
+        fputc(i + 1 < n ? alphabet[(v >> 6) & 0x3f] : '=', f);
+        fputc(i + 2 < n ? alphabet[v & 0x3f] : '=', f);
+    }
+    fputc('"', f);
+}
+
+static void vjson_b64(FILE *f, const char *name, const uint8_t *p, size_t n, int *first)
+{
+    fprintf(f, "%s\"%s\": ", *first ? "" : ", ", name);
+    json_base64(f, p, n);
+    *first = 0;
+}
+
+static void vjson_str(FILE *f, const char *name, const char *s, int *first)
+{
+    fprintf(f, "%s\"%s\": ", *first ? "" : ", ", name);
+    tool_json_str(f, s);
+    *first = 0;
+}
+
+static void print_claims_veraison(FILE *f, const struct token_claims *c)
+{
+    const struct veraison_names *v = &veraison_names[c->profile_id];
+    int first = 1;
+
+    fputc('{', f);
+    if (c->present & TOKEN_HAS_PROFILE)
+        vjson_str(f, v->profile, c->profile, &first);
+    fprintf(f, "%s\"%s\": %ld, \"%s\": %lu", first ? "" : ", ", v->client_id, (long)c->client_id,
+            v->lifecycle, (unsigned long)c->lifecycle);
+    first = 0;
+    vjson_b64(f, v->impl_id, c->impl_id, c->impl_id_len, &first);
+    if (c->present & TOKEN_HAS_BOOT_SEED)
+        vjson_b64(f, v->boot_seed, c->boot_seed, c->boot_seed_len, &first);
+    if (c->present & TOKEN_HAS_CERT_REF)
+        vjson_str(f, v->cert_ref, c->cert_ref, &first);
+    if (c->present & TOKEN_HAS_SW_COMPS) {
+        fprintf(f, ", \"%s\": [", v->sw);
+        for (size_t i = 0; i < c->sw_count; i++) {
+            const struct token_sw_component *s = &c->sw[i];
+            int sf = 1;
+            fprintf(f, "%s{", i ? ", " : "");
+            if (s->present & TOKEN_SWC_MEAS_TYPE)
+                vjson_str(f, "measurement-type", s->meas_type, &sf);
+            vjson_b64(f, "measurement-value", s->meas_value, s->meas_value_len, &sf);
+            if (s->present & TOKEN_SWC_VERSION)
+                vjson_str(f, "version", s->version, &sf);
+            vjson_b64(f, "signer-id", s->signer_id, s->signer_id_len, &sf);
+            if (s->present & TOKEN_SWC_MEAS_DESC)
+                vjson_str(f, "measurement-description", s->meas_desc, &sf);
+            fputc('}', f);
+        }
+        fputc(']', f);
+    }
+    if ((c->present & TOKEN_HAS_NO_SW_MEAS) && v->no_sw != NULL)
+        fprintf(f, ", \"%s\": %lu", v->no_sw, (unsigned long)c->no_sw_measurements);
+    vjson_b64(f, v->nonce, c->nonce, c->nonce_len, &first);
+    vjson_b64(f, v->instance_id, c->instance_id, c->instance_id_len, &first);
+    if (c->present & TOKEN_HAS_VERIF_SERVICE)
+        vjson_str(f, v->vsi, c->verif_service, &first);
+    fputc('}', f);
+}
+
 static void print_claims_text(FILE *f, const struct token_claims *c)
 {
-    fprintf(f, "profile:            %s\nnonce:              ", c->profile);
+    fprintf(f,
+            "profile:            %s%s\nenvelope:           %s\nnonce:              ", profile_of(c),
+            (c->present & TOKEN_HAS_PROFILE) ? "" : " (no profile claim)",
+            c->envelope == TOKEN_ENVELOPE_MAC0 ? "COSE_Mac0, HMAC 256/256" : "COSE_Sign1, ES256");
     tool_print_hex(f, c->nonce, c->nonce_len);
     fprintf(f, "\ninstance id:        ");
     tool_print_hex(f, c->instance_id, c->instance_id_len);
@@ -132,6 +259,8 @@ static void print_claims_text(FILE *f, const struct token_claims *c)
         fprintf(f, "certification ref:  %s\n", c->cert_ref);
     if (c->present & TOKEN_HAS_VERIF_SERVICE)
         fprintf(f, "verification svc:   %s\n", c->verif_service);
+    if (c->present & TOKEN_HAS_NO_SW_MEAS)
+        fprintf(f, "no sw measurements: %lu\n", (unsigned long)c->no_sw_measurements);
     for (size_t i = 0; i < c->sw_count; i++) {
         const struct token_sw_component *s = &c->sw[i];
         fprintf(f, "software component %zu:\n  measurement value: ", i);
@@ -155,17 +284,44 @@ static int report(enum token_err r, const struct token_claims *c, int json, int 
                r == TOKEN_OK ? "true" : "false", verified ? "true" : "false");
         tool_json_str(stdout, token_err_str(r));
         if (r == TOKEN_OK) {
-            printf(", \"claims\": ");
+            printf(", \"profile\": ");
+            tool_json_str(stdout, token_profile_str(c->profile_id));
+            printf(", \"envelope\": \"%s\", \"claims\": ", token_envelope_str(c->envelope));
             print_claims_json(stdout, c);
+            printf(", \"veraison_claims\": ");
+            print_claims_veraison(stdout, c);
         }
         printf("}\n");
     } else if (r == TOKEN_OK) {
-        printf("%s\n", verified ? "token valid" : "token well-formed (signature NOT checked)");
+        printf("%s\n", verified ? "token valid"
+                       : c->envelope == TOKEN_ENVELOPE_MAC0
+                           ? "token well-formed (MAC NOT checked)"
+                           : "token well-formed (signature NOT checked)");
         print_claims_text(stdout, c);
     } else {
         printf("token invalid: %s\n", token_err_str(r));
     }
     return r == TOKEN_OK ? TOOL_OK : TOOL_INVALID;
+}
+
+/* A symmetric IAK: the raw key bytes (CRYPTO_HMAC_KEY_MIN..MAX) of a file. 0 or -1 (said). */
+static int load_hmac_key(const char *path, uint8_t key[CRYPTO_HMAC_KEY_MAX], size_t *len)
+{
+    uint8_t buf[CRYPTO_HMAC_KEY_MAX + 1];
+    size_t n = 0;
+    int fr = tool_read_capped(path, buf, sizeof(buf), &n);
+    if (fr == 0 && n > CRYPTO_HMAC_KEY_MAX)
+        fr = -EFBIG;
+    if (fr != 0 || n < CRYPTO_HMAC_KEY_MIN) {
+        fprintf(stderr, "token: cannot use HMAC key %s: %s\n", path,
+                fr == -EFBIG || fr == 0 ? "not 32..64 raw bytes" : strerror(-fr));
+        crypto_wipe(buf, sizeof(buf));
+        return -1;
+    }
+    memcpy(key, buf, n);
+    *len = n;
+    crypto_wipe(buf, sizeof(buf));
+    return 0;
 }
 
 /* ---- commands ------------------------------------------------------------------------- */
@@ -182,6 +338,8 @@ enum {
     OPT_VSI,
     OPT_NOCHECK,
     OPT_JSON,
+    OPT_HMAC,
+    OPT_PROFILE,
 };
 
 static const struct option long_opts[] = {
@@ -198,6 +356,8 @@ static const struct option long_opts[] = {
     {"verification-service", required_argument, NULL, OPT_VSI},
     {"no-check", no_argument, NULL, OPT_NOCHECK},
     {"json", no_argument, NULL, OPT_JSON},
+    {"hmac-key", required_argument, NULL, OPT_HMAC},
+    {"profile", required_argument, NULL, OPT_PROFILE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -248,11 +408,12 @@ static int parse_sw(const char *arg, struct token_sw_component *s)
 static int cmd_make(int argc, char **argv)
 {
     static struct token_claims c;
-    const char *key_path = NULL, *out_path = NULL;
+    const char *key_path = NULL, *out_path = NULL, *hmac_path = NULL;
     int no_check = 0, have_instance = 0, rc = TOOL_USAGE, opt;
     EVP_PKEY *pkey = NULL;
     uint8_t tok[TOKEN_MAX_LEN];
-    size_t len = 0;
+    uint8_t hkey[CRYPTO_HMAC_KEY_MAX];
+    size_t len = 0, hkey_len = 0;
     long long v;
 
     memset(&c, 0, sizeof(c));
@@ -270,6 +431,18 @@ static int cmd_make(int argc, char **argv)
             break;
         case 'o':
             out_path = optarg;
+            break;
+        case OPT_HMAC:
+            hmac_path = optarg;
+            break;
+        case OPT_PROFILE:
+            c.profile_id = token_profile_from_str(optarg);
+            if (c.profile_id == TOKEN_PROFILE__COUNT) {
+                fprintf(stderr, "token make: unknown profile '%s'\n", optarg);
+                goto bad;
+            }
+            if (copy_text(c.profile, token_profile_str(c.profile_id)) != 0)
+                goto bad;
             break;
         case OPT_NONCE:
             if (tool_hex_decode(optarg, c.nonce, sizeof(c.nonce), &c.nonce_len) != 0)
@@ -326,21 +499,32 @@ static int cmd_make(int argc, char **argv)
             goto bad;
         }
     }
-    if (key_path == NULL || out_path == NULL || optind != argc) {
-        fprintf(stderr, "token make: -k KEY and -o OUT are required, no positional arguments\n");
+    if ((key_path == NULL) == (hmac_path == NULL) || out_path == NULL || optind != argc) {
+        fprintf(stderr, "token make: one of -k KEY and --hmac-key KEYFILE, and -o OUT, are "
+                        "required, no positional arguments\n");
         goto bad;
     }
-    pkey = tool_load_key(key_path, 1);
-    if (pkey == NULL)
+    if (key_path != NULL) {
+        pkey = tool_load_key(key_path, 1);
+        if (pkey == NULL)
+            goto out;
+    } else if (load_hmac_key(hmac_path, hkey, &hkey_len) != 0) {
         goto out;
+    }
     if (!have_instance) {
-        uint8_t pub[CRYPTO_P256_PUB_LEN];
-        c.instance_id[0] = 0x01;
-        if (tool_pub_point(pkey, pub) != 0 ||
-            crypto_sha256(pub, sizeof(pub), c.instance_id + 1) != 0) {
+        /* PSA attestation API 2.0, table 4: H(IAK) for a key pair, H(H(IAK)) for a symmetric
+         * key (the Instance ID must not reveal anything usable about a secret key) */
+        uint8_t pub[CRYPTO_P256_PUB_LEN], h[CRYPTO_SHA256_LEN];
+        int ok = pkey != NULL ? tool_pub_point(pkey, pub) == 0 &&
+                                    crypto_sha256(pub, sizeof(pub), c.instance_id + 1) == 0
+                              : crypto_sha256(hkey, hkey_len, h) == 0 &&
+                                    crypto_sha256(h, sizeof(h), c.instance_id + 1) == 0;
+        crypto_wipe(h, sizeof(h));
+        if (!ok) {
             fprintf(stderr, "token make: cannot derive the instance id\n");
             goto out;
         }
+        c.instance_id[0] = 0x01;
         c.instance_id_len = TOKEN_INSTANCE_ID_LEN;
     }
     if (!no_check) {
@@ -352,7 +536,8 @@ static int cmd_make(int argc, char **argv)
             goto out;
         }
     }
-    enum token_err r = token_encode(&c, tool_sign_p256, pkey, tok, sizeof(tok), &len);
+    enum token_err r = pkey != NULL ? token_encode(&c, tool_sign_p256, pkey, tok, sizeof(tok), &len)
+                                    : token_encode_mac0(&c, hkey, hkey_len, tok, sizeof(tok), &len);
     if (r != TOKEN_OK) {
         fprintf(stderr, "token make: %s\n", token_err_str(r));
         goto out;
@@ -371,6 +556,7 @@ static int cmd_make(int argc, char **argv)
     printf("wrote %s (%zu bytes)\n", out_path, len);
     rc = TOOL_OK;
 out:
+    crypto_wipe(hkey, sizeof(hkey));
     EVP_PKEY_free(pkey);
     return rc;
 bad:
@@ -384,9 +570,10 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
 {
     static struct token_claims c;
     static uint8_t tok[FILE_MAX];
-    const char *key_path = NULL;
+    const char *key_path = NULL, *hmac_path = NULL;
     uint8_t nonce[TOKEN_MAX_HASH], pub[CRYPTO_P256_PUB_LEN];
-    size_t nonce_len = 0, n = 0;
+    uint8_t hkey[CRYPTO_HMAC_KEY_MAX];
+    size_t nonce_len = 0, n = 0, hkey_len = 0;
     int have_nonce = 0;
     long long iterations = 2000;
     int json = 0, rc = TOOL_USAGE, opt;
@@ -400,6 +587,11 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
             if (mode == 0)
                 goto bad;
             key_path = optarg;
+            break;
+        case OPT_HMAC:
+            if (mode == 0)
+                goto bad;
+            hmac_path = optarg;
             break;
         case 'n':
             if (mode != 2 || parse_long(optarg, 1, 100000000, &iterations) != 0)
@@ -422,8 +614,10 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
             goto bad;
         }
     }
-    if (optind + 1 != argc || (mode != 0 && key_path == NULL))
+    if (optind + 1 != argc || (mode != 0 && (key_path == NULL) == (hmac_path == NULL)))
         goto bad;
+    if (hmac_path != NULL && load_hmac_key(hmac_path, hkey, &hkey_len) != 0)
+        goto out;
     if (key_path != NULL) {
         pkey = tool_load_key(key_path, 0);
         if (pkey == NULL || tool_pub_point(pkey, pub) != 0) {
@@ -443,7 +637,9 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
     if (mode == 0) {
         r = token_decode(tok, n, &c);
     } else if (mode == 1) {
-        r = token_verify(tok, n, pub, have_nonce ? nonce : NULL, nonce_len, &c);
+        r = hmac_path != NULL ? token_verify_mac0(tok, n, hkey, hkey_len, have_nonce ? nonce : NULL,
+                                                  nonce_len, &c)
+                              : token_verify(tok, n, pub, have_nonce ? nonce : NULL, nonce_len, &c);
     } else {
         /* CPU time, like "openssl speed" (which reports user CPU time unless -elapsed): on a
          * shared machine wall time would measure the neighbours, not the code. */
@@ -451,7 +647,8 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
         double cpu, wall;
         tool_stopwatch_start(&sw);
         for (long long i = 0; i < iterations; i++)
-            if (token_verify(tok, n, pub, NULL, 0, &c) != TOKEN_OK) {
+            if ((hmac_path != NULL ? token_verify_mac0(tok, n, hkey, hkey_len, NULL, 0, &c)
+                                   : token_verify(tok, n, pub, NULL, 0, &c)) != TOKEN_OK) {
                 printf("token invalid during bench\n");
                 rc = TOOL_INVALID;
                 goto out;
@@ -467,6 +664,7 @@ static int cmd_check(int argc, char **argv, int mode /* 0 decode, 1 verify, 2 be
     }
     rc = report(r, &c, json, mode == 1);
 out:
+    crypto_wipe(hkey, sizeof(hkey));
     EVP_PKEY_free(pkey);
     return rc;
 bad:

@@ -8,9 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRYPTO_SHA256_LEN   32u
-#define CRYPTO_P256_PUB_LEN 65u /* uncompressed SEC1 point: 0x04 || X || Y */
-#define CRYPTO_P256_SIG_LEN 64u /* raw r || s, 32 bytes each, big endian */
+#define CRYPTO_SHA256_LEN      32u
+#define CRYPTO_P256_PUB_LEN    65u /* uncompressed SEC1 point: 0x04 || X || Y */
+#define CRYPTO_P256_SIG_LEN    64u /* raw r || s, 32 bytes each, big endian */
+#define CRYPTO_HMAC_SHA256_LEN 32u
+/* HMAC-SHA256 keys: at least the hash length (RFC 2104 section 3 discourages shorter keys;
+ * TF-M's symmetric IAK is 32 bytes), at most one SHA-256 block (longer keys are hashed first,
+ * which buys nothing). */
+#define CRYPTO_HMAC_KEY_MIN   32u
+#define CRYPTO_HMAC_KEY_MAX   64u
+#define CRYPTO_HMAC_MAX_PARTS 8u
 
 #if defined(__GNUC__)
 #define CRYPTO_MUST_CHECK __attribute__((warn_unused_result))
@@ -40,6 +47,18 @@ int crypto_sha256(const uint8_t *data, size_t len,
 int crypto_p256_verify(const uint8_t pub[CRYPTO_P256_PUB_LEN],
                        const uint8_t digest[CRYPTO_SHA256_LEN],
                        const uint8_t sig_rs[CRYPTO_P256_SIG_LEN]) CRYPTO_MUST_CHECK;
+
+/* One piece of a message that is MACed without being copied together first. */
+struct crypto_buf {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* HMAC-SHA256 (RFC 2104) of the concatenation of parts[0..n-1] (n <= CRYPTO_HMAC_MAX_PARTS) with
+ * a key of CRYPTO_HMAC_KEY_MIN..CRYPTO_HMAC_KEY_MAX bytes. Returns 0 and the 32-byte tag, or -1
+ * (bad arguments, back-end failure; out is wiped then). The key is not kept. */
+int crypto_hmac_sha256(const uint8_t *key, size_t key_len, const struct crypto_buf *parts, size_t n,
+                       uint8_t out[CRYPTO_HMAC_SHA256_LEN]) CRYPTO_MUST_CHECK;
 
 /* Constant-time comparison: 0 when equal. */
 int crypto_memcmp_ct(const void *a, const void *b, size_t len);
