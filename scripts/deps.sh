@@ -8,7 +8,7 @@ set -euo pipefail
 
 HOST_PKGS=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format clang-tidy cppcheck
-    libmosquitto-dev mosquitto mosquitto-clients libssl-dev openssl libsystemd-dev systemd
+    libmosquitto-dev mosquitto-dev mosquitto mosquitto-clients libssl-dev openssl libsystemd-dev systemd
     libtss2-dev tpm2-openssl tpm2-tools swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0
     dbus libjson-c-dev libsqlite3-dev sqlite3 libmbedtls-dev
     python3 python3-cryptography python3-cbor2 strace util-linux
