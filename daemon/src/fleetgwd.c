@@ -44,6 +44,7 @@
 #include "config.h"
 #include "control.h"
 #include "downq.h"
+#include "gate.h"
 #include "log.h"
 #include "registry.h"
 #include "relay.h"
@@ -91,25 +92,6 @@
 #define UP_WBUF_CAP       (256 * 1024) /* TLS bytes buffered towards the cloud, at most */
 
 enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
-
-enum node_verdict { NV_UNLOADED = 0, NV_NOT_ENROLLED, NV_NONE, NV_TRUSTED, NV_QUARANTINED };
-
-struct node_slot {
-    char id[RELAY_NODE_MAX + 1];
-    struct token_bucket bucket;
-    int64_t last_touch; /* last registry last_seen update (epoch s) */
-    bool used;
-    /* attestation state, cached from the registry */
-    enum node_verdict verdict;
-    uint64_t loaded_us;
-    int64_t verdict_time;
-    uint8_t pub[REGISTRY_PUB_LEN];
-    uint8_t nonce[ATTEST_NONCE_LEN];
-    bool challenge_out;
-    bool challenge_lapsed; /* the last challenge expired unanswered (for late evidence) */
-    uint64_t challenge_expiry_us;
-    uint64_t last_challenge_us;
-};
 
 #define LAST_SEEN_INTERVAL_S 60
 
@@ -160,7 +142,8 @@ struct daemon {
     sd_event_source *commit_timer;
     sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
 
-    struct node_slot *nodes;
+    struct gate *gate;             /* node table + attestation state machine (gate.h) */
+    bool gate_wrote;               /* a verdict was persisted/published by gate_act */
     sd_event_source *attest_timer; /* earliest challenge expiry (attest_timer_cb) */
 
     sd_event_source *tick;
@@ -214,215 +197,7 @@ static void count_drop(struct daemon *d, const char *node, const char *reason, c
     log_event(first ? LOG_WARNING : LOG_DEBUG, node, reason, "dropped %s", what);
 }
 
-static struct node_slot *node_get(struct daemon *d, const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
-        struct node_slot *s = &d->nodes[(h + i) % NODE_TABLE_MAX];
-        if (!s->used) {
-            s->used = true;
-            snprintf(s->id, sizeof(s->id), "%s", id);
-            return s;
-        }
-        if (strcmp(s->id, id) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-static struct node_slot *node_find(struct daemon *d, const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
-        struct node_slot *s = &d->nodes[(h + i) % NODE_TABLE_MAX];
-        if (!s->used)
-            return NULL;
-        if (strcmp(s->id, id) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-/* ---- attestation gate ---- */
-
-/* Loads the node's enrollment and verdict from the registry into its slot (re-checked every
- * 2 s for a node that is not enrolled, so that an enrollment takes effect quickly). */
-static void node_load(struct daemon *d, struct node_slot *ns)
-{
-    struct registry_node rn;
-    uint64_t t = now_us();
-    if (ns->verdict != NV_UNLOADED &&
-        !(ns->verdict == NV_NOT_ENROLLED && t - ns->loaded_us > 2000000ULL))
-        return;
-    ns->loaded_us = t;
-    int r = registry_get(d->registry, ns->id, &rn);
-    if (r == -ENOENT) {
-        ns->verdict = NV_NOT_ENROLLED;
-        return;
-    }
-    if (r < 0) {
-        log_event(LOG_ERR, ns->id, "registry_error", "cannot read the registry: %s", strerror(-r));
-        ns->verdict = NV_UNLOADED;
-        return;
-    }
-    memcpy(ns->pub, rn.iak_pub, sizeof(ns->pub));
-    ns->verdict_time = rn.verdict_time;
-    if (strcmp(rn.verdict, "trusted") == 0)
-        ns->verdict = NV_TRUSTED;
-    else if (strcmp(rn.verdict, "quarantined") == 0)
-        ns->verdict = NV_QUARANTINED;
-    else
-        ns->verdict = NV_NONE;
-}
-
-static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
-                                 const char *reason, const char *fw, int64_t when);
-
-/* Unanswered challenges. Every challenge expires nonce_ttl_s after it was sent. A trusted
- * node keeps being relayed while its re-attestation challenge is outstanding (grace until
- * the nonce expires); once it expires unanswered, the node loses its verdict: quarantined
- * with the reason, persisted, logged, counted (attest_timeout) and published upstream, and
- * its telemetry is dropped (counted quarantined) until it answers a fresh challenge well.
- * Silent nodes are found by one timer (d->attest_timer) armed at the earliest outstanding
- * expiry: it sweeps the node table (a flag test per slot) at most once per
- * ATTEST_SWEEP_MIN_US and only while a challenge is outstanding. A node that publishes
- * after its nonce expired but before the sweep is handled on that message (attest_due is
- * true, attest_challenge expires the old challenge first), so the relay path never lets an
- * expired challenge extend a trusted verdict. */
-#define ATTEST_SWEEP_MIN_US 1000000ULL
-
-static void attest_timer_arm(struct daemon *d, uint64_t at)
-{
-    int on = SD_EVENT_OFF;
-    uint64_t cur = 0;
-    if (d->attest_timer == NULL)
-        return;
-    if (sd_event_source_get_enabled(d->attest_timer, &on) >= 0 && on != SD_EVENT_OFF &&
-        sd_event_source_get_time(d->attest_timer, &cur) >= 0 && cur <= at)
-        return;
-    int r = sd_event_source_set_time(d->attest_timer, at);
-    if (r >= 0)
-        r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_ONESHOT);
-    if (r < 0)
-        log_err("cannot arm the attestation timer: %s", strerror(-r));
-}
-
-/* The outstanding challenge of ns expired without an answer. */
-static void attest_expire(struct daemon *d, struct node_slot *ns)
-{
-    char reason[160];
-    int64_t now = wall_s();
-    uint64_t ttl_s = (ns->challenge_expiry_us - ns->last_challenge_us) / 1000000ULL;
-
-    ns->challenge_out = false;
-    ns->challenge_lapsed = true;
-    explicit_bzero(ns->nonce, sizeof(ns->nonce));
-    int r = spool_count(d->spool, "attest_timeout", 1);
-    if (r < 0)
-        log_err("cannot count an unanswered challenge: %s", strerror(-r));
-    if (ns->verdict != NV_TRUSTED || d->policy == NULL) {
-        /* Not trusted: nothing to take away (a quarantined node keeps its first reason);
-         * no reference file: no evidence could have been judged. */
-        log_event(LOG_INFO, ns->id, "attest_timeout",
-                  "attestation challenge not answered within nonce_ttl_s (%llu s)",
-                  (unsigned long long)ttl_s);
-        return;
-    }
-    snprintf(reason, sizeof(reason),
-             "no answer to the attestation challenge within nonce_ttl_s (%llu s)",
-             (unsigned long long)ttl_s);
-    r = registry_set_verdict(d->registry, ns->id, "quarantined", reason, NULL, now, false);
-    if (r < 0)
-        log_event(LOG_ERR, ns->id, "registry_error", "cannot persist the verdict: %s",
-                  strerror(-r));
-    ns->verdict = NV_QUARANTINED;
-    ns->verdict_time = now;
-    log_event(LOG_WARNING, ns->id, "attest_timeout", "attestation verdict quarantined: %s", reason);
-    r = spool_count(d->spool, "attest_quarantined", 1); /* a verdict given, as on evidence */
-    if (r < 0)
-        log_err("cannot count a verdict: %s", strerror(-r));
-    attest_publish_state(d, ns->id, "quarantined", reason, "", now);
-}
-
-static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
-{
-    (void)s;
-    (void)usec;
-    struct daemon *d = u;
-    uint64_t t = now_us(), next = UINT64_MAX;
-    unsigned expired = 0;
-    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
-        struct node_slot *ns = &d->nodes[i];
-        if (!ns->challenge_out)
-            continue;
-        if (t >= ns->challenge_expiry_us) {
-            attest_expire(d, ns);
-            expired++;
-        } else if (ns->challenge_expiry_us < next) {
-            next = ns->challenge_expiry_us;
-        }
-    }
-    if (next != UINT64_MAX)
-        attest_timer_arm(d, next > t + ATTEST_SWEEP_MIN_US ? next : t + ATTEST_SWEEP_MIN_US);
-    if (expired > 0) {
-        /* The verdicts are in the registry already: make their state messages upstream and
-         * the counters durable with them (as the edge read path does for evidence), not
-         * only at the next group commit. */
-        (void)daemon_commit(d);
-    }
-    daemon_flush(d);
-    return 0;
-}
-
-/* Sends a fresh one-time nonce unless one is outstanding, at most once per nonce_ttl_s. */
-static void attest_challenge(struct daemon *d, struct node_slot *ns)
-{
-    uint64_t t = now_us();
-    uint64_t ttl_us = (uint64_t)d->cfg.attestation.nonce_ttl_s * 1000000ULL;
-    uint8_t buf[128];
-    size_t len = 0;
-    char topic[MSG_TOPIC_MAX + 1];
-
-    if (ns->challenge_out && t >= ns->challenge_expiry_us)
-        attest_expire(d, ns); /* before the sweep got to it: the verdict goes first */
-    if (ns->challenge_out)
-        return;
-    if (ns->last_challenge_us != 0 && t - ns->last_challenge_us < ttl_us)
-        return;
-    if (getrandom(ns->nonce, sizeof(ns->nonce), 0) != (ssize_t)sizeof(ns->nonce) ||
-        attest_challenge_encode(ns->nonce, (uint32_t)d->cfg.attestation.nonce_ttl_s, buf,
-                                sizeof(buf), &len) < 0) {
-        log_event(LOG_ERR, ns->id, "challenge_error", "cannot make a challenge");
-        return;
-    }
-    snprintf(topic, sizeof(topic), "fleet/%s/attest/challenge", ns->id);
-    int rc = mosquitto_publish(d->edge, NULL, topic, (int)len, buf, 1, false);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        log_event(LOG_WARNING, ns->id, "challenge_error", "cannot send a challenge: %s",
-                  mosquitto_strerror(rc));
-        return;
-    }
-    ns->challenge_out = true;
-    ns->challenge_lapsed = false;
-    ns->challenge_expiry_us = t + ttl_us;
-    ns->last_challenge_us = t;
-    attest_timer_arm(d, ns->challenge_expiry_us);
-    log_event(LOG_INFO, ns->id, "challenge", "attestation challenge sent (nonce valid %d s)",
-              d->cfg.attestation.nonce_ttl_s);
-}
-
-/* Not trusted, trusted for interval_s already, or an outstanding challenge has expired
- * (the last test costs a flag load on the relay path unless a challenge is outstanding). */
-static bool attest_due(struct daemon *d, const struct node_slot *ns)
-{
-    return ns->verdict != NV_TRUSTED ||
-           wall_s() - ns->verdict_time >= d->cfg.attestation.interval_s ||
-           (ns->challenge_out && now_us() >= ns->challenge_expiry_us);
-}
+/* ---- attestation gate: gate.c decides, this section carries out its actions ---- */
 
 static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
                                  const char *reason, const char *fw, int64_t when)
@@ -442,63 +217,158 @@ static void attest_publish_state(struct daemon *d, const char *node, const char 
     json_object_put(o);
 }
 
-static void attest_on_evidence(struct daemon *d, const char *node,
-                               const struct mosquitto_message *msg)
+/* Silent nodes are found by one timer (d->attest_timer) armed at the earliest outstanding
+ * expiry; gate_on_timer() sweeps the node table at most once per GATE_SWEEP_MIN_US and only
+ * while a challenge is outstanding. */
+static void attest_timer_arm(struct daemon *d, uint64_t at)
 {
-    struct node_slot *ns = node_get(d, node);
-    struct attest_result res;
-    int64_t now = wall_s();
+    int on = SD_EVENT_OFF;
+    uint64_t cur = 0;
+    if (d->attest_timer == NULL)
+        return;
+    if (sd_event_source_get_enabled(d->attest_timer, &on) >= 0 && on != SD_EVENT_OFF &&
+        sd_event_source_get_time(d->attest_timer, &cur) >= 0 && cur <= at)
+        return;
+    int r = sd_event_source_set_time(d->attest_timer, at);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_ONESHOT);
+    if (r < 0)
+        log_err("cannot arm the attestation timer: %s", strerror(-r));
+}
 
-    if (ns == NULL) {
-        count_drop(d, node, "too_many_nodes", "evidence from one node too many");
-        return;
+static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    d->gate_wrote = false;
+    uint64_t next = gate_on_timer(d->gate, now_us(), wall_s());
+    if (next != 0)
+        attest_timer_arm(d, next);
+    if (d->gate_wrote) {
+        /* The verdicts are in the registry already: make their state messages upstream and
+         * the counters durable with them, not only at the next group commit. */
+        (void)daemon_commit(d);
     }
-    node_load(d, ns);
-    if (ns->verdict == NV_NOT_ENROLLED) {
-        count_drop(d, node, "attest_unknown_node",
-                   "attestation evidence from a node that is not enrolled (unknown key)");
-        return;
+    daemon_flush(d);
+    return 0;
+}
+
+static int gate_load(void *u, const char *node, struct gate_record *ret)
+{
+    struct daemon *d = u;
+    struct registry_node rn;
+    int r = registry_get(d->registry, node, &rn);
+    if (r < 0) {
+        if (r != -ENOENT)
+            log_event(LOG_ERR, node, "registry_error", "cannot read the registry: %s",
+                      strerror(-r));
+        return r;
     }
-    if (ns->verdict == NV_UNLOADED)
-        return;
-    if (d->policy == NULL) {
-        count_drop(d, node, "attestation_disabled",
-                   "attestation evidence (no attestation.reference_file or image_dir "
-                   "configured)");
-        return;
+    memcpy(ret->pub, rn.iak_pub, sizeof(ret->pub));
+    ret->verdict = strcmp(rn.verdict, "trusted") == 0       ? GATE_TRUSTED
+                   : strcmp(rn.verdict, "quarantined") == 0 ? GATE_QUARANTINED
+                                                            : GATE_NONE;
+    ret->verdict_time = rn.verdict_time;
+    snprintf(ret->fw_version, sizeof(ret->fw_version), "%s", rn.fw_version);
+    return 0;
+}
+
+static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
+                        const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *ret)
+{
+    struct daemon *d = u;
+    struct attest_result res;
+    attest_evaluate(d->policy, msg, len, pub, nonce, GATE_NONCE_LEN, &res);
+    ret->trusted = res.trusted;
+    ret->code = res.code;
+    memcpy(ret->reason, res.reason, sizeof(ret->reason));
+    memcpy(ret->fw_version, res.fw_version, sizeof(ret->fw_version));
+}
+
+static bool gate_peek_nonce(void *u, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])
+{
+    (void)u;
+    uint8_t buf[64];
+    size_t n = 0;
+    bool ok = attest_evidence_nonce(msg, len, buf, sizeof(buf), &n) && n == GATE_NONCE_LEN;
+    if (ok)
+        memcpy(nonce, buf, GATE_NONCE_LEN);
+    return ok;
+}
+
+static int gate_random(void *u, uint8_t *buf, size_t len)
+{
+    (void)u;
+    return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -EIO;
+}
+
+/* A challenge on fleet/<id>/attest/challenge. MOSQ_ERR_NO_CONN: libmosquitto keeps the
+ * message queued and sends it after the reconnect, so it is outstanding like a sent one. */
+static int gate_send_challenge(struct daemon *d, const struct gate_action *a)
+{
+    uint8_t buf[128];
+    size_t len = 0;
+    char topic[MSG_TOPIC_MAX + 1];
+    if (attest_challenge_encode(a->nonce, a->ttl_s, buf, sizeof(buf), &len) < 0) {
+        log_event(LOG_ERR, a->node, "challenge_error", "cannot make a challenge");
+        return -EINVAL;
     }
-    bool had = ns->challenge_out;
-    /* Expired: still outstanding past its expiry, or already swept by attest_timer_cb (the
-     * first evidence after the sweep; a second one is "no challenge outstanding"). */
-    bool expired = had ? now_us() >= ns->challenge_expiry_us : ns->challenge_lapsed;
-    ns->challenge_out = false; /* one-time: consumed by the first answer, good or bad */
-    ns->challenge_lapsed = false;
-    if (msg->payloadlen < 0 || msg->payloadlen > (int)(MSG_TOKEN_MAX + 16)) {
-        memset(&res, 0, sizeof(res));
-        snprintf(res.reason, sizeof(res.reason), "evidence larger than %u bytes",
-                 MSG_TOKEN_MAX + 16);
-    } else if (expired) {
-        memset(&res, 0, sizeof(res));
-        snprintf(res.reason, sizeof(res.reason),
-                 "the challenge expired before the evidence arrived");
-    } else {
-        attest_evaluate(d->policy, msg->payload, (size_t)msg->payloadlen, ns->pub,
-                        had ? ns->nonce : NULL, ATTEST_NONCE_LEN, &res);
+    snprintf(topic, sizeof(topic), "fleet/%s/attest/challenge", a->node);
+    int rc = mosquitto_publish(d->edge, NULL, topic, (int)len, buf, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
+        log_event(LOG_WARNING, a->node, "challenge_error", "cannot send a challenge: %s",
+                  mosquitto_strerror(rc));
+        return -EIO;
     }
-    explicit_bzero(ns->nonce, sizeof(ns->nonce));
-    const char *verdict = res.trusted ? "trusted" : "quarantined";
-    int r = registry_set_verdict(d->registry, node, verdict, res.reason,
-                                 res.fw_version[0] ? res.fw_version : NULL, now, true);
-    if (r < 0)
-        log_event(LOG_ERR, node, "registry_error", "cannot persist the verdict: %s", strerror(-r));
-    ns->verdict = res.trusted ? NV_TRUSTED : NV_QUARANTINED;
-    ns->verdict_time = now;
-    log_event(res.trusted ? LOG_NOTICE : LOG_WARNING, node, res.trusted ? "attested" : res.reason,
-              "attestation verdict %s: %s", verdict, res.reason);
-    r = spool_count(d->spool, res.trusted ? "attest_trusted" : "attest_quarantined", 1);
-    if (r < 0)
-        log_err("cannot count a verdict: %s", strerror(-r));
-    attest_publish_state(d, node, verdict, res.reason, res.fw_version, now);
+    attest_timer_arm(d, a->expiry_us);
+    log_event(LOG_INFO, a->node, "challenge", "attestation challenge %s (nonce valid %u s)",
+              rc == MOSQ_ERR_SUCCESS ? "sent" : "queued until the edge broker is back", a->ttl_s);
+    return 0;
+}
+
+static int gate_act(void *u, const struct gate_action *a)
+{
+    struct daemon *d = u;
+    int r = 0;
+    switch (a->kind) {
+    case GATE_ACT_CHALLENGE:
+        return gate_send_challenge(d, a);
+    case GATE_ACT_PERSIST:
+        d->gate_wrote = true;
+        r = registry_set_verdict(d->registry, a->node, gate_verdict_str(a->verdict), a->reason,
+                                 a->fw_version, a->time, a->seen);
+        if (r < 0)
+            log_event(LOG_ERR, a->node, "registry_error", "cannot persist the verdict: %s",
+                      strerror(-r));
+        return r;
+    case GATE_ACT_PUBLISH:
+        d->gate_wrote = true;
+        attest_publish_state(d, a->node, gate_verdict_str(a->verdict), a->reason, a->fw_version,
+                             a->time);
+        return 0;
+    case GATE_ACT_COUNT:
+        r = spool_count(d->spool, a->counter, 1);
+        if (r < 0)
+            log_event(LOG_ERR, a->node, a->counter, "cannot count %s: %s", a->counter,
+                      strerror(-r));
+        return r;
+    case GATE_ACT_NOTE:
+        log_event(a->priority, a->node, a->token, "%s", a->text);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static struct gate_config gate_config_of(const struct daemon *d)
+{
+    return (struct gate_config){.required = d->cfg.attestation.required,
+                                .judging = d->policy != NULL,
+                                .nonce_ttl_s = d->cfg.attestation.nonce_ttl_s,
+                                .interval_s = d->cfg.attestation.interval_s,
+                                .per_node_rate = d->cfg.limits.per_node_rate,
+                                .per_node_burst = d->cfg.limits.per_node_burst,
+                                .evidence_max = MSG_TOKEN_MAX + 16};
 }
 
 /* ---- libmosquitto <-> sd-event glue ---- */
@@ -613,20 +483,16 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
         count_drop(d, NULL, "bad_topic", "a message on an unmapped or malformed topic");
         return;
     }
+    struct gate_outcome o;
     if (k == RELAY_EVIDENCE) {
-        attest_on_evidence(d, node, msg);
+        o = gate_on_evidence(d->gate, node, msg->payload,
+                             msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, now_us(), wall_s());
+        if (o.decision == GATE_DROP)
+            count_drop(d, node, o.drop_reason, o.drop_what);
         return;
     }
     if (k == RELAY_STATUS) {
-        if (d->cfg.attestation.required && d->policy != NULL) {
-            struct node_slot *st = node_get(d, node);
-            if (st != NULL) {
-                node_load(d, st);
-                if (st->verdict != NV_NOT_ENROLLED && st->verdict != NV_UNLOADED &&
-                    attest_due(d, st))
-                    attest_challenge(d, st);
-            }
-        }
+        (void)gate_on_status(d->gate, node, now_us(), wall_s());
         return;
     }
     if (tl >= 9 && strcmp(msg->topic + tl - 9, "/up/state") == 0) {
@@ -638,34 +504,9 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
         count_drop(d, node, "too_large", "a message larger than limits.max_message_bytes");
         return;
     }
-    struct node_slot *ns = node_get(d, node);
-    if (ns == NULL) {
-        count_drop(d, node, "too_many_nodes", "a message from one node too many");
-        return;
-    }
-    if (d->cfg.attestation.required) {
-        node_load(d, ns);
-        if (ns->verdict == NV_NOT_ENROLLED) {
-            count_drop(d, node, "not_enrolled", "a message from a node that is not enrolled");
-            return;
-        }
-        if (ns->verdict == NV_UNLOADED) {
-            count_drop(d, node, "registry_error", "a message: the registry cannot be read");
-            return;
-        }
-        if (attest_due(d, ns) && d->policy != NULL)
-            attest_challenge(d, ns);
-        if (ns->verdict != NV_TRUSTED) {
-            if (ns->verdict == NV_QUARANTINED)
-                count_drop(d, node, "quarantined", "a message from a quarantined node");
-            else
-                count_drop(d, node, "not_attested", "a message from a node not yet attested");
-            return;
-        }
-    }
-    if (!bucket_take(&ns->bucket, now_us(), d->cfg.limits.per_node_rate,
-                     d->cfg.limits.per_node_burst)) {
-        count_drop(d, node, "rate_limited", "a message over limits.per_node_rate");
+    o = gate_on_up(d->gate, node, now_us(), wall_s());
+    if (o.decision != GATE_RELAY) {
+        count_drop(d, node, o.drop_reason, o.drop_what);
         return;
     }
     int r = spool_append(d->spool, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
@@ -676,9 +517,8 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
         count_drop(d, node, "spool_full", "a message: the spool is at spool.max_bytes");
         return;
     }
-    if (r == 0 && wall_s() - ns->last_touch >= LAST_SEEN_INTERVAL_S) {
-        ns->last_touch = wall_s();
-        int t = registry_touch(d->registry, node, ns->last_touch);
+    if (r == 0 && gate_touch_due(d->gate, node, wall_s(), LAST_SEEN_INTERVAL_S)) {
+        int t = registry_touch(d->registry, node, wall_s());
         if (t < 0 && t != -ENOENT)
             log_event(LOG_WARNING, node, "registry_error", "cannot update last seen: %s",
                       strerror(-t));
@@ -1577,6 +1417,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     d->cfg.spool.commit_gap_ms = n->spool.commit_gap_ms;
     d->cfg.log = n->log;
     d->cfg.registry = n->registry;
+    {
+        struct gate_config gc = gate_config_of(d);
+        gate_reload(d->gate, &gc); /* verdicts, challenges and buckets are kept */
+    }
     spool_set_quota(d->spool, n->spool.max_bytes);
     log_setup(config_log_priority(&d->cfg));
     if (d->edge != NULL)
@@ -1726,9 +1570,7 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
         if (r < 0)
             break;
         log_event(LOG_NOTICE, n.id, "enrolled", "node enrolled (device class %s)", n.device_class);
-        struct node_slot *sa = node_find(d, n.id);
-        if (sa != NULL)
-            sa->verdict = NV_UNLOADED;
+        gate_forget(d->gate, n.id, false);
         json_object_object_add(o, "node", node_json(&n, true));
         return o;
     case CTL_NODE_SHOW:
@@ -1750,22 +1592,20 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
         }
         if (r < 0)
             break;
-        struct node_slot *sc = node_get(d, req->id);
-        if (sc == NULL) {
+        r = gate_request_challenge(d->gate, req->id, now_us(), wall_s());
+        if (r == -ENOENT) {
             json_object_put(o);
-            return ctl_fail("too many nodes in the table to challenge %s", req->id);
+            return ctl_fail("node %s is not enrolled", req->id);
         }
-        node_load(d, sc);
-        if (sc->challenge_out && now_us() >= sc->challenge_expiry_us)
-            attest_expire(d, sc); /* an unanswered challenge still counts */
-        sc->challenge_out = false;
-        sc->last_challenge_us = 0;
-        attest_challenge(d, sc);
-        if (!sc->challenge_out) {
+        if (r == -ENOSPC || r == -ENOTCONN) {
             json_object_put(o);
-            return ctl_fail("cannot send a challenge to %s: the edge broker is not connected",
+            return ctl_fail(r == -ENOSPC ? "too many nodes in the table to challenge %s"
+                                         : "cannot send a challenge to %s: the edge broker "
+                                           "client refused it (see the log)",
                             req->id);
         }
+        if (r < 0)
+            break;
         log_event(LOG_NOTICE, req->id, "attest_requested", "re-attestation requested");
         json_add_str(o, "challenged", req->id);
         return o;
@@ -1779,11 +1619,7 @@ static json_object *ctl_handle(const struct ctl_request *req, void *u)
         if (r < 0)
             break;
         log_event(LOG_NOTICE, req->id, "removed", "node removed from the registry");
-        struct node_slot *sr = node_find(d, req->id);
-        if (sr != NULL) {
-            sr->verdict = NV_UNLOADED;
-            sr->challenge_out = false;
-        }
+        gate_forget(d->gate, req->id, true);
         return o;
     default:
         r = -EINVAL;
@@ -1870,9 +1706,18 @@ static int run(struct daemon *d)
      * record per PUBACK) instead of two reads per record; see uplink_read_buffered(). */
     SSL_CTX_set_read_ahead(d->ssl_ctx, 1);
     d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
-    d->nodes = calloc(NODE_TABLE_MAX, sizeof(*d->nodes));
-    if (d->inflight == NULL || d->nodes == NULL)
+    if (d->inflight == NULL)
         return 71;
+    static const struct gate_ops gops = {gate_load,   gate_verify, gate_peek_nonce,
+                                         gate_random, gate_act,    NULL};
+    struct gate_ops ops = gops;
+    ops.ctx = d;
+    struct gate_config gc = gate_config_of(d);
+    r = gate_new(&gc, &ops, NODE_TABLE_MAX, &d->gate);
+    if (r < 0) {
+        log_err("cannot set up the node table: %s", strerror(-r));
+        return 71;
+    }
 
     r = sd_event_default(&d->ev);
     if (r >= 0)
@@ -2085,7 +1930,7 @@ int main(int argc, char **argv)
     downq_close(d->downq);
     spool_close(d->spool);
     free(d->inflight);
-    free(d->nodes);
+    gate_free(d->gate);
     free(d);
     mosquitto_lib_cleanup();
     return ret;
