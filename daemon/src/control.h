@@ -6,7 +6,9 @@
  *   {"cmd":"node_add","iak_pub":"04<128 hex>","device_class":"<text>"}
  *   {"cmd":"node_show","id":"<node id>"} {"cmd":"node_remove","id":"<node id>"}
  *   {"cmd":"attest","id":"<node id>"}   (challenge the node now, fresh nonce)
- * Responses: {"ok":true,...} or {"ok":false,"error":"<sentence>"}. */
+ * Responses: {"ok":true,...} or {"ok":false,"error":"<sentence>"}.
+ * The requests, their arguments and handlers are one table: ctl_api.h. This file owns
+ * the socket (permissions, peers, line framing) and the parsing of a line against it. */
 #ifndef FLEETGWD_CONTROL_H
 #define FLEETGWD_CONTROL_H
 
