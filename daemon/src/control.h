@@ -12,6 +12,8 @@
 #ifndef FLEETGWD_CONTROL_H
 #define FLEETGWD_CONTROL_H
 
+#include "ctl_api.h"
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,23 +22,6 @@
 
 #define CTL_LINE_MAX    4096
 #define CTL_CLIENTS_MAX 16
-
-enum ctl_cmd {
-    CTL_STATUS,
-    CTL_NODES,
-    CTL_SPOOL,
-    CTL_NODE_ADD,
-    CTL_NODE_SHOW,
-    CTL_NODE_REMOVE,
-    CTL_ATTEST,
-};
-
-struct ctl_request {
-    enum ctl_cmd cmd;
-    char id[49];
-    uint8_t iak_pub[65];
-    char device_class[65];
-};
 
 /* Parses one request line (line,len; no NUL needed). Returns 0, or -EINVAL with a reason
  * in err. *req is cleared first. */

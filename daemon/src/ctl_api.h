@@ -7,10 +7,26 @@
 #ifndef FLEETGWD_CTL_API_H
 #define FLEETGWD_CTL_API_H
 
-#include "control.h"
-
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
+
+enum ctl_cmd {
+    CTL_STATUS,
+    CTL_NODES,
+    CTL_SPOOL,
+    CTL_NODE_ADD,
+    CTL_NODE_SHOW,
+    CTL_NODE_REMOVE,
+    CTL_ATTEST,
+};
+
+struct ctl_request {
+    enum ctl_cmd cmd;
+    char id[49];
+    uint8_t iak_pub[65];
+    char device_class[65];
+};
 
 struct config;
 struct downq;

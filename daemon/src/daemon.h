@@ -16,6 +16,7 @@
 #include "control.h"
 #include "ctl_api.h"
 #include "downq.h"
+#include "drop.h"
 #include "gate.h"
 #include "log.h"
 #include "registry.h"
@@ -106,8 +107,9 @@ struct daemon {
     sd_event_source *watchdog;
     uint64_t watchdog_usec;
     bool stopping;
-    const char *warned[48]; /* drop reasons already logged at warning level (literals) */
-    unsigned n_warned;
+    struct drop_log drops; /* drop reasons already logged at warning level */
+    bool commit_wanted;    /* a module asks daemon_flush() to commit first */
+    unsigned ticks;        /* 1 s ticks since start (the TTL sweeps run every 10th) */
     uint64_t relayed_up, relayed_down;
     char last_status[256];
 
@@ -119,28 +121,33 @@ struct daemon {
     bool down_uncommitted;     /* appended by the uplink read path, PUBACKs queued */
 };
 
-/* fleetgwd.c: commit orchestration */
-int daemon_commit(struct daemon *d);
-void daemon_flush(struct daemon *d);
-void commit_at(struct daemon *d, uint64_t at);
-void down_commit(struct daemon *d);
+/* Commits are fleetgwd.c's (daemon_commit, daemon_flush): the modules ask through
+ * commit_wanted, down_uncommitted and edge_appended and never commit themselves. */
+
+static inline void count_drop(struct daemon *d, const char *node, const char *reason,
+                              const char *what)
+{
+    drop_count(&d->drops, d->spool, node, reason, what);
+}
 
 /* edge.c */
-void count_drop(struct daemon *d, const char *node, const char *reason, const char *what);
 int edge_setup(struct daemon *d) __attribute__((warn_unused_result));
 int edge_connect(struct daemon *d);
 int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void edge_read_batch(struct daemon *d);
-void edge_readable(struct daemon *d, uint32_t revents);
 void drain_down(struct daemon *d);
+void edge_expire(struct daemon *d);
 
 /* gate_io.c */
 int gate_io_start(struct daemon *d) __attribute__((warn_unused_result));
 struct gate_config gate_config_of(const struct daemon *d);
-int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u);
+void attest_timer_arm(struct daemon *d, uint64_t at);
 /* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
 int policy_load(const struct config *cfg, struct attest_policy **ret, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+void policy_report(const struct daemon *d);
+int policy_check(const struct config *cfg, const char *path) __attribute__((warn_unused_result));
+int policy_reload(struct daemon *d, const struct config *n) __attribute__((warn_unused_result));
 
 /* uplink.c */
 int uplink_tls_setup(struct daemon *d) __attribute__((warn_unused_result));
@@ -156,5 +163,6 @@ int up_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void drain(struct daemon *d);
 int up_buffered_timer_cb(sd_event_source *s, uint64_t usec, void *u);
+void uplink_expire(struct daemon *d);
 
 #endif

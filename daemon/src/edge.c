@@ -17,21 +17,6 @@
 
 static void down_on_edge_connect(struct daemon *d);
 
-void count_drop(struct daemon *d, const char *node, const char *reason, const char *what)
-{
-    int r = spool_count(d->spool, reason, 1);
-    if (r < 0)
-        log_event(LOG_ERR, node, reason, "cannot record a drop counter: %s", strerror(-r));
-    /* Each reason is logged at warning level the first time after start, at debug
-     * afterwards (a flood of one kind of bad message costs no query and no log storm). */
-    bool first = true;
-    for (unsigned i = 0; i < d->n_warned && first; i++)
-        first = strcmp(d->warned[i], reason) != 0;
-    if (first && d->n_warned < sizeof(d->warned) / sizeof(d->warned[0]))
-        d->warned[d->n_warned++] = reason;
-    log_event(first ? LOG_WARNING : LOG_DEBUG, node, reason, "dropped %s", what);
-}
-
 static void edge_on_connect(struct mosquitto *m, void *u, int rc)
 {
     struct daemon *d = u;
@@ -188,22 +173,6 @@ void edge_read_batch(struct daemon *d)
     }
 }
 
-/* The edge socket became readable. Under load (a commit less than spool.commit_gap_ms ago)
- * the socket is left to fill until the commit timer reads it all at once; otherwise it is
- * read and committed now. Either way one read batch = one commit, then the PUBACKs. */
-void edge_readable(struct daemon *d, uint32_t revents)
-{
-    uint64_t t = now_us(), gap = (uint64_t)d->cfg.spool.commit_gap_ms * 1000ULL;
-    if (!(revents & (EPOLLHUP | EPOLLERR)) && t - d->last_commit_us < gap) {
-        d->edge_hold = true; /* io_update stops watching EPOLLIN meanwhile */
-        commit_at(d, d->last_commit_us + gap);
-        return;
-    }
-    edge_read_batch(d);
-    if (d->edge_appended > 0)
-        (void)daemon_commit(d);
-}
-
 static bool down_take_mid(struct daemon *d, int mid, int64_t *ret_id)
 {
     for (unsigned i = 0; i < d->n_down_inflight; i++)
@@ -333,7 +302,7 @@ out:
 
 /* The edge client: MQTT v5 with a wide Receive Maximum, externally threaded (see
  * fleetgwd.c: PUBACKs leave only after the commit), the broker password from
- * edge.password_file. Connects now or arms the reconnect timer. */
+ * edge.password_file. edge_connect() connects it. */
 int edge_setup(struct daemon *d)
 {
     int r;
@@ -369,8 +338,18 @@ int edge_setup(struct daemon *d)
     mosquitto_disconnect_callback_set(d->edge, edge_on_disconnect);
     mosquitto_message_callback_set(d->edge, edge_on_message);
     mosquitto_publish_v5_callback_set(d->edge, edge_on_publish);
-    mosq_log_enable(d, d->edge, false);
-    if (edge_connect(d) < 0)
-        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
     return 0;
+}
+
+/* Queued cloud commands older than spool.down_ttl_s (every 10 s, from the tick). */
+void edge_expire(struct daemon *d)
+{
+    uint64_t x = 0;
+    int r = downq_expire(d->downq, wall_s(), d->cfg.spool.down_ttl_s, d->down_last_sent_id, &x);
+    if (r < 0)
+        log_err("cannot expire old cloud commands: %s", strerror(-r));
+    else if (x > 0)
+        log_event(LOG_WARNING, NULL, "down_expired",
+                  "dropped %llu queued cloud command(s) older than spool.down_ttl_s",
+                  (unsigned long long)x);
 }

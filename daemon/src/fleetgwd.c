@@ -102,7 +102,7 @@ static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **s
 /* Commits the spool. The PUBACKs of node messages appended since the last commit leave
  * only after it succeeded (daemon_flush holds them back while edge_appended is set); if it
  * failed, the edge connection is closed without writing them, so the broker redelivers. */
-int daemon_commit(struct daemon *d)
+static int daemon_commit(struct daemon *d)
 {
     d->last_commit_us = now_us(); /* when it started: the gap does not count the fsync */
     int r = spool_commit(d->spool);
@@ -122,7 +122,7 @@ int daemon_commit(struct daemon *d)
 }
 
 /* Arms the commit timer to fire at `at` (CLOCK_MONOTONIC us) unless it fires earlier. */
-void commit_at(struct daemon *d, uint64_t at)
+static void commit_at(struct daemon *d, uint64_t at)
 {
     uint64_t cur = 0;
     int enabled = 0;
@@ -135,7 +135,7 @@ void commit_at(struct daemon *d, uint64_t at)
 
 /* Makes the commands appended by the uplink read path durable before their PUBACKs can be
  * written; on failure the uplink socket is shut down unwritten (the cloud redelivers). */
-void down_commit(struct daemon *d)
+static void down_commit(struct daemon *d)
 {
     if (!d->down_uncommitted)
         return;
@@ -152,6 +152,39 @@ void down_commit(struct daemon *d)
                 shutdown(fd, SHUT_RDWR);
         }
     }
+}
+
+/* The edge socket became readable. Under load (a commit less than spool.commit_gap_ms ago)
+ * the socket is left to fill until the commit timer reads it all at once; otherwise it is
+ * read and committed now. Either way one read batch = one commit, then the PUBACKs. */
+static void edge_readable(struct daemon *d, uint32_t revents)
+{
+    uint64_t t = now_us(), gap = (uint64_t)d->cfg.spool.commit_gap_ms * 1000ULL;
+    if (!(revents & (EPOLLHUP | EPOLLERR)) && t - d->last_commit_us < gap) {
+        d->edge_hold = true; /* io_update stops watching EPOLLIN meanwhile */
+        commit_at(d, d->last_commit_us + gap);
+        return;
+    }
+    edge_read_batch(d);
+    if (d->edge_appended > 0)
+        (void)daemon_commit(d);
+}
+
+static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    d->gate_wrote = false;
+    uint64_t next = gate_on_timer(d->gate, now_us(), wall_s());
+    if (next != 0)
+        attest_timer_arm(d, next);
+    if (d->gate_wrote) {
+        /* The verdicts are in the registry already: make their state messages upstream and
+         * the counters durable with them, not only at the next group commit. */
+        (void)daemon_commit(d);
+    }
+    return 0;
 }
 
 static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
@@ -172,8 +205,12 @@ static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
  * sd-event post source after every event the loop dispatched (a socket, a timer, a signal,
  * a control request), so no handler has to remember to call it: an operator's
  * `fleetgwctl attest` leaves at once instead of at the next tick. */
-void daemon_flush(struct daemon *d)
+static void daemon_flush(struct daemon *d)
 {
+    if (d->commit_wanted) { /* asked for by a module (e.g. the uplink's on_connect) */
+        d->commit_wanted = false;
+        (void)daemon_commit(d);
+    }
     down_commit(d); /* before anything can write the cloud's PUBACKs */
     drain(d);
     drain_down(d);
@@ -241,27 +278,13 @@ static void update_status(struct daemon *d)
 static int tick_cb(sd_event_source *s, uint64_t usec, void *u)
 {
     struct daemon *d = u;
-    static unsigned n;
     if (d->edge != NULL && mosquitto_socket(d->edge) >= 0)
         (void)mosquitto_loop_misc(d->edge);
     if (d->up != NULL && d->up_state == UP_CONNECTED)
         (void)mosquitto_loop_misc(d->up);
-    if (++n % 10 == 0) {
-        uint64_t x = 0;
-        int r = spool_expire(d->spool, wall_s(), d->cfg.spool.ttl_seconds, &x);
-        if (r < 0)
-            log_err("cannot expire old spool entries: %s", strerror(-r));
-        else if (x > 0)
-            log_event(LOG_WARNING, NULL, "expired",
-                      "dropped %llu spooled message(s) older than spool.ttl_seconds",
-                      (unsigned long long)x);
-        r = downq_expire(d->downq, wall_s(), d->cfg.spool.down_ttl_s, d->down_last_sent_id, &x);
-        if (r < 0)
-            log_err("cannot expire old cloud commands: %s", strerror(-r));
-        else if (x > 0)
-            log_event(LOG_WARNING, NULL, "down_expired",
-                      "dropped %llu queued cloud command(s) older than spool.down_ttl_s",
-                      (unsigned long long)x);
+    if (++d->ticks % 10 == 0) {
+        uplink_expire(d);
+        edge_expire(d);
     }
     update_status(d);
     (void)sd_event_source_set_time(s, usec + 1000000ULL);
@@ -315,19 +338,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         n->spool.max_inflight != d->cfg.spool.max_inflight)
         log_notice("reload: changes to edge.*, uplink.*, spool.path or spool.max_inflight take "
                    "effect at the next restart");
-    {
-        struct attest_policy *np = NULL;
-        char perr[512];
-        if (policy_load(n, &np, perr, sizeof(perr)) < 0) {
-            log_event(LOG_ERR, NULL, "config_invalid",
-                      "reload refused, keeping the running configuration: attestation: %s", perr);
-            goto out;
-        }
-        attest_policy_free(d->policy);
-        d->policy = np;
-        if (np != NULL)
-            log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
-    }
+    if (policy_reload(d, n) < 0)
+        goto out;
     d->cfg.attestation = n->attestation;
     d->cfg.limits = n->limits;
     d->cfg.spool.max_bytes = n->spool.max_bytes;
@@ -419,19 +431,7 @@ static int run(struct daemon *d)
         log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", err);
         return CONFIG_EXIT_RANGE;
     }
-    if (d->policy != NULL)
-        log_info("attestation: %zu reference value(s)%s%s%s%s%s", attest_policy_count(d->policy),
-                 d->cfg.attestation.reference_file[0] ? " from " : "",
-                 d->cfg.attestation.reference_file,
-                 !d->cfg.attestation.image_dir[0]       ? ""
-                 : d->cfg.attestation.reference_file[0] ? " and the images in "
-                                                        : " from the images in ",
-                 d->cfg.attestation.image_dir,
-                 d->cfg.attestation.required ? "" : " (not required for relaying)");
-    if (!d->cfg.attestation.required)
-        log_event(LOG_WARNING, NULL, "attestation_off",
-                  "attestation.required is false: telemetry of every node on a valid topic is "
-                  "relayed without attestation");
+    policy_report(d);
     if (uplink_tls_setup(d) < 0)
         return EX_UNAVAILABLE;
     d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
@@ -496,6 +496,9 @@ static int run(struct daemon *d)
     r = edge_setup(d);
     if (r < 0)
         return r == -ENOMEM ? EX_OSERR : EX_UNAVAILABLE;
+    mosq_log_enable(d, d->edge, false);
+    if (edge_connect(d) < 0)
+        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
     (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT); /* connect now */
     daemon_flush(d);
 
@@ -577,19 +580,10 @@ int main(int argc, char **argv)
         return ret;
     }
     if (check_only) {
-        /* The attestation sources too: the reference file and the signed images (each one
-         * reported), as the daemon would load them. */
-        char perr[512];
-        struct attest_policy *pol = NULL;
-        if (policy_load(&d->cfg, &pol, perr, sizeof(perr)) < 0) {
-            log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", perr);
+        if (policy_check(&d->cfg, d->config_path) < 0) {
             free(d);
             return CONFIG_EXIT_RANGE;
         }
-        if (pol != NULL)
-            printf("%s: %zu attestation reference value(s)\n", d->config_path,
-                   attest_policy_count(pol));
-        attest_policy_free(pol);
         printf("%s: configuration is valid\n", d->config_path);
         free(d);
         return 0;

@@ -34,7 +34,7 @@ static void attest_publish_state(struct daemon *d, const char *node, const char 
 /* Silent nodes are found by one timer (d->attest_timer) armed at the earliest outstanding
  * expiry; gate_on_timer() sweeps the node table at most once per GATE_SWEEP_MIN_US and only
  * while a challenge is outstanding. */
-static void attest_timer_arm(struct daemon *d, uint64_t at)
+void attest_timer_arm(struct daemon *d, uint64_t at)
 {
     int on = SD_EVENT_OFF;
     uint64_t cur = 0;
@@ -48,23 +48,6 @@ static void attest_timer_arm(struct daemon *d, uint64_t at)
         r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_ONESHOT);
     if (r < 0)
         log_err("cannot arm the attestation timer: %s", strerror(-r));
-}
-
-int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
-{
-    (void)s;
-    (void)usec;
-    struct daemon *d = u;
-    d->gate_wrote = false;
-    uint64_t next = gate_on_timer(d->gate, now_us(), wall_s());
-    if (next != 0)
-        attest_timer_arm(d, next);
-    if (d->gate_wrote) {
-        /* The verdicts are in the registry already: make their state messages upstream and
-         * the counters durable with them, not only at the next group commit. */
-        (void)daemon_commit(d);
-    }
-    return 0;
 }
 
 static int gate_load(void *u, const char *node, struct gate_record *ret)
@@ -216,4 +199,58 @@ int policy_load(const struct config *cfg, struct attest_policy **ret, char *err,
     return attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
                                cfg->attestation.signer_keys, image_report,
                                (void *)cfg->attestation.image_dir, ret, err, errlen);
+}
+
+/* Logs where the running policy's reference values come from (at start). */
+void policy_report(const struct daemon *d)
+{
+    const struct config *c = &d->cfg;
+    if (d->policy != NULL)
+        log_info("attestation: %zu reference value(s)%s%s%s%s%s", attest_policy_count(d->policy),
+                 c->attestation.reference_file[0] ? " from " : "", c->attestation.reference_file,
+                 !c->attestation.image_dir[0]       ? ""
+                 : c->attestation.reference_file[0] ? " and the images in "
+                                                    : " from the images in ",
+                 c->attestation.image_dir,
+                 c->attestation.required ? "" : " (not required for relaying)");
+    if (!c->attestation.required)
+        log_event(LOG_WARNING, NULL, "attestation_off",
+                  "attestation.required is false: telemetry of every node on a valid topic is "
+                  "relayed without attestation");
+}
+
+/* --check-config: the attestation sources too (the reference file and the signed images,
+ * each one reported), as the daemon would load them. 0, or negative (logged). */
+int policy_check(const struct config *cfg, const char *path)
+{
+    char perr[512];
+    struct attest_policy *pol = NULL;
+    int r = policy_load(cfg, &pol, perr, sizeof(perr));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", perr);
+        return r;
+    }
+    if (pol != NULL)
+        printf("%s: %zu attestation reference value(s)\n", path, attest_policy_count(pol));
+    attest_policy_free(pol);
+    return 0;
+}
+
+/* SIGHUP: the policy of the new configuration n replaces the running one; on failure the
+ * running one stays (negative, logged). The gate's parameters follow in on_sighup. */
+int policy_reload(struct daemon *d, const struct config *n)
+{
+    struct attest_policy *np = NULL;
+    char perr[512];
+    int r = policy_load(n, &np, perr, sizeof(perr));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid",
+                  "reload refused, keeping the running configuration: attestation: %s", perr);
+        return r;
+    }
+    attest_policy_free(d->policy);
+    d->policy = np;
+    if (np != NULL)
+        log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
+    return 0;
 }

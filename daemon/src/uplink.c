@@ -200,9 +200,9 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
              d->cfg.uplink.port, (unsigned long long)spool_messages(d->spool));
     d->last_sent_id = 0;
     d->n_inflight = 0;
-    /* Acknowledgements of the last connection are deleted before the replay reads. */
-    (void)daemon_commit(d);
-    drain(d);
+    /* Acknowledgements of the last connection are deleted before the replay reads: the
+     * next daemon_flush() commits first, then drains. */
+    d->commit_wanted = true;
 }
 
 static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
@@ -515,4 +515,17 @@ void uplink_stop(struct daemon *d)
         if (up_wbuf(d) != NULL && tls_wbuf_pending(d->up_wbuf) > 0)
             usleep(10000);
     }
+}
+
+/* Spooled messages older than spool.ttl_seconds (every 10 s, from the tick). */
+void uplink_expire(struct daemon *d)
+{
+    uint64_t x = 0;
+    int r = spool_expire(d->spool, wall_s(), d->cfg.spool.ttl_seconds, &x);
+    if (r < 0)
+        log_err("cannot expire old spool entries: %s", strerror(-r));
+    else if (x > 0)
+        log_event(LOG_WARNING, NULL, "expired",
+                  "dropped %llu spooled message(s) older than spool.ttl_seconds",
+                  (unsigned long long)x);
 }
