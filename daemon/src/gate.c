@@ -1,4 +1,5 @@
 /* The attestation gate (see gate.h): node table + attestation state machine, no I/O. */
+#define _GNU_SOURCE /* explicit_bzero */
 #include "gate.h"
 
 #include <errno.h>
@@ -100,7 +101,7 @@ void gate_free(struct gate *g)
         return;
     /* nonces are secrets until answered */
     for (size_t i = 0; i < g->max_nodes; i++)
-        memset(g->nodes[i].nonce, 0, sizeof(g->nodes[i].nonce));
+        explicit_bzero(g->nodes[i].nonce, sizeof(g->nodes[i].nonce));
     free(g->nodes);
     free(g);
 }
@@ -209,7 +210,7 @@ static bool past_has(const struct gate_node *n, const uint8_t nonce[GATE_NONCE_L
 static void challenge_end(struct gate_node *n)
 {
     past_push(n, n->nonce);
-    memset(n->nonce, 0, sizeof(n->nonce));
+    explicit_bzero(n->nonce, sizeof(n->nonce));
     n->challenge_out = false;
 }
 
@@ -295,11 +296,11 @@ static void challenge(struct gate *g, struct gate_node *n, uint64_t now_us, int6
                             .ttl_s = (uint32_t)g->cfg.nonce_ttl_s,
                             .expiry_us = now_us + ttl_us};
     if (act(g, &a) < 0) {
-        memset(nonce, 0, sizeof(nonce));
+        explicit_bzero(nonce, sizeof(nonce));
         return; /* the caller said why */
     }
     memcpy(n->nonce, nonce, sizeof(nonce));
-    memset(nonce, 0, sizeof(nonce));
+    explicit_bzero(nonce, sizeof(nonce));
     n->challenge_out = true;
     n->challenge_ttl_s = (uint32_t)g->cfg.nonce_ttl_s;
     n->challenge_expiry_us = a.expiry_us;
@@ -400,7 +401,7 @@ static void judge(struct gate *g, struct gate_node *n, const uint8_t *msg, size_
             snprintf(j.reason, sizeof(j.reason), "the verifier gave no consistent verdict");
         }
     }
-    memset(nonce, 0, sizeof(nonce));
+    explicit_bzero(nonce, sizeof(nonce));
     count(g, n->id, j.trusted ? "attest_trusted" : "attest_quarantined");
     snprintf(text, sizeof(text), "attestation verdict %s: %s",
              j.trusted ? "trusted" : "quarantined", j.reason);
@@ -436,7 +437,7 @@ struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uin
         unsolicited(g, n, "no challenge of this node is outstanding", now_us, wall);
     else
         judge(g, n, msg, len, wall);
-    memset(claimed, 0, sizeof(claimed));
+    explicit_bzero(claimed, sizeof(claimed));
     return consumed;
 }
 
