@@ -48,5 +48,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     attest_evaluate(pol, data + 1, size - 1, pub, nonce, sizeof(nonce), &res);
     if (res.trusted)
         abort(); /* nothing can verify against this all-zero key */
+    if ((unsigned)res.code >= GATE_REASON__COUNT || res.code == GATE_R_ATTESTED)
+        abort(); /* every refusal has a reason token */
+    /* the gate's peek at the nonce an answer claims (no signature check) */
+    uint8_t claimed[64];
+    size_t clen = 0;
+    if (attest_evidence_nonce(data + 1, size - 1, claimed, sizeof(claimed), &clen)) {
+        if (clen == 0 || clen > sizeof(claimed))
+            abort();
+    } else if (clen != 0) {
+        abort();
+    }
     return 0;
 }

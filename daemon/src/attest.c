@@ -470,33 +470,41 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
     memset(res, 0, sizeof(*res));
     enum msg_err me = msg_decode(msgbuf, len, &m);
     if (me != MSG_OK || m.type != MSG_ATTEST_EVIDENCE) {
+        res->code = GATE_R_BAD_EVIDENCE;
         snprintf(res->reason, sizeof(res->reason), "not an attest-evidence message (%s)",
                  me != MSG_OK ? msg_err_str(me) : msg_type_str(m.type));
         return;
     }
     if (nonce == NULL) {
+        res->code = GATE_R_NONCE_MISMATCH;
         snprintf(res->reason, sizeof(res->reason),
                  "no challenge outstanding (replayed or unsolicited evidence)");
         return;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
+        res->code = GATE_R_INTERNAL;
         snprintf(res->reason, sizeof(res->reason), "out of memory");
         return;
     }
     enum token_err te =
         token_verify(m.u.evidence.token, m.u.evidence.token_len, pub, nonce, nonce_len, c);
     if (te != TOKEN_OK) {
+        res->code = te == TOKEN_ERR_SIGNATURE        ? GATE_R_BAD_SIGNATURE
+                    : te == TOKEN_ERR_NONCE_MISMATCH ? GATE_R_NONCE_MISMATCH
+                                                     : GATE_R_BAD_TOKEN;
         snprintf(res->reason, sizeof(res->reason), "token refused: %s", token_err_str(te));
         goto out;
     }
     if (ident_instance_id(pub, iid) != 0 || c->instance_id_len != sizeof(iid) ||
         CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {
+        res->code = GATE_R_INSTANCE_MISMATCH;
         snprintf(res->reason, sizeof(res->reason), "instance id does not match the enrolled key");
         goto out;
     }
     unsigned major = c->lifecycle >> 12;
     if (major > 6 || !(p->lifecycles & (1u << major))) {
+        res->code = GATE_R_LIFECYCLE;
         snprintf(res->reason, sizeof(res->reason), "security lifecycle '%s' is not allowed",
                  token_lifecycle_str(c->lifecycle));
         goto out;
@@ -504,6 +512,7 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
     for (size_t i = 0; i < c->sw_count; i++) {
         const struct attest_ref *ref = find_ref(p, &c->sw[i]);
         if (ref == NULL) {
+            res->code = GATE_R_UNKNOWN_MEASUREMENT;
             snprintf(res->reason, sizeof(res->reason),
                      "unknown measurement for software component %zu%s%s%s", i,
                      c->sw[i].meas_type[0] ? " (" : "", c->sw[i].meas_type,
@@ -515,11 +524,35 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
                      ref->version[0] ? ref->version : c->sw[i].version);
     }
     res->trusted = true;
+    res->code = GATE_R_ATTESTED;
     snprintf(res->reason, sizeof(res->reason),
              "signature, nonce, lifecycle and %zu software component(s) match", c->sw_count);
 out:
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
+}
+
+bool attest_evidence_nonce(const uint8_t *msgbuf, size_t len, uint8_t *nonce, size_t cap,
+                           size_t *ret_len)
+{
+    struct msg m;
+    bool ok = false;
+
+    *ret_len = 0;
+    if (msg_decode(msgbuf, len, &m) != MSG_OK || m.type != MSG_ATTEST_EVIDENCE)
+        return false;
+    struct token_claims *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return false;
+    if (token_decode(m.u.evidence.token, m.u.evidence.token_len, c) == TOKEN_OK &&
+        (c->present & TOKEN_HAS_NONCE) && c->nonce_len <= cap) {
+        memcpy(nonce, c->nonce, c->nonce_len);
+        *ret_len = c->nonce_len;
+        ok = true;
+    }
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+    return ok;
 }
 
 int attest_challenge_encode(const uint8_t nonce[ATTEST_NONCE_LEN], uint32_t ttl_s, uint8_t *out,

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gate.h" /* enum gate_reason */
+
 #define ATTEST_NONCE_LEN 32
 #define ATTEST_REFS_MAX  1024
 
@@ -26,6 +28,7 @@ struct attest_policy;
 
 struct attest_result {
     bool trusted;
+    enum gate_reason code; /* the REASON= token of the verdict */
     char reason[160];
     char fw_version[65]; /* version of the first component's reference value, or "" */
 };
@@ -71,6 +74,12 @@ size_t attest_policy_count(const struct attest_policy *p);
 void attest_evaluate(const struct attest_policy *p, const uint8_t *msg, size_t len,
                      const uint8_t pub[65], const uint8_t *nonce, size_t nonce_len,
                      struct attest_result *res);
+
+/* The nonce claim of an attest-evidence message, read WITHOUT verifying the signature (to
+ * tell which challenge it claims to answer). true with the nonce in nonce[0..*ret_len)
+ * (cap bytes at most); false if the message, the token or its claims do not decode. */
+bool attest_evidence_nonce(const uint8_t *msg, size_t len, uint8_t *nonce, size_t cap,
+                           size_t *ret_len);
 
 /* Encodes an attest-challenge (nonce, ttl) into out. 0 or -ENOBUFS/-EINVAL. */
 int attest_challenge_encode(const uint8_t nonce[ATTEST_NONCE_LEN], uint32_t ttl_s, uint8_t *out,

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "control.h"
+#include "ctl_api.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,17 +74,13 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
     const char *cmd = get_str(o, "cmd", 32, err, errlen);
     if (cmd == NULL)
         goto out;
-    if (strcmp(cmd, "status") == 0) {
-        req->cmd = CTL_STATUS;
-    } else if (strcmp(cmd, "nodes") == 0) {
-        req->cmd = CTL_NODES;
-    } else if (strcmp(cmd, "spool") == 0) {
-        req->cmd = CTL_SPOOL;
-    } else if (strcmp(cmd, "node_show") == 0 || strcmp(cmd, "node_remove") == 0 ||
-               strcmp(cmd, "attest") == 0) {
-        req->cmd = strcmp(cmd, "attest") == 0 ? CTL_ATTEST
-                   : cmd[5] == 's'            ? CTL_NODE_SHOW
-                                              : CTL_NODE_REMOVE;
+    const struct ctl_command *c = ctl_command_find(cmd, strlen(cmd));
+    if (c == NULL) {
+        snprintf(err, errlen, "unknown command '%.32s'", cmd);
+        goto out;
+    }
+    req->cmd = c->cmd;
+    if (c->args & CTL_ARG_ID) {
         s = get_str(o, "id", sizeof(req->id) - 1, err, errlen);
         if (s == NULL)
             goto out;
@@ -92,8 +89,8 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
             goto out;
         }
         memcpy(req->id, s, strlen(s) + 1);
-    } else if (strcmp(cmd, "node_add") == 0) {
-        req->cmd = CTL_NODE_ADD;
+    }
+    if (c->args & CTL_ARG_IAK_PUB) {
         s = get_str(o, "iak_pub", 130, err, errlen);
         if (s == NULL)
             goto out;
@@ -113,6 +110,8 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
             snprintf(err, errlen, "'iak_pub' is not an uncompressed point (04...)");
             goto out;
         }
+    }
+    if (c->args & CTL_ARG_CLASS) {
         s = get_str(o, "device_class", sizeof(req->device_class) - 1, err, errlen);
         if (s == NULL)
             goto out;
@@ -122,9 +121,6 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
                 goto out;
             }
         memcpy(req->device_class, s, strlen(s) + 1);
-    } else {
-        snprintf(err, errlen, "unknown command '%.32s'", cmd);
-        goto out;
     }
     r = 0;
 out:

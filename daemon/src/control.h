@@ -7,9 +7,13 @@
  *   {"cmd":"node_add","iak_pub":"04<128 hex>","device_class":"<text>"}
  *   {"cmd":"node_show","id":"<node id>"} {"cmd":"node_remove","id":"<node id>"}
  *   {"cmd":"attest","id":"<node id>"}   (challenge the node now, fresh nonce)
- * Responses: {"ok":true,...} or {"ok":false,"error":"<sentence>"}. */
+ * Responses: {"ok":true,...} or {"ok":false,"error":"<sentence>"}.
+ * The requests, their arguments and handlers are one table: ctl_api.h. This file owns
+ * the socket (permissions, peers, line framing) and the parsing of a line against it. */
 #ifndef FLEETGWD_CONTROL_H
 #define FLEETGWD_CONTROL_H
+
+#include "ctl_api.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -19,23 +23,6 @@
 
 #define CTL_LINE_MAX    4096
 #define CTL_CLIENTS_MAX 16
-
-enum ctl_cmd {
-    CTL_STATUS,
-    CTL_NODES,
-    CTL_SPOOL,
-    CTL_NODE_ADD,
-    CTL_NODE_SHOW,
-    CTL_NODE_REMOVE,
-    CTL_ATTEST,
-};
-
-struct ctl_request {
-    enum ctl_cmd cmd;
-    char id[49];
-    uint8_t iak_pub[65];
-    char device_class[65];
-};
 
 /* Parses one request line (line,len; no NUL needed). Returns 0, or -EINVAL with a reason
  * in err. *req is cleared first. */

@@ -1,4 +1,8 @@
-/* fleetgwd: the fleetgw gateway daemon (relay core).
+/* fleetgwd: the fleetgw gateway daemon. This file owns the event-loop wiring (io sources,
+ * timers, the post source that flushes after every event), the commit orchestration below,
+ * signals, reload and main. The rooms around it (daemon.h): edge.c (edge client, ingress
+ * policy, down-queue delivery), uplink.c (cloud client, TLS, back-off, drain), gate_io.c
+ * (the attestation gate's actions; the gate itself is gate.c), ctl_api.c (control requests).
  *
  * One sd-event loop drives two libmosquitto clients through their sockets:
  *  - edge:   the local broker over its unix socket, persistent session (clean_session
@@ -40,497 +44,24 @@
  * libmosquitto's per-packet log formatting is off unless debugging.
  */
 #define _GNU_SOURCE
-#include "attest.h"
-#include "config.h"
-#include "control.h"
-#include "downq.h"
-#include "log.h"
-#include "registry.h"
-#include "relay.h"
-#include "spool.h"
+#include "daemon.h"
 #include "tls_wbuf.h"
 
-#include <fleetgw/tpm_tls.h>
-
 #include <errno.h>
-#include <fleetgw/msg.h>
+#include <fleetgw/tpm_tls.h>
 #include <getopt.h>
-#include <mosquitto.h>
-#include <mqtt_protocol.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
-#include <sys/socket.h>
+#include <sysexits.h>
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-event.h>
-#include <time.h>
 #include <unistd.h>
-
-#define NODE_TABLE_MAX      4096
-#define EDGE_BACKOFF_MAX_MS 5000
-#define EDGE_BATCH_MAX      1024 /* packets read from the edge per commit, at most */
-/* QoS 1 messages the edge broker may have in flight to fleetgwd (MQTT v5 Receive Maximum).
- * Each edge batch costs one fsync; with the broker's own window (max_inflight_messages,
- * often 20-100) the broker stops sending while that fsync runs, so the window, not the
- * disk, bounded the throughput. With a wider window the broker keeps sending during the
- * fsync and the next commit covers more messages. */
-#define EDGE_RECEIVE_MAX      1000
-#define UP_BUFFERED_READS_MAX 4096     /* uplink loop_read calls per wakeup for buffered TLS */
-#define COMMIT_DELAY_US       20000ULL /* group commit of deletes and counters */
-#define DOWN_INFLIGHT_MAX     16       /* cloud commands published to the edge, not yet PUBACKed */
-/* Timers on the relay path must fire on time: sd-event's default accuracy (0 = 250 ms of
- * allowed slack, for coalescing wake-ups) would stall the drain and the commits. */
-#define TIMER_ACCURACY_US 1
-#define UP_WBUF_CAP       (256 * 1024) /* TLS bytes buffered towards the cloud, at most */
-
-enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
-
-enum node_verdict { NV_UNLOADED = 0, NV_NOT_ENROLLED, NV_NONE, NV_TRUSTED, NV_QUARANTINED };
-
-struct node_slot {
-    char id[RELAY_NODE_MAX + 1];
-    struct token_bucket bucket;
-    int64_t last_touch; /* last registry last_seen update (epoch s) */
-    bool used;
-    /* attestation state, cached from the registry */
-    enum node_verdict verdict;
-    uint64_t loaded_us;
-    int64_t verdict_time;
-    uint8_t pub[REGISTRY_PUB_LEN];
-    uint8_t nonce[ATTEST_NONCE_LEN];
-    bool challenge_out;
-    bool challenge_lapsed; /* the last challenge expired unanswered (for late evidence) */
-    uint64_t challenge_expiry_us;
-    uint64_t last_challenge_us;
-};
-
-#define LAST_SEEN_INTERVAL_S 60
-
-struct inflight {
-    int mid;
-    int64_t id;
-};
-
-struct daemon {
-    const char *config_path;
-    struct config cfg;
-    sd_event *ev;
-    struct spool *spool;
-    struct registry *registry;
-    struct attest_policy *policy;
-    struct ctl_server *ctl;
-    SSL_CTX *ssl_ctx;
-
-    struct mosquitto *edge;
-    sd_event_source *edge_io;
-    int edge_fd;
-    bool edge_connected;
-    bool edge_configured;   /* host/port handed to libmosquitto by a successful connect */
-    uint64_t edge_packets;  /* messages delivered by the edge client (see edge_read_batch) */
-    unsigned edge_appended; /* node messages spooled, not yet committed: no PUBACK may leave */
-    bool edge_hold;         /* readable edge socket left to fill until the commit timer */
-    uint64_t last_commit_us;
-    sd_event_source *edge_timer;
-    int edge_backoff_ms;
-
-    struct mosquitto *up;
-    sd_event_source *up_io;
-    int up_fd;
-    enum uplink_state up_state;
-    sd_event_source *up_timer; /* reconnect back-off or connect timeout */
-    int up_backoff_ms;
-    bool up_destroy_pending;
-    bool up_tcp_ready;
-    BIO *up_wbuf; /* write coalescing under the uplink's TLS, owned by its SSL */
-    char up_last_error[256];
-
-    struct inflight *inflight;
-    unsigned n_inflight;
-    int64_t last_sent_id;
-    int64_t highest_sent_id; /* for counting replays after an outage */
-    struct token_bucket drain_bucket;
-    sd_event_source *drain_timer;
-    sd_event_source *commit_timer;
-    sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
-
-    struct node_slot *nodes;
-    sd_event_source *attest_timer; /* earliest challenge expiry (attest_timer_cb) */
-
-    sd_event_source *tick;
-    sd_event_source *watchdog;
-    uint64_t watchdog_usec;
-    bool stopping;
-    const char *warned[48]; /* drop reasons already logged at warning level (literals) */
-    unsigned n_warned;
-    uint64_t relayed_up, relayed_down;
-    char last_status[256];
-
-    /* down-queue: cloud -> edge */
-    struct downq *downq;
-    struct inflight down_inflight[DOWN_INFLIGHT_MAX];
-    unsigned n_down_inflight;
-    int64_t down_last_sent_id; /* rows up to this id are in flight or gone */
-    bool down_uncommitted;     /* appended by the uplink read path, PUBACKs queued */
-};
-
-static void daemon_flush(struct daemon *d);
-static int daemon_commit(struct daemon *d);
-static void uplink_schedule(struct daemon *d, int delay_ms);
-static void drain(struct daemon *d);
-static void drain_down(struct daemon *d);
-static void down_commit(struct daemon *d);
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
-
-static int64_t wall_s(void)
-{
-    return (int64_t)time(NULL);
-}
-
-static void count_drop(struct daemon *d, const char *node, const char *reason, const char *what)
-{
-    int r = spool_count(d->spool, reason, 1);
-    if (r < 0)
-        log_event(LOG_ERR, node, reason, "cannot record a drop counter: %s", strerror(-r));
-    /* Each reason is logged at warning level the first time after start, at debug
-     * afterwards (a flood of one kind of bad message costs no query and no log storm). */
-    bool first = true;
-    for (unsigned i = 0; i < d->n_warned && first; i++)
-        first = strcmp(d->warned[i], reason) != 0;
-    if (first && d->n_warned < sizeof(d->warned) / sizeof(d->warned[0]))
-        d->warned[d->n_warned++] = reason;
-    log_event(first ? LOG_WARNING : LOG_DEBUG, node, reason, "dropped %s", what);
-}
-
-static struct node_slot *node_get(struct daemon *d, const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
-        struct node_slot *s = &d->nodes[(h + i) % NODE_TABLE_MAX];
-        if (!s->used) {
-            s->used = true;
-            snprintf(s->id, sizeof(s->id), "%s", id);
-            return s;
-        }
-        if (strcmp(s->id, id) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-static struct node_slot *node_find(struct daemon *d, const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
-        struct node_slot *s = &d->nodes[(h + i) % NODE_TABLE_MAX];
-        if (!s->used)
-            return NULL;
-        if (strcmp(s->id, id) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-/* ---- attestation gate ---- */
-
-/* Loads the node's enrollment and verdict from the registry into its slot (re-checked every
- * 2 s for a node that is not enrolled, so that an enrollment takes effect quickly). */
-static void node_load(struct daemon *d, struct node_slot *ns)
-{
-    struct registry_node rn;
-    uint64_t t = now_us();
-    if (ns->verdict != NV_UNLOADED &&
-        !(ns->verdict == NV_NOT_ENROLLED && t - ns->loaded_us > 2000000ULL))
-        return;
-    ns->loaded_us = t;
-    int r = registry_get(d->registry, ns->id, &rn);
-    if (r == -ENOENT) {
-        ns->verdict = NV_NOT_ENROLLED;
-        return;
-    }
-    if (r < 0) {
-        log_event(LOG_ERR, ns->id, "registry_error", "cannot read the registry: %s", strerror(-r));
-        ns->verdict = NV_UNLOADED;
-        return;
-    }
-    memcpy(ns->pub, rn.iak_pub, sizeof(ns->pub));
-    ns->verdict_time = rn.verdict_time;
-    if (strcmp(rn.verdict, "trusted") == 0)
-        ns->verdict = NV_TRUSTED;
-    else if (strcmp(rn.verdict, "quarantined") == 0)
-        ns->verdict = NV_QUARANTINED;
-    else
-        ns->verdict = NV_NONE;
-}
-
-static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
-                                 const char *reason, const char *fw, int64_t when);
-
-/* Unanswered challenges. Every challenge expires nonce_ttl_s after it was sent. A trusted
- * node keeps being relayed while its re-attestation challenge is outstanding (grace until
- * the nonce expires); once it expires unanswered, the node loses its verdict: quarantined
- * with the reason, persisted, logged, counted (attest_timeout) and published upstream, and
- * its telemetry is dropped (counted quarantined) until it answers a fresh challenge well.
- * Silent nodes are found by one timer (d->attest_timer) armed at the earliest outstanding
- * expiry: it sweeps the node table (a flag test per slot) at most once per
- * ATTEST_SWEEP_MIN_US and only while a challenge is outstanding. A node that publishes
- * after its nonce expired but before the sweep is handled on that message (attest_due is
- * true, attest_challenge expires the old challenge first), so the relay path never lets an
- * expired challenge extend a trusted verdict. */
-#define ATTEST_SWEEP_MIN_US 1000000ULL
-
-static void attest_timer_arm(struct daemon *d, uint64_t at)
-{
-    int on = SD_EVENT_OFF;
-    uint64_t cur = 0;
-    if (d->attest_timer == NULL)
-        return;
-    if (sd_event_source_get_enabled(d->attest_timer, &on) >= 0 && on != SD_EVENT_OFF &&
-        sd_event_source_get_time(d->attest_timer, &cur) >= 0 && cur <= at)
-        return;
-    int r = sd_event_source_set_time(d->attest_timer, at);
-    if (r >= 0)
-        r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_ONESHOT);
-    if (r < 0)
-        log_err("cannot arm the attestation timer: %s", strerror(-r));
-}
-
-/* The outstanding challenge of ns expired without an answer. */
-static void attest_expire(struct daemon *d, struct node_slot *ns)
-{
-    char reason[160];
-    int64_t now = wall_s();
-    uint64_t ttl_s = (ns->challenge_expiry_us - ns->last_challenge_us) / 1000000ULL;
-
-    ns->challenge_out = false;
-    ns->challenge_lapsed = true;
-    explicit_bzero(ns->nonce, sizeof(ns->nonce));
-    int r = spool_count(d->spool, "attest_timeout", 1);
-    if (r < 0)
-        log_err("cannot count an unanswered challenge: %s", strerror(-r));
-    if (ns->verdict != NV_TRUSTED || d->policy == NULL) {
-        /* Not trusted: nothing to take away (a quarantined node keeps its first reason);
-         * no reference file: no evidence could have been judged. */
-        log_event(LOG_INFO, ns->id, "attest_timeout",
-                  "attestation challenge not answered within nonce_ttl_s (%llu s)",
-                  (unsigned long long)ttl_s);
-        return;
-    }
-    snprintf(reason, sizeof(reason),
-             "no answer to the attestation challenge within nonce_ttl_s (%llu s)",
-             (unsigned long long)ttl_s);
-    r = registry_set_verdict(d->registry, ns->id, "quarantined", reason, NULL, now, false);
-    if (r < 0)
-        log_event(LOG_ERR, ns->id, "registry_error", "cannot persist the verdict: %s",
-                  strerror(-r));
-    ns->verdict = NV_QUARANTINED;
-    ns->verdict_time = now;
-    log_event(LOG_WARNING, ns->id, "attest_timeout", "attestation verdict quarantined: %s", reason);
-    r = spool_count(d->spool, "attest_quarantined", 1); /* a verdict given, as on evidence */
-    if (r < 0)
-        log_err("cannot count a verdict: %s", strerror(-r));
-    attest_publish_state(d, ns->id, "quarantined", reason, "", now);
-}
-
-static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
-{
-    (void)s;
-    (void)usec;
-    struct daemon *d = u;
-    uint64_t t = now_us(), next = UINT64_MAX;
-    unsigned expired = 0;
-    for (unsigned i = 0; i < NODE_TABLE_MAX; i++) {
-        struct node_slot *ns = &d->nodes[i];
-        if (!ns->challenge_out)
-            continue;
-        if (t >= ns->challenge_expiry_us) {
-            attest_expire(d, ns);
-            expired++;
-        } else if (ns->challenge_expiry_us < next) {
-            next = ns->challenge_expiry_us;
-        }
-    }
-    if (next != UINT64_MAX)
-        attest_timer_arm(d, next > t + ATTEST_SWEEP_MIN_US ? next : t + ATTEST_SWEEP_MIN_US);
-    if (expired > 0) {
-        /* The verdicts are in the registry already: make their state messages upstream and
-         * the counters durable with them (as the edge read path does for evidence), not
-         * only at the next group commit. */
-        (void)daemon_commit(d);
-    }
-    daemon_flush(d);
-    return 0;
-}
-
-/* Sends a fresh one-time nonce unless one is outstanding, at most once per nonce_ttl_s. */
-static void attest_challenge(struct daemon *d, struct node_slot *ns)
-{
-    uint64_t t = now_us();
-    uint64_t ttl_us = (uint64_t)d->cfg.attestation.nonce_ttl_s * 1000000ULL;
-    uint8_t buf[128];
-    size_t len = 0;
-    char topic[MSG_TOPIC_MAX + 1];
-
-    if (ns->challenge_out && t >= ns->challenge_expiry_us)
-        attest_expire(d, ns); /* before the sweep got to it: the verdict goes first */
-    if (ns->challenge_out)
-        return;
-    if (ns->last_challenge_us != 0 && t - ns->last_challenge_us < ttl_us)
-        return;
-    if (getrandom(ns->nonce, sizeof(ns->nonce), 0) != (ssize_t)sizeof(ns->nonce) ||
-        attest_challenge_encode(ns->nonce, (uint32_t)d->cfg.attestation.nonce_ttl_s, buf,
-                                sizeof(buf), &len) < 0) {
-        log_event(LOG_ERR, ns->id, "challenge_error", "cannot make a challenge");
-        return;
-    }
-    snprintf(topic, sizeof(topic), "fleet/%s/attest/challenge", ns->id);
-    int rc = mosquitto_publish(d->edge, NULL, topic, (int)len, buf, 1, false);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        log_event(LOG_WARNING, ns->id, "challenge_error", "cannot send a challenge: %s",
-                  mosquitto_strerror(rc));
-        return;
-    }
-    ns->challenge_out = true;
-    ns->challenge_lapsed = false;
-    ns->challenge_expiry_us = t + ttl_us;
-    ns->last_challenge_us = t;
-    attest_timer_arm(d, ns->challenge_expiry_us);
-    log_event(LOG_INFO, ns->id, "challenge", "attestation challenge sent (nonce valid %d s)",
-              d->cfg.attestation.nonce_ttl_s);
-}
-
-/* Not trusted, trusted for interval_s already, or an outstanding challenge has expired
- * (the last test costs a flag load on the relay path unless a challenge is outstanding). */
-static bool attest_due(struct daemon *d, const struct node_slot *ns)
-{
-    return ns->verdict != NV_TRUSTED ||
-           wall_s() - ns->verdict_time >= d->cfg.attestation.interval_s ||
-           (ns->challenge_out && now_us() >= ns->challenge_expiry_us);
-}
-
-static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
-                                 const char *reason, const char *fw, int64_t when)
-{
-    char topic[SPOOL_TOPIC_MAX];
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "verdict", json_object_new_string(verdict));
-    json_object_object_add(o, "reason", json_object_new_string(reason));
-    json_object_object_add(o, "fw_version", json_object_new_string(fw));
-    json_object_object_add(o, "time", json_object_new_int64(when));
-    const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    snprintf(topic, sizeof(topic), "%s/nodes/%s/state", d->cfg.uplink.topic_prefix, node);
-    int r = spool_append(d->spool, node, topic, js, strlen(js), when, true, NULL);
-    if (r < 0)
-        log_event(LOG_ERR, node, "spool_error", "cannot queue the node state upstream: %s",
-                  strerror(-r));
-    json_object_put(o);
-}
-
-static void attest_on_evidence(struct daemon *d, const char *node,
-                               const struct mosquitto_message *msg)
-{
-    struct node_slot *ns = node_get(d, node);
-    struct attest_result res;
-    int64_t now = wall_s();
-
-    if (ns == NULL) {
-        count_drop(d, node, "too_many_nodes", "evidence from one node too many");
-        return;
-    }
-    node_load(d, ns);
-    if (ns->verdict == NV_NOT_ENROLLED) {
-        count_drop(d, node, "attest_unknown_node",
-                   "attestation evidence from a node that is not enrolled (unknown key)");
-        return;
-    }
-    if (ns->verdict == NV_UNLOADED)
-        return;
-    if (d->policy == NULL) {
-        count_drop(d, node, "attestation_disabled",
-                   "attestation evidence (no attestation.reference_file or image_dir "
-                   "configured)");
-        return;
-    }
-    bool had = ns->challenge_out;
-    /* Expired: still outstanding past its expiry, or already swept by attest_timer_cb (the
-     * first evidence after the sweep; a second one is "no challenge outstanding"). */
-    bool expired = had ? now_us() >= ns->challenge_expiry_us : ns->challenge_lapsed;
-    ns->challenge_out = false; /* one-time: consumed by the first answer, good or bad */
-    ns->challenge_lapsed = false;
-    if (msg->payloadlen < 0 || msg->payloadlen > (int)(MSG_TOKEN_MAX + 16)) {
-        memset(&res, 0, sizeof(res));
-        snprintf(res.reason, sizeof(res.reason), "evidence larger than %u bytes",
-                 MSG_TOKEN_MAX + 16);
-    } else if (expired) {
-        memset(&res, 0, sizeof(res));
-        snprintf(res.reason, sizeof(res.reason),
-                 "the challenge expired before the evidence arrived");
-    } else {
-        attest_evaluate(d->policy, msg->payload, (size_t)msg->payloadlen, ns->pub,
-                        had ? ns->nonce : NULL, ATTEST_NONCE_LEN, &res);
-    }
-    explicit_bzero(ns->nonce, sizeof(ns->nonce));
-    const char *verdict = res.trusted ? "trusted" : "quarantined";
-    int r = registry_set_verdict(d->registry, node, verdict, res.reason,
-                                 res.fw_version[0] ? res.fw_version : NULL, now, true);
-    if (r < 0)
-        log_event(LOG_ERR, node, "registry_error", "cannot persist the verdict: %s", strerror(-r));
-    ns->verdict = res.trusted ? NV_TRUSTED : NV_QUARANTINED;
-    ns->verdict_time = now;
-    log_event(res.trusted ? LOG_NOTICE : LOG_WARNING, node, res.trusted ? "attested" : res.reason,
-              "attestation verdict %s: %s", verdict, res.reason);
-    r = spool_count(d->spool, res.trusted ? "attest_trusted" : "attest_quarantined", 1);
-    if (r < 0)
-        log_err("cannot count a verdict: %s", strerror(-r));
-    attest_publish_state(d, node, verdict, res.reason, res.fw_version, now);
-}
 
 /* ---- libmosquitto <-> sd-event glue ---- */
 
 static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u);
-
-/* The uplink's write-coalescing BIO while its TLS session is the one it was attached to. */
-static BIO *up_wbuf(struct daemon *d)
-{
-    if (d->up == NULL || d->up_wbuf == NULL)
-        return NULL;
-    SSL *ssl = mosquitto_ssl_get(d->up);
-    if (ssl == NULL || SSL_get_wbio(ssl) != d->up_wbuf) {
-        d->up_wbuf = NULL;
-        return NULL;
-    }
-    return d->up_wbuf;
-}
-
-/* Everything libmosquitto queued for the cloud: its packets become TLS records in the
- * coalescing buffer, which then leaves in one write (the rest after EPOLLOUT). */
-static void uplink_write(struct daemon *d)
-{
-    if (mosquitto_want_write(d->up))
-        (void)mosquitto_loop_write(d->up, 64);
-    BIO *b = up_wbuf(d);
-    if (b != NULL && tls_wbuf_pending(b) > 0) {
-        int r = tls_wbuf_flush(b);
-        if (r < 0 && r != -EAGAIN)
-            log_debug("uplink write failed: %s", strerror(-r));
-    }
-}
 
 static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **src, int *cur_fd)
 {
@@ -566,180 +97,7 @@ static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **s
     }
 }
 
-/* ---- edge ---- */
-
-static void down_on_edge_connect(struct daemon *d);
-
-static void edge_on_connect(struct mosquitto *m, void *u, int rc)
-{
-    struct daemon *d = u;
-    if (rc != 0) {
-        log_err("the edge broker refused the connection: %s", mosquitto_reason_string(rc));
-        return;
-    }
-    d->edge_connected = true;
-    d->edge_backoff_ms = 0;
-    down_on_edge_connect(d);
-    int r1 = mosquitto_subscribe(m, NULL, "fleet/+/up/#", 1);
-    int r2 = mosquitto_subscribe(m, NULL, "fleet/+/attest/evidence", 1);
-    int r3 = mosquitto_subscribe(m, NULL, "fleet/+/status", 1);
-    if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS || r3 != MOSQ_ERR_SUCCESS)
-        log_err("cannot subscribe on the edge broker: %s",
-                mosquitto_strerror(r1 ? r1 : (r2 ? r2 : r3)));
-    log_info("connected to the edge broker");
-}
-
-static void edge_on_disconnect(struct mosquitto *m, void *u, int rc)
-{
-    (void)m;
-    struct daemon *d = u;
-    d->edge_connected = false;
-    if (!d->stopping)
-        log_warn("lost the edge broker connection (%s), reconnecting", mosquitto_strerror(rc));
-}
-
-static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
-{
-    (void)m;
-    struct daemon *d = u;
-    char node[RELAY_NODE_MAX + 1];
-    char topic[SPOOL_TOPIC_MAX];
-    size_t tl = strlen(msg->topic);
-
-    d->edge_packets++;
-    enum relay_kind k = relay_map_up(msg->topic, tl, d->cfg.uplink.topic_prefix, node, sizeof(node),
-                                     topic, sizeof(topic));
-    if (k == RELAY_NONE) {
-        count_drop(d, NULL, "bad_topic", "a message on an unmapped or malformed topic");
-        return;
-    }
-    if (k == RELAY_EVIDENCE) {
-        attest_on_evidence(d, node, msg);
-        return;
-    }
-    if (k == RELAY_STATUS) {
-        if (d->cfg.attestation.required && d->policy != NULL) {
-            struct node_slot *st = node_get(d, node);
-            if (st != NULL) {
-                node_load(d, st);
-                if (st->verdict != NV_NOT_ENROLLED && st->verdict != NV_UNLOADED &&
-                    attest_due(d, st))
-                    attest_challenge(d, st);
-            }
-        }
-        return;
-    }
-    if (tl >= 9 && strcmp(msg->topic + tl - 9, "/up/state") == 0) {
-        count_drop(d, node, "reserved_topic",
-                   "a message on up/state (reserved for the gateway's verdict upstream)");
-        return;
-    }
-    if (msg->payloadlen < 0 || msg->payloadlen > d->cfg.limits.max_message_bytes) {
-        count_drop(d, node, "too_large", "a message larger than limits.max_message_bytes");
-        return;
-    }
-    struct node_slot *ns = node_get(d, node);
-    if (ns == NULL) {
-        count_drop(d, node, "too_many_nodes", "a message from one node too many");
-        return;
-    }
-    if (d->cfg.attestation.required) {
-        node_load(d, ns);
-        if (ns->verdict == NV_NOT_ENROLLED) {
-            count_drop(d, node, "not_enrolled", "a message from a node that is not enrolled");
-            return;
-        }
-        if (ns->verdict == NV_UNLOADED) {
-            count_drop(d, node, "registry_error", "a message: the registry cannot be read");
-            return;
-        }
-        if (attest_due(d, ns) && d->policy != NULL)
-            attest_challenge(d, ns);
-        if (ns->verdict != NV_TRUSTED) {
-            if (ns->verdict == NV_QUARANTINED)
-                count_drop(d, node, "quarantined", "a message from a quarantined node");
-            else
-                count_drop(d, node, "not_attested", "a message from a node not yet attested");
-            return;
-        }
-    }
-    if (!bucket_take(&ns->bucket, now_us(), d->cfg.limits.per_node_rate,
-                     d->cfg.limits.per_node_burst)) {
-        count_drop(d, node, "rate_limited", "a message over limits.per_node_rate");
-        return;
-    }
-    int r = spool_append(d->spool, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
-                         false, NULL);
-    if (r == 0)
-        d->edge_appended++;
-    if (r == -ENOSPC) {
-        count_drop(d, node, "spool_full", "a message: the spool is at spool.max_bytes");
-        return;
-    }
-    if (r == 0 && wall_s() - ns->last_touch >= LAST_SEEN_INTERVAL_S) {
-        ns->last_touch = wall_s();
-        int t = registry_touch(d->registry, node, ns->last_touch);
-        if (t < 0 && t != -ENOENT)
-            log_event(LOG_WARNING, node, "registry_error", "cannot update last seen: %s",
-                      strerror(-t));
-    }
-    if (r < 0) {
-        /* The transaction is unusable: make sure nothing is acknowledged. */
-        log_event(LOG_ERR, node, "spool_error", "cannot write to the spool: %s", strerror(-r));
-        int fd = mosquitto_socket(d->edge);
-        if (fd >= 0)
-            shutdown(fd, SHUT_RDWR);
-    }
-}
-
-static int edge_connect(struct daemon *d)
-{
-    const char *host = d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host;
-    int port = d->cfg.edge.socket[0] ? 0 : d->cfg.edge.port;
-    int rc;
-    if (d->edge_fd < 0 && mosquitto_socket(d->edge) < 0) {
-        /* mosquitto_connect() once, then mosquitto_reconnect() (same session). */
-        if (d->edge_configured) {
-            rc = mosquitto_reconnect(d->edge);
-        } else {
-            /* MQTT v5 for the Receive Maximum above; a v5 session ends at disconnect
-             * unless it has an expiry interval: "never", as clean_session=false in v3.1.1
-             * (the broker's persistent_client_expiration still applies). libmosquitto
-             * keeps these CONNECT properties for mosquitto_reconnect(). */
-            mosquitto_property *props = NULL;
-            rc =
-                mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, UINT32_MAX);
-            if (rc == MOSQ_ERR_SUCCESS)
-                rc = mosquitto_connect_bind_v5(d->edge, host, port, d->cfg.edge.keepalive, NULL,
-                                               props);
-            mosquitto_property_free_all(&props);
-        }
-        if (rc == MOSQ_ERR_SUCCESS)
-            d->edge_configured = true;
-        if (rc != MOSQ_ERR_SUCCESS) {
-            log_warn("cannot connect to the edge broker at %s: %s", host,
-                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-            return -ECONNREFUSED;
-        }
-    }
-    return 0;
-}
-
-static int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u)
-{
-    (void)s;
-    (void)usec;
-    struct daemon *d = u;
-    if (edge_connect(d) < 0) {
-        d->edge_backoff_ms = d->edge_backoff_ms ? d->edge_backoff_ms * 2 : 100;
-        if (d->edge_backoff_ms > EDGE_BACKOFF_MAX_MS)
-            d->edge_backoff_ms = EDGE_BACKOFF_MAX_MS;
-        (void)sd_event_source_set_time_relative(d->edge_timer, (uint64_t)d->edge_backoff_ms * 1000);
-        (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
-    }
-    daemon_flush(d);
-    return 0;
-}
+/* ---- commit orchestration: the spool first, then the acknowledgements ---- */
 
 /* Commits the spool. The PUBACKs of node messages appended since the last commit leave
  * only after it succeeded (daemon_flush holds them back while edge_appended is set); if it
@@ -775,111 +133,6 @@ static void commit_at(struct daemon *d, uint64_t at)
     (void)sd_event_source_set_enabled(d->commit_timer, SD_EVENT_ONESHOT);
 }
 
-/* Reads what the edge socket holds (bounded) into the open spool transaction.
- * libmosquitto reads about one packet per call when nothing is in flight; a call that
- * delivered no message found the socket empty (errno cannot tell: libmosquitto's wake-up
- * write to its unused socketpair leaves EAGAIN behind for every queued PUBACK), so no
- * FIONREAD per packet is needed. A packet without a message ends the batch early; the
- * socket stays readable and epoll wakes us again. */
-static void edge_read_batch(struct daemon *d)
-{
-    for (int i = 0; i < EDGE_BATCH_MAX; i++) {
-        uint64_t before = d->edge_packets;
-        if (mosquitto_loop_read(d->edge, 1) != MOSQ_ERR_SUCCESS || mosquitto_socket(d->edge) < 0 ||
-            d->edge_packets == before)
-            break;
-    }
-}
-
-/* The edge socket became readable. Under load (a commit less than spool.commit_gap_ms ago)
- * the socket is left to fill until the commit timer reads it all at once; otherwise it is
- * read and committed now. Either way one read batch = one commit, then the PUBACKs. */
-static void edge_readable(struct daemon *d, uint32_t revents)
-{
-    uint64_t t = now_us(), gap = (uint64_t)d->cfg.spool.commit_gap_ms * 1000ULL;
-    if (!(revents & (EPOLLHUP | EPOLLERR)) && t - d->last_commit_us < gap) {
-        d->edge_hold = true; /* io_update stops watching EPOLLIN meanwhile */
-        commit_at(d, d->last_commit_us + gap);
-        return;
-    }
-    edge_read_batch(d);
-    if (d->edge_appended > 0)
-        (void)daemon_commit(d);
-}
-
-/* ---- uplink ---- */
-
-static bool uplink_is_data_mid(struct daemon *d, int mid, unsigned *ret_idx)
-{
-    for (unsigned i = 0; i < d->n_inflight; i++)
-        if (d->inflight[i].mid == mid) {
-            *ret_idx = i;
-            return true;
-        }
-    return false;
-}
-
-static void uplink_on_publish(struct mosquitto *m, void *u, int mid)
-{
-    (void)m;
-    struct daemon *d = u;
-    unsigned i;
-    /* PUBACKs come back in order: the oldest message in flight is almost always the one. */
-    if (d->n_inflight > 0 && d->inflight[0].mid == mid)
-        i = 0;
-    else if (!uplink_is_data_mid(d, mid, &i))
-        return;
-    int64_t id = d->inflight[i].id;
-    memmove(&d->inflight[i], &d->inflight[i + 1], (d->n_inflight - i - 1) * sizeof(d->inflight[0]));
-    d->n_inflight--;
-    /* Deleted (and counted as relayed_up) by the next group commit. */
-    int r = spool_ack(d->spool, id);
-    if (r < 0)
-        log_err("cannot delete spool entry %lld: %s", (long long)id, strerror(-r));
-    else
-        d->relayed_up++;
-}
-
-/* A cloud command: into the down-queue, in the open transaction. The cloud's PUBACK is
- * already queued by libmosquitto; daemon_flush() commits (down_commit) before it is written. */
-static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
-{
-    (void)m;
-    struct daemon *d = u;
-    char node[RELAY_NODE_MAX + 1];
-    char topic[SPOOL_TOPIC_MAX];
-    d->down_uncommitted = true; /* a drop counter is written too */
-    if (!relay_map_down(msg->topic, strlen(msg->topic), d->cfg.uplink.topic_prefix, node,
-                        sizeof(node), topic, sizeof(topic))) {
-        count_drop(d, NULL, "down_bad_topic", "a cloud command on a malformed topic");
-        return;
-    }
-    if (msg->payloadlen < 0 || msg->payloadlen > d->cfg.limits.max_message_bytes) {
-        count_drop(d, node, "down_too_large", "a cloud command larger than max_message_bytes");
-        return;
-    }
-    int r = downq_append(d->downq, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
-                         d->cfg.spool.down_max_per_node, d->cfg.spool.down_max_bytes, NULL);
-    if (r == -ENOBUFS) {
-        count_drop(d, node, "down_queue_full",
-                   "a cloud command: spool.down_max_per_node commands are already queued for "
-                   "this node");
-        return;
-    }
-    if (r == -EDQUOT) {
-        count_drop(d, node, "down_spool_full",
-                   "a cloud command: the down-queue is at spool.down_max_bytes");
-        return;
-    }
-    if (r < 0) {
-        /* The transaction is unusable: make sure the PUBACK never leaves. */
-        log_event(LOG_ERR, node, "spool_error", "cannot queue a cloud command: %s", strerror(-r));
-        int fd = mosquitto_socket(d->up);
-        if (fd >= 0)
-            shutdown(fd, SHUT_RDWR);
-    }
-}
-
 /* Makes the commands appended by the uplink read path durable before their PUBACKs can be
  * written; on failure the uplink socket is shut down unwritten (the cloud redelivers). */
 static void down_commit(struct daemon *d)
@@ -901,392 +154,37 @@ static void down_commit(struct daemon *d)
     }
 }
 
-/* ---- down-queue delivery: edge broker, id order, QoS 1, bounded in flight ---- */
-
-static bool down_take_mid(struct daemon *d, int mid, int64_t *ret_id)
+/* The edge socket became readable. Under load (a commit less than spool.commit_gap_ms ago)
+ * the socket is left to fill until the commit timer reads it all at once; otherwise it is
+ * read and committed now. Either way one read batch = one commit, then the PUBACKs. */
+static void edge_readable(struct daemon *d, uint32_t revents)
 {
-    for (unsigned i = 0; i < d->n_down_inflight; i++)
-        if (d->down_inflight[i].mid == mid) {
-            *ret_id = d->down_inflight[i].id;
-            memmove(&d->down_inflight[i], &d->down_inflight[i + 1],
-                    (d->n_down_inflight - i - 1) * sizeof(d->down_inflight[0]));
-            d->n_down_inflight--;
-            return true;
-        }
-    return false;
-}
-
-static void down_count(struct daemon *d, const char *name)
-{
-    int r = spool_count(d->spool, name, 1);
-    if (r < 0)
-        log_err("cannot count %s: %s", name, strerror(-r));
-}
-
-/* The edge broker's PUBACK. Mids that are not in the table are someone else's (attestation
- * challenges are published on the same client). */
-static void edge_on_publish(struct mosquitto *m, void *u, int mid, int reason_code,
-                            const mosquitto_property *props)
-{
-    (void)m;
-    (void)props;
-    struct daemon *d = u;
-    int64_t id;
-    if (!down_take_mid(d, mid, &id))
-        return;
-    int r = downq_delete(d->downq, id);
-    if (r < 0) {
-        if (r != -ENOENT)
-            log_err("cannot delete down-queue entry %lld: %s", (long long)id, strerror(-r));
+    uint64_t t = now_us(), gap = (uint64_t)d->cfg.spool.commit_gap_ms * 1000ULL;
+    if (!(revents & (EPOLLHUP | EPOLLERR)) && t - d->last_commit_us < gap) {
+        d->edge_hold = true; /* io_update stops watching EPOLLIN meanwhile */
+        commit_at(d, d->last_commit_us + gap);
         return;
     }
-    if (reason_code >= 0x80) {
-        char what[96];
-        snprintf(what, sizeof(what), "a cloud command: the edge broker refused it (reason 0x%02x)",
-                 (unsigned)reason_code);
-        count_drop(d, NULL, "down_edge_refused", what);
-        return;
-    }
-    d->relayed_down++;
-    down_count(d, "relayed_down");
-    /* Accepted, but no node session is subscribed to it: no node will get it. */
-    if (reason_code == MQTT_RC_NO_MATCHING_SUBSCRIBERS)
-        down_count(d, "down_no_subscribers");
+    edge_read_batch(d);
+    if (d->edge_appended > 0)
+        (void)daemon_commit(d);
 }
 
-/* libmosquitto keeps the unacknowledged publishes across mosquitto_reconnect() and sends
- * them again, with the same mids and DUP set, after the CONNACK (message__retry_check); the
- * in-flight table therefore stays as it is and the queue continues after it. */
-static void down_on_edge_connect(struct daemon *d)
-{
-    if (d->n_down_inflight == 0)
-        return;
-    int r = spool_count(d->spool, "down_resent", d->n_down_inflight);
-    if (r < 0)
-        log_err("cannot count resent commands: %s", strerror(-r));
-    log_info("%u cloud command(s) in flight are sent to the edge broker again", d->n_down_inflight);
-}
-
-/* Runs from daemon_flush(), never from on_connect: libmosquitto resends the previous
- * in-flight publishes after on_connect returns, and new ones must follow them. */
-static void drain_down(struct daemon *d)
-{
-    /* Nothing queued beyond what is in flight: no query (this runs at every flush). */
-    bool more = d->edge_connected && d->edge != NULL && !d->stopping &&
-                downq_count(d->downq) > d->n_down_inflight;
-    while (more && d->n_down_inflight < DOWN_INFLIGHT_MAX) {
-        struct downq_msg msg;
-        int r = downq_next(d->downq, d->down_last_sent_id, &msg);
-        if (r < 0) {
-            if (r != -ENOENT)
-                log_err("cannot read the down-queue: %s", strerror(-r));
-            return;
-        }
-        int mid = 0;
-        int rc = mosquitto_publish(d->edge, &mid, msg.topic, (int)msg.len, msg.payload, 1, false);
-        if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) {
-            /* MOSQ_ERR_NO_CONN: libmosquitto keeps the message queued (mid assigned) and
-             * sends it after the reconnect, like the ones in flight. */
-            if (msg.sent > 0)
-                down_count(d, "down_resent");
-            r = downq_mark_sent(d->downq, msg.id);
-            if (r < 0 && r != -ENOENT)
-                log_err("cannot mark down-queue entry %lld: %s", (long long)msg.id, strerror(-r));
-            d->down_inflight[d->n_down_inflight].mid = mid;
-            d->down_inflight[d->n_down_inflight].id = msg.id;
-            d->n_down_inflight++;
-            d->down_last_sent_id = msg.id;
-            more = rc == MOSQ_ERR_SUCCESS;
-        } else if (rc == MOSQ_ERR_NOMEM) {
-            more = false; /* try again at the next flush */
-        } else {
-            /* Can never be sent as it is (e.g. over the broker's maximum packet size). */
-            log_event(LOG_WARNING, msg.node, "down_edge_refused",
-                      "cannot publish a cloud command to the edge broker: %s",
-                      mosquitto_strerror(rc));
-            r = downq_delete(d->downq, msg.id);
-            if (r == 0)
-                count_drop(d, msg.node, "down_edge_refused", "a cloud command");
-            d->down_last_sent_id = msg.id;
-        }
-        downq_msg_clear(&msg);
-    }
-}
-
-/* Why the last server certificate was refused (set by the verify callback; one thread). */
-static char verify_error[160];
-
-static int verify_cb(int ok, X509_STORE_CTX *x)
-{
-    if (!ok && verify_error[0] == '\0') {
-        int e = X509_STORE_CTX_get_error(x);
-        snprintf(verify_error, sizeof(verify_error), "server certificate refused: %s",
-                 X509_verify_cert_error_string(e));
-    }
-    return ok;
-}
-
-/* The failure reason to log with a failed connection attempt (then forgotten). */
-static const char *uplink_reason(struct daemon *d)
-{
-    if (verify_error[0] != '\0')
-        snprintf(d->up_last_error, sizeof(d->up_last_error), "%s", verify_error);
-    verify_error[0] = '\0';
-    return d->up_last_error;
-}
-
-static void mosq_log(struct mosquitto *m, void *u, int level, const char *str)
-{
-    struct daemon *d = u;
-    /* libmosquitto prints OpenSSL's reasons ("certificate verify failed") at error level and
-     * empties OpenSSL's error queue: keep the first one for the next failure message. */
-    (void)level;
-    if (m == d->up && strncmp(str, "OpenSSL Error", 13) == 0 && d->up_last_error[0] == '\0')
-        snprintf(d->up_last_error, sizeof(d->up_last_error), "%s", str);
-    log_debug("%s: %s", m == d->edge ? "edge" : "uplink", str);
-}
-
-/* libmosquitto formats every packet it sends or receives into a log line (a malloc and a
- * vsnprintf each) as soon as a log callback is set; on the relay path that is a cost per
- * message. So the callback is set only at debug level, and on the uplink while it connects
- * (for OpenSSL's reason of a failed handshake). */
-static void mosq_log_enable(struct daemon *d, struct mosquitto *m, bool connecting)
-{
-    bool debug = config_log_priority(&d->cfg) >= LOG_DEBUG;
-    mosquitto_log_callback_set(m, debug || connecting ? mosq_log : NULL);
-}
-
-static void status_topic(struct daemon *d, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s/gateway/%s/status", d->cfg.uplink.topic_prefix, d->cfg.uplink.client_id);
-}
-
-static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
-{
-    struct daemon *d = u;
-    char t[SPOOL_TOPIC_MAX + 64], sub[SPOOL_TOPIC_MAX];
-    if (rc != 0) {
-        log_event(LOG_ERR, NULL, "uplink_refused", "the cloud broker refused the connection: %s",
-                  mosquitto_connack_string(rc));
-        return;
-    }
-    d->up_state = UP_CONNECTED;
-    d->up_backoff_ms = 0;
-    mosq_log_enable(d, m, false);
-    /* The handshake is done: from now on TLS records are coalesced (see tls_wbuf.h). */
-    SSL *ssl = mosquitto_ssl_get(m);
-    if (ssl != NULL && d->up_wbuf == NULL) {
-        BIO *b = tls_wbuf_new(mosquitto_socket(m), UP_WBUF_CAP);
-        if (b != NULL) {
-            SSL_set0_wbio(ssl, b);
-            d->up_wbuf = b;
-        } else {
-            log_warn("no memory for the uplink write buffer; writing record by record");
-        }
-    }
-    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_OFF);
-    status_topic(d, t, sizeof(t));
-    static const char online[] = "{\"state\":\"online\"}";
-    int r1 = mosquitto_publish(m, NULL, t, (int)strlen(online), online, 1, true);
-    snprintf(sub, sizeof(sub), "%s/cmd/+/#", d->cfg.uplink.topic_prefix);
-    int r2 = mosquitto_subscribe(m, NULL, sub, 1);
-    if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS)
-        log_err("cannot announce/subscribe on the cloud broker: %s",
-                mosquitto_strerror(r1 ? r1 : r2));
-    log_info("connected to the cloud broker %s:%d; %llu message(s) spooled", d->cfg.uplink.host,
-             d->cfg.uplink.port, (unsigned long long)spool_messages(d->spool));
-    d->last_sent_id = 0;
-    d->n_inflight = 0;
-    /* Acknowledgements of the last connection are deleted before the replay reads. */
-    (void)daemon_commit(d);
-    drain(d);
-}
-
-static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
-{
-    (void)m;
-    struct daemon *d = u;
-    bool was = d->up_state == UP_CONNECTED;
-    d->up_state = UP_IDLE;
-    d->up_wbuf = NULL; /* freed with the SSL */
-    /* Everything in flight will be replayed from the spool in order. */
-    d->n_inflight = 0;
-    d->last_sent_id = 0;
-    d->up_destroy_pending = true;
-    if (d->stopping)
-        return;
-    if (was) {
-        log_event(LOG_WARNING, NULL, "uplink_lost", "lost the cloud broker connection (%s)",
-                  mosquitto_strerror(rc));
-    } else {
-        /* A failed TLS handshake lands here: say why (certificate verification, ...). */
-        log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
-                  d->cfg.uplink.port, mosquitto_strerror(rc), uplink_reason(d)[0] ? ": " : "",
-                  d->up_last_error);
-        d->up_last_error[0] = '\0';
-    }
-    uplink_schedule(d, -1);
-}
-
-static void uplink_destroy(struct daemon *d)
-{
-    d->up_io = sd_event_source_disable_unref(d->up_io);
-    d->up_fd = -1;
-    d->up_wbuf = NULL;
-    if (d->up != NULL)
-        mosquitto_destroy(d->up);
-    d->up = NULL;
-    d->up_destroy_pending = false;
-    d->up_state = UP_IDLE;
-    d->n_inflight = 0;
-    d->last_sent_id = 0;
-}
-
-static int uplink_start(struct daemon *d)
-{
-    char t[SPOOL_TOPIC_MAX + 64];
-    static const char offline[] = "{\"state\":\"offline\"}";
-    int rc;
-
-    uplink_destroy(d);
-    d->up = mosquitto_new(d->cfg.uplink.client_id, false, d);
-    if (d->up == NULL)
-        return -ENOMEM;
-    mosquitto_threaded_set(d->up, true);
-    (void)mosquitto_int_option(d->up, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    rc = mosquitto_void_option(d->up, MOSQ_OPT_SSL_CTX, d->ssl_ctx);
-    if (rc == MOSQ_ERR_SUCCESS)
-        rc = mosquitto_int_option(d->up, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
-    status_topic(d, t, sizeof(t));
-    if (rc == MOSQ_ERR_SUCCESS)
-        rc = mosquitto_will_set(d->up, t, (int)strlen(offline), offline, 1, true);
-    if (rc == MOSQ_ERR_SUCCESS)
-        rc = mosquitto_max_inflight_messages_set(d->up, (unsigned)d->cfg.spool.max_inflight + 4);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        log_err("cannot set up the cloud client: %s", mosquitto_strerror(rc));
-        return -EINVAL;
-    }
-    mosquitto_connect_callback_set(d->up, uplink_on_connect);
-    mosquitto_disconnect_callback_set(d->up, uplink_on_disconnect);
-    mosquitto_publish_callback_set(d->up, uplink_on_publish);
-    mosquitto_message_callback_set(d->up, uplink_on_message);
-    mosq_log_enable(d, d->up, true);
-    rc = mosquitto_connect_async(d->up, d->cfg.uplink.host, d->cfg.uplink.port,
-                                 d->cfg.uplink.keepalive);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        /* The TLS handshake may already fail in here (loopback answers at once). */
-        log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
-                  d->cfg.uplink.port,
-                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
-                  uplink_reason(d)[0] ? ": " : "", d->up_last_error);
-        d->up_last_error[0] = '\0';
-        return -ECONNREFUSED;
-    }
-    d->up_state = UP_CONNECTING;
-    d->up_tcp_ready = false;
-    return 0;
-}
-
-/* Exponential back-off with full jitter in [min, current]. delay_ms >= 0 forces a delay. */
-static void uplink_schedule(struct daemon *d, int delay_ms)
-{
-    if (delay_ms < 0) {
-        int b = d->up_backoff_ms ? d->up_backoff_ms * 2 : d->cfg.uplink.backoff_min_ms;
-        if (b > d->cfg.uplink.backoff_max_ms)
-            b = d->cfg.uplink.backoff_max_ms;
-        d->up_backoff_ms = b;
-        uint32_t rnd = 0;
-        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-            rnd = (uint32_t)now_us();
-        int span = b - d->cfg.uplink.backoff_min_ms;
-        delay_ms =
-            d->cfg.uplink.backoff_min_ms + (span > 0 ? (int)(rnd % (uint32_t)(span + 1)) : 0);
-        log_debug("next cloud connection attempt in %d ms", delay_ms);
-    }
-    (void)sd_event_source_set_time_relative(d->up_timer, (uint64_t)delay_ms * 1000);
-    (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT);
-}
-
-static int up_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
 {
     (void)s;
     (void)usec;
     struct daemon *d = u;
-    if (d->up_state == UP_CONNECTING) {
-        log_event(LOG_WARNING, NULL, "uplink_timeout",
-                  "no answer from the cloud broker %s:%d within %d s", d->cfg.uplink.host,
-                  d->cfg.uplink.port, d->cfg.uplink.connect_timeout_s);
-        uplink_destroy(d);
-        uplink_schedule(d, -1);
-    } else if (d->up_state == UP_IDLE) {
-        if (uplink_start(d) < 0) {
-            uplink_destroy(d);
-            uplink_schedule(d, -1);
-        } else {
-            (void)sd_event_source_set_time_relative(
-                d->up_timer, (uint64_t)d->cfg.uplink.connect_timeout_s * 1000000ULL);
-            (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT);
-        }
+    d->gate_wrote = false;
+    uint64_t next = gate_on_timer(d->gate, now_us(), wall_s());
+    if (next != 0)
+        attest_timer_arm(d, next);
+    if (d->gate_wrote) {
+        /* The verdicts are in the registry already: make their state messages upstream and
+         * the counters durable with them, not only at the next group commit. */
+        (void)daemon_commit(d);
     }
-    daemon_flush(d);
     return 0;
-}
-
-/* ---- drain: spool -> cloud, in id order, rate-limited, bounded in flight ---- */
-
-static int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u)
-{
-    (void)s;
-    (void)usec;
-    daemon_flush(u);
-    return 0;
-}
-
-static void drain(struct daemon *d)
-{
-    if (d->up_state != UP_CONNECTED || d->up == NULL || d->stopping)
-        return;
-    while (d->n_inflight < (unsigned)d->cfg.spool.max_inflight) {
-        struct spool_msg msg;
-        int r = spool_next(d->spool, d->last_sent_id, &msg);
-        if (r == -ENOENT)
-            return;
-        if (r < 0) {
-            log_err("cannot read the spool: %s", strerror(-r));
-            return;
-        }
-        uint64_t t = now_us();
-        if (!bucket_take(&d->drain_bucket, t, d->cfg.spool.drain_rate,
-                         d->cfg.spool.drain_rate > 10 ? d->cfg.spool.drain_rate / 10 : 1)) {
-            spool_msg_clear(&msg);
-            uint64_t w = bucket_wait_us(&d->drain_bucket, d->cfg.spool.drain_rate);
-            (void)sd_event_source_set_time_relative(d->drain_timer, w ? w : 1000);
-            (void)sd_event_source_set_enabled(d->drain_timer, SD_EVENT_ONESHOT);
-            return;
-        }
-        int mid = 0;
-        int rc =
-            mosquitto_publish(d->up, &mid, msg.topic, (int)msg.len, msg.payload, 1, msg.retain);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            log_warn("cannot publish upstream: %s", mosquitto_strerror(rc));
-            spool_msg_clear(&msg);
-            return;
-        }
-        if (msg.id <= d->highest_sent_id) {
-            r = spool_count(d->spool, "resent", 1);
-            if (r < 0)
-                log_err("cannot count a resent message: %s", strerror(-r));
-        } else {
-            d->highest_sent_id = msg.id;
-        }
-        d->inflight[d->n_inflight].mid = mid;
-        d->inflight[d->n_inflight].id = msg.id;
-        d->n_inflight++;
-        d->last_sent_id = msg.id;
-        spool_msg_clear(&msg);
-    }
 }
 
 static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
@@ -1300,13 +198,19 @@ static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
             edge_read_batch(d);
     }
     (void)daemon_commit(d);
-    daemon_flush(d);
     return 0;
 }
 
-/* Commits, drains, writes what libmosquitto queued, and re-arms the io sources. */
+/* Commits, drains, writes what libmosquitto queued, and re-arms the io sources. Run by one
+ * sd-event post source after every event the loop dispatched (a socket, a timer, a signal,
+ * a control request), so no handler has to remember to call it: an operator's
+ * `fleetgwctl attest` leaves at once instead of at the next tick. */
 static void daemon_flush(struct daemon *d)
 {
+    if (d->commit_wanted) { /* asked for by a module (e.g. the uplink's on_connect) */
+        d->commit_wanted = false;
+        (void)daemon_commit(d);
+    }
     down_commit(d); /* before anything can write the cloud's PUBACKs */
     drain(d);
     drain_down(d);
@@ -1319,29 +223,7 @@ static void daemon_flush(struct daemon *d)
         (void)mosquitto_loop_write(d->edge, 64);
     if (d->up != NULL && d->up_state != UP_IDLE && mosquitto_socket(d->up) >= 0)
         uplink_write(d);
-    if (d->up != NULL && d->up_state == UP_CONNECTING && mosquitto_socket(d->up) < 0 &&
-        !d->up_destroy_pending) {
-        /* libmosquitto closed the socket on a failed TLS handshake without calling
-         * on_disconnect (net__socket_connect_tls() returns straight from loop_read). */
-        log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: TLS handshake failed%s%s",
-                  d->cfg.uplink.host, d->cfg.uplink.port, uplink_reason(d)[0] ? ": " : "",
-                  d->up_last_error);
-        d->up_last_error[0] = '\0';
-        d->up_destroy_pending = true;
-        d->up_state = UP_IDLE;
-        uplink_schedule(d, -1);
-    }
-    if (d->up_destroy_pending && !d->stopping) {
-        /* The uplink client is recreated per connection: its in-memory queue is dropped,
-         * the spool is the only source of what is still to be sent. */
-        d->up_io = sd_event_source_disable_unref(d->up_io);
-        d->up_fd = -1;
-        d->up_wbuf = NULL;
-        mosquitto_destroy(d->up);
-        d->up = NULL;
-        d->up_destroy_pending = false;
-    }
+    uplink_after_write(d);
     io_update(d, d->edge, &d->edge_io, &d->edge_fd);
     if (d->up != NULL)
         io_update(d, d->up, &d->up_io, &d->up_fd);
@@ -1353,36 +235,10 @@ static void daemon_flush(struct daemon *d)
     }
 }
 
-/* With read-ahead OpenSSL may hold whole TLS records that mosquitto_loop_read() left
- * unprocessed (it stops after as many packets as are in flight, plus SSL_pending(), which
- * counts only decrypted bytes). The socket is then empty and epoll would not wake us for
- * them: process them now. Ends on a read that would block (a partial record; the rest
- * arrives on the socket) or when nothing is buffered. */
-static void uplink_read_buffered(struct daemon *d)
-{
-    for (int i = 0; i < UP_BUFFERED_READS_MAX; i++) {
-        if (d->up == NULL || d->up_state != UP_CONNECTED || mosquitto_socket(d->up) < 0)
-            return;
-        SSL *ssl = mosquitto_ssl_get(d->up);
-        if (ssl == NULL || SSL_has_pending(ssl) != 1)
-            return;
-        errno = 0;
-        if (mosquitto_loop_read(d->up, 1) != MOSQ_ERR_SUCCESS || errno == EAGAIN ||
-            errno == EWOULDBLOCK)
-            return;
-    }
-    /* Still buffered after the bound: come back from the event loop. */
-    (void)sd_event_source_set_time_relative(d->up_buffered_timer, 0);
-    (void)sd_event_source_set_enabled(d->up_buffered_timer, SD_EVENT_ONESHOT);
-}
-
-static int up_buffered_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+static int flush_post_cb(sd_event_source *s, void *u)
 {
     (void)s;
-    (void)usec;
-    struct daemon *d = u;
-    uplink_read_buffered(d);
-    daemon_flush(d);
+    daemon_flush(u);
     return 0;
 }
 
@@ -1395,27 +251,8 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
             edge_readable(d, revents);
         /* PUBACKs leave only after the commit above (in daemon_flush). */
     } else if (d->up != NULL && fd == d->up_fd) {
-        if (d->up_state == UP_CONNECTING && (revents & (EPOLLERR | EPOLLHUP))) {
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-            log_event(LOG_WARNING, NULL, "uplink_connect",
-                      "cannot connect to the cloud broker %s:%d: %s", d->cfg.uplink.host,
-                      d->cfg.uplink.port, soerr ? strerror(soerr) : "connection closed");
-            uplink_destroy(d);
-            uplink_schedule(d, -1);
-            daemon_flush(d);
-            return 0;
-        }
-        if (revents & EPOLLOUT)
-            d->up_tcp_ready = true;
-        /* loop_read also advances the TLS handshake (want_connect), on either event. */
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR) || d->up_state == UP_CONNECTING) {
-            (void)mosquitto_loop_read(d->up, 64);
-            uplink_read_buffered(d);
-        }
+        uplink_io(d, fd, revents);
     }
-    daemon_flush(d);
     return 0;
 }
 
@@ -1441,29 +278,14 @@ static void update_status(struct daemon *d)
 static int tick_cb(sd_event_source *s, uint64_t usec, void *u)
 {
     struct daemon *d = u;
-    static unsigned n;
     if (d->edge != NULL && mosquitto_socket(d->edge) >= 0)
         (void)mosquitto_loop_misc(d->edge);
     if (d->up != NULL && d->up_state == UP_CONNECTED)
         (void)mosquitto_loop_misc(d->up);
-    if (++n % 10 == 0) {
-        uint64_t x = 0;
-        int r = spool_expire(d->spool, wall_s(), d->cfg.spool.ttl_seconds, &x);
-        if (r < 0)
-            log_err("cannot expire old spool entries: %s", strerror(-r));
-        else if (x > 0)
-            log_event(LOG_WARNING, NULL, "expired",
-                      "dropped %llu spooled message(s) older than spool.ttl_seconds",
-                      (unsigned long long)x);
-        r = downq_expire(d->downq, wall_s(), d->cfg.spool.down_ttl_s, d->down_last_sent_id, &x);
-        if (r < 0)
-            log_err("cannot expire old cloud commands: %s", strerror(-r));
-        else if (x > 0)
-            log_event(LOG_WARNING, NULL, "down_expired",
-                      "dropped %llu queued cloud command(s) older than spool.down_ttl_s",
-                      (unsigned long long)x);
+    if (++d->ticks % 10 == 0) {
+        uplink_expire(d);
+        edge_expire(d);
     }
-    daemon_flush(d);
     update_status(d);
     (void)sd_event_source_set_time(s, usec + 1000000ULL);
     return 0;
@@ -1481,8 +303,6 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 {
     (void)s;
     struct daemon *d = u;
-    char t[SPOOL_TOPIC_MAX + 64];
-    static const char offline[] = "{\"state\":\"offline\"}";
     log_notice("received %s, stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
     (void)sd_notify(0, "STOPPING=1");
     int r = daemon_commit(d);
@@ -1493,43 +313,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         (void)mosquitto_loop_write(d->edge, 8);
     }
     d->stopping = true;
-    if (d->up != NULL && d->up_state == UP_CONNECTED) {
-        status_topic(d, t, sizeof(t));
-        (void)mosquitto_publish(d->up, NULL, t, (int)strlen(offline), offline, 1, true);
-        (void)mosquitto_disconnect(d->up);
-        for (int i = 0; i < 8 && (mosquitto_want_write(d->up) ||
-                                  (up_wbuf(d) != NULL && tls_wbuf_pending(d->up_wbuf) > 0));
-             i++) {
-            uplink_write(d);
-            if (up_wbuf(d) != NULL && tls_wbuf_pending(d->up_wbuf) > 0)
-                usleep(10000);
-        }
-    }
+    uplink_stop(d);
     return sd_event_exit(sd_event_source_get_event(s), 0);
-}
-
-/* One image of attestation.image_dir: logged with its outcome. */
-static void image_report(void *ctx, const char *file, bool accepted, const char *detail)
-{
-    const char *dir = ctx;
-    if (accepted)
-        log_info("attestation: reference value from the image %s/%s (version %s)", dir, file,
-                 detail);
-    else
-        log_event(LOG_WARNING, NULL, "image_refused",
-                  "attestation: the image %s/%s is not a reference value: %s", dir, file, detail);
-}
-
-/* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
-static int policy_load(const struct config *cfg, struct attest_policy **ret, char *err,
-                       size_t errlen)
-{
-    *ret = NULL;
-    if (cfg->attestation.reference_file[0] == '\0' && cfg->attestation.image_dir[0] == '\0')
-        return 0;
-    return attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
-                               cfg->attestation.signer_keys, image_report,
-                               (void *)cfg->attestation.image_dir, ret, err, errlen);
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *u)
@@ -1547,23 +332,16 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                   "reload refused, keeping the running configuration: %s", err.message);
         goto out;
     }
-    {
-        struct attest_policy *np = NULL;
-        char perr[512];
-        if (policy_load(n, &np, perr, sizeof(perr)) < 0) {
-            log_event(LOG_ERR, NULL, "config_invalid",
-                      "reload refused, keeping the running configuration: attestation: %s", perr);
-            goto out;
-        }
-        attest_policy_free(d->policy);
-        d->policy = np;
-        if (np != NULL)
-            log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
-    }
+    if (policy_reload(d, n) < 0)
+        goto out;
     {
         char fixed[512];
         if (config_reload_apply(&d->cfg, n, fixed, sizeof(fixed)) > 0)
             log_notice("reload: %s changed: that takes effect at the next restart", fixed);
+    }
+    {
+        struct gate_config gc = gate_config_of(d);
+        gate_reload(d->gate, &gc); /* verdicts, challenges and buckets are kept */
     }
     spool_set_quota(d->spool, n->spool.max_bytes);
     log_setup(config_log_priority(&d->cfg));
@@ -1591,211 +369,26 @@ static void usage(FILE *f)
                "  --check-config  validate the configuration and exit (0 when valid)\n");
 }
 
-/* ---- control socket ---- */
+/* ---- start-up ---- */
 
-static void json_add_str(json_object *o, const char *k, const char *v)
-{
-    json_object_object_add(o, k, json_object_new_string(v));
-}
-
-static void json_add_int(json_object *o, const char *k, int64_t v)
-{
-    json_object_object_add(o, k, json_object_new_int64(v));
-}
-
-static json_object *node_json(const struct registry_node *n, bool with_key)
-{
-    json_object *o = json_object_new_object();
-    json_add_str(o, "id", n->id);
-    json_add_str(o, "device_class", n->device_class);
-    json_add_str(o, "fw_version", n->fw_version);
-    json_add_str(o, "verdict", n->verdict);
-    json_add_str(o, "reason", n->reason);
-    json_add_int(o, "verdict_time", n->verdict_time);
-    json_add_int(o, "last_seen", n->last_seen);
-    json_add_int(o, "added", n->added);
-    if (with_key) {
-        char hex[2 * REGISTRY_PUB_LEN + 1];
-        for (size_t i = 0; i < REGISTRY_PUB_LEN; i++)
-            snprintf(hex + 2 * i, 3, "%02x", n->iak_pub[i]);
-        json_add_str(o, "iak_pub", hex);
-    }
-    return o;
-}
-
-static int node_list_cb(const struct registry_node *n, void *u)
-{
-    json_object_array_add(u, node_json(n, false));
-    return 0;
-}
-
-static void counter_json_cb(const char *name, uint64_t n, void *u)
-{
-    json_add_int(u, name, (int64_t)n);
-}
-
-static json_object *ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_object *ctl_fail(const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "ok", json_object_new_boolean(0));
-    json_add_str(o, "error", msg);
-    return o;
-}
-
-static json_object *ctl_handle(const struct ctl_request *req, void *u)
+/* What the control requests read of the daemon's state (ctl_api.h). */
+static void ctl_status(void *u, struct ctl_status *ret)
 {
     struct daemon *d = u;
-    struct registry_node n;
-    json_object *o = json_object_new_object();
-    json_object *counters = NULL;
-    int r;
-
-    json_object_object_add(o, "ok", json_object_new_boolean(1));
-    switch (req->cmd) {
-    case CTL_STATUS:
-    case CTL_SPOOL:
-        json_add_str(o, "edge", d->edge_connected ? "connected" : "disconnected");
-        json_add_str(o, "cloud",
-                     d->up_state == UP_CONNECTED    ? "connected"
-                     : d->up_state == UP_CONNECTING ? "connecting"
-                                                    : "disconnected");
-        json_add_int(o, "spooled_messages", (int64_t)spool_messages(d->spool));
-        json_add_int(o, "spooled_bytes", spool_bytes(d->spool));
-        json_add_int(o, "spool_max_bytes", d->cfg.spool.max_bytes);
-        json_add_int(o, "inflight", d->n_inflight);
-        json_add_int(o, "down_queued", (int64_t)downq_count(d->downq));
-        json_add_int(o, "down_bytes", downq_bytes(d->downq));
-        json_add_int(o, "down_max_bytes", d->cfg.spool.down_max_bytes);
-        json_add_int(o, "down_inflight", d->n_down_inflight);
-        counters = json_object_new_object();
-        if (spool_counters_foreach(d->spool, counter_json_cb, counters) < 0)
-            log_err("cannot read the counters");
-        json_object_object_add(o, "counters", counters);
-        if (req->cmd == CTL_SPOOL) {
-            struct spool_msg m;
-            if (spool_next(d->spool, 0, &m) == 0) {
-                json_add_int(o, "oldest_age_s", wall_s() - m.ts);
-                spool_msg_clear(&m);
-            } else {
-                json_add_int(o, "oldest_age_s", 0);
-            }
-            struct downq_msg dm;
-            if (downq_next(d->downq, 0, &dm) == 0) {
-                json_add_int(o, "down_oldest_age_s", wall_s() - dm.ts);
-                downq_msg_clear(&dm);
-            } else {
-                json_add_int(o, "down_oldest_age_s", 0);
-            }
-        }
-        return o;
-    case CTL_NODES: {
-        json_object *arr = json_object_new_array();
-        json_object_object_add(o, "nodes", arr);
-        r = registry_foreach(d->registry, node_list_cb, arr);
-        if (r < 0)
-            break;
-        return o;
-    }
-    case CTL_NODE_ADD:
-        r = registry_add(d->registry, req->iak_pub, req->device_class, wall_s(), &n);
-        if (r == -EEXIST) {
-            char id[REGISTRY_ID_LEN + 1];
-            if (registry_node_id(req->iak_pub, id) < 0)
-                id[0] = '\0';
-            json_object_put(o);
-            return ctl_fail("node %s is already enrolled", id);
-        }
-        if (r < 0)
-            break;
-        log_event(LOG_NOTICE, n.id, "enrolled", "node enrolled (device class %s)", n.device_class);
-        struct node_slot *sa = node_find(d, n.id);
-        if (sa != NULL)
-            sa->verdict = NV_UNLOADED;
-        json_object_object_add(o, "node", node_json(&n, true));
-        return o;
-    case CTL_NODE_SHOW:
-        r = registry_get(d->registry, req->id, &n);
-        if (r == -ENOENT) {
-            json_object_put(o);
-            return ctl_fail("node %s is not enrolled", req->id);
-        }
-        if (r < 0)
-            break;
-        json_object_object_add(o, "node", node_json(&n, true));
-        return o;
-    case CTL_ATTEST: {
-        /* An operator's request: a fresh nonce now, replacing any outstanding one. */
-        r = registry_get(d->registry, req->id, &n);
-        if (r == -ENOENT) {
-            json_object_put(o);
-            return ctl_fail("node %s is not enrolled", req->id);
-        }
-        if (r < 0)
-            break;
-        struct node_slot *sc = node_get(d, req->id);
-        if (sc == NULL) {
-            json_object_put(o);
-            return ctl_fail("too many nodes in the table to challenge %s", req->id);
-        }
-        node_load(d, sc);
-        if (sc->challenge_out && now_us() >= sc->challenge_expiry_us)
-            attest_expire(d, sc); /* an unanswered challenge still counts */
-        sc->challenge_out = false;
-        sc->last_challenge_us = 0;
-        attest_challenge(d, sc);
-        if (!sc->challenge_out) {
-            json_object_put(o);
-            return ctl_fail("cannot send a challenge to %s: the edge broker is not connected",
-                            req->id);
-        }
-        log_event(LOG_NOTICE, req->id, "attest_requested", "re-attestation requested");
-        json_add_str(o, "challenged", req->id);
-        return o;
-    }
-    case CTL_NODE_REMOVE:
-        r = registry_remove(d->registry, req->id);
-        if (r == -ENOENT) {
-            json_object_put(o);
-            return ctl_fail("node %s is not enrolled", req->id);
-        }
-        if (r < 0)
-            break;
-        log_event(LOG_NOTICE, req->id, "removed", "node removed from the registry");
-        struct node_slot *sr = node_find(d, req->id);
-        if (sr != NULL) {
-            sr->verdict = NV_UNLOADED;
-            sr->challenge_out = false;
-        }
-        return o;
-    default:
-        r = -EINVAL;
-        break;
-    }
-    json_object_put(o);
-    return ctl_fail("registry error: %s", strerror(-r));
+    ret->edge = d->edge_connected ? "connected" : "disconnected";
+    ret->cloud = d->up_state == UP_CONNECTED    ? "connected"
+                 : d->up_state == UP_CONNECTING ? "connecting"
+                                                : "disconnected";
+    ret->inflight = d->n_inflight;
+    ret->down_inflight = d->n_down_inflight;
 }
 
-/* Reads the first line of path (the edge broker password) into buf. */
-static int read_secret(const char *path, char *buf, size_t cap)
+/* A CLOCK_MONOTONIC timer usec from now, enabled as said. */
+static int add_timer(struct daemon *d, sd_event_source **ret, uint64_t usec, uint64_t accuracy,
+                     sd_event_time_handler_t cb, int enabled)
 {
-    int r = 0;
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return -errno;
-    if (fgets(buf, (int)cap, f) == NULL) {
-        r = -ENODATA;
-        goto out;
-    }
-    buf[strcspn(buf, "\r\n")] = '\0';
-out:
-    fclose(f);
-    return r;
+    int r = sd_event_add_time_relative(d->ev, ret, CLOCK_MONOTONIC, usec, accuracy, cb, d);
+    return r < 0 ? r : sd_event_source_set_enabled(*ret, enabled);
 }
 
 static int run(struct daemon *d)
@@ -1807,60 +400,36 @@ static int run(struct daemon *d)
     if (r < 0) {
         log_event(LOG_ERR, NULL, "spool_open", "cannot open the spool %s: %s", d->cfg.spool.path,
                   strerror(-r));
-        return 73; /* EX_CANTCREAT */
+        return EX_CANTCREAT;
     }
     r = downq_open(d->spool, &d->downq);
     if (r < 0) {
         log_event(LOG_ERR, NULL, "spool_open", "cannot open the down-queue in %s: %s",
                   d->cfg.spool.path, strerror(-r));
-        return 73; /* EX_CANTCREAT */
+        return EX_CANTCREAT;
     }
     r = registry_open(d->cfg.registry.path, &d->registry);
     if (r < 0) {
         log_event(LOG_ERR, NULL, "registry_open", "cannot open the registry %s: %s",
                   d->cfg.registry.path, strerror(-r));
-        return 73; /* EX_CANTCREAT */
+        return EX_CANTCREAT;
     }
     r = policy_load(&d->cfg, &d->policy, err, sizeof(err));
     if (r < 0) {
         log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", err);
         return CONFIG_EXIT_RANGE;
     }
-    if (d->policy != NULL)
-        log_info("attestation: %zu reference value(s)%s%s%s%s%s", attest_policy_count(d->policy),
-                 d->cfg.attestation.reference_file[0] ? " from " : "",
-                 d->cfg.attestation.reference_file,
-                 !d->cfg.attestation.image_dir[0]       ? ""
-                 : d->cfg.attestation.reference_file[0] ? " and the images in "
-                                                        : " from the images in ",
-                 d->cfg.attestation.image_dir,
-                 d->cfg.attestation.required ? "" : " (not required for relaying)");
-    if (!d->cfg.attestation.required)
-        log_event(LOG_WARNING, NULL, "attestation_off",
-                  "attestation.required is false: telemetry of every node on a valid topic is "
-                  "relayed without attestation");
-    struct tpm_tls_config tc = {
-        .tcti = d->cfg.uplink.tcti[0] ? d->cfg.uplink.tcti : NULL,
-        .key = d->cfg.uplink.key,
-        .cert_file = d->cfg.uplink.cert_file,
-        .ca_file = d->cfg.uplink.ca_file,
-        .server_name = d->cfg.uplink.server_name,
-    };
-    r = tpm_tls_ctx_new(&tc, &d->ssl_ctx, err, sizeof(err));
-    if (r < 0) {
-        log_event(LOG_ERR, NULL, "tls_setup", "cannot set up TLS to the cloud broker: %s", err);
-        return 69; /* EX_UNAVAILABLE */
-    }
-    /* Keep tpm/'s verification mode, add a callback that remembers why a server
-     * certificate was refused, for the log. */
-    SSL_CTX_set_verify(d->ssl_ctx, SSL_CTX_get_verify_mode(d->ssl_ctx), verify_cb);
-    /* Read ahead: one read() takes in every TLS record the socket holds (the cloud sends one
-     * record per PUBACK) instead of two reads per record; see uplink_read_buffered(). */
-    SSL_CTX_set_read_ahead(d->ssl_ctx, 1);
+    policy_report(d);
+    if (uplink_tls_setup(d) < 0)
+        return EX_UNAVAILABLE;
     d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
-    d->nodes = calloc(NODE_TABLE_MAX, sizeof(*d->nodes));
-    if (d->inflight == NULL || d->nodes == NULL)
-        return 71;
+    if (d->inflight == NULL)
+        return EX_OSERR;
+    r = gate_io_start(d);
+    if (r < 0) {
+        log_err("cannot set up the node table: %s", strerror(-r));
+        return EX_OSERR;
+    }
 
     r = sd_event_default(&d->ev);
     if (r >= 0)
@@ -1870,34 +439,23 @@ static int run(struct daemon *d)
     if (r >= 0)
         r = sd_event_add_signal(d->ev, NULL, SIGHUP, on_sighup, d);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->edge_timer, CLOCK_MONOTONIC, 0, 0, edge_timer_cb,
-                                       d);
+        r = add_timer(d, &d->edge_timer, 0, 0, edge_timer_cb, SD_EVENT_ONESHOT);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->up_timer, CLOCK_MONOTONIC, 0, 0, up_timer_cb, d);
+        r = add_timer(d, &d->up_timer, 0, 0, up_timer_cb, SD_EVENT_ONESHOT);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->drain_timer, CLOCK_MONOTONIC, 1000,
-                                       TIMER_ACCURACY_US, drain_timer_cb, d);
+        r = add_timer(d, &d->drain_timer, 1000, TIMER_ACCURACY_US, drain_timer_cb, SD_EVENT_OFF);
     if (r >= 0)
-        r = sd_event_source_set_enabled(d->drain_timer, SD_EVENT_OFF);
+        r = add_timer(d, &d->commit_timer, COMMIT_DELAY_US, TIMER_ACCURACY_US, commit_timer_cb,
+                      SD_EVENT_OFF);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->commit_timer, CLOCK_MONOTONIC, COMMIT_DELAY_US,
-                                       TIMER_ACCURACY_US, commit_timer_cb, d);
+        r = add_timer(d, &d->up_buffered_timer, 0, TIMER_ACCURACY_US, up_buffered_timer_cb,
+                      SD_EVENT_OFF);
     if (r >= 0)
-        r = sd_event_source_set_enabled(d->commit_timer, SD_EVENT_OFF);
+        r = add_timer(d, &d->tick, 1000000, 0, tick_cb, SD_EVENT_ON);
+    if (r >= 0) /* armed by gate_io at the earliest outstanding challenge expiry */
+        r = add_timer(d, &d->attest_timer, 0, 0, attest_timer_cb, SD_EVENT_OFF);
     if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->up_buffered_timer, CLOCK_MONOTONIC, 0,
-                                       TIMER_ACCURACY_US, up_buffered_timer_cb, d);
-    if (r >= 0)
-        r = sd_event_source_set_enabled(d->up_buffered_timer, SD_EVENT_OFF);
-    if (r >= 0)
-        r = sd_event_add_time_relative(d->ev, &d->tick, CLOCK_MONOTONIC, 1000000, 0, tick_cb, d);
-    if (r >= 0)
-        r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
-    if (r >= 0) /* armed by attest_challenge at the earliest outstanding expiry */
-        r = sd_event_add_time_relative(d->ev, &d->attest_timer, CLOCK_MONOTONIC, 0, 0,
-                                       attest_timer_cb, d);
-    if (r >= 0)
-        r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_OFF);
+        r = sd_event_add_post(d->ev, &d->flush_post, flush_post_cb, d);
     if (r >= 0 && sd_watchdog_enabled(0, &d->watchdog_usec) > 0) {
         r = sd_event_add_time_relative(d->ev, &d->watchdog, CLOCK_MONOTONIC, d->watchdog_usec / 2,
                                        0, watchdog_cb, d);
@@ -1906,50 +464,28 @@ static int run(struct daemon *d)
     }
     if (r < 0) {
         log_err("cannot set up the event loop: %s", strerror(-r));
-        return 71;
+        return EX_OSERR;
     }
 
-    r = ctl_server_start(d->ev, d->cfg.control.socket, d->cfg.control.group, ctl_handle, d, &d->ctl,
-                         err, sizeof(err));
+    d->ctl_api = (struct ctl_api){.registry = d->registry,
+                                  .spool = d->spool,
+                                  .downq = d->downq,
+                                  .gate = d->gate,
+                                  .cfg = &d->cfg,
+                                  .status = ctl_status,
+                                  .u = d};
+    r = ctl_server_start(d->ev, d->cfg.control.socket, d->cfg.control.group, ctl_api_dispatch,
+                         &d->ctl_api, &d->ctl, err, sizeof(err));
     if (r < 0) {
         log_event(LOG_ERR, NULL, "control_socket", "cannot open the control socket: %s", err);
-        return 69;
+        return EX_UNAVAILABLE;
     }
     if (ctl_server_warning(d->ctl) != NULL)
         log_event(LOG_WARNING, NULL, "control_group", "%s", ctl_server_warning(d->ctl));
 
-    d->edge = mosquitto_new(d->cfg.edge.client_id, false, d);
-    if (d->edge == NULL)
-        return 71;
-    mosquitto_threaded_set(d->edge, true);
-    if (mosquitto_int_option(d->edge, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5) !=
-            MOSQ_ERR_SUCCESS ||
-        mosquitto_int_option(d->edge, MOSQ_OPT_RECEIVE_MAXIMUM, EDGE_RECEIVE_MAX) !=
-            MOSQ_ERR_SUCCESS) {
-        log_err("cannot set the edge MQTT options");
-        return 71;
-    }
-    if (d->cfg.edge.username[0] != '\0') {
-        char pw[256] = "";
-        if (d->cfg.edge.password_file[0] != '\0') {
-            r = read_secret(d->cfg.edge.password_file, pw, sizeof(pw));
-            if (r < 0) {
-                log_err("cannot read edge.password_file %s: %s", d->cfg.edge.password_file,
-                        strerror(-r));
-                return 69;
-            }
-        }
-        r = mosquitto_username_pw_set(d->edge, d->cfg.edge.username, pw[0] ? pw : NULL);
-        explicit_bzero(pw, sizeof(pw));
-        if (r != MOSQ_ERR_SUCCESS) {
-            log_err("cannot set the edge credentials: %s", mosquitto_strerror(r));
-            return 69;
-        }
-    }
-    mosquitto_connect_callback_set(d->edge, edge_on_connect);
-    mosquitto_disconnect_callback_set(d->edge, edge_on_disconnect);
-    mosquitto_message_callback_set(d->edge, edge_on_message);
-    mosquitto_publish_v5_callback_set(d->edge, edge_on_publish);
+    r = edge_setup(d);
+    if (r < 0)
+        return r == -ENOMEM ? EX_OSERR : EX_UNAVAILABLE;
     mosq_log_enable(d, d->edge, false);
     if (edge_connect(d) < 0)
         (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
@@ -1967,13 +503,13 @@ static int run(struct daemon *d)
     r = sd_event_loop(d->ev);
     if (r < 0) {
         log_err("event loop failed: %s", strerror(-r));
-        return 70;
+        return EX_SOFTWARE;
     }
     r = spool_commit(d->spool);
     if (spool_counters_foreach(d->spool, print_counter, NULL) < 0)
         log_err("cannot read the counters");
     log_notice("stopped");
-    return r < 0 ? 70 : 0;
+    return r < 0 ? EX_SOFTWARE : 0;
 }
 
 int main(int argc, char **argv)
@@ -1999,7 +535,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if (d == NULL)
-        return 71;
+        return EX_OSERR;
     d->config_path = CONFIG_DEFAULT_PATH;
     d->edge_fd = -1;
     d->up_fd = -1;
@@ -2034,19 +570,10 @@ int main(int argc, char **argv)
         return ret;
     }
     if (check_only) {
-        /* The attestation sources too: the reference file and the signed images (each one
-         * reported), as the daemon would load them. */
-        char perr[512];
-        struct attest_policy *pol = NULL;
-        if (policy_load(&d->cfg, &pol, perr, sizeof(perr)) < 0) {
-            log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", perr);
+        if (policy_check(&d->cfg, d->config_path) < 0) {
             free(d);
             return CONFIG_EXIT_RANGE;
         }
-        if (pol != NULL)
-            printf("%s: %zu attestation reference value(s)\n", d->config_path,
-                   attest_policy_count(pol));
-        attest_policy_free(pol);
         printf("%s: configuration is valid\n", d->config_path);
         free(d);
         return 0;
@@ -2067,6 +594,7 @@ int main(int argc, char **argv)
     sd_event_source_disable_unref(d->tick);
     sd_event_source_disable_unref(d->attest_timer);
     sd_event_source_disable_unref(d->watchdog);
+    sd_event_source_disable_unref(d->flush_post);
     ctl_server_free(d->ctl);
     attest_policy_free(d->policy);
     registry_close(d->registry);
@@ -2075,7 +603,7 @@ int main(int argc, char **argv)
     downq_close(d->downq);
     spool_close(d->spool);
     free(d->inflight);
-    free(d->nodes);
+    gate_free(d->gate);
     free(d);
     mosquitto_lib_cleanup();
     return ret;

@@ -100,7 +100,18 @@ int main(void)
     CHECK(len > 0);
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(res.trusted);
+    CHECK_EQ_INT(res.code, GATE_R_ATTESTED);
     CHECK(strcmp(res.fw_version, "1.2.0") == 0);
+    /* the nonce it claims to answer, read without verifying (gate_ops.peek_nonce) */
+    {
+        uint8_t claimed[64];
+        size_t clen = 0;
+        CHECK(attest_evidence_nonce(buf, len, claimed, sizeof(claimed), &clen));
+        CHECK(clen == 32 && memcmp(claimed, nonce, 32) == 0);
+        CHECK(!attest_evidence_nonce(buf, len, claimed, 16, &clen) && clen == 0);
+        CHECK(!attest_evidence_nonce(buf, len / 2, claimed, sizeof(claimed), &clen));
+        CHECK(!attest_evidence_nonce((const uint8_t *)"\xff", 1, claimed, sizeof(claimed), &clen));
+    }
 
     /* no challenge outstanding (replay / unsolicited) */
     attest_evaluate(pol, buf, len, pub, NULL, 0, &res);
@@ -108,21 +119,30 @@ int main(void)
     /* another nonce outstanding: the old evidence is refused */
     attest_evaluate(pol, buf, len, pub, n2, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "nonce") != NULL);
+    CHECK_EQ_INT(res.code, GATE_R_NONCE_MISMATCH);
     /* forged: signed by another key than the enrolled one */
     len = evidence(&c, other, buf, sizeof(buf));
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "signature") != NULL);
+    CHECK_EQ_INT(res.code, GATE_R_BAD_SIGNATURE);
+    {
+        uint8_t claimed[64];
+        size_t clen = 0; /* a forged token still names its nonce: the gate judges it */
+        CHECK(attest_evidence_nonce(buf, len, claimed, sizeof(claimed), &clen) && clen == 32);
+    }
     /* valid signature but the instance id belongs to another key */
     base_claims(&c, opub);
     len = evidence(&c, key, buf, sizeof(buf));
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "instance id") != NULL);
+    CHECK_EQ_INT(res.code, GATE_R_INSTANCE_MISMATCH);
     /* lifecycle not allowed */
     base_claims(&c, pub);
     c.lifecycle = 0x5000;
     len = evidence(&c, key, buf, sizeof(buf));
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "recoverable-psa-rot-debug") != NULL);
+    CHECK_EQ_INT(res.code, GATE_R_LIFECYCLE);
     /* unknown measurement */
     base_claims(&c, pub);
     c.sw[0].meas_value[0] ^= 1;
@@ -130,6 +150,7 @@ int main(void)
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "unknown measurement for software component 0 "
                                              "(NSPE)") != NULL);
+    CHECK_EQ_INT(res.code, GATE_R_UNKNOWN_MEASUREMENT);
     /* known measurement under another signer */
     base_claims(&c, pub);
     c.sw[0].signer_id[5] ^= 1;
@@ -139,6 +160,7 @@ int main(void)
     /* not a message at all / another message type */
     attest_evaluate(pol, (const uint8_t *)"\xff", 1, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "not an attest-evidence") != NULL);
+    CHECK_EQ_INT(res.code, GATE_R_BAD_EVIDENCE);
     CHECK_EQ_INT(attest_challenge_encode(nonce, 60, buf, sizeof(buf), &len), 0);
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "not an attest-evidence") != NULL);

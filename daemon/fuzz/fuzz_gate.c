@@ -1,0 +1,257 @@
+/* fuzz_gate: random event sequences against the attestation gate (gate.c) with a fake
+ * registry, a fake verifier and a sink that fails on request. Checks the invariant:
+ *   a node becomes trusted only by valid evidence for its own outstanding nonce
+ * (signed by its own key, carrying the nonce of the challenge the gate sent it and that is
+ * still outstanding and unexpired), or by loading a trusted verdict that was persisted under
+ * that same rule. Also: a verdict is never persisted unless it was just judged or expired,
+ * and an outstanding challenge is always one the sink accepted.
+ *
+ * Input: a sequence of events, each one opcode byte and its argument bytes. */
+#include "gate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NODES  4  /* "n0".."n3"; n3 is never enrolled */
+#define EV_LEN 36 /* 'E' 'V' nonce[32] signer kind */
+
+static const char *const names[NODES] = {"n0", "n1", "n2", "n3"};
+
+struct model {
+    enum gate_verdict reg[NODES]; /* the fake registry */
+    uint8_t nonce[NODES][GATE_NONCE_LEN];
+    uint64_t expiry[NODES];
+    bool sent[NODES]; /* the sink accepted a challenge for it at least once */
+    int challenge_rc, persist_rc;
+    uint64_t counter;
+    /* the event being processed */
+    int ev_node;   /* node of an evidence event, -1 otherwise */
+    bool ev_valid; /* its evidence is valid for that node's outstanding nonce */
+    bool may_persist;
+};
+
+static int node_index(const char *id)
+{
+    for (int i = 0; i < NODES; i++)
+        if (strcmp(id, names[i]) == 0)
+            return i;
+    abort();
+}
+
+static int f_load(void *ctx, const char *node, struct gate_record *ret)
+{
+    struct model *m = ctx;
+    int i = node_index(node);
+    if (i == 3)
+        return -ENOENT;
+    memset(ret->pub, i + 1, sizeof(ret->pub));
+    ret->verdict = m->reg[i] ? m->reg[i] : GATE_NONE;
+    ret->verdict_time = 0;
+    return 0;
+}
+
+static void f_verify(void *ctx, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
+                     const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *j)
+{
+    (void)ctx;
+    memset(j, 0, sizeof(*j));
+    j->code = GATE_R_BAD_EVIDENCE;
+    snprintf(j->reason, sizeof(j->reason), "refused");
+    if (len != EV_LEN || msg[0] != 'E' || msg[1] != 'V')
+        return;
+    if (msg[34] + 1 != pub[0]) {
+        j->code = GATE_R_BAD_SIGNATURE;
+        return;
+    }
+    if (memcmp(msg + 2, nonce, GATE_NONCE_LEN) != 0) {
+        j->code = GATE_R_NONCE_MISMATCH;
+        return;
+    }
+    if (msg[35] % 4 == 0) {
+        j->code = GATE_R_UNKNOWN_MEASUREMENT;
+        return;
+    }
+    j->trusted = true;
+    j->code = GATE_R_ATTESTED;
+    snprintf(j->fw_version, sizeof(j->fw_version), "%u", msg[35] % 3u);
+}
+
+static bool f_peek(void *ctx, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])
+{
+    (void)ctx;
+    if (len != EV_LEN || msg[0] != 'E' || msg[1] != 'V')
+        return false;
+    memcpy(nonce, msg + 2, GATE_NONCE_LEN);
+    return true;
+}
+
+static int f_random(void *ctx, uint8_t *buf, size_t len)
+{
+    struct model *m = ctx;
+    m->counter++;
+    memset(buf, 0, len);
+    memcpy(buf, &m->counter, sizeof(m->counter) < len ? sizeof(m->counter) : len);
+    return 0;
+}
+
+static int f_act(void *ctx, const struct gate_action *a)
+{
+    struct model *m = ctx;
+    int i = node_index(a->node);
+    switch (a->kind) {
+    case GATE_ACT_CHALLENGE:
+        if (m->challenge_rc < 0)
+            return m->challenge_rc;
+        memcpy(m->nonce[i], a->nonce, GATE_NONCE_LEN);
+        m->expiry[i] = a->expiry_us;
+        m->sent[i] = true;
+        return 0;
+    case GATE_ACT_PERSIST:
+        if (!m->may_persist)
+            abort(); /* a write that no judgement or expiry asked for */
+        if (a->verdict == GATE_TRUSTED && !(m->ev_node == i && m->ev_valid))
+            abort(); /* persisted trusted without valid evidence for its own nonce */
+        if (m->persist_rc < 0)
+            return m->persist_rc;
+        m->reg[i] = a->verdict;
+        return 0;
+    case GATE_ACT_PUBLISH:
+    case GATE_ACT_COUNT:
+    case GATE_ACT_NOTE:
+        if (a->kind == GATE_ACT_NOTE && (a->token == NULL || a->text == NULL))
+            abort();
+        return 0;
+    }
+    abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct model m;
+    struct gate_config cfg = {.required = true,
+                              .judging = true,
+                              .nonce_ttl_s = 3,
+                              .interval_s = 20,
+                              .per_node_rate = 1000,
+                              .per_node_burst = 1000,
+                              .evidence_max = 64};
+    struct gate_ops ops = {f_load, f_verify, f_peek, f_random, f_act, &m};
+    struct gate *g = NULL;
+    uint64_t now = 1000000;
+    int64_t wall = 1700000000;
+    size_t pos = 0;
+
+    memset(&m, 0, sizeof(m));
+    if (gate_new(&cfg, &ops, 8, &g) != 0)
+        abort();
+#define NEXT() (pos < size ? data[pos++] : 0)
+    for (unsigned steps = 0; pos < size && steps < 4096; steps++) {
+        uint8_t op = NEXT(), arg = NEXT();
+        int node = arg % NODES;
+        const char *id = names[node];
+        enum gate_verdict before[NODES];
+        for (int i = 0; i < NODES; i++)
+            before[i] = gate_node_verdict(g, names[i]);
+        bool was_challenged = gate_node_challenged(g, id);
+        m.ev_node = -1;
+        m.ev_valid = false;
+        m.may_persist = false;
+
+        switch (op % 10) {
+        case 0:
+            m.may_persist = true; /* an expired challenge found on the message */
+            (void)gate_on_up(g, id, now, wall);
+            break;
+        case 1:
+            m.may_persist = true;
+            (void)gate_on_status(g, id, now, wall);
+            break;
+        case 2: {
+            uint8_t ev[EV_LEN + 8];
+            size_t len = EV_LEN;
+            uint8_t src = NEXT(), signer = NEXT(), kind = NEXT();
+            ev[0] = 'E';
+            ev[1] = 'V';
+            switch (src % 5) {
+            case 0: /* its own last challenge */
+                memcpy(ev + 2, m.nonce[node], GATE_NONCE_LEN);
+                break;
+            case 1: /* another node's */
+                memcpy(ev + 2, m.nonce[(node + 1) % NODES], GATE_NONCE_LEN);
+                break;
+            case 2: /* a guess */
+                memset(ev + 2, 0, GATE_NONCE_LEN);
+                ev[2] = NEXT();
+                break;
+            case 3: /* garbage or too long */
+                len = (size_t)(kind % (sizeof(ev) + 1));
+                memset(ev + 2, kind, sizeof(ev) - 2);
+                break;
+            default:
+                memcpy(ev + 2, m.nonce[node], GATE_NONCE_LEN);
+                ev[2 + signer % GATE_NONCE_LEN] ^= 1;
+                break;
+            }
+            ev[34] = (uint8_t)(signer % NODES);
+            ev[35] = kind;
+            m.ev_node = node;
+            m.ev_valid = len == EV_LEN && was_challenged && now < m.expiry[node] &&
+                         memcmp(ev + 2, m.nonce[node], GATE_NONCE_LEN) == 0 && ev[34] == node &&
+                         kind % 4 != 0;
+            m.may_persist = true;
+            (void)gate_on_evidence(g, id, ev, len, now, wall);
+            break;
+        }
+        case 3:
+            m.may_persist = true;
+            (void)gate_on_timer(g, now, wall);
+            break;
+        case 4: {
+            uint64_t d = (uint64_t)arg * 50000ULL;
+            now += d;
+            wall += (int64_t)(d / 1000000ULL);
+            break;
+        }
+        case 5:
+            cfg.required = arg & 1;
+            cfg.judging = (arg & 2) != 0;
+            cfg.nonce_ttl_s = 1 + (arg >> 2) % 8;
+            cfg.interval_s = 1 + NEXT() % 60;
+            cfg.per_node_rate = 1 + NEXT();
+            gate_reload(g, &cfg);
+            break;
+        case 6:
+            m.may_persist = true;
+            if (gate_request_challenge(g, id, now, wall) == 0 && !gate_node_challenged(g, id))
+                abort(); /* "sent" must mean outstanding */
+            break;
+        case 7:
+            gate_forget(g, id, arg & 0x80);
+            break;
+        case 8:
+            m.challenge_rc = (arg & 1) ? -ENOTCONN : 0;
+            m.persist_rc = (arg & 2) ? -EIO : 0;
+            break;
+        default:
+            (void)gate_touch_due(g, id, wall, arg % 5);
+            break;
+        }
+        for (int i = 0; i < NODES; i++) {
+            enum gate_verdict v = gate_node_verdict(g, names[i]);
+            if (v == GATE_TRUSTED && before[i] != GATE_TRUSTED && !(m.ev_node == i && m.ev_valid) &&
+                m.reg[i] != GATE_TRUSTED)
+                abort(); /* trusted without valid evidence for its own outstanding nonce */
+            if (gate_node_challenged(g, names[i]) && !m.sent[i])
+                abort(); /* outstanding without the sink having accepted a challenge */
+            if (i == 3 && v != GATE_UNLOADED && v != GATE_NOT_ENROLLED)
+                abort(); /* a node that is not enrolled has no verdict */
+        }
+    }
+#undef NEXT
+    gate_free(g);
+    return 0;
+}

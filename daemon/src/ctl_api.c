@@ -1,0 +1,255 @@
+/* ctl_api.c: the control request table and its handlers (ctl_api.h). */
+#define _GNU_SOURCE
+#include "ctl_api.h"
+#include "clock.h"
+#include "config.h"
+#include "downq.h"
+#include "gate.h"
+#include "log.h"
+#include "registry.h"
+#include "spool.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void json_add_str(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void json_add_int(json_object *o, const char *k, int64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static json_object *node_json(const struct registry_node *n, bool with_key)
+{
+    json_object *o = json_object_new_object();
+    json_add_str(o, "id", n->id);
+    json_add_str(o, "device_class", n->device_class);
+    json_add_str(o, "fw_version", n->fw_version);
+    json_add_str(o, "verdict", n->verdict);
+    json_add_str(o, "reason", n->reason);
+    json_add_int(o, "verdict_time", n->verdict_time);
+    json_add_int(o, "last_seen", n->last_seen);
+    json_add_int(o, "added", n->added);
+    if (with_key) {
+        char hex[2 * REGISTRY_PUB_LEN + 1];
+        for (size_t i = 0; i < REGISTRY_PUB_LEN; i++)
+            snprintf(hex + 2 * i, 3, "%02x", n->iak_pub[i]);
+        json_add_str(o, "iak_pub", hex);
+    }
+    return o;
+}
+
+static int node_list_cb(const struct registry_node *n, void *u)
+{
+    json_object_array_add(u, node_json(n, false));
+    return 0;
+}
+
+static void counter_json_cb(const char *name, uint64_t n, void *u)
+{
+    json_add_int(u, name, (int64_t)n);
+}
+
+static json_object *ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_object *ctl_fail(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(0));
+    json_add_str(o, "error", msg);
+    return o;
+}
+
+static json_object *status_json(const struct ctl_api *api, json_object *o)
+{
+    struct ctl_status st;
+    api->status(api->u, &st);
+    json_add_str(o, "edge", st.edge);
+    json_add_str(o, "cloud", st.cloud);
+    json_add_int(o, "spooled_messages", (int64_t)spool_messages(api->spool));
+    json_add_int(o, "spooled_bytes", spool_bytes(api->spool));
+    json_add_int(o, "spool_max_bytes", api->cfg->spool.max_bytes);
+    json_add_int(o, "inflight", st.inflight);
+    json_add_int(o, "down_queued", (int64_t)downq_count(api->downq));
+    json_add_int(o, "down_bytes", downq_bytes(api->downq));
+    json_add_int(o, "down_max_bytes", api->cfg->spool.down_max_bytes);
+    json_add_int(o, "down_inflight", st.down_inflight);
+    json_object *counters = json_object_new_object();
+    if (spool_counters_foreach(api->spool, counter_json_cb, counters) < 0)
+        log_err("cannot read the counters");
+    json_object_object_add(o, "counters", counters);
+    return o;
+}
+
+static json_object *registry_fail(json_object *o, int r)
+{
+    json_object_put(o);
+    return ctl_fail("registry error: %s", strerror(-r));
+}
+
+static json_object *h_status(const struct ctl_request *req, const struct ctl_api *api,
+                             json_object *o)
+{
+    (void)req;
+    return status_json(api, o);
+}
+
+static json_object *h_spool(const struct ctl_request *req, const struct ctl_api *api,
+                            json_object *o)
+{
+    (void)req;
+    status_json(api, o);
+    struct spool_msg m;
+    if (spool_next(api->spool, 0, &m) == 0) {
+        json_add_int(o, "oldest_age_s", wall_s() - m.ts);
+        spool_msg_clear(&m);
+    } else {
+        json_add_int(o, "oldest_age_s", 0);
+    }
+    struct downq_msg dm;
+    if (downq_next(api->downq, 0, &dm) == 0) {
+        json_add_int(o, "down_oldest_age_s", wall_s() - dm.ts);
+        downq_msg_clear(&dm);
+    } else {
+        json_add_int(o, "down_oldest_age_s", 0);
+    }
+    return o;
+}
+
+static json_object *h_nodes(const struct ctl_request *req, const struct ctl_api *api,
+                            json_object *o)
+{
+    (void)req;
+    json_object *arr = json_object_new_array();
+    json_object_object_add(o, "nodes", arr);
+    int r = registry_foreach(api->registry, node_list_cb, arr);
+    return r < 0 ? registry_fail(o, r) : o;
+}
+
+static json_object *h_node_add(const struct ctl_request *req, const struct ctl_api *api,
+                               json_object *o)
+{
+    struct registry_node n;
+    int r = registry_add(api->registry, req->iak_pub, req->device_class, wall_s(), &n);
+    if (r == -EEXIST) {
+        char id[REGISTRY_ID_LEN + 1];
+        if (registry_node_id(req->iak_pub, id) < 0)
+            id[0] = '\0';
+        json_object_put(o);
+        return ctl_fail("node %s is already enrolled", id);
+    }
+    if (r < 0)
+        return registry_fail(o, r);
+    log_event(LOG_NOTICE, n.id, "enrolled", "node enrolled (device class %s)", n.device_class);
+    gate_forget(api->gate, n.id, false);
+    json_object_object_add(o, "node", node_json(&n, true));
+    return o;
+}
+
+static json_object *h_node_show(const struct ctl_request *req, const struct ctl_api *api,
+                                json_object *o)
+{
+    struct registry_node n;
+    int r = registry_get(api->registry, req->id, &n);
+    if (r == -ENOENT) {
+        json_object_put(o);
+        return ctl_fail("node %s is not enrolled", req->id);
+    }
+    if (r < 0)
+        return registry_fail(o, r);
+    json_object_object_add(o, "node", node_json(&n, true));
+    return o;
+}
+
+/* An operator's request: a fresh nonce now, replacing any outstanding one. */
+static json_object *h_attest(const struct ctl_request *req, const struct ctl_api *api,
+                             json_object *o)
+{
+    struct registry_node n;
+    int r = registry_get(api->registry, req->id, &n);
+    if (r == 0)
+        r = gate_request_challenge(api->gate, req->id, now_us(), wall_s());
+    if (r == -ENOENT) {
+        json_object_put(o);
+        return ctl_fail("node %s is not enrolled", req->id);
+    }
+    if (r == -ENOSPC || r == -ENOTCONN) {
+        json_object_put(o);
+        return ctl_fail(r == -ENOSPC ? "too many nodes in the table to challenge %s"
+                                     : "cannot send a challenge to %s: the edge broker "
+                                       "client refused it (see the log)",
+                        req->id);
+    }
+    if (r < 0)
+        return registry_fail(o, r);
+    log_event(LOG_NOTICE, req->id, "attest_requested", "re-attestation requested");
+    json_add_str(o, "challenged", req->id);
+    return o;
+}
+
+static json_object *h_node_remove(const struct ctl_request *req, const struct ctl_api *api,
+                                  json_object *o)
+{
+    int r = registry_remove(api->registry, req->id);
+    if (r == -ENOENT) {
+        json_object_put(o);
+        return ctl_fail("node %s is not enrolled", req->id);
+    }
+    if (r < 0)
+        return registry_fail(o, r);
+    log_event(LOG_NOTICE, req->id, "removed", "node removed from the registry");
+    gate_forget(api->gate, req->id, true);
+    return o;
+}
+
+static const struct ctl_command commands[] = {
+    {"status", CTL_STATUS, 0, CTL_ROLE_OBSERVE, h_status},
+    {"nodes", CTL_NODES, 0, CTL_ROLE_OBSERVE, h_nodes},
+    {"spool", CTL_SPOOL, 0, CTL_ROLE_OBSERVE, h_spool},
+    {"node_add", CTL_NODE_ADD, CTL_ARG_IAK_PUB | CTL_ARG_CLASS, CTL_ROLE_OPERATE, h_node_add},
+    {"node_show", CTL_NODE_SHOW, CTL_ARG_ID, CTL_ROLE_OBSERVE, h_node_show},
+    {"node_remove", CTL_NODE_REMOVE, CTL_ARG_ID, CTL_ROLE_OPERATE, h_node_remove},
+    {"attest", CTL_ATTEST, CTL_ARG_ID, CTL_ROLE_OPERATE, h_attest},
+};
+
+const struct ctl_command *ctl_command_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strlen(commands[i].name) == len && memcmp(commands[i].name, name, len) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+const struct ctl_command *ctl_command_of(enum ctl_cmd cmd)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (commands[i].cmd == cmd)
+            return &commands[i];
+    return NULL;
+}
+
+const struct ctl_command *ctl_commands(size_t *ret_n)
+{
+    *ret_n = sizeof(commands) / sizeof(commands[0]);
+    return commands;
+}
+
+json_object *ctl_api_dispatch(const struct ctl_request *req, void *u)
+{
+    const struct ctl_api *api = u;
+    const struct ctl_command *c = ctl_command_of(req->cmd);
+    if (c == NULL)
+        return ctl_fail("unknown command");
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    return c->handler(req, api, o);
+}

@@ -1,0 +1,89 @@
+/* ctl_api: the control requests as ONE table {name, arguments, role, handler} (after
+ * OpenSSH's monitor dispatch table). control.c parses a request line against it (which
+ * arguments a name takes), ctl_api_dispatch() calls the entry's handler. The handlers use
+ * only what the daemon hands them in struct ctl_api (registry, spool, down-queue, gate,
+ * configuration and a status callback), so the table lives in the core library and the
+ * unit tests and the fuzzer parse with the real one. */
+#ifndef FLEETGWD_CTL_API_H
+#define FLEETGWD_CTL_API_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ctl_cmd {
+    CTL_STATUS,
+    CTL_NODES,
+    CTL_SPOOL,
+    CTL_NODE_ADD,
+    CTL_NODE_SHOW,
+    CTL_NODE_REMOVE,
+    CTL_ATTEST,
+};
+
+struct ctl_request {
+    enum ctl_cmd cmd;
+    char id[49];
+    uint8_t iak_pub[65];
+    char device_class[65];
+};
+
+struct config;
+struct downq;
+struct gate;
+struct registry;
+struct spool;
+
+/* Arguments a request takes besides "cmd" (bit set). */
+enum ctl_arg {
+    CTL_ARG_ID = 1u << 0,      /* "id": a node id */
+    CTL_ARG_IAK_PUB = 1u << 1, /* "iak_pub": 130 hex digits, an uncompressed P-256 point */
+    CTL_ARG_CLASS = 1u << 2,   /* "device_class": 1..64 printable ASCII */
+};
+
+/* What a request may do: look (state, counters, registry) or act (enroll, remove,
+ * challenge). Every peer the socket admits (root, the daemon's user, the control group)
+ * holds both roles today; the column says which requests change state. */
+enum ctl_role { CTL_ROLE_OBSERVE, CTL_ROLE_OPERATE };
+
+/* The daemon's state the handlers read (filled by the daemon's status callback). */
+struct ctl_status {
+    const char *edge;  /* "connected" / "disconnected" */
+    const char *cloud; /* "connected" / "connecting" / "disconnected" */
+    unsigned inflight, down_inflight;
+};
+
+struct ctl_api {
+    struct registry *registry;
+    struct spool *spool;
+    struct downq *downq;
+    struct gate *gate;
+    const struct config *cfg;
+    void (*status)(void *u, struct ctl_status *ret);
+    void *u;
+};
+
+/* A handler: fills ok (the {"ok":true} response) and returns it, or frees it and returns
+ * an error response (ctl_api_fail). */
+typedef json_object *(*ctl_api_fn)(const struct ctl_request *req, const struct ctl_api *api,
+                                   json_object *ok);
+
+struct ctl_command {
+    const char *name;
+    enum ctl_cmd cmd;
+    unsigned args; /* enum ctl_arg bits */
+    enum ctl_role role;
+    ctl_api_fn handler;
+};
+
+/* The entry named name[0..len) (no NUL needed), or NULL. */
+const struct ctl_command *ctl_command_find(const char *name, size_t len);
+/* The entry of cmd, or NULL. */
+const struct ctl_command *ctl_command_of(enum ctl_cmd cmd);
+/* The table, for documentation tests: *ret_n entries. */
+const struct ctl_command *ctl_commands(size_t *ret_n);
+
+/* A ctl_handler_fn for ctl_server_start(): u is a struct ctl_api. */
+json_object *ctl_api_dispatch(const struct ctl_request *req, void *u);
+
+#endif

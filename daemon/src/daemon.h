@@ -1,0 +1,168 @@
+/* What fleetgwd's modules share: the daemon's state (struct daemon) and the functions one
+ * module calls in another. Private to the fleetgwd program (not the core library).
+ *   fleetgwd.c  event-loop wiring, commit orchestration (daemon_commit, daemon_flush),
+ *               signals, reload, main
+ *   edge.c      edge client, ingress policy (mapping, limits, drop reasons), down-queue
+ *               delivery to the edge broker
+ *   uplink.c    uplink TLS client, write buffer, verify reasons, back-off, spool drain
+ *   gate_io.c   carries out the attestation gate's actions (challenge, registry, state)
+ *   ctl_api.c   the control requests (core library; fleetgwd hands it its state) */
+#ifndef FLEETGWD_DAEMON_H
+#define FLEETGWD_DAEMON_H
+
+#include "attest.h"
+#include "clock.h"
+#include "config.h"
+#include "control.h"
+#include "ctl_api.h"
+#include "downq.h"
+#include "drop.h"
+#include "gate.h"
+#include "log.h"
+#include "registry.h"
+#include "relay.h"
+#include "spool.h"
+
+#include <mosquitto.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#define NODE_TABLE_MAX      4096
+#define EDGE_BACKOFF_MAX_MS 5000
+#define EDGE_BATCH_MAX      1024 /* packets read from the edge per commit, at most */
+/* QoS 1 messages the edge broker may have in flight to fleetgwd (MQTT v5 Receive Maximum).
+ * Each edge batch costs one fsync; with the broker's own window (max_inflight_messages,
+ * often 20-100) the broker stops sending while that fsync runs, so the window, not the
+ * disk, bounded the throughput. With a wider window the broker keeps sending during the
+ * fsync and the next commit covers more messages. */
+#define EDGE_RECEIVE_MAX      1000
+#define UP_BUFFERED_READS_MAX 4096     /* uplink loop_read calls per wakeup for buffered TLS */
+#define COMMIT_DELAY_US       20000ULL /* group commit of deletes and counters */
+#define DOWN_INFLIGHT_MAX     16       /* cloud commands published to the edge, not yet PUBACKed */
+/* Timers on the relay path must fire on time: sd-event's default accuracy (0 = 250 ms of
+ * allowed slack, for coalescing wake-ups) would stall the drain and the commits. */
+#define TIMER_ACCURACY_US 1
+#define UP_WBUF_CAP       (256 * 1024) /* TLS bytes buffered towards the cloud, at most */
+
+enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
+
+#define LAST_SEEN_INTERVAL_S 60
+
+struct inflight {
+    int mid;
+    int64_t id;
+};
+
+struct daemon {
+    const char *config_path;
+    struct config cfg;
+    sd_event *ev;
+    struct spool *spool;
+    struct registry *registry;
+    struct attest_policy *policy;
+    struct ctl_server *ctl;
+    struct ctl_api ctl_api; /* what the control requests use (ctl_api.h) */
+    SSL_CTX *ssl_ctx;
+
+    struct mosquitto *edge;
+    sd_event_source *edge_io;
+    int edge_fd;
+    bool edge_connected;
+    bool edge_configured;   /* host/port handed to libmosquitto by a successful connect */
+    uint64_t edge_packets;  /* messages delivered by the edge client (see edge_read_batch) */
+    unsigned edge_appended; /* node messages spooled, not yet committed: no PUBACK may leave */
+    bool edge_hold;         /* readable edge socket left to fill until the commit timer */
+    uint64_t last_commit_us;
+    sd_event_source *edge_timer;
+    int edge_backoff_ms;
+
+    struct mosquitto *up;
+    sd_event_source *up_io;
+    int up_fd;
+    enum uplink_state up_state;
+    sd_event_source *up_timer; /* reconnect back-off or connect timeout */
+    int up_backoff_ms;
+    bool up_destroy_pending;
+    bool up_tcp_ready;
+    BIO *up_wbuf; /* write coalescing under the uplink's TLS, owned by its SSL */
+    char up_last_error[256];
+
+    struct inflight *inflight;
+    unsigned n_inflight;
+    int64_t last_sent_id;
+    int64_t highest_sent_id; /* for counting replays after an outage */
+    struct token_bucket drain_bucket;
+    sd_event_source *drain_timer;
+    sd_event_source *commit_timer;
+    sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
+
+    struct gate *gate;             /* node table + attestation state machine (gate.h) */
+    bool gate_wrote;               /* a verdict was persisted/published by gate_act */
+    sd_event_source *attest_timer; /* earliest challenge expiry (attest_timer_cb) */
+
+    sd_event_source *tick;
+    sd_event_source *flush_post; /* daemon_flush after every dispatched event */
+    sd_event_source *watchdog;
+    uint64_t watchdog_usec;
+    bool stopping;
+    struct drop_log drops; /* drop reasons already logged at warning level */
+    bool commit_wanted;    /* a module asks daemon_flush() to commit first */
+    unsigned ticks;        /* 1 s ticks since start (the TTL sweeps run every 10th) */
+    uint64_t relayed_up, relayed_down;
+    char last_status[256];
+
+    /* down-queue: cloud -> edge */
+    struct downq *downq;
+    struct inflight down_inflight[DOWN_INFLIGHT_MAX];
+    unsigned n_down_inflight;
+    int64_t down_last_sent_id; /* rows up to this id are in flight or gone */
+    bool down_uncommitted;     /* appended by the uplink read path, PUBACKs queued */
+};
+
+/* Commits are fleetgwd.c's (daemon_commit, daemon_flush): the modules ask through
+ * commit_wanted, down_uncommitted and edge_appended and never commit themselves. */
+
+static inline void count_drop(struct daemon *d, const char *node, const char *reason,
+                              const char *what)
+{
+    drop_count(&d->drops, d->spool, node, reason, what);
+}
+
+/* edge.c */
+int edge_setup(struct daemon *d) __attribute__((warn_unused_result));
+int edge_connect(struct daemon *d);
+int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u);
+void edge_read_batch(struct daemon *d);
+void drain_down(struct daemon *d);
+void edge_expire(struct daemon *d);
+
+/* gate_io.c */
+int gate_io_start(struct daemon *d) __attribute__((warn_unused_result));
+struct gate_config gate_config_of(const struct daemon *d);
+void attest_timer_arm(struct daemon *d, uint64_t at);
+/* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
+int policy_load(const struct config *cfg, struct attest_policy **ret, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void policy_report(const struct daemon *d);
+int policy_check(const struct config *cfg, const char *path) __attribute__((warn_unused_result));
+int policy_reload(struct daemon *d, const struct config *n) __attribute__((warn_unused_result));
+
+/* uplink.c */
+int uplink_tls_setup(struct daemon *d) __attribute__((warn_unused_result));
+BIO *up_wbuf(struct daemon *d);
+void uplink_write(struct daemon *d);
+void mosq_log_enable(struct daemon *d, struct mosquitto *m, bool connecting);
+void uplink_io(struct daemon *d, int fd, uint32_t revents);
+void uplink_after_write(struct daemon *d);
+void uplink_stop(struct daemon *d);
+void uplink_destroy(struct daemon *d);
+void uplink_schedule(struct daemon *d, int delay_ms);
+int up_timer_cb(sd_event_source *s, uint64_t usec, void *u);
+int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u);
+void drain(struct daemon *d);
+int up_buffered_timer_cb(sd_event_source *s, uint64_t usec, void *u);
+void uplink_expire(struct daemon *d);
+
+#endif

@@ -1,0 +1,509 @@
+/* The attestation gate (see gate.h): node table + attestation state machine, no I/O. */
+#define _GNU_SOURCE /* explicit_bzero */
+#include "gate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#define NOT_ENROLLED_RECHECK_US 2000000ULL /* an enrollment takes effect this quickly */
+
+struct gate_node {
+    char id[RELAY_NODE_MAX + 1];
+    bool used;
+    struct token_bucket bucket;
+    int64_t last_touch; /* last registry last_seen update (epoch s) */
+    /* attestation state, cached from the registry */
+    enum gate_verdict verdict;
+    enum gate_reason code;
+    bool persist_failed; /* the last verdict write failed: write the next one regardless */
+    uint64_t loaded_us;
+    int64_t verdict_time;
+    char fw_version[65];
+    uint8_t pub[GATE_PUB_LEN];
+    /* the outstanding challenge */
+    bool challenge_out;
+    uint8_t nonce[GATE_NONCE_LEN];
+    uint32_t challenge_ttl_s;
+    uint64_t challenge_expiry_us;
+    uint64_t last_challenge_us;
+    /* nonces issued before the outstanding one (answered, expired or replaced) */
+    uint8_t past[GATE_PAST_NONCES][GATE_NONCE_LEN];
+    unsigned n_past, past_next;
+    int64_t last_note; /* unsolicited evidence noted (epoch s), 0 = never */
+};
+
+struct gate {
+    struct gate_config cfg;
+    struct gate_ops ops;
+    struct gate_node *nodes;
+    size_t max_nodes;
+};
+
+static const char *const reason_names[GATE_REASON__COUNT] = {
+    [GATE_R_NONE] = "none",
+    [GATE_R_UNKNOWN] = "unknown",
+    [GATE_R_ATTESTED] = "attested",
+    [GATE_R_BAD_EVIDENCE] = "bad_evidence",
+    [GATE_R_TOO_LARGE] = "evidence_too_large",
+    [GATE_R_BAD_SIGNATURE] = "bad_signature",
+    [GATE_R_NONCE_MISMATCH] = "nonce_mismatch",
+    [GATE_R_BAD_TOKEN] = "bad_token",
+    [GATE_R_INSTANCE_MISMATCH] = "instance_mismatch",
+    [GATE_R_LIFECYCLE] = "lifecycle_refused",
+    [GATE_R_UNKNOWN_MEASUREMENT] = "unknown_measurement",
+    [GATE_R_TIMEOUT] = "attest_timeout",
+    [GATE_R_INTERNAL] = "internal_error",
+};
+
+static const char *const verdict_names[GATE_VERDICT__COUNT] = {
+    [GATE_UNLOADED] = "unloaded", [GATE_NOT_ENROLLED] = "not_enrolled", [GATE_NONE] = "unknown",
+    [GATE_TRUSTED] = "trusted",   [GATE_QUARANTINED] = "quarantined",
+};
+
+const char *gate_reason_str(enum gate_reason r)
+{
+    return (unsigned)r < GATE_REASON__COUNT ? reason_names[r] : "invalid";
+}
+
+const char *gate_verdict_str(enum gate_verdict v)
+{
+    return (unsigned)v < GATE_VERDICT__COUNT ? verdict_names[v] : "invalid";
+}
+
+int gate_new(const struct gate_config *cfg, const struct gate_ops *ops, size_t max_nodes,
+             struct gate **ret)
+{
+    *ret = NULL;
+    if (max_nodes == 0 || max_nodes > GATE_NODES_MAX || ops->load == NULL || ops->verify == NULL ||
+        ops->peek_nonce == NULL || ops->random == NULL || ops->act == NULL)
+        return -EINVAL;
+    struct gate *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return -ENOMEM;
+    g->nodes = calloc(max_nodes, sizeof(*g->nodes));
+    if (g->nodes == NULL) {
+        free(g);
+        return -ENOMEM;
+    }
+    g->cfg = *cfg;
+    g->ops = *ops;
+    g->max_nodes = max_nodes;
+    *ret = g;
+    return 0;
+}
+
+void gate_free(struct gate *g)
+{
+    if (g == NULL)
+        return;
+    /* nonces are secrets until answered */
+    for (size_t i = 0; i < g->max_nodes; i++)
+        explicit_bzero(g->nodes[i].nonce, sizeof(g->nodes[i].nonce));
+    free(g->nodes);
+    free(g);
+}
+
+void gate_reload(struct gate *g, const struct gate_config *cfg)
+{
+    g->cfg = *cfg;
+}
+
+/* ---- node table ---- */
+
+static uint32_t node_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static struct gate_node *node_lookup(const struct gate *g, const char *id, bool add)
+{
+    uint32_t h = node_hash(id);
+    for (size_t i = 0; i < g->max_nodes; i++) {
+        struct gate_node *n = &g->nodes[(h + i) % g->max_nodes];
+        if (!n->used) {
+            if (!add || strlen(id) > RELAY_NODE_MAX)
+                return NULL;
+            n->used = true;
+            memcpy(n->id, id, strlen(id) + 1);
+            return n;
+        }
+        if (strcmp(n->id, id) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+static int act(struct gate *g, const struct gate_action *a)
+{
+    return g->ops.act(g->ops.ctx, a);
+}
+
+static void count(struct gate *g, const char *node, const char *counter)
+{
+    struct gate_action a = {.kind = GATE_ACT_COUNT, .node = node, .counter = counter};
+    (void)act(g, &a);
+}
+
+static void note(struct gate *g, const char *node, int priority, const char *token,
+                 const char *text)
+{
+    struct gate_action a = {
+        .kind = GATE_ACT_NOTE, .node = node, .priority = priority, .token = token, .text = text};
+    (void)act(g, &a);
+}
+
+/* Loads the node's enrollment and verdict (re-checked every 2 s for a node that is not
+ * enrolled, so that an enrollment takes effect quickly). */
+static void node_load(struct gate *g, struct gate_node *n, uint64_t now_us)
+{
+    struct gate_record rec;
+    if (n->verdict != GATE_UNLOADED &&
+        !(n->verdict == GATE_NOT_ENROLLED && now_us - n->loaded_us > NOT_ENROLLED_RECHECK_US))
+        return;
+    n->loaded_us = now_us;
+    memset(&rec, 0, sizeof(rec));
+    int r = g->ops.load(g->ops.ctx, n->id, &rec);
+    if (r == -ENOENT) {
+        n->verdict = GATE_NOT_ENROLLED;
+        return;
+    }
+    if (r < 0 || (rec.verdict != GATE_NONE && rec.verdict != GATE_TRUSTED &&
+                  rec.verdict != GATE_QUARANTINED)) {
+        n->verdict = GATE_UNLOADED; /* the loader said why */
+        return;
+    }
+    memcpy(n->pub, rec.pub, sizeof(n->pub));
+    n->verdict = rec.verdict;
+    n->code = rec.verdict == GATE_TRUSTED ? GATE_R_ATTESTED
+              : rec.verdict == GATE_NONE  ? GATE_R_NONE
+                                          : GATE_R_UNKNOWN;
+    n->verdict_time = rec.verdict_time;
+    rec.fw_version[sizeof(rec.fw_version) - 1] = '\0';
+    memcpy(n->fw_version, rec.fw_version, sizeof(n->fw_version));
+    n->persist_failed = false;
+}
+
+static void past_push(struct gate_node *n, const uint8_t nonce[GATE_NONCE_LEN])
+{
+    memcpy(n->past[n->past_next], nonce, GATE_NONCE_LEN);
+    n->past_next = (n->past_next + 1) % GATE_PAST_NONCES;
+    if (n->n_past < GATE_PAST_NONCES)
+        n->n_past++;
+}
+
+static bool past_has(const struct gate_node *n, const uint8_t nonce[GATE_NONCE_LEN])
+{
+    for (unsigned i = 0; i < n->n_past; i++)
+        if (memcmp(n->past[i], nonce, GATE_NONCE_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* The outstanding challenge ends (answered, expired or replaced): its nonce is kept to
+ * recognise late copies of an answer to it. */
+static void challenge_end(struct gate_node *n)
+{
+    past_push(n, n->nonce);
+    explicit_bzero(n->nonce, sizeof(n->nonce));
+    n->challenge_out = false;
+}
+
+/* Records a verdict; persisted and published only when it (or its reason, or the firmware
+ * version) changed, or the last write failed. fw: NULL or "" = not known by this verdict. */
+static void set_verdict(struct gate *g, struct gate_node *n, enum gate_verdict v,
+                        enum gate_reason code, const char *sentence, const char *fw, int64_t wall,
+                        bool seen)
+{
+    bool has_fw = fw != NULL && fw[0] != '\0';
+    bool changed = n->verdict != v || n->code != code || n->persist_failed ||
+                   (has_fw && strcmp(fw, n->fw_version) != 0);
+    n->verdict = v;
+    n->code = code;
+    n->verdict_time = wall;
+    if (has_fw)
+        snprintf(n->fw_version, sizeof(n->fw_version), "%s", fw);
+    if (!changed)
+        return;
+    struct gate_action a = {.kind = GATE_ACT_PERSIST,
+                            .node = n->id,
+                            .verdict = v,
+                            .code = code,
+                            .reason = sentence,
+                            .fw_version = has_fw ? fw : NULL,
+                            .time = wall,
+                            .seen = seen};
+    n->persist_failed = act(g, &a) < 0;
+    a.kind = GATE_ACT_PUBLISH;
+    a.fw_version = has_fw ? fw : "";
+    (void)act(g, &a);
+}
+
+/* The outstanding challenge of n expired without an answer. */
+static void expire(struct gate *g, struct gate_node *n, int64_t wall)
+{
+    char text[224];
+    unsigned ttl_s = n->challenge_ttl_s;
+
+    challenge_end(n);
+    count(g, n->id, "attest_timeout");
+    if (n->verdict != GATE_TRUSTED || !g->cfg.judging) {
+        /* Not trusted: nothing to take away (a quarantined node keeps its first reason);
+         * no reference values: no evidence could have been judged. */
+        snprintf(text, sizeof(text), "attestation challenge not answered within nonce_ttl_s (%u s)",
+                 ttl_s);
+        note(g, n->id, LOG_INFO, gate_reason_str(GATE_R_TIMEOUT), text);
+        return;
+    }
+    char reason[128];
+    snprintf(reason, sizeof(reason),
+             "no answer to the attestation challenge within nonce_ttl_s (%u s)", ttl_s);
+    set_verdict(g, n, GATE_QUARANTINED, GATE_R_TIMEOUT, reason, NULL, wall, false);
+    snprintf(text, sizeof(text), "attestation verdict quarantined: %s", reason);
+    note(g, n->id, LOG_WARNING, gate_reason_str(GATE_R_TIMEOUT), text);
+    count(g, n->id, "attest_quarantined"); /* a verdict given, as on evidence */
+}
+
+static bool expired(const struct gate_node *n, uint64_t now_us)
+{
+    return n->challenge_out && now_us >= n->challenge_expiry_us;
+}
+
+/* Sends a fresh one-time nonce unless one is outstanding, at most once per nonce_ttl_s. */
+static void challenge(struct gate *g, struct gate_node *n, uint64_t now_us, int64_t wall)
+{
+    uint64_t ttl_us = (uint64_t)g->cfg.nonce_ttl_s * 1000000ULL;
+    uint8_t nonce[GATE_NONCE_LEN];
+
+    if (expired(n, now_us))
+        expire(g, n, wall); /* before the sweep got to it: the verdict goes first */
+    if (n->challenge_out)
+        return;
+    if (n->last_challenge_us != 0 && now_us - n->last_challenge_us < ttl_us)
+        return;
+    if (g->ops.random(g->ops.ctx, nonce, sizeof(nonce)) < 0) {
+        note(g, n->id, LOG_ERR, "challenge_error", "cannot make a challenge: no random bytes");
+        return;
+    }
+    struct gate_action a = {.kind = GATE_ACT_CHALLENGE,
+                            .node = n->id,
+                            .nonce = nonce,
+                            .ttl_s = (uint32_t)g->cfg.nonce_ttl_s,
+                            .expiry_us = now_us + ttl_us};
+    if (act(g, &a) < 0) {
+        explicit_bzero(nonce, sizeof(nonce));
+        return; /* the caller said why */
+    }
+    memcpy(n->nonce, nonce, sizeof(nonce));
+    explicit_bzero(nonce, sizeof(nonce));
+    n->challenge_out = true;
+    n->challenge_ttl_s = (uint32_t)g->cfg.nonce_ttl_s;
+    n->challenge_expiry_us = a.expiry_us;
+    n->last_challenge_us = now_us;
+}
+
+/* Not trusted, trusted for interval_s already, or an outstanding challenge has expired. */
+static bool due(const struct gate *g, const struct gate_node *n, uint64_t now_us, int64_t wall)
+{
+    return n->verdict != GATE_TRUSTED || wall - n->verdict_time >= g->cfg.interval_s ||
+           expired(n, now_us);
+}
+
+static struct gate_outcome drop(const char *reason, const char *what)
+{
+    return (struct gate_outcome){.decision = GATE_DROP, .drop_reason = reason, .drop_what = what};
+}
+
+static const struct gate_outcome consumed = {.decision = GATE_CONSUMED};
+
+/* ---- events ---- */
+
+struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+{
+    struct gate_node *n = node_lookup(g, node, true);
+    if (n == NULL)
+        return drop("too_many_nodes", "a message from one node too many");
+    if (g->cfg.required) {
+        node_load(g, n, now_us);
+        if (n->verdict == GATE_NOT_ENROLLED)
+            return drop("not_enrolled", "a message from a node that is not enrolled");
+        if (n->verdict == GATE_UNLOADED)
+            return drop("registry_error", "a message: the registry cannot be read");
+        if (g->cfg.judging && due(g, n, now_us, wall))
+            challenge(g, n, now_us, wall);
+        if (n->verdict == GATE_QUARANTINED)
+            return drop("quarantined", "a message from a quarantined node");
+        if (n->verdict != GATE_TRUSTED)
+            return drop("not_attested", "a message from a node not yet attested");
+    }
+    if (!bucket_take(&n->bucket, now_us, g->cfg.per_node_rate, g->cfg.per_node_burst))
+        return drop("rate_limited", "a message over limits.per_node_rate");
+    return (struct gate_outcome){.decision = GATE_RELAY};
+}
+
+struct gate_outcome gate_on_status(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+{
+    if (!g->cfg.required || !g->cfg.judging)
+        return consumed;
+    struct gate_node *n = node_lookup(g, node, true);
+    if (n == NULL)
+        return consumed;
+    node_load(g, n, now_us);
+    if (n->verdict != GATE_NOT_ENROLLED && n->verdict != GATE_UNLOADED && due(g, n, now_us, wall))
+        challenge(g, n, now_us, wall);
+    return consumed;
+}
+
+/* Evidence that is not judged: counted, noted once per node per GATE_NOTE_INTERVAL_S, and
+ * taken as a sign of life (a node due for attestation gets a fresh challenge). */
+static void unsolicited(struct gate *g, struct gate_node *n, const char *why, uint64_t now_us,
+                        int64_t wall)
+{
+    count(g, n->id, "evidence_unsolicited");
+    if (n->last_note == 0 || wall - n->last_note >= GATE_NOTE_INTERVAL_S) {
+        char text[256];
+        n->last_note = wall;
+        snprintf(text, sizeof(text),
+                 "attestation evidence not judged: %s (counted evidence_unsolicited; noted "
+                 "once per node per %d s)",
+                 why, GATE_NOTE_INTERVAL_S);
+        note(g, n->id, LOG_NOTICE, "evidence_unsolicited", text);
+    }
+    if (g->cfg.required && due(g, n, now_us, wall))
+        challenge(g, n, now_us, wall);
+}
+
+static void judge(struct gate *g, struct gate_node *n, const uint8_t *msg, size_t len, int64_t wall)
+{
+    struct gate_judgement j;
+    uint8_t nonce[GATE_NONCE_LEN];
+    char text[256];
+
+    memcpy(nonce, n->nonce, sizeof(nonce));
+    challenge_end(n); /* one-time: consumed by the answer, good or bad */
+    memset(&j, 0, sizeof(j));
+    if (len > g->cfg.evidence_max) {
+        j.code = GATE_R_TOO_LARGE;
+        snprintf(j.reason, sizeof(j.reason), "evidence larger than %zu bytes", g->cfg.evidence_max);
+    } else {
+        g->ops.verify(g->ops.ctx, msg, len, n->pub, nonce, &j);
+        j.reason[sizeof(j.reason) - 1] = '\0';
+        j.fw_version[sizeof(j.fw_version) - 1] = '\0';
+        if (j.trusted != (j.code == GATE_R_ATTESTED) || (unsigned)j.code >= GATE_REASON__COUNT) {
+            /* a verifier that contradicts itself trusts nobody */
+            j.trusted = false;
+            j.code = GATE_R_INTERNAL;
+            snprintf(j.reason, sizeof(j.reason), "the verifier gave no consistent verdict");
+        }
+    }
+    explicit_bzero(nonce, sizeof(nonce));
+    count(g, n->id, j.trusted ? "attest_trusted" : "attest_quarantined");
+    snprintf(text, sizeof(text), "attestation verdict %s: %s",
+             j.trusted ? "trusted" : "quarantined", j.reason);
+    note(g, n->id, j.trusted ? LOG_NOTICE : LOG_WARNING, gate_reason_str(j.code), text);
+    set_verdict(g, n, j.trusted ? GATE_TRUSTED : GATE_QUARANTINED, j.code, j.reason, j.fw_version,
+                wall, true);
+}
+
+struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uint8_t *msg,
+                                     size_t len, uint64_t now_us, int64_t wall)
+{
+    uint8_t claimed[GATE_NONCE_LEN];
+    struct gate_node *n = node_lookup(g, node, true);
+    if (n == NULL)
+        return drop("too_many_nodes", "evidence from one node too many");
+    node_load(g, n, now_us);
+    if (n->verdict == GATE_NOT_ENROLLED)
+        return drop("attest_unknown_node",
+                    "attestation evidence from a node that is not enrolled (unknown key)");
+    if (n->verdict == GATE_UNLOADED)
+        return consumed;
+    if (!bucket_take(&n->bucket, now_us, g->cfg.per_node_rate, g->cfg.per_node_burst))
+        return drop("rate_limited", "attestation evidence over limits.per_node_rate");
+    if (!g->cfg.judging)
+        return drop("attestation_disabled", "attestation evidence (no attestation.reference_file "
+                                            "or image_dir configured)");
+    if (expired(n, now_us))
+        expire(g, n, wall);
+    bool has_nonce = len <= g->cfg.evidence_max && g->ops.peek_nonce(g->ops.ctx, msg, len, claimed);
+    if (has_nonce && past_has(n, claimed))
+        unsolicited(g, n, "a copy of an answer to an earlier challenge of this node", now_us, wall);
+    else if (!n->challenge_out)
+        unsolicited(g, n, "no challenge of this node is outstanding", now_us, wall);
+    else
+        judge(g, n, msg, len, wall);
+    explicit_bzero(claimed, sizeof(claimed));
+    return consumed;
+}
+
+uint64_t gate_on_timer(struct gate *g, uint64_t now_us, int64_t wall)
+{
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < g->max_nodes; i++) {
+        struct gate_node *n = &g->nodes[i];
+        if (!n->challenge_out)
+            continue;
+        if (now_us >= n->challenge_expiry_us)
+            expire(g, n, wall);
+        else if (n->challenge_expiry_us < next)
+            next = n->challenge_expiry_us;
+    }
+    if (next == UINT64_MAX)
+        return 0;
+    return next > now_us + GATE_SWEEP_MIN_US ? next : now_us + GATE_SWEEP_MIN_US;
+}
+
+int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+{
+    struct gate_node *n = node_lookup(g, node, true);
+    if (n == NULL)
+        return -ENOSPC;
+    node_load(g, n, now_us);
+    if (n->verdict == GATE_NOT_ENROLLED)
+        return -ENOENT;
+    if (n->verdict == GATE_UNLOADED)
+        return -EIO;
+    if (expired(n, now_us))
+        expire(g, n, wall); /* an unanswered challenge still counts */
+    if (n->challenge_out)
+        challenge_end(n); /* replaced: a late answer to it is not judged */
+    n->last_challenge_us = 0;
+    challenge(g, n, now_us, wall);
+    return n->challenge_out ? 0 : -ENOTCONN;
+}
+
+void gate_forget(struct gate *g, const char *node, bool removed)
+{
+    struct gate_node *n = node_lookup(g, node, false);
+    if (n == NULL)
+        return;
+    n->verdict = GATE_UNLOADED;
+    if (removed && n->challenge_out)
+        challenge_end(n);
+}
+
+bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t interval_s)
+{
+    struct gate_node *n = node_lookup(g, node, false);
+    if (n == NULL || wall - n->last_touch < interval_s)
+        return false;
+    n->last_touch = wall;
+    return true;
+}
+
+enum gate_verdict gate_node_verdict(const struct gate *g, const char *node)
+{
+    const struct gate_node *n = node_lookup(g, node, false);
+    return n == NULL ? GATE_UNLOADED : n->verdict;
+}
+
+bool gate_node_challenged(const struct gate *g, const char *node)
+{
+    const struct gate_node *n = node_lookup(g, node, false);
+    return n != NULL && n->challenge_out;
+}

@@ -1,0 +1,191 @@
+/* The attestation gate: fleetgwd's node table and attestation state machine, with no I/O.
+ *
+ * Owns, per node: the cached enrollment (IAK point) and verdict, the outstanding challenge
+ * (nonce, expiry) and the nonces issued before it, the per-node token bucket and the
+ * last-seen spacing. Decides for every node message whether it is relayed, dropped (with
+ * a reason) or consumed by the gate, and when a node is challenged, judged or loses its
+ * verdict. It never touches a socket, a database or a clock: the caller passes the time,
+ * and everything outside comes in and goes out through struct gate_ops (registry read,
+ * evidence verification, randomness, and the actions: send a challenge, persist a
+ * verdict, publish the node's state upstream, count, log a note). Unit-tested
+ * (test_gate.c) and fuzzed (fuzz_gate.c) without libmosquitto, sd-event or SQLite.
+ *
+ * Evidence rules (issue 21):
+ *  - evidence is rate-limited per node like any other node message;
+ *  - evidence is judged only while a challenge of that node is outstanding, and only if it
+ *    is not a late copy of an answer to an earlier nonce of that node (an answer already
+ *    judged, or one to a challenge that expired or was replaced). Everything else is not
+ *    judged: counted `evidence_unsolicited`, noted once per node per GATE_NOTE_INTERVAL_S,
+ *    and taken as a sign of life (a node due for attestation is challenged);
+ *  - a challenge the caller accepted (handed to the broker client, even while the edge is
+ *    down and it is only queued) is outstanding;
+ *  - the verdict is persisted and published only when the verdict, its reason or the
+ *    firmware version changes (or the last write failed); counters and notes say every
+ *    judgement. */
+#ifndef FLEETGWD_GATE_H
+#define FLEETGWD_GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay.h"
+
+#define GATE_NONCE_LEN       32
+#define GATE_PUB_LEN         65
+#define GATE_PAST_NONCES     3  /* earlier nonces of a node recognised as late copies */
+#define GATE_NOTE_INTERVAL_S 60 /* unsolicited evidence noted once per node per interval */
+#define GATE_SWEEP_MIN_US    1000000ULL
+#define GATE_NODES_MAX       65536
+
+enum gate_verdict {
+    GATE_UNLOADED = 0, /* not read from the registry yet (or the read failed) */
+    GATE_NOT_ENROLLED, /* not in the registry */
+    GATE_NONE,         /* enrolled, never judged ("unknown" in the registry) */
+    GATE_TRUSTED,
+    GATE_QUARANTINED,
+    GATE_VERDICT__COUNT
+};
+
+/* Why a verdict is what it is: the REASON= token of the journal (gate_reason_str). */
+enum gate_reason {
+    GATE_R_NONE = 0,            /* no verdict yet */
+    GATE_R_UNKNOWN,             /* loaded from the registry: the sentence is there */
+    GATE_R_ATTESTED,            /* trusted: signature, nonce, lifecycle, measurements */
+    GATE_R_BAD_EVIDENCE,        /* not an attest-evidence message */
+    GATE_R_TOO_LARGE,           /* larger than gate_config.evidence_max */
+    GATE_R_BAD_SIGNATURE,       /* COSE signature does not verify with the enrolled key */
+    GATE_R_NONCE_MISMATCH,      /* the token's nonce is not the outstanding one */
+    GATE_R_BAD_TOKEN,           /* any other token defect (structure, claims) */
+    GATE_R_INSTANCE_MISMATCH,   /* instance id is not the enrolled key's */
+    GATE_R_LIFECYCLE,           /* security lifecycle not allowed */
+    GATE_R_UNKNOWN_MEASUREMENT, /* a software component is not a reference value */
+    GATE_R_TIMEOUT,             /* the challenge expired unanswered */
+    GATE_R_INTERNAL,            /* out of memory or the like */
+    GATE_REASON__COUNT
+};
+
+const char *gate_reason_str(enum gate_reason r);
+/* "unloaded", "not_enrolled", "unknown", "trusted", "quarantined" (the registry's words). */
+const char *gate_verdict_str(enum gate_verdict v);
+
+/* What the verifier found (gate_ops.verify). */
+struct gate_judgement {
+    bool trusted;
+    enum gate_reason code;
+    char reason[160];    /* the sentence */
+    char fw_version[65]; /* "" when unknown */
+};
+
+/* A node's registry row, as gate_ops.load returns it. */
+struct gate_record {
+    uint8_t pub[GATE_PUB_LEN];
+    enum gate_verdict verdict; /* GATE_NONE, GATE_TRUSTED or GATE_QUARANTINED */
+    int64_t verdict_time;      /* epoch s */
+    char fw_version[65];
+};
+
+enum gate_action_kind {
+    GATE_ACT_CHALLENGE, /* publish an attest-challenge: 0 = accepted (sent or queued) */
+    GATE_ACT_PERSIST,   /* write the verdict to the registry: 0 = persisted */
+    GATE_ACT_PUBLISH,   /* queue the retained node state upstream */
+    GATE_ACT_COUNT,     /* add 1 to a counter */
+    GATE_ACT_NOTE,      /* log a sentence with a REASON= token */
+};
+
+struct gate_action {
+    enum gate_action_kind kind;
+    const char *node;
+    /* CHALLENGE */
+    const uint8_t *nonce; /* GATE_NONCE_LEN bytes */
+    uint32_t ttl_s;
+    uint64_t expiry_us;
+    /* PERSIST, PUBLISH */
+    enum gate_verdict verdict;
+    enum gate_reason code;
+    const char *reason;     /* the sentence */
+    const char *fw_version; /* PERSIST: NULL keeps the registry's */
+    int64_t time;
+    bool seen; /* PERSIST: on something the node sent (last_seen = time) */
+    /* COUNT */
+    const char *counter;
+    /* NOTE (and the token of COUNT's log, if any) */
+    int priority; /* syslog priority */
+    const char *token;
+    const char *text;
+};
+
+struct gate_ops {
+    /* The node's registry row: 0, -ENOENT when not enrolled, other negative on error. */
+    int (*load)(void *ctx, const char *node, struct gate_record *ret);
+    /* Full verification of evidence (msg, len) with the enrolled key and the nonce. */
+    void (*verify)(void *ctx, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
+                   const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *ret);
+    /* The nonce the evidence claims to answer, read without verifying anything: true and
+     * nonce filled when it holds a GATE_NONCE_LEN-byte nonce. */
+    bool (*peek_nonce)(void *ctx, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN]);
+    /* Fresh unpredictable bytes: 0 or negative. */
+    int (*random)(void *ctx, uint8_t *buf, size_t len);
+    /* Carries out one action; the return value is the outcome (0 = done). */
+    int (*act)(void *ctx, const struct gate_action *a);
+    void *ctx;
+};
+
+struct gate_config {
+    bool required; /* only trusted nodes are relayed */
+    bool judging;  /* reference values are loaded: evidence can be judged */
+    int nonce_ttl_s;
+    int interval_s; /* a trusted verdict holds this long */
+    double per_node_rate, per_node_burst;
+    size_t evidence_max; /* larger evidence is refused unread */
+};
+
+enum gate_decision {
+    GATE_RELAY,    /* relay it (then gate_touch_due) */
+    GATE_DROP,     /* count and drop it: drop_reason (token), drop_what (sentence) */
+    GATE_CONSUMED, /* the gate took it (evidence, status): nothing else to do */
+};
+
+struct gate_outcome {
+    enum gate_decision decision;
+    const char *drop_reason;
+    const char *drop_what;
+};
+
+struct gate;
+
+int gate_new(const struct gate_config *cfg, const struct gate_ops *ops, size_t max_nodes,
+             struct gate **ret) __attribute__((warn_unused_result));
+void gate_free(struct gate *g);
+
+/* Policy reloaded: new parameters; every cached verdict, challenge and bucket is kept. */
+void gate_reload(struct gate *g, const struct gate_config *cfg);
+
+/* A node message on fleet/<node>/up/...: relay or drop (may challenge the node). */
+struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall);
+/* A node-status message: challenges the node when it is due. */
+struct gate_outcome gate_on_status(struct gate *g, const char *node, uint64_t now_us, int64_t wall);
+/* Evidence on fleet/<node>/attest/evidence. */
+struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uint8_t *msg,
+                                     size_t len, uint64_t now_us, int64_t wall);
+/* The expiry timer fired: expires the challenges due by now_us. Returns when to fire next
+ * (CLOCK_MONOTONIC us, at least GATE_SWEEP_MIN_US later), 0 when nothing is outstanding. */
+uint64_t gate_on_timer(struct gate *g, uint64_t now_us, int64_t wall);
+/* The operator asks for a fresh challenge now (replacing an outstanding one).
+ * 0, -ENOENT (not enrolled), -EIO (registry), -ENOSPC (node table full), -ENOTCONN
+ * (the challenge was not accepted), -EPERM (no reference values: nothing could be judged). */
+int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+    __attribute__((warn_unused_result));
+/* The node was enrolled or removed: its cached row is read again at its next message
+ * (removed: its outstanding challenge is dropped too). */
+void gate_forget(struct gate *g, const char *node, bool removed);
+/* After a relayed message was stored: true (once per LAST_SEEN interval) when the caller
+ * should update the node's last_seen. */
+bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t interval_s);
+
+/* For tests and the control API: the cached verdict (GATE_UNLOADED if unknown). */
+enum gate_verdict gate_node_verdict(const struct gate *g, const char *node);
+/* True while a challenge of node is outstanding. */
+bool gate_node_challenged(const struct gate *g, const char *node);
+
+#endif

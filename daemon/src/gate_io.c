@@ -1,0 +1,256 @@
+/* gate_io.c: carries out the attestation gate's actions (gate.h) for fleetgwd. gate.c
+ * decides; this file reads the registry for it, verifies evidence with attest.c, draws
+ * nonces from getrandom, publishes challenges on the edge client, writes verdicts to the
+ * registry, queues the retained node state upstream through the spool, counts and logs,
+ * and keeps the one expiry timer (attest_timer) armed at the earliest outstanding expiry. */
+#define _GNU_SOURCE
+#include "daemon.h"
+
+#include <errno.h>
+#include <fleetgw/msg.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
+                                 const char *reason, const char *fw, int64_t when)
+{
+    char topic[SPOOL_TOPIC_MAX];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "verdict", json_object_new_string(verdict));
+    json_object_object_add(o, "reason", json_object_new_string(reason));
+    json_object_object_add(o, "fw_version", json_object_new_string(fw));
+    json_object_object_add(o, "time", json_object_new_int64(when));
+    const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    snprintf(topic, sizeof(topic), "%s/nodes/%s/state", d->cfg.uplink.topic_prefix, node);
+    int r = spool_append(d->spool, node, topic, js, strlen(js), when, true, NULL);
+    if (r < 0)
+        log_event(LOG_ERR, node, "spool_error", "cannot queue the node state upstream: %s",
+                  strerror(-r));
+    json_object_put(o);
+}
+
+/* Silent nodes are found by one timer (d->attest_timer) armed at the earliest outstanding
+ * expiry; gate_on_timer() sweeps the node table at most once per GATE_SWEEP_MIN_US and only
+ * while a challenge is outstanding. */
+void attest_timer_arm(struct daemon *d, uint64_t at)
+{
+    int on = SD_EVENT_OFF;
+    uint64_t cur = 0;
+    if (d->attest_timer == NULL)
+        return;
+    if (sd_event_source_get_enabled(d->attest_timer, &on) >= 0 && on != SD_EVENT_OFF &&
+        sd_event_source_get_time(d->attest_timer, &cur) >= 0 && cur <= at)
+        return;
+    int r = sd_event_source_set_time(d->attest_timer, at);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(d->attest_timer, SD_EVENT_ONESHOT);
+    if (r < 0)
+        log_err("cannot arm the attestation timer: %s", strerror(-r));
+}
+
+static int gate_load(void *u, const char *node, struct gate_record *ret)
+{
+    struct daemon *d = u;
+    struct registry_node rn;
+    int r = registry_get(d->registry, node, &rn);
+    if (r < 0) {
+        if (r != -ENOENT)
+            log_event(LOG_ERR, node, "registry_error", "cannot read the registry: %s",
+                      strerror(-r));
+        return r;
+    }
+    memcpy(ret->pub, rn.iak_pub, sizeof(ret->pub));
+    ret->verdict = strcmp(rn.verdict, "trusted") == 0       ? GATE_TRUSTED
+                   : strcmp(rn.verdict, "quarantined") == 0 ? GATE_QUARANTINED
+                                                            : GATE_NONE;
+    ret->verdict_time = rn.verdict_time;
+    snprintf(ret->fw_version, sizeof(ret->fw_version), "%s", rn.fw_version);
+    return 0;
+}
+
+static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
+                        const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *ret)
+{
+    struct daemon *d = u;
+    struct attest_result res;
+    attest_evaluate(d->policy, msg, len, pub, nonce, GATE_NONCE_LEN, &res);
+    ret->trusted = res.trusted;
+    ret->code = res.code;
+    memcpy(ret->reason, res.reason, sizeof(ret->reason));
+    memcpy(ret->fw_version, res.fw_version, sizeof(ret->fw_version));
+}
+
+static bool gate_peek_nonce(void *u, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])
+{
+    (void)u;
+    uint8_t buf[64];
+    size_t n = 0;
+    bool ok = attest_evidence_nonce(msg, len, buf, sizeof(buf), &n) && n == GATE_NONCE_LEN;
+    if (ok)
+        memcpy(nonce, buf, GATE_NONCE_LEN);
+    return ok;
+}
+
+static int gate_random(void *u, uint8_t *buf, size_t len)
+{
+    (void)u;
+    return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -EIO;
+}
+
+/* A challenge on fleet/<id>/attest/challenge. MOSQ_ERR_NO_CONN: libmosquitto keeps the
+ * message queued and sends it after the reconnect, so it is outstanding like a sent one. */
+static int gate_send_challenge(struct daemon *d, const struct gate_action *a)
+{
+    uint8_t buf[128];
+    size_t len = 0;
+    char topic[MSG_TOPIC_MAX + 1];
+    if (attest_challenge_encode(a->nonce, a->ttl_s, buf, sizeof(buf), &len) < 0) {
+        log_event(LOG_ERR, a->node, "challenge_error", "cannot make a challenge");
+        return -EINVAL;
+    }
+    snprintf(topic, sizeof(topic), "fleet/%s/attest/challenge", a->node);
+    int rc = mosquitto_publish(d->edge, NULL, topic, (int)len, buf, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
+        log_event(LOG_WARNING, a->node, "challenge_error", "cannot send a challenge: %s",
+                  mosquitto_strerror(rc));
+        return -EIO;
+    }
+    attest_timer_arm(d, a->expiry_us);
+    log_event(LOG_INFO, a->node, "challenge", "attestation challenge %s (nonce valid %u s)",
+              rc == MOSQ_ERR_SUCCESS ? "sent" : "queued until the edge broker is back", a->ttl_s);
+    return 0;
+}
+
+static int gate_act(void *u, const struct gate_action *a)
+{
+    struct daemon *d = u;
+    int r = 0;
+    switch (a->kind) {
+    case GATE_ACT_CHALLENGE:
+        return gate_send_challenge(d, a);
+    case GATE_ACT_PERSIST:
+        d->gate_wrote = true;
+        r = registry_set_verdict(d->registry, a->node, gate_verdict_str(a->verdict), a->reason,
+                                 a->fw_version, a->time, a->seen);
+        if (r < 0)
+            log_event(LOG_ERR, a->node, "registry_error", "cannot persist the verdict: %s",
+                      strerror(-r));
+        return r;
+    case GATE_ACT_PUBLISH:
+        d->gate_wrote = true;
+        attest_publish_state(d, a->node, gate_verdict_str(a->verdict), a->reason, a->fw_version,
+                             a->time);
+        return 0;
+    case GATE_ACT_COUNT:
+        r = spool_count(d->spool, a->counter, 1);
+        if (r < 0)
+            log_event(LOG_ERR, a->node, a->counter, "cannot count %s: %s", a->counter,
+                      strerror(-r));
+        return r;
+    case GATE_ACT_NOTE:
+        log_event(a->priority, a->node, a->token, "%s", a->text);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+struct gate_config gate_config_of(const struct daemon *d)
+{
+    return (struct gate_config){.required = d->cfg.attestation.required,
+                                .judging = d->policy != NULL,
+                                .nonce_ttl_s = d->cfg.attestation.nonce_ttl_s,
+                                .interval_s = d->cfg.attestation.interval_s,
+                                .per_node_rate = d->cfg.limits.per_node_rate,
+                                .per_node_burst = d->cfg.limits.per_node_burst,
+                                .evidence_max = MSG_TOKEN_MAX + 16};
+}
+
+/* The node table, sized NODE_TABLE_MAX, with this file's callbacks. */
+int gate_io_start(struct daemon *d)
+{
+    static const struct gate_ops gops = {gate_load,   gate_verify, gate_peek_nonce,
+                                         gate_random, gate_act,    NULL};
+    struct gate_ops ops = gops;
+    ops.ctx = d;
+    struct gate_config gc = gate_config_of(d);
+    return gate_new(&gc, &ops, NODE_TABLE_MAX, &d->gate);
+}
+
+/* One image of attestation.image_dir: logged with its outcome. */
+static void image_report(void *ctx, const char *file, bool accepted, const char *detail)
+{
+    const char *dir = ctx;
+    if (accepted)
+        log_info("attestation: reference value from the image %s/%s (version %s)", dir, file,
+                 detail);
+    else
+        log_event(LOG_WARNING, NULL, "image_refused",
+                  "attestation: the image %s/%s is not a reference value: %s", dir, file, detail);
+}
+
+/* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
+int policy_load(const struct config *cfg, struct attest_policy **ret, char *err, size_t errlen)
+{
+    *ret = NULL;
+    if (cfg->attestation.reference_file[0] == '\0' && cfg->attestation.image_dir[0] == '\0')
+        return 0;
+    return attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
+                               cfg->attestation.signer_keys, image_report,
+                               (void *)cfg->attestation.image_dir, ret, err, errlen);
+}
+
+/* Logs where the running policy's reference values come from (at start). */
+void policy_report(const struct daemon *d)
+{
+    const struct config *c = &d->cfg;
+    if (d->policy != NULL)
+        log_info("attestation: %zu reference value(s)%s%s%s%s%s", attest_policy_count(d->policy),
+                 c->attestation.reference_file[0] ? " from " : "", c->attestation.reference_file,
+                 !c->attestation.image_dir[0]       ? ""
+                 : c->attestation.reference_file[0] ? " and the images in "
+                                                    : " from the images in ",
+                 c->attestation.image_dir,
+                 c->attestation.required ? "" : " (not required for relaying)");
+    if (!c->attestation.required)
+        log_event(LOG_WARNING, NULL, "attestation_off",
+                  "attestation.required is false: telemetry of every node on a valid topic is "
+                  "relayed without attestation");
+}
+
+/* --check-config: the attestation sources too (the reference file and the signed images,
+ * each one reported), as the daemon would load them. 0, or negative (logged). */
+int policy_check(const struct config *cfg, const char *path)
+{
+    char perr[512];
+    struct attest_policy *pol = NULL;
+    int r = policy_load(cfg, &pol, perr, sizeof(perr));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid", "attestation: %s", perr);
+        return r;
+    }
+    if (pol != NULL)
+        printf("%s: %zu attestation reference value(s)\n", path, attest_policy_count(pol));
+    attest_policy_free(pol);
+    return 0;
+}
+
+/* SIGHUP: the policy of the new configuration n replaces the running one; on failure the
+ * running one stays (negative, logged). The gate's parameters follow in on_sighup. */
+int policy_reload(struct daemon *d, const struct config *n)
+{
+    struct attest_policy *np = NULL;
+    char perr[512];
+    int r = policy_load(n, &np, perr, sizeof(perr));
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "config_invalid",
+                  "reload refused, keeping the running configuration: attestation: %s", perr);
+        return r;
+    }
+    attest_policy_free(d->policy);
+    d->policy = np;
+    if (np != NULL)
+        log_notice("attestation: %zu reference value(s) loaded", attest_policy_count(np));
+    return 0;
+}

@@ -1,0 +1,483 @@
+/* The attestation gate (gate.c) driven without any I/O: a fake registry, a fake verifier
+ * (evidence = "EV" || nonce[32] || kind) and an action recorder. */
+#include "check.h"
+#include "gate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EV_LEN 35
+enum ev_kind { EV_GOOD = 1, EV_BAD_SIG = 2, EV_UNKNOWN_MEAS = 3 };
+
+struct fake {
+    /* registry */
+    const char *enrolled[8];
+    enum gate_verdict reg_verdict[8];
+    int64_t reg_time[8];
+    /* recorder */
+    unsigned challenges, persists, publishes, notes;
+    unsigned trusted, quarantined, timeouts, unsolicited;
+    uint8_t last_nonce[GATE_NONCE_LEN];
+    char last_node[64];
+    enum gate_verdict last_persist_verdict;
+    enum gate_reason last_persist_code;
+    int challenge_rc; /* what the "broker" says to a challenge */
+    uint8_t rnd;
+};
+
+static int fake_index(struct fake *f, const char *node)
+{
+    for (int i = 0; i < 8; i++)
+        if (f->enrolled[i] != NULL && strcmp(f->enrolled[i], node) == 0)
+            return i;
+    return -1;
+}
+
+static int f_load(void *ctx, const char *node, struct gate_record *ret)
+{
+    struct fake *f = ctx;
+    int i = fake_index(f, node);
+    if (i < 0)
+        return -ENOENT;
+    memset(ret->pub, i + 1, sizeof(ret->pub));
+    ret->verdict = f->reg_verdict[i] ? f->reg_verdict[i] : GATE_NONE;
+    ret->verdict_time = f->reg_time[i];
+    return 0;
+}
+
+static void f_verify(void *ctx, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
+                     const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *j)
+{
+    (void)ctx;
+    (void)pub;
+    memset(j, 0, sizeof(*j));
+    if (len != EV_LEN || msg[0] != 'E' || msg[1] != 'V') {
+        j->code = GATE_R_BAD_EVIDENCE;
+        strcpy(j->reason, "not evidence");
+    } else if (msg[34] == EV_BAD_SIG) {
+        j->code = GATE_R_BAD_SIGNATURE;
+        strcpy(j->reason, "token refused: bad signature");
+    } else if (memcmp(msg + 2, nonce, GATE_NONCE_LEN) != 0) {
+        j->code = GATE_R_NONCE_MISMATCH;
+        strcpy(j->reason, "token refused: nonce mismatch");
+    } else if (msg[34] == EV_UNKNOWN_MEAS) {
+        j->code = GATE_R_UNKNOWN_MEASUREMENT;
+        strcpy(j->reason, "unknown measurement");
+    } else {
+        j->trusted = true;
+        j->code = GATE_R_ATTESTED;
+        strcpy(j->reason, "match");
+        strcpy(j->fw_version, "1.2.0");
+    }
+}
+
+static bool f_peek(void *ctx, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])
+{
+    (void)ctx;
+    if (len != EV_LEN || msg[0] != 'E' || msg[1] != 'V')
+        return false;
+    memcpy(nonce, msg + 2, GATE_NONCE_LEN);
+    return true;
+}
+
+static int f_random(void *ctx, uint8_t *buf, size_t len)
+{
+    struct fake *f = ctx;
+    f->rnd++;
+    memset(buf, f->rnd, len);
+    buf[0] = 0xA5;
+    return 0;
+}
+
+static int f_act(void *ctx, const struct gate_action *a)
+{
+    struct fake *f = ctx;
+    switch (a->kind) {
+    case GATE_ACT_CHALLENGE:
+        if (f->challenge_rc < 0)
+            return f->challenge_rc;
+        f->challenges++;
+        memcpy(f->last_nonce, a->nonce, GATE_NONCE_LEN);
+        snprintf(f->last_node, sizeof(f->last_node), "%s", a->node);
+        return 0;
+    case GATE_ACT_PERSIST:
+        f->persists++;
+        f->last_persist_verdict = a->verdict;
+        f->last_persist_code = a->code;
+        return 0;
+    case GATE_ACT_PUBLISH:
+        f->publishes++;
+        return 0;
+    case GATE_ACT_COUNT:
+        if (strcmp(a->counter, "attest_trusted") == 0)
+            f->trusted++;
+        else if (strcmp(a->counter, "attest_quarantined") == 0)
+            f->quarantined++;
+        else if (strcmp(a->counter, "attest_timeout") == 0)
+            f->timeouts++;
+        else if (strcmp(a->counter, "evidence_unsolicited") == 0)
+            f->unsolicited++;
+        return 0;
+    case GATE_ACT_NOTE:
+        if (strcmp(a->token, "evidence_unsolicited") == 0)
+            f->notes++;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static const struct gate_config cfg_default = {.required = true,
+                                               .judging = true,
+                                               .nonce_ttl_s = 5,
+                                               .interval_s = 3600,
+                                               .per_node_rate = 50,
+                                               .per_node_burst = 200,
+                                               .evidence_max = 4096};
+
+static struct gate *mk(struct fake *f, const struct gate_config *cfg)
+{
+    static const struct gate_ops ops0 = {f_load, f_verify, f_peek, f_random, f_act, NULL};
+    struct gate_ops ops = ops0;
+    struct gate *g = NULL;
+    ops.ctx = f;
+    if (gate_new(cfg, &ops, 64, &g) != 0)
+        abort();
+    return g;
+}
+
+static void ev(uint8_t out[EV_LEN], const uint8_t nonce[GATE_NONCE_LEN], enum ev_kind k)
+{
+    out[0] = 'E';
+    out[1] = 'V';
+    memcpy(out + 2, nonce, GATE_NONCE_LEN);
+    out[34] = (uint8_t)k;
+}
+
+#define S 1000000ULL /* one second in us */
+
+/* challenge -> good evidence -> trusted; a duplicate of that evidence leaves it trusted */
+static void test_trusted_and_duplicate(void)
+{
+    struct fake f = {.enrolled = {"n1"}};
+    struct gate *g = mk(&f, &cfg_default);
+    uint8_t good[EV_LEN];
+
+    struct gate_outcome o = gate_on_up(g, "n1", 10 * S, 1000);
+    CHECK_EQ_INT(o.decision, GATE_DROP);
+    CHECK(strcmp(o.drop_reason, "not_attested") == 0);
+    CHECK_EQ_INT(f.challenges, 1);
+    CHECK(gate_node_challenged(g, "n1"));
+    ev(good, f.last_nonce, EV_GOOD);
+    o = gate_on_evidence(g, "n1", good, sizeof(good), 11 * S, 1001);
+    CHECK_EQ_INT(o.decision, GATE_CONSUMED);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.persists, 1);
+    CHECK_EQ_INT(f.publishes, 1);
+    CHECK_EQ_INT(f.last_persist_code, GATE_R_ATTESTED);
+    CHECK_EQ_INT(f.trusted, 1);
+    CHECK(!gate_node_challenged(g, "n1"));
+    CHECK_EQ_INT(gate_on_up(g, "n1", 12 * S, 1002).decision, GATE_RELAY);
+
+    /* the copy (QoS 1 resend after a reconnect): not judged, nothing written */
+    o = gate_on_evidence(g, "n1", good, sizeof(good), 13 * S, 1003);
+    CHECK_EQ_INT(o.decision, GATE_CONSUMED);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.persists, 1);
+    CHECK_EQ_INT(f.publishes, 1);
+    CHECK_EQ_INT(f.trusted, 1);
+    CHECK_EQ_INT(f.quarantined, 0);
+    CHECK_EQ_INT(f.unsolicited, 1);
+    CHECK_EQ_INT(f.challenges, 1); /* trusted and not due: no new challenge */
+    CHECK_EQ_INT(gate_on_up(g, "n1", 14 * S, 1004).decision, GATE_RELAY);
+
+    /* a copy arriving while a newer challenge is outstanding is not judged either */
+    CHECK_EQ_INT(gate_request_challenge(g, "n1", 20 * S, 1010), 0);
+    CHECK_EQ_INT(f.challenges, 2);
+    o = gate_on_evidence(g, "n1", good, sizeof(good), 21 * S, 1011);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK(gate_node_challenged(g, "n1"));
+    CHECK_EQ_INT(f.unsolicited, 2);
+    CHECK_EQ_INT(f.quarantined, 0);
+    ev(good, f.last_nonce, EV_GOOD);
+    (void)gate_on_evidence(g, "n1", good, sizeof(good), 22 * S, 1012);
+    CHECK_EQ_INT(f.trusted, 2);
+    CHECK_EQ_INT(f.persists, 1); /* trusted again, same reason and firmware: no write */
+    gate_free(g);
+}
+
+/* unsolicited evidence is counted and changes nothing */
+static void test_unsolicited(void)
+{
+    struct fake f = {.enrolled = {"n1", "n2"}, .reg_verdict = {GATE_TRUSTED}, .reg_time = {990}};
+    struct gate *g = mk(&f, &cfg_default);
+    uint8_t e[EV_LEN], nonce[GATE_NONCE_LEN];
+    memset(nonce, 0x33, sizeof(nonce));
+
+    CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1000).decision, GATE_RELAY);
+    ev(e, nonce, EV_BAD_SIG);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(
+            gate_on_evidence(g, "n1", e, sizeof(e), (11 + (uint64_t)i) * S, 1001 + i).decision,
+            GATE_CONSUMED);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.unsolicited, 5);
+    CHECK_EQ_INT(f.notes, 1); /* once per node per interval */
+    CHECK_EQ_INT(f.persists + f.publishes + f.challenges + f.trusted + f.quarantined, 0);
+    (void)gate_on_evidence(g, "n1", e, sizeof(e), 100 * S, 1001 + GATE_NOTE_INTERVAL_S);
+    CHECK_EQ_INT(f.notes, 2);
+    /* garbage is not judged either when nothing is outstanding */
+    (void)gate_on_evidence(g, "n1", (const uint8_t *)"junk", 4, 101 * S, 1100);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.unsolicited, 7);
+    CHECK_EQ_INT(f.persists, 0);
+
+    /* a node without a verdict: not judged either, but taken as a sign of life */
+    (void)gate_on_evidence(g, "n2", e, sizeof(e), 102 * S, 1101);
+    CHECK_EQ_INT(gate_node_verdict(g, "n2"), GATE_NONE);
+    CHECK_EQ_INT(f.persists, 0);
+    CHECK_EQ_INT(f.challenges, 1);
+    CHECK(strcmp(f.last_node, "n2") == 0);
+
+    /* not enrolled: refused and counted by the caller */
+    struct gate_outcome o = gate_on_evidence(g, "n9", e, sizeof(e), 103 * S, 1102);
+    CHECK_EQ_INT(o.decision, GATE_DROP);
+    CHECK(strcmp(o.drop_reason, "attest_unknown_node") == 0);
+    gate_free(g);
+}
+
+/* A flood of 10,000 evidence messages from one node: at most one verdict write per verdict
+ * change. With a rate limit high enough that every message reaches the gate's logic, and
+ * with the default limit (most are dropped as rate_limited before any decoding). */
+static void test_flood(double rate)
+{
+    struct gate_config cfg = cfg_default;
+    struct fake f = {.enrolled = {"n3"}};
+    cfg.per_node_rate = rate;
+    cfg.per_node_burst = rate > 1000 ? rate : cfg.per_node_burst;
+    struct gate *g = mk(&f, &cfg);
+    uint8_t good[EV_LEN], bad[EV_LEN], other[EV_LEN], n0[GATE_NONCE_LEN];
+    unsigned changes = 0, rate_limited = 0;
+    enum gate_verdict before = GATE_NONE;
+
+    (void)gate_on_status(g, "n3", 10 * S, 1000);
+    CHECK_EQ_INT(f.challenges, 1);
+    memcpy(n0, f.last_nonce, sizeof(n0));
+    ev(good, n0, EV_GOOD);
+    ev(bad, n0, EV_BAD_SIG);
+    memset(other, 0x77, sizeof(other));
+    ev(other, other + 2, EV_GOOD);
+    for (unsigned i = 0; i < 10000; i++) {
+        const uint8_t *m = (i % 3 == 0) ? good : (i % 3 == 1) ? bad : other;
+        uint64_t t = 11 * S + (uint64_t)i * 100; /* 10,000 messages/s */
+        if (i == 5000) {                         /* an operator's re-challenge mid-flood */
+            CHECK_EQ_INT(gate_request_challenge(g, "n3", t, 1001), 0);
+            ev(bad, f.last_nonce, EV_BAD_SIG);
+        }
+        struct gate_outcome o = gate_on_evidence(g, "n3", m, EV_LEN, t, 1001 + i / 10000);
+        if (o.decision == GATE_DROP && strcmp(o.drop_reason, "rate_limited") == 0)
+            rate_limited++;
+        enum gate_verdict v = gate_node_verdict(g, "n3");
+        if (v != before)
+            changes++;
+        before = v;
+    }
+    CHECK(f.persists <= changes);
+    CHECK(f.publishes <= changes);
+    CHECK_EQ_INT(f.trusted + f.quarantined, 2); /* one judgement per challenge */
+    if (rate > 1000) {
+        CHECK_EQ_INT(rate_limited, 0);
+        CHECK_EQ_INT(changes, 2); /* trusted (first good), quarantined (bad answer) */
+        CHECK_EQ_INT(f.persists, 2);
+        CHECK_EQ_INT(gate_node_verdict(g, "n3"), GATE_QUARANTINED);
+        CHECK_EQ_INT(f.unsolicited, 9998);
+    } else {
+        CHECK(rate_limited > 9000);
+        CHECK(f.unsolicited + rate_limited + 2 == 10000);
+    }
+    gate_free(g);
+}
+
+/* the same bad answer to the next challenge: judged and counted, but not written again */
+static void test_unchanged_not_written(void)
+{
+    struct fake f = {.enrolled = {"n6"}};
+    struct gate *g = mk(&f, &cfg_default);
+    uint8_t bad[EV_LEN];
+
+    (void)gate_on_status(g, "n6", 10 * S, 1000);
+    ev(bad, f.last_nonce, EV_UNKNOWN_MEAS);
+    (void)gate_on_evidence(g, "n6", bad, sizeof(bad), 11 * S, 1001);
+    CHECK_EQ_INT(gate_node_verdict(g, "n6"), GATE_QUARANTINED);
+    CHECK_EQ_INT(f.persists, 1);
+    (void)gate_on_status(g, "n6", 12 * S, 1002); /* challenges are spaced by nonce_ttl_s */
+    CHECK_EQ_INT(f.challenges, 1);
+    (void)gate_on_status(g, "n6", 17 * S, 1007);
+    CHECK_EQ_INT(f.challenges, 2);
+    ev(bad, f.last_nonce, EV_UNKNOWN_MEAS);
+    (void)gate_on_evidence(g, "n6", bad, sizeof(bad), 18 * S, 1008);
+    CHECK_EQ_INT(f.quarantined, 2);
+    CHECK_EQ_INT(f.persists, 1);
+    CHECK_EQ_INT(f.publishes, 1);
+    gate_free(g);
+}
+
+/* nonce expiry quarantines a trusted node; its late answer is not judged; it recovers */
+static void test_expiry(void)
+{
+    struct fake f = {.enrolled = {"n4"}, .reg_verdict = {GATE_TRUSTED}, .reg_time = {1000}};
+    struct gate_config cfg = cfg_default;
+    cfg.interval_s = 60;
+    struct gate *g = mk(&f, &cfg);
+    uint8_t late[EV_LEN];
+
+    CHECK_EQ_INT(gate_on_up(g, "n4", 10 * S, 1010).decision, GATE_RELAY);
+    CHECK_EQ_INT(f.challenges, 0);
+    CHECK_EQ_INT(gate_on_timer(g, 10 * S, 1010), 0); /* nothing outstanding */
+    /* interval over: challenged, still relayed while the nonce is valid (grace) */
+    CHECK_EQ_INT(gate_on_up(g, "n4", 100 * S, 1060).decision, GATE_RELAY);
+    CHECK_EQ_INT(f.challenges, 1);
+    ev(late, f.last_nonce, EV_GOOD);
+    CHECK_EQ_INT(gate_on_timer(g, 101 * S, 1061), 105 * S);
+    CHECK_EQ_INT(gate_node_verdict(g, "n4"), GATE_TRUSTED);
+    CHECK_EQ_INT(gate_on_timer(g, 105 * S, 1065), 0);
+    CHECK_EQ_INT(gate_node_verdict(g, "n4"), GATE_QUARANTINED);
+    CHECK_EQ_INT(f.timeouts, 1);
+    CHECK_EQ_INT(f.quarantined, 1);
+    CHECK_EQ_INT(f.persists, 1);
+    CHECK_EQ_INT(f.last_persist_code, GATE_R_TIMEOUT);
+    CHECK_EQ_INT(f.publishes, 1);
+    struct gate_outcome o = gate_on_up(g, "n4", 106 * S, 1066);
+    CHECK(o.decision == GATE_DROP && strcmp(o.drop_reason, "quarantined") == 0);
+    CHECK_EQ_INT(f.challenges, 2); /* its message drew a fresh challenge */
+    /* the late answer to the expired nonce: not judged */
+    (void)gate_on_evidence(g, "n4", late, sizeof(late), 107 * S, 1067);
+    CHECK_EQ_INT(gate_node_verdict(g, "n4"), GATE_QUARANTINED);
+    CHECK_EQ_INT(f.unsolicited, 1);
+    CHECK_EQ_INT(f.persists, 1);
+    ev(late, f.last_nonce, EV_GOOD);
+    (void)gate_on_evidence(g, "n4", late, sizeof(late), 108 * S, 1068);
+    CHECK_EQ_INT(gate_node_verdict(g, "n4"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.persists, 2);
+
+    /* expiry noticed on the node's own message before the sweep */
+    CHECK_EQ_INT(gate_request_challenge(g, "n4", 200 * S, 1160), 0);
+    o = gate_on_up(g, "n4", 206 * S, 1166);
+    CHECK_EQ_INT(gate_node_verdict(g, "n4"), GATE_QUARANTINED);
+    CHECK_EQ_INT(o.decision, GATE_DROP);
+    CHECK_EQ_INT(f.timeouts, 2);
+    gate_free(g);
+}
+
+/* a policy reload keeps the verdicts that still hold: no write, no challenge */
+static void test_reload(void)
+{
+    struct fake f = {.enrolled = {"n1", "n5"},
+                     .reg_verdict = {GATE_TRUSTED, GATE_QUARANTINED},
+                     .reg_time = {1000, 1000}};
+    struct gate *g = mk(&f, &cfg_default);
+    CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1001).decision, GATE_RELAY);
+    CHECK_EQ_INT(gate_on_up(g, "n5", 10 * S, 1001).decision, GATE_DROP);
+    CHECK_EQ_INT(f.challenges, 1); /* n5 */
+    struct gate_config cfg = cfg_default;
+    cfg.nonce_ttl_s = 30;
+    cfg.per_node_rate = 5;
+    gate_reload(g, &cfg);
+    CHECK_EQ_INT(gate_on_up(g, "n1", 11 * S, 1002).decision, GATE_RELAY);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(gate_on_up(g, "n5", 11 * S, 1002).decision, GATE_DROP);
+    CHECK_EQ_INT(gate_node_verdict(g, "n5"), GATE_QUARANTINED);
+    CHECK(gate_node_challenged(g, "n5")); /* its challenge is still outstanding */
+    CHECK_EQ_INT(f.challenges, 1);
+    CHECK_EQ_INT(f.persists + f.publishes, 0);
+    /* the reloaded rate applies: 200 burst tokens, then 5/s */
+    unsigned relayed = 0;
+    for (int i = 0; i < 400; i++)
+        relayed += gate_on_up(g, "n1", 12 * S, 1003).decision == GATE_RELAY;
+    CHECK(relayed < 400);
+    /* with the reference values gone, evidence is refused unjudged, verdicts stay */
+    cfg.judging = false;
+    gate_reload(g, &cfg);
+    uint8_t e[EV_LEN];
+    ev(e, f.last_nonce, EV_GOOD);
+    struct gate_outcome o = gate_on_evidence(g, "n5", e, sizeof(e), 100 * S, 1100);
+    CHECK(o.decision == GATE_DROP && strcmp(o.drop_reason, "attestation_disabled") == 0);
+    CHECK_EQ_INT(gate_node_verdict(g, "n5"), GATE_QUARANTINED);
+    gate_free(g);
+}
+
+/* a challenge the broker client accepted is outstanding (even queued while the edge is
+ * down); one it refused is not, and expires nothing */
+static void test_challenge_accepted(void)
+{
+    struct fake f = {.enrolled = {"n7"}};
+    struct gate *g = mk(&f, &cfg_default);
+    f.challenge_rc = -ENOTCONN;
+    (void)gate_on_status(g, "n7", 10 * S, 1000);
+    CHECK(!gate_node_challenged(g, "n7"));
+    CHECK_EQ_INT(gate_request_challenge(g, "n7", 10 * S, 1000), -ENOTCONN);
+    CHECK_EQ_INT(gate_on_timer(g, 20 * S, 1010), 0);
+    CHECK_EQ_INT(f.timeouts, 0);
+    f.challenge_rc = 0; /* queued by the client while the edge is down counts as sent */
+    (void)gate_on_status(g, "n7", 11 * S, 1001);
+    CHECK(gate_node_challenged(g, "n7"));
+    uint8_t e[EV_LEN];
+    ev(e, f.last_nonce, EV_GOOD);
+    (void)gate_on_evidence(g, "n7", e, sizeof(e), 12 * S, 1002);
+    CHECK_EQ_INT(gate_node_verdict(g, "n7"), GATE_TRUSTED);
+    CHECK_EQ_INT(gate_request_challenge(g, "n8", 12 * S, 1002), -ENOENT);
+    gate_free(g);
+}
+
+/* after a restart (a new gate, nothing outstanding), the broker redelivers the answer to
+ * the old challenge: not judged; the node is challenged afresh and trusted */
+static void test_restart_redelivery(void)
+{
+    struct fake f = {.enrolled = {"n1"}};
+    struct gate *g = mk(&f, &cfg_default);
+    uint8_t old[EV_LEN];
+    (void)gate_on_status(g, "n1", 10 * S, 1000);
+    ev(old, f.last_nonce, EV_GOOD);
+    gate_free(g); /* SIGKILL */
+    g = mk(&f, &cfg_default);
+    (void)gate_on_evidence(g, "n1", old, sizeof(old), 1 * S, 1010);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_NONE);
+    CHECK_EQ_INT(f.persists, 0);
+    CHECK_EQ_INT(f.challenges, 2);
+    CHECK(gate_node_challenged(g, "n1"));
+    /* the node answers the fresh challenge */
+    ev(old, f.last_nonce, EV_GOOD);
+    (void)gate_on_evidence(g, "n1", old, sizeof(old), 2 * S, 1011);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.persists, 1);
+    gate_free(g);
+}
+
+static void test_strings(void)
+{
+    for (int r = 0; r < GATE_REASON__COUNT; r++) {
+        const char *s = gate_reason_str((enum gate_reason)r);
+        CHECK(s != NULL && s[0] != '\0' && strchr(s, ' ') == NULL);
+    }
+    CHECK(strcmp(gate_reason_str(GATE_R_BAD_SIGNATURE), "bad_signature") == 0);
+    CHECK(strcmp(gate_reason_str(GATE_R_NONCE_MISMATCH), "nonce_mismatch") == 0);
+    CHECK(strcmp(gate_reason_str((enum gate_reason)999), "invalid") == 0);
+    for (int v = 0; v < GATE_VERDICT__COUNT; v++)
+        CHECK(gate_verdict_str((enum gate_verdict)v) != NULL);
+    CHECK(strcmp(gate_verdict_str(GATE_NONE), "unknown") == 0);
+}
+
+int main(void)
+{
+    test_trusted_and_duplicate();
+    test_unsolicited();
+    test_flood(1e6);
+    test_flood(50);
+    test_unchanged_not_written();
+    test_expiry();
+    test_reload();
+    test_challenge_accepted();
+    test_restart_redelivery();
+    test_strings();
+    return check_finish();
+}
