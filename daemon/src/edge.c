@@ -8,6 +8,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <fleetgw/msg.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,17 @@ static void edge_on_connect(struct mosquitto *m, void *u, int rc)
     d->edge_connected = true;
     d->edge_backoff_ms = 0;
     down_on_edge_connect(d);
-    int r1 = mosquitto_subscribe(m, NULL, "fleet/+/up/#", 1);
-    int r2 = mosquitto_subscribe(m, NULL, "fleet/+/attest/evidence", 1);
-    int r3 = mosquitto_subscribe(m, NULL, "fleet/+/status", 1);
-    if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS || r3 != MOSQ_ERR_SUCCESS)
-        log_err("cannot subscribe on the edge broker: %s",
-                mosquitto_strerror(r1 ? r1 : (r2 ? r2 : r3)));
+    /* What the relay and the gate take from the nodes (proto's topic grammar). */
+    static const enum msg_topic wanted[] = {MSG_TOPIC_UP, MSG_TOPIC_ATTEST_EVIDENCE,
+                                            MSG_TOPIC_STATUS};
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        char filter[MSG_TOPIC_MAX + 1];
+        int r = msg_topic_filter(wanted[i], filter, sizeof(filter), NULL) == MSG_OK
+                    ? mosquitto_subscribe(m, NULL, filter, 1)
+                    : MOSQ_ERR_INVAL;
+        if (r != MOSQ_ERR_SUCCESS)
+            log_err("cannot subscribe to %s on the edge broker: %s", filter, mosquitto_strerror(r));
+    }
     log_info("connected to the edge broker");
 }
 
@@ -72,7 +78,7 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
         (void)gate_on_status(d->gate, node, now_us(), wall_s());
         return;
     }
-    if (tl >= 9 && strcmp(msg->topic + tl - 9, "/up/state") == 0) {
+    if (k == RELAY_RESERVED) {
         count_drop(d, node, "reserved_topic",
                    "a message on up/state (reserved for the gateway's verdict upstream)");
         return;

@@ -23,8 +23,11 @@ static void attest_publish_state(struct daemon *d, const char *node, const char 
     json_object_object_add(o, "fw_version", json_object_new_string(fw));
     json_object_object_add(o, "time", json_object_new_int64(when));
     const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    snprintf(topic, sizeof(topic), "%s/nodes/%s/state", d->cfg.uplink.topic_prefix, node);
-    int r = spool_append(d->spool, node, topic, js, strlen(js), when, true, NULL);
+    const char *prefix = d->cfg.uplink.topic_prefix;
+    int r = -EINVAL;
+    if (msg_cloud_topic_build(MSG_CLOUD_NODE_STATE, prefix, strlen(prefix), node, strlen(node),
+                              NULL, 0, topic, sizeof(topic), NULL) == MSG_OK)
+        r = spool_append(d->spool, node, topic, js, strlen(js), when, true, NULL);
     if (r < 0)
         log_event(LOG_ERR, node, "spool_error", "cannot queue the node state upstream: %s",
                   strerror(-r));
@@ -110,7 +113,11 @@ static int gate_send_challenge(struct daemon *d, const struct gate_action *a)
         log_event(LOG_ERR, a->node, "challenge_error", "cannot make a challenge");
         return -EINVAL;
     }
-    snprintf(topic, sizeof(topic), "fleet/%s/attest/challenge", a->node);
+    if (msg_topic_build(MSG_TOPIC_ATTEST_CHALLENGE, a->node, strlen(a->node), NULL, 0, topic,
+                        sizeof(topic), NULL) != MSG_OK) {
+        log_event(LOG_ERR, a->node, "challenge_error", "no challenge topic for this node id");
+        return -EINVAL;
+    }
     int rc = mosquitto_publish(d->edge, NULL, topic, (int)len, buf, 1, false);
     if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
         log_event(LOG_WARNING, a->node, "challenge_error", "cannot send a challenge: %s",

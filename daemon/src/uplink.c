@@ -8,6 +8,7 @@
 #include "tls_wbuf.h"
 
 #include <errno.h>
+#include <fleetgw/msg.h>
 #include <fleetgw/tpm_tls.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -161,7 +162,12 @@ void mosq_log_enable(struct daemon *d, struct mosquitto *m, bool connecting)
 
 static void status_topic(struct daemon *d, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s/gateway/%s/status", d->cfg.uplink.topic_prefix, d->cfg.uplink.client_id);
+    const struct config *c = &d->cfg;
+    /* The prefix and the client id are validated by config_load with the same grammar. */
+    if (msg_cloud_topic_build(MSG_CLOUD_GATEWAY_STATUS, c->uplink.topic_prefix,
+                              strlen(c->uplink.topic_prefix), c->uplink.client_id,
+                              strlen(c->uplink.client_id), NULL, 0, buf, cap, NULL) != MSG_OK)
+        buf[0] = '\0';
 }
 
 static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
@@ -191,8 +197,11 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
     status_topic(d, t, sizeof(t));
     static const char online[] = "{\"state\":\"online\"}";
     int r1 = mosquitto_publish(m, NULL, t, (int)strlen(online), online, 1, true);
-    snprintf(sub, sizeof(sub), "%s/cmd/+/#", d->cfg.uplink.topic_prefix);
-    int r2 = mosquitto_subscribe(m, NULL, sub, 1);
+    const char *prefix = d->cfg.uplink.topic_prefix;
+    int r2 =
+        msg_cloud_filter(MSG_CLOUD_CMD, prefix, strlen(prefix), sub, sizeof(sub), NULL) == MSG_OK
+            ? mosquitto_subscribe(m, NULL, sub, 1)
+            : MOSQ_ERR_INVAL;
     if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS)
         log_err("cannot announce/subscribe on the cloud broker: %s",
                 mosquitto_strerror(r1 ? r1 : r2));
