@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <fleetgw/hex.h>
 #include <fleetgw/ident.h>
 #include <fleetgw/image.h>
 #include <fleetgw/msg.h>
@@ -41,29 +42,11 @@ static const char *const lifecycle_names[] = {
     "unknown",           "assembly-and-test",         "psa-rot-provisioning", "secured",
     "non-psa-rot-debug", "recoverable-psa-rot-debug", "decommissioned"};
 
-static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
+/* A non-empty hex string of at most cap bytes (proto's hex_decode). */
+static int hex_field(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
 {
     size_t n = strlen(s);
-    if (n == 0 || n % 2 != 0 || n / 2 > cap)
-        return -EINVAL;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + (size_t)k];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                v |= (unsigned)(c - 'A' + 10);
-            else
-                return -EINVAL;
-        }
-        out[i] = (uint8_t)v;
-    }
-    *ret_len = n / 2;
-    return 0;
+    return n > 0 && hex_decode(s, n, out, cap, ret_len) == 0 ? 0 : -EINVAL;
 }
 
 static bool hash_len_ok(size_t n)
@@ -130,7 +113,7 @@ int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret
         }
         if (!json_object_object_get_ex(e, "measurement", &f) ||
             !json_object_is_type(f, json_type_string) ||
-            hex_decode(json_object_get_string(f), ref->meas, sizeof(ref->meas), &ref->meas_len) <
+            hex_field(json_object_get_string(f), ref->meas, sizeof(ref->meas), &ref->meas_len) <
                 0 ||
             !hash_len_ok(ref->meas_len)) {
             snprintf(err, errlen, "reference_values[%zu].measurement must be 32/48/64 bytes hex",
@@ -139,8 +122,8 @@ int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret
         }
         if (!json_object_object_get_ex(e, "signer_id", &f) ||
             !json_object_is_type(f, json_type_string) ||
-            hex_decode(json_object_get_string(f), ref->signer, sizeof(ref->signer),
-                       &ref->signer_len) < 0 ||
+            hex_field(json_object_get_string(f), ref->signer, sizeof(ref->signer),
+                      &ref->signer_len) < 0 ||
             !hash_len_ok(ref->signer_len)) {
             snprintf(err, errlen, "reference_values[%zu].signer_id must be 32/48/64 bytes hex", i);
             goto out;

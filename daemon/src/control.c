@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fleetgw/hex.h>
 #include <fleetgw/msg.h>
 #include <grp.h>
 #include <poll.h>
@@ -17,17 +18,6 @@
 #include <unistd.h>
 
 #include "log.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static const char *get_str(json_object *o, const char *key, size_t max, char *err, size_t errlen)
 {
@@ -98,13 +88,10 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
             snprintf(err, errlen, "'iak_pub' must be 130 hex digits (a 65-byte point)");
             goto out;
         }
-        for (size_t i = 0; i < 65; i++) {
-            int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-            if (hi < 0 || lo < 0) {
-                snprintf(err, errlen, "'iak_pub' is not hexadecimal");
-                goto out;
-            }
-            req->iak_pub[i] = (uint8_t)(hi << 4 | lo);
+        size_t n = 0;
+        if (hex_decode(s, 130, req->iak_pub, sizeof(req->iak_pub), &n) != 0 || n != 65) {
+            snprintf(err, errlen, "'iak_pub' is not hexadecimal");
+            goto out;
         }
         if (req->iak_pub[0] != 0x04) {
             snprintf(err, errlen, "'iak_pub' is not an uncompressed point (04...)");

@@ -3,19 +3,16 @@
 
 #include <string.h>
 
+#include "fleetgw/hex.h"
+
 int ident_node_id(const uint8_t pub[CRYPTO_P256_PUB_LEN], char out[IDENT_NODE_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t md[CRYPTO_SHA256_LEN];
 
     out[0] = '\0';
     if (pub == NULL || pub[0] != 0x04 || crypto_sha256(pub, CRYPTO_P256_PUB_LEN, md) != 0)
         return -1;
-    for (size_t i = 0; i < IDENT_NODE_ID_LEN / 2u; i++) {
-        out[2u * i] = hex[md[i] >> 4];
-        out[2u * i + 1u] = hex[md[i] & 15u];
-    }
-    out[IDENT_NODE_ID_LEN] = '\0';
+    hex_encode(md, IDENT_NODE_ID_LEN / 2u, out);
     return 0;
 }
 

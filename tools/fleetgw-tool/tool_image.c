@@ -67,7 +67,7 @@ static const char *status_id(enum image_status st)
 static void uuid_str(const uint8_t u[16], char out[37])
 {
     char h[33];
-    tool_hex_str(u, 16, h);
+    hex_encode(u, 16, h);
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
@@ -139,7 +139,7 @@ static int parse_uuid(const char *s, const uint8_t *ns, uint8_t out[16])
                 ok = s[i] == '-';
                 continue;
             }
-            int hi = tool_hexval(s[i]), lo = i + 1 < n ? tool_hexval(s[i + 1]) : -1;
+            int hi = hex_value(s[i]), lo = i + 1 < n ? hex_value(s[i + 1]) : -1;
             if (hi < 0 || lo < 0 || j >= 16) {
                 ok = 0;
                 break;
@@ -432,7 +432,7 @@ static int cmd_sign(int argc, char **argv)
     if (tool_write_atomic(out_path, out, out_len, 0644) != 0)
         goto out;
     char h[65], ver[48];
-    tool_hex_str(digest, sizeof(digest), h);
+    hex_encode(digest, sizeof(digest), h);
     version_str(&o.version, ver, sizeof(ver));
     printf("signed %s: version %s, %zu bytes, digest %s\n", out_path, ver, out_len, h);
     rc = TOOL_OK;
@@ -469,11 +469,11 @@ static void print_info_text(const struct image_info *i)
         printf("dependency:       image %u >= %s\n", i->deps[d].image_id, ver);
     }
     if (i->has_sha256) {
-        tool_hex_str(i->sha256, 32, h);
+        hex_encode(i->sha256, 32, h);
         printf("SHA256 TLV:       %s\n", h);
     }
     if (i->has_keyhash) {
-        tool_hex_str(i->keyhash, 32, h);
+        hex_encode(i->keyhash, 32, h);
         printf("KEYHASH TLV:      %s\n", h);
     }
     if (i->pubkey_off != 0)
@@ -510,11 +510,11 @@ static void print_info_json(const struct image_info *i)
     }
     printf("]");
     if (i->has_sha256) {
-        tool_hex_str(i->sha256, 32, h);
+        hex_encode(i->sha256, 32, h);
         printf(",\"sha256_tlv\":\"%s\"", h);
     }
     if (i->has_keyhash) {
-        tool_hex_str(i->keyhash, 32, h);
+        hex_encode(i->keyhash, 32, h);
         printf(",\"keyhash_tlv\":\"%s\"", h);
     }
     printf(",\"key_format\":\"%s\"",
@@ -599,8 +599,8 @@ static int cmd_verify(int argc, char **argv)
     enum image_status st = image_verify(img, len, &vo, &r);
     free(img);
     char h[65], kh[65];
-    tool_hex_str(r.digest, 32, h);
-    tool_hex_str(r.signer_keyhash, 32, kh);
+    hex_encode(r.digest, 32, h);
+    hex_encode(r.signer_keyhash, 32, kh);
     if (a.json) {
         printf("{\"file\":");
         tool_json_str(stdout, path);

@@ -19,42 +19,11 @@
 #include <openssl/pem.h>
 
 #include "fleetgw/der.h"
-
-int tool_hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "fleetgw/hex.h"
 
 int tool_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
 {
-    size_t n = strlen(s);
-    if (n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = tool_hexval((unsigned char)s[2 * i]);
-        int lo = tool_hexval((unsigned char)s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *ret_len = n / 2;
-    return 0;
-}
-
-void tool_hex_str(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
+    return hex_decode(s, strlen(s), out, cap, ret_len) == 0 ? 0 : -1;
 }
 
 void tool_print_hex(FILE *f, const uint8_t *p, size_t n)

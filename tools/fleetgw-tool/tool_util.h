@@ -13,17 +13,15 @@
 #include <openssl/evp.h>
 
 #include "fleetgw/crypto.h"
+#include "fleetgw/hex.h"
 
 /* ---- hex and JSON text ---- */
 
-/* Value of one hex digit (either case), or -1. */
-int tool_hexval(int c);
-/* Decodes an even-length hex string of at most cap bytes into out; 0, or -1 when malformed
- * or too long (out may then hold a part). */
+/* Hex digits and bytes: proto's fleetgw/hex.h (hex_value, hex_decode, hex_encode). */
+/* Decodes an even-length NUL-terminated hex string of at most cap bytes into out; 0, or -1
+ * when malformed or too long (out may then hold a part). */
 int tool_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
     __attribute__((warn_unused_result));
-/* Lower-case hex of p[0..n) into out, which holds 2 * n + 1 chars (NUL-terminated). */
-void tool_hex_str(const uint8_t *p, size_t n, char *out);
 void tool_print_hex(FILE *f, const uint8_t *p, size_t n);
 /* s as a JSON string, quotes included (control characters and DEL as \u00XX). */
 void tool_json_str(FILE *f, const char *s);
