@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "attest.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -167,62 +168,13 @@ out:
     return r;
 }
 
-/* The whole regular file name (relative to dirfd, or a path with AT_FDCWD), at most max
- * bytes, into a new buffer with a NUL after it. NULL with the reason in why and a negative
- * errno in *ret_err. */
-static char *read_whole(int dirfd, const char *name, size_t max, size_t *ret_len, const char **why,
-                        int *ret_err)
-{
-    struct stat st;
-    char *buf = NULL;
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    *ret_err = 0;
-    if (fd < 0) {
-        *ret_err = -errno;
-        *why = strerror(errno);
-        return NULL;
-    }
-    if (fstat(fd, &st) != 0) {
-        *ret_err = -errno;
-        *why = strerror(errno);
-    } else if (!S_ISREG(st.st_mode)) {
-        *ret_err = -EINVAL;
-        *why = "not a regular file";
-    } else if ((uint64_t)st.st_size > max) {
-        *ret_err = -EFBIG;
-        *why = "larger than allowed";
-    } else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-        *ret_err = -ENOMEM;
-        *why = strerror(ENOMEM);
-    } else {
-        size_t have = 0;
-        while (have < (size_t)st.st_size) {
-            ssize_t k = read(fd, buf + have, (size_t)st.st_size - have);
-            if (k <= 0) {
-                *ret_err = k == 0 ? -EIO : -errno;
-                *why = k == 0 ? "shorter than its size (changed while read)" : strerror(errno);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            have += (size_t)k;
-        }
-        if (buf != NULL) {
-            buf[have] = '\0';
-            *ret_len = have;
-        }
-    }
-    close(fd);
-    return buf;
-}
-
 int attest_policy_load(const char *path, struct attest_policy **ret, char *err, size_t errlen)
 {
     const char *why = NULL;
     char inner[200];
     size_t len = 0;
     int r;
-    char *buf = read_whole(AT_FDCWD, path, ATTEST_POLICY_MAX_TEXT, &len, &why, &r);
+    char *buf = readfile_at(AT_FDCWD, path, ATTEST_POLICY_MAX_TEXT, &len, &why, &r);
     if (buf == NULL) {
         snprintf(err, errlen, "%s: %s (a reference file is a regular file of at most 4 MiB)", path,
                  why);
@@ -305,7 +257,7 @@ static int load_signer_keys(const char *path, struct image_key *keys, size_t cap
     char inner[200];
     size_t len = 0;
     int r;
-    char *text = read_whole(AT_FDCWD, path, ATTEST_KEYS_MAX_TEXT, &len, &why, &r);
+    char *text = readfile_at(AT_FDCWD, path, ATTEST_KEYS_MAX_TEXT, &len, &why, &r);
     if (text == NULL) {
         snprintf(err, errlen, "%s: %s (a key file is a regular file of at most 64 KiB)", path, why);
         return r;
@@ -365,7 +317,7 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
         const char *why = NULL;
         size_t len = 0;
         int rerr;
-        char *img = read_whole(dirfd, name, IMAGE_MAX_LEN, &len, &why, &rerr);
+        char *img = readfile_at(dirfd, name, IMAGE_MAX_LEN, &len, &why, &rerr);
         if (img == NULL) {
             if (report)
                 report(ctx, name, false, why);

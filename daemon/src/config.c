@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "config.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -551,63 +552,25 @@ out:
 int config_load_opts(const char *path, bool check_files, struct config *cfg,
                      struct config_error *err)
 {
-    int fd = -1;
-    char *buf = NULL;
+    const char *why = NULL;
+    size_t len = 0;
     int r;
-    struct stat st;
 
     memset(err, 0, sizeof(*err));
     config_defaults(cfg);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        r = -errno;
-        err->exit_code = CONFIG_EXIT_FILE;
-        snprintf(err->message, sizeof(err->message), "%s: cannot read the configuration file: %s",
-                 path, strerror(-r));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        r = -EINVAL;
-        err->exit_code = CONFIG_EXIT_FILE;
-        snprintf(err->message, sizeof(err->message),
-                 "%s: cannot read the configuration file: not a regular file", path);
-        goto out;
-    }
-    if (st.st_size > CONFIG_MAX_FILE) {
-        r = -EFBIG;
-        err->exit_code = CONFIG_EXIT_FILE;
-        snprintf(err->message, sizeof(err->message),
-                 "%s: the configuration file is larger than %d bytes", path, CONFIG_MAX_FILE);
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
+    char *buf = readfile_at(AT_FDCWD, path, CONFIG_MAX_FILE, &len, &why, &r);
     if (buf == NULL) {
-        r = -ENOMEM;
         err->exit_code = CONFIG_EXIT_FILE;
-        snprintf(err->message, sizeof(err->message), "%s: out of memory", path);
-        goto out;
-    }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            err->exit_code = CONFIG_EXIT_FILE;
+        if (r == -EFBIG)
             snprintf(err->message, sizeof(err->message),
-                     "%s: cannot read the configuration file: %s", path, strerror(-r));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
+                     "%s: the configuration file is larger than %d bytes", path, CONFIG_MAX_FILE);
+        else
+            snprintf(err->message, sizeof(err->message),
+                     "%s: cannot read the configuration file: %s", path, why);
+        return r;
     }
-    r = config_parse(path, buf, got, check_files, cfg, err);
-out:
+    r = config_parse(path, buf, len, check_files, cfg, err);
     free(buf);
-    if (fd >= 0)
-        close(fd);
     return r;
 }
 
