@@ -23,11 +23,6 @@ static void on_rollback(void *u)
     q->stale = true;
 }
 
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-    return sqlite_errno(sqlite3_prepare_v2(db, sql, -1, st, NULL));
-}
-
 static int step_error(int rc)
 {
     int r = sqlite_errno(rc);
@@ -76,27 +71,19 @@ int downq_open(struct spool *s, struct downq **ret)
                                   "CREATE INDEX IF NOT EXISTS down_node ON down(node);"
                                   "CREATE INDEX IF NOT EXISTS down_ts ON down(ts);",
                                   NULL, NULL, NULL));
+    const struct sqlite_stmt_spec stmts[] = {
+        {&q->ins, "INSERT INTO down(ts, node, topic, payload) VALUES(?, ?, ?, ?)"},
+        {&q->next, "SELECT id, ts, node, topic, payload, sent FROM down WHERE id > ? "
+                   "ORDER BY id LIMIT 1"},
+        {&q->del, "DELETE FROM down WHERE id = ?"},
+        {&q->size_of, "SELECT length(topic) + length(payload) FROM down WHERE id = ?"},
+        {&q->sent, "UPDATE down SET sent = sent + 1 WHERE id = ?"},
+        {&q->node_cnt, "SELECT count(*) FROM down WHERE node = ?"},
+        {&q->totals,
+         "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM down"},
+    };
     if (r == 0)
-        r = prepare(q->db, "INSERT INTO down(ts, node, topic, payload) VALUES(?, ?, ?, ?)",
-                    &q->ins);
-    if (r == 0)
-        r = prepare(q->db,
-                    "SELECT id, ts, node, topic, payload, sent FROM down WHERE id > ? "
-                    "ORDER BY id LIMIT 1",
-                    &q->next);
-    if (r == 0)
-        r = prepare(q->db, "DELETE FROM down WHERE id = ?", &q->del);
-    if (r == 0)
-        r = prepare(q->db, "SELECT length(topic) + length(payload) FROM down WHERE id = ?",
-                    &q->size_of);
-    if (r == 0)
-        r = prepare(q->db, "UPDATE down SET sent = sent + 1 WHERE id = ?", &q->sent);
-    if (r == 0)
-        r = prepare(q->db, "SELECT count(*) FROM down WHERE node = ?", &q->node_cnt);
-    if (r == 0)
-        r = prepare(q->db,
-                    "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM down",
-                    &q->totals);
+        r = sqlite_prepare_all(q->db, stmts, sizeof(stmts) / sizeof(stmts[0]));
     if (r == 0)
         r = refresh(q);
     if (r < 0)
@@ -287,10 +274,11 @@ int downq_expire(struct downq *q, int64_t now, int64_t ttl, int64_t after, uint6
         r = fresh(q);
     if (r < 0)
         return r;
-    r = prepare(q->db,
-                "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM down "
-                "WHERE ts < ? AND id > ?",
-                &st);
+    r = sqlite_prepare(
+        q->db,
+        "SELECT count(*), coalesce(sum(length(topic) + length(payload)), 0) FROM down "
+        "WHERE ts < ? AND id > ?",
+        &st);
     if (r < 0)
         goto out;
     sqlite3_bind_int64(st, 1, now - ttl);
@@ -306,7 +294,7 @@ int downq_expire(struct downq *q, int64_t now, int64_t ttl, int64_t after, uint6
     st = NULL;
     if (n == 0)
         goto out;
-    r = prepare(q->db, "DELETE FROM down WHERE ts < ? AND id > ?", &st);
+    r = sqlite_prepare(q->db, "DELETE FROM down WHERE ts < ? AND id > ?", &st);
     if (r < 0)
         goto out;
     sqlite3_bind_int64(st, 1, now - ttl);

@@ -129,8 +129,7 @@ out:
 int registry_get(struct registry *r, const char *id, struct registry_node *ret)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite_errno(
-        sqlite3_prepare_v2(r->db, "SELECT " NODE_COLS " FROM nodes WHERE id = ?", -1, &st, NULL));
+    int rc = sqlite_prepare(r->db, "SELECT " NODE_COLS " FROM nodes WHERE id = ?", &st);
     if (rc < 0)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -153,13 +152,11 @@ out:
 static int exec_id(struct registry *r, const char *sql, const char *id)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite_errno(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
+    int rc = sqlite_prepare(r->db, sql, &st);
     if (rc < 0)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite_errno(sqlite3_step(st));
-    if (rc == 0 && sqlite3_changes(r->db) == 0)
-        rc = -ENOENT;
+    rc = sqlite_step_changed(r->db, st);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -174,12 +171,12 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
                          const char *reason, const char *fw_version, int64_t now, bool seen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite_errno(
-        sqlite3_prepare_v2(r->db,
-                           "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?,"
-                           " last_seen = CASE WHEN ? THEN ? ELSE last_seen END,"
-                           " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
-                           -1, &st, NULL));
+    int rc =
+        sqlite_prepare(r->db,
+                       "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?,"
+                       " last_seen = CASE WHEN ? THEN ? ELSE last_seen END,"
+                       " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
+                       &st);
     if (rc < 0)
         goto out;
     sqlite3_bind_text(st, 1, verdict, -1, SQLITE_STATIC);
@@ -190,9 +187,7 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
     sqlite3_bind_text(st, 6, fw_version ? fw_version : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, fw_version ? fw_version : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, id, -1, SQLITE_STATIC);
-    rc = sqlite_errno(sqlite3_step(st));
-    if (rc == 0 && sqlite3_changes(r->db) == 0)
-        rc = -ENOENT;
+    rc = sqlite_step_changed(r->db, st);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -201,8 +196,7 @@ out:
 int registry_touch(struct registry *r, const char *id, int64_t now)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite_errno(
-        sqlite3_prepare_v2(r->db, "UPDATE nodes SET last_seen = ? WHERE id = ?", -1, &st, NULL));
+    int rc = sqlite_prepare(r->db, "UPDATE nodes SET last_seen = ? WHERE id = ?", &st);
     if (rc < 0)
         goto out;
     sqlite3_bind_int64(st, 1, now);
@@ -219,8 +213,7 @@ int registry_foreach(struct registry *r, int (*fn)(const struct registry_node *n
 {
     sqlite3_stmt *st = NULL;
     struct registry_node n;
-    int rc = sqlite_errno(
-        sqlite3_prepare_v2(r->db, "SELECT " NODE_COLS " FROM nodes ORDER BY id", -1, &st, NULL));
+    int rc = sqlite_prepare(r->db, "SELECT " NODE_COLS " FROM nodes ORDER BY id", &st);
     if (rc < 0)
         goto out;
     int s;

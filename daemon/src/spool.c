@@ -61,21 +61,11 @@ struct spool {
     unsigned n_counters;
 };
 
-static int exec(sqlite3 *db, const char *sql)
-{
-    return sqlite_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
-}
-
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-    return sqlite_errno(sqlite3_prepare_v2(db, sql, -1, st, NULL));
-}
-
 /* Reads one integer (the first column of the first row; 0 when there is no row). */
 static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
 {
     sqlite3_stmt *st = NULL;
-    int r = prepare(db, sql, &st);
+    int r = sqlite_prepare(db, sql, &st);
     if (r < 0)
         return r;
     *ret = 0;
@@ -113,22 +103,22 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     /* WAL + synchronous=FULL: every COMMIT is fsync'ed in the WAL before it returns. Locks
      * are taken per transaction (a few fcntl calls per commit, not per message: commits
      * are per batch), so that operators and tests can read the spool while it runs. */
-    r = exec(s->db, "PRAGMA journal_mode=WAL;");
+    r = sqlite_exec(s->db, "PRAGMA journal_mode=WAL;");
     if (r == 0)
-        r = exec(s->db, "PRAGMA synchronous=FULL;");
+        r = sqlite_exec(s->db, "PRAGMA synchronous=FULL;");
     /* Ids are assigned here (see next_id), so the table needs no AUTOINCREMENT; TTL expiry
      * walks the oldest ids, so no index on ts (a spool from an earlier version may have
      * both: the index is dropped, AUTOINCREMENT is harmless). */
     if (r == 0)
-        r = exec(s->db, "CREATE TABLE IF NOT EXISTS msgs ("
-                        " id INTEGER PRIMARY KEY,"
-                        " ts INTEGER NOT NULL, node TEXT NOT NULL, topic TEXT NOT NULL,"
-                        " payload BLOB NOT NULL, retain INTEGER NOT NULL DEFAULT 0);"
-                        "DROP INDEX IF EXISTS msgs_ts;"
-                        "CREATE TABLE IF NOT EXISTS counters ("
-                        " name TEXT PRIMARY KEY, n INTEGER NOT NULL);"
-                        "CREATE TABLE IF NOT EXISTS meta ("
-                        " name TEXT PRIMARY KEY, v INTEGER NOT NULL);");
+        r = sqlite_exec(s->db, "CREATE TABLE IF NOT EXISTS msgs ("
+                               " id INTEGER PRIMARY KEY,"
+                               " ts INTEGER NOT NULL, node TEXT NOT NULL, topic TEXT NOT NULL,"
+                               " payload BLOB NOT NULL, retain INTEGER NOT NULL DEFAULT 0);"
+                               "DROP INDEX IF EXISTS msgs_ts;"
+                               "CREATE TABLE IF NOT EXISTS counters ("
+                               " name TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+                               "CREATE TABLE IF NOT EXISTS meta ("
+                               " name TEXT PRIMARY KEY, v INTEGER NOT NULL);");
     if (r < 0)
         goto out;
     r = query_int(s->db, "SELECT coalesce(max(id), 0) FROM msgs", &v);
@@ -145,33 +135,22 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
         v + 1 > s->next_id)
         s->next_id = v + 1; /* a spool written by an AUTOINCREMENT version */
 
-    r = prepare(s->db,
-                "INSERT INTO msgs(id, ts, node, topic, payload, retain) VALUES(?, ?, ?, ?, ?, ?)",
-                &s->ins);
+    const struct sqlite_stmt_spec stmts[] = {
+        {&s->ins,
+         "INSERT INTO msgs(id, ts, node, topic, payload, retain) VALUES(?, ?, ?, ?, ?, ?)"},
+        {&s->next, "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY "
+                   "id LIMIT ?"},
+        {&s->del_range, "DELETE FROM msgs WHERE id BETWEEN ? AND ? "
+                        "RETURNING length(CAST(topic AS BLOB)) + length(payload)"},
+        {&s->cnt_add, "INSERT INTO counters(name, n) VALUES(?, ?) "
+                      "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n"},
+        {&s->cnt_get, "SELECT n FROM counters WHERE name = ?"},
+        {&s->meta_set, "INSERT INTO meta(name, v) VALUES('next_id', ?) "
+                       "ON CONFLICT(name) DO UPDATE SET v = excluded.v"},
+    };
+    r = sqlite_prepare_all(s->db, stmts, sizeof(stmts) / sizeof(stmts[0]));
     if (r == 0)
-        r = prepare(s->db,
-                    "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY "
-                    "id LIMIT ?",
-                    &s->next);
-    if (r == 0)
-        r = prepare(s->db,
-                    "DELETE FROM msgs WHERE id BETWEEN ? AND ? "
-                    "RETURNING length(CAST(topic AS BLOB)) + length(payload)",
-                    &s->del_range);
-    if (r == 0)
-        r = prepare(s->db,
-                    "INSERT INTO counters(name, n) VALUES(?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
-                    &s->cnt_add);
-    if (r == 0)
-        r = prepare(s->db, "SELECT n FROM counters WHERE name = ?", &s->cnt_get);
-    if (r == 0)
-        r = prepare(s->db,
-                    "INSERT INTO meta(name, v) VALUES('next_id', ?) "
-                    "ON CONFLICT(name) DO UPDATE SET v = excluded.v",
-                    &s->meta_set);
-    if (r == 0)
-        r = prepare(
+        r = sqlite_prepare(
             s->db,
             "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
             "FROM msgs",
@@ -252,7 +231,7 @@ void spool_close(struct spool *s)
     if (s == NULL)
         return;
     if (s->in_txn && s->db != NULL)
-        (void)exec(s->db, "ROLLBACK;");
+        (void)sqlite_exec(s->db, "ROLLBACK;");
     win_reset(s, 0);
     free(s->win);
     free(s->acks);
@@ -275,7 +254,7 @@ static int begin(struct spool *s)
 {
     if (s->in_txn)
         return 0;
-    int r = exec(s->db, "BEGIN IMMEDIATE;");
+    int r = sqlite_exec(s->db, "BEGIN IMMEDIATE;");
     if (r < 0)
         return r;
     s->in_txn = true;
@@ -414,11 +393,11 @@ int spool_commit(struct spool *s)
     if (r == 0)
         r = flush_pending(s);
     if (r == 0)
-        r = exec(s->db, "COMMIT;");
+        r = sqlite_exec(s->db, "COMMIT;");
     if (r < 0) {
         /* Nothing of this transaction happened: appends are gone (the caller must not
          * acknowledge them), acks and counters stay pending for the next commit. */
-        (void)exec(s->db, "ROLLBACK;");
+        (void)sqlite_exec(s->db, "ROLLBACK;");
         s->bytes = s->bytes_txn0;
         s->count = s->count_txn0;
         win_reset(s, s->next_id - 1); /* next_id stays: an id handed out may have been sent */
@@ -538,7 +517,7 @@ int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
     /* Oldest first, up to the first message young enough to keep: ids grow with time, so
      * this is every expired message unless the clock was set back meanwhile (then the
      * older ones behind a younger one wait for it). */
-    r = prepare(s->db, "SELECT id, ts FROM msgs ORDER BY id", &st);
+    r = sqlite_prepare(s->db, "SELECT id, ts FROM msgs ORDER BY id", &st);
     if (r < 0)
         return r;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) < cutoff)
@@ -612,7 +591,7 @@ int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_
 {
     sqlite3_stmt *st = NULL;
     bool seen[SPOOL_COUNTERS_MAX] = {false};
-    int r = prepare(s->db, "SELECT name, n FROM counters ORDER BY name", &st);
+    int r = sqlite_prepare(s->db, "SELECT name, n FROM counters ORDER BY name", &st);
     if (r < 0)
         goto out;
     int rc;
