@@ -212,6 +212,10 @@ static enum ota_err on_offer(struct ota *o, const struct msg_ota_offer *of, uint
     enum ota_err err;
     uint32_t st = o->prog.state;
 
+    /* Running in test mode: the secondary slot holds the revert image. Checked first, so
+     * that not even a stale DOWNLOADING record resumes into it. */
+    if (o->cfg.running_test_mode)
+        return reply_ack(of->campaign, MSG_REASON_BUSY, out, cap, out_len, topic);
     /* The same offer again while downloading: resume (the next chunk is steered by the
      * request replies). */
     if (st == MSG_OTA_DOWNLOADING && strcmp(of->campaign, o->prog.campaign) == 0 &&
@@ -338,6 +342,7 @@ static enum ota_err on_confirm(struct ota *o, const struct msg_ota_confirm *c, u
     }
     if (o->port.confirm(o->port.ctx) != 0)
         return reply_status(o, out, cap, out_len, topic); /* still testing; may retry */
+    o->cfg.running_test_mode = 0;                         /* the secondary slot is free again */
     o->prog.state = MSG_OTA_CONFIRMED;
     o->prog.reason = MSG_REASON_NONE;
     err = prog_store(o);
