@@ -240,14 +240,18 @@ static int cmd_offer(struct server *s, const char *campaign, const char *path, c
         free(data);
         return -1;
     }
+    /* the same campaign and image again (a re-offer after a stall): the counters go on */
+    int again = strcmp(s->campaign, campaign) == 0 && memcmp(s->digest, info.sha256, 32) == 0;
     free(s->image);
     s->image = data;
     s->image_len = len;
     memcpy(s->digest, info.sha256, sizeof(s->digest));
     snprintf(s->campaign, sizeof(s->campaign), "%s", campaign);
     s->chunk = (uint32_t)ck;
-    s->sent_hw = 0;
-    s->bytes_sent = s->bytes_resent = s->chunks = 0;
+    if (!again) {
+        s->sent_hw = 0;
+        s->bytes_sent = s->bytes_resent = s->chunks = 0;
+    }
     memset(&m, 0, sizeof(m));
     m.type = MSG_OTA_OFFER;
     memcpy(m.u.offer.campaign, s->campaign, sizeof(m.u.offer.campaign));
@@ -349,7 +353,9 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&s.lock, NULL);
     mosquitto_lib_init();
-    s.mosq = mosquitto_new("ota-testserver", true, &s);
+    char client_id[96];
+    snprintf(client_id, sizeof(client_id), "ota-testserver-%s", s.node); /* one per node */
+    s.mosq = mosquitto_new(client_id, true, &s);
     if (s.mosq == NULL || mosquitto_username_pw_set(s.mosq, user, pw) != MOSQ_ERR_SUCCESS)
         return 1;
     mosquitto_connect_callback_set(s.mosq, on_connect);

@@ -26,8 +26,8 @@ def main():
         im = site.images
         d1, d2 = im.digest[im.v1], im.digest[im.v2]
         (node,) = site.nodes("ota-", 1)
-        sim = site.fleet_sim("ota-", 1)
         srv = Server(site, node, "otaserver")
+        sim = site.fleet_sim("ota-", 1)
         srv.wait(r"^node-status state=1 version=1\.0\.0\+0", what="v1 node-status")
         ok, meas, ver = srv.attest()
         expect(ok and meas == d1 and ver == "1.0.0+0",
