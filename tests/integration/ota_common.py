@@ -122,7 +122,7 @@ class Server:
 class Site:
     """Broker, images, node keys/certificates; fleet-sim runs started on demand."""
 
-    def __init__(self, env):
+    def __init__(self, env, broker_conf=()):
         self.env = env
         self.ca = env.ca("edge-ca")
         self.secret = env.path("otaserver.secret")
@@ -133,7 +133,8 @@ class Site:
         pwfile = env.path("edge.passwd")
         env.run([require("mosquitto_passwd"), "-b", "-c", pwfile, SERVER_USER, pw], check=True)
         self.broker = env.start_mosquitto(self.ca, name="edge", superusers=[SERVER_USER],
-                                          extra_conf=[f"password_file {pwfile}"])
+                                          extra_conf=[f"password_file {pwfile}"] +
+                                          list(broker_conf))
         self.images = Images(env)
         self.key_dir = env.path("iak")
         self.pub_dir = env.path("iak-pub")

@@ -3,8 +3,12 @@
  * real protocol (proto/ msg_encode/msg_decode, token_verify) through the real broker
  * (libmosquitto over the broker's unix socket) with real signed images, for one node.
  *
- *   fleetgw-ota-testserver --socket PATH --username NAME --password-file F --node ID
- *                          [--iak-pub PEM]
+ *   fleetgw-ota-testserver --socket PATH --username NAME --password-file F
+ *                          (--node ID [--iak-pub PEM] | --nodes-file FILE)
+ *
+ * With --nodes-file (one node id per line) it serves a whole fleet: "offer" goes to every
+ * listed node, chunks are served to whichever node asks, only status lines are printed (with
+ * "node=ID"), and attestation is not available.
  *
  * Commands on stdin, one per line:
  *   offer CAMPAIGN IMAGE CHUNK   publish an ota-offer for the image file (digest, size and
@@ -40,6 +44,8 @@ struct server {
     pthread_mutex_t lock;
     struct mosquitto *mosq;
     char node[MSG_NODE_ID_MAX + 1];
+    char (*ids)[MSG_NODE_ID_MAX + 1]; /* --nodes-file */
+    size_t n_ids;
     uint8_t iak_pub[CRYPTO_P256_PUB_LEN];
     int have_pub;
     /* the current offer */
@@ -73,7 +79,7 @@ static const char *state_name(unsigned st)
     return st < 8 ? n[st] : "?";
 }
 
-static int publish(struct server *s, const char *suffix, const struct msg *m)
+static int publish_to(struct server *s, const char *node, const char *suffix, const struct msg *m)
 {
     uint8_t buf[2200];
     size_t len = 0;
@@ -82,7 +88,7 @@ static int publish(struct server *s, const char *suffix, const struct msg *m)
         say("error cannot encode a %s message", suffix);
         return -1;
     }
-    snprintf(topic, sizeof(topic), "fleet/%s/%s", s->node, suffix);
+    snprintf(topic, sizeof(topic), "fleet/%s/%s", node, suffix);
     int rc = mosquitto_publish(s->mosq, NULL, topic, (int)len, buf, 1, false);
     if (rc != MOSQ_ERR_SUCCESS) {
         say("error publish %s: %s", topic, mosquitto_strerror(rc));
@@ -91,8 +97,18 @@ static int publish(struct server *s, const char *suffix, const struct msg *m)
     return 0;
 }
 
+static int publish(struct server *s, const char *suffix, const struct msg *m)
+{
+    if (s->n_ids == 0)
+        return publish_to(s, s->node, suffix, m);
+    for (size_t i = 0; i < s->n_ids; i++)
+        if (publish_to(s, s->ids[i], suffix, m) != 0)
+            return -1;
+    return 0;
+}
+
 /* lock held */
-static void send_chunk(struct server *s, uint32_t off, uint32_t len)
+static void send_chunk(struct server *s, const char *node, uint32_t off, uint32_t len)
 {
     struct msg m;
     if (s->image == NULL || off >= s->image_len)
@@ -107,10 +123,12 @@ static void send_chunk(struct server *s, uint32_t off, uint32_t len)
     m.u.chunk.offset = off;
     m.u.chunk.data = s->image + off;
     m.u.chunk.data_len = len;
-    if (publish(s, "ota/chunk", &m) != 0)
+    if (publish_to(s, node, "ota/chunk", &m) != 0)
         return;
     s->chunks++;
     s->bytes_sent += len;
+    if (s->n_ids > 0)
+        return; /* a fleet: no per-node high-water mark */
     if (off < s->sent_hw)
         s->bytes_resent += (off + len <= s->sent_hw) ? len : s->sent_hw - off;
     if (off + len > s->sent_hw)
@@ -146,36 +164,55 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 {
     struct server *s = obj;
     struct msg m;
-    char prefix[128];
-    const char *suffix;
+    char node[MSG_NODE_ID_MAX + 1];
+    const char *suffix, *slash;
+    size_t idl;
     (void)mosq;
-    snprintf(prefix, sizeof(prefix), "fleet/%s/", s->node);
-    if (strncmp(mm->topic, prefix, strlen(prefix)) != 0)
+    if (strncmp(mm->topic, "fleet/", 6) != 0 || (slash = strchr(mm->topic + 6, '/')) == NULL)
         return;
-    suffix = mm->topic + strlen(prefix);
+    idl = (size_t)(slash - (mm->topic + 6));
+    if (idl == 0 || idl > MSG_NODE_ID_MAX)
+        return;
+    memcpy(node, mm->topic + 6, idl);
+    node[idl] = '\0';
+    if (s->n_ids == 0 && strcmp(node, s->node) != 0)
+        return;
+    suffix = slash + 1;
     if (msg_decode(mm->payload, (size_t)mm->payloadlen, &m) != MSG_OK) {
         say("error undecodable message on %s", mm->topic);
         return;
     }
     pthread_mutex_lock(&s->lock);
     if (strcmp(suffix, "ota/ack") == 0 && m.type == MSG_OTA_ACK) {
-        say("ack campaign=%s accepted=%d reason=%u", m.u.ack.campaign, m.u.ack.accepted,
-            (unsigned)m.u.ack.reason);
+        if (s->n_ids == 0)
+            say("ack campaign=%s accepted=%d reason=%u", m.u.ack.campaign, m.u.ack.accepted,
+                (unsigned)m.u.ack.reason);
+        else if (!m.u.ack.accepted)
+            say("ack node=%s campaign=%s accepted=0 reason=%u", node, m.u.ack.campaign,
+                (unsigned)m.u.ack.reason);
         if (m.u.ack.accepted && strcmp(m.u.ack.campaign, s->campaign) == 0)
-            send_chunk(s, 0, s->chunk); /* from 0; a resumed node steers us */
+            send_chunk(s, node, 0, s->chunk); /* from 0; a resumed node steers us */
     } else if (strcmp(suffix, "ota/request") == 0 && m.type == MSG_OTA_CHUNK_REQ) {
-        say("request offset=%" PRIu32 " length=%" PRIu32, m.u.chunk_req.offset,
-            m.u.chunk_req.length);
+        if (s->n_ids == 0)
+            say("request offset=%" PRIu32 " length=%" PRIu32, m.u.chunk_req.offset,
+                m.u.chunk_req.length);
         if (strcmp(m.u.chunk_req.campaign, s->campaign) == 0)
-            send_chunk(s, m.u.chunk_req.offset, m.u.chunk_req.length);
+            send_chunk(s, node, m.u.chunk_req.offset, m.u.chunk_req.length);
     } else if (strcmp(suffix, "ota/status") == 0 && m.type == MSG_OTA_STATUS) {
-        say("status campaign=%s state=%s offset=%" PRIu32 " reason=%u", m.u.status.campaign,
-            state_name(m.u.status.state), m.u.status.offset, (unsigned)m.u.status.reason);
+        if (s->n_ids == 0)
+            say("status campaign=%s state=%s offset=%" PRIu32 " reason=%u", m.u.status.campaign,
+                state_name(m.u.status.state), m.u.status.offset, (unsigned)m.u.status.reason);
+        else
+            say("status node=%s campaign=%s state=%s offset=%" PRIu32 " reason=%u", node,
+                m.u.status.campaign, state_name(m.u.status.state), m.u.status.offset,
+                (unsigned)m.u.status.reason);
         if (m.u.status.state == MSG_OTA_DOWNLOADING &&
             strcmp(m.u.status.campaign, s->campaign) == 0)
-            send_chunk(s, m.u.status.offset, s->chunk); /* the node is back: go on */
+            send_chunk(s, node, m.u.status.offset, s->chunk); /* the node is back: go on */
     } else if (strcmp(suffix, "attest/evidence") == 0 && m.type == MSG_ATTEST_EVIDENCE) {
         on_evidence(s, &m);
+    } else if (strcmp(suffix, "status") == 0 && m.type == MSG_NODE_STATUS && s->n_ids > 0) {
+        say("node-status node=%s state=%u", node, (unsigned)m.u.node_status.state);
     } else if (strcmp(suffix, "status") == 0 && m.type == MSG_NODE_STATUS) {
         say("node-status state=%u version=%u.%u.%u+%" PRIu32, (unsigned)m.u.node_status.state,
             m.u.node_status.version.major, m.u.node_status.version.minor,
@@ -195,7 +232,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         return;
     }
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        snprintf(topic, sizeof(topic), "fleet/%s/%s", s->node, subs[i]);
+        snprintf(topic, sizeof(topic), "fleet/%s/%s", s->n_ids > 0 ? "+" : s->node, subs[i]);
         (void)mosquitto_subscribe(mosq, NULL, topic, 1);
     }
 }
@@ -306,7 +343,7 @@ static int read_pub(const char *path, uint8_t pub[CRYPTO_P256_PUB_LEN])
 int main(int argc, char **argv)
 {
     static struct server s;
-    const char *sock = NULL, *user = NULL, *pub = NULL, *pwfile = NULL;
+    const char *sock = NULL, *user = NULL, *pub = NULL, *pwfile = NULL, *nodes_file = NULL;
     char pw[256] = "";
     char line[1024];
     int rc;
@@ -318,6 +355,8 @@ int main(int argc, char **argv)
             user = argv[i + 1];
         else if (strcmp(argv[i], "--node") == 0)
             snprintf(s.node, sizeof(s.node), "%s", argv[i + 1]);
+        else if (strcmp(argv[i], "--nodes-file") == 0)
+            nodes_file = argv[i + 1];
         else if (strcmp(argv[i], "--password-file") == 0)
             pwfile = argv[i + 1];
         else if (strcmp(argv[i], "--iak-pub") == 0)
@@ -327,10 +366,32 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (nodes_file != NULL) {
+        FILE *f = fopen(nodes_file, "re");
+        char id[128];
+        s.ids = calloc(100000, sizeof(*s.ids));
+        if (f == NULL || s.ids == NULL) {
+            fprintf(stderr, "fleetgw-ota-testserver: cannot read %s\n", nodes_file);
+            return 2;
+        }
+        while (s.n_ids < 100000 && fgets(id, sizeof(id), f) != NULL) {
+            id[strcspn(id, "\r\n")] = '\0';
+            if (id[0] == '\0')
+                continue;
+            if (msg_node_id_valid(id, strlen(id)) != 0) {
+                fprintf(stderr, "fleetgw-ota-testserver: %s: bad node id '%s'\n", nodes_file, id);
+                fclose(f);
+                return 2;
+            }
+            memcpy(s.ids[s.n_ids++], id, strlen(id) + 1); /* <= 48 characters: checked */
+        }
+        fclose(f);
+        snprintf(s.node, sizeof(s.node), "fleet");
+    }
     if (sock == NULL || user == NULL || pwfile == NULL ||
-        msg_node_id_valid(s.node, strlen(s.node)) != 0) {
+        msg_node_id_valid(s.node, strlen(s.node)) != 0 || (s.n_ids > 0 && pub != NULL)) {
         fprintf(stderr, "usage: fleetgw-ota-testserver --socket PATH --username NAME "
-                        "--password-file F --node ID [--iak-pub PEM]\n");
+                        "--password-file F (--node ID [--iak-pub PEM] | --nodes-file FILE)\n");
         return 2;
     }
     {
@@ -401,5 +462,6 @@ int main(int argc, char **argv)
     mosquitto_destroy(s.mosq);
     mosquitto_lib_cleanup();
     free(s.image);
+    free(s.ids);
     return 0;
 }

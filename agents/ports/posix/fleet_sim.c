@@ -121,6 +121,7 @@ struct sim_opts {
     enum sim_bad bad;
     const char *boot_key;
     const char *state_dir;
+    int until_ota; /* -1, or exit once every node's update reached this state (or failed) */
     bool keep_state;
     unsigned nfaults;
     struct sim_fault_spec {
@@ -310,7 +311,8 @@ static void usage(void)
             "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
             "                  [--bad-measurement|--forge|--replay]]\n"
             "                 [--boot-key PUB.pem [--state-dir DIR | --keep-state]\n"
-            "                  [--fault FIRST[-LAST]:KIND[=ARG]]...]   (OTA, docs/agent.md)\n"
+            "                  [--fault FIRST[-LAST]:KIND[=ARG]]...\n"
+            "                  [--until-ota staged|testing|confirmed]]   (OTA, docs/agent.md)\n"
             "       fleet-sim --iak-dir KEYDIR --nodes N --export-pub OUTDIR\n"
             "                 [--id-prefix node-] [--first-index 0]\n");
 }
@@ -324,6 +326,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
     o->ramp_ms = 2;
     o->rate = -1;
     o->attest_wait_ms = 10000;
+    o->until_ota = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
@@ -396,6 +399,15 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             o->boot_key = v;
         } else if (strcmp(a, "--state-dir") == 0) {
             o->state_dir = v;
+        } else if (strcmp(a, "--until-ota") == 0) {
+            if (strcmp(v, "staged") == 0)
+                o->until_ota = MSG_OTA_STAGED;
+            else if (strcmp(v, "testing") == 0)
+                o->until_ota = MSG_OTA_TESTING;
+            else if (strcmp(v, "confirmed") == 0)
+                o->until_ota = MSG_OTA_CONFIRMED;
+            else
+                r = -EINVAL;
         } else if (strcmp(a, "--fault") == 0) {
             if (o->nfaults >= sizeof(o->faults) / sizeof(o->faults[0]) ||
                 parse_fault(v, &o->faults[o->nfaults]) != 0) {
@@ -438,8 +450,10 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
                         "image)\n");
         return -EINVAL;
     }
-    if (o->boot_key == NULL && (o->state_dir != NULL || o->keep_state || o->nfaults > 0)) {
-        fprintf(stderr, "fleet-sim: --state-dir, --keep-state and --fault need --boot-key\n");
+    if (o->boot_key == NULL &&
+        (o->state_dir != NULL || o->keep_state || o->nfaults > 0 || o->until_ota >= 0)) {
+        fprintf(stderr,
+                "fleet-sim: --state-dir, --keep-state, --fault and --until-ota need --boot-key\n");
         return -EINVAL;
     }
     if (o->broker == NULL || o->nodes == 0 || (o->count == 0 && o->boot_key == NULL) ||
@@ -1034,7 +1048,7 @@ int main(int argc, char **argv)
     for (;;) {
         uint32_t now = now_ms();
         nfds_t nf = 0;
-        unsigned long finished = 0;
+        unsigned long finished = 0, ota_done = 0;
         int timeout = 10;
 
         /* ramp up: start node i at t0 + i * ramp_ms */
@@ -1078,6 +1092,11 @@ int main(int argc, char **argv)
                     agent_link_down(&n->agent, now); /* back: reconnect */
                 }
                 ota_housekeeping(n, now);
+                if (o.until_ota >= 0 && !n->reboot_pending &&
+                    (ota_state(&n->dev->ota) == (enum msg_ota_state)o.until_ota ||
+                     ota_state(&n->dev->ota) == MSG_OTA_FAILED ||
+                     ota_state(&n->dev->ota) == MSG_OTA_REVERTED))
+                    ota_done++;
             }
             agent_tick(&n->agent, now);
             if (!n->counted_connected && agent_stats(&n->agent)->connects > 0) {
@@ -1115,6 +1134,8 @@ int main(int argc, char **argv)
         }
         if (finished == o.nodes)
             break;
+        if (o.until_ota >= 0 && ota_done + finished == o.nodes)
+            break; /* every update reached the state asked for (or failed) */
         if (poll(pfds, nf, timeout) < 0 && errno != EINTR) {
             perror("fleet-sim: poll");
             goto out;
@@ -1209,9 +1230,10 @@ int main(int argc, char **argv)
                challenges, evidence, att_timeouts);
         if (devs != NULL)
             printf("fleet-sim: ota idle=%lu downloading=%lu staged=%lu testing=%lu confirmed=%lu "
-                   "failed=%lu reverted=%lu no_image=%lu stopped_by_signal=%d\n",
+                   "failed=%lu reverted=%lu no_image=%lu stopped_by_signal=%d "
+                   "sizeof_device=%zu\n",
                    ota_count[0], ota_count[1], ota_count[3], ota_count[4], ota_count[5],
-                   ota_count[6], ota_count[7], dead, g_stop ? 1 : 0);
+                   ota_count[6], ota_count[7], dead, g_stop ? 1 : 0, sizeof(struct sim_device));
     }
     ret = failed == 0 ? 0 : 1;
 out:
