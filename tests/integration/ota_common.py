@@ -23,6 +23,21 @@ def node_certs(ca, cert_dir, ids):
         shutil.move(key, os.path.join(cert_dir, f"{node_id}.key"))
 
 
+def start_broker(env, ca, broker_conf=()):
+    """mosquitto (TLS listener for the nodes, unix socket for the server, whose user has a
+    password made now). Returns (broker, path of the server's password file)."""
+    secret = env.path("otaserver.secret")
+    with open(secret, "w") as f:
+        f.write("ota-" + os.urandom(8).hex() + "\n")
+    with open(secret) as f:
+        pw = f.read().strip()
+    pwfile = env.path("edge.passwd")
+    env.run([require("mosquitto_passwd"), "-b", "-c", pwfile, SERVER_USER, pw], check=True)
+    broker = env.start_mosquitto(ca, name="edge", superusers=[SERVER_USER],
+                                 extra_conf=[f"password_file {pwfile}"] + list(broker_conf))
+    return broker, secret
+
+
 class Images:
     """Signing keys made now; v1 (factory) and v2 plus the refused kinds."""
 
@@ -109,7 +124,7 @@ class Server:
     def attest(self):
         """Challenges the node; returns (verified, measurement, version) of its token."""
         self.cmd("challenge")
-        m = self.wait(r"^evidence verified=(\d) measurement=([0-9a-f]+) version=(\S+)",
+        m = self.wait(r"^evidence verified=(\d) measurement=([0-9a-f]+) version=(\S*)",
                       what=f"evidence from {self.node_id}")
         return m.group(1) == "1", m.group(2), m.group(3)
 
@@ -125,16 +140,7 @@ class Site:
     def __init__(self, env, broker_conf=()):
         self.env = env
         self.ca = env.ca("edge-ca")
-        self.secret = env.path("otaserver.secret")
-        with open(self.secret, "w") as f:
-            f.write("ota-" + os.urandom(8).hex() + "\n")
-        with open(self.secret) as f:
-            pw = f.read().strip()
-        pwfile = env.path("edge.passwd")
-        env.run([require("mosquitto_passwd"), "-b", "-c", pwfile, SERVER_USER, pw], check=True)
-        self.broker = env.start_mosquitto(self.ca, name="edge", superusers=[SERVER_USER],
-                                          extra_conf=[f"password_file {pwfile}"] +
-                                          list(broker_conf))
+        self.broker, self.secret = start_broker(env, self.ca, broker_conf)
         self.images = Images(env)
         self.key_dir = env.path("iak")
         self.pub_dir = env.path("iak-pub")
