@@ -579,10 +579,16 @@ static void test_test_mode_keeps_revert_image(void)
     d.prog.offset = 0;
     d.has_prog = 1;
     CHECK(ota_init(&o, &p, &c) == OTA_OK);
+    CHECK_EQ_INT(ota_state(&o), MSG_OTA_FAILED); /* the stale download cannot go on */
+    CHECK_EQ_INT(o.prog.reason, MSG_REASON_BUSY);
+    chunk_msg(&m, "c3", im3.b, 0, CHUNK); /* a chunk of it, no offer: not written */
+    CHECK(send(&o, "chunk", &m, &r, topic) == OTA_OK);
     offer_msg(&m, "c3", &im3, (struct msg_version){3, 0, 0, 0});
     CHECK(send(&o, "offer", &m, &r, topic) == OTA_OK);
     CHECK_EQ_INT(r.u.ack.accepted, 0);
     CHECK_EQ_INT(r.u.ack.reason, MSG_REASON_BUSY);
+    CHECK_EQ_INT(d.erases, 0);
+    CHECK_EQ_INT(d.writes, 0);
     CHECK(memcmp(d.slot, revert_image, sizeof(revert_image)) == 0);
 
     /* 3. a proper TESTING record: confirm frees the slot, then an offer is accepted */
