@@ -55,14 +55,14 @@ def wait_node(pred, what, procs):
         time.sleep(0.1)
 
 
-def start_node(env, broker, qemu, bootloader, workdir, tag):
+def start_node(env, broker, qemu, bootloader, workdir, tag, extra=()):
     """QEMU (UART0 on a socket it waits on) + fleetgw-serial-link between it and broker."""
     qport = free_port()
     q = env.spawn(f"qemu-{tag}", [
         qemu, "-M", "mps2-an385", "-display", "none", "-monitor", "none",
         "-chardev", f"socket,id=u0,host=127.0.0.1,port={qport},server=on,wait=on",
         "-serial", "chardev:u0", "-semihosting-config", "enable=on,target=native",
-        "-kernel", bootloader], cwd=workdir)
+        "-kernel", bootloader] + list(extra), cwd=workdir)
     link = env.spawn(f"serial-link-{tag}", [
         program("fleetgw-serial-link"), "--connect", f"127.0.0.1:{qport}",
         "--broker", f"127.0.0.1:{broker.port}"])

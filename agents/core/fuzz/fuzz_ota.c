@@ -2,8 +2,11 @@
  * in-memory slot and progress record. Input: a sequence of records
  *   [op: 1 byte][len: 2 bytes big endian][payload: len bytes]
  * op % 5: 0 offer, 1 chunk, 2 confirm, 3 unknown suffix, 4 restart (ota_init again over the
- * same slot and progress; payload byte 0 bit 0 chooses the running digest = progress digest).
- * Every reply must decode and be an ack, a chunk request or a status. */
+ * same slot and progress; payload byte 0 bit 0 chooses the running digest = progress digest,
+ * bit 1 a running image in test mode).
+ * Every reply must decode and be an ack, a chunk request or a status; while the running image
+ * is in test mode (and not confirmed) the slot holds the revert image: nothing may erase or
+ * write it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +23,21 @@ struct fz {
     uint8_t slot[FZ_SLOT];
     struct ota_progress prog;
     int has_prog;
+    const struct ota *o; /* to check the test-mode rule at every flash operation */
 };
+
+static void check_not_test_mode(const struct fz *f)
+{
+    if (f->o != NULL && f->o->cfg.running_test_mode)
+        abort(); /* a download over the revert image */
+}
 
 static int f_erase(void *ctx, uint32_t off, uint32_t len)
 {
     struct fz *f = ctx;
     if (off % FZ_ERASE != 0 || off > FZ_SLOT || len > FZ_SLOT - off)
         abort();
+    check_not_test_mode(f);
     memset(f->slot + off, 0xff, len);
     return 0;
 }
@@ -36,6 +47,7 @@ static int f_write(void *ctx, uint32_t off, const uint8_t *buf, uint32_t len)
     struct fz *f = ctx;
     if (off > FZ_SLOT || len > FZ_SLOT - off)
         abort(); /* the client must never write outside the slot */
+    check_not_test_mode(f);
     memcpy(f->slot + off, buf, len);
     return 0;
 }
@@ -102,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.running = (struct msg_version){1, 0, 0, 0};
     if (ota_init(&o, &p, &c) != OTA_OK)
         abort();
+    f.o = &o;
     while (size >= 3) {
         unsigned op = data[0] % 5u;
         size_t len = ((size_t)data[1] << 8) | data[2];
@@ -112,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (op == 4) {
             memcpy(running, f.prog.digest, sizeof(running));
             c.running_digest = (len > 0 && (data[0] & 1)) ? running : NULL;
+            c.running_test_mode = (len > 0 && (data[0] & 2)) ? 1 : 0;
             if (ota_init(&o, &p, &c) != OTA_OK)
                 abort();
         } else {

@@ -440,6 +440,23 @@ agent_status_t agent_init(struct agent *a, const struct agent_config *cfg,
     return AGENT_OK;
 }
 
+agent_status_t agent_publish(struct agent *a, const char *suffix, const uint8_t *payload,
+                             size_t len)
+{
+    char topic[AGENT_TOPIC_MAX];
+    mqtt_status_t st;
+    if (a == NULL || suffix == NULL || suffix[0] == '\0' || (payload == NULL && len != 0))
+        return AGENT_ERR_PARAM;
+    if (a->phase != AGENT_RUNNING)
+        return AGENT_ERR_STATE;
+    if (!make_topic(a, suffix, topic))
+        return AGENT_ERR_PARAM;
+    st = mqtt_publish(&a->mqtt, topic, payload, len, 1, false, NULL);
+    if (st == MQTT_OK)
+        return AGENT_OK;
+    return (st == MQTT_ERR_BUSY || st == MQTT_ERR_NOSPACE) ? AGENT_ERR_NOSPACE : AGENT_ERR_PARAM;
+}
+
 agent_status_t agent_start(struct agent *a, uint32_t now_ms)
 {
     if (a == NULL)

@@ -98,7 +98,13 @@ enum ota_err ota_init(struct ota *o, const struct ota_port *port, const struct o
     if (r != 0 || !prog_valid(o, &p))
         goto out; /* none or garbage: start idle */
     o->prog = p;
-    if (p.state == MSG_OTA_DOWNLOADING || p.state == MSG_OTA_VERIFYING) {
+    if ((p.state == MSG_OTA_DOWNLOADING || p.state == MSG_OTA_VERIFYING) &&
+        cfg->running_test_mode) {
+        /* A stale download while the slot holds the revert image: it cannot go on. */
+        o->prog.state = MSG_OTA_FAILED;
+        o->prog.reason = MSG_REASON_BUSY;
+        err = prog_store(o);
+    } else if (p.state == MSG_OTA_DOWNLOADING || p.state == MSG_OTA_VERIFYING) {
         /* The sector holding the offset may be half written: erase it again. */
         o->prog.state = MSG_OTA_DOWNLOADING;
         o->prog.offset = p.offset & ~(port->erase_size - 1u);
@@ -212,6 +218,10 @@ static enum ota_err on_offer(struct ota *o, const struct msg_ota_offer *of, uint
     enum ota_err err;
     uint32_t st = o->prog.state;
 
+    /* Running in test mode: the secondary slot holds the revert image. Checked first, so
+     * that not even a stale DOWNLOADING record resumes into it. */
+    if (o->cfg.running_test_mode)
+        return reply_ack(of->campaign, MSG_REASON_BUSY, out, cap, out_len, topic);
     /* The same offer again while downloading: resume (the next chunk is steered by the
      * request replies). */
     if (st == MSG_OTA_DOWNLOADING && strcmp(of->campaign, o->prog.campaign) == 0 &&
@@ -302,8 +312,9 @@ static enum ota_err on_chunk(struct ota *o, const struct msg_ota_chunk *c, uint8
     uint32_t off = o->prog.offset, n, end;
     enum ota_err err;
 
-    if (o->prog.state != MSG_OTA_DOWNLOADING || strcmp(c->campaign, o->prog.campaign) != 0) {
-        o->stats_ignored++; /* not ours: no reply */
+    if (o->prog.state != MSG_OTA_DOWNLOADING || strcmp(c->campaign, o->prog.campaign) != 0 ||
+        o->cfg.running_test_mode) {
+        o->stats_ignored++; /* not ours (or the slot holds the revert image): no reply */
         return OTA_OK;
     }
     if (c->offset != off || c->data_len == 0 || c->data_len > o->prog.chunk_size ||
@@ -338,6 +349,7 @@ static enum ota_err on_confirm(struct ota *o, const struct msg_ota_confirm *c, u
     }
     if (o->port.confirm(o->port.ctx) != 0)
         return reply_status(o, out, cap, out_len, topic); /* still testing; may retry */
+    o->cfg.running_test_mode = 0;                         /* the secondary slot is free again */
     o->prog.state = MSG_OTA_CONFIRMED;
     o->prog.reason = MSG_REASON_NONE;
     err = prog_store(o);

@@ -850,6 +850,28 @@ static void test_bad_config(void)
     CHECK(agent_init(&a, &c, &port, NULL, NULL) == AGENT_ERR_PARAM);
 }
 
+/* agent_publish(): only while RUNNING, QoS 1 on fleet/<id>/<suffix>. */
+static void test_publish(void)
+{
+    struct fx f;
+    uint8_t t;
+    const uint8_t *b;
+    size_t n;
+    static const uint8_t st[] = {0x85, 0x07, 0x61, 'c', 0x04, 0x00, 0x00};
+    fx_init(&f, 0, 0, false, NULL);
+    CHECK(agent_publish(&f.a, "ota/status", st, sizeof(st)) == AGENT_ERR_STATE);
+    CHECK(agent_start(&f.a, 0) == AGENT_OK);
+    CHECK(agent_publish(&f.a, "ota/status", st, sizeof(st)) == AGENT_ERR_STATE);
+    bring_up(&f, 0, 1);
+    CHECK(agent_publish(&f.a, "", st, sizeof(st)) == AGENT_ERR_PARAM);
+    CHECK(agent_publish(&f.a, NULL, st, sizeof(st)) == AGENT_ERR_PARAM);
+    CHECK(agent_publish(&f.a, "ota/status", st, sizeof(st)) == AGENT_OK);
+    CHECK(next_out(&f.p, &t, &b, &n));
+    CHECK_EQ_INT(t, 0x32); /* PUBLISH QoS 1 */
+    CHECK(body_has(b, n, "fleet/n1/ota/status"));
+    CHECK(n >= sizeof(st) && memcmp(b + n - sizeof(st), st, sizeof(st)) == 0);
+}
+
 int main(void)
 {
     test_happy_path();
@@ -866,5 +888,6 @@ int main(void)
     test_secure_layer();
     test_stop_when_blocked();
     test_bad_config();
+    test_publish();
     return check_finish();
 }

@@ -531,6 +531,89 @@ static void test_offer_refusals(void)
         CHECK(ota_err_str((enum ota_err)e) != NULL);
 }
 
+/* Review finding: the progress record is lost (or stale) while the node runs a new image in
+ * test mode. The secondary slot then holds the revert image: no offer may be accepted and
+ * nothing may be erased or written until the running image is confirmed. */
+static void test_test_mode_keeps_revert_image(void)
+{
+    static struct dev d;
+    static struct img im, im3;
+    struct ota o;
+    struct ota_port p;
+    struct msg m, r;
+    char topic[32];
+    uint8_t revert_image[SLOT_SIZE];
+
+    dev_init(&d);
+    make_image(&im, (struct image_version){2, 0, 0, 0}, 5, cid);
+    make_image(&im3, (struct image_version){3, 0, 0, 0}, 5, cid);
+    memset(d.slot, 0x5a, 8192); /* stands for the previous image (the revert target) */
+    memcpy(revert_image, d.slot, sizeof(revert_image));
+    p = port_of(&d);
+    struct ota_config c = config(im.digest);
+    c.running = V2;
+    c.running_test_mode = 1;
+
+    /* 1. no record at all (lost during test mode) */
+    CHECK(ota_init(&o, &p, &c) == OTA_OK);
+    CHECK_EQ_INT(ota_state(&o), MSG_OTA_IDLE);
+    offer_msg(&m, "c3", &im3, (struct msg_version){3, 0, 0, 0});
+    CHECK(send(&o, "offer", &m, &r, topic) == OTA_OK);
+    CHECK_EQ_INT(r.type, MSG_OTA_ACK);
+    CHECK_EQ_INT(r.u.ack.accepted, 0);
+    CHECK_EQ_INT(r.u.ack.reason, MSG_REASON_BUSY);
+    chunk_msg(&m, "c3", im3.b, 0, CHUNK);
+    CHECK(send(&o, "chunk", &m, &r, topic) == OTA_OK);
+    CHECK_EQ_INT(d.erases, 0);
+    CHECK_EQ_INT(d.writes, 0);
+
+    /* 2. a stale DOWNLOADING record of the same offer: not even a resume */
+    memset(&d.prog, 0, sizeof(d.prog));
+    d.prog.magic = OTA_PROGRESS_MAGIC;
+    d.prog.state = MSG_OTA_DOWNLOADING;
+    strcpy(d.prog.campaign, "c3");
+    memcpy(d.prog.digest, im3.digest, 32);
+    d.prog.size = (uint32_t)im3.len;
+    d.prog.chunk_size = CHUNK;
+    d.prog.version = (struct msg_version){3, 0, 0, 0};
+    d.prog.offset = 0;
+    d.has_prog = 1;
+    CHECK(ota_init(&o, &p, &c) == OTA_OK);
+    CHECK_EQ_INT(ota_state(&o), MSG_OTA_FAILED); /* the stale download cannot go on */
+    CHECK_EQ_INT(o.prog.reason, MSG_REASON_BUSY);
+    chunk_msg(&m, "c3", im3.b, 0, CHUNK); /* a chunk of it, no offer: not written */
+    CHECK(send(&o, "chunk", &m, &r, topic) == OTA_OK);
+    offer_msg(&m, "c3", &im3, (struct msg_version){3, 0, 0, 0});
+    CHECK(send(&o, "offer", &m, &r, topic) == OTA_OK);
+    CHECK_EQ_INT(r.u.ack.accepted, 0);
+    CHECK_EQ_INT(r.u.ack.reason, MSG_REASON_BUSY);
+    CHECK_EQ_INT(d.erases, 0);
+    CHECK_EQ_INT(d.writes, 0);
+    CHECK(memcmp(d.slot, revert_image, sizeof(revert_image)) == 0);
+
+    /* 3. a proper TESTING record: confirm frees the slot, then an offer is accepted */
+    memset(&d.prog, 0, sizeof(d.prog));
+    d.prog.magic = OTA_PROGRESS_MAGIC;
+    d.prog.state = MSG_OTA_STAGED;
+    strcpy(d.prog.campaign, "c2");
+    memcpy(d.prog.digest, im.digest, 32);
+    d.prog.size = (uint32_t)im.len;
+    d.prog.offset = (uint32_t)im.len;
+    d.prog.chunk_size = CHUNK;
+    d.prog.version = V2;
+    CHECK(ota_init(&o, &p, &c) == OTA_OK);
+    CHECK_EQ_INT(ota_state(&o), MSG_OTA_TESTING);
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_OTA_CONFIRM;
+    strcpy(m.u.confirm.campaign, "c2");
+    memcpy(m.u.confirm.digest, im.digest, 32);
+    CHECK(send(&o, "confirm", &m, &r, topic) == OTA_OK);
+    CHECK_EQ_INT(r.u.status.state, MSG_OTA_CONFIRMED);
+    offer_msg(&m, "c3", &im3, (struct msg_version){3, 0, 0, 0});
+    CHECK(send(&o, "offer", &m, &r, topic) == OTA_OK);
+    CHECK_EQ_INT(r.u.ack.accepted, 1);
+}
+
 int main(void)
 {
     signer = EVP_EC_gen("P-256");
@@ -542,6 +625,7 @@ int main(void)
     test_resume();
     test_tampered_and_foreign();
     test_offer_refusals();
+    test_test_mode_keeps_revert_image();
     EVP_PKEY_free(signer);
     return check_finish();
 }

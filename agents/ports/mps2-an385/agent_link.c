@@ -8,8 +8,15 @@
 #include <string.h>
 
 #include "fleetgw/agent.h"
+#include "fleetgw/boot.h"
 #include "fleetgw/crypto.h"
 #include "fleetgw/node_tls.h"
+#include "fleetgw/ota.h"
+
+/* The bootloader's built-in signing key (generated boot_pubkey.c): the OTA client trusts the
+ * same key, so it refuses before download what the bootloader would refuse at reset. */
+extern const uint8_t fleetgw_boot_pubkey[];
+extern const unsigned fleetgw_boot_pubkey_len;
 
 /* UART0 as a struct transport, non-blocking both ways: reads take what is waiting, writes
  * fill the TX register while it has room (a partial count, or TRANSPORT_AGAIN when full). */
@@ -106,7 +113,169 @@ static uint32_t now_ms(void)
     return (uint32_t)semihost_clock_cs() * 10u;
 }
 
+/* ---- OTA: agents/core's client on the secondary slot ----------------------------------- */
+
+#define OTA_REC_A "fleetgw-ota-a.rec"
+#define OTA_REC_B "fleetgw-ota-b.rec"
+
+struct ota_rec_file {
+    uint32_t seq;
+    uint8_t check[8]; /* first bytes of SHA-256(seq || progress): a torn write is refused */
+    struct ota_progress p;
+};
+
+static struct ota ota;
+static struct image_key ota_key;
+static uint32_t ota_seq;
+static int reset_pending;
+static uint32_t reset_at, status_sent_for;
+
+static int o_erase(void *ctx, uint32_t off, uint32_t len)
+{
+    (void)ctx;
+    if (off > BOOT_SLOT_SIZE || len > BOOT_SLOT_SIZE - off)
+        return -1;
+    return board_flash()->erase(board_flash()->ctx, BOOT_SECONDARY_OFF + off, len);
+}
+
+static int o_write(void *ctx, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+    (void)ctx;
+    if (off > BOOT_SLOT_SIZE || len > BOOT_SLOT_SIZE - off)
+        return -1;
+    return board_flash()->write(board_flash()->ctx, BOOT_SECONDARY_OFF + off, buf, len);
+}
+
+static const uint8_t *o_map(void *ctx, uint32_t len)
+{
+    (void)ctx;
+    return len <= BOOT_SLOT_SIZE ? board_flash()->map(board_flash()->ctx, BOOT_SECONDARY_OFF, len)
+                                 : NULL;
+}
+
+static int rec_check(const struct ota_rec_file *r, uint8_t out[8])
+{
+    uint8_t h[32];
+    crypto_sha256_ctx c;
+    if (crypto_sha256_init(&c) != 0 ||
+        crypto_sha256_update(&c, (const uint8_t *)&r->seq, sizeof(r->seq)) != 0 ||
+        crypto_sha256_update(&c, (const uint8_t *)&r->p, sizeof(r->p)) != 0 ||
+        crypto_sha256_final(&c, h) != 0)
+        return -1;
+    memcpy(out, h, 8);
+    return 0;
+}
+
+/* 0: a valid record in *r; -1: none. */
+static int rec_read(const char *name, struct ota_rec_file *r)
+{
+    uint8_t want[8];
+    int fd = semihost_open(name, 1 /* "rb" */), ok = -1;
+    if (fd < 0)
+        return -1;
+    if (semihost_flen(fd) == (int)sizeof(*r) && semihost_read(fd, r, sizeof(*r)) == 0 &&
+        rec_check(r, want) == 0 && memcmp(want, r->check, sizeof(want)) == 0)
+        ok = 0;
+    (void)semihost_close(fd);
+    return ok;
+}
+
+static int o_load(void *ctx, struct ota_progress *p)
+{
+    static struct ota_rec_file a, b;
+    int ha = rec_read(OTA_REC_A, &a) == 0, hb = rec_read(OTA_REC_B, &b) == 0;
+    (void)ctx;
+    if (!ha && !hb)
+        return 1;
+    const struct ota_rec_file *r = (ha && (!hb || a.seq > b.seq)) ? &a : &b;
+    ota_seq = r->seq;
+    *p = r->p;
+    return 0;
+}
+
+/* The next record goes into the file NOT holding the newest one: a cut while writing leaves
+ * the newest intact. */
+static int o_store(void *ctx, const struct ota_progress *p)
+{
+    static struct ota_rec_file r;
+    int fd, rc = -1;
+    (void)ctx;
+    r.seq = ota_seq + 1u;
+    r.p = *p;
+    if (rec_check(&r, r.check) != 0)
+        return -1;
+    fd = semihost_open((r.seq & 1u) ? OTA_REC_B : OTA_REC_A, 5 /* "wb" */);
+    if (fd < 0)
+        return -1;
+    if (semihost_write(fd, &r, sizeof(r)) == 0)
+        rc = 0;
+    if (semihost_close(fd) != 0)
+        rc = -1;
+    if (rc == 0)
+        ota_seq = r.seq;
+    return rc;
+}
+
+static int o_install(void *ctx)
+{
+    (void)ctx;
+    return boot_request_install(board_flash()) == 0 ? 0 : -1;
+}
+
+static int o_confirm(void *ctx)
+{
+    (void)ctx;
+    return boot_confirm(board_flash()) == 0 ? 0 : -1;
+}
+
+static int ota_setup(const struct boot_record *rec)
+{
+    struct ota_port port;
+    struct ota_config cfg;
+    if (fleetgw_boot_pubkey_len != BOOT_P256_SPKI_LEN)
+        return -1;
+    memcpy(ota_key.pub, fleetgw_boot_pubkey + BOOT_P256_SPKI_LEN - CRYPTO_P256_PUB_LEN,
+           CRYPTO_P256_PUB_LEN);
+    memset(&port, 0, sizeof(port));
+    port.slot_size = BOOT_SLOT_SIZE;
+    port.erase_size = BOOT_SECTOR_SIZE;
+    port.erase = o_erase;
+    port.write = o_write;
+    port.map = o_map;
+    port.progress_load = o_load;
+    port.progress_store = o_store;
+    port.request_install = o_install;
+    port.confirm = o_confirm;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.keys = &ota_key;
+    cfg.n_keys = 1;
+    cfg.check_min_counter = 1;
+    cfg.min_counter = rec->sec_cnt;
+    cfg.running.major = rec->version.major;
+    cfg.running.minor = rec->version.minor;
+    cfg.running.revision = rec->version.revision;
+    cfg.running.build = rec->version.build;
+    cfg.running_digest = rec->measurement;
+    cfg.running_test_mode = rec->confirmed ? 0 : 1;
+    return ota_init(&ota, &port, &cfg) == OTA_OK ? 0 : -1;
+}
+
+static agent_status_t on_ota(void *user, const char *suffix, size_t slen, const uint8_t *payload,
+                             size_t plen, uint8_t *out, size_t cap, size_t *ret_len,
+                             const char **ret_topic)
+{
+    agent_status_t st =
+        ota_agent_on_ota(&ota, suffix, slen, payload, plen, out, cap, ret_len, ret_topic);
+    (void)user;
+    if (ota_state(&ota) == MSG_OTA_STAGED && !reset_pending) {
+        reset_pending = 1; /* let the status leave, then reset into the bootloader */
+        reset_at = now_ms() + 2000u;
+    }
+    return st;
+}
+
 static struct agent agent;
+static const struct boot_record *running;
 static struct node_tls tls;
 static struct node_tls_trust trust;
 static struct link_state link;
@@ -114,9 +283,9 @@ static struct entropy_ctx entropy;
 static uint8_t rx_buf[2048], tx_buf[2048], store[8 * 1024], evidence[1024];
 
 _Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
-                              const struct boot_image_version *fw, link_attest_fn attest,
-                              void *user)
+                              const struct boot_record *rec, link_attest_fn attest, void *user)
 {
+    const struct boot_image_version *fw = &rec->version;
     struct node_tls_config tc;
     struct agent_config c;
     struct agent_port port;
@@ -179,6 +348,11 @@ _Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
     memset(&app, 0, sizeof(app));
     app.user = &link;
     app.on_challenge = on_challenge;
+    running = rec;
+    if (ota_setup(rec) == 0)
+        app.on_ota = on_ota;
+    else
+        uart_puts("agent: link: OTA client unavailable (progress record or key)\n");
     if (agent_init(&agent, &c, &port, &app, node_tls_layer(&tls)) != AGENT_OK) {
         uart_puts("agent: link: bad agent configuration\n");
         board_halt();
@@ -200,5 +374,18 @@ _Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
         }
         agent_io(&agent, now);
         agent_tick(&agent, now);
+        if (app.on_ota != NULL && agent_phase(&agent) == AGENT_RUNNING &&
+            agent_stats(&agent)->connects != status_sent_for) {
+            /* after every new connection: where the update stands (testing after an
+             * install, reverted after a revert, downloading with the offset to resume) */
+            uint8_t st[OTA_REPLY_MAX];
+            size_t len = 0;
+            if (ota_state(&ota) == MSG_OTA_IDLE ||
+                (ota_status_encode(&ota, st, sizeof(st), &len) == OTA_OK &&
+                 agent_publish(&agent, "ota/status", st, len) == AGENT_OK))
+                status_sent_for = agent_stats(&agent)->connects;
+        }
+        if (reset_pending && (int32_t)(now - reset_at) >= 0)
+            board_reset(); /* the bootloader installs the staged image in test mode */
     }
 }

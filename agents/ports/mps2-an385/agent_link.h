@@ -19,10 +19,13 @@
 typedef int (*link_attest_fn)(void *user, const uint8_t *nonce, size_t nonce_len, uint8_t *out,
                               size_t cap, size_t *len);
 
-/* Runs the agent over the UART forever (reconnecting as needed); fw: the running image's
- * version (node-status). */
+/* Runs the agent over the UART forever (reconnecting as needed); rec: the bootloader's
+ * record of the running image (version for the node-status; measurement, counter and test
+ * mode for the OTA client). Updates (docs/protocol.md 3.3-3.8) go into the secondary slot of
+ * the flash through agents/core's OTA client; its progress record is kept in two host files
+ * (ping-pong, sequence + check word) next to the flash file; a staged image makes the node
+ * reset into the bootloader, which installs it in test mode. */
 _Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
-                              const struct boot_image_version *fw, link_attest_fn attest,
-                              void *user);
+                              const struct boot_record *rec, link_attest_fn attest, void *user);
 
 #endif

@@ -168,7 +168,7 @@ int main(void)
         if (!have_iak || !boot_record_valid(&rec)) {
             uart_puts("agent: link: no IAK or no boot record, staying in command mode\n");
         } else {
-            agent_link_run(&prov, psa + 4, &rec.version, attest_token, NULL);
+            agent_link_run(&prov, psa + 4, &rec, attest_token, NULL);
         }
     }
     uart_puts("agent: ready\n");

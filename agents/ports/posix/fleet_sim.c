@@ -19,7 +19,14 @@
  * node, prints "<name> <id>" lines and exits. --rate is
  * messages per second per node. --telemetry-topic replaces fleet/<id>/up/telemetry; "{id}"
  * in it becomes the node id. Prints one summary line and exits non-zero if any node failed
- * (gave up connecting, or did not get all its messages acknowledged). */
+ * (gave up connecting, or did not get all its messages acknowledged).
+ *
+ *   OTA (docs/agent.md, "OTA in fleet-sim"): --boot-key PUB.pem (with --iak-dir and --image,
+ *             the factory image) gives every node a flash file in its state directory
+ *             (--state-dir DIR: DIR/<name>/, kept; without it a temporary directory removed at
+ *             the end unless --keep-state), the real bootloader at every reset and the
+ *             agents/core OTA client; --fault RANGE:KIND[=ARG] (repeatable) makes a node group
+ *             misbehave. --count 0: telemetry without end, run until SIGTERM/SIGINT. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -30,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,8 +47,13 @@
 #include "fleetgw/node_tls.h"
 #include "fleetgw/posix_tcp.h"
 #include "sim_attest.h"
+#include "sim_device.h"
 
-#define SIM_RX_CAP 1024u
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+/* an ota-chunk of 2048 bytes (the protocol's largest) with its topic and headers */
+#define SIM_RX_CAP 2304u
 #define SIM_TX_CAP 1024u
 /* in-flight slots (store / 8) must hold the evidence: a token with one component is
  * ~345 bytes, the evidence PUBLISH ~410 with topic and MQTT header */
@@ -63,6 +77,25 @@ struct sim_node {
     uint8_t store[SIM_STORE_CAP];
     uint8_t evidence[SIM_EVIDENCE];
     struct sim_iak *iak; /* NULL without --iak-dir */
+    /* OTA (--boot-key): the device, and what the link-side faults do */
+    struct sim_device *dev; /* NULL without OTA */
+    const struct sim_opts *opts;
+    unsigned long index;
+    bool dead;           /* no bootable image: stays in the bootloader */
+    bool reboot_pending; /* install requested or power cut: reset at reboot_at */
+    uint32_t reboot_at;
+    bool go_offline, offline;
+    uint32_t offline_until;
+    bool stalled, stall_fired, power_cut_fired, offline_fired;
+    uint32_t status_sent_for;    /* agent connects count the OTA status was published for */
+    uint8_t held[OTA_REPLY_MAX]; /* slow link: the reply waiting for its time */
+    size_t held_len;
+    const char *held_topic;
+    uint32_t held_due;
+    uint32_t ota_hw; /* highest download offset reached (this campaign, this process) */
+    char ota_campaign[MSG_CAMPAIGN_ID_MAX + 1];
+    uint64_t ota_bytes_in, ota_bytes_resent;
+    uint32_t power_cuts, offlines;
 };
 
 struct sim_opts {
@@ -86,7 +119,24 @@ struct sim_opts {
     const char *export_pub;
     unsigned long attest_wait_ms;
     enum sim_bad bad;
+    const char *boot_key;
+    const char *state_dir;
+    int until_ota; /* -1, or exit once every node's update reached this state (or failed) */
+    bool keep_state;
+    unsigned nfaults;
+    struct sim_fault_spec {
+        unsigned long first, last;
+        struct sim_fault f;
+    } faults[16];
 };
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
 
 #if AGENT_LOG_LEVEL > 0
 void agent_log_write(int level, const char *fmt, ...)
@@ -154,6 +204,101 @@ static long read_file(const char *path, uint8_t *buf, size_t cap)
     return (long)n + 1;
 }
 
+/* --fault FIRST[-LAST]:KIND[=ARG] or all:KIND[=ARG] (node indexes of this process, from 0). */
+static int parse_fault(const char *spec, struct sim_fault_spec *fs)
+{
+    char buf[128], *colon, *kind, *arg, *dash;
+    unsigned long v = 0, v2 = 0;
+    memset(fs, 0, sizeof(*fs));
+    if (strlen(spec) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, spec);
+    colon = strchr(buf, ':');
+    if (colon == NULL)
+        return -EINVAL;
+    *colon = '\0';
+    kind = colon + 1;
+    if (strcmp(buf, "all") == 0) {
+        fs->first = 0;
+        fs->last = ULONG_MAX;
+    } else {
+        dash = strchr(buf, '-');
+        if (dash != NULL)
+            *dash = '\0';
+        if (parse_ulong(buf, SIM_MAX_NODES, &fs->first) != 0)
+            return -EINVAL;
+        fs->last = fs->first;
+        if (dash != NULL &&
+            (parse_ulong(dash + 1, SIM_MAX_NODES, &fs->last) != 0 || fs->last < fs->first))
+            return -EINVAL;
+    }
+    arg = strchr(kind, '=');
+    if (arg != NULL)
+        *arg++ = '\0';
+    if (strcmp(kind, "boot-fail") == 0 && arg == NULL) {
+        fs->f.boot_fail = true;
+    } else if (strcmp(kind, "wrong-measurement") == 0 && arg == NULL) {
+        fs->f.wrong_measurement = true;
+    } else if (strcmp(kind, "stall") == 0 && arg != NULL && parse_ulong(arg, 99, &v) == 0 &&
+               v > 0) {
+        fs->f.stall_pct = (unsigned)v;
+    } else if (strcmp(kind, "power-cut") == 0 && arg != NULL && parse_ulong(arg, 99, &v) == 0 &&
+               v > 0) {
+        fs->f.power_cut_pct = (unsigned)v;
+    } else if (strcmp(kind, "offline") == 0 && arg != NULL) {
+        char *comma = strchr(arg, ',');
+        if (comma == NULL)
+            return -EINVAL;
+        *comma = '\0';
+        if (parse_ulong(arg, 99, &v) != 0 || v == 0 || parse_ulong(comma + 1, 3600, &v2) != 0 ||
+            v2 == 0)
+            return -EINVAL;
+        fs->f.offline_pct = (unsigned)v;
+        fs->f.offline_s = (unsigned)v2;
+    } else if (strcmp(kind, "slow") == 0 && arg != NULL && parse_ulong(arg, 60000, &v) == 0 &&
+               v > 0) {
+        fs->f.slow_ms = (unsigned)v;
+    } else if (strcmp(kind, "refuse") == 0 && arg != NULL &&
+               (strcmp(arg, "no-space") == 0 || strcmp(arg, "downgrade") == 0)) {
+        fs->f.refuse_reason = arg[0] == 'n' ? MSG_REASON_NO_SPACE : MSG_REASON_DOWNGRADE;
+    } else if (strcmp(kind, "swap-cut") == 0 && arg != NULL && parse_ulong(arg, 100000, &v) == 0 &&
+               v > 0) {
+        fs->f.swap_cut_ops = (unsigned)v;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The faults of node i: every matching --fault, merged. */
+static struct sim_fault node_faults(const struct sim_opts *o, unsigned long i)
+{
+    struct sim_fault f;
+    memset(&f, 0, sizeof(f));
+    for (unsigned k = 0; k < o->nfaults; k++) {
+        const struct sim_fault *g = &o->faults[k].f;
+        if (i < o->faults[k].first || i > o->faults[k].last)
+            continue;
+        f.boot_fail |= g->boot_fail;
+        f.wrong_measurement |= g->wrong_measurement;
+        if (g->stall_pct)
+            f.stall_pct = g->stall_pct;
+        if (g->power_cut_pct)
+            f.power_cut_pct = g->power_cut_pct;
+        if (g->offline_pct) {
+            f.offline_pct = g->offline_pct;
+            f.offline_s = g->offline_s;
+        }
+        if (g->slow_ms)
+            f.slow_ms = g->slow_ms;
+        if (g->refuse_reason)
+            f.refuse_reason = g->refuse_reason;
+        if (g->swap_cut_ops)
+            f.swap_cut_ops = g->swap_cut_ops;
+    }
+    return f;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -165,6 +310,9 @@ static void usage(void)
             "                 [--tls-max-fragment 0|512|1024|2048|4096]\n"
             "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
             "                  [--bad-measurement|--forge|--replay]]\n"
+            "                 [--boot-key PUB.pem [--state-dir DIR | --keep-state]\n"
+            "                  [--fault FIRST[-LAST]:KIND[=ARG]]...\n"
+            "                  [--until-ota staged|testing|confirmed]]   (OTA, docs/agent.md)\n"
             "       fleet-sim --iak-dir KEYDIR --nodes N --export-pub OUTDIR\n"
             "                 [--id-prefix node-] [--first-index 0]\n");
 }
@@ -178,12 +326,17 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
     o->ramp_ms = 2;
     o->rate = -1;
     o->attest_wait_ms = 10000;
+    o->until_ota = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
         int r = 0;
         if (strcmp(a, "--no-tls") == 0) {
             o->no_tls = true;
+            continue;
+        }
+        if (strcmp(a, "--keep-state") == 0) {
+            o->keep_state = true;
             continue;
         }
         if (strcmp(a, "--bad-measurement") == 0 || strcmp(a, "--forge") == 0 ||
@@ -242,6 +395,32 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             o->export_pub = v;
         } else if (strcmp(a, "--attest-wait-ms") == 0) {
             r = parse_ulong(v, 600000, &o->attest_wait_ms);
+        } else if (strcmp(a, "--boot-key") == 0) {
+            o->boot_key = v;
+        } else if (strcmp(a, "--state-dir") == 0) {
+            o->state_dir = v;
+        } else if (strcmp(a, "--until-ota") == 0) {
+            if (strcmp(v, "staged") == 0)
+                o->until_ota = MSG_OTA_STAGED;
+            else if (strcmp(v, "testing") == 0)
+                o->until_ota = MSG_OTA_TESTING;
+            else if (strcmp(v, "confirmed") == 0)
+                o->until_ota = MSG_OTA_CONFIRMED;
+            else
+                r = -EINVAL;
+        } else if (strcmp(a, "--fault") == 0) {
+            if (o->nfaults >= sizeof(o->faults) / sizeof(o->faults[0]) ||
+                parse_fault(v, &o->faults[o->nfaults]) != 0) {
+                fprintf(stderr,
+                        "fleet-sim: bad --fault '%s' (at most 16; want FIRST[-LAST]:KIND[=ARG] or "
+                        "all:KIND[=ARG], KIND one of boot-fail, wrong-measurement, stall=PCT, "
+                        "power-cut=PCT, offline=PCT,SECONDS, slow=MS, refuse=no-space|downgrade, "
+                        "swap-cut=N)\n",
+                        v);
+                return -EINVAL;
+            }
+            o->nfaults++;
+            continue;
         } else if (strcmp(a, "--ramp-ms") == 0) {
             r = parse_ulong(v, 60000, &o->ramp_ms);
         } else {
@@ -266,8 +445,19 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
                         "need them)\n");
         return -EINVAL;
     }
-    if (o->broker == NULL || o->nodes == 0 || o->count == 0 || o->rate <= 0 ||
-        (!o->no_tls && (o->cafile == NULL || o->cert_dir == NULL))) {
+    if (o->boot_key != NULL && o->iak_dir == NULL) {
+        fprintf(stderr, "fleet-sim: --boot-key (OTA) needs --iak-dir and --image (the factory "
+                        "image)\n");
+        return -EINVAL;
+    }
+    if (o->boot_key == NULL &&
+        (o->state_dir != NULL || o->keep_state || o->nfaults > 0 || o->until_ota >= 0)) {
+        fprintf(stderr,
+                "fleet-sim: --state-dir, --keep-state, --fault and --until-ota need --boot-key\n");
+        return -EINVAL;
+    }
+    if (o->broker == NULL || o->nodes == 0 || (o->count == 0 && o->boot_key == NULL) ||
+        o->rate <= 0 || (!o->no_tls && (o->cafile == NULL || o->cert_dir == NULL))) {
         fprintf(stderr, "fleet-sim: --broker, --nodes (>0), --count (>0), --rate (>0) are "
                         "required, and --cafile/--cert-dir unless --no-tls\n");
         usage();
@@ -314,6 +504,105 @@ static agent_status_t sim_on_challenge(void *user, const uint8_t *nonce, size_t 
     return AGENT_OK;
 }
 
+/* ---- OTA (--boot-key) ------------------------------------------------------------------ */
+
+static bool is_suffix(const char *s, size_t n, const char *lit)
+{
+    return n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
+
+/* app.on_ota: the agents/core OTA client, with the link-side faults around it. Runs inside
+ * agent_io(): resets and link changes are only flagged here and done by the main loop. */
+static agent_status_t sim_on_ota(void *user, const char *suffix, size_t slen,
+                                 const uint8_t *payload, size_t plen, uint8_t *out, size_t cap,
+                                 size_t *ret_len, const char **ret_topic)
+{
+    struct sim_node *n = user;
+    struct sim_device *d = n->dev;
+    const struct sim_fault *f = &d->fault;
+    bool offer = is_suffix(suffix, slen, "offer"), chunk = is_suffix(suffix, slen, "chunk");
+    uint32_t before = d->ota.prog.offset, prev_state = d->ota.prog.state, after, size;
+    const char *topic = NULL;
+    struct msg m;
+    enum ota_err e;
+
+    *ret_len = 0;
+    if (offer && f->refuse_reason != 0) {
+        struct msg ack;
+        if (msg_decode(payload, plen, &m) != MSG_OK || m.type != MSG_OTA_OFFER)
+            return AGENT_ERR_PARAM;
+        memset(&ack, 0, sizeof(ack));
+        ack.type = MSG_OTA_ACK;
+        memcpy(ack.u.ack.campaign, m.u.offer.campaign, sizeof(ack.u.ack.campaign));
+        ack.u.ack.accepted = false;
+        ack.u.ack.reason = (enum msg_ota_reason)f->refuse_reason;
+        if (msg_encode(&ack, out, cap, ret_len) != MSG_OK)
+            return AGENT_ERR_NOSPACE;
+        *ret_topic = "ota/ack";
+        return AGENT_OK;
+    }
+    if (offer)
+        n->stalled = false; /* a new offer brings a stalled node back */
+    if (chunk && n->stalled)
+        return AGENT_OK; /* stalled: no request, nothing written */
+    if (chunk && msg_decode(payload, plen, &m) == MSG_OK && m.type == MSG_OTA_CHUNK &&
+        strcmp(m.u.chunk.campaign, d->ota.prog.campaign) == 0) {
+        n->ota_bytes_in += m.u.chunk.data_len;
+        if (m.u.chunk.offset < n->ota_hw || m.u.chunk.offset != before)
+            n->ota_bytes_resent += m.u.chunk.data_len; /* sent before, or not where we are */
+    }
+    e = ota_handle(&d->ota, suffix, slen, payload, plen, out, cap, ret_len, &topic);
+    if (e != OTA_OK)
+        return e == OTA_ERR_NOSPACE ? AGENT_ERR_NOSPACE : AGENT_ERR_PARAM;
+    if (strcmp(n->ota_campaign, d->ota.prog.campaign) != 0) {
+        memcpy(n->ota_campaign, d->ota.prog.campaign, sizeof(n->ota_campaign));
+        n->ota_hw = 0;
+    }
+    after = d->ota.prog.offset;
+    size = d->ota.prog.size;
+    if (after > n->ota_hw)
+        n->ota_hw = after;
+    if (chunk && d->ota.prog.state == MSG_OTA_DOWNLOADING && after != before && size > 0) {
+        uint64_t pct = (uint64_t)after * 100u / size;
+        if (f->power_cut_pct != 0 && !n->power_cut_fired && pct >= f->power_cut_pct) {
+            n->power_cut_fired = true; /* the reply never leaves: the power is gone */
+            n->power_cuts++;
+            n->reboot_pending = true;
+            n->reboot_at = n->agent.now_ms;
+            *ret_len = 0;
+            return AGENT_OK;
+        }
+        if (f->stall_pct != 0 && !n->stall_fired && pct >= f->stall_pct) {
+            n->stall_fired = true;
+            n->stalled = true;
+            *ret_len = 0;
+            return AGENT_OK;
+        }
+        if (f->offline_pct != 0 && !n->offline_fired && pct >= f->offline_pct) {
+            n->offline_fired = true;
+            n->go_offline = true; /* the reply is lost with the link */
+            *ret_len = 0;
+            return AGENT_OK;
+        }
+    }
+    if (d->ota.prog.state == MSG_OTA_STAGED && prev_state != MSG_OTA_STAGED) {
+        /* the bootloader installs at the next reset: give the status a moment to leave */
+        n->reboot_pending = true;
+        n->reboot_at = n->agent.now_ms + 500u;
+    }
+    if (f->slow_ms != 0 && *ret_len > 0 && *ret_len <= sizeof(n->held) && topic != NULL &&
+        strcmp(topic, "ota/request") == 0) {
+        memcpy(n->held, out, *ret_len);
+        n->held_len = *ret_len;
+        n->held_topic = topic;
+        n->held_due = n->agent.now_ms + f->slow_ms;
+        *ret_len = 0;
+        return AGENT_OK;
+    }
+    *ret_topic = topic;
+    return AGENT_OK;
+}
+
 /* topic template with {id} replaced */
 static int make_topic(char *out, size_t cap, const char *tmpl, const char *id)
 {
@@ -331,9 +620,6 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
                       const struct node_tls_trust *trust, const char *server_name,
                       uint8_t *cred_buf, uint8_t *key_buf)
 {
-    struct agent_config c;
-    struct agent_port port;
-    struct agent_app app;
     int w;
 
     w = snprintf(n->id, sizeof(n->id), "%s%lu", o->prefix, o->first_index + index);
@@ -381,6 +667,19 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
         }
         n->tls_ready = true;
     }
+    n->opts = o;
+    n->index = index;
+    return 0;
+}
+
+/* The agent of a node (again after every reset: a reset loses everything in RAM). */
+static int node_agent_init(struct sim_node *n)
+{
+    const struct sim_opts *o = n->opts;
+    unsigned long index = n->index;
+    struct agent_config c;
+    struct agent_port port;
+    struct agent_app app;
     memset(&c, 0, sizeof(c));
     c.node_id = n->id;
     if (o->topic_tmpl != NULL) {
@@ -394,7 +693,7 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
     if (c.telemetry_interval_ms == 0)
         c.telemetry_interval_ms = 1;
     c.telemetry_count = (uint32_t)o->count;
-    c.stop_when_done = true;
+    c.stop_when_done = o->count != 0;
     c.keep_alive_s = (uint16_t)o->keepalive;
     c.connect_timeout_ms = 30000;
     c.retry_ms = 10000;
@@ -413,7 +712,7 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
     if (n->iak != NULL) {
         c.attest_first = true;
         c.attest_wait_ms = (uint32_t)o->attest_wait_ms;
-        c.fw_version.major = n->iak->image->major;
+        c.fw_version.major = n->iak->image->major; /* the booted image with OTA */
         c.fw_version.minor = n->iak->image->minor;
         c.fw_version.revision = n->iak->image->revision;
         c.fw_version.build = n->iak->image->build;
@@ -429,13 +728,145 @@ static int setup_node(struct sim_node *n, const struct sim_opts *o, unsigned lon
     app.wall_clock_ms = sim_wall_clock;
     if (n->iak != NULL)
         app.on_challenge = sim_on_challenge;
-    /* OTA (on_ota) is not wired yet: see docs/agent.md. */
+    if (n->dev != NULL)
+        app.on_ota = sim_on_ota;
     if (agent_init(&n->agent, &c, &port, &app, n->use_tls ? node_tls_layer(&n->tls) : NULL) !=
         AGENT_OK) {
         fprintf(stderr, "fleet-sim: node %s: bad agent configuration\n", n->id);
         return -EINVAL;
     }
     return 0;
+}
+
+/* A reset of the node (install, power cut): the link drops, RAM is lost, the bootloader runs
+ * on the node's flash, the OTA client restarts from its record, a new agent connects. */
+static int node_boot(struct sim_node *n, const struct sim_image *factory)
+{
+    struct sim_device *d = n->dev;
+    posix_tcp_close(&n->tcp);
+    if (n->tls_ready)
+        node_tls_reset(&n->tls);
+    n->reboot_pending = false;
+    n->go_offline = n->offline = false;
+    n->stalled = false;
+    n->held_len = 0;
+    n->status_sent_for = 0;
+    if (sim_device_boot(d) != 0) {
+        n->dead = true;
+        return -1;
+    }
+    n->iak->image = &d->image;
+    /* a new boot seed every boot (the token says which boot it comes from) */
+    if (mbedtls_hmac_drbg_random(&n->iak->crypto->drbg, n->iak->boot_seed,
+                                 sizeof(n->iak->boot_seed)) != 0)
+        return -1;
+    /* wrong-measurement: the updated image (anything but the factory image) lies */
+    if (d->fault.wrong_measurement)
+        n->iak->bad = memcmp(d->rec.measurement, factory->measurement, 32) != 0
+                          ? SIM_BAD_MEASUREMENT
+                          : n->opts->bad;
+    return node_agent_init(n);
+}
+
+static bool before_ms(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+
+/* Per loop round: after every new connection the node tells the gateway where its update
+ * stands (ota/status: testing after an install, reverted after a revert, downloading with
+ * the offset to resume from); a slow link's held chunk request leaves when it is due. */
+static void ota_housekeeping(struct sim_node *n, uint32_t now)
+{
+    const struct agent_stats *st = agent_stats(&n->agent);
+    if (agent_phase(&n->agent) != AGENT_RUNNING)
+        return;
+    if (st->connects != n->status_sent_for && ota_state(&n->dev->ota) != MSG_OTA_IDLE) {
+        uint8_t buf[OTA_REPLY_MAX];
+        size_t len = 0;
+        if (ota_status_encode(&n->dev->ota, buf, sizeof(buf), &len) == OTA_OK &&
+            agent_publish(&n->agent, "ota/status", buf, len) == AGENT_OK)
+            n->status_sent_for = st->connects;
+    } else if (st->connects != n->status_sent_for) {
+        n->status_sent_for = st->connects;
+    }
+    if (n->held_len > 0 && !before_ms(now, n->held_due) &&
+        agent_publish(&n->agent, n->held_topic, n->held, n->held_len) == AGENT_OK)
+        n->held_len = 0;
+}
+
+static const char *ota_state_name(uint32_t st)
+{
+    static const char *const names[] = {"idle",    "downloading", "verifying", "staged",
+                                        "testing", "confirmed",   "failed",    "reverted"};
+    return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+/* The bootloader's key: a P-256 public key PEM -> DER SubjectPublicKeyInfo + point. */
+static int read_boot_key(const char *path, struct sim_device_shared *sh)
+{
+    FILE *f = fopen(path, "re");
+    EVP_PKEY *k = NULL;
+    unsigned char *der = NULL;
+    int n, rc = -1;
+    if (f == NULL) {
+        fprintf(stderr, "fleet-sim: cannot read --boot-key %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    n = k != NULL ? i2d_PUBKEY(k, &der) : -1;
+    if (n == (int)BOOT_P256_SPKI_LEN) {
+        memcpy(sh->boot_key_spki, der, BOOT_P256_SPKI_LEN);
+        /* the point is the last 65 bytes of a P-256 SubjectPublicKeyInfo */
+        memcpy(sh->ota_key.pub, der + BOOT_P256_SPKI_LEN - CRYPTO_P256_PUB_LEN,
+               CRYPTO_P256_PUB_LEN);
+        rc = 0;
+    } else {
+        fprintf(stderr, "fleet-sim: --boot-key %s: not a P-256 public key (PEM)\n", path);
+    }
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+static uint8_t *read_image_bytes(const char *path, uint32_t *ret_len)
+{
+    FILE *f = fopen(path, "rbe");
+    uint8_t *buf = NULL;
+    long len;
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) <= 0 ||
+        len > (long)BOOT_SLOT_SIZE || fseek(f, 0, SEEK_SET) != 0 ||
+        (buf = malloc((size_t)len)) == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        fprintf(stderr, "fleet-sim: %s: cannot read the factory image (1..%u bytes)\n", path,
+                BOOT_SLOT_SIZE);
+        free(buf);
+        buf = NULL;
+    } else {
+        *ret_len = (uint32_t)len;
+    }
+    if (f != NULL)
+        fclose(f);
+    return buf;
+}
+
+/* Removes what the devices left in a temporary state root (flash files, OTA records). */
+static void remove_state(const char *root, const struct sim_device *devs, unsigned long count)
+{
+    static const char *const files[] = {"flash.bin", "ota.rec", "ota.rec.tmp"};
+    char path[1024];
+    for (unsigned long i = 0; i < count; i++) {
+        if (devs[i].dir[0] == '\0')
+            continue;
+        for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+            if (snprintf(path, sizeof(path), "%s/%s", devs[i].dir, files[k]) < (int)sizeof(path))
+                (void)unlink(path);
+        }
+        if (rmdir(devs[i].dir) != 0 && errno != ENOENT)
+            fprintf(stderr, "fleet-sim: cannot remove %s: %s\n", devs[i].dir, strerror(errno));
+    }
+    if (rmdir(root) != 0)
+        fprintf(stderr, "fleet-sim: cannot remove %s: %s\n", root, strerror(errno));
 }
 
 static void raise_fd_limit(unsigned long nodes)
@@ -465,6 +896,7 @@ int main(int argc, char **argv)
     long rss0, rss_peak = 0;
     size_t heap0, heap_peak = 0;
     unsigned long connected = 0, failed = 0, started = 0;
+    unsigned long ota_count[8] = {0}, dead = 0;
     uint64_t sent = 0, acked = 0, retries = 0, challenges = 0, evidence = 0, att_timeouts = 0;
     struct sim_crypto crypto;
     struct sim_image image;
@@ -472,8 +904,17 @@ int main(int argc, char **argv)
     unsigned long iaks_ready = 0;
     uint32_t t0, t_all_connected = 0, t_end, last_sample = 0;
     int ret = 1;
+    struct sim_device_shared dsh;
+    struct sim_device *devs = NULL;
+    unsigned long devs_open = 0;
+    uint8_t *factory = NULL;
+    char state_root[512] = "";
+    bool remove_root = false;
 
+    /* line by line: tests and operators follow the boot lines while the run goes on */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     memset(&crypto, 0, sizeof(crypto));
+    memset(&dsh, 0, sizeof(dsh));
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     if (o.iak_dir != NULL) {
@@ -505,6 +946,51 @@ int main(int argc, char **argv)
         if (o.export_pub != NULL) {
             ret = 0;
             goto out;
+        }
+    }
+    if (o.boot_key != NULL) {
+        if (read_boot_key(o.boot_key, &dsh) != 0 ||
+            (factory = read_image_bytes(o.image, &dsh.factory_len)) == NULL) {
+            ret = 2;
+            goto out;
+        }
+        dsh.factory_image = factory;
+        dsh.verbose = true;
+        if (o.state_dir != NULL) {
+            if (mkdir(o.state_dir, 0700) != 0 && errno != EEXIST) {
+                fprintf(stderr, "fleet-sim: cannot create --state-dir %s: %s\n", o.state_dir,
+                        strerror(errno));
+                ret = 2;
+                goto out;
+            }
+            snprintf(state_root, sizeof(state_root), "%s", o.state_dir);
+        } else {
+            const char *tmp = getenv("TMPDIR");
+            snprintf(state_root, sizeof(state_root), "%s/fleet-sim-XXXXXX",
+                     tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+            if (mkdtemp(state_root) == NULL) {
+                fprintf(stderr, "fleet-sim: cannot create a state directory: %s\n",
+                        strerror(errno));
+                ret = 2;
+                goto out;
+            }
+            remove_root = !o.keep_state;
+            printf("fleet-sim: state directory %s (%s at the end)\n", state_root,
+                   remove_root ? "removed" : "kept");
+        }
+        devs = calloc(o.nodes, sizeof(*devs));
+        if (devs == NULL)
+            goto out;
+        for (unsigned long i = 0; i < o.nodes; i++) {
+            char slot[AGENT_MAX_ID + 1], dir[1024];
+            struct sim_fault f = node_faults(&o, i);
+            snprintf(slot, sizeof(slot), "%s%lu", o.prefix, o.first_index + i);
+            if (snprintf(dir, sizeof(dir), "%s/%s", state_root, slot) >= (int)sizeof(dir) ||
+                sim_device_open(&devs[i], &dsh, dir, iaks[i].node_id, &f) != 0) {
+                devs_open = i + 1;
+                goto out;
+            }
+            devs_open = i + 1;
         }
     }
     raise_fd_limit(o.nodes);
@@ -542,10 +1028,19 @@ int main(int argc, char **argv)
     }
     for (unsigned long i = 0; i < o.nodes; i++) {
         nodes[i].iak = iaks != NULL ? &iaks[i] : NULL;
+        nodes[i].dev = devs != NULL ? &devs[i] : NULL;
         if (setup_node(&nodes[i], &o, i, &addr, alen, trust_loaded ? &trust : NULL,
                        o.server_name != NULL ? o.server_name : host, cred, keybuf) != 0)
             goto out;
+        if (nodes[i].dev != NULL) {
+            if (node_boot(&nodes[i], &image) != 0 && !nodes[i].dead)
+                goto out;
+        } else if (node_agent_init(&nodes[i]) != 0) {
+            goto out;
+        }
     }
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGINT, on_stop_signal);
 
     rss_peak = rss0;
     heap_peak = heap0;
@@ -553,18 +1048,56 @@ int main(int argc, char **argv)
     for (;;) {
         uint32_t now = now_ms();
         nfds_t nf = 0;
-        unsigned long finished = 0;
+        unsigned long finished = 0, ota_done = 0;
         int timeout = 10;
 
         /* ramp up: start node i at t0 + i * ramp_ms */
+        if (g_stop)
+            break;
         while (started < o.nodes && (uint32_t)(now - t0) >= started * o.ramp_ms) {
-            if (agent_start(&nodes[started].agent, now) != AGENT_OK)
+            if (!nodes[started].dead && agent_start(&nodes[started].agent, now) != AGENT_OK)
                 goto out;
             nodes[started].started = true;
             started++;
         }
         for (unsigned long i = 0; i < started; i++) {
             struct sim_node *n = &nodes[i];
+            if (n->dev != NULL) {
+                if (n->dead) {
+                    finished++;
+                    continue;
+                }
+                if (n->reboot_pending && !before_ms(now, n->reboot_at)) {
+                    if (node_boot(n, &image) != 0) {
+                        if (n->dead) {
+                            finished++;
+                            continue;
+                        }
+                        goto out;
+                    }
+                    if (agent_start(&n->agent, now) != AGENT_OK)
+                        goto out;
+                }
+                if (n->go_offline) {
+                    n->go_offline = false;
+                    n->offline = true;
+                    n->offlines++;
+                    n->offline_until = now + n->dev->fault.offline_s * 1000u;
+                    posix_tcp_close(&n->tcp); /* the broker sees the link go */
+                }
+                if (n->offline) {
+                    if (before_ms(now, n->offline_until))
+                        continue;
+                    n->offline = false;
+                    agent_link_down(&n->agent, now); /* back: reconnect */
+                }
+                ota_housekeeping(n, now);
+                if (o.until_ota >= 0 && !n->reboot_pending &&
+                    (ota_state(&n->dev->ota) == (enum msg_ota_state)o.until_ota ||
+                     ota_state(&n->dev->ota) == MSG_OTA_FAILED ||
+                     ota_state(&n->dev->ota) == MSG_OTA_REVERTED))
+                    ota_done++;
+            }
             agent_tick(&n->agent, now);
             if (!n->counted_connected && agent_stats(&n->agent)->connects > 0) {
                 n->counted_connected = true;
@@ -601,6 +1134,8 @@ int main(int argc, char **argv)
         }
         if (finished == o.nodes)
             break;
+        if (o.until_ota >= 0 && ota_done + finished == o.nodes)
+            break; /* every update reached the state asked for (or failed) */
         if (poll(pfds, nf, timeout) < 0 && errno != EINTR) {
             perror("fleet-sim: poll");
             goto out;
@@ -635,7 +1170,23 @@ int main(int argc, char **argv)
         challenges += s->challenges;
         evidence += s->evidence_sent;
         att_timeouts += s->attest_timeouts;
-        if (agent_phase(&n->agent) == AGENT_FAILED || s->telemetry_acked < o.count) {
+        if (n->dev != NULL) {
+            const struct sim_device *d = n->dev;
+            if (o.nodes <= 50 || n->dead)
+                printf("fleet-sim: node %s ota state=%s reason=%u offset=%" PRIu32
+                       " running=%s%s boots=%" PRIu32 " power_cuts=%" PRIu32 " swap_cuts=%" PRIu32
+                       " crashes=%" PRIu32 " offline=%" PRIu32 " bytes_in=%" PRIu64
+                       " bytes_resent=%" PRIu64 "\n",
+                       n->id, ota_state_name(d->ota.prog.state), (unsigned)d->ota.prog.reason,
+                       d->ota.prog.offset, n->dead ? "none" : d->image.version,
+                       n->dead ? "" : (d->rec.confirmed ? " (confirmed)" : " (test mode)"),
+                       d->boots, n->power_cuts, d->swap_cuts, d->crashes, n->offlines,
+                       n->ota_bytes_in, n->ota_bytes_resent);
+            ota_count[d->ota.prog.state < 8 ? d->ota.prog.state : 0]++;
+            dead += n->dead ? 1u : 0u;
+        }
+        if (n->dead || agent_phase(&n->agent) == AGENT_FAILED ||
+            (s->telemetry_acked < o.count && !g_stop)) {
             char why[256] = "";
             failed++;
             if (failed <= 20) {
@@ -677,6 +1228,12 @@ int main(int argc, char **argv)
                                           ? "forge"
                                           : (o.bad == SIM_REPLAY ? "replay" : "bad-measurement"))),
                challenges, evidence, att_timeouts);
+        if (devs != NULL)
+            printf("fleet-sim: ota idle=%lu downloading=%lu staged=%lu testing=%lu confirmed=%lu "
+                   "failed=%lu reverted=%lu no_image=%lu stopped_by_signal=%d "
+                   "sizeof_device=%zu\n",
+                   ota_count[0], ota_count[1], ota_count[3], ota_count[4], ota_count[5],
+                   ota_count[6], ota_count[7], dead, g_stop ? 1 : 0, sizeof(struct sim_device));
     }
     ret = failed == 0 ? 0 : 1;
 out:
@@ -690,6 +1247,12 @@ out:
     }
     if (trust_loaded)
         node_tls_trust_free(&trust);
+    for (unsigned long i = 0; i < devs_open; i++)
+        sim_device_close(&devs[i]);
+    if (remove_root)
+        remove_state(state_root, devs, devs != NULL ? o.nodes : 0);
+    free(devs);
+    free(factory);
     for (unsigned long i = 0; i < iaks_ready; i++)
         sim_iak_free(&iaks[i]);
     free(iaks);

@@ -209,6 +209,13 @@ void agent_tick(struct agent *a, uint32_t now_ms);
 /* Requests a clean DISCONNECT (or stops reconnecting). */
 void agent_stop(struct agent *a, uint32_t now_ms);
 
+/* Publishes a message of the node's own (QoS 1) on fleet/<id>/<suffix> while RUNNING, e.g.
+ * the OTA status after a reset. AGENT_ERR_STATE when not RUNNING, AGENT_ERR_PARAM for a
+ * topic that does not fit, AGENT_ERR_NOSPACE when the in-flight window or the tx buffer is
+ * full (try again later). */
+agent_status_t agent_publish(struct agent *a, const char *suffix, const uint8_t *payload,
+                             size_t len) AGENT_MUST_CHECK;
+
 agent_phase_t agent_phase(const struct agent *a);
 bool agent_finished(const struct agent *a); /* DONE or FAILED */
 const struct agent_stats *agent_stats(const struct agent *a);

@@ -91,6 +91,11 @@ struct ota_config {
     struct msg_version running;  /* the running image's version */
     /* The running image's hash (from the boot record), or NULL when unknown. */
     const uint8_t *running_digest;
+    /* The running image was started in test mode (boot record: not confirmed). The secondary
+     * slot then holds the image the bootloader reverts to: every offer is refused (busy)
+     * until the running image is confirmed, whatever the progress record says (it may be
+     * lost or stale), so a new download can never overwrite the revert image. */
+    int running_test_mode;
 };
 
 struct ota {
