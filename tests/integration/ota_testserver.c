@@ -152,9 +152,9 @@ static void on_evidence(struct server *s, const struct msg *m)
         free(c);
         return;
     }
-    tool_hex_str(c->sw[0].meas_value, c->sw[0].meas_value_len, hex);
+    hex_encode(c->sw[0].meas_value, c->sw[0].meas_value_len, hex);
     if (c->boot_seed_len <= 32)
-        tool_hex_str(c->boot_seed, c->boot_seed_len, seed);
+        hex_encode(c->boot_seed, c->boot_seed_len, seed);
     say("evidence verified=%d measurement=%s version=%s boot_seed=%s",
         s->have_pub && s->have_nonce ? 1 : 0, hex, c->sw[0].version, seed);
     free(c);
