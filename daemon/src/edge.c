@@ -33,7 +33,7 @@ static void edge_on_connect(struct mosquitto *m, void *u, int rc)
                                             MSG_TOPIC_STATUS};
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         char filter[MSG_TOPIC_MAX + 1];
-        int r = msg_topic_filter(wanted[i], filter, sizeof(filter), NULL) == MSG_OK
+        int r = msg_topic_filter(wanted[i], NULL, 0, filter, sizeof(filter), NULL) == MSG_OK
                     ? mosquitto_subscribe(m, NULL, filter, 1)
                     : MOSQ_ERR_INVAL;
         if (r != MOSQ_ERR_SUCCESS)

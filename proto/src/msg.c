@@ -609,11 +609,34 @@ enum msg_err msg_topic_build(enum msg_topic topic, const char *node_id, size_t n
     return MSG_OK;
 }
 
+/* The part after "fleet/<id>/": which topic, and the subtopic of up/down (into rest). */
+static enum msg_err suffix_parse(const char *rest, size_t rest_len, enum msg_topic *ret,
+                                 const char **sub, size_t *sub_len)
+{
+    for (unsigned t = 0; t < (unsigned)MSG_TOPIC__COUNT; t++) {
+        size_t sl = strlen(topic_suffix[t]);
+        int has_sub = t == MSG_TOPIC_UP || t == MSG_TOPIC_DOWN;
+        if (!has_sub) {
+            if (rest_len != sl || memcmp(rest, topic_suffix[t], sl) != 0)
+                continue;
+        } else {
+            if (rest_len <= sl + 1u || memcmp(rest, topic_suffix[t], sl) != 0 || rest[sl] != '/')
+                continue;
+            if (msg_subtopic_valid(rest + sl + 1u, rest_len - sl - 1u) != 0)
+                return MSG_ERR_TOPIC;
+            *sub = rest + sl + 1u;
+            *sub_len = rest_len - sl - 1u;
+        }
+        *ret = (enum msg_topic)t;
+        return MSG_OK;
+    }
+    return MSG_ERR_TOPIC;
+}
+
 enum msg_err msg_topic_parse(const char *topic, size_t len, struct msg_topic_parsed *out)
 {
     size_t plen = sizeof(topic_prefix) - 1u, id_len = 0;
-    const char *rest;
-    size_t rest_len;
+    enum msg_err err;
 
     if (out == NULL)
         return MSG_ERR_ARG;
@@ -628,28 +651,33 @@ enum msg_err msg_topic_parse(const char *topic, size_t len, struct msg_topic_par
         return MSG_ERR_TOPIC; /* no suffix */
     if (msg_node_id_valid(topic + plen, id_len) != 0)
         return MSG_ERR_ID;
-    rest = topic + plen + id_len + 1u;
-    rest_len = len - plen - id_len - 1u;
-    for (unsigned t = 0; t < (unsigned)MSG_TOPIC__COUNT; t++) {
-        size_t sl = strlen(topic_suffix[t]);
-        int has_sub = t == MSG_TOPIC_UP || t == MSG_TOPIC_DOWN;
-        if (!has_sub) {
-            if (rest_len != sl || memcmp(rest, topic_suffix[t], sl) != 0)
-                continue;
-        } else {
-            if (rest_len <= sl + 1u || memcmp(rest, topic_suffix[t], sl) != 0 || rest[sl] != '/')
-                continue;
-            if (msg_subtopic_valid(rest + sl + 1u, rest_len - sl - 1u) != 0)
-                return MSG_ERR_TOPIC;
-            out->sub = rest + sl + 1u;
-            out->sub_len = rest_len - sl - 1u;
-        }
-        out->topic = (enum msg_topic)t;
-        memcpy(out->node_id, topic + plen, id_len);
-        out->node_id[id_len] = '\0';
-        return MSG_OK;
+    err = suffix_parse(topic + plen + id_len + 1u, len - plen - id_len - 1u, &out->topic, &out->sub,
+                       &out->sub_len);
+    if (err != MSG_OK) {
+        memset(out, 0, sizeof(*out));
+        return err;
     }
-    return MSG_ERR_TOPIC;
+    memcpy(out->node_id, topic + plen, id_len);
+    out->node_id[id_len] = '\0';
+    return MSG_OK;
+}
+
+enum msg_err msg_topic_build_suffix(const char *node_id, size_t node_id_len, const char *suffix,
+                                    size_t suffix_len, char *out, size_t cap, size_t *len)
+{
+    enum msg_topic t = MSG_TOPIC__COUNT;
+    const char *sub = NULL;
+    size_t sub_len = 0;
+
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || suffix == NULL)
+        return MSG_ERR_ARG;
+    if (cap > 0)
+        out[0] = '\0';
+    if (suffix_parse(suffix, suffix_len, &t, &sub, &sub_len) != MSG_OK)
+        return MSG_ERR_TOPIC;
+    return msg_topic_build(t, node_id, node_id_len, sub, sub_len, out, cap, len);
 }
 
 enum msg_type msg_topic_type(enum msg_topic topic, const char *sub, size_t sub_len)
@@ -687,10 +715,11 @@ enum msg_type msg_topic_type(enum msg_topic topic, const char *sub, size_t sub_l
     return (enum msg_type)0;
 }
 
-enum msg_err msg_topic_filter(enum msg_topic topic, char *out, size_t cap, size_t *len)
+enum msg_err msg_topic_filter(enum msg_topic topic, const char *node_id, size_t node_id_len,
+                              char *out, size_t cap, size_t *len)
 {
     int has_sub = topic == MSG_TOPIC_UP || topic == MSG_TOPIC_DOWN;
-    size_t pos = 0, suffix_len, need;
+    size_t pos = 0, suffix_len, need, id_len = node_id != NULL ? node_id_len : 1u;
 
     if (len != NULL)
         *len = 0;
@@ -698,12 +727,15 @@ enum msg_err msg_topic_filter(enum msg_topic topic, char *out, size_t cap, size_
         return MSG_ERR_ARG;
     if (cap > 0)
         out[0] = '\0';
+    if (node_id != NULL && msg_node_id_valid(node_id, node_id_len) != 0)
+        return MSG_ERR_ID;
     suffix_len = strlen(topic_suffix[topic]);
-    need = sizeof(topic_prefix) - 1u + 2u + suffix_len + (has_sub ? 2u : 0u) + 1u;
+    need = sizeof(topic_prefix) - 1u + id_len + 1u + suffix_len + (has_sub ? 2u : 0u) + 1u;
     if (need > cap)
         return MSG_ERR_NOSPACE;
     append(out, &pos, topic_prefix, sizeof(topic_prefix) - 1u);
-    append(out, &pos, "+/", 2);
+    append(out, &pos, node_id != NULL ? node_id : "+", id_len);
+    append(out, &pos, "/", 1);
     append(out, &pos, topic_suffix[topic], suffix_len);
     if (has_sub)
         append(out, &pos, "/#", 2);

@@ -637,13 +637,21 @@ static void test_topics(void)
     CHECK_EQ_INT(msg_topic_parse("fleet/n1/statusXYZ", 15, &p), MSG_OK);
 
     /* subscription filters */
-    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_UP, buf, sizeof(buf), &len), MSG_OK);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_UP, NULL, 0, buf, sizeof(buf), &len), MSG_OK);
     CHECK(strcmp(buf, "fleet/+/up/#") == 0 && len == 12);
-    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_ATTEST_EVIDENCE, buf, sizeof(buf), &len), MSG_OK);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_ATTEST_EVIDENCE, NULL, 0, buf, sizeof(buf), &len),
+                 MSG_OK);
     CHECK(strcmp(buf, "fleet/+/attest/evidence") == 0);
-    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_STATUS, buf, 15, &len), MSG_OK);
-    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_STATUS, buf, 14, &len), MSG_ERR_NOSPACE);
-    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC__COUNT, buf, sizeof(buf), &len), MSG_ERR_ARG);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_STATUS, NULL, 0, buf, 15, &len), MSG_OK);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_STATUS, NULL, 0, buf, 14, &len), MSG_ERR_NOSPACE);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC__COUNT, NULL, 0, buf, sizeof(buf), &len), MSG_ERR_ARG);
+    /* one node's own filters */
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_DOWN, "n-1", 3, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "fleet/n-1/down/#") == 0 && len == 16);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_OTA_OFFER, "n-1", 3, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "fleet/n-1/ota/offer") == 0);
+    CHECK_EQ_INT(msg_topic_filter(MSG_TOPIC_OTA_OFFER, "n+1", 3, buf, sizeof(buf), &len),
+                 MSG_ERR_ID);
 }
 
 /* The uplink side: build/parse round trips under a prefix with segments, the reserved

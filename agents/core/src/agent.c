@@ -7,8 +7,6 @@
 #include "fleetgw/cbor.h"
 #include "fleetgw/msg.h"
 
-#define TOPIC_PREFIX "fleet/"
-
 static bool elapsed(uint32_t now, uint32_t since, uint32_t interval)
 {
     return (uint32_t)(now - since) >= interval;
@@ -31,18 +29,12 @@ static bool id_valid(const char *id, size_t *ret_len)
     return true;
 }
 
-/* "fleet/<id>/<suffix>" into out; false if it does not fit. */
+/* The node's own topic for suffix ("ota/ack", "up/telemetry"...), by proto's grammar; false
+ * if it does not fit or no topic has that suffix. */
 static bool make_topic(const struct agent *a, const char *suffix, char out[AGENT_TOPIC_MAX])
 {
-    size_t p = sizeof(TOPIC_PREFIX) - 1u, il = strlen(a->id), sl = strlen(suffix);
-    if (p + il + 1u + sl + 1u > AGENT_TOPIC_MAX)
-        return false;
-    memcpy(out, TOPIC_PREFIX, p);
-    memcpy(out + p, a->id, il);
-    out[p + il] = '/';
-    memcpy(out + p + il + 1u, suffix, sl);
-    out[p + il + 1u + sl] = '\0';
-    return true;
+    return msg_topic_build_suffix(a->id, strlen(a->id), suffix, strlen(suffix), out,
+                                  AGENT_TOPIC_MAX, NULL) == MSG_OK;
 }
 
 static uint32_t rng_next(struct agent *a)
@@ -138,16 +130,18 @@ static void cb_connack(void *user, bool session_present)
 {
     struct agent *a = user;
     /* Only what the gateway sends: subscribing to ota/# would echo our own ota/ack etc. */
-    static const char *const suffixes[] = {"attest/challenge", "down/#", "ota/offer", "ota/chunk",
-                                           "ota/confirm"};
-    enum { NSUB = sizeof(suffixes) / sizeof(suffixes[0]) };
+    static const enum msg_topic wanted[] = {MSG_TOPIC_ATTEST_CHALLENGE, MSG_TOPIC_DOWN,
+                                            MSG_TOPIC_OTA_OFFER, MSG_TOPIC_OTA_CHUNK,
+                                            MSG_TOPIC_OTA_CONFIRM};
+    enum { NSUB = sizeof(wanted) / sizeof(wanted[0]) };
     char topics[NSUB][AGENT_TOPIC_MAX];
     const char *filters[NSUB];
     uint8_t qos[NSUB];
     mqtt_status_t st;
     (void)session_present;
     for (size_t i = 0; i < NSUB; i++) {
-        if (!make_topic(a, suffixes[i], topics[i])) {
+        if (msg_topic_filter(wanted[i], a->id, strlen(a->id), topics[i], AGENT_TOPIC_MAX, NULL) !=
+            MSG_OK) {
             attempt_failed(a, AGENT_ERR_PARAM, 0);
             return;
         }
@@ -328,32 +322,21 @@ static void handle_ota(struct agent *a, const char *suffix, size_t slen,
 static void cb_message(void *user, const struct mqtt_message *m)
 {
     struct agent *a = user;
-    size_t pl = sizeof(TOPIC_PREFIX) - 1u, il = strlen(a->id);
-    const char *t = (const char *)m->topic;
-    const char *suffix;
-    size_t slen;
+    struct msg_topic_parsed tp;
 
-    if (m->topic_len <= pl + il + 1u || memcmp(t, TOPIC_PREFIX, pl) != 0 ||
-        memcmp(t + pl, a->id, il) != 0 || t[pl + il] != '/') {
+    /* Only this node's own topics, by proto's grammar (down/<sub> with a valid subtopic). */
+    if (msg_topic_parse((const char *)m->topic, m->topic_len, &tp) != MSG_OK ||
+        strcmp(tp.node_id, a->id) != 0) {
         a->stats.ignored++;
         return;
     }
-    suffix = t + pl + il + 1u;
-    slen = m->topic_len - (pl + il + 1u);
-
-    if (suffix_is(suffix, slen, "attest/challenge")) {
+    switch (tp.topic) {
+    case MSG_TOPIC_ATTEST_CHALLENGE:
         handle_challenge(a, m);
         return;
-    }
-    if (slen > 5u && memcmp(suffix, "down/", 5) == 0) {
-        const char *sub = suffix + 5;
-        size_t sub_len = slen - 5u;
+    case MSG_TOPIC_DOWN:
         a->stats.commands++;
-        if (msg_subtopic_valid(sub, sub_len) != 0) {
-            a->stats.ignored++;
-            return;
-        }
-        if (suffix_is(sub, sub_len, "ping")) {
+        if (suffix_is(tp.sub, tp.sub_len, "ping")) {
             (void)publish_reply(a, "up/pong", m->payload,
                                 m->payload_len > AGENT_PONG_MAX ? AGENT_PONG_MAX : m->payload_len);
             return;
@@ -362,7 +345,7 @@ static void cb_message(void *user, const struct mqtt_message *m)
             a->stats.ignored++;
             return;
         }
-        if (suffix_is(sub, sub_len, "command")) {
+        if (suffix_is(tp.sub, tp.sub_len, "command")) {
             struct msg msg;
             if (msg_decode(m->payload, m->payload_len, &msg) != MSG_OK || msg.type != MSG_COMMAND) {
                 a->stats.ignored++;
@@ -372,15 +355,21 @@ static void cb_message(void *user, const struct mqtt_message *m)
                               msg.u.command.args, msg.u.command.args_len);
             return;
         }
-        a->app.on_command(a->app.user, sub, sub_len, m->payload, m->payload_len);
+        a->app.on_command(a->app.user, tp.sub, tp.sub_len, m->payload, m->payload_len);
+        return;
+    case MSG_TOPIC_OTA_OFFER:
+        handle_ota(a, "offer", 5, m);
+        return;
+    case MSG_TOPIC_OTA_CHUNK:
+        handle_ota(a, "chunk", 5, m);
+        return;
+    case MSG_TOPIC_OTA_CONFIRM:
+        handle_ota(a, "confirm", 7, m);
+        return;
+    default:
+        a->stats.ignored++;
         return;
     }
-    if (suffix_is(suffix, slen, "ota/offer") || suffix_is(suffix, slen, "ota/chunk") ||
-        suffix_is(suffix, slen, "ota/confirm")) {
-        handle_ota(a, suffix + 4, slen - 4u, m);
-        return;
-    }
-    a->stats.ignored++;
 }
 
 /* ---- public API ---------------------------------------------------------------------- */

@@ -246,6 +246,12 @@ struct msg_topic_parsed {
     size_t sub_len;
 };
 
+/* msg_topic_build() from the suffix text ("ota/ack", "up/telemetry", "status"...): a node's
+ * own topics named as the protocol names them. MSG_ERR_TOPIC for a suffix no topic has. */
+enum msg_err msg_topic_build_suffix(const char *node_id, size_t node_id_len, const char *suffix,
+                                    size_t suffix_len, char *out, size_t cap,
+                                    size_t *len) MSG_MUST_CHECK;
+
 /* Parses a topic (ptr,len, no NUL needed). Cleared first; MSG_ERR_TOPIC or MSG_ERR_ID on error. */
 enum msg_err msg_topic_parse(const char *topic, size_t len,
                              struct msg_topic_parsed *out) MSG_MUST_CHECK;
@@ -254,10 +260,11 @@ enum msg_err msg_topic_parse(const char *topic, size_t len,
  * opaque application subtopics. */
 enum msg_type msg_topic_type(enum msg_topic topic, const char *sub, size_t sub_len);
 
-/* MQTT filter matching one node topic for every node: "fleet/+/<suffix>", and for UP/DOWN
- * "fleet/+/up/#" / "fleet/+/down/#" (what the gateway subscribes to). */
-enum msg_err msg_topic_filter(enum msg_topic topic, char *out, size_t cap,
-                              size_t *len) MSG_MUST_CHECK;
+/* MQTT filter for one node topic: of every node with node_id NULL ("fleet/+/<suffix>", what
+ * the gateway subscribes to), else of that node ("fleet/<id>/<suffix>", what a node subscribes
+ * to); for UP/DOWN the filter ends in "/#" ("fleet/+/up/#", "fleet/<id>/down/#"). */
+enum msg_err msg_topic_filter(enum msg_topic topic, const char *node_id, size_t node_id_len,
+                              char *out, size_t cap, size_t *len) MSG_MUST_CHECK;
 
 /* ---- Cloud-side topics (the uplink; docs/protocol.md section 2.2) --------------------- */
 
