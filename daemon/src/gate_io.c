@@ -109,13 +109,10 @@ static int gate_send_challenge(struct daemon *d, const struct gate_action *a)
     uint8_t buf[128];
     size_t len = 0;
     char topic[MSG_TOPIC_MAX + 1];
-    if (attest_challenge_encode(a->nonce, a->ttl_s, buf, sizeof(buf), &len) < 0) {
-        log_event(LOG_ERR, a->node, "challenge_error", "cannot make a challenge");
-        return -EINVAL;
-    }
-    if (msg_topic_build(MSG_TOPIC_ATTEST_CHALLENGE, a->node, strlen(a->node), NULL, 0, topic,
+    if (attest_challenge_encode(a->nonce, a->ttl_s, buf, sizeof(buf), &len) < 0 ||
+        msg_topic_build(MSG_TOPIC_ATTEST_CHALLENGE, a->node, strlen(a->node), NULL, 0, topic,
                         sizeof(topic), NULL) != MSG_OK) {
-        log_event(LOG_ERR, a->node, "challenge_error", "no challenge topic for this node id");
+        log_event(LOG_ERR, a->node, "challenge_error", "cannot make a challenge");
         return -EINVAL;
     }
     int rc = mosquitto_publish(d->edge, NULL, topic, (int)len, buf, 1, false);
