@@ -258,7 +258,7 @@ int main(int argc, char **argv)
     struct link *l;
     int rc = 1;
 
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --option value pairs */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -281,7 +281,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     if (broker == NULL || (serial == NULL) == (connect_addr == NULL)) {
         usage();
