@@ -53,9 +53,10 @@ class EdgeBroker:
     password is made here (gateway.secret in the broker's folder, the file the shipped conf
     names, mapped); `registry` is the node registry the plugin reads."""
 
-    def __init__(self, env, ca, registry):
+    def __init__(self, env, ca, registry, name="edge"):
         self.env = env
-        self.dir = env.path("edge")
+        self.name = name
+        self.dir = env.path(name)
         os.makedirs(self.dir)
         self.port = free_port()
         self.socket_path = os.path.join(self.dir, "mqtt.sock")
@@ -97,7 +98,7 @@ class EdgeBroker:
         self.proc = None
 
     def start(self):
-        self.proc = self.env.spawn("edge", [require("mosquitto"), "-c", self.conf])
+        self.proc = self.env.spawn(self.name, [require("mosquitto"), "-c", self.conf])
         wait_for(lambda: self.proc.check_alive() or port_open(self.port), 15, "edge TLS listener")
         wait_for(lambda: os.path.exists(self.socket_path), 10, "edge unix socket")
         return self
