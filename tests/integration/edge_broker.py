@@ -63,6 +63,7 @@ class EdgeBroker:
         self.cert = ca.issue("edge-server", server=True, sans=["127.0.0.1"])
         self.ca = ca
         self.registry = registry
+        self.plugin = plugin_path()
         subst = {
             "listener 8883": f"listener {self.port} 127.0.0.1",
             "/etc/mosquitto/fleetgw/manufacturer-ca.pem": ca.cert_path,
@@ -70,7 +71,7 @@ class EdgeBroker:
             "/etc/mosquitto/fleetgw/edge-broker.key": self.cert[1],
             "/etc/mosquitto/fleetgw/": self.dir + "/",
             "/run/fleetgw-edge/mqtt.sock": self.socket_path,
-            PLUGIN_INSTALLED: plugin_path(),
+            PLUGIN_INSTALLED: self.plugin,
             REGISTRY_INSTALLED: registry,
         }
         with open(os.path.join(SHIPPED, "fleetgw-edge.conf")) as f:

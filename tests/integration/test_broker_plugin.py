@@ -16,7 +16,8 @@ attestation is test_daemon_attest's subject, not this one's).
      verdict turns trusted its telemetry passes (no restart);
   6. on the gateway listener: no user name, another user (an operator who can open the
      socket) and the gateway user with a wrong password are refused, and what they try to
-     publish under fleet/ reaches no node; the gateway identity's command does."""
+     publish under fleet/ reaches no node; the gateway identity's command does;
+  7. a bad plugin option or a world-readable password file stops mosquitto at start."""
 
 import hashlib
 import os
@@ -174,6 +175,31 @@ def main():
                "node a received the gateway identity's command")
         site.gwd.stop()
         expect(site.gwd.popen.returncode == 0, "fleetgwd exits 0")
+
+        # 7. A bad plugin option or an unsafe password file stops mosquitto at start, with a
+        # line that names it.
+        world = env.path("world.secret")
+        with open(world, "w") as f:
+            f.write("pw\n")
+        os.chmod(world, 0o644)
+        for opts, says in (
+                (["plugin_opt_listener both"], "neither node nor gateway"),
+                (["plugin_opt_listener node"], "needs plugin_opt_registry"),
+                (["plugin_opt_listener gateway", "plugin_opt_gateway_user fleetgwd",
+                  f"plugin_opt_gateway_password_file {world}"], "lets every user read it"),
+                (["plugin_opt_listener node", f"plugin_opt_registry {registry}",
+                  "plugin_opt_colour blue"], "plugin_opt_colour: unknown option")):
+            conf = env.path("bad.conf")
+            with open(conf, "w") as f:
+                f.write("\n".join(["user root", "log_dest stderr", "per_listener_settings true",
+                                   f"listener 0 {env.path('bad.sock')}",
+                                   "allow_anonymous false", f"plugin {eb.plugin}"] + opts)
+                        + "\n")
+            r = subprocess.run([require("mosquitto"), "-c", conf], capture_output=True,
+                               text=True, timeout=60)
+            expect(r.returncode != 0 and says in r.stdout + r.stderr,
+                   f"mosquitto refuses to start with {opts[-1]!r}: "
+                   f"{(r.stdout + r.stderr).strip().splitlines()[-2:]}")
     print("PASS")
     return 0
 
