@@ -1,7 +1,8 @@
-"""The edge mosquitto as the package ships it: systemd/mosquitto/fleetgw-edge.conf with the
-file paths, the TLS port, the plugin (this build's fleetgw-mosquitto-auth.so) and the registry
-replaced by the test's; every other line as shipped. Used by test_systemd_sandbox.py and
-test_broker_plugin.py."""
+"""The edge mosquitto as the package ships it, from one of its two confs with the file paths and
+the TLS port replaced by the test's, every other line as shipped:
+  - systemd/mosquitto/fleetgw-edge.conf (the default: ACL files), test_systemd_sandbox.py;
+  - systemd/mosquitto/fleetgw-edge-plugin.conf (opt-in: the registry plugin, this build's
+    fleetgw-mosquitto-auth.so and the test's registry), test_broker_plugin.py."""
 
 import os
 import re
@@ -48,12 +49,16 @@ def write_registry(path, nodes):
     db.close()
 
 
-class EdgeBroker:
-    """mosquitto configured from systemd/mosquitto/fleetgw-edge.conf. The gateway identity's
-    password is made here (gateway.secret in the broker's folder, the file the shipped conf
-    names, mapped); `registry` is the node registry the plugin reads."""
+DEFAULT_CONF = "fleetgw-edge.conf"
+PLUGIN_CONF = "fleetgw-edge-plugin.conf"
 
-    def __init__(self, env, ca, registry, name="edge"):
+
+class EdgeBroker:
+    """mosquitto configured from a shipped conf (DEFAULT_CONF or PLUGIN_CONF). With the plugin
+    conf, the gateway identity's password is made here (gateway.secret in the broker's folder,
+    the file the conf names, mapped) and `registry` is the node registry the plugin reads."""
+
+    def __init__(self, env, ca, registry=None, name="edge", conf=DEFAULT_CONF):
         self.env = env
         self.name = name
         self.dir = env.path(name)
@@ -63,7 +68,7 @@ class EdgeBroker:
         self.cert = ca.issue("edge-server", server=True, sans=["127.0.0.1"])
         self.ca = ca
         self.registry = registry
-        self.plugin = plugin_path()
+        self.plugin = plugin_path() if conf == PLUGIN_CONF else None
         subst = {
             "listener 8883": f"listener {self.port} 127.0.0.1",
             "/etc/mosquitto/fleetgw/manufacturer-ca.pem": ca.cert_path,
@@ -71,26 +76,33 @@ class EdgeBroker:
             "/etc/mosquitto/fleetgw/edge-broker.key": self.cert[1],
             "/etc/mosquitto/fleetgw/": self.dir + "/",
             "/run/fleetgw-edge/mqtt.sock": self.socket_path,
-            PLUGIN_INSTALLED: self.plugin,
-            REGISTRY_INSTALLED: registry,
         }
-        with open(os.path.join(SHIPPED, "fleetgw-edge.conf")) as f:
+        if self.plugin is not None:
+            subst.update({PLUGIN_INSTALLED: self.plugin, REGISTRY_INSTALLED: registry})
+        with open(os.path.join(SHIPPED, conf)) as f:
             text = f.read()
         for k, v in subst.items():
             text = text.replace(k, v)
         settings = "\n".join(l for l in text.split("\n") if not l.lstrip().startswith("#"))
         leftover = re.findall(r"/etc/\S*|/run/\S*|/usr/\S*|/var/\S*", settings)
         if leftover:
-            raise HarnessError(f"fleetgw-edge.conf names paths the test does not map: {leftover}")
-        self.gateway_user = re.search(r"^plugin_opt_gateway_user\s+(\S+)", settings, re.M)
-        if not self.gateway_user:
-            raise HarnessError("fleetgw-edge.conf sets no plugin_opt_gateway_user")
-        self.gateway_user = self.gateway_user.group(1)
-        self.secret_path = os.path.join(self.dir, "gateway.secret")
-        self.secret = "gw-" + os.urandom(12).hex()
-        fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.secret + "\n")
+            raise HarnessError(f"{conf} names paths the test does not map: {leftover}")
+        # The ACL files the conf names, as shipped, in the broker's folder.
+        for acl in re.findall(r"^acl_file\s+\S*/(\S+)$", settings, re.M):
+            with open(os.path.join(SHIPPED, acl)) as src, \
+                    open(os.path.join(self.dir, acl), "w") as dst:
+                dst.write(src.read())
+        user = re.search(r"^plugin_opt_gateway_user\s+(\S+)", settings, re.M)
+        self.gateway_user = user.group(1) if user else None
+        if self.plugin is not None and self.gateway_user is None:
+            raise HarnessError(f"{conf} sets no plugin_opt_gateway_user")
+        self.secret = None
+        if self.gateway_user is not None:
+            self.secret_path = os.path.join(self.dir, "gateway.secret")
+            self.secret = "gw-" + os.urandom(12).hex()
+            fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.secret + "\n")
         head = ["user root", f"log_dest file {self.dir}/mosquitto.log", "log_type all",
                 "connection_messages true", "persistence false"]
         self.conf = os.path.join(self.dir, "mosquitto.conf")

@@ -1,5 +1,5 @@
 """The edge broker enforces fleetgwd's node registry: a real mosquitto configured FROM the
-shipped systemd/mosquitto/fleetgw-edge.conf (paths, port, plugin and registry mapped to the
+shipped systemd/mosquitto/fleetgw-edge-plugin.conf (paths, port, plugin and registry mapped to the
 test's, see edge_broker.py) with this build's fleetgw-mosquitto-auth.so, and a registry made
 by the real code path: a running fleetgwd (which creates it) and `fleetgwctl node add` /
 `node remove` on its control socket. The verdicts "trusted" and "quarantined" are written
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from daemon_common import Site
-from edge_broker import EdgeBroker
+from edge_broker import PLUGIN_CONF, EdgeBroker
 from fleetgw_harness import Env, HarnessError, expect, require, run_main, wait_for
 
 
@@ -44,7 +44,7 @@ def main():
     with Env("broker-plugin") as env:
         site = Site(env, nodes=())
         registry = env.path("registry.db")  # fleetgwd's registry.path (daemon_common.Site)
-        eb = EdgeBroker(env, site.edge_ca, registry, name="edge-shipped").start()
+        eb = EdgeBroker(env, site.edge_ca, registry, name="edge-shipped", conf=PLUGIN_CONF).start()
         pub = require("mosquitto_pub")
 
         def node_pub(cert, topic, msg):

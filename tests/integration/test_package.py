@@ -13,7 +13,7 @@ What it proves, installed:
   `systemd-analyze verify` of the installed unit is clean;
 - once daemon/ is in the tree: `fleetgwd --check-config` accepts a complete configuration
   (certificate files made at test time) run as user fleetgw, refuses the shipped example
-  only for the site files it lacks (exit 82, naming edge.password_file or uplink.ca_file), and `fleetgwctl --help`
+  only for the site files it lacks (exit 82, naming uplink.ca_file), and `fleetgwctl --help`
   works. Before that (daemon/ absent) the test says these checks are inactive.
 - remove keeps the conffile and the state; purge removes both, the run-time directories and
   systemd's enablement state.
@@ -142,10 +142,10 @@ def check_installed(deb, built, tmp):
             expect(exe not in files, f"{p} is not built by this tree and not in the package")
     expect("/usr/share/man/man5/fleetgwd.conf.5.gz" in files, "man page fleetgwd.conf(5)")
     plugin = "/usr/lib/fleetgw/fleetgw-mosquitto-auth.so"
-    with open(os.path.join(SRC, "systemd", "mosquitto", "fleetgw-edge.conf")) as f:
+    with open(os.path.join(SRC, "systemd", "mosquitto", "fleetgw-edge-plugin.conf")) as f:
         loads = f"plugin {plugin}" in f.read()
     expect(loads and plugin in files and os.path.isfile(plugin),
-           f"the package installs the edge broker plugin the shipped conf loads ({plugin})")
+           f"the package installs the edge broker plugin the opt-in conf loads ({plugin})")
 
     expect(user_exists("fleetgw"), "postinst created the system user fleetgw (sysusers.d)")
     u = pwd.getpwnam("fleetgw")
@@ -191,15 +191,7 @@ def check_installed(deb, built, tmp):
                 {"measurement": os.urandom(32).hex(), "signer_id": os.urandom(32).hex(),
                  "version": "1.0.0", "description": "node application"}]}, f)
         os.chmod(ref, 0o644)
-        # fleetgwd's password on the edge broker's gateway listener (operator guide).
-        secret = os.path.join(tmp, "edge.secret")
-        with open(secret, "w") as f:
-            f.write(os.urandom(12).hex() + "\n")
-        fleetgw_pw = pwd.getpwnam("fleetgw")
-        os.chown(secret, fleetgw_pw.pw_uid, fleetgw_pw.pw_gid)
-        os.chmod(secret, 0o600)
         text = (text.replace("/etc/fleetgw/cloud-ca.pem", site["ca"])
-                .replace("/etc/fleetgw/edge.secret", secret)
                 .replace("/etc/fleetgw/gateway.crt", site["gw"])
                 .replace("/etc/fleetgw/reference-values.json", ref))
         with open(conf, "w") as f:
@@ -211,10 +203,9 @@ def check_installed(deb, built, tmp):
         expect(r.returncode == 0, "installed fleetgwd --check-config accepts a complete "
                                   f"configuration, run as user fleetgw ({r.stdout}{r.stderr})")
         r = run(["/usr/bin/fleetgwd", "--check-config", "--config", "/etc/fleetgw/fleetgwd.conf"])
-        expect(r.returncode == 82 and ("uplink.ca_file" in r.stdout + r.stderr or
-                                       "edge.password_file" in r.stdout + r.stderr),
-               "the shipped example lacks only the site's files (exit 82, names "
-               f"edge.password_file or uplink.ca_file): rc {r.returncode} {r.stdout}{r.stderr}")
+        expect(r.returncode == 82 and "uplink.ca_file" in r.stdout + r.stderr,
+               "the shipped example lacks only the site's certificate files (exit 82, names "
+               f"uplink.ca_file): rc {r.returncode} {r.stdout}{r.stderr}")
         r = run(["/usr/bin/fleetgwctl", "--help"])
         expect(r.returncode == 0, f"installed fleetgwctl --help works ({r.returncode})")
         ctl_src = os.path.join(SRC, "daemon", "src", "fleetgwctl.c")
