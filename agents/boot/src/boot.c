@@ -14,6 +14,7 @@
  *     until the record of that stage is written (MCUboot's swap-using-scratch idea).
  */
 #include "fleetgw/boot.h"
+#include "fleetgw/bytes.h"
 
 #include <string.h>
 
@@ -21,23 +22,6 @@
 #define RECS_PER_SECTOR (BOOT_SECTOR_SIZE / BOOT_RECORD_SIZE)
 #define COPY_CHUNK      256u
 #define SLOT_SECTORS    (BOOT_SLOT_SIZE / BOOT_SECTOR_SIZE)
-
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v);
-    put16(p + 2, v >> 16);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 static uint32_t crc32(const uint8_t *p, size_t n)
 {
@@ -53,31 +37,31 @@ static uint32_t crc32(const uint8_t *p, size_t n)
 static void rec_encode(const struct boot_state *st, uint8_t r[BOOT_RECORD_SIZE])
 {
     memset(r, 0, BOOT_RECORD_SIZE);
-    put32(r, STATE_MAGIC);
-    put32(r + 4, st->seq);
+    bytes_put_le32(r, STATE_MAGIC);
+    bytes_put_le32(r + 4, st->seq);
     r[8] = st->swap_type;
     r[9] = st->swap_stage;
-    put16(r + 10, st->swap_sector);
-    put16(r + 12, st->swap_nsectors);
+    bytes_put_le16(r + 10, (uint16_t)st->swap_sector);
+    bytes_put_le16(r + 12, (uint16_t)st->swap_nsectors);
     r[14] = st->pending;
     r[15] = st->image_ok;
-    put32(r + 16, st->min_sec_cnt);
-    put32(r + 28, crc32(r, 28));
+    bytes_put_le32(r + 16, st->min_sec_cnt);
+    bytes_put_le32(r + 28, crc32(r, 28));
 }
 
 static int rec_decode(const uint8_t r[BOOT_RECORD_SIZE], struct boot_state *st)
 {
-    if (get32(r) != STATE_MAGIC || get32(r + 28) != crc32(r, 28))
+    if (bytes_le32(r) != STATE_MAGIC || bytes_le32(r + 28) != crc32(r, 28))
         return -1;
     memset(st, 0, sizeof(*st));
-    st->seq = get32(r + 4);
+    st->seq = bytes_le32(r + 4);
     st->swap_type = r[8];
     st->swap_stage = r[9];
     st->swap_sector = (uint16_t)(r[10] | (r[11] << 8));
     st->swap_nsectors = (uint16_t)(r[12] | (r[13] << 8));
     st->pending = r[14];
     st->image_ok = r[15];
-    st->min_sec_cnt = get32(r + 16);
+    st->min_sec_cnt = bytes_le32(r + 16);
     /* A record with impossible values is treated as garbage, like a bad CRC. */
     if (st->swap_type > BOOT_SWAP_REVERT || st->swap_stage > 2 ||
         st->swap_nsectors > SLOT_SECTORS || st->swap_sector > st->swap_nsectors ||

@@ -6,23 +6,10 @@
 
 #include <string.h>
 
+#include "fleetgw/bytes.h"
 #include "fleetgw/crypto.h"
+#include "fleetgw/der.h"
 #include "fleetgw/image.h"
-
-/* DER prefix of a P-256 SubjectPublicKeyInfo; the 65-byte SEC1 point follows. */
-static const uint8_t p256_spki_prefix[26] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
-                                             0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                             0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 const char *boot_img_status_str(enum boot_img_status st)
 {
@@ -55,17 +42,17 @@ uint32_t boot_image_extent(const struct boot_flash *flash, uint32_t off, uint32_
 {
     uint8_t h[IMAGE_HEADER_LEN], b[IMAGE_TLV_INFO_LEN];
     if (slot_size < IMAGE_HEADER_LEN || flash->read(flash->ctx, off, h, IMAGE_HEADER_LEN) != 0 ||
-        get32(h) != IMAGE_MAGIC)
+        bytes_le32(h) != IMAGE_MAGIC)
         return 0;
-    uint32_t hdr = get16(h + 8), prot = get16(h + 10), img = get32(h + 12);
+    uint32_t hdr = bytes_le16(h + 8), prot = bytes_le16(h + 10), img = bytes_le32(h + 12);
     if (hdr > slot_size || img > slot_size - hdr || prot > slot_size - hdr - img)
         return 0;
     uint32_t end = hdr + img + prot;
     if (slot_size - end < IMAGE_TLV_INFO_LEN ||
         flash->read(flash->ctx, off + end, b, IMAGE_TLV_INFO_LEN) != 0 ||
-        get16(b) != IMAGE_TLV_INFO_MAGIC || get16(b + 2) > slot_size - end)
+        bytes_le16(b) != IMAGE_TLV_INFO_MAGIC || bytes_le16(b + 2) > slot_size - end)
         return 0;
-    return end + get16(b + 2);
+    return end + bytes_le16(b + 2);
 }
 
 static enum boot_img_status map_status(enum image_status st)
@@ -109,9 +96,8 @@ enum boot_img_status boot_verify_image(const struct boot_flash *flash, uint32_t 
 
     memset(info, 0, sizeof(*info));
     if (key_spki == NULL || key_spki_len != BOOT_P256_SPKI_LEN ||
-        memcmp(key_spki, p256_spki_prefix, sizeof(p256_spki_prefix)) != 0)
+        der_p256_spki_parse(key_spki, key_spki_len, key.pub) != DER_OK)
         return BOOT_IMG_UNKNOWN_KEY;
-    memcpy(key.pub, key_spki + sizeof(p256_spki_prefix), sizeof(key.pub));
     uint32_t len = boot_image_extent(flash, off, slot_size);
     if (len == 0)
         len = slot_size < IMAGE_HEADER_LEN ? slot_size : IMAGE_HEADER_LEN; /* for the reason */

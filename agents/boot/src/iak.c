@@ -4,6 +4,7 @@
  * The first valid key slot is the IAK. A torn key write fails its CRC; the next provisioning
  * writes the next erased slot. Nothing here is ever erased by the bootloader. */
 #include "fleetgw/iak.h"
+#include "fleetgw/bytes.h"
 
 #include <string.h>
 
@@ -22,19 +23,6 @@
 #define KEY_STRIDE 0x80u
 
 static const char personalization[] = "fleetgw-iak-v1";
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
 
 static uint32_t crc32(const uint8_t *p, size_t n)
 {
@@ -65,7 +53,8 @@ static enum iak_status find_key(const struct boot_flash *flash, uint8_t rec[KEY_
         uint32_t off = KEY_BASE + i * KEY_STRIDE;
         if (flash->read(flash->ctx, off, rec, KEY_REC) != 0)
             return IAK_FLASH_ERROR;
-        if (get32(rec) == KEY_MAGIC && get32(rec + KEY_REC - 4) == crc32(rec, KEY_REC - 4)) {
+        if (bytes_le32(rec) == KEY_MAGIC &&
+            bytes_le32(rec + KEY_REC - 4) == crc32(rec, KEY_REC - 4)) {
             *found = 1;
             return IAK_OK;
         }
@@ -114,7 +103,8 @@ enum iak_status iak_provision(const struct boot_flash *flash, iak_entropy_fn ent
         if (flash->read(flash->ctx, BOOT_PSA_OFF, seed, SEED_REC) != 0)
             goto out;
         st = IAK_NO_SEED;
-        if (get32(seed) != SEED_MAGIC || get32(seed + SEED_REC - 4) != crc32(seed, SEED_REC - 4))
+        if (bytes_le32(seed) != SEED_MAGIC ||
+            bytes_le32(seed + SEED_REC - 4) != crc32(seed, SEED_REC - 4))
             goto out;
     }
     st = IAK_CRYPTO_ERROR;
@@ -122,13 +112,13 @@ enum iak_status iak_provision(const struct boot_flash *flash, iak_entropy_fn ent
         mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, &kp, mbedtls_hmac_drbg_random, &drbg) != 0)
         goto out;
     memset(rec, 0, sizeof(rec));
-    put32(rec, KEY_MAGIC);
+    bytes_put_le32(rec, KEY_MAGIC);
     if (mbedtls_mpi_write_binary(&kp.d, rec + 4, 32) != 0 ||
         mbedtls_ecp_point_write_binary(&kp.grp, &kp.Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &qlen, rec + 36,
                                        65) != 0 ||
         qlen != 65)
         goto out;
-    put32(rec + KEY_REC - 4, crc32(rec, KEY_REC - 4));
+    bytes_put_le32(rec + KEY_REC - 4, crc32(rec, KEY_REC - 4));
     st = flash->write(flash->ctx, free_off, rec, KEY_REC) == 0 ? IAK_OK : IAK_FLASH_ERROR;
 out:
     mbedtls_platform_zeroize(rec, sizeof(rec));
@@ -205,9 +195,9 @@ enum iak_status iak_write_seed(const struct boot_flash *flash, const uint8_t see
         return IAK_FLASH_ERROR;
     if (!erased(rec, SEED_REC))
         return IAK_FLASH_ERROR;
-    put32(rec, SEED_MAGIC);
+    bytes_put_le32(rec, SEED_MAGIC);
     memcpy(rec + 4, seed, IAK_SEED_LEN);
-    put32(rec + SEED_REC - 4, crc32(rec, SEED_REC - 4));
+    bytes_put_le32(rec + SEED_REC - 4, crc32(rec, SEED_REC - 4));
     enum iak_status st =
         flash->write(flash->ctx, BOOT_PSA_OFF, rec, SEED_REC) == 0 ? IAK_OK : IAK_FLASH_ERROR;
     mbedtls_platform_zeroize(rec, sizeof(rec));

@@ -1,5 +1,6 @@
 /* Parser of the link-mode provisioning record (prov.h). */
 #include "prov.h"
+#include "fleetgw/bytes.h"
 
 #include <string.h>
 
@@ -12,11 +13,6 @@ static uint32_t crc32_le(const uint8_t *p, size_t n)
             c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
     }
     return ~c;
-}
-
-static size_t rd16(const uint8_t *p)
-{
-    return (size_t)p[0] | ((size_t)p[1] << 8);
 }
 
 static int name_ok(const uint8_t *s, size_t n, int host)
@@ -37,12 +33,12 @@ int prov_parse(const uint8_t p[PROV_MAX], struct prov *out)
     memset(out, 0, sizeof(*out));
     if (memcmp(p, "FGPV", 4) != 0)
         return -1;
-    id_len = rd16(p + 4);
-    host_len = rd16(p + 6);
-    ca_len = rd16(p + 8);
-    cert_len = rd16(p + 10);
-    key_len = rd16(p + 12);
-    if (rd16(p + 14) != 0 || id_len > sizeof(out->id) - 1 || host_len > PROV_HOST_MAX)
+    id_len = bytes_le16(p + 4);
+    host_len = bytes_le16(p + 6);
+    ca_len = bytes_le16(p + 8);
+    cert_len = bytes_le16(p + 10);
+    key_len = bytes_le16(p + 12);
+    if (bytes_le16(p + 14) != 0 || id_len > sizeof(out->id) - 1 || host_len > PROV_HOST_MAX)
         return -1;
     left = PROV_MAX - PROV_HDR - 4u; /* room for the data */
     if (id_len > left)

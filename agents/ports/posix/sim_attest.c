@@ -17,6 +17,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
+#include "fleetgw/ident.h"
 #include "fleetgw/image.h"
 #include "fleetgw/posix_tcp.h"
 #include "fleetgw/token.h"
@@ -107,18 +108,16 @@ out:
     return ret;
 }
 
+/* The node id from the IAK point, as the gateway derives it (proto's ident_node_id). */
 static int derive_id(struct sim_iak *k)
 {
-    uint8_t h[32];
     size_t olen = 0;
     const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(k->key);
     if (mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &olen, k->pub,
                                        sizeof(k->pub)) != 0 ||
-        olen != sizeof(k->pub) || mbedtls_sha256_ret(k->pub, sizeof(k->pub), h, 0) != 0)
+        olen != sizeof(k->pub))
         return -1;
-    for (size_t i = 0; i < SIM_NODE_ID_LEN / 2u; i++)
-        snprintf(k->node_id + 2u * i, 3, "%02x", h[i]);
-    return 0;
+    return ident_node_id(k->pub, k->node_id);
 }
 
 static int gen_key(mbedtls_pk_context *pk, struct sim_crypto *c)
@@ -289,8 +288,7 @@ int sim_iak_token(struct sim_iak *k, const uint8_t *nonce, size_t nonce_len, uin
         memcpy(c->nonce, nonce, nonce_len);
         c->nonce_len = nonce_len;
     }
-    c->instance_id[0] = 0x01;
-    if (mbedtls_sha256_ret(k->pub, sizeof(k->pub), c->instance_id + 1, 0) != 0)
+    if (ident_instance_id(k->pub, c->instance_id) != 0)
         goto out;
     c->instance_id_len = TOKEN_INSTANCE_ID_LEN;
     snprintf(c->profile, sizeof(c->profile), "%s", TOKEN_PROFILE_2023);

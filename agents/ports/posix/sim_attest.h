@@ -8,12 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fleetgw/ident.h"
+
 #include <mbedtls/hmac_drbg.h>
 #include <mbedtls/pk.h>
 
 #include "fleetgw/crypto.h"
 
-#define SIM_NODE_ID_LEN 32u /* hex of the first 16 bytes of SHA-256(IAK point) */
+#define SIM_NODE_ID_LEN IDENT_NODE_ID_LEN /* proto's ident_node_id */
 
 /* How a node misbehaves (tests and the demo). */
 enum sim_bad { SIM_GOOD = 0, SIM_BAD_MEASUREMENT, SIM_FORGE, SIM_REPLAY };
