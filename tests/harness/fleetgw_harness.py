@@ -572,10 +572,10 @@ class Env:
 
 def run_main(main):
     """The last line of a test script: exits with main()'s code, or prints "FAIL: <sentence>"
-    and exits 1 when an expect() did not hold."""
+    and exits 1 when an expect() did not hold or a component could not be had."""
     try:
         sys.exit(main())
-    except AssertionError as e:
+    except (AssertionError, HarnessError) as e:
         print(f"FAIL: {e}")
         sys.exit(1)
 

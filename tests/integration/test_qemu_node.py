@@ -36,7 +36,7 @@ import cbor2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetgw_harness import (Env, HarnessError, expect, free_port, program, require, wait_for)
+from fleetgw_harness import (Env, HarnessError, expect, free_port, program, require, wait_for, run_main)
 
 NODE = "node-qemu-1"
 WAIT = 180  # bounded wait for the node (boot + TLS handshake on an emulated Cortex-M3)
@@ -215,8 +215,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)

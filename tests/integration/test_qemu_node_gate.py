@@ -23,7 +23,7 @@ import re
 import subprocess
 import sys
 
-from fleetgw_harness import Env, HarnessError, expect, program, wait_for
+from fleetgw_harness import Env, HarnessError, expect, program, wait_for, run_main
 
 from daemon_common import PREFIX, Observer, Site
 from test_qemu_node import firmware, start_node, wait_node
@@ -106,8 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)

@@ -16,13 +16,12 @@ import os
 import select
 import signal
 import socket
-import sys
 import termios
 import threading
 import time
 import tty
 
-from fleetgw_harness import Env, HarnessError, expect, program
+from fleetgw_harness import Env, HarnessError, expect, program, run_main
 
 MARK = b"LINK:BEGIN\r\n"
 WAIT = 30
@@ -163,8 +162,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)

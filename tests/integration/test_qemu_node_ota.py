@@ -22,7 +22,7 @@ import types
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetgw_harness import Env, HarnessError, expect, program
+from fleetgw_harness import Env, HarnessError, expect, program, run_main
 from ota_common import Server, start_broker
 from test_qemu_node import NODE, firmware, start_node, wait_node
 
@@ -119,8 +119,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except HarnessError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
+    run_main(main)
