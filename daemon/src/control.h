@@ -1,6 +1,7 @@
 /* Control socket: a unix stream socket (mode 0660; group from control.group, or the daemon's
  * own group when that is empty; owner-only 0600 when a configured group cannot be applied),
- * each peer checked with SO_PEERCRED; line-delimited JSON requests and responses, used by fleetgwctl.
+ * each peer checked with SO_PEERCRED; line-delimited JSON requests and responses, used by
+ * fleetgwctl.
  *
  * Requests (one JSON object per line, at most CTL_LINE_MAX bytes):
  *   {"cmd":"status"} {"cmd":"nodes"} {"cmd":"spool"}
