@@ -619,7 +619,8 @@ static void expect_status(struct fx *f)
     CHECK(next_out(&f->p, &t, &b, &n));
     CHECK_EQ_INT(t, 0x32);
     if (n < 2 + tl + 2 || memcmp(b + 2, topic, tl) != 0) {
-        CHECK(0 && "node-status topic");
+        fprintf(stderr, "  not the node-status topic\n");
+        CHECK(0);
         return;
     }
     CHECK(msg_decode(b + 2 + tl + 2, n - (2 + tl + 2), &m) == MSG_OK);
