@@ -1,10 +1,11 @@
 """Attesting test nodes for the fleetgwd integration tests (test_daemon_attest.py,
-test_daemon_reattest.py): each node has a P-256 IAK generated at test time, a certificate
+test_daemon_reattest.py, test_daemon_evidence.py): each node has a P-256 IAK generated at test time, a certificate
 from the site's edge CA with its node id as CN, a mosquitto_sub listening for its
 attest-challenges, and answers with PSA attestation tokens (RFC 9783 profile, COSE_Sign1
 ES256) built here with cbor2 + cryptography and signed with its own key."""
 
 import hashlib
+import json
 
 import cbor2
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,6 +18,16 @@ PROFILE = "tag:psacertified.org,2023:psa#tfm"
 SIGNER = bytes(range(0x10, 0x30))
 MEAS_GOOD = hashlib.sha256(b"firmware 1.2.0").digest()
 MEAS_NEW = hashlib.sha256(b"firmware 1.3.0").digest()
+
+
+def write_reference(path, measurements=((MEAS_GOOD, "1.2.0"),)):
+    """fleetgwd's reference file: lifecycle `secured`, one entry per (measurement, version)
+    with this module's signer id; returns path."""
+    with open(path, "w") as f:
+        json.dump({"lifecycles": ["secured"], "reference_values": [
+            {"measurement": m.hex(), "signer_id": SIGNER.hex(), "version": v}
+            for m, v in measurements]}, f)
+    return path
 
 
 def point(key):

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fleetgw_harness import Env, expect, program, require, wait_for
 
-from attest_common import MEAS_GOOD, MEAS_NEW, SIGNER, Node, token
+from attest_common import MEAS_GOOD, MEAS_NEW, SIGNER, Node, token, write_reference
 from daemon_common import PREFIX, Observer, Site
 
 def main():
@@ -37,10 +37,7 @@ def main():
         ref = env.path("reference.json")
 
         def write_ref(measurements):
-            with open(ref, "w") as f:
-                json.dump({"lifecycles": ["secured"], "reference_values": [
-                    {"measurement": m.hex(), "signer_id": SIGNER.hex(), "version": v}
-                    for m, v in measurements]}, f)
+            write_reference(ref, measurements)
 
         write_ref([(MEAS_GOOD, "1.2.0")])
         site.start_gwd(attestation={"required": True, "reference_file": ref, "nonce_ttl_s": 5,

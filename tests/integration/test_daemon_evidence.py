@@ -24,7 +24,7 @@ import cbor2
 
 from fleetgw_harness import Env, expect, require, wait_for
 
-from attest_common import MEAS_GOOD, SIGNER, Node, token
+from attest_common import MEAS_GOOD, SIGNER, Node, token, write_reference
 from daemon_common import PREFIX, Observer, Site
 
 FLOOD = 1000
@@ -33,11 +33,7 @@ FLOOD = 1000
 def main():
     with Env("daemon-evidence") as env:
         site = Site(env, nodes=())
-        ref = env.path("reference.json")
-        with open(ref, "w") as f:
-            json.dump({"lifecycles": ["secured"], "reference_values": [
-                {"measurement": MEAS_GOOD.hex(), "signer_id": SIGNER.hex(),
-                 "version": "1.2.0"}]}, f)
+        ref = write_reference(env.path("reference.json"))
         attestation = {"required": True, "reference_file": ref, "nonce_ttl_s": 30,
                        "interval_s": 3600}
         limits = {"max_message_bytes": 4096, "per_node_rate": 100, "per_node_burst": 200}

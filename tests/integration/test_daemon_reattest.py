@@ -20,7 +20,7 @@ import time
 
 from fleetgw_harness import Env, expect, require, wait_for
 
-from attest_common import MEAS_GOOD, SIGNER, Node, token
+from attest_common import MEAS_GOOD, SIGNER, Node, token, write_reference
 from daemon_common import PREFIX, Observer, Site
 
 INTERVAL_S = 5
@@ -31,11 +31,7 @@ TIMEOUT_REASON = "no answer to the attestation challenge within nonce_ttl_s"
 def main():
     with Env("daemon-reattest") as env:
         site = Site(env, nodes=())
-        ref = env.path("reference.json")
-        with open(ref, "w") as f:
-            json.dump({"lifecycles": ["secured"], "reference_values": [
-                {"measurement": MEAS_GOOD.hex(), "signer_id": SIGNER.hex(),
-                 "version": "1.2.0"}]}, f)
+        ref = write_reference(env.path("reference.json"))
         site.start_gwd(attestation={"required": True, "reference_file": ref,
                                     "nonce_ttl_s": NONCE_TTL_S, "interval_s": INTERVAL_S})
         site.wait_gwd_connected()
