@@ -33,16 +33,14 @@ enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, 
     case MSG_TOPIC_STATUS:
         kind = RELAY_STATUS;
         break;
-    case MSG_TOPIC_UP: {
-        enum msg_err r =
-            msg_cloud_topic_build(MSG_CLOUD_NODE_UP, prefix, strlen(prefix), t.node_id,
-                                  strlen(t.node_id), t.sub, t.sub_len, out, out_cap, NULL);
-        if (r == MSG_ERR_TOPIC && t.sub_len == 5 && memcmp(t.sub, "state", 5) == 0)
+    case MSG_TOPIC_UP:
+        if (msg_cloud_sub_reserved(t.sub, t.sub_len))
             kind = RELAY_RESERVED; /* up/state would forge the gateway's nodes/<id>/state */
-        else if (r == MSG_OK)
+        else if (msg_cloud_topic_build(MSG_CLOUD_NODE_UP, prefix, strlen(prefix), t.node_id,
+                                       strlen(t.node_id), t.sub, t.sub_len, out, out_cap,
+                                       NULL) == MSG_OK)
             kind = RELAY_UP;
         break;
-    }
     default:
         break;
     }

@@ -787,9 +787,9 @@ int msg_gateway_id_valid(const char *id, size_t len)
 
 /* "state" is the gateway's own NODE_STATE topic under nodes/<id>/: no node's up/<sub> may
  * take it, or a node could forge its attestation state upstream. */
-static int cloud_sub_reserved(const char *sub, size_t sub_len)
+int msg_cloud_sub_reserved(const char *sub, size_t sub_len)
 {
-    return sub_len == 5 && memcmp(sub, "state", 5) == 0;
+    return sub != NULL && sub_len == 5 && memcmp(sub, "state", 5) == 0;
 }
 
 static int cloud_id_valid(enum msg_cloud_topic topic, const char *id, size_t id_len)
@@ -818,7 +818,7 @@ enum msg_err msg_cloud_topic_build(enum msg_cloud_topic topic, const char *prefi
     if (cloud_id_valid(topic, id, id_len) != 0)
         return MSG_ERR_ID;
     if (has_sub ? (msg_subtopic_valid(sub, sub_len) != 0 ||
-                   (topic == MSG_CLOUD_NODE_UP && cloud_sub_reserved(sub, sub_len)))
+                   (topic == MSG_CLOUD_NODE_UP && msg_cloud_sub_reserved(sub, sub_len)))
                 : (sub != NULL || sub_len != 0))
         return MSG_ERR_TOPIC;
     area_len = strlen(cloud_form[topic].area);
@@ -876,7 +876,7 @@ enum msg_err msg_cloud_topic_parse(const char *topic, size_t len, const char *pr
         } else {
             if (msg_subtopic_valid(tail + 1, tail_len - 1u) != 0)
                 return MSG_ERR_TOPIC;
-            if (t == MSG_CLOUD_NODE_UP && cloud_sub_reserved(tail + 1, tail_len - 1u))
+            if (t == MSG_CLOUD_NODE_UP && msg_cloud_sub_reserved(tail + 1, tail_len - 1u))
                 continue; /* nodes/<id>/state: NODE_STATE */
             out->sub = tail + 1;
             out->sub_len = tail_len - 1u;

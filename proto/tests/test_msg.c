@@ -697,6 +697,9 @@ static void test_cloud_topics(void)
     CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_NODE_UP, pre, pl, "n1", 2, "state", 5, buf,
                                        sizeof(buf), &len),
                  MSG_ERR_TOPIC);
+    CHECK_EQ_INT(msg_cloud_sub_reserved("state", 5), 1);
+    CHECK_EQ_INT(msg_cloud_sub_reserved("states", 6), 0);
+    CHECK_EQ_INT(msg_cloud_sub_reserved("state/x", 7), 0);
     /* Refusals: ids by kind, subtopics, prefixes. */
     CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_NODE_UP, pre, pl, "gw.1", 4, "t", 1, buf,
                                        sizeof(buf), &len),

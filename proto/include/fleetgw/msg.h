@@ -288,6 +288,10 @@ int msg_cloud_prefix_valid(const char *prefix, size_t len);
  * 0x21..0x7e other than '/' '+' '#'. */
 int msg_gateway_id_valid(const char *id, size_t len);
 
+/* 1 when sub (an up/<sub> subtopic) is reserved on the cloud side ("state": the gateway's own
+ * <prefix>/nodes/<id>/state), so a node may not publish it; else 0. */
+int msg_cloud_sub_reserved(const char *sub, size_t sub_len);
+
 /* Writes the cloud topic NUL-terminated into out. id is the node id (a gateway id for
  * GATEWAY_STATUS); sub is required for NODE_UP and CMD (an up/down subtopic; for NODE_UP not
  * the reserved "state", which the gateway's own NODE_STATE uses) and NULL/0 otherwise. */
