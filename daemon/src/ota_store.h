@@ -40,8 +40,13 @@
  *                 "vid": "<uuid>",                          optional
  *                 "slot_size": 262144,                      bytes, required
  *                 "signers": ["<64 hex: SHA-256 of the signer's SPKI>", ...],  1..16
- *                 "min_security_counter": 0}]}              optional floor, default 0
- * Class names match [A-Za-z0-9._-]{1,63}; no two classes share a name or a cid. */
+ *                 "min_security_counter": 0,                optional floor, default 0
+ *                 "flash_align": 8,                         optional, 1/2/4/8/16/32, default 8
+ *                 "max_sectors": 128}]}                     optional, 1..1024, default 128
+ * Class names match [A-Za-z0-9._-]{1,63}; no two classes share a name or a cid; no key
+ * beyond these. flash_align and max_sectors size the MCUboot image trailer the slot must
+ * keep free (image_trailer_size(flash_align, 0, max_sectors): 3120 bytes with the defaults,
+ * which are conservative: imgtool's own default alignment is 1). */
 struct ota_class {
     char name[OTA_CLASS_NAME_MAX + 1];
     bool has_cid, has_vid;
@@ -51,6 +56,9 @@ struct ota_class {
     uint8_t signers[OTA_CLASS_SIGNERS][OTA_DIGEST_LEN]; /* allowed signer ids */
     size_t n_signers;
     uint32_t min_security_counter; /* the configured floor (the state may raise it) */
+    uint32_t flash_align;          /* the slot's flash write size */
+    uint32_t max_sectors;          /* the slot's sector count bound of the trailer */
+    uint32_t trailer_size;         /* image_trailer_size(flash_align, 0, max_sectors) */
 };
 
 struct ota_classes {
@@ -70,26 +78,26 @@ const struct ota_class *ota_class_by_cid(const struct ota_classes *c,
 /* Why an image was refused (ota_refusal_str gives the REASON= token). */
 enum ota_refusal {
     OTA_OK = 0,
-    OTA_R_FORMAT,          /* "format": not a well-formed MCUboot image */
-    OTA_R_TAMPERED,        /* "tampered": hash TLV or signature does not match the bytes */
-    OTA_R_UNKNOWN_SIGNER,  /* "unknown_signer": no key of the signer set verifies it */
+    OTA_R_FORMAT,             /* "format": not a well-formed MCUboot image */
+    OTA_R_TAMPERED,           /* "tampered": hash TLV or signature does not match the bytes */
+    OTA_R_UNKNOWN_SIGNER,     /* "unknown_signer": no key of the signer set verifies it */
     OTA_R_SIGNER_NOT_ALLOWED, /* "signer_not_allowed": signer not in the class's list */
-    OTA_R_COUNTER_LOW,     /* "security_counter": missing or below the class's floor */
-    OTA_R_DOWNGRADE,       /* "downgrade": older than the class's current version */
-    OTA_R_UNKNOWN_CLASS,   /* "unknown_class": no class, or the declared class is unknown */
-    OTA_R_CLASS_MISMATCH,  /* "class_mismatch": image TLVs name another class than declared */
-    OTA_R_TOO_BIG,         /* "too_big": image (with trailer room) larger than the slot */
-    OTA_R_QUOTA,           /* "quota": the store would exceed ota.store_quota_bytes */
-    OTA_R_DIGEST_MISMATCH, /* "digest_mismatch": not the image the job/operator named */
-    OTA_R_IO,              /* "io": a file could not be read or written (errno in text) */
+    OTA_R_COUNTER_LOW,        /* "security_counter": missing or below the class's floor */
+    OTA_R_DOWNGRADE,          /* "downgrade": older than the class's current version */
+    OTA_R_UNKNOWN_CLASS,      /* "unknown_class": no class, or the declared class is unknown */
+    OTA_R_CLASS_MISMATCH,     /* "class_mismatch": image TLVs name another class than declared */
+    OTA_R_TOO_BIG,            /* "too_big": image (with trailer room) larger than the slot */
+    OTA_R_QUOTA,              /* "quota": the store would exceed ota.store_quota_bytes */
+    OTA_R_DIGEST_MISMATCH,    /* "digest_mismatch": not the image the job/operator named */
+    OTA_R_IO,                 /* "io": a file could not be read or written (errno in text) */
     OTA_R__COUNT
 };
 const char *ota_refusal_str(enum ota_refusal r);
 
 /* What the caller knows of the class's state (persisted by the campaign engine). */
 struct ota_class_state {
-    uint32_t floor; /* raised floor (0 = none); the check uses max(this, class minimum) */
-    bool has_current;               /* a version is known to be the class's current one */
+    uint32_t floor;   /* raised floor (0 = none); the check uses max(this, class minimum) */
+    bool has_current; /* a version is known to be the class's current one */
     struct image_version current;
 };
 
@@ -106,9 +114,14 @@ struct ota_check_opts {
     int64_t expect_size;          /* the job's size, or -1 */
 };
 
-/* Metadata of a stored (or just checked) image. */
+/* Metadata of a stored (or just checked) image. digest is the MCUboot image hash (SHA-256
+ * over header, body and protected TLV area): what the SHA256 TLV holds, what the node's
+ * bootloader measures and its attestation token reports, and the store's file name.
+ * file_sha256 is the SHA-256 of the whole stored file (signature and padding included), so
+ * that a change to any byte of it is found by ota_store_verify. */
 struct ota_image_meta {
     uint8_t digest[OTA_DIGEST_LEN];
+    uint8_t file_sha256[OTA_DIGEST_LEN];
     char digest_hex[OTA_DIGEST_HEX + 1];
     uint32_t size;
     struct image_version version;
@@ -116,7 +129,7 @@ struct ota_image_meta {
     uint32_t security_counter;
     char class_name[OTA_CLASS_NAME_MAX + 1];
     uint8_t signer_id[OTA_DIGEST_LEN];
-    int64_t staged; /* epoch s */
+    int64_t staged;                  /* epoch s */
     char source[OTA_SOURCE_MAX + 1]; /* "fleetgwctl", "job:<id>" */
     bool released;
 };
@@ -143,7 +156,9 @@ enum ota_refusal ota_store_put(struct ota_store *s, const uint8_t *img, size_t l
 /* 0 with meta, -ENOENT, or negative errno. */
 int ota_store_get(struct ota_store *s, const uint8_t digest[OTA_DIGEST_LEN],
                   struct ota_image_meta *meta) __attribute__((warn_unused_result));
-/* A digest from 64 hex characters (or a unique prefix of at least 8): 0, -ENOENT, -EINVAL. */
+/* A digest from 64 hex characters (or a unique prefix of at least 8, either case): 0,
+ * -ENOENT (no stored image), -EINVAL (not 8..64 hex digits), -ENOTUNIQ (a prefix of more
+ * than one stored image). */
 int ota_store_lookup(struct ota_store *s, const char *hex, uint8_t digest[OTA_DIGEST_LEN])
     __attribute__((warn_unused_result));
 /* Calls fn for every stored image in digest order; stops when fn returns non-zero. */
@@ -155,9 +170,11 @@ int ota_store_remove(struct ota_store *s, const uint8_t digest[OTA_DIGEST_LEN])
     __attribute__((warn_unused_result));
 uint64_t ota_store_used(const struct ota_store *s);
 
-/* Re-verifies a stored image before an offer: the file's SHA-256 is its name, the image
- * still verifies with a key of the signer set and that key is allowed for its class.
- * OTA_OK, or OTA_R_TAMPERED / OTA_R_UNKNOWN_SIGNER / OTA_R_SIGNER_NOT_ALLOWED / OTA_R_IO. */
+/* Re-verifies a stored image before an offer: the file's SHA-256 is the one recorded at
+ * staging, the image still verifies (hash TLV, signature) with a key of the signer set, its
+ * image hash is its name, and that key is allowed for its class. OTA_OK, or
+ * OTA_R_TAMPERED / OTA_R_UNKNOWN_SIGNER / OTA_R_SIGNER_NOT_ALLOWED / OTA_R_IO, or
+ * OTA_R_UNKNOWN_CLASS when its class is no longer configured. */
 enum ota_refusal ota_store_verify(struct ota_store *s, const uint8_t digest[OTA_DIGEST_LEN],
                                   const struct ota_check_opts *o, char *why, size_t whylen);
 
