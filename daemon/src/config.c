@@ -111,13 +111,20 @@ static const struct key_spec config_keys[] = {
     INT(attestation, nonce_ttl_s, 5, 3600, R),
     INT(attestation, interval_s, 5, 30 * 24 * 3600, R),
 
+    /* The store, the classes and the campaign database are opened once at start. */
+    STR(ota, store_dir, KT_PATH, false, F),
+    INT64(ota, store_quota_bytes, 4096, (long long)1 << 40, F),
+    STR(ota, classes_file, KT_CERT, false, F),
+    STR(ota, state_db, KT_PATH, false, F),
+    INT(ota, chunk_size, MSG_CHUNK_MIN, MSG_CHUNK_MAX, F),
+
     STR(log, level, KT_LEVEL, false, R),
 };
 #undef R
 #undef F
 
-static const char *const config_sections[] = {"edge",     "uplink",  "spool",       "limits",
-                                              "registry", "control", "attestation", "log"};
+static const char *const config_sections[] = {
+    "edge", "uplink", "spool", "limits", "registry", "control", "attestation", "ota", "log"};
 
 void config_defaults(struct config *cfg)
 {
@@ -148,6 +155,11 @@ void config_defaults(struct config *cfg)
     cfg->attestation.required = false;
     cfg->attestation.nonce_ttl_s = 60;
     cfg->attestation.interval_s = 24 * 3600;
+    snprintf(cfg->ota.store_dir, sizeof(cfg->ota.store_dir), "/var/lib/fleetgw/ota");
+    cfg->ota.store_quota_bytes = 256LL * 1024 * 1024;
+    cfg->ota.classes_file[0] = '\0'; /* no classes: staging is refused (unknown_class) */
+    snprintf(cfg->ota.state_db, sizeof(cfg->ota.state_db), "/var/lib/fleetgw/ota.db");
+    cfg->ota.chunk_size = 1024;
 }
 
 /* Line (1-based) of byte offset off in text. */
@@ -445,6 +457,13 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
                     cfg->attestation.image_dir[0] ? "signer_keys" : "image_dir",
                     "attestation.image_dir and attestation.signer_keys go together (the images "
                     "are reference values only when they verify with a signer key)");
+    /* Each SQLite database is one daemon part's own file. */
+    if (strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ||
+        strcmp(cfg->ota.state_db, cfg->registry.path) == 0)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "ota", "state_db",
+                    "ota.state_db is the same file as %s",
+                    strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ? "spool.path"
+                                                                    : "registry.path");
     if (cfg->uplink.server_name[0] == '\0')
         memcpy(cfg->uplink.server_name, cfg->uplink.host, sizeof(cfg->uplink.server_name));
     return 0;
@@ -514,7 +533,7 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
         if (!known) {
             r = fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, NULL, sec,
                      "unknown section (known: edge, uplink, spool, limits, registry, control, "
-                     "attestation, log)");
+                     "attestation, ota, log)");
             goto out;
         }
         if (!json_object_is_type(sval, json_type_object)) {

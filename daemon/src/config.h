@@ -95,6 +95,13 @@ struct config {
         int interval_s; /* re-attestation period of a trusted node */
     } attestation;
     struct {
+        char store_dir[CONFIG_PATH_MAX];    /* the OTA image store (ota_store.h) */
+        int64_t store_quota_bytes;          /* bytes of stored images, at most */
+        char classes_file[CONFIG_PATH_MAX]; /* device classes; "" = none: staging refused */
+        char state_db[CONFIG_PATH_MAX];     /* campaign engine state (SQLite, campaign.h) */
+        int chunk_size;                     /* bytes per OTA chunk (MSG_CHUNK_MIN..MAX) */
+    } ota;
+    struct {
         char level[16]; /* "debug", "info", "notice", "warning", "err" */
     } log;
 };

@@ -221,6 +221,50 @@ int main(void)
         rmdir(dir);
     }
 
+    /* The ota section: defaults, values, range errors naming the key. */
+    {
+        const char *att = "\"attestation\": { \"required\": false }";
+        char with[512];
+        CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+        CHECK(strcmp(cfg.ota.store_dir, "/var/lib/fleetgw/ota") == 0);
+        CHECK_EQ_INT(cfg.ota.store_quota_bytes, 268435456);
+        CHECK(strcmp(cfg.ota.classes_file, "") == 0);
+        CHECK(strcmp(cfg.ota.state_db, "/var/lib/fleetgw/ota.db") == 0);
+        CHECK_EQ_INT(cfg.ota.chunk_size, 1024);
+        snprintf(with, sizeof(with),
+                 "%s, \"ota\": { \"store_dir\": \"/srv/ota\", \"store_quota_bytes\": 1048576, "
+                 "\"classes_file\": \"/etc/fleetgw/classes.json\", \"state_db\": \"/srv/ota.db\", "
+                 "\"chunk_size\": 2048 }",
+                 att);
+        CHECK_EQ_INT(parse(variant(att, with), &cfg, &err), 0);
+        CHECK(strcmp(cfg.ota.store_dir, "/srv/ota") == 0);
+        CHECK_EQ_INT(cfg.ota.store_quota_bytes, 1048576);
+        CHECK(strcmp(cfg.ota.classes_file, "/etc/fleetgw/classes.json") == 0);
+        CHECK(strcmp(cfg.ota.state_db, "/srv/ota.db") == 0);
+        CHECK_EQ_INT(cfg.ota.chunk_size, 2048);
+        static const struct {
+            const char *kv;
+            enum config_exit code;
+            const char *key;
+        } bad[] = {
+            {"\"chunk_size\": 63", CONFIG_EXIT_RANGE, "ota.chunk_size"},
+            {"\"chunk_size\": 2049", CONFIG_EXIT_RANGE, "ota.chunk_size"},
+            {"\"store_quota_bytes\": 4095", CONFIG_EXIT_RANGE, "ota.store_quota_bytes"},
+            {"\"store_dir\": \"ota\"", CONFIG_EXIT_RANGE, "ota.store_dir"},
+            {"\"classes_file\": \"classes.json\"", CONFIG_EXIT_RANGE, "ota.classes_file"},
+            {"\"state_db\": \"/var/lib/fleetgw/spool.db\"", CONFIG_EXIT_RANGE, "ota.state_db"},
+            {"\"state_db\": \"/var/lib/fleetgw/registry.db\"", CONFIG_EXIT_RANGE, "ota.state_db"},
+            {"\"chunk\": 1024", CONFIG_EXIT_UNKNOWN_KEY, "ota.chunk"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            snprintf(with, sizeof(with), "%s,\n  \"ota\": { %s }", att, bad[i].kv);
+            CHECK_EQ_INT(parse(variant(att, with), &cfg, &err), -22);
+            CHECK_EQ_INT(err.exit_code, bad[i].code);
+            CHECK(strcmp(err.key, bad[i].key) == 0);
+            CHECK_EQ_INT(err.line, 15);
+        }
+    }
+
     /* SIGHUP: reloadable keys are applied, the others kept and named; derived values (the
      * server name that defaults to the host) never count as a change of their own. */
     {
