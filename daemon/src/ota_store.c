@@ -857,7 +857,9 @@ int ota_store_open(const char *dir, uint64_t quota_bytes, struct ota_store **ret
         r = -errno;
         goto out;
     }
-    s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    /* The configured path may be a symbolic link (a store on another disk); what the store
+     * creates inside it never is. */
+    s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dirfd < 0) {
         r = -errno;
         goto out;

@@ -331,6 +331,9 @@ int main(void)
                  0);
     memset(&no_classes, 0, sizeof(no_classes));
 
+    snprintf(p, sizeof(p), "%s/no/such/dir", dir);
+    CHECK_EQ_INT(ota_store_open(p, 160000, &s), -ENOENT);
+    CHECK(s == NULL);
     CHECK_EQ_INT(ota_store_open(store_dir, 160000, &s), 0);
     if (s == NULL)
         return check_finish();
