@@ -734,6 +734,11 @@ static void dispatch(struct campaign_engine *e)
                                       .priority = a.priority,
                                       .token = a.token,
                                       .text = a.text};
+        /* a node action whose node was stopped since (a failed offer ended the campaign) */
+        if ((a.kind == CAMPAIGN_ACT_OFFER || a.kind == CAMPAIGN_ACT_CHALLENGE ||
+             a.kind == CAMPAIGN_ACT_CONFIRM) &&
+            (n == NULL || !in_progress(n->st)))
+            continue;
         int rc = e->ops.act ? e->ops.act(e->ops.ctx, &act) : 0;
         if (a.kind == CAMPAIGN_ACT_OFFER && rc < 0) {
             size_t mark = e->nq;
