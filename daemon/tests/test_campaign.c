@@ -326,6 +326,11 @@ static void canary_halts(int how)
     CHECK_EQ_INT(campaign_on_ack(e, "n00", "canary", true, 0, now), 0);
     CHECK_EQ_INT(campaign_on_status(e, "n00", "canary", MSG_OTA_STAGED, 100, 0, now), 0);
     CHECK_EQ_INT(campaign_on_status(e, "n00", "canary", MSG_OTA_TESTING, 100, 0, now + 1), 0);
+    /* the node's word alone is not success: confirmed before the token is ignored */
+    CHECK_EQ_INT(campaign_on_status(e, "n00", "canary", MSG_OTA_CONFIRMED, 100, 0, now + 1),
+                 -EPROTO);
+    CHECK(strcmp(nstate(e, "canary", 0), "testing") == 0);
+    CHECK_EQ_INT(r.confirms[0], 0);
     if (how == 0) {
         CHECK_EQ_INT(campaign_on_attested(e, "n00", true, OTHER, "attested", now + 2), 0);
         CHECK(strcmp(nstate(e, "canary", 0), "reverted") == 0);
