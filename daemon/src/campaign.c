@@ -71,6 +71,8 @@ struct campaign {
     uint32_t *by_id; /* node indices sorted by id */
     size_t n;
     size_t wave_end[CAMPAIGN_WAVES_MAX];
+    /* Offers go in target order, so every node in progress lies in [first_open,
+     * next_pending): timers scan that window, not the whole target list. */
     size_t first_open;   /* every node before it is final */
     size_t next_pending; /* no node before it is pending */
     size_t cnt[CN__COUNT];
@@ -101,6 +103,7 @@ struct campaign_engine {
     struct qact *q;
     size_t nq, capq;
     int err;     /* first failed write of the current call */
+    bool in_txn; /* the current call opened its transaction (at its first write) */
     bool oom;    /* an action could not be queued */
     int64_t now; /* the current call's time */
 };
@@ -203,10 +206,29 @@ static void fail_write(struct campaign_engine *e, int r)
         e->err = r;
 }
 
+/* Opens the call's transaction at its first write: a call that changes nothing (a chunk
+ * request) never touches SQLite. False (e->err set) when it cannot. */
+static bool txn(struct campaign_engine *e)
+{
+    if (e->err == 0 && !e->in_txn) {
+        int r = sqlite_exec(e->db, "BEGIN IMMEDIATE");
+        if (r < 0)
+            fail_write(e, r);
+        else
+            e->in_txn = true;
+    }
+    return e->err == 0;
+}
+
 static void save_node(struct campaign_engine *e, struct campaign *c, size_t i)
 {
     const struct cnode *n = &c->nodes[i];
     sqlite3_stmt *st = e->upd_n;
+    c->updated = e->now;
+    c->save = true;
+    c->dirty = true;
+    if (!txn(e))
+        return;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, node_state_names[n->st], -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, n->attempts);
@@ -221,14 +243,14 @@ static void save_node(struct campaign_engine *e, struct campaign *c, size_t i)
     fail_write(e, sqlite_step_changed(e->db, st));
     sqlite3_clear_bindings(st);
     sqlite3_reset(st);
-    c->updated = e->now;
-    c->save = true;
-    c->dirty = true;
 }
 
 static void save_campaign(struct campaign_engine *e, struct campaign *c)
 {
     sqlite3_stmt *st = e->upd_c;
+    c->save = false;
+    if (!txn(e))
+        return;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, campaign_state_names[c->st], -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->reason, -1, SQLITE_STATIC);
@@ -240,15 +262,14 @@ static void save_campaign(struct campaign_engine *e, struct campaign *c)
     fail_write(e, sqlite_step_changed(e->db, st));
     sqlite3_clear_bindings(st);
     sqlite3_reset(st);
-    c->save = false;
 }
 
-static int call_begin(struct campaign_engine *e, int64_t now)
+static void call_begin(struct campaign_engine *e, int64_t now)
 {
     e->err = 0;
     e->oom = false;
+    e->in_txn = false;
     e->now = now;
-    return sqlite_exec(e->db, "BEGIN IMMEDIATE");
 }
 
 /* Writes the campaign rows touched, commits (or rolls back on any failed write), and on
@@ -261,12 +282,14 @@ static int call_commit(struct campaign_engine *e, size_t mark)
     int r = e->err;
     if (r == 0 && e->oom)
         r = -ENOMEM;
-    if (r == 0)
+    if (r == 0 && e->in_txn)
         r = sqlite_exec(e->db, "COMMIT");
     if (r < 0) {
-        (void)sqlite_exec(e->db, "ROLLBACK");
+        if (e->in_txn)
+            (void)sqlite_exec(e->db, "ROLLBACK");
         queue_clear(e, mark);
     }
+    e->in_txn = false;
     return r;
 }
 
@@ -643,6 +666,8 @@ static void class_raise(struct campaign_engine *e, const struct campaign *c)
     }
     if (c->spec.raise_floor && c->spec.security_counter > cs.floor)
         cs.floor = c->spec.security_counter;
+    if (!txn(e))
+        return;
     sqlite3_stmt *st = e->put_cls;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, c->spec.device_class, -1, SQLITE_STATIC);
@@ -742,10 +767,9 @@ static void dispatch(struct campaign_engine *e)
         int rc = e->ops.act ? e->ops.act(e->ops.ctx, &act) : 0;
         if (a.kind == CAMPAIGN_ACT_OFFER && rc < 0) {
             size_t mark = e->nq;
-            if (call_begin(e, e->now) == 0) {
-                offer_failed(e, a.c, a.pos, rc);
-                (void)call_commit(e, mark);
-            }
+            call_begin(e, e->now);
+            offer_failed(e, a.c, a.pos, rc);
+            (void)call_commit(e, mark);
         }
     }
     queue_clear(e, 0);
@@ -753,14 +777,9 @@ static void dispatch(struct campaign_engine *e)
 }
 
 /* Ends a call: commit, then the actions. */
-static int call_end(struct campaign_engine *e, int r)
+static int call_end(struct campaign_engine *e)
 {
-    if (r < 0) {
-        (void)sqlite_exec(e->db, "ROLLBACK");
-        queue_clear(e, 0);
-        return r;
-    }
-    r = call_commit(e, 0);
+    int r = call_commit(e, 0);
     dispatch(e);
     return r;
 }
@@ -1294,8 +1313,9 @@ int campaign_create(struct campaign_engine *e, const struct campaign_spec *spec,
                 goto out;
             }
 
-    r = call_begin(e, now);
-    if (r < 0) {
+    call_begin(e, now);
+    if (!txn(e)) {
+        r = e->err;
         snprintf(err, errlen, "cannot begin a transaction: %s", sqlite3_errmsg(e->db));
         goto out;
     }
@@ -1383,6 +1403,7 @@ int campaign_create(struct campaign_engine *e, const struct campaign_spec *spec,
     return 0;
 out_txn:
     (void)sqlite_exec(e->db, "ROLLBACK");
+    e->in_txn = false;
     queue_clear(e, 0);
 out:
     campaign_free(c);
@@ -1412,11 +1433,9 @@ int campaign_halt(struct campaign_engine *e, const char *id, int64_t now, const 
     }
     if (c->st == CAMPAIGN_HALTED)
         return -EALREADY;
-    r = call_begin(e, now);
-    if (r < 0)
-        return r;
+    call_begin(e, now);
     campaign_halt_now(e, c, false, "operator: %s", why && why[0] ? why : "halted");
-    return call_end(e, 0);
+    return call_end(e);
 }
 
 int campaign_resume(struct campaign_engine *e, const char *id, int64_t now)
@@ -1429,9 +1448,7 @@ int campaign_resume(struct campaign_engine *e, const char *id, int64_t now)
     }
     if (c->st == CAMPAIGN_RUNNING)
         return -EALREADY;
-    r = call_begin(e, now);
-    if (r < 0)
-        return r;
+    call_begin(e, now);
     c->st = CAMPAIGN_RUNNING;
     c->reason[0] = '\0';
     c->finished = 0;
@@ -1444,7 +1461,7 @@ int campaign_resume(struct campaign_engine *e, const char *id, int64_t now)
     if (c->threshold_halt)
         advance_wave(e, c);
     progress(e, c);
-    return call_end(e, 0);
+    return call_end(e);
 }
 
 int campaign_abort(struct campaign_engine *e, const char *id, int64_t now, const char *why)
@@ -1457,12 +1474,10 @@ int campaign_abort(struct campaign_engine *e, const char *id, int64_t now, const
             return r;
         return -EALREADY;
     }
-    r = call_begin(e, now);
-    if (r < 0)
-        return r;
+    call_begin(e, now);
     campaign_end(e, c, CAMPAIGN_ABORTED, "aborted", "operator: %s",
                  why && why[0] ? why : "aborted");
-    return call_end(e, 0);
+    return call_end(e);
 }
 
 /* ---- node events ------------------------------------------------------------------------ */
@@ -1488,9 +1503,7 @@ static int node_event(struct campaign_engine *e, const char *node, const char *c
     }
     if (c == NULL || i < 0 || !in_progress(c->nodes[i].st))
         return -ENOENT;
-    int r = call_begin(e, now);
-    if (r < 0)
-        return r;
+    call_begin(e, now);
     struct cnode *n = &c->nodes[i];
     n->activity = now;
     if (!n->answered) {
@@ -1523,7 +1536,7 @@ int campaign_on_ack(struct campaign_engine *e, const char *node, const char *cam
         node_final(e, c, i, CN_REJECTED, campaign_ota_reason_str(reason));
     }
     progress(e, c);
-    int w = call_end(e, 0);
+    int w = call_end(e);
     return w < 0 ? w : r;
 }
 
@@ -1546,7 +1559,7 @@ int campaign_on_request(struct campaign_engine *e, const char *node, const char 
     } else {
         r = -EPROTO;
     }
-    int w = call_end(e, 0);
+    int w = call_end(e);
     return w < 0 ? w : r;
 }
 
@@ -1613,7 +1626,7 @@ int campaign_on_status(struct campaign_engine *e, const char *node, const char *
         break;
     }
     progress(e, c);
-    int w = call_end(e, 0);
+    int w = call_end(e);
     return w < 0 ? w : r;
 }
 
@@ -1642,7 +1655,7 @@ int campaign_on_attested(struct campaign_engine *e, const char *node, bool trust
         queue(e, CAMPAIGN_ACT_CONFIRM, c, i);
     }
     progress(e, c);
-    int w = call_end(e, 0);
+    int w = call_end(e);
     return w < 0 ? w : r;
 }
 
@@ -1656,7 +1669,7 @@ static void wake_at(int64_t *wake, int64_t t)
 
 static void restart_resume(struct campaign_engine *e, struct campaign *c)
 {
-    for (size_t i = c->first_open; i < c->n; i++) {
+    for (size_t i = c->first_open; i < c->next_pending; i++) {
         struct cnode *n = &c->nodes[i];
         if (!in_progress(n->st))
             continue;
@@ -1698,14 +1711,13 @@ static void step_timeout(struct campaign_engine *e, struct campaign *c, size_t i
 int64_t campaign_tick(struct campaign_engine *e, int64_t now)
 {
     int64_t wake = 0;
-    if (call_begin(e, now) < 0)
-        return now + 1;
+    call_begin(e, now);
     for (struct campaign *c = e->list; c != NULL; c = c->next) {
         if (c->gone)
             continue;
         if (c->resume)
             restart_resume(e, c);
-        for (size_t i = c->first_open; i < c->n && !c->gone; i++) {
+        for (size_t i = c->first_open; i < c->next_pending && !c->gone; i++) {
             struct cnode *n = &c->nodes[i];
             if (!in_progress(n->st))
                 continue;
@@ -1728,7 +1740,7 @@ int64_t campaign_tick(struct campaign_engine *e, int64_t now)
     for (struct campaign *c = e->list; c != NULL; c = c->next) {
         if (c->gone)
             continue;
-        for (size_t i = c->first_open; i < c->n; i++) {
+        for (size_t i = c->first_open; i < c->next_pending; i++) {
             const struct cnode *n = &c->nodes[i];
             if (!in_progress(n->st))
                 continue;
@@ -1752,7 +1764,7 @@ int64_t campaign_tick(struct campaign_engine *e, int64_t now)
             }
         }
     }
-    if (call_end(e, 0) < 0)
+    if (call_end(e) < 0)
         wake_at(&wake, now + 1);
     for (struct campaign *c = e->list; c != NULL; c = c->next)
         if (c->dirty)

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NMAX 64
@@ -656,6 +657,19 @@ static void test_restart(void)
     CHECK_EQ_INT(create(e, &s, 7, now), 0);
     CHECK_EQ_INT(campaign_on_ack(e, "n01", "rs", true, 0, now), 0);
     CHECK_EQ_INT(campaign_on_request(e, "n01", "rs", 2048, now + 1), 0);
+    {
+        /* 1000 chunk requests: liveness and offset in memory, the database untouched */
+        char wal[300];
+        struct stat before, after;
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        CHECK_EQ_INT(stat(wal, &before), 0);
+        for (uint32_t k = 0; k < 1000; k++)
+            CHECK_EQ_INT(campaign_on_request(e, "n01", "rs", 2048 + k * 2, now + 1), 0);
+        CHECK_EQ_INT(stat(wal, &after), 0);
+        CHECK_EQ_INT(after.st_size, before.st_size);
+        CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+              after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+    }
     CHECK_EQ_INT(campaign_on_request(e, "n01", "rs", 4096, now + 2), 0);
     CHECK_EQ_INT(campaign_on_ack(e, "n02", "rs", true, 0, now), 0);
     CHECK_EQ_INT(campaign_on_status(e, "n02", "rs", MSG_OTA_STAGED, 8192, 0, now), 0);
