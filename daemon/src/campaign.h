@@ -31,7 +31,38 @@
  *    `failed` with reason "aborted" (a node in test mode, never confirmed, reverts itself);
  *  - every state change is committed to SQLite before its action is returned, so a restart
  *    (campaign_open) resumes: nodes in progress are offered again (the node resumes at its
- *    own offset), challenged again (testing) or confirmed again (confirming). */
+ *    own offset), challenged again (testing) or confirmed again (confirming).
+ *
+ * Decisions the contract above left open (campaign.c implements them; docs/ota.md):
+ *  - attempts counts the tries a node was given: offers, and the re-sent CHALLENGE/CONFIRM
+ *    after a step timeout in testing/confirming (those are re-sent at once, no back-off, as
+ *    the step timeout already spaced them). A node gets at most retries + 1 tries;
+ *  - a node that never answered anything (ack, request, status, token) and runs out of
+ *    tries or reaches its deadline ends `skipped` reason "offline"; one that answered ends
+ *    `timed_out`. A refusal with reason busy is retried like a failed step; any other
+ *    refusal is `rejected` with the reason's name (campaign_ota_reason_str);
+ *  - a token is judged only while the node is `testing` (it reported ota-status testing):
+ *    one from before the reboot measures the old image and says nothing. ota-status
+ *    confirmed counts only in `confirming`; otherwise it is ignored (-EPROTO);
+ *  - a wave whose nodes are all final but none executed passes when none of them went
+ *    offline (all skipped at creation); a wave whose nodes were all offline halts (no
+ *    evidence the image works). Resuming a campaign halted at a wave threshold accepts that
+ *    wave (the operator's override) and starts the next;
+ *  - halted campaigns are "not final" for loading, -EBUSY and campaign_uses_image (they can
+ *    be resumed): their nodes in progress run to their final states, pending ones stay
+ *    pending. FINISHED is also emitted when a campaign halts (state HALTED). Aborted and
+ *    failed campaigns make their pending nodes `skipped` ("campaign aborted"/"... failed");
+ *  - a completed campaign always sets the class's current version; raise_floor also raises
+ *    the floor to max(floor, security_counter);
+ *  - STATUS comes from campaign_tick only (at most once a second per campaign) and from the
+ *    call that makes a campaign final or halted; call campaign_tick after events (it is
+ *    cheap, and returns the next wake-up), so that status and new offers follow them;
+ *  - node events return 0 when they were applied, -ENOENT (not in progress there), or
+ *    -EPROTO when the node is in progress but the event does not fit its state (liveness
+ *    is still refreshed); a failed SQLite write returns its negative errno and its actions
+ *    are dropped (timeouts then retry);
+ *  - ops->act must not call back into the engine except for the read-only queries
+ *    (campaign_status_json, campaign_node_active, campaign_class_state). */
 #ifndef FLEETGWD_CAMPAIGN_H
 #define FLEETGWD_CAMPAIGN_H
 
@@ -43,11 +74,11 @@
 
 #include "ota_store.h" /* struct ota_class_state, OTA_DIGEST_LEN */
 
-#define CAMPAIGN_ID_MAX     MSG_CAMPAIGN_ID_MAX
-#define CAMPAIGN_NODE_MAX   MSG_NODE_ID_MAX
-#define CAMPAIGN_WAVES_MAX  8
+#define CAMPAIGN_ID_MAX      MSG_CAMPAIGN_ID_MAX
+#define CAMPAIGN_NODE_MAX    MSG_NODE_ID_MAX
+#define CAMPAIGN_WAVES_MAX   8
 #define CAMPAIGN_TARGETS_MAX 65536
-#define CAMPAIGN_REASON_MAX 191
+#define CAMPAIGN_REASON_MAX  191
 
 enum campaign_state {
     CAMPAIGN_RUNNING = 0,
@@ -59,14 +90,14 @@ enum campaign_state {
 };
 
 enum campaign_node_state {
-    CN_PENDING = 0,  /* not offered yet */
-    CN_OFFERED,      /* offer sent, no ack yet */
-    CN_DOWNLOADING,  /* accepted; chunks flowing */
-    CN_STAGED,       /* the node verified the image and resets into it */
-    CN_TESTING,      /* runs it in test mode: challenged, waiting for its token */
-    CN_CONFIRMING,   /* token measured the new image: confirm sent */
-    CN_RETRY_WAIT,   /* a step failed: offered again at retry_at */
-    CN_SUCCEEDED,    /* final states from here */
+    CN_PENDING = 0, /* not offered yet */
+    CN_OFFERED,     /* offer sent, no ack yet */
+    CN_DOWNLOADING, /* accepted; chunks flowing */
+    CN_STAGED,      /* the node verified the image and resets into it */
+    CN_TESTING,     /* runs it in test mode: challenged, waiting for its token */
+    CN_CONFIRMING,  /* token measured the new image: confirm sent */
+    CN_RETRY_WAIT,  /* a step failed: offered again at retry_at */
+    CN_SUCCEEDED,   /* final states from here */
     CN_FAILED,
     CN_REVERTED,
     CN_TIMED_OUT,
@@ -79,6 +110,9 @@ enum campaign_node_state {
 /* "running", "halted", ... and "pending", "offered", ..., "skipped". */
 const char *campaign_state_str(enum campaign_state s);
 const char *campaign_node_state_str(enum campaign_node_state s);
+/* "none", "no_space", "bad_digest", ..., "boot_failed": the REASON= and status name of a
+ * node's reason code (proto has no table of its own). */
+const char *campaign_ota_reason_str(enum msg_ota_reason r);
 
 struct campaign_wave {
     bool percent;   /* value is a percentage of the targets (rounded up, at least 1) */
@@ -92,12 +126,12 @@ struct campaign_spec {
     struct image_version version; /* the image's, for status and the class's current */
     uint32_t security_counter;    /* the image's, for raise_floor */
     struct campaign_wave waves[CAMPAIGN_WAVES_MAX];
-    size_t n_waves;            /* 1..CAMPAIGN_WAVES_MAX, non-decreasing, last covers all */
-    uint32_t max_parallel;     /* >= 1 */
-    uint32_t node_deadline_s;  /* >= step_timeout_s */
-    uint32_t step_timeout_s;   /* >= 1 */
-    uint32_t retries;          /* 0.. */
-    uint32_t retry_backoff_s;  /* >= 1 */
+    size_t n_waves;                 /* 1..CAMPAIGN_WAVES_MAX, non-decreasing, last covers all */
+    uint32_t max_parallel;          /* >= 1 */
+    uint32_t node_deadline_s;       /* >= step_timeout_s */
+    uint32_t step_timeout_s;        /* >= 1 */
+    uint32_t retries;               /* 0.. */
+    uint32_t retry_backoff_s;       /* >= 1 */
     uint32_t success_threshold_pct; /* 1..100 */
     uint32_t abort_failures;        /* 0 = off */
     uint32_t abort_failure_pct;     /* 0 = off, 1..100 */
@@ -154,8 +188,8 @@ void campaign_close(struct campaign_engine *e);
 /* Creates and starts a campaign. -EEXIST (id used), -EINVAL (spec: err says which field),
  * -EBUSY (a target is already in another non-final campaign), -ENOSPC, other negative. */
 int campaign_create(struct campaign_engine *e, const struct campaign_spec *spec,
-                    const struct campaign_target *targets, size_t n_targets, int64_t now,
-                    char *err, size_t errlen) __attribute__((warn_unused_result));
+                    const struct campaign_target *targets, size_t n_targets, int64_t now, char *err,
+                    size_t errlen) __attribute__((warn_unused_result));
 
 /* Operator commands: 0, -ENOENT, or -EALREADY/-EINVAL when the state does not allow it. */
 int campaign_halt(struct campaign_engine *e, const char *id, int64_t now, const char *why)
