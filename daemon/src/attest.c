@@ -394,9 +394,33 @@ static const struct attest_ref *find_ref(const struct attest_policy *p,
     return NULL;
 }
 
+/* The version a matching reference value reports for component c: the policy's, else an
+ * extra one's; NULL when neither matches. "" is a match without a version. */
+static const char *match_ref(const struct attest_policy *p, const struct attest_ref_value *extra,
+                             size_t n_extra, const struct token_sw_component *c)
+{
+    const struct attest_ref *ref = find_ref(p, c);
+    if (ref != NULL)
+        return ref->version;
+    if (c->meas_value_len != 32 || c->signer_id_len != 32)
+        return NULL;
+    for (size_t i = 0; i < n_extra; i++)
+        if (memcmp(extra[i].measurement, c->meas_value, 32) == 0 &&
+            memcmp(extra[i].signer_id, c->signer_id, 32) == 0)
+            return extra[i].version;
+    return NULL;
+}
+
 void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_t len,
                      const uint8_t pub[65], const uint8_t *nonce, size_t nonce_len,
                      struct attest_result *res)
+{
+    attest_evaluate_extra(p, NULL, 0, msgbuf, len, pub, nonce, nonce_len, res);
+}
+
+void attest_evaluate_extra(const struct attest_policy *p, const struct attest_ref_value *extra,
+                           size_t n_extra, const uint8_t *msgbuf, size_t len, const uint8_t pub[65],
+                           const uint8_t *nonce, size_t nonce_len, struct attest_result *res)
 {
     struct msg m;
     struct token_claims *c = NULL;
@@ -431,6 +455,13 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
         snprintf(res->reason, sizeof(res->reason), "token refused: %s", token_err_str(te));
         goto out;
     }
+    /* verified (token_verify never returns TOKEN_OK without a component) */
+    if (c->sw_count > 0 && c->sw[0].meas_value_len == sizeof(res->measurement) &&
+        c->sw[0].signer_id_len == sizeof(res->signer_id)) {
+        res->has_measurement = true;
+        memcpy(res->measurement, c->sw[0].meas_value, sizeof(res->measurement));
+        memcpy(res->signer_id, c->sw[0].signer_id, sizeof(res->signer_id));
+    }
     if (ident_instance_id(pub, iid) != 0 || c->instance_id_len != sizeof(iid) ||
         CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {
         res->code = GATE_R_INSTANCE_MISMATCH;
@@ -445,8 +476,8 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
         goto out;
     }
     for (size_t i = 0; i < c->sw_count; i++) {
-        const struct attest_ref *ref = find_ref(p, &c->sw[i]);
-        if (ref == NULL) {
+        const char *ver = match_ref(p, extra, n_extra, &c->sw[i]);
+        if (ver == NULL) {
             res->code = GATE_R_UNKNOWN_MEASUREMENT;
             snprintf(res->reason, sizeof(res->reason),
                      "unknown measurement for software component %zu%s%s%s", i,
@@ -455,8 +486,8 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
             goto out;
         }
         if (i == 0)
-            snprintf(res->fw_version, sizeof(res->fw_version), "%s",
-                     ref->version[0] ? ref->version : c->sw[i].version);
+            snprintf(res->fw_version, sizeof(res->fw_version), "%.64s",
+                     ver[0] ? ver : c->sw[i].version);
     }
     res->trusted = true;
     res->code = GATE_R_ATTESTED;

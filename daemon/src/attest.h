@@ -31,6 +31,22 @@ struct attest_result {
     enum gate_reason code; /* the REASON= token of the verdict */
     char reason[160];
     char fw_version[65]; /* version of the first component's reference value, or "" */
+    /* The first software component's measurement value and signer id, as the token states
+     * them, whenever the token verified (signature or MAC, and nonce): also when the verdict
+     * is untrusted for an instance id, lifecycle or measurement reason. false when the token
+     * did not verify or the first component's values are not 32 bytes (SHA-256) each. */
+    bool has_measurement;
+    uint8_t measurement[32];
+    uint8_t signer_id[32];
+};
+
+/* A reference value accepted for one call only, besides the policy's (a node in an OTA
+ * campaign's test mode runs an image that is not in the policy yet). version: "" or the
+ * image's version, NUL-terminated. */
+struct attest_ref_value {
+    uint8_t measurement[32];
+    uint8_t signer_id[32];
+    char version[65];
 };
 
 int attest_policy_load(const char *path, struct attest_policy **ret, char *err, size_t errlen)
@@ -74,6 +90,14 @@ size_t attest_policy_count(const struct attest_policy *p);
 void attest_evaluate(const struct attest_policy *p, const uint8_t *msg, size_t len,
                      const uint8_t pub[65], const uint8_t *nonce, size_t nonce_len,
                      struct attest_result *res);
+/* The same, where a software component also matches when its (measurement value, signer id)
+ * is one of extra[0..n_extra) (32-byte values; extra may be NULL when n_extra is 0). The
+ * policy's reference value wins when both match (its version is the one reported); an extra
+ * one's version, when not "", is reported as fw_version. attest_evaluate() is this with no
+ * extra. */
+void attest_evaluate_extra(const struct attest_policy *p, const struct attest_ref_value *extra,
+                           size_t n_extra, const uint8_t *msg, size_t len, const uint8_t pub[65],
+                           const uint8_t *nonce, size_t nonce_len, struct attest_result *res);
 
 /* The nonce claim of an attest-evidence message, read WITHOUT verifying the signature (to
  * tell which challenge it claims to answer). true with the nonce in nonce[0..*ret_len)

@@ -75,6 +75,11 @@ struct gate_judgement {
     enum gate_reason code;
     char reason[160];    /* the sentence */
     char fw_version[65]; /* "" when unknown */
+    /* The first software component's measurement value when the token verified (also when
+     * the verdict is untrusted for a lifecycle or measurement reason); gate.c copies it
+     * through untouched (attest_result.has_measurement). */
+    bool has_measurement;
+    uint8_t measurement[32];
 };
 
 /* A node's registry row, as gate_ops.load returns it. */

@@ -83,6 +83,8 @@ static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t p
     ret->code = res.code;
     memcpy(ret->reason, res.reason, sizeof(ret->reason));
     memcpy(ret->fw_version, res.fw_version, sizeof(ret->fw_version));
+    ret->has_measurement = res.has_measurement;
+    memcpy(ret->measurement, res.measurement, sizeof(ret->measurement));
 }
 
 static bool gate_peek_nonce(void *u, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])

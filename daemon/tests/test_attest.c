@@ -102,6 +102,11 @@ int main(void)
     CHECK(res.trusted);
     CHECK_EQ_INT(res.code, GATE_R_ATTESTED);
     CHECK(strcmp(res.fw_version, "1.2.0") == 0);
+    CHECK(res.has_measurement);
+    CHECK(memcmp(res.measurement, meas, 32) == 0 && memcmp(res.signer_id, signer, 32) == 0);
+    /* no extra reference value: the same verdict */
+    attest_evaluate_extra(pol, NULL, 0, buf, len, pub, nonce, 32, &res);
+    CHECK(res.trusted && strcmp(res.fw_version, "1.2.0") == 0 && res.has_measurement);
     /* the nonce it claims to answer, read without verifying (gate_ops.peek_nonce) */
     {
         uint8_t claimed[64];
@@ -116,15 +121,18 @@ int main(void)
     /* no challenge outstanding (replay / unsolicited) */
     attest_evaluate(pol, buf, len, pub, NULL, 0, &res);
     CHECK(!res.trusted && strstr(res.reason, "no challenge outstanding") != NULL);
+    CHECK(!res.has_measurement);
     /* another nonce outstanding: the old evidence is refused */
     attest_evaluate(pol, buf, len, pub, n2, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "nonce") != NULL);
     CHECK_EQ_INT(res.code, GATE_R_NONCE_MISMATCH);
+    CHECK(!res.has_measurement);
     /* forged: signed by another key than the enrolled one */
     len = evidence(&c, other, buf, sizeof(buf));
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "signature") != NULL);
     CHECK_EQ_INT(res.code, GATE_R_BAD_SIGNATURE);
+    CHECK(!res.has_measurement);
     {
         uint8_t claimed[64];
         size_t clen = 0; /* a forged token still names its nonce: the gate judges it */
@@ -135,6 +143,7 @@ int main(void)
     len = evidence(&c, key, buf, sizeof(buf));
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "instance id") != NULL);
+    CHECK(res.has_measurement); /* signature and nonce verified */
     CHECK_EQ_INT(res.code, GATE_R_INSTANCE_MISMATCH);
     /* lifecycle not allowed */
     base_claims(&c, pub);
@@ -143,6 +152,7 @@ int main(void)
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "recoverable-psa-rot-debug") != NULL);
     CHECK_EQ_INT(res.code, GATE_R_LIFECYCLE);
+    CHECK(res.has_measurement && memcmp(res.measurement, meas, 32) == 0);
     /* unknown measurement */
     base_claims(&c, pub);
     c.sw[0].meas_value[0] ^= 1;
@@ -151,15 +161,66 @@ int main(void)
     CHECK(!res.trusted && strstr(res.reason, "unknown measurement for software component 0 "
                                              "(NSPE)") != NULL);
     CHECK_EQ_INT(res.code, GATE_R_UNKNOWN_MEASUREMENT);
+    /* the token's measurement, not the reference value's, even though untrusted */
+    CHECK(res.has_measurement && res.measurement[0] == (meas[0] ^ 1) &&
+          memcmp(res.measurement + 1, meas + 1, 31) == 0 && memcmp(res.signer_id, signer, 32) == 0);
+    CHECK(res.fw_version[0] == '\0');
+    /* ... trusted with it as an extra reference value (OTA test mode), its version reported */
+    {
+        struct attest_ref_value extra[2];
+        memset(extra, 0, sizeof(extra));
+        memcpy(extra[0].measurement, meas, 32); /* another image: does not match */
+        memcpy(extra[0].signer_id, c.sw[0].signer_id, 32);
+        memcpy(extra[1].measurement, c.sw[0].meas_value, 32);
+        memcpy(extra[1].signer_id, signer, 32);
+        snprintf(extra[1].version, sizeof(extra[1].version), "1.3.0-test");
+        attest_evaluate_extra(pol, extra, 1, buf, len, pub, nonce, 32, &res);
+        CHECK(!res.trusted);
+        CHECK_EQ_INT(res.code, GATE_R_UNKNOWN_MEASUREMENT);
+        attest_evaluate_extra(pol, extra, 2, buf, len, pub, nonce, 32, &res);
+        CHECK(res.trusted);
+        CHECK_EQ_INT(res.code, GATE_R_ATTESTED);
+        CHECK(strcmp(res.fw_version, "1.3.0-test") == 0);
+        CHECK(res.has_measurement && res.measurement[0] == (meas[0] ^ 1));
+        /* an extra value without a version: the token's component version is reported */
+        extra[1].version[0] = '\0';
+        attest_evaluate_extra(pol, extra, 2, buf, len, pub, nonce, 32, &res);
+        CHECK(res.trusted && res.fw_version[0] == '\0');
+        /* the extra value does not lift the other checks: another lifecycle, another nonce */
+        c.lifecycle = 0x5000;
+        len = evidence(&c, key, buf, sizeof(buf));
+        attest_evaluate_extra(pol, extra, 2, buf, len, pub, nonce, 32, &res);
+        CHECK(!res.trusted);
+        CHECK_EQ_INT(res.code, GATE_R_LIFECYCLE);
+        attest_evaluate_extra(pol, extra, 2, buf, len, pub, n2, 32, &res);
+        CHECK_EQ_INT(res.code, GATE_R_NONCE_MISMATCH);
+        /* the policy's value wins when both match: its version */
+        base_claims(&c, pub);
+        len = evidence(&c, key, buf, sizeof(buf));
+        memcpy(extra[1].measurement, meas, 32);
+        snprintf(extra[1].version, sizeof(extra[1].version), "9.9.9");
+        attest_evaluate_extra(pol, extra, 2, buf, len, pub, nonce, 32, &res);
+        CHECK(res.trusted && strcmp(res.fw_version, "1.2.0") == 0);
+    }
     /* known measurement under another signer */
     base_claims(&c, pub);
     c.sw[0].signer_id[5] ^= 1;
     len = evidence(&c, key, buf, sizeof(buf));
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "unknown measurement") != NULL);
+    CHECK(res.has_measurement && memcmp(res.signer_id, c.sw[0].signer_id, 32) == 0);
+    /* a SHA-384 measurement is no 32-byte measurement to report */
+    base_claims(&c, pub);
+    memset(c.sw[0].meas_value, 0x77, 48);
+    c.sw[0].meas_value_len = 48;
+    len = evidence(&c, key, buf, sizeof(buf));
+    attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+    CHECK_EQ_INT(res.code, GATE_R_UNKNOWN_MEASUREMENT);
+    CHECK(!res.has_measurement);
     /* not a message at all / another message type */
     attest_evaluate(pol, (const uint8_t *)"\xff", 1, pub, nonce, 32, &res);
     CHECK(!res.trusted && strstr(res.reason, "not an attest-evidence") != NULL);
+    CHECK(!res.has_measurement);
     CHECK_EQ_INT(res.code, GATE_R_BAD_EVIDENCE);
     CHECK_EQ_INT(attest_challenge_encode(nonce, 60, buf, sizeof(buf), &len), 0);
     attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
