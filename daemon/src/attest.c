@@ -32,11 +32,13 @@ struct attest_ref {
 
 struct attest_policy {
     unsigned lifecycles; /* bit n: lifecycle major n (0..6) allowed */
+    unsigned profiles;   /* bit n: enum token_profile n allowed */
     size_t n;
     struct attest_ref refs[];
 };
 
 #define ATTEST_DEFAULT_LIFECYCLES (1u << 3) /* "secured" (lifecycle_names[3]) */
+#define ATTEST_ALL_PROFILES       ((1u << TOKEN_PROFILE__COUNT) - 1u)
 #define ATTEST_POLICY_MAX_TEXT    (4u * 1024 * 1024)
 
 static const char *const lifecycle_names[] = {
@@ -139,6 +141,7 @@ int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret
         }
     }
     p->lifecycles = ATTEST_DEFAULT_LIFECYCLES;
+    p->profiles = ATTEST_ALL_PROFILES;
     if (json_object_object_get_ex(root, "lifecycles", &v)) {
         if (!json_object_is_type(v, json_type_array)) {
             snprintf(err, errlen, "'lifecycles' must be an array of names");
@@ -293,6 +296,7 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
         if (p == NULL)
             return -ENOMEM;
         p->lifecycles = ATTEST_DEFAULT_LIFECYCLES;
+        p->profiles = ATTEST_ALL_PROFILES;
     }
     if (image_dir == NULL || image_dir[0] == '\0') {
         *ret = p;
@@ -381,6 +385,14 @@ size_t attest_policy_count(const struct attest_policy *p)
     return p ? p->n : 0;
 }
 
+int attest_policy_set_profiles(struct attest_policy *p, unsigned mask)
+{
+    if (p == NULL || mask == 0 || (mask & ~ATTEST_ALL_PROFILES) != 0)
+        return -EINVAL;
+    p->profiles = mask;
+    return 0;
+}
+
 static const struct attest_ref *find_ref(const struct attest_policy *p,
                                          const struct token_sw_component *c)
 {
@@ -455,12 +467,20 @@ void attest_evaluate_extra(const struct attest_policy *p, const struct attest_re
         snprintf(res->reason, sizeof(res->reason), "token refused: %s", token_err_str(te));
         goto out;
     }
+    snprintf(res->profile, sizeof(res->profile), "%s", token_profile_str(c->profile_id));
     /* verified (token_verify never returns TOKEN_OK without a component) */
     if (c->sw_count > 0 && c->sw[0].meas_value_len == sizeof(res->measurement) &&
         c->sw[0].signer_id_len == sizeof(res->signer_id)) {
         res->has_measurement = true;
         memcpy(res->measurement, c->sw[0].meas_value, sizeof(res->measurement));
         memcpy(res->signer_id, c->sw[0].signer_id, sizeof(res->signer_id));
+    }
+    if ((unsigned)c->profile_id >= (unsigned)TOKEN_PROFILE__COUNT ||
+        !(p->profiles & (1u << c->profile_id))) {
+        res->code = GATE_R_PROFILE;
+        snprintf(res->reason, sizeof(res->reason),
+                 "token profile '%s' is not in attestation.profiles", res->profile);
+        goto out;
     }
     if (ident_instance_id(pub, iid) != 0 || c->instance_id_len != sizeof(iid) ||
         CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {

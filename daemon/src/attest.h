@@ -3,11 +3,13 @@
  * nonce. attest_evaluate() turns the evidence into a verdict with a reason:
  *   1. the message decodes as attest-evidence;
  *   2. a challenge is outstanding for the node (else: replayed or unsolicited);
- *   3. token_verify(): COSE_Sign1 ES256 signature with the ENROLLED key, claims, nonce
- *      (constant-time) equal to the outstanding challenge;
- *   4. instance id = 0x01 || SHA-256(65-byte enrolled point);
- *   5. security lifecycle in the policy's allowed list;
- *   6. every software component's (measurement value, signer id) is a reference value.
+ *   3. token_verify(): COSE_Sign1 ES256 signature (any of the three PSA profiles) with the ENROLLED
+ * key, claims, nonce (constant-time) equal to the outstanding challenge;
+ *   4. the token's profile (RFC 9783, PSA 2.0.0, PSA_IOT_PROFILE_1) is one the policy
+ *      allows (attest_policy_set_profiles; all three by default);
+ *   5. instance id = 0x01 || SHA-256(65-byte enrolled point);
+ *   6. security lifecycle in the policy's allowed list;
+ *   7. every software component's (measurement value, signer id) is a reference value.
  * The reference file (JSON, attestation.reference_file) is the policy:
  *   {"lifecycles": ["secured"],
  *    "reference_values": [{"measurement": "<hex>", "signer_id": "<hex>",
@@ -38,6 +40,9 @@ struct attest_result {
     bool has_measurement;
     uint8_t measurement[32];
     uint8_t signer_id[32];
+    /* The token's profile identifier (token_profile_str) whenever the token verified, also
+     * when the profile is not allowed; "" otherwise. */
+    char profile[65];
 };
 
 /* A reference value accepted for one call only, besides the policy's (a node in an OTA
@@ -85,6 +90,10 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
                         char *err, size_t errlen) __attribute__((warn_unused_result));
 void attest_policy_free(struct attest_policy *p);
 size_t attest_policy_count(const struct attest_policy *p);
+/* The token profiles the policy accepts: bit (1u << enum token_profile) per profile
+ * (config's attestation.profiles). 0, or -EINVAL for an empty mask or an unknown bit. */
+int attest_policy_set_profiles(struct attest_policy *p, unsigned mask)
+    __attribute__((warn_unused_result));
 
 /* nonce NULL: no challenge outstanding. Never fails: the result says why not trusted. */
 void attest_evaluate(const struct attest_policy *p, const uint8_t *msg, size_t len,

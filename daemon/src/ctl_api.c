@@ -32,6 +32,7 @@ static json_object *node_json(const struct registry_node *n, bool with_key)
     json_add_str(o, "fw_version", n->fw_version);
     json_add_str(o, "verdict", n->verdict);
     json_add_str(o, "reason", n->reason);
+    json_add_str(o, "profile", n->profile);
     json_add_int(o, "verdict_time", n->verdict_time);
     json_add_int(o, "last_seen", n->last_seen);
     json_add_int(o, "added", n->added);

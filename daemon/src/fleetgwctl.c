@@ -278,6 +278,7 @@ static void print_node(json_object *o)
     printf("firmware      %s\n", jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-");
     printf("verdict       %s (%s)\n", jstr(o, "verdict"), vt);
     printf("reason        %s\n", jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
+    printf("token profile %s\n", jstr(o, "profile")[0] ? jstr(o, "profile") : "-");
     printf("last seen     %s\n", seen);
     printf("iak public    %s\n", jstr(o, "iak_pub"));
 }

@@ -14,13 +14,15 @@
 #include <sys/random.h>
 
 static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
-                                 const char *reason, const char *fw, int64_t when)
+                                 const char *reason, const char *fw, const char *profile,
+                                 int64_t when)
 {
     char topic[SPOOL_TOPIC_MAX];
     json_object *o = json_object_new_object();
     json_object_object_add(o, "verdict", json_object_new_string(verdict));
     json_object_object_add(o, "reason", json_object_new_string(reason));
     json_object_object_add(o, "fw_version", json_object_new_string(fw));
+    json_object_object_add(o, "profile", json_object_new_string(profile ? profile : ""));
     json_object_object_add(o, "time", json_object_new_int64(when));
     const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     const char *prefix = d->cfg.uplink.topic_prefix;
@@ -70,6 +72,7 @@ static int gate_load(void *u, const char *node, struct gate_record *ret)
                                                             : GATE_NONE;
     ret->verdict_time = rn.verdict_time;
     snprintf(ret->fw_version, sizeof(ret->fw_version), "%s", rn.fw_version);
+    snprintf(ret->profile, sizeof(ret->profile), "%s", rn.profile);
     return 0;
 }
 
@@ -85,6 +88,7 @@ static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t p
     memcpy(ret->fw_version, res.fw_version, sizeof(ret->fw_version));
     ret->has_measurement = res.has_measurement;
     memcpy(ret->measurement, res.measurement, sizeof(ret->measurement));
+    memcpy(ret->profile, res.profile, sizeof(ret->profile));
 }
 
 static bool gate_peek_nonce(void *u, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])
@@ -138,8 +142,8 @@ static int gate_act(void *u, const struct gate_action *a)
         return gate_send_challenge(d, a);
     case GATE_ACT_PERSIST:
         d->gate_wrote = true;
-        r = registry_set_verdict(d->registry, a->node, gate_verdict_str(a->verdict), a->reason,
-                                 a->fw_version, a->time, a->seen);
+        r = registry_record_verdict(d->registry, a->node, gate_verdict_str(a->verdict), a->reason,
+                                    a->fw_version, a->profile, a->time, a->seen);
         if (r < 0)
             log_event(LOG_ERR, a->node, "registry_error", "cannot persist the verdict: %s",
                       strerror(-r));
@@ -147,7 +151,7 @@ static int gate_act(void *u, const struct gate_action *a)
     case GATE_ACT_PUBLISH:
         d->gate_wrote = true;
         attest_publish_state(d, a->node, gate_verdict_str(a->verdict), a->reason, a->fw_version,
-                             a->time);
+                             a->profile, a->time);
         return 0;
     case GATE_ACT_COUNT:
         r = spool_count(d->spool, a->counter, 1);
@@ -202,9 +206,17 @@ int policy_load(const struct config *cfg, struct attest_policy **ret, char *err,
     *ret = NULL;
     if (cfg->attestation.reference_file[0] == '\0' && cfg->attestation.image_dir[0] == '\0')
         return 0;
-    return attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
-                               cfg->attestation.signer_keys, image_report,
-                               (void *)cfg->attestation.image_dir, ret, err, errlen);
+    int r = attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
+                                cfg->attestation.signer_keys, image_report,
+                                (void *)cfg->attestation.image_dir, ret, err, errlen);
+    if (r == 0 && attest_policy_set_profiles(*ret, cfg->attestation.profiles) < 0) {
+        /* config_parse() refuses an empty or unknown profile list: not reached */
+        snprintf(err, errlen, "attestation.profiles: no valid profile");
+        attest_policy_free(*ret);
+        *ret = NULL;
+        r = -EINVAL;
+    }
+    return r;
 }
 
 /* Logs where the running policy's reference values come from (at start). */

@@ -1,7 +1,9 @@
 /* Node registry in SQLite: one row per enrolled node, keyed by the node id derived from its
  * Initial Attestation Key (IAK): hex of the first 16 bytes of SHA-256 of the 65-byte
  * uncompressed P-256 point. Holds the IAK public key, device class, firmware version, the
- * last attestation verdict with its reason and time, and when the node was last seen. */
+ * last attestation verdict with its reason, time and the PSA token profile it was given on,
+ * and when the node was last seen. Columns added since the first schema are added to an older
+ * registry file when it is opened (registry.c, migrations[]). */
 #ifndef FLEETGWD_REGISTRY_H
 #define FLEETGWD_REGISTRY_H
 
@@ -27,6 +29,7 @@ struct registry_node {
     int64_t verdict_time; /* epoch seconds, 0 = never */
     int64_t last_seen;    /* epoch seconds, 0 = never */
     int64_t added;
+    char profile[REGISTRY_TEXT_MAX + 1]; /* PSA token profile of the last verdict, "" if none */
 };
 
 /* Node id of a 65-byte uncompressed point (0x04 || X || Y). -EINVAL if not uncompressed. */
@@ -49,6 +52,11 @@ int registry_remove(struct registry *r, const char *id) __attribute__((warn_unus
 int registry_set_verdict(struct registry *r, const char *id, const char *verdict,
                          const char *reason, const char *fw_version, int64_t now, bool seen)
     __attribute__((warn_unused_result));
+/* The same, also recording the PSA token profile the verdict's token used (profile NULL or
+ * "": the registry's is kept, as for fw_version). */
+int registry_record_verdict(struct registry *r, const char *id, const char *verdict,
+                            const char *reason, const char *fw_version, const char *profile,
+                            int64_t now, bool seen) __attribute__((warn_unused_result));
 int registry_touch(struct registry *r, const char *id, int64_t now)
     __attribute__((warn_unused_result));
 /* Calls fn for every node in id order; stops early when fn returns non-zero. */

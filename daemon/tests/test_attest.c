@@ -5,6 +5,7 @@
 #include "check.h"
 #include "check_crypto.h"
 
+#include <errno.h>
 #include <fleetgw/msg.h>
 #include <fleetgw/token.h>
 #include <openssl/bn.h>
@@ -116,6 +117,55 @@ int main(void)
         CHECK(!attest_evidence_nonce(buf, len, claimed, 16, &clen) && clen == 0);
         CHECK(!attest_evidence_nonce(buf, len / 2, claimed, sizeof(claimed), &clen));
         CHECK(!attest_evidence_nonce((const uint8_t *)"\xff", 1, claimed, sizeof(claimed), &clen));
+    }
+
+    CHECK(strcmp(res.profile, TOKEN_PROFILE_2023) == 0);
+
+    /* the TF-M field profiles verify too, and the result names the profile */
+    {
+        static const enum token_profile legacy[] = {TOKEN_PROFILE_PSA_2_0_0,
+                                                    TOKEN_PROFILE_PSA_IOT_1};
+        for (size_t k = 0; k < 2; k++) {
+            base_claims(&c, pub);
+            c.profile_id = legacy[k];
+            snprintf(c.profile, sizeof(c.profile), "%s", token_profile_str(legacy[k]));
+            if (legacy[k] == TOKEN_PROFILE_PSA_IOT_1) {
+                c.present |= TOKEN_HAS_BOOT_SEED;
+                memset(c.boot_seed, 0x3c, 32);
+                c.boot_seed_len = 32;
+            }
+            size_t l2 = evidence(&c, key, buf, sizeof(buf));
+            CHECK(l2 > 0);
+            attest_evaluate(pol, buf, l2, pub, nonce, 32, &res);
+            CHECK(res.trusted);
+            CHECK(strcmp(res.profile, token_profile_str(legacy[k])) == 0);
+            CHECK(res.has_measurement && memcmp(res.measurement, meas, 32) == 0);
+            /* a policy that allows only the other two: quarantined with its own reason */
+            unsigned others = ((1u << TOKEN_PROFILE__COUNT) - 1u) & ~(1u << legacy[k]);
+            CHECK_EQ_INT(attest_policy_set_profiles(pol, others), 0);
+            attest_evaluate(pol, buf, l2, pub, nonce, 32, &res);
+            CHECK(!res.trusted);
+            CHECK_EQ_INT(res.code, GATE_R_PROFILE);
+            CHECK(strstr(res.reason, token_profile_str(legacy[k])) != NULL);
+            CHECK(strstr(res.reason, "attestation.profiles") != NULL);
+            CHECK(strcmp(res.profile, token_profile_str(legacy[k])) == 0);
+            /* a forged token of a refused profile is still a bad signature, not a profile */
+            l2 = evidence(&c, other, buf, sizeof(buf));
+            attest_evaluate(pol, buf, l2, pub, nonce, 32, &res);
+            CHECK_EQ_INT(res.code, GATE_R_BAD_SIGNATURE);
+            CHECK(res.profile[0] == '\0');
+            CHECK_EQ_INT(attest_policy_set_profiles(pol, (1u << TOKEN_PROFILE__COUNT) - 1u), 0);
+        }
+        CHECK_EQ_INT(attest_policy_set_profiles(pol, 0), -EINVAL);
+        CHECK_EQ_INT(attest_policy_set_profiles(pol, 1u << TOKEN_PROFILE__COUNT), -EINVAL);
+        CHECK_EQ_INT(attest_policy_set_profiles(NULL, 1), -EINVAL);
+        /* only RFC 9783 allowed: the RFC 9783 token is still trusted */
+        CHECK_EQ_INT(attest_policy_set_profiles(pol, 1u << TOKEN_PROFILE_RFC9783), 0);
+        base_claims(&c, pub);
+        len = evidence(&c, key, buf, sizeof(buf));
+        attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
+        CHECK(res.trusted);
+        CHECK_EQ_INT(attest_policy_set_profiles(pol, (1u << TOKEN_PROFILE__COUNT) - 1u), 0);
     }
 
     /* no challenge outstanding (replay / unsolicited) */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,27 @@ int main(void)
     CHECK_EQ_INT(n.verdict_time, 300);
     CHECK_EQ_INT(n.last_seen, 250);
     CHECK(strcmp(n.fw_version, "1.2.3") == 0);
+    CHECK(n.profile[0] == '\0'); /* no verdict has named a profile yet */
+    /* The profile of the verdict's token is recorded; NULL or "" keeps it, like fw_version. */
+    CHECK_EQ_INT(registry_record_verdict(r, expect, "trusted", "ok", "1.2.4", "PSA_IOT_PROFILE_1",
+                                         310, true),
+                 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "PSA_IOT_PROFILE_1") == 0 && strcmp(n.fw_version, "1.2.4") == 0);
+    CHECK(strcmp(n.verdict, "trusted") == 0 && n.verdict_time == 310 && n.last_seen == 310);
+    CHECK_EQ_INT(
+        registry_record_verdict(r, expect, "quarantined", "timeout", NULL, NULL, 320, false), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "PSA_IOT_PROFILE_1") == 0 && n.last_seen == 310);
+    CHECK_EQ_INT(registry_record_verdict(r, expect, "quarantined", "profile", "", "x", 330, true),
+                 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "x") == 0 && strcmp(n.fw_version, "1.2.4") == 0);
+    CHECK_EQ_INT(registry_set_verdict(r, expect, "quarantined", "again", NULL, 340, true), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "x") == 0);
+    CHECK_EQ_INT(registry_record_verdict(r, "nosuchnode", "trusted", "ok", NULL, "p", 1, true),
+                 -ENOENT);
     CHECK_EQ_INT(registry_set_verdict(r, "nosuchnode", "trusted", "ok", NULL, 1, true), -ENOENT);
     CHECK_EQ_INT(registry_touch(r, "nosuchnode", 1), -ENOENT);
     CHECK_EQ_INT(registry_get(r, "nosuchnode", &n), -ENOENT);
@@ -96,6 +118,50 @@ int main(void)
     CHECK_EQ_INT(registry_foreach(r, count_cb, &count), 0);
     CHECK_EQ_INT(count, 1);
     registry_close(r);
+
+    /* A registry written before the profile column: opened, it gains the column (default "")
+     * and keeps its rows. */
+    {
+        char old[256];
+        sqlite3 *db = NULL;
+        snprintf(old, sizeof(old), "%s/old.db", dir);
+        CHECK_EQ_INT(sqlite3_open(old, &db), SQLITE_OK);
+        CHECK_EQ_INT(
+            sqlite3_exec(db,
+                         "CREATE TABLE nodes (id TEXT PRIMARY KEY, iak_pub BLOB NOT NULL,"
+                         " device_class TEXT NOT NULL, fw_version TEXT NOT NULL DEFAULT '',"
+                         " verdict TEXT NOT NULL DEFAULT 'unknown',"
+                         " reason TEXT NOT NULL DEFAULT '',"
+                         " verdict_time INTEGER NOT NULL DEFAULT 0,"
+                         " last_seen INTEGER NOT NULL DEFAULT 0,"
+                         " added INTEGER NOT NULL);"
+                         "INSERT INTO nodes(id, iak_pub, device_class, verdict, added)"
+                         " VALUES('0123456789abcdef0123456789abcdef', zeroblob(65),"
+                         " 'legacy', 'trusted', 7);",
+                         NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+        r = NULL;
+        CHECK_EQ_INT(registry_open(old, &r), 0);
+        CHECK_EQ_INT(registry_get(r, "0123456789abcdef0123456789abcdef", &n), 0);
+        CHECK(strcmp(n.device_class, "legacy") == 0 && strcmp(n.verdict, "trusted") == 0);
+        CHECK(n.profile[0] == '\0' && n.added == 7);
+        CHECK_EQ_INT(registry_record_verdict(r, n.id, "trusted", "ok", NULL,
+                                             "http://arm.com/psa/2.0.0", 8, true),
+                     0);
+        registry_close(r);
+        r = NULL;
+        CHECK_EQ_INT(registry_open(old, &r), 0); /* a second open migrates nothing */
+        CHECK_EQ_INT(registry_get(r, "0123456789abcdef0123456789abcdef", &n), 0);
+        CHECK(strcmp(n.profile, "http://arm.com/psa/2.0.0") == 0);
+        registry_close(r);
+        char f[300];
+        unlink(old);
+        snprintf(f, sizeof(f), "%s-wal", old);
+        unlink(f);
+        snprintf(f, sizeof(f), "%s-shm", old);
+        unlink(f);
+    }
 
     char f[300];
     unlink(path);
