@@ -430,9 +430,37 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
     attest_evaluate_extra(p, NULL, 0, msgbuf, len, pub, nonce, nonce_len, res);
 }
 
+/* The enrolled IAK: a P-256 point (COSE_Sign1) or a symmetric key (COSE_Mac0). */
+struct iak {
+    const uint8_t *pub;
+    const uint8_t *key;
+    size_t key_len;
+};
+
+static void evaluate(const struct attest_policy *p, const struct attest_ref_value *extra,
+                     size_t n_extra, const uint8_t *msgbuf, size_t len, const struct iak *iak,
+                     const uint8_t *nonce, size_t nonce_len, struct attest_result *res);
+
 void attest_evaluate_extra(const struct attest_policy *p, const struct attest_ref_value *extra,
                            size_t n_extra, const uint8_t *msgbuf, size_t len, const uint8_t pub[65],
                            const uint8_t *nonce, size_t nonce_len, struct attest_result *res)
+{
+    const struct iak iak = {.pub = pub};
+    evaluate(p, extra, n_extra, msgbuf, len, &iak, nonce, nonce_len, res);
+}
+
+void attest_evaluate_mac0(const struct attest_policy *p, const struct attest_ref_value *extra,
+                          size_t n_extra, const uint8_t *msg, size_t len, const uint8_t *key,
+                          size_t key_len, const uint8_t *nonce, size_t nonce_len,
+                          struct attest_result *res)
+{
+    const struct iak iak = {.key = key, .key_len = key_len};
+    evaluate(p, extra, n_extra, msg, len, &iak, nonce, nonce_len, res);
+}
+
+static void evaluate(const struct attest_policy *p, const struct attest_ref_value *extra,
+                     size_t n_extra, const uint8_t *msgbuf, size_t len, const struct iak *iak,
+                     const uint8_t *nonce, size_t nonce_len, struct attest_result *res)
 {
     struct msg m;
     struct token_claims *c = NULL;
@@ -458,12 +486,15 @@ void attest_evaluate_extra(const struct attest_policy *p, const struct attest_re
         snprintf(res->reason, sizeof(res->reason), "out of memory");
         return;
     }
-    enum token_err te =
-        token_verify(m.u.evidence.token, m.u.evidence.token_len, pub, nonce, nonce_len, c);
+    enum token_err te = iak->key != NULL
+                            ? token_verify_mac0(m.u.evidence.token, m.u.evidence.token_len,
+                                                iak->key, iak->key_len, nonce, nonce_len, c)
+                            : token_verify(m.u.evidence.token, m.u.evidence.token_len, iak->pub,
+                                           nonce, nonce_len, c);
     if (te != TOKEN_OK) {
-        res->code = te == TOKEN_ERR_SIGNATURE        ? GATE_R_BAD_SIGNATURE
-                    : te == TOKEN_ERR_NONCE_MISMATCH ? GATE_R_NONCE_MISMATCH
-                                                     : GATE_R_BAD_TOKEN;
+        res->code = te == TOKEN_ERR_SIGNATURE || te == TOKEN_ERR_MAC ? GATE_R_BAD_SIGNATURE
+                    : te == TOKEN_ERR_NONCE_MISMATCH                 ? GATE_R_NONCE_MISMATCH
+                                                                     : GATE_R_BAD_TOKEN;
         snprintf(res->reason, sizeof(res->reason), "token refused: %s", token_err_str(te));
         goto out;
     }
@@ -482,7 +513,15 @@ void attest_evaluate_extra(const struct attest_policy *p, const struct attest_re
                  "token profile '%s' is not in attestation.profiles", res->profile);
         goto out;
     }
-    if (ident_instance_id(pub, iid) != 0 || c->instance_id_len != sizeof(iid) ||
+    int ir = -1;
+    if (iak->key != NULL) {
+        uint8_t kid[IDENT_SYM_KEY_ID_LEN];
+        ir = ident_sym_key_id(iak->key, iak->key_len, kid);
+        ident_sym_instance_id(kid, iid);
+    } else {
+        ir = ident_instance_id(iak->pub, iid);
+    }
+    if (ir != 0 || c->instance_id_len != sizeof(iid) ||
         CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {
         res->code = GATE_R_INSTANCE_MISMATCH;
         snprintf(res->reason, sizeof(res->reason), "instance id does not match the enrolled key");

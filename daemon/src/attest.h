@@ -3,11 +3,14 @@
  * nonce. attest_evaluate() turns the evidence into a verdict with a reason:
  *   1. the message decodes as attest-evidence;
  *   2. a challenge is outstanding for the node (else: replayed or unsolicited);
- *   3. token_verify(): COSE_Sign1 ES256 signature (any of the three PSA profiles) with the ENROLLED
+ *   3. token_verify(): COSE_Sign1 ES256 signature (any of the three PSA profiles)
+ *      (attest_evaluate_mac0: token_verify_mac0(), COSE_Mac0 HMAC-SHA256 with the node's
+ *      symmetric IAK) with the ENROLLED
  * key, claims, nonce (constant-time) equal to the outstanding challenge;
  *   4. the token's profile (RFC 9783, PSA 2.0.0, PSA_IOT_PROFILE_1) is one the policy
  *      allows (attest_policy_set_profiles; all three by default);
- *   5. instance id = 0x01 || SHA-256(65-byte enrolled point);
+ *   5. instance id = 0x01 || SHA-256(65-byte enrolled point) (symmetric IAK:
+ *      0x01 || SHA-256(SHA-256(key)));
  *   6. security lifecycle in the policy's allowed list;
  *   7. every software component's (measurement value, signer id) is a reference value.
  * The reference file (JSON, attestation.reference_file) is the policy:
@@ -107,6 +110,16 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msg, size_t l
 void attest_evaluate_extra(const struct attest_policy *p, const struct attest_ref_value *extra,
                            size_t n_extra, const uint8_t *msg, size_t len, const uint8_t pub[65],
                            const uint8_t *nonce, size_t nonce_len, struct attest_result *res);
+
+/* The same for a node enrolled with a symmetric IAK: the token must be a COSE_Mac0 whose
+ * HMAC-SHA256 tag verifies with key (key_len CRYPTO_HMAC_KEY_MIN..MAX bytes, compared in
+ * constant time by proto), and its instance id 0x01 || SHA-256(SHA-256(key)) (ident.h). A
+ * COSE_Sign1 token is bad_token, a wrong tag bad_signature. The key is only read; the caller
+ * wipes it. */
+void attest_evaluate_mac0(const struct attest_policy *p, const struct attest_ref_value *extra,
+                          size_t n_extra, const uint8_t *msg, size_t len, const uint8_t *key,
+                          size_t key_len, const uint8_t *nonce, size_t nonce_len,
+                          struct attest_result *res);
 
 /* The nonce claim of an attest-evidence message, read WITHOUT verifying the signature (to
  * tell which challenge it claims to answer). true with the nonce in nonce[0..*ret_len)

@@ -6,6 +6,7 @@
 #include "check_crypto.h"
 
 #include <errno.h>
+#include <fleetgw/ident.h>
 #include <fleetgw/msg.h>
 #include <fleetgw/token.h>
 #include <openssl/bn.h>
@@ -166,6 +167,55 @@ int main(void)
         attest_evaluate(pol, buf, len, pub, nonce, 32, &res);
         CHECK(res.trusted);
         CHECK_EQ_INT(attest_policy_set_profiles(pol, (1u << TOKEN_PROFILE__COUNT) - 1u), 0);
+    }
+
+    /* a node with a symmetric IAK: COSE_Mac0 under its key, instance id H(H(key)) */
+    {
+        uint8_t hkey[32], okey[32], kid[IDENT_SYM_KEY_ID_LEN], tok[TOKEN_MAX_LEN];
+        size_t tl = 0, ml = 0;
+        struct msg m;
+        for (int i = 0; i < 32; i++) {
+            hkey[i] = (uint8_t)(0x40 + i);
+            okey[i] = (uint8_t)(0x41 + i);
+        }
+        CHECK_EQ_INT(ident_sym_key_id(hkey, sizeof(hkey), kid), 0);
+        base_claims(&c, pub);
+        ident_sym_instance_id(kid, c.instance_id);
+        CHECK(token_encode_mac0(&c, hkey, sizeof(hkey), tok, sizeof(tok), &tl) == TOKEN_OK);
+        memset(&m, 0, sizeof(m));
+        m.type = MSG_ATTEST_EVIDENCE;
+        m.u.evidence.token = tok;
+        m.u.evidence.token_len = tl;
+        CHECK(msg_encode(&m, buf, sizeof(buf), &ml) == MSG_OK);
+        attest_evaluate_mac0(pol, NULL, 0, buf, ml, hkey, sizeof(hkey), nonce, 32, &res);
+        CHECK(res.trusted);
+        CHECK(strcmp(res.fw_version, "1.2.0") == 0 && strcmp(res.profile, TOKEN_PROFILE_2023) == 0);
+        CHECK(res.has_measurement && memcmp(res.measurement, meas, 32) == 0);
+        /* another key: bad MAC, nothing read */
+        attest_evaluate_mac0(pol, NULL, 0, buf, ml, okey, sizeof(okey), nonce, 32, &res);
+        CHECK(!res.trusted && strstr(res.reason, "MAC") != NULL);
+        CHECK_EQ_INT(res.code, GATE_R_BAD_SIGNATURE);
+        CHECK(!res.has_measurement);
+        /* the right key, another nonce */
+        attest_evaluate_mac0(pol, NULL, 0, buf, ml, hkey, sizeof(hkey), n2, 32, &res);
+        CHECK_EQ_INT(res.code, GATE_R_NONCE_MISMATCH);
+        /* a Mac0 token given to the Sign1 verifier, and a Sign1 token to the Mac0 one */
+        attest_evaluate(pol, buf, ml, pub, nonce, 32, &res);
+        CHECK_EQ_INT(res.code, GATE_R_BAD_TOKEN);
+        len = evidence(&c, key, buf, sizeof(buf));
+        attest_evaluate_mac0(pol, NULL, 0, buf, len, hkey, sizeof(hkey), nonce, 32, &res);
+        CHECK_EQ_INT(res.code, GATE_R_BAD_TOKEN);
+        /* MAC'd with the key but naming the asymmetric instance id: instance mismatch */
+        base_claims(&c, pub);
+        CHECK(token_encode_mac0(&c, hkey, sizeof(hkey), tok, sizeof(tok), &tl) == TOKEN_OK);
+        m.u.evidence.token_len = tl;
+        CHECK(msg_encode(&m, buf, sizeof(buf), &ml) == MSG_OK);
+        attest_evaluate_mac0(pol, NULL, 0, buf, ml, hkey, sizeof(hkey), nonce, 32, &res);
+        CHECK_EQ_INT(res.code, GATE_R_INSTANCE_MISMATCH);
+        /* a key of a size HMAC 256/256 does not take */
+        attest_evaluate_mac0(pol, NULL, 0, buf, ml, hkey, 16, nonce, 32, &res);
+        CHECK(!res.trusted);        base_claims(&c, pub); /* the good Sign1 evidence again, for what follows */
+        len = evidence(&c, key, buf, sizeof(buf));
     }
 
     /* no challenge outstanding (replay / unsolicited) */
