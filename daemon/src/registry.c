@@ -46,6 +46,7 @@ static const struct {
     const char *column, *sql;
 } migrations[] = {
     {"profile", "ALTER TABLE nodes ADD COLUMN profile TEXT NOT NULL DEFAULT ''"},
+    {"iak_sealed", "ALTER TABLE nodes ADD COLUMN iak_sealed BLOB"},
 };
 
 static int migrate(sqlite3 *db)
@@ -81,7 +82,8 @@ int registry_open(const char *path, struct registry **ret)
                          " verdict_time INTEGER NOT NULL DEFAULT 0,"
                          " last_seen INTEGER NOT NULL DEFAULT 0,"
                          " added INTEGER NOT NULL,"
-                         " profile TEXT NOT NULL DEFAULT '');",
+                         " profile TEXT NOT NULL DEFAULT '',"
+                         " iak_sealed BLOB);",
                          NULL, NULL, NULL));
     }
     if (rc == 0)
@@ -125,8 +127,18 @@ static void row_to_node(sqlite3_stmt *st, struct registry_node *n)
 {
     memset(n, 0, sizeof(*n));
     col_text(st, 0, n->id, sizeof(n->id));
-    if (sqlite3_column_bytes(st, 1) == REGISTRY_PUB_LEN)
+    int kb = sqlite3_column_bytes(st, 1);
+    if (kb == REGISTRY_PUB_LEN) {
         memcpy(n->iak_pub, sqlite3_column_blob(st, 1), REGISTRY_PUB_LEN);
+    } else if (kb == REGISTRY_IAK_ID_LEN) {
+        n->symmetric = true;
+        memcpy(n->iak_id, sqlite3_column_blob(st, 1), REGISTRY_IAK_ID_LEN);
+    }
+    int sb = sqlite3_column_bytes(st, 10);
+    if (n->symmetric && sb > 0 && (size_t)sb <= sizeof(n->iak_sealed)) {
+        memcpy(n->iak_sealed, sqlite3_column_blob(st, 10), (size_t)sb);
+        n->iak_sealed_len = (size_t)sb;
+    }
     col_text(st, 2, n->device_class, sizeof(n->device_class));
     col_text(st, 3, n->fw_version, sizeof(n->fw_version));
     col_text(st, 4, n->verdict, sizeof(n->verdict));
@@ -139,7 +151,7 @@ static void row_to_node(sqlite3_stmt *st, struct registry_node *n)
 
 #define NODE_COLS                                                                                  \
     "id, iak_pub, device_class, fw_version, verdict, reason, verdict_time, last_seen, added, "     \
-    "profile"
+    "profile, iak_sealed"
 
 int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
                  int64_t now, struct registry_node *ret)
@@ -160,6 +172,38 @@ int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const 
     sqlite3_bind_blob(st, 2, pub, REGISTRY_PUB_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, device_class, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now);
+    rc = sqlite_errno(sqlite3_step(st));
+    if (rc < 0)
+        goto out;
+    if (ret != NULL)
+        rc = registry_get(r, id, ret);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_add_symmetric(struct registry *r, const uint8_t key_id[REGISTRY_IAK_ID_LEN],
+                           const uint8_t *sealed, size_t sealed_len, const char *device_class,
+                           int64_t now, struct registry_node *ret)
+{
+    char id[REGISTRY_ID_LEN + 1];
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sealed == NULL || sealed_len == 0 || sealed_len > REGISTRY_SEALED_MAX ||
+        !text_ok(device_class, REGISTRY_TEXT_MAX))
+        return -EINVAL;
+    ident_sym_node_id(key_id, id);
+    rc = sqlite_prepare(r->db,
+                        "INSERT INTO nodes(id, iak_pub, device_class, added, iak_sealed)"
+                        " VALUES(?, ?, ?, ?, ?)",
+                        &st);
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, key_id, REGISTRY_IAK_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, device_class, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_blob(st, 5, sealed, (int)sealed_len, SQLITE_STATIC);
     rc = sqlite_errno(sqlite3_step(st));
     if (rc < 0)
         goto out;

@@ -13,9 +13,11 @@
 
 #include <fleetgw/ident.h>
 
-#define REGISTRY_PUB_LEN  CRYPTO_P256_PUB_LEN
-#define REGISTRY_ID_LEN   IDENT_NODE_ID_LEN /* hex characters (proto's ident_node_id) */
-#define REGISTRY_TEXT_MAX 64
+#define REGISTRY_PUB_LEN    CRYPTO_P256_PUB_LEN
+#define REGISTRY_ID_LEN     IDENT_NODE_ID_LEN /* hex characters (proto's ident_node_id) */
+#define REGISTRY_TEXT_MAX   64
+#define REGISTRY_IAK_ID_LEN IDENT_SYM_KEY_ID_LEN
+#define REGISTRY_SEALED_MAX 1024 /* tpm_identity.h's TPM_SEAL_BLOB_MAX */
 
 struct registry;
 
@@ -30,6 +32,14 @@ struct registry_node {
     int64_t last_seen;    /* epoch seconds, 0 = never */
     int64_t added;
     char profile[REGISTRY_TEXT_MAX + 1]; /* PSA token profile of the last verdict, "" if none */
+    /* A node enrolled with a symmetric IAK (COSE_Mac0): no public key (iak_pub all zero);
+     * its IAK id SHA-256(SHA-256(key)) (stored in the iak_pub column, 32 bytes) and the key
+     * sealed by the gateway's TPM (tpm_seal blob, column iak_sealed). The key itself is never
+     * stored. */
+    bool symmetric;
+    uint8_t iak_id[REGISTRY_IAK_ID_LEN];
+    uint8_t iak_sealed[REGISTRY_SEALED_MAX];
+    size_t iak_sealed_len;
 };
 
 /* Node id of a 65-byte uncompressed point (0x04 || X || Y). -EINVAL if not uncompressed. */
@@ -42,6 +52,13 @@ void registry_close(struct registry *r);
 /* -EEXIST when the node is already enrolled; -EINVAL for a bad key or class. */
 int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
                  int64_t now, struct registry_node *ret) __attribute__((warn_unused_result));
+/* Enrolls a node with a symmetric IAK: its IAK id (ident_sym_key_id) and the key sealed by the
+ * TPM (1..REGISTRY_SEALED_MAX bytes; never the key). Node id = ident_sym_node_id(key_id).
+ * -EEXIST when enrolled; -EINVAL for a bad blob size or class. */
+int registry_add_symmetric(struct registry *r, const uint8_t key_id[REGISTRY_IAK_ID_LEN],
+                           const uint8_t *sealed, size_t sealed_len, const char *device_class,
+                           int64_t now, struct registry_node *ret)
+    __attribute__((warn_unused_result));
 /* -ENOENT when unknown. */
 int registry_get(struct registry *r, const char *id, struct registry_node *ret)
     __attribute__((warn_unused_result));

@@ -2,6 +2,8 @@
 #include "check.h"
 #include "registry.h"
 
+#include <fleetgw/ident.h>
+
 #include <errno.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -105,6 +107,35 @@ int main(void)
     CHECK_EQ_INT(registry_set_verdict(r, "nosuchnode", "trusted", "ok", NULL, 1, true), -ENOENT);
     CHECK_EQ_INT(registry_touch(r, "nosuchnode", 1), -ENOENT);
     CHECK_EQ_INT(registry_get(r, "nosuchnode", &n), -ENOENT);
+
+    /* A node with a symmetric IAK: its IAK id and sealed blob, no public key, no key. */
+    {
+        uint8_t kid[REGISTRY_IAK_ID_LEN], blob[300];
+        char sid[REGISTRY_ID_LEN + 1];
+        for (size_t i = 0; i < sizeof(kid); i++)
+            kid[i] = (uint8_t)(0xc0 + i);
+        memset(blob, 0x5b, sizeof(blob));
+        ident_sym_node_id(kid, sid);
+        CHECK_EQ_INT(registry_add_symmetric(r, kid, blob, sizeof(blob), "tfm-sym", 400, &n), 0);
+        CHECK(strcmp(n.id, sid) == 0 && n.symmetric);
+        CHECK(memcmp(n.iak_id, kid, sizeof(kid)) == 0);
+        CHECK(n.iak_sealed_len == sizeof(blob) && memcmp(n.iak_sealed, blob, sizeof(blob)) == 0);
+        CHECK(n.iak_pub[0] == 0 && strcmp(n.device_class, "tfm-sym") == 0);
+        CHECK_EQ_INT(registry_add_symmetric(r, kid, blob, sizeof(blob), "tfm-sym", 401, NULL),
+                     -EEXIST);
+        CHECK_EQ_INT(registry_add_symmetric(r, kid, blob, 0, "tfm-sym", 401, NULL), -EINVAL);
+        CHECK_EQ_INT(
+            registry_add_symmetric(r, kid, blob, REGISTRY_SEALED_MAX + 1, "tfm-sym", 401, NULL),
+            -EINVAL);
+        CHECK_EQ_INT(registry_record_verdict(r, sid, "trusted", "ok", "1.0.0", "PSA_IOT_PROFILE_1",
+                                             402, true),
+                     0);
+        CHECK_EQ_INT(registry_get(r, sid, &n), 0);
+        CHECK(n.symmetric && n.iak_sealed_len == sizeof(blob) && strcmp(n.verdict, "trusted") == 0);
+        CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+        CHECK(!n.symmetric && n.iak_sealed_len == 0 && n.iak_pub[0] == 0x04);
+        CHECK_EQ_INT(registry_remove(r, sid), 0);
+    }
 
     /* Persistence across reopen, then removal. */
     registry_close(r);
