@@ -10,9 +10,18 @@ token that `fleetgw-tool token make --profile ...` signs with its key. Proves:
    quarantined with REASON=profile_not_allowed, and so is the trusted PSA 2.0.0 node when it is
    challenged again (its telemetry is no longer relayed), while the PSA_IOT_PROFILE_1 node
    re-attests as trusted;
+ - a node with a symmetric IAK (COSE_Mac0, HMAC-SHA256; PSA_IOT_PROFILE_1 here): `fleetgwctl
+   node add --hmac-key FILE --tcti ...` seals the key with the site's TPM and the daemon keeps
+   only the sealed blob (the key's bytes are nowhere in the registry files, and the enrollment
+   copy can be deleted); fleetgwd unseals it to verify the node's tokens: trusted, and a token
+   MAC'd with another key is quarantined (bad MAC); a key of the wrong size is refused at
+   enrollment;
  - a reload with an unknown profile name is refused and the running policy kept."""
 
+import glob
+import hashlib
 import json
+import os
 import signal
 
 from cryptography.hazmat.primitives import serialization
@@ -53,6 +62,40 @@ class ProfileNode(Node):
 
     def answer(self, count):
         self.evidence(self.make_token(self.wait_challenge(count)))
+
+
+class SymmetricNode(Node):
+    """A node whose IAK is a symmetric key: node id from SHA-256(SHA-256(key)), tokens in
+    COSE_Mac0 made by fleetgw-tool with the key (the device's copy, kept by this test)."""
+
+    def __init__(self, site, profile):  # noqa: super().__init__ makes a P-256 key: not wanted
+        self.site = site
+        self.nonce_ttl_s = 5
+        self.profile = profile
+        self.hkey = os.urandom(32)
+        self.id = hashlib.sha256(hashlib.sha256(self.hkey).digest()).digest()[:16].hex()
+        self.key_file = site.env.path(f"device-{self.id[:8]}.hmac")
+        with open(self.key_file, "wb") as f:
+            f.write(self.hkey)
+        self.cert = site.edge_ca.issue(self.id)
+        self.sub = site.env.spawn(f"chal-{self.id[:8]}", [require("mosquitto_sub")] +
+                                  site.edge.client_args(self.cert) +
+                                  ["-i", f"chal-{self.id}", "-q", "1", "-t",
+                                   f"fleet/{self.id}/attest/challenge", "-F", "%x"])
+        site.edge.wait_subscribed(self.id)
+        self.seq = 0
+
+    def make_token(self, nonce, key_file=None):
+        out = self.site.env.path(f"tok-{self.id[:8]}.cbor")
+        args = [program("fleetgw-tool"), "token", "make", "--hmac-key",
+                key_file or self.key_file, "--profile", self.profile, "--nonce", nonce.hex(),
+                "--sw", f"NSPE:{MEAS_GOOD.hex()}:{SIGNER.hex()}:1.2.0:SHA256", "-o", out]
+        if self.profile == IOT1:
+            args += ["--boot-seed", "5a" * 32]
+        r = self.site.env.run(args)
+        assert r.returncode == 0, f"fleetgw-tool token make: {r.stdout} {r.stderr}"
+        with open(out, "rb") as f:
+            return f.read()
 
 
 def main():
@@ -104,6 +147,53 @@ def main():
         listed = json.loads(site.ctl("--json", "nodes").stdout)["nodes"]
         expect(sorted(x["profile"] for x in listed) == sorted((RFC9783, PSA200, IOT1)),
                "fleetgwctl nodes lists each node's profile")
+
+        # A node with a symmetric IAK, enrolled with its key sealed by the gateway's TPM.
+        sym = SymmetricNode(site, IOT1)
+        enroll_copy = env.path("enroll.hmac")
+        with open(enroll_copy, "wb") as f:
+            f.write(sym.hkey)
+
+        def ctl_tpm(*args):
+            return env.run([program("fleetgwctl"), "--socket", site.control_socket, *args],
+                           env=site.tpm.client_env())
+
+        short = env.path("short.hmac")
+        with open(short, "wb") as f:
+            f.write(os.urandom(16))
+        r = ctl_tpm("node", "add", "--hmac-key", short, "--tcti", site.tpm.tcti)
+        expect(r.returncode == 4 and "32..64 raw bytes" in r.stderr,
+               f"a 16-byte HMAC key is refused at enrollment ({r.returncode}: "
+               f"{r.stderr.strip()})")
+        r = ctl_tpm("node", "add", "--hmac-key", enroll_copy, "--tcti", site.tpm.tcti,
+                    "--class", "tfm-sym")
+        expect(r.returncode == 0 and sym.id in r.stdout and
+               "symmetric (HMAC-SHA256, COSE_Mac0), sealed by the gateway's TPM" in r.stdout,
+               f"fleetgwctl node add --hmac-key enrolls the node, key sealed by the TPM "
+               f"({r.returncode}: {r.stdout.strip()} {r.stderr.strip()})")
+        os.unlink(enroll_copy)  # the gateway keeps no copy of its own
+        stored = b"".join(open(p, "rb").read() for p in glob.glob(env.path("registry.db") + "*"))
+        expect(len(stored) > 0 and sym.hkey not in stored and sym.hkey.hex().encode() not in stored,
+               "the key is in no registry file (only its TPM-sealed blob)")
+        sym.status()
+        sym.evidence(sym.make_token(sym.wait_challenge(1)))
+        wait_for(lambda: verdict(sym)["verdict"] != "unknown", 30, "the symmetric node judged")
+        v = verdict(sym)
+        expect(v["verdict"] == "trusted" and v["profile"] == IOT1 and v["iak"] == "hmac-sha256",
+               f"the COSE_Mac0 node, its key unsealed by fleetgwd, is trusted ({v['verdict']}: "
+               f"{v['reason']}; profile {v['profile']})")
+        sym_msg = sym.telemetry()
+        wait_for(lambda: sym_msg in upstream_payloads(sym), 30, "the symmetric node's telemetry")
+        other = env.path("other.hmac")
+        with open(other, "wb") as f:
+            f.write(os.urandom(32))
+        r = site.ctl("attest", sym.id)
+        assert r.returncode == 0, r.stderr
+        sym.evidence(sym.make_token(sym.wait_challenge(2), key_file=other))
+        wait_for(lambda: verdict(sym)["verdict"] == "quarantined", 30,
+                 "the symmetric node re-judged")
+        expect("bad MAC" in verdict(sym)["reason"],
+               f"a token MAC'd with another key is quarantined: {verdict(sym)['reason']}")
 
         # The site stops accepting PSA 2.0.0 (SIGHUP).
         att2 = dict(att, profiles=[RFC9783, IOT1])
@@ -176,7 +266,7 @@ def main():
                "after the refused reload the running profile list still applies")
 
         cnt = site.counters()
-        expect(cnt.get("attest_trusted", 0) == 4 and cnt.get("attest_quarantined", 0) == 3,
+        expect(cnt.get("attest_trusted", 0) == 5 and cnt.get("attest_quarantined", 0) == 4,
                f"verdicts counted: {cnt}")
         rc = site.gwd.stop()
         expect(rc == 0, "fleetgwd stops cleanly")
