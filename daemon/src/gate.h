@@ -86,6 +86,8 @@ struct gate_judgement {
 
 /* A node's registry row, as gate_ops.load returns it. */
 struct gate_record {
+    /* The enrolled key as the loader encodes it (gate_io: a P-256 point 0x04..., or 0x00 and
+     * a symmetric IAK's id); the gate only hands it to verify. */
     uint8_t pub[GATE_PUB_LEN];
     enum gate_verdict verdict; /* GATE_NONE, GATE_TRUSTED or GATE_QUARANTINED */
     int64_t verdict_time;      /* epoch s */

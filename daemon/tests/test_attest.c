@@ -214,7 +214,8 @@ int main(void)
         CHECK_EQ_INT(res.code, GATE_R_INSTANCE_MISMATCH);
         /* a key of a size HMAC 256/256 does not take */
         attest_evaluate_mac0(pol, NULL, 0, buf, ml, hkey, 16, nonce, 32, &res);
-        CHECK(!res.trusted);        base_claims(&c, pub); /* the good Sign1 evidence again, for what follows */
+        CHECK(!res.trusted);
+        base_claims(&c, pub); /* the good Sign1 evidence again, for what follows */
         len = evidence(&c, key, buf, sizeof(buf));
     }
 
