@@ -1,6 +1,7 @@
 /* Fuzz target: attestation evidence from a node (attest-evidence CBOR message carrying a
  * PSA token) through the whole verifier, the reference-value policy parser, and the signer
- * key (PEM) parser. The first byte selects which: bit 0 policy, else bit 1 keys, else
+ * key (PEM) parser. The first byte selects which: bit 0 policy, else bit 1 keys, else bit 2
+ * evidence of a symmetric-IAK node (COSE_Mac0, a fixed key, one extra reference value), else
  * evidence. */
 #include "attest.h"
 
@@ -43,6 +44,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                      err, sizeof(err)) == 0 &&
             (n == 0 || n > IMAGE_MAX_KEYS || keys[0].pub[0] != 0x04))
             abort(); /* success means 1..16 uncompressed points */
+        return 0;
+    }
+    if (data[0] & 4) {
+        static const uint8_t hkey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+        static const struct attest_ref_value extra = {.version = "9.9.9"};
+        attest_evaluate_mac0(pol, &extra, 1, data + 1, size - 1, hkey, sizeof(hkey), nonce,
+                             sizeof(nonce), &res);
+        if ((unsigned)res.code >= GATE_REASON__COUNT ||
+            res.trusted != (res.code == GATE_R_ATTESTED))
+            abort();
+        if (res.reason[sizeof(res.reason) - 1] != '\0' ||
+            res.profile[sizeof(res.profile) - 1] != '\0')
+            abort();
         return 0;
     }
     attest_evaluate(pol, data + 1, size - 1, pub, nonce, sizeof(nonce), &res);

@@ -32,11 +32,13 @@ struct attest_ref {
 
 struct attest_policy {
     unsigned lifecycles; /* bit n: lifecycle major n (0..6) allowed */
+    unsigned profiles;   /* bit n: enum token_profile n allowed */
     size_t n;
     struct attest_ref refs[];
 };
 
 #define ATTEST_DEFAULT_LIFECYCLES (1u << 3) /* "secured" (lifecycle_names[3]) */
+#define ATTEST_ALL_PROFILES       ((1u << TOKEN_PROFILE__COUNT) - 1u)
 #define ATTEST_POLICY_MAX_TEXT    (4u * 1024 * 1024)
 
 static const char *const lifecycle_names[] = {
@@ -139,6 +141,7 @@ int attest_policy_parse(const char *text, size_t len, struct attest_policy **ret
         }
     }
     p->lifecycles = ATTEST_DEFAULT_LIFECYCLES;
+    p->profiles = ATTEST_ALL_PROFILES;
     if (json_object_object_get_ex(root, "lifecycles", &v)) {
         if (!json_object_is_type(v, json_type_array)) {
             snprintf(err, errlen, "'lifecycles' must be an array of names");
@@ -293,6 +296,7 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
         if (p == NULL)
             return -ENOMEM;
         p->lifecycles = ATTEST_DEFAULT_LIFECYCLES;
+        p->profiles = ATTEST_ALL_PROFILES;
     }
     if (image_dir == NULL || image_dir[0] == '\0') {
         *ret = p;
@@ -381,6 +385,14 @@ size_t attest_policy_count(const struct attest_policy *p)
     return p ? p->n : 0;
 }
 
+int attest_policy_set_profiles(struct attest_policy *p, unsigned mask)
+{
+    if (p == NULL || mask == 0 || (mask & ~ATTEST_ALL_PROFILES) != 0)
+        return -EINVAL;
+    p->profiles = mask;
+    return 0;
+}
+
 static const struct attest_ref *find_ref(const struct attest_policy *p,
                                          const struct token_sw_component *c)
 {
@@ -394,9 +406,61 @@ static const struct attest_ref *find_ref(const struct attest_policy *p,
     return NULL;
 }
 
+/* The version a matching reference value reports for component c: the policy's, else an
+ * extra one's; NULL when neither matches. "" is a match without a version. */
+static const char *match_ref(const struct attest_policy *p, const struct attest_ref_value *extra,
+                             size_t n_extra, const struct token_sw_component *c)
+{
+    const struct attest_ref *ref = find_ref(p, c);
+    if (ref != NULL)
+        return ref->version;
+    if (c->meas_value_len != 32 || c->signer_id_len != 32)
+        return NULL;
+    for (size_t i = 0; i < n_extra; i++)
+        if (memcmp(extra[i].measurement, c->meas_value, 32) == 0 &&
+            memcmp(extra[i].signer_id, c->signer_id, 32) == 0)
+            return extra[i].version;
+    return NULL;
+}
+
 void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_t len,
                      const uint8_t pub[65], const uint8_t *nonce, size_t nonce_len,
                      struct attest_result *res)
+{
+    attest_evaluate_extra(p, NULL, 0, msgbuf, len, pub, nonce, nonce_len, res);
+}
+
+/* The enrolled IAK: a P-256 point (COSE_Sign1) or a symmetric key (COSE_Mac0). */
+struct iak {
+    const uint8_t *pub;
+    const uint8_t *key;
+    size_t key_len;
+};
+
+static void evaluate(const struct attest_policy *p, const struct attest_ref_value *extra,
+                     size_t n_extra, const uint8_t *msgbuf, size_t len, const struct iak *iak,
+                     const uint8_t *nonce, size_t nonce_len, struct attest_result *res);
+
+void attest_evaluate_extra(const struct attest_policy *p, const struct attest_ref_value *extra,
+                           size_t n_extra, const uint8_t *msgbuf, size_t len, const uint8_t pub[65],
+                           const uint8_t *nonce, size_t nonce_len, struct attest_result *res)
+{
+    const struct iak iak = {.pub = pub};
+    evaluate(p, extra, n_extra, msgbuf, len, &iak, nonce, nonce_len, res);
+}
+
+void attest_evaluate_mac0(const struct attest_policy *p, const struct attest_ref_value *extra,
+                          size_t n_extra, const uint8_t *msg, size_t len, const uint8_t *key,
+                          size_t key_len, const uint8_t *nonce, size_t nonce_len,
+                          struct attest_result *res)
+{
+    const struct iak iak = {.key = key, .key_len = key_len};
+    evaluate(p, extra, n_extra, msg, len, &iak, nonce, nonce_len, res);
+}
+
+static void evaluate(const struct attest_policy *p, const struct attest_ref_value *extra,
+                     size_t n_extra, const uint8_t *msgbuf, size_t len, const struct iak *iak,
+                     const uint8_t *nonce, size_t nonce_len, struct attest_result *res)
 {
     struct msg m;
     struct token_claims *c = NULL;
@@ -422,16 +486,42 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
         snprintf(res->reason, sizeof(res->reason), "out of memory");
         return;
     }
-    enum token_err te =
-        token_verify(m.u.evidence.token, m.u.evidence.token_len, pub, nonce, nonce_len, c);
+    enum token_err te = iak->key != NULL
+                            ? token_verify_mac0(m.u.evidence.token, m.u.evidence.token_len,
+                                                iak->key, iak->key_len, nonce, nonce_len, c)
+                            : token_verify(m.u.evidence.token, m.u.evidence.token_len, iak->pub,
+                                           nonce, nonce_len, c);
     if (te != TOKEN_OK) {
-        res->code = te == TOKEN_ERR_SIGNATURE        ? GATE_R_BAD_SIGNATURE
-                    : te == TOKEN_ERR_NONCE_MISMATCH ? GATE_R_NONCE_MISMATCH
-                                                     : GATE_R_BAD_TOKEN;
+        res->code = te == TOKEN_ERR_SIGNATURE || te == TOKEN_ERR_MAC ? GATE_R_BAD_SIGNATURE
+                    : te == TOKEN_ERR_NONCE_MISMATCH                 ? GATE_R_NONCE_MISMATCH
+                                                                     : GATE_R_BAD_TOKEN;
         snprintf(res->reason, sizeof(res->reason), "token refused: %s", token_err_str(te));
         goto out;
     }
-    if (ident_instance_id(pub, iid) != 0 || c->instance_id_len != sizeof(iid) ||
+    snprintf(res->profile, sizeof(res->profile), "%s", token_profile_str(c->profile_id));
+    /* verified (token_verify never returns TOKEN_OK without a component) */
+    if (c->sw_count > 0 && c->sw[0].meas_value_len == sizeof(res->measurement) &&
+        c->sw[0].signer_id_len == sizeof(res->signer_id)) {
+        res->has_measurement = true;
+        memcpy(res->measurement, c->sw[0].meas_value, sizeof(res->measurement));
+        memcpy(res->signer_id, c->sw[0].signer_id, sizeof(res->signer_id));
+    }
+    if ((unsigned)c->profile_id >= (unsigned)TOKEN_PROFILE__COUNT ||
+        !(p->profiles & (1u << c->profile_id))) {
+        res->code = GATE_R_PROFILE;
+        snprintf(res->reason, sizeof(res->reason),
+                 "token profile '%s' is not in attestation.profiles", res->profile);
+        goto out;
+    }
+    int ir = -1;
+    if (iak->key != NULL) {
+        uint8_t kid[IDENT_SYM_KEY_ID_LEN];
+        ir = ident_sym_key_id(iak->key, iak->key_len, kid);
+        ident_sym_instance_id(kid, iid);
+    } else {
+        ir = ident_instance_id(iak->pub, iid);
+    }
+    if (ir != 0 || c->instance_id_len != sizeof(iid) ||
         CRYPTO_memcmp(c->instance_id, iid, sizeof(iid)) != 0) {
         res->code = GATE_R_INSTANCE_MISMATCH;
         snprintf(res->reason, sizeof(res->reason), "instance id does not match the enrolled key");
@@ -445,8 +535,8 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
         goto out;
     }
     for (size_t i = 0; i < c->sw_count; i++) {
-        const struct attest_ref *ref = find_ref(p, &c->sw[i]);
-        if (ref == NULL) {
+        const char *ver = match_ref(p, extra, n_extra, &c->sw[i]);
+        if (ver == NULL) {
             res->code = GATE_R_UNKNOWN_MEASUREMENT;
             snprintf(res->reason, sizeof(res->reason),
                      "unknown measurement for software component %zu%s%s%s", i,
@@ -455,8 +545,8 @@ void attest_evaluate(const struct attest_policy *p, const uint8_t *msgbuf, size_
             goto out;
         }
         if (i == 0)
-            snprintf(res->fw_version, sizeof(res->fw_version), "%s",
-                     ref->version[0] ? ref->version : c->sw[i].version);
+            snprintf(res->fw_version, sizeof(res->fw_version), "%.64s",
+                     ver[0] ? ver : c->sw[i].version);
     }
     res->trusted = true;
     res->code = GATE_R_ATTESTED;

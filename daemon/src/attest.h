@@ -3,11 +3,16 @@
  * nonce. attest_evaluate() turns the evidence into a verdict with a reason:
  *   1. the message decodes as attest-evidence;
  *   2. a challenge is outstanding for the node (else: replayed or unsolicited);
- *   3. token_verify(): COSE_Sign1 ES256 signature with the ENROLLED key, claims, nonce
- *      (constant-time) equal to the outstanding challenge;
- *   4. instance id = 0x01 || SHA-256(65-byte enrolled point);
- *   5. security lifecycle in the policy's allowed list;
- *   6. every software component's (measurement value, signer id) is a reference value.
+ *   3. token_verify(): COSE_Sign1 ES256 signature (any of the three PSA profiles)
+ *      (attest_evaluate_mac0: token_verify_mac0(), COSE_Mac0 HMAC-SHA256 with the node's
+ *      symmetric IAK) with the ENROLLED
+ * key, claims, nonce (constant-time) equal to the outstanding challenge;
+ *   4. the token's profile (RFC 9783, PSA 2.0.0, PSA_IOT_PROFILE_1) is one the policy
+ *      allows (attest_policy_set_profiles; all three by default);
+ *   5. instance id = 0x01 || SHA-256(65-byte enrolled point) (symmetric IAK:
+ *      0x01 || SHA-256(SHA-256(key)));
+ *   6. security lifecycle in the policy's allowed list;
+ *   7. every software component's (measurement value, signer id) is a reference value.
  * The reference file (JSON, attestation.reference_file) is the policy:
  *   {"lifecycles": ["secured"],
  *    "reference_values": [{"measurement": "<hex>", "signer_id": "<hex>",
@@ -31,6 +36,25 @@ struct attest_result {
     enum gate_reason code; /* the REASON= token of the verdict */
     char reason[160];
     char fw_version[65]; /* version of the first component's reference value, or "" */
+    /* The first software component's measurement value and signer id, as the token states
+     * them, whenever the token verified (signature or MAC, and nonce): also when the verdict
+     * is untrusted for an instance id, lifecycle or measurement reason. false when the token
+     * did not verify or the first component's values are not 32 bytes (SHA-256) each. */
+    bool has_measurement;
+    uint8_t measurement[32];
+    uint8_t signer_id[32];
+    /* The token's profile identifier (token_profile_str) whenever the token verified, also
+     * when the profile is not allowed; "" otherwise. */
+    char profile[65];
+};
+
+/* A reference value accepted for one call only, besides the policy's (a node in an OTA
+ * campaign's test mode runs an image that is not in the policy yet). version: "" or the
+ * image's version, NUL-terminated. */
+struct attest_ref_value {
+    uint8_t measurement[32];
+    uint8_t signer_id[32];
+    char version[65];
 };
 
 int attest_policy_load(const char *path, struct attest_policy **ret, char *err, size_t errlen)
@@ -69,11 +93,33 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
                         char *err, size_t errlen) __attribute__((warn_unused_result));
 void attest_policy_free(struct attest_policy *p);
 size_t attest_policy_count(const struct attest_policy *p);
+/* The token profiles the policy accepts: bit (1u << enum token_profile) per profile
+ * (config's attestation.profiles). 0, or -EINVAL for an empty mask or an unknown bit. */
+int attest_policy_set_profiles(struct attest_policy *p, unsigned mask)
+    __attribute__((warn_unused_result));
 
 /* nonce NULL: no challenge outstanding. Never fails: the result says why not trusted. */
 void attest_evaluate(const struct attest_policy *p, const uint8_t *msg, size_t len,
                      const uint8_t pub[65], const uint8_t *nonce, size_t nonce_len,
                      struct attest_result *res);
+/* The same, where a software component also matches when its (measurement value, signer id)
+ * is one of extra[0..n_extra) (32-byte values; extra may be NULL when n_extra is 0). The
+ * policy's reference value wins when both match (its version is the one reported); an extra
+ * one's version, when not "", is reported as fw_version. attest_evaluate() is this with no
+ * extra. */
+void attest_evaluate_extra(const struct attest_policy *p, const struct attest_ref_value *extra,
+                           size_t n_extra, const uint8_t *msg, size_t len, const uint8_t pub[65],
+                           const uint8_t *nonce, size_t nonce_len, struct attest_result *res);
+
+/* The same for a node enrolled with a symmetric IAK: the token must be a COSE_Mac0 whose
+ * HMAC-SHA256 tag verifies with key (key_len CRYPTO_HMAC_KEY_MIN..MAX bytes, compared in
+ * constant time by proto), and its instance id 0x01 || SHA-256(SHA-256(key)) (ident.h). A
+ * COSE_Sign1 token is bad_token, a wrong tag bad_signature. The key is only read; the caller
+ * wipes it. */
+void attest_evaluate_mac0(const struct attest_policy *p, const struct attest_ref_value *extra,
+                          size_t n_extra, const uint8_t *msg, size_t len, const uint8_t *key,
+                          size_t key_len, const uint8_t *nonce, size_t nonce_len,
+                          struct attest_result *res);
 
 /* The nonce claim of an attest-evidence message, read WITHOUT verifying the signature (to
  * tell which challenge it claims to answer). true with the nonce in nonce[0..*ret_len)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fleetgw/msg.h>
+#include <fleetgw/token.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,16 +17,17 @@
 #include <unistd.h>
 
 enum key_type {
-    KT_STR,    /* free string, 1..size-1 bytes (or empty when allowed) */
-    KT_PATH,   /* absolute path */
-    KT_CERT,   /* absolute path to a file that must be readable */
-    KT_KEY,    /* "handle:0x8100xxxx" or a readable file */
-    KT_INT,    /* integer in [min, max] */
-    KT_INT64,  /* 64-bit integer in [min, max] */
-    KT_LEVEL,  /* log level name */
-    KT_PREFIX, /* MQTT topic prefix: no wildcards, no leading/trailing '/' */
-    KT_CLIENT, /* MQTT client id: 1..23+ printable, no '/' '+' '#' */
-    KT_BOOL,   /* true / false */
+    KT_STR,      /* free string, 1..size-1 bytes (or empty when allowed) */
+    KT_PATH,     /* absolute path */
+    KT_CERT,     /* absolute path to a file that must be readable */
+    KT_KEY,      /* "handle:0x8100xxxx" or a readable file */
+    KT_INT,      /* integer in [min, max] */
+    KT_INT64,    /* 64-bit integer in [min, max] */
+    KT_LEVEL,    /* log level name */
+    KT_PREFIX,   /* MQTT topic prefix: no wildcards, no leading/trailing '/' */
+    KT_CLIENT,   /* MQTT client id: 1..23+ printable, no '/' '+' '#' */
+    KT_BOOL,     /* true / false */
+    KT_PROFILES, /* non-empty array of PSA token profile identifiers -> bit mask (unsigned) */
 };
 
 struct key_spec {
@@ -110,6 +112,8 @@ static const struct key_spec config_keys[] = {
     STR(attestation, signer_keys, KT_CERT, false, R),
     INT(attestation, nonce_ttl_s, 5, 3600, R),
     INT(attestation, interval_s, 5, 30 * 24 * 3600, R),
+    {"attestation", "profiles", KT_PROFILES, offsetof(struct config, attestation.profiles),
+     sizeof(unsigned), 0, 0, false, R},
 
     /* The store, the classes and the campaign database are opened once at start. */
     STR(ota, store_dir, KT_PATH, false, F),
@@ -122,6 +126,9 @@ static const struct key_spec config_keys[] = {
 };
 #undef R
 #undef F
+
+_Static_assert(CONFIG_PROFILES_ALL == (1u << TOKEN_PROFILE__COUNT) - 1u,
+               "CONFIG_PROFILES_ALL names every token profile");
 
 static const char *const config_sections[] = {
     "edge", "uplink", "spool", "limits", "registry", "control", "attestation", "ota", "log"};
@@ -155,6 +162,7 @@ void config_defaults(struct config *cfg)
     cfg->attestation.required = false;
     cfg->attestation.nonce_ttl_s = 60;
     cfg->attestation.interval_s = 24 * 3600;
+    cfg->attestation.profiles = CONFIG_PROFILES_ALL;
     snprintf(cfg->ota.store_dir, sizeof(cfg->ota.store_dir), "/var/lib/fleetgw/ota");
     cfg->ota.store_quota_bytes = 256LL * 1024 * 1024;
     cfg->ota.classes_file[0] = '\0'; /* no classes: staging is refused (unknown_class) */
@@ -318,6 +326,39 @@ static int set_value(const struct key_spec *ks, json_object *v, const char *name
             return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
                         "expected true or false, found %s", json_type_word(v));
         *(bool *)(void *)base = json_object_get_boolean(v) != 0;
+        return 0;
+    }
+    if (ks->type == KT_PROFILES) {
+        if (json_object_get_type(v) != json_type_array)
+            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                        "expected an array of profile names, found %s", json_type_word(v));
+        size_t n = json_object_array_length(v);
+        unsigned mask = 0;
+        if (n == 0)
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "the list is empty: no node could be attested (leave the key out to "
+                        "accept all three profiles)");
+        if (n > TOKEN_PROFILE__COUNT)
+            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                        "%zu entries, there are only %d profiles", n, (int)TOKEN_PROFILE__COUNT);
+        for (size_t i = 0; i < n; i++) {
+            json_object *e = json_object_array_get_idx(v, i);
+            if (json_object_get_type(e) != json_type_string)
+                return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                            "entry %zu: expected a string, found %s", i, json_type_word(e));
+            const char *pn = json_object_get_string(e);
+            enum token_profile tp = token_profile_from_str(pn);
+            if (strlen(pn) != (size_t)json_object_get_string_len(e) || tp >= TOKEN_PROFILE__COUNT)
+                return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                            "entry %zu: '%.80s' is not a PSA token profile (one of \"%s\", "
+                            "\"%s\", \"%s\")",
+                            i, pn, TOKEN_PROFILE_2023, TOKEN_PROFILE_2_0_0, TOKEN_PROFILE_IOT_1);
+            if (mask & (1u << tp))
+                return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                            "entry %zu: '%s' is listed twice", i, pn);
+            mask |= 1u << tp;
+        }
+        *(unsigned *)(void *)base = mask;
         return 0;
     }
     if (ks->type == KT_INT || ks->type == KT_INT64) {

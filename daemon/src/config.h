@@ -14,7 +14,8 @@
 #define CONFIG_MAX_FILE            (1024 * 1024)
 #define CONFIG_STR_MAX             256
 #define CONFIG_PATH_MAX            1024
-#define CONFIG_SOCK_MAX            108 /* sizeof(sockaddr_un.sun_path), NUL included */
+#define CONFIG_SOCK_MAX            108  /* sizeof(sockaddr_un.sun_path), NUL included */
+#define CONFIG_PROFILES_ALL        0x7u /* RFC 9783, PSA 2.0.0, PSA_IOT_PROFILE_1 */
 
 /* Exit codes of fleetgwd, one per error class (documented in docs/configuration.md). */
 enum config_exit {
@@ -93,6 +94,9 @@ struct config {
         char signer_keys[CONFIG_PATH_MAX];    /* PEM P-256 public keys the images must verify */
         int nonce_ttl_s;
         int interval_s; /* re-attestation period of a trusted node */
+        /* the PSA token profiles accepted: bit (1u << enum token_profile) set for each
+         * (default CONFIG_PROFILES_ALL) */
+        unsigned profiles;
     } attestation;
     struct {
         char store_dir[CONFIG_PATH_MAX];    /* the OTA image store (ota_store.h) */

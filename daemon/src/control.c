@@ -98,6 +98,27 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
             goto out;
         }
     }
+    if (c->args & CTL_ARG_IAK_ID) {
+        s = get_str(o, "iak_id", 64, err, errlen);
+        if (s == NULL)
+            goto out;
+        size_t n = 0;
+        if (strlen(s) != 64 || hex_decode(s, 64, req->iak_id, sizeof(req->iak_id), &n) != 0 ||
+            n != sizeof(req->iak_id)) {
+            snprintf(err, errlen, "'iak_id' must be 64 hex digits (a SHA-256 value)");
+            goto out;
+        }
+    }
+    if (c->args & CTL_ARG_IAK_SEALED) {
+        s = get_str(o, "iak_sealed", 2 * sizeof(req->iak_sealed), err, errlen);
+        if (s == NULL)
+            goto out;
+        if (hex_decode(s, strlen(s), req->iak_sealed, sizeof(req->iak_sealed),
+                       &req->iak_sealed_len) != 0) {
+            snprintf(err, errlen, "'iak_sealed' is not hexadecimal");
+            goto out;
+        }
+    }
     if (c->args & CTL_ARG_CLASS) {
         s = get_str(o, "device_class", sizeof(req->device_class) - 1, err, errlen);
         if (s == NULL)

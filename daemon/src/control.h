@@ -6,6 +6,7 @@
  * Requests (one JSON object per line, at most CTL_LINE_MAX bytes):
  *   {"cmd":"status"} {"cmd":"nodes"} {"cmd":"spool"}
  *   {"cmd":"node_add","iak_pub":"04<128 hex>","device_class":"<text>"}
+ *   {"cmd":"node_add_symmetric","iak_id":"<64 hex>","iak_sealed":"<hex>","device_class":"<text>"}
  *   {"cmd":"node_show","id":"<node id>"} {"cmd":"node_remove","id":"<node id>"}
  *   {"cmd":"attest","id":"<node id>"}   (challenge the node now, fresh nonce)
  * Responses: {"ok":true,...} or {"ok":false,"error":"<sentence>"}.

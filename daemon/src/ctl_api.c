@@ -10,6 +10,8 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <fleetgw/hex.h>
+#include <fleetgw/ident.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,14 +34,18 @@ static json_object *node_json(const struct registry_node *n, bool with_key)
     json_add_str(o, "fw_version", n->fw_version);
     json_add_str(o, "verdict", n->verdict);
     json_add_str(o, "reason", n->reason);
+    json_add_str(o, "profile", n->profile);
     json_add_int(o, "verdict_time", n->verdict_time);
     json_add_int(o, "last_seen", n->last_seen);
     json_add_int(o, "added", n->added);
+    json_add_str(o, "iak", n->symmetric ? "hmac-sha256" : "p256");
     if (with_key) {
         char hex[2 * REGISTRY_PUB_LEN + 1];
-        for (size_t i = 0; i < REGISTRY_PUB_LEN; i++)
-            snprintf(hex + 2 * i, 3, "%02x", n->iak_pub[i]);
-        json_add_str(o, "iak_pub", hex);
+        if (n->symmetric) /* the IAK id: the key itself stays sealed */
+            hex_encode(n->iak_id, sizeof(n->iak_id), hex);
+        else
+            hex_encode(n->iak_pub, REGISTRY_PUB_LEN, hex);
+        json_add_str(o, n->symmetric ? "iak_id" : "iak_pub", hex);
     }
     return o;
 }
@@ -155,6 +161,33 @@ static json_object *h_node_add(const struct ctl_request *req, const struct ctl_a
     return o;
 }
 
+/* A node with a symmetric IAK: fleetgwctl sealed the key with the TPM; only the blob and the
+ * IAK id come here. */
+static json_object *h_node_add_symmetric(const struct ctl_request *req, const struct ctl_api *api,
+                                         json_object *o)
+{
+    struct registry_node n;
+    int r = registry_add_symmetric(api->registry, req->iak_id, req->iak_sealed, req->iak_sealed_len,
+                                   req->device_class, wall_s(), &n);
+    if (r == -EEXIST || r == -EINVAL) {
+        char id[REGISTRY_ID_LEN + 1];
+        ident_sym_node_id(req->iak_id, id);
+        json_object_put(o);
+        return r == -EEXIST ? ctl_fail("node %s is already enrolled", id)
+                            : ctl_fail("the sealed key of node %s is empty or larger than %d "
+                                       "bytes",
+                                       id, REGISTRY_SEALED_MAX);
+    }
+    if (r < 0)
+        return registry_fail(o, r);
+    log_event(LOG_NOTICE, n.id, "enrolled",
+              "node enrolled with a symmetric IAK sealed by the TPM (device class %s)",
+              n.device_class);
+    gate_forget(api->gate, n.id, false);
+    json_object_object_add(o, "node", node_json(&n, true));
+    return o;
+}
+
 static json_object *h_node_show(const struct ctl_request *req, const struct ctl_api *api,
                                 json_object *o)
 {
@@ -216,6 +249,8 @@ static const struct ctl_command commands[] = {
     {"nodes", CTL_NODES, 0, CTL_ROLE_OBSERVE, h_nodes},
     {"spool", CTL_SPOOL, 0, CTL_ROLE_OBSERVE, h_spool},
     {"node_add", CTL_NODE_ADD, CTL_ARG_IAK_PUB | CTL_ARG_CLASS, CTL_ROLE_OPERATE, h_node_add},
+    {"node_add_symmetric", CTL_NODE_ADD_SYMMETRIC,
+     CTL_ARG_IAK_ID | CTL_ARG_IAK_SEALED | CTL_ARG_CLASS, CTL_ROLE_OPERATE, h_node_add_symmetric},
     {"node_show", CTL_NODE_SHOW, CTL_ARG_ID, CTL_ROLE_OBSERVE, h_node_show},
     {"node_remove", CTL_NODE_REMOVE, CTL_ARG_ID, CTL_ROLE_OPERATE, h_node_remove},
     {"attest", CTL_ATTEST, CTL_ARG_ID, CTL_ROLE_OPERATE, h_attest},

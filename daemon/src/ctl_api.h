@@ -19,6 +19,7 @@ enum ctl_cmd {
     CTL_NODE_SHOW,
     CTL_NODE_REMOVE,
     CTL_ATTEST,
+    CTL_NODE_ADD_SYMMETRIC,
 };
 
 struct ctl_request {
@@ -26,6 +27,10 @@ struct ctl_request {
     char id[49];
     uint8_t iak_pub[65];
     char device_class[65];
+    /* node_add_symmetric: the IAK id (SHA-256(SHA-256(key))) and the key sealed by the TPM */
+    uint8_t iak_id[32];
+    uint8_t iak_sealed[1024];
+    size_t iak_sealed_len;
 };
 
 struct config;
@@ -36,9 +41,11 @@ struct spool;
 
 /* Arguments a request takes besides "cmd" (bit set). */
 enum ctl_arg {
-    CTL_ARG_ID = 1u << 0,      /* "id": a node id */
-    CTL_ARG_IAK_PUB = 1u << 1, /* "iak_pub": 130 hex digits, an uncompressed P-256 point */
-    CTL_ARG_CLASS = 1u << 2,   /* "device_class": 1..64 printable ASCII */
+    CTL_ARG_ID = 1u << 0,         /* "id": a node id */
+    CTL_ARG_IAK_PUB = 1u << 1,    /* "iak_pub": 130 hex digits, an uncompressed P-256 point */
+    CTL_ARG_CLASS = 1u << 2,      /* "device_class": 1..64 printable ASCII */
+    CTL_ARG_IAK_ID = 1u << 3,     /* "iak_id": 64 hex digits, a symmetric IAK's id */
+    CTL_ARG_IAK_SEALED = 1u << 4, /* "iak_sealed": 2..2048 hex digits, a tpm_seal blob */
 };
 
 /* What a request may do: look (state, counters, registry) or act (enroll, remove,

@@ -4,6 +4,9 @@
  *   fleetgwctl [...] nodes | node list
  *   fleetgwctl [...] node add (--pub FILE.pem | --pub-hex HEX | --cert FILE [--ca FILE])
  *                             [--class CLASS]
+ *   fleetgwctl [...] node add --hmac-key FILE [--tcti CONF] [--class CLASS]
+ *                             (symmetric IAK: sealed here by the gateway's TPM, only the
+ *                             blob and the IAK id go to the daemon)
  *   fleetgwctl [...] node show ID
  *   fleetgwctl [...] node remove ID
  *   fleetgwctl [...] spool
@@ -14,7 +17,12 @@
  * 0 all passed, 1 a check failed, 2 could not run, 3 warnings only. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <fleetgw/check.h>
+#include <fleetgw/crypto.h>
+#include <fleetgw/hex.h>
+#include <fleetgw/ident.h>
+#include <fleetgw/tpm_identity.h>
 #include <json-c/json.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -26,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +55,10 @@ static void usage(FILE *f)
         "  node add (--pub FILE|--pub-hex HEX|--cert FILE [--ca FILE]) [--class CLASS]\n"
         "                                 enroll a node by its IAK public key (P-256), or by the\n"
         "                                 key in its certificate (checked against --ca FILE)\n"
+        "  node add --hmac-key FILE [--tcti CONF] [--class CLASS]\n"
+        "                                 enroll a node with a symmetric IAK (32..64 raw bytes):\n"
+        "                                 sealed by the TPM (default " TPM_DEFAULT_TCTI "), the\n"
+        "                                 daemon keeps only the sealed blob\n"
         "  node show ID                   one node, with its IAK public key\n"
         "  node remove ID                 remove a node from the registry\n"
         "  spool                          spool and down-queue usage, ages, drop counters\n"
@@ -100,6 +113,59 @@ static int hex_from_pkey(EVP_PKEY *pk, const char *path, char hex[131])
     for (size_t i = 0; i < 65; i++)
         snprintf(hex + 2 * i, 3, "%02x", pt[i]);
     return 0;
+}
+
+/* A symmetric IAK (the raw CRYPTO_HMAC_KEY_MIN..MAX key bytes in path) sealed by the TPM at
+ * tcti: its IAK id and the tpm_seal blob in hex. The key is wiped before returning and never
+ * leaves this process unsealed. 0, or -1 with the reason on stderr. */
+static int seal_hmac_key(const char *path, const char *tcti, char id_hex[65],
+                         char sealed_hex[2 * TPM_SEAL_BLOB_MAX + 1])
+{
+    uint8_t key[CRYPTO_HMAC_KEY_MAX + 1], kid[IDENT_SYM_KEY_ID_LEN], blob[TPM_SEAL_BLOB_MAX];
+    size_t blob_len = 0;
+    ssize_t n = -1;
+    struct stat st;
+    struct tpm *t = NULL;
+    char err[256];
+    int r = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "fleetgwctl: cannot read the HMAC key %s: %s\n", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "fleetgwctl: cannot read the HMAC key %s: not a regular file\n", path);
+        goto out;
+    }
+    n = read(fd, key, sizeof(key));
+    if (n < (ssize_t)CRYPTO_HMAC_KEY_MIN || n > (ssize_t)CRYPTO_HMAC_KEY_MAX) {
+        fprintf(stderr,
+                "fleetgwctl: %s: an HMAC-SHA256 IAK is %u..%u raw bytes (the file has %s)\n", path,
+                CRYPTO_HMAC_KEY_MIN, CRYPTO_HMAC_KEY_MAX,
+                n < 0                              ? strerror(errno)
+                : n > (ssize_t)CRYPTO_HMAC_KEY_MAX ? "more"
+                                                   : "fewer");
+        goto out;
+    }
+    if (ident_sym_key_id(key, (size_t)n, kid) != 0) {
+        fprintf(stderr, "fleetgwctl: cannot hash the HMAC key\n");
+        goto out;
+    }
+    if (tpm_open(tcti, &t, err, sizeof(err)) < 0 ||
+        tpm_seal(t, key, (size_t)n, NULL, blob, sizeof(blob), &blob_len, err, sizeof(err)) < 0) {
+        fprintf(stderr, "fleetgwctl: cannot seal the HMAC key with the TPM: %s\n", err);
+        goto out;
+    }
+    hex_encode(kid, sizeof(kid), id_hex);
+    hex_encode(blob, blob_len, sealed_hex);
+    r = 0;
+out:
+    crypto_wipe(key, sizeof(key));
+    tpm_close(t);
+    if (fd >= 0)
+        close(fd);
+    return r;
 }
 
 static int pub_from_pem(const char *path, char hex[131])
@@ -278,8 +344,14 @@ static void print_node(json_object *o)
     printf("firmware      %s\n", jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-");
     printf("verdict       %s (%s)\n", jstr(o, "verdict"), vt);
     printf("reason        %s\n", jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
+    printf("token profile %s\n", jstr(o, "profile")[0] ? jstr(o, "profile") : "-");
     printf("last seen     %s\n", seen);
-    printf("iak public    %s\n", jstr(o, "iak_pub"));
+    if (strcmp(jstr(o, "iak"), "hmac-sha256") == 0)
+        printf("iak           symmetric (HMAC-SHA256, COSE_Mac0), sealed by the gateway's TPM; "
+               "id %s\n",
+               jstr(o, "iak_id"));
+    else
+        printf("iak public    %s\n", jstr(o, "iak_pub"));
 }
 
 static void print_status(json_object *o, bool spool)
@@ -361,7 +433,7 @@ int main(int argc, char **argv)
         json_object_object_add(req, "id", json_object_new_string(b));
     } else if (strcmp(a, "node") == 0 && b != NULL && strcmp(b, "add") == 0) {
         char hex[131] = "";
-        const char *cls = "generic", *cert = NULL, *ca = NULL;
+        const char *cls = "generic", *cert = NULL, *ca = NULL, *hkey = NULL, *tcti = NULL;
         cmd = "node_add";
         for (i++; i < argc; i++) {
             if (strcmp(argv[i], "--pub") == 0 && i + 1 < argc) {
@@ -377,6 +449,10 @@ int main(int argc, char **argv)
                 snprintf(hex, sizeof(hex), "%s", argv[++i]);
             } else if (strcmp(argv[i], "--class") == 0 && i + 1 < argc) {
                 cls = argv[++i];
+            } else if (strcmp(argv[i], "--hmac-key") == 0 && i + 1 < argc) {
+                hkey = argv[++i];
+            } else if (strcmp(argv[i], "--tcti") == 0 && i + 1 < argc) {
+                tcti = argv[++i];
             } else {
                 usage(stderr);
                 goto out;
@@ -385,6 +461,27 @@ int main(int argc, char **argv)
         if (ca != NULL && cert == NULL) {
             fprintf(stderr, "fleetgwctl: --ca goes with --cert\n");
             goto out;
+        }
+        if (hkey != NULL && (hex[0] != '\0' || cert != NULL)) {
+            fprintf(stderr, "fleetgwctl: give one of --hmac-key, --pub, --pub-hex, --cert\n");
+            goto out;
+        }
+        if (tcti != NULL && hkey == NULL) {
+            fprintf(stderr, "fleetgwctl: --tcti goes with --hmac-key\n");
+            goto out;
+        }
+        if (hkey != NULL) {
+            static char sealed[2 * TPM_SEAL_BLOB_MAX + 1];
+            char id[65];
+            if (seal_hmac_key(hkey, tcti, id, sealed) < 0) {
+                ret = 4;
+                goto out;
+            }
+            cmd = "node_add_symmetric";
+            json_object_object_add(req, "iak_id", json_object_new_string(id));
+            json_object_object_add(req, "iak_sealed", json_object_new_string(sealed));
+            json_object_object_add(req, "device_class", json_object_new_string(cls));
+            goto send;
         }
         if (cert != NULL && (hex[0] != '\0' || pub_from_cert(cert, ca, hex) < 0)) {
             if (hex[0] != '\0')
@@ -403,6 +500,7 @@ int main(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+send:
     json_object_object_add(req, "cmd", json_object_new_string(cmd));
 
     ans = call(sock, req);
@@ -420,9 +518,10 @@ int main(int argc, char **argv)
         json_object *arr;
         if (json_object_object_get_ex(ans, "nodes", &arr))
             print_node_table(arr);
-    } else if (strcmp(cmd, "node_add") == 0 || strcmp(cmd, "node_show") == 0) {
+    } else if (strcmp(cmd, "node_add") == 0 || strcmp(cmd, "node_add_symmetric") == 0 ||
+               strcmp(cmd, "node_show") == 0) {
         json_object *n;
-        if (strcmp(cmd, "node_add") == 0)
+        if (strcmp(cmd, "node_show") != 0)
             printf("enrolled:\n");
         if (json_object_object_get_ex(ans, "node", &n))
             print_node(n);

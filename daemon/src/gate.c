@@ -22,6 +22,7 @@ struct gate_node {
     uint64_t loaded_us;
     int64_t verdict_time;
     char fw_version[65];
+    char profile[65];
     uint8_t pub[GATE_PUB_LEN];
     /* the outstanding challenge */
     bool challenge_out;
@@ -56,6 +57,7 @@ static const char *const reason_names[GATE_REASON__COUNT] = {
     [GATE_R_UNKNOWN_MEASUREMENT] = "unknown_measurement",
     [GATE_R_TIMEOUT] = "attest_timeout",
     [GATE_R_INTERNAL] = "internal_error",
+    [GATE_R_PROFILE] = "profile_not_allowed",
 };
 
 static const char *const verdict_names[GATE_VERDICT__COUNT] = {
@@ -186,6 +188,8 @@ static void node_load(struct gate *g, struct gate_node *n, uint64_t now_us)
     n->verdict_time = rec.verdict_time;
     rec.fw_version[sizeof(rec.fw_version) - 1] = '\0';
     memcpy(n->fw_version, rec.fw_version, sizeof(n->fw_version));
+    rec.profile[sizeof(rec.profile) - 1] = '\0';
+    memcpy(n->profile, rec.profile, sizeof(n->profile));
     n->persist_failed = false;
 }
 
@@ -214,20 +218,25 @@ static void challenge_end(struct gate_node *n)
     n->challenge_out = false;
 }
 
-/* Records a verdict; persisted and published only when it (or its reason, or the firmware
- * version) changed, or the last write failed. fw: NULL or "" = not known by this verdict. */
+/* Records a verdict; persisted and published only when it (or its reason, the firmware
+ * version or the token's profile) changed, or the last write failed. fw, profile: NULL or ""
+ * = not known by this verdict (the previous one is kept). */
 static void set_verdict(struct gate *g, struct gate_node *n, enum gate_verdict v,
-                        enum gate_reason code, const char *sentence, const char *fw, int64_t wall,
-                        bool seen)
+                        enum gate_reason code, const char *sentence, const char *fw,
+                        const char *profile, int64_t wall, bool seen)
 {
     bool has_fw = fw != NULL && fw[0] != '\0';
+    bool has_profile = profile != NULL && profile[0] != '\0';
     bool changed = n->verdict != v || n->code != code || n->persist_failed ||
-                   (has_fw && strcmp(fw, n->fw_version) != 0);
+                   (has_fw && strcmp(fw, n->fw_version) != 0) ||
+                   (has_profile && strcmp(profile, n->profile) != 0);
     n->verdict = v;
     n->code = code;
     n->verdict_time = wall;
     if (has_fw)
         snprintf(n->fw_version, sizeof(n->fw_version), "%s", fw);
+    if (has_profile)
+        snprintf(n->profile, sizeof(n->profile), "%s", profile);
     if (!changed)
         return;
     struct gate_action a = {.kind = GATE_ACT_PERSIST,
@@ -236,11 +245,13 @@ static void set_verdict(struct gate *g, struct gate_node *n, enum gate_verdict v
                             .code = code,
                             .reason = sentence,
                             .fw_version = has_fw ? fw : NULL,
+                            .profile = has_profile ? profile : NULL,
                             .time = wall,
                             .seen = seen};
     n->persist_failed = act(g, &a) < 0;
     a.kind = GATE_ACT_PUBLISH;
     a.fw_version = has_fw ? fw : "";
+    a.profile = n->profile;
     (void)act(g, &a);
 }
 
@@ -263,7 +274,7 @@ static void expire(struct gate *g, struct gate_node *n, int64_t wall)
     char reason[128];
     snprintf(reason, sizeof(reason),
              "no answer to the attestation challenge within nonce_ttl_s (%u s)", ttl_s);
-    set_verdict(g, n, GATE_QUARANTINED, GATE_R_TIMEOUT, reason, NULL, wall, false);
+    set_verdict(g, n, GATE_QUARANTINED, GATE_R_TIMEOUT, reason, NULL, NULL, wall, false);
     snprintf(text, sizeof(text), "attestation verdict quarantined: %s", reason);
     note(g, n->id, LOG_WARNING, gate_reason_str(GATE_R_TIMEOUT), text);
     count(g, n->id, "attest_quarantined"); /* a verdict given, as on evidence */
@@ -394,6 +405,7 @@ static void judge(struct gate *g, struct gate_node *n, const uint8_t *msg, size_
         g->ops.verify(g->ops.ctx, msg, len, n->pub, nonce, &j);
         j.reason[sizeof(j.reason) - 1] = '\0';
         j.fw_version[sizeof(j.fw_version) - 1] = '\0';
+        j.profile[sizeof(j.profile) - 1] = '\0';
         if (j.trusted != (j.code == GATE_R_ATTESTED) || (unsigned)j.code >= GATE_REASON__COUNT) {
             /* a verifier that contradicts itself trusts nobody */
             j.trusted = false;
@@ -407,7 +419,7 @@ static void judge(struct gate *g, struct gate_node *n, const uint8_t *msg, size_
              j.trusted ? "trusted" : "quarantined", j.reason);
     note(g, n->id, j.trusted ? LOG_NOTICE : LOG_WARNING, gate_reason_str(j.code), text);
     set_verdict(g, n, j.trusted ? GATE_TRUSTED : GATE_QUARANTINED, j.code, j.reason, j.fw_version,
-                wall, true);
+                j.profile, wall, true);
 }
 
 struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uint8_t *msg,

@@ -19,9 +19,9 @@
  *    and taken as a sign of life (a node due for attestation is challenged);
  *  - a challenge the caller accepted (handed to the broker client, even while the edge is
  *    down and it is only queued) is outstanding;
- *  - the verdict is persisted and published only when the verdict, its reason or the
- *    firmware version changes (or the last write failed); counters and notes say every
- *    judgement. */
+ *  - the verdict is persisted and published only when the verdict, its reason, the
+ *    firmware version or the token's profile changes (or the last write failed); counters
+ *    and notes say every judgement. */
 #ifndef FLEETGWD_GATE_H
 #define FLEETGWD_GATE_H
 
@@ -62,6 +62,7 @@ enum gate_reason {
     GATE_R_UNKNOWN_MEASUREMENT, /* a software component is not a reference value */
     GATE_R_TIMEOUT,             /* the challenge expired unanswered */
     GATE_R_INTERNAL,            /* out of memory or the like */
+    GATE_R_PROFILE,             /* the token's PSA profile is not in attestation.profiles */
     GATE_REASON__COUNT
 };
 
@@ -75,14 +76,23 @@ struct gate_judgement {
     enum gate_reason code;
     char reason[160];    /* the sentence */
     char fw_version[65]; /* "" when unknown */
+    /* The first software component's measurement value when the token verified (also when
+     * the verdict is untrusted for a lifecycle or measurement reason); gate.c copies it
+     * through untouched (attest_result.has_measurement). */
+    bool has_measurement;
+    uint8_t measurement[32];
+    char profile[65]; /* the token's PSA profile identifier when it verified, else "" */
 };
 
 /* A node's registry row, as gate_ops.load returns it. */
 struct gate_record {
+    /* The enrolled key as the loader encodes it (gate_io: a P-256 point 0x04..., or 0x00 and
+     * a symmetric IAK's id); the gate only hands it to verify. */
     uint8_t pub[GATE_PUB_LEN];
     enum gate_verdict verdict; /* GATE_NONE, GATE_TRUSTED or GATE_QUARANTINED */
     int64_t verdict_time;      /* epoch s */
     char fw_version[65];
+    char profile[65]; /* the profile of the last verdict's token, "" if none */
 };
 
 enum gate_action_kind {
@@ -105,6 +115,7 @@ struct gate_action {
     enum gate_reason code;
     const char *reason;     /* the sentence */
     const char *fw_version; /* PERSIST: NULL keeps the registry's */
+    const char *profile;    /* PERSIST: NULL keeps the registry's; PUBLISH: "" if unknown */
     int64_t time;
     bool seen; /* PERSIST: on something the node sent (last_seen = time) */
     /* COUNT */

@@ -7,20 +7,32 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <fleetgw/crypto.h>
+#include <fleetgw/ident.h>
 #include <fleetgw/msg.h>
+#include <fleetgw/tpm_identity.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+_Static_assert(REGISTRY_SEALED_MAX == TPM_SEAL_BLOB_MAX, "a registry blob is a tpm_seal blob");
+
+/* gate_record.pub of a node with a symmetric IAK: GATE_PUB_SYMMETRIC, then its IAK id (the
+ * gate passes pub through untouched; gate_verify tells the two kinds apart by it). */
+#define GATE_PUB_SYMMETRIC 0x00
+
 static void attest_publish_state(struct daemon *d, const char *node, const char *verdict,
-                                 const char *reason, const char *fw, int64_t when)
+                                 const char *reason, const char *fw, const char *profile,
+                                 int64_t when)
 {
     char topic[SPOOL_TOPIC_MAX];
     json_object *o = json_object_new_object();
     json_object_object_add(o, "verdict", json_object_new_string(verdict));
     json_object_object_add(o, "reason", json_object_new_string(reason));
     json_object_object_add(o, "fw_version", json_object_new_string(fw));
+    json_object_object_add(o, "profile", json_object_new_string(profile ? profile : ""));
     json_object_object_add(o, "time", json_object_new_int64(when));
     const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     const char *prefix = d->cfg.uplink.topic_prefix;
@@ -64,13 +76,74 @@ static int gate_load(void *u, const char *node, struct gate_record *ret)
                       strerror(-r));
         return r;
     }
-    memcpy(ret->pub, rn.iak_pub, sizeof(ret->pub));
+    if (rn.symmetric) {
+        memset(ret->pub, 0, sizeof(ret->pub));
+        ret->pub[0] = GATE_PUB_SYMMETRIC;
+        memcpy(ret->pub + 1, rn.iak_id, sizeof(rn.iak_id));
+    } else {
+        memcpy(ret->pub, rn.iak_pub, sizeof(ret->pub));
+    }
     ret->verdict = strcmp(rn.verdict, "trusted") == 0       ? GATE_TRUSTED
                    : strcmp(rn.verdict, "quarantined") == 0 ? GATE_QUARANTINED
                                                             : GATE_NONE;
     ret->verdict_time = rn.verdict_time;
     snprintf(ret->fw_version, sizeof(ret->fw_version), "%s", rn.fw_version);
+    snprintf(ret->profile, sizeof(ret->profile), "%s", rn.profile);
     return 0;
+}
+
+/* Evidence of a node with a symmetric IAK: its sealed key is read from the registry, unsealed
+ * by the TPM (uplink.tcti) for this one verification and wiped right after. */
+static void verify_symmetric(struct daemon *d, const uint8_t *msg, size_t len,
+                             const uint8_t pub[GATE_PUB_LEN], const uint8_t nonce[GATE_NONCE_LEN],
+                             struct attest_result *res)
+{
+    char id[REGISTRY_ID_LEN + 1], err[256];
+    uint8_t key[TPM_SEAL_MAX];
+    size_t key_len = 0;
+    struct tpm *t = NULL;
+    struct registry_node *rn = calloc(1, sizeof(*rn));
+    int r = -ENOMEM;
+
+    memset(res, 0, sizeof(*res));
+    res->code = GATE_R_INTERNAL;
+    ident_sym_node_id(pub + 1, id);
+    snprintf(err, sizeof(err), "out of memory");
+    if (rn == NULL)
+        goto out;
+    r = registry_get(d->registry, id, rn);
+    if (r == 0 && (!rn->symmetric || memcmp(rn->iak_id, pub + 1, sizeof(rn->iak_id)) != 0))
+        r = -ESTALE; /* re-enrolled since the gate read the row */
+    if (r < 0) {
+        snprintf(err, sizeof(err), "cannot read the node's sealed key from the registry: %s",
+                 strerror(-r));
+        goto out;
+    }
+    if (d->cfg.uplink.tcti[0] == '\0') {
+        r = -ENODEV;
+        snprintf(err, sizeof(err),
+                 "the node has a symmetric IAK and uplink.tcti is empty: no TPM to unseal it");
+        goto out;
+    }
+    r = tpm_open(d->cfg.uplink.tcti, &t, err, sizeof(err));
+    if (r == 0)
+        r = tpm_unseal(t, rn->iak_sealed, rn->iak_sealed_len, key, sizeof(key), &key_len, err,
+                       sizeof(err));
+    tpm_close(t);
+    if (r < 0)
+        goto out;
+    attest_evaluate_mac0(d->policy, NULL, 0, msg, len, key, key_len, nonce, GATE_NONCE_LEN, res);
+out:
+    crypto_wipe(key, sizeof(key));
+    if (rn != NULL) {
+        crypto_wipe(rn, sizeof(*rn));
+        free(rn);
+    }
+    if (r < 0) {
+        res->trusted = false;
+        res->code = GATE_R_INTERNAL;
+        snprintf(res->reason, sizeof(res->reason), "cannot unseal the node's IAK: %.120s", err);
+    }
 }
 
 static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
@@ -78,11 +151,17 @@ static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t p
 {
     struct daemon *d = u;
     struct attest_result res;
-    attest_evaluate(d->policy, msg, len, pub, nonce, GATE_NONCE_LEN, &res);
+    if (pub[0] == GATE_PUB_SYMMETRIC)
+        verify_symmetric(d, msg, len, pub, nonce, &res);
+    else
+        attest_evaluate(d->policy, msg, len, pub, nonce, GATE_NONCE_LEN, &res);
     ret->trusted = res.trusted;
     ret->code = res.code;
     memcpy(ret->reason, res.reason, sizeof(ret->reason));
     memcpy(ret->fw_version, res.fw_version, sizeof(ret->fw_version));
+    ret->has_measurement = res.has_measurement;
+    memcpy(ret->measurement, res.measurement, sizeof(ret->measurement));
+    memcpy(ret->profile, res.profile, sizeof(ret->profile));
 }
 
 static bool gate_peek_nonce(void *u, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])
@@ -136,8 +215,8 @@ static int gate_act(void *u, const struct gate_action *a)
         return gate_send_challenge(d, a);
     case GATE_ACT_PERSIST:
         d->gate_wrote = true;
-        r = registry_set_verdict(d->registry, a->node, gate_verdict_str(a->verdict), a->reason,
-                                 a->fw_version, a->time, a->seen);
+        r = registry_record_verdict(d->registry, a->node, gate_verdict_str(a->verdict), a->reason,
+                                    a->fw_version, a->profile, a->time, a->seen);
         if (r < 0)
             log_event(LOG_ERR, a->node, "registry_error", "cannot persist the verdict: %s",
                       strerror(-r));
@@ -145,7 +224,7 @@ static int gate_act(void *u, const struct gate_action *a)
     case GATE_ACT_PUBLISH:
         d->gate_wrote = true;
         attest_publish_state(d, a->node, gate_verdict_str(a->verdict), a->reason, a->fw_version,
-                             a->time);
+                             a->profile, a->time);
         return 0;
     case GATE_ACT_COUNT:
         r = spool_count(d->spool, a->counter, 1);
@@ -200,9 +279,17 @@ int policy_load(const struct config *cfg, struct attest_policy **ret, char *err,
     *ret = NULL;
     if (cfg->attestation.reference_file[0] == '\0' && cfg->attestation.image_dir[0] == '\0')
         return 0;
-    return attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
-                               cfg->attestation.signer_keys, image_report,
-                               (void *)cfg->attestation.image_dir, ret, err, errlen);
+    int r = attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
+                                cfg->attestation.signer_keys, image_report,
+                                (void *)cfg->attestation.image_dir, ret, err, errlen);
+    if (r == 0 && attest_policy_set_profiles(*ret, cfg->attestation.profiles) < 0) {
+        /* config_parse() refuses an empty or unknown profile list: not reached */
+        snprintf(err, errlen, "attestation.profiles: no valid profile");
+        attest_policy_free(*ret);
+        *ret = NULL;
+        r = -EINVAL;
+    }
+    return r;
 }
 
 /* Logs where the running policy's reference values come from (at start). */

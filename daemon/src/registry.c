@@ -21,6 +21,46 @@ int registry_node_id(const uint8_t pub[REGISTRY_PUB_LEN], char id[REGISTRY_ID_LE
     return ident_node_id(pub, id) == 0 ? 0 : -EINVAL;
 }
 
+/* Whether table nodes has column col: 1, 0, or a negative errno. */
+static int has_column(sqlite3 *db, const char *col)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0, s;
+    int rc = sqlite_prepare(db, "SELECT name FROM pragma_table_info('nodes')", &st);
+    if (rc < 0)
+        return rc;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *name = sqlite3_column_text(st, 0);
+        if (name != NULL && strcmp((const char *)name, col) == 0)
+            found = 1;
+    }
+    rc = s == SQLITE_DONE ? found : (sqlite_errno(s) ? sqlite_errno(s) : -EIO);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Columns added after the first release, in order: a registry written by an older fleetgwd
+ * gets them (with their defaults) when it is opened. Each ALTER is one statement, so a
+ * crash leaves the column either there or not. */
+static const struct {
+    const char *column, *sql;
+} migrations[] = {
+    {"profile", "ALTER TABLE nodes ADD COLUMN profile TEXT NOT NULL DEFAULT ''"},
+    {"iak_sealed", "ALTER TABLE nodes ADD COLUMN iak_sealed BLOB"},
+};
+
+static int migrate(sqlite3 *db)
+{
+    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+        int rc = has_column(db, migrations[i].column);
+        if (rc == 0)
+            rc = sqlite_exec(db, migrations[i].sql);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int registry_open(const char *path, struct registry **ret)
 {
     struct registry *r = calloc(1, sizeof(*r));
@@ -41,9 +81,13 @@ int registry_open(const char *path, struct registry **ret)
                          " reason TEXT NOT NULL DEFAULT '',"
                          " verdict_time INTEGER NOT NULL DEFAULT 0,"
                          " last_seen INTEGER NOT NULL DEFAULT 0,"
-                         " added INTEGER NOT NULL);",
+                         " added INTEGER NOT NULL,"
+                         " profile TEXT NOT NULL DEFAULT '',"
+                         " iak_sealed BLOB);",
                          NULL, NULL, NULL));
     }
+    if (rc == 0)
+        rc = migrate(r->db);
     if (rc < 0) {
         registry_close(r);
         return rc;
@@ -83,8 +127,18 @@ static void row_to_node(sqlite3_stmt *st, struct registry_node *n)
 {
     memset(n, 0, sizeof(*n));
     col_text(st, 0, n->id, sizeof(n->id));
-    if (sqlite3_column_bytes(st, 1) == REGISTRY_PUB_LEN)
+    int kb = sqlite3_column_bytes(st, 1);
+    if (kb == REGISTRY_PUB_LEN) {
         memcpy(n->iak_pub, sqlite3_column_blob(st, 1), REGISTRY_PUB_LEN);
+    } else if (kb == REGISTRY_IAK_ID_LEN) {
+        n->symmetric = true;
+        memcpy(n->iak_id, sqlite3_column_blob(st, 1), REGISTRY_IAK_ID_LEN);
+    }
+    int sb = sqlite3_column_bytes(st, 10);
+    if (n->symmetric && sb > 0 && (size_t)sb <= sizeof(n->iak_sealed)) {
+        memcpy(n->iak_sealed, sqlite3_column_blob(st, 10), (size_t)sb);
+        n->iak_sealed_len = (size_t)sb;
+    }
     col_text(st, 2, n->device_class, sizeof(n->device_class));
     col_text(st, 3, n->fw_version, sizeof(n->fw_version));
     col_text(st, 4, n->verdict, sizeof(n->verdict));
@@ -92,10 +146,12 @@ static void row_to_node(sqlite3_stmt *st, struct registry_node *n)
     n->verdict_time = sqlite3_column_int64(st, 6);
     n->last_seen = sqlite3_column_int64(st, 7);
     n->added = sqlite3_column_int64(st, 8);
+    col_text(st, 9, n->profile, sizeof(n->profile));
 }
 
 #define NODE_COLS                                                                                  \
-    "id, iak_pub, device_class, fw_version, verdict, reason, verdict_time, last_seen, added"
+    "id, iak_pub, device_class, fw_version, verdict, reason, verdict_time, last_seen, added, "     \
+    "profile, iak_sealed"
 
 int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
                  int64_t now, struct registry_node *ret)
@@ -116,6 +172,38 @@ int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const 
     sqlite3_bind_blob(st, 2, pub, REGISTRY_PUB_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, device_class, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now);
+    rc = sqlite_errno(sqlite3_step(st));
+    if (rc < 0)
+        goto out;
+    if (ret != NULL)
+        rc = registry_get(r, id, ret);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_add_symmetric(struct registry *r, const uint8_t key_id[REGISTRY_IAK_ID_LEN],
+                           const uint8_t *sealed, size_t sealed_len, const char *device_class,
+                           int64_t now, struct registry_node *ret)
+{
+    char id[REGISTRY_ID_LEN + 1];
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sealed == NULL || sealed_len == 0 || sealed_len > REGISTRY_SEALED_MAX ||
+        !text_ok(device_class, REGISTRY_TEXT_MAX))
+        return -EINVAL;
+    ident_sym_node_id(key_id, id);
+    rc = sqlite_prepare(r->db,
+                        "INSERT INTO nodes(id, iak_pub, device_class, added, iak_sealed)"
+                        " VALUES(?, ?, ?, ?, ?)",
+                        &st);
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, key_id, REGISTRY_IAK_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, device_class, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_blob(st, 5, sealed, (int)sealed_len, SQLITE_STATIC);
     rc = sqlite_errno(sqlite3_step(st));
     if (rc < 0)
         goto out;
@@ -170,13 +258,20 @@ int registry_remove(struct registry *r, const char *id)
 int registry_set_verdict(struct registry *r, const char *id, const char *verdict,
                          const char *reason, const char *fw_version, int64_t now, bool seen)
 {
+    return registry_record_verdict(r, id, verdict, reason, fw_version, NULL, now, seen);
+}
+
+int registry_record_verdict(struct registry *r, const char *id, const char *verdict,
+                            const char *reason, const char *fw_version, const char *profile,
+                            int64_t now, bool seen)
+{
     sqlite3_stmt *st = NULL;
-    int rc =
-        sqlite_prepare(r->db,
-                       "UPDATE nodes SET verdict = ?, reason = ?, verdict_time = ?,"
-                       " last_seen = CASE WHEN ? THEN ? ELSE last_seen END,"
-                       " fw_version = CASE WHEN ? = '' THEN fw_version ELSE ? END WHERE id = ?",
-                       &st);
+    int rc = sqlite_prepare(r->db,
+                            "UPDATE nodes SET verdict = ?1, reason = ?2, verdict_time = ?3,"
+                            " last_seen = CASE WHEN ?4 THEN ?5 ELSE last_seen END,"
+                            " fw_version = CASE WHEN ?6 = '' THEN fw_version ELSE ?7 END,"
+                            " profile = CASE WHEN ?9 = '' THEN profile ELSE ?9 END WHERE id = ?8",
+                            &st);
     if (rc < 0)
         goto out;
     sqlite3_bind_text(st, 1, verdict, -1, SQLITE_STATIC);
@@ -187,6 +282,7 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
     sqlite3_bind_text(st, 6, fw_version ? fw_version : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, fw_version ? fw_version : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, profile ? profile : "", -1, SQLITE_STATIC);
     rc = sqlite_step_changed(r->db, st);
 out:
     sqlite3_finalize(st);

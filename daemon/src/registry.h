@@ -1,7 +1,9 @@
 /* Node registry in SQLite: one row per enrolled node, keyed by the node id derived from its
  * Initial Attestation Key (IAK): hex of the first 16 bytes of SHA-256 of the 65-byte
  * uncompressed P-256 point. Holds the IAK public key, device class, firmware version, the
- * last attestation verdict with its reason and time, and when the node was last seen. */
+ * last attestation verdict with its reason, time and the PSA token profile it was given on,
+ * and when the node was last seen. Columns added since the first schema are added to an older
+ * registry file when it is opened (registry.c, migrations[]). */
 #ifndef FLEETGWD_REGISTRY_H
 #define FLEETGWD_REGISTRY_H
 
@@ -11,9 +13,11 @@
 
 #include <fleetgw/ident.h>
 
-#define REGISTRY_PUB_LEN  CRYPTO_P256_PUB_LEN
-#define REGISTRY_ID_LEN   IDENT_NODE_ID_LEN /* hex characters (proto's ident_node_id) */
-#define REGISTRY_TEXT_MAX 64
+#define REGISTRY_PUB_LEN    CRYPTO_P256_PUB_LEN
+#define REGISTRY_ID_LEN     IDENT_NODE_ID_LEN /* hex characters (proto's ident_node_id) */
+#define REGISTRY_TEXT_MAX   64
+#define REGISTRY_IAK_ID_LEN IDENT_SYM_KEY_ID_LEN
+#define REGISTRY_SEALED_MAX 1024 /* tpm_identity.h's TPM_SEAL_BLOB_MAX */
 
 struct registry;
 
@@ -27,6 +31,15 @@ struct registry_node {
     int64_t verdict_time; /* epoch seconds, 0 = never */
     int64_t last_seen;    /* epoch seconds, 0 = never */
     int64_t added;
+    char profile[REGISTRY_TEXT_MAX + 1]; /* PSA token profile of the last verdict, "" if none */
+    /* A node enrolled with a symmetric IAK (COSE_Mac0): no public key (iak_pub all zero);
+     * its IAK id SHA-256(SHA-256(key)) (stored in the iak_pub column, 32 bytes) and the key
+     * sealed by the gateway's TPM (tpm_seal blob, column iak_sealed). The key itself is never
+     * stored. */
+    bool symmetric;
+    uint8_t iak_id[REGISTRY_IAK_ID_LEN];
+    uint8_t iak_sealed[REGISTRY_SEALED_MAX];
+    size_t iak_sealed_len;
 };
 
 /* Node id of a 65-byte uncompressed point (0x04 || X || Y). -EINVAL if not uncompressed. */
@@ -39,6 +52,13 @@ void registry_close(struct registry *r);
 /* -EEXIST when the node is already enrolled; -EINVAL for a bad key or class. */
 int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
                  int64_t now, struct registry_node *ret) __attribute__((warn_unused_result));
+/* Enrolls a node with a symmetric IAK: its IAK id (ident_sym_key_id) and the key sealed by the
+ * TPM (1..REGISTRY_SEALED_MAX bytes; never the key). Node id = ident_sym_node_id(key_id).
+ * -EEXIST when enrolled; -EINVAL for a bad blob size or class. */
+int registry_add_symmetric(struct registry *r, const uint8_t key_id[REGISTRY_IAK_ID_LEN],
+                           const uint8_t *sealed, size_t sealed_len, const char *device_class,
+                           int64_t now, struct registry_node *ret)
+    __attribute__((warn_unused_result));
 /* -ENOENT when unknown. */
 int registry_get(struct registry *r, const char *id, struct registry_node *ret)
     __attribute__((warn_unused_result));
@@ -49,6 +69,11 @@ int registry_remove(struct registry *r, const char *id) __attribute__((warn_unus
 int registry_set_verdict(struct registry *r, const char *id, const char *verdict,
                          const char *reason, const char *fw_version, int64_t now, bool seen)
     __attribute__((warn_unused_result));
+/* The same, also recording the PSA token profile the verdict's token used (profile NULL or
+ * "": the registry's is kept, as for fw_version). */
+int registry_record_verdict(struct registry *r, const char *id, const char *verdict,
+                            const char *reason, const char *fw_version, const char *profile,
+                            int64_t now, bool seen) __attribute__((warn_unused_result));
 int registry_touch(struct registry *r, const char *id, int64_t now)
     __attribute__((warn_unused_result));
 /* Calls fn for every node in id order; stops early when fn returns non-zero. */

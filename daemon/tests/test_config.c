@@ -2,6 +2,8 @@
 #include "check.h"
 #include "config.h"
 
+#include <fleetgw/token.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -174,6 +176,51 @@ int main(void)
     CHECK(strstr(err.message, "out of range [5, 2592000]") != NULL);
     CHECK_EQ_INT(parse(variant("\"required\": false", "\"interval_s\": 2592001"), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+
+    /* Token profiles: all three by default; a subset; every refusal names the key. */
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK_EQ_INT(cfg.attestation.profiles, CONFIG_PROFILES_ALL);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [\"PSA_IOT_PROFILE_1\", "
+                                                      "\"tag:psacertified.org,2023:psa#tfm\"]"),
+                       &cfg, &err),
+                 0);
+    CHECK_EQ_INT(cfg.attestation.profiles,
+                 (1u << TOKEN_PROFILE_PSA_IOT_1) | (1u << TOKEN_PROFILE_RFC9783));
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"profiles\": [\"http://arm.com/psa/2.0.0\"]"), &cfg,
+              &err),
+        0);
+    CHECK_EQ_INT(cfg.attestation.profiles, 1u << TOKEN_PROFILE_PSA_2_0_0);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": []"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "attestation.profiles") == 0);
+    CHECK(strstr(err.message, "empty") != NULL);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [\"psa-2.0\"]"), &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strstr(err.message, "'psa-2.0' is not a PSA token profile") != NULL);
+    CHECK_EQ_INT(parse(variant("\"required\": false",
+                               "\"profiles\": [\"PSA_IOT_PROFILE_1\", \"PSA_IOT_PROFILE_1\"]"),
+                       &cfg, &err),
+                 -22);
+    CHECK(strstr(err.message, "listed twice") != NULL);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"profiles\": \"PSA_IOT_PROFILE_1\""), &cfg, &err),
+        -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [1]"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
+    /* reloadable: a SIGHUP applies a new list at once */
+    {
+        struct config run, next;
+        char fixed[128];
+        CHECK_EQ_INT(parse(good, &run, &err), 0);
+        CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [\"PSA_IOT_PROFILE_1\"]"),
+                           &next, &err),
+                     0);
+        CHECK_EQ_INT(config_reload_apply(&run, &next, fixed, sizeof(fixed)), 0);
+        CHECK_EQ_INT(run.attestation.profiles, 1u << TOKEN_PROFILE_PSA_IOT_1);
+    }
 
     /* Syntax errors name the line. */
     CHECK_EQ_INT(parse(variant("\"port\": 8883,", "\"port\": 8883,,"), &cfg, &err), -22);

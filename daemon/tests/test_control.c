@@ -71,7 +71,7 @@ int main(void)
      * exactly its arguments, and a request missing an argument is refused naming it. */
     size_t n = 0;
     const struct ctl_command *t = ctl_commands(&n);
-    CHECK_EQ_INT(n, 7);
+    CHECK_EQ_INT(n, 8);
     for (size_t i = 0; i < n; i++) {
         CHECK(t[i].handler != NULL);
         CHECK(ctl_command_of(t[i].cmd) == &t[i]);
@@ -86,11 +86,48 @@ int main(void)
             CHECK_EQ_INT(r.cmd, t[i].cmd);
         } else {
             CHECK_EQ_INT(pr, -EINVAL);
-            CHECK(strstr(err, (t[i].args & CTL_ARG_ID) ? "'id'" : "'iak_pub'") != NULL);
+            CHECK(strstr(err, (t[i].args & CTL_ARG_ID)        ? "'id'"
+                              : (t[i].args & CTL_ARG_IAK_PUB) ? "'iak_pub'"
+                                                              : "'iak_id'") != NULL);
         }
         /* reading commands observe, changing ones operate */
         CHECK((t[i].role == CTL_ROLE_OPERATE) ==
-              (t[i].cmd == CTL_NODE_ADD || t[i].cmd == CTL_NODE_REMOVE || t[i].cmd == CTL_ATTEST));
+              (t[i].cmd == CTL_NODE_ADD || t[i].cmd == CTL_NODE_ADD_SYMMETRIC ||
+               t[i].cmd == CTL_NODE_REMOVE || t[i].cmd == CTL_ATTEST));
+    }
+    /* node_add_symmetric: the IAK id (64 hex digits) and the sealed blob (hex, <= 1024 bytes) */
+    {
+        static char big[2 * 1025 + 200];
+        const char *id64 = "2f287b4d3d4910f6cada9e1bd1b4648099e8c52c81aa4a6aebfa6fc86f19834e";
+        snprintf(line, sizeof(line),
+                 "{\"cmd\":\"node_add_symmetric\",\"iak_id\":\"%s\",\"iak_sealed\":"
+                 "\"4647575300\",\"device_class\":\"sym\"}",
+                 id64);
+        CHECK_EQ_INT(parse(line, &r, err), 0);
+        CHECK_EQ_INT(r.cmd, CTL_NODE_ADD_SYMMETRIC);
+        CHECK(r.iak_id[0] == 0x2f && r.iak_id[31] == 0x4e);
+        CHECK(r.iak_sealed_len == 5 && memcmp(r.iak_sealed, "FGWS", 4) == 0);
+        CHECK(strcmp(r.device_class, "sym") == 0);
+        snprintf(line, sizeof(line),
+                 "{\"cmd\":\"node_add_symmetric\",\"iak_id\":\"%.62s\",\"iak_sealed\":"
+                 "\"00\",\"device_class\":\"sym\"}",
+                 id64);
+        CHECK_EQ_INT(parse(line, &r, err), -EINVAL);
+        CHECK(strstr(err, "'iak_id' must be 64 hex digits") != NULL);
+        snprintf(line, sizeof(line),
+                 "{\"cmd\":\"node_add_symmetric\",\"iak_id\":\"%s\",\"iak_sealed\":"
+                 "\"0g\",\"device_class\":\"sym\"}",
+                 id64);
+        CHECK_EQ_INT(parse(line, &r, err), -EINVAL);
+        CHECK(strstr(err, "'iak_sealed' is not hexadecimal") != NULL);
+        int k =
+            snprintf(big, sizeof(big),
+                     "{\"cmd\":\"node_add_symmetric\",\"iak_id\":\"%s\",\"iak_sealed\":\"", id64);
+        for (int q = 0; q < 2 * 1025; q++)
+            big[k++] = '0';
+        snprintf(big + k, sizeof(big) - (size_t)k, "\",\"device_class\":\"sym\"}");
+        CHECK_EQ_INT(parse(big, &r, err), -EINVAL);
+        CHECK(strstr(err, "'iak_sealed' must be 1..2048 characters") != NULL);
     }
     CHECK(ctl_command_find("statu", 5) == NULL);
     CHECK(ctl_command_find("status\0", 7) == NULL);

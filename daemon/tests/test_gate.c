@@ -8,7 +8,13 @@
 #include <string.h>
 
 #define EV_LEN 35
-enum ev_kind { EV_GOOD = 1, EV_BAD_SIG = 2, EV_UNKNOWN_MEAS = 3 };
+enum ev_kind {
+    EV_GOOD = 1,
+    EV_BAD_SIG = 2,
+    EV_UNKNOWN_MEAS = 3,
+    EV_GOOD_IOT = 4, /* trusted, token of PSA_IOT_PROFILE_1 */
+    EV_PROFILE = 5,  /* verified, profile PSA 2.0.0 not allowed */
+};
 
 struct fake {
     /* registry */
@@ -22,6 +28,8 @@ struct fake {
     char last_node[64];
     enum gate_verdict last_persist_verdict;
     enum gate_reason last_persist_code;
+    char last_persist_profile[80]; /* "(null)" when the action kept the registry's */
+    char last_publish_profile[80];
     int challenge_rc; /* what the "broker" says to a challenge */
     uint8_t rnd;
 };
@@ -64,11 +72,19 @@ static void f_verify(void *ctx, const uint8_t *msg, size_t len, const uint8_t pu
     } else if (msg[34] == EV_UNKNOWN_MEAS) {
         j->code = GATE_R_UNKNOWN_MEASUREMENT;
         strcpy(j->reason, "unknown measurement");
+        strcpy(j->profile, "tag:psacertified.org,2023:psa#tfm");
+    } else if (msg[34] == EV_PROFILE) {
+        j->code = GATE_R_PROFILE;
+        strcpy(j->reason, "token profile 'http://arm.com/psa/2.0.0' is not in "
+                          "attestation.profiles");
+        strcpy(j->profile, "http://arm.com/psa/2.0.0");
     } else {
         j->trusted = true;
         j->code = GATE_R_ATTESTED;
         strcpy(j->reason, "match");
         strcpy(j->fw_version, "1.2.0");
+        strcpy(j->profile,
+               msg[34] == EV_GOOD_IOT ? "PSA_IOT_PROFILE_1" : "tag:psacertified.org,2023:psa#tfm");
     }
 }
 
@@ -105,9 +121,13 @@ static int f_act(void *ctx, const struct gate_action *a)
         f->persists++;
         f->last_persist_verdict = a->verdict;
         f->last_persist_code = a->code;
+        snprintf(f->last_persist_profile, sizeof(f->last_persist_profile), "%s",
+                 a->profile ? a->profile : "(null)");
         return 0;
     case GATE_ACT_PUBLISH:
         f->publishes++;
+        snprintf(f->last_publish_profile, sizeof(f->last_publish_profile), "%s",
+                 a->profile ? a->profile : "(null)");
         return 0;
     case GATE_ACT_COUNT:
         if (strcmp(a->counter, "attest_trusted") == 0)
@@ -453,6 +473,52 @@ static void test_restart_redelivery(void)
     gate_free(g);
 }
 
+/* the token's profile is persisted and published with the verdict; a change of profile alone
+ * is written; a verdict without a token (timeout) keeps the recorded one */
+static void test_profile(void)
+{
+    struct fake f = {.enrolled = {"n9"}};
+    struct gate_config cfg = cfg_default;
+    cfg.interval_s = 60;
+    struct gate *g = mk(&f, &cfg);
+    uint8_t e[EV_LEN];
+
+    (void)gate_on_status(g, "n9", 10 * S, 1000);
+    ev(e, f.last_nonce, EV_GOOD);
+    (void)gate_on_evidence(g, "n9", e, sizeof(e), 11 * S, 1001);
+    CHECK_EQ_INT(f.persists, 1);
+    CHECK(strcmp(f.last_persist_profile, "tag:psacertified.org,2023:psa#tfm") == 0);
+    CHECK(strcmp(f.last_publish_profile, "tag:psacertified.org,2023:psa#tfm") == 0);
+    /* re-attested, same verdict and firmware, another profile: written */
+    CHECK_EQ_INT(gate_request_challenge(g, "n9", 20 * S, 1010), 0);
+    ev(e, f.last_nonce, EV_GOOD_IOT);
+    (void)gate_on_evidence(g, "n9", e, sizeof(e), 21 * S, 1011);
+    CHECK_EQ_INT(gate_node_verdict(g, "n9"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.persists, 2);
+    CHECK(strcmp(f.last_persist_profile, "PSA_IOT_PROFILE_1") == 0);
+    /* the same again: no write */
+    CHECK_EQ_INT(gate_request_challenge(g, "n9", 30 * S, 1020), 0);
+    ev(e, f.last_nonce, EV_GOOD_IOT);
+    (void)gate_on_evidence(g, "n9", e, sizeof(e), 31 * S, 1021);
+    CHECK_EQ_INT(f.persists, 2);
+    /* unanswered: quarantined, the registry's profile kept, the state still names it */
+    CHECK_EQ_INT(gate_request_challenge(g, "n9", 40 * S, 1030), 0);
+    (void)gate_on_timer(g, 46 * S, 1036);
+    CHECK_EQ_INT(gate_node_verdict(g, "n9"), GATE_QUARANTINED);
+    CHECK_EQ_INT(f.persists, 3);
+    CHECK_EQ_INT(f.last_persist_code, GATE_R_TIMEOUT);
+    CHECK(strcmp(f.last_persist_profile, "(null)") == 0);
+    CHECK(strcmp(f.last_publish_profile, "PSA_IOT_PROFILE_1") == 0);
+    /* a profile the policy refuses: quarantined with its own reason */
+    CHECK_EQ_INT(gate_request_challenge(g, "n9", 50 * S, 1040), 0);
+    ev(e, f.last_nonce, EV_PROFILE);
+    (void)gate_on_evidence(g, "n9", e, sizeof(e), 51 * S, 1041);
+    CHECK_EQ_INT(gate_node_verdict(g, "n9"), GATE_QUARANTINED);
+    CHECK_EQ_INT(f.last_persist_code, GATE_R_PROFILE);
+    CHECK(strcmp(f.last_persist_profile, "http://arm.com/psa/2.0.0") == 0);
+    gate_free(g);
+}
+
 static void test_strings(void)
 {
     for (int r = 0; r < GATE_REASON__COUNT; r++) {
@@ -461,6 +527,7 @@ static void test_strings(void)
     }
     CHECK(strcmp(gate_reason_str(GATE_R_BAD_SIGNATURE), "bad_signature") == 0);
     CHECK(strcmp(gate_reason_str(GATE_R_NONCE_MISMATCH), "nonce_mismatch") == 0);
+    CHECK(strcmp(gate_reason_str(GATE_R_PROFILE), "profile_not_allowed") == 0);
     CHECK(strcmp(gate_reason_str((enum gate_reason)999), "invalid") == 0);
     for (int v = 0; v < GATE_VERDICT__COUNT; v++)
         CHECK(gate_verdict_str((enum gate_verdict)v) != NULL);
@@ -478,6 +545,7 @@ int main(void)
     test_reload();
     test_challenge_accepted();
     test_restart_redelivery();
+    test_profile();
     test_strings();
     return check_finish();
 }

@@ -2,8 +2,11 @@
 #include "check.h"
 #include "registry.h"
 
+#include <fleetgw/ident.h>
+
 #include <errno.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,9 +83,59 @@ int main(void)
     CHECK_EQ_INT(n.verdict_time, 300);
     CHECK_EQ_INT(n.last_seen, 250);
     CHECK(strcmp(n.fw_version, "1.2.3") == 0);
+    CHECK(n.profile[0] == '\0'); /* no verdict has named a profile yet */
+    /* The profile of the verdict's token is recorded; NULL or "" keeps it, like fw_version. */
+    CHECK_EQ_INT(registry_record_verdict(r, expect, "trusted", "ok", "1.2.4", "PSA_IOT_PROFILE_1",
+                                         310, true),
+                 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "PSA_IOT_PROFILE_1") == 0 && strcmp(n.fw_version, "1.2.4") == 0);
+    CHECK(strcmp(n.verdict, "trusted") == 0 && n.verdict_time == 310 && n.last_seen == 310);
+    CHECK_EQ_INT(
+        registry_record_verdict(r, expect, "quarantined", "timeout", NULL, NULL, 320, false), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "PSA_IOT_PROFILE_1") == 0 && n.last_seen == 310);
+    CHECK_EQ_INT(registry_record_verdict(r, expect, "quarantined", "profile", "", "x", 330, true),
+                 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "x") == 0 && strcmp(n.fw_version, "1.2.4") == 0);
+    CHECK_EQ_INT(registry_set_verdict(r, expect, "quarantined", "again", NULL, 340, true), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.profile, "x") == 0);
+    CHECK_EQ_INT(registry_record_verdict(r, "nosuchnode", "trusted", "ok", NULL, "p", 1, true),
+                 -ENOENT);
     CHECK_EQ_INT(registry_set_verdict(r, "nosuchnode", "trusted", "ok", NULL, 1, true), -ENOENT);
     CHECK_EQ_INT(registry_touch(r, "nosuchnode", 1), -ENOENT);
     CHECK_EQ_INT(registry_get(r, "nosuchnode", &n), -ENOENT);
+
+    /* A node with a symmetric IAK: its IAK id and sealed blob, no public key, no key. */
+    {
+        uint8_t kid[REGISTRY_IAK_ID_LEN], blob[300];
+        char sid[REGISTRY_ID_LEN + 1];
+        for (size_t i = 0; i < sizeof(kid); i++)
+            kid[i] = (uint8_t)(0xc0 + i);
+        memset(blob, 0x5b, sizeof(blob));
+        ident_sym_node_id(kid, sid);
+        CHECK_EQ_INT(registry_add_symmetric(r, kid, blob, sizeof(blob), "tfm-sym", 400, &n), 0);
+        CHECK(strcmp(n.id, sid) == 0 && n.symmetric);
+        CHECK(memcmp(n.iak_id, kid, sizeof(kid)) == 0);
+        CHECK(n.iak_sealed_len == sizeof(blob) && memcmp(n.iak_sealed, blob, sizeof(blob)) == 0);
+        CHECK(n.iak_pub[0] == 0 && strcmp(n.device_class, "tfm-sym") == 0);
+        CHECK_EQ_INT(registry_add_symmetric(r, kid, blob, sizeof(blob), "tfm-sym", 401, NULL),
+                     -EEXIST);
+        CHECK_EQ_INT(registry_add_symmetric(r, kid, blob, 0, "tfm-sym", 401, NULL), -EINVAL);
+        CHECK_EQ_INT(
+            registry_add_symmetric(r, kid, blob, REGISTRY_SEALED_MAX + 1, "tfm-sym", 401, NULL),
+            -EINVAL);
+        CHECK_EQ_INT(registry_record_verdict(r, sid, "trusted", "ok", "1.0.0", "PSA_IOT_PROFILE_1",
+                                             402, true),
+                     0);
+        CHECK_EQ_INT(registry_get(r, sid, &n), 0);
+        CHECK(n.symmetric && n.iak_sealed_len == sizeof(blob) && strcmp(n.verdict, "trusted") == 0);
+        CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+        CHECK(!n.symmetric && n.iak_sealed_len == 0 && n.iak_pub[0] == 0x04);
+        CHECK_EQ_INT(registry_remove(r, sid), 0);
+    }
 
     /* Persistence across reopen, then removal. */
     registry_close(r);
@@ -96,6 +149,50 @@ int main(void)
     CHECK_EQ_INT(registry_foreach(r, count_cb, &count), 0);
     CHECK_EQ_INT(count, 1);
     registry_close(r);
+
+    /* A registry written before the profile column: opened, it gains the column (default "")
+     * and keeps its rows. */
+    {
+        char old[256];
+        sqlite3 *db = NULL;
+        snprintf(old, sizeof(old), "%s/old.db", dir);
+        CHECK_EQ_INT(sqlite3_open(old, &db), SQLITE_OK);
+        CHECK_EQ_INT(
+            sqlite3_exec(db,
+                         "CREATE TABLE nodes (id TEXT PRIMARY KEY, iak_pub BLOB NOT NULL,"
+                         " device_class TEXT NOT NULL, fw_version TEXT NOT NULL DEFAULT '',"
+                         " verdict TEXT NOT NULL DEFAULT 'unknown',"
+                         " reason TEXT NOT NULL DEFAULT '',"
+                         " verdict_time INTEGER NOT NULL DEFAULT 0,"
+                         " last_seen INTEGER NOT NULL DEFAULT 0,"
+                         " added INTEGER NOT NULL);"
+                         "INSERT INTO nodes(id, iak_pub, device_class, verdict, added)"
+                         " VALUES('0123456789abcdef0123456789abcdef', zeroblob(65),"
+                         " 'legacy', 'trusted', 7);",
+                         NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+        r = NULL;
+        CHECK_EQ_INT(registry_open(old, &r), 0);
+        CHECK_EQ_INT(registry_get(r, "0123456789abcdef0123456789abcdef", &n), 0);
+        CHECK(strcmp(n.device_class, "legacy") == 0 && strcmp(n.verdict, "trusted") == 0);
+        CHECK(n.profile[0] == '\0' && n.added == 7);
+        CHECK_EQ_INT(registry_record_verdict(r, n.id, "trusted", "ok", NULL,
+                                             "http://arm.com/psa/2.0.0", 8, true),
+                     0);
+        registry_close(r);
+        r = NULL;
+        CHECK_EQ_INT(registry_open(old, &r), 0); /* a second open migrates nothing */
+        CHECK_EQ_INT(registry_get(r, "0123456789abcdef0123456789abcdef", &n), 0);
+        CHECK(strcmp(n.profile, "http://arm.com/psa/2.0.0") == 0);
+        registry_close(r);
+        char f[300];
+        unlink(old);
+        snprintf(f, sizeof(f), "%s-wal", old);
+        unlink(f);
+        snprintf(f, sizeof(f), "%s-shm", old);
+        unlink(f);
+    }
 
     char f[300];
     unlink(path);

@@ -26,3 +26,30 @@ int ident_instance_id(const uint8_t pub[CRYPTO_P256_PUB_LEN], uint8_t out[IDENT_
     out[0] = 0x01;
     return 0;
 }
+
+int ident_sym_key_id(const uint8_t *key, size_t key_len, uint8_t out[IDENT_SYM_KEY_ID_LEN])
+{
+    uint8_t h[CRYPTO_SHA256_LEN];
+    int r = -1;
+
+    memset(out, 0, IDENT_SYM_KEY_ID_LEN);
+    if (key != NULL && key_len >= CRYPTO_HMAC_KEY_MIN && key_len <= CRYPTO_HMAC_KEY_MAX &&
+        crypto_sha256(key, key_len, h) == 0 && crypto_sha256(h, sizeof(h), out) == 0)
+        r = 0;
+    crypto_wipe(h, sizeof(h));
+    if (r != 0)
+        memset(out, 0, IDENT_SYM_KEY_ID_LEN);
+    return r;
+}
+
+void ident_sym_node_id(const uint8_t key_id[IDENT_SYM_KEY_ID_LEN], char out[IDENT_NODE_ID_LEN + 1])
+{
+    hex_encode(key_id, IDENT_NODE_ID_LEN / 2u, out);
+}
+
+void ident_sym_instance_id(const uint8_t key_id[IDENT_SYM_KEY_ID_LEN],
+                           uint8_t out[IDENT_INSTANCE_ID_LEN])
+{
+    out[0] = 0x01;
+    memcpy(out + 1, key_id, IDENT_SYM_KEY_ID_LEN);
+}

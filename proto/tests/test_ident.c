@@ -34,5 +34,27 @@ int main(void)
     memset(iid, 0xaa, sizeof(iid));
     CHECK_EQ_INT(ident_instance_id(pub, iid), -1);
     CHECK(iid[0] == 0 && iid[32] == 0);
+
+    /* A symmetric IAK: IAK id = SHA-256(SHA-256(key)) (hashlib), node id its first 16 bytes in
+     * hex, instance id 0x01 || IAK id; a key outside 32..64 bytes is refused. */
+    {
+        static const char want_kid[] =
+            "2f287b4d3d4910f6cada9e1bd1b4648099e8c52c81aa4a6aebfa6fc86f19834e";
+        uint8_t key[65], kid[IDENT_SYM_KEY_ID_LEN];
+        for (size_t i = 0; i < sizeof(key); i++)
+            key[i] = (uint8_t)i;
+        CHECK_EQ_INT(ident_sym_key_id(key, 32, kid), 0);
+        for (size_t i = 0; i < 32; i++)
+            CHECK(kid[i] == (uint8_t)(check_hexval(want_kid[2 * i]) << 4 |
+                                      check_hexval(want_kid[2 * i + 1])));
+        ident_sym_node_id(kid, id);
+        CHECK(strcmp(id, "2f287b4d3d4910f6cada9e1bd1b46480") == 0);
+        ident_sym_instance_id(kid, iid);
+        CHECK(iid[0] == 0x01 && memcmp(iid + 1, kid, 32) == 0);
+        CHECK_EQ_INT(ident_sym_key_id(key, 31, kid), -1);
+        CHECK(kid[0] == 0 && kid[31] == 0);
+        CHECK_EQ_INT(ident_sym_key_id(key, 65, kid), -1);
+        CHECK_EQ_INT(ident_sym_key_id(key, 64, kid), 0);
+    }
     return check_finish();
 }

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "fleetgw/crypto.h"
+#include "fleetgw/ident.h"
 #include "fleetgw/token.h"
 
 #define FILE_MAX 8192u
@@ -514,12 +515,10 @@ static int cmd_make(int argc, char **argv)
     if (!have_instance) {
         /* PSA attestation API 2.0, table 4: H(IAK) for a key pair, H(H(IAK)) for a symmetric
          * key (the Instance ID must not reveal anything usable about a secret key) */
-        uint8_t pub[CRYPTO_P256_PUB_LEN], h[CRYPTO_SHA256_LEN];
+        uint8_t pub[CRYPTO_P256_PUB_LEN];
         int ok = pkey != NULL ? tool_pub_point(pkey, pub) == 0 &&
                                     crypto_sha256(pub, sizeof(pub), c.instance_id + 1) == 0
-                              : crypto_sha256(hkey, hkey_len, h) == 0 &&
-                                    crypto_sha256(h, sizeof(h), c.instance_id + 1) == 0;
-        crypto_wipe(h, sizeof(h));
+                              : ident_sym_key_id(hkey, hkey_len, c.instance_id + 1) == 0;
         if (!ok) {
             fprintf(stderr, "token make: cannot derive the instance id\n");
             goto out;
