@@ -375,6 +375,27 @@ out:
     return 0;
 }
 
+int attest_policy_add(struct attest_policy **dst, const struct attest_policy *src, char *err,
+                      size_t errlen)
+{
+    if (src == NULL || src->n == 0)
+        return 0;
+    if ((*dst)->n + src->n > ATTEST_REFS_MAX) {
+        snprintf(err, errlen, "more than %d reference values in all", ATTEST_REFS_MAX);
+        return -E2BIG;
+    }
+    struct attest_policy *np =
+        realloc(*dst, sizeof(**dst) + ((*dst)->n + src->n) * sizeof((*dst)->refs[0]));
+    if (np == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(&np->refs[np->n], src->refs, src->n * sizeof(src->refs[0]));
+    np->n += src->n;
+    *dst = np;
+    return 0;
+}
+
 void attest_policy_free(struct attest_policy *p)
 {
     free(p);

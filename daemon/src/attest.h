@@ -92,6 +92,11 @@ int attest_policy_build(const char *reference_file, const char *image_dir, const
                         attest_image_report_fn report, void *ctx, struct attest_policy **ret,
                         char *err, size_t errlen) __attribute__((warn_unused_result));
 void attest_policy_free(struct attest_policy *p);
+/* Appends src's reference values to *dst (its lifecycles and profiles stay): the images a
+ * completed OTA campaign released join the policy this way. 0, -E2BIG (more than
+ * ATTEST_REFS_MAX in all) or -ENOMEM, *dst unchanged on failure. */
+int attest_policy_add(struct attest_policy **dst, const struct attest_policy *src, char *err,
+                      size_t errlen) __attribute__((warn_unused_result));
 size_t attest_policy_count(const struct attest_policy *p);
 /* The token profiles the policy accepts: bit (1u << enum token_profile) per profile
  * (config's attestation.profiles). 0, or -EINVAL for an empty mask or an unknown bit. */

@@ -1795,6 +1795,24 @@ bool campaign_node_active(const struct campaign_engine *e, const char *node,
     return false;
 }
 
+bool campaign_node_image(const struct campaign_engine *e, const char *node,
+                         uint8_t digest[OTA_DIGEST_LEN])
+{
+    for (const struct campaign *c = e->list; c != NULL; c = c->next) {
+        if (c->gone)
+            continue;
+        long i = find_node(c, node);
+        if (i < 0)
+            continue;
+        enum campaign_node_state st = c->nodes[i].st;
+        if (st == CN_STAGED || st == CN_TESTING || st == CN_CONFIRMING || st == CN_SUCCEEDED) {
+            memcpy(digest, c->spec.digest, OTA_DIGEST_LEN);
+            return true;
+        }
+    }
+    return false;
+}
+
 char *campaign_status_json(struct campaign_engine *e, const char *id, bool nodes)
 {
     struct campaign *c = find_live(e, id), *tmp = NULL;

@@ -225,6 +225,13 @@ bool campaign_node_active(const struct campaign_engine *e, const char *node,
                           char id[CAMPAIGN_ID_MAX + 1], uint8_t digest[OTA_DIGEST_LEN],
                           enum campaign_node_state *state);
 
+/* The image node runs or is about to run under a campaign that is not final (it staged it,
+ * tests it, confirms it, or succeeded with it while the campaign goes on): true with its
+ * digest. Its tokens measure that image before the campaign completes and releases it into
+ * the attestation policy, so the verifier accepts it for this node only. */
+bool campaign_node_image(const struct campaign_engine *e, const char *node,
+                         uint8_t digest[OTA_DIGEST_LEN]);
+
 /* Status document (JSON text, caller frees with free()): id, state, reason, image digest
  * and version, class, wave (current / count), counts per node state overall and per wave,
  * created/updated/finished times; with nodes=true, every node's state, attempts, offset and

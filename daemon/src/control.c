@@ -44,6 +44,7 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
     const char *s;
 
     memset(req, 0, sizeof(*req));
+    req->fd = -1;
     if (len > CTL_LINE_MAX) {
         snprintf(err, errlen, "request longer than %d bytes", CTL_LINE_MAX);
         goto out;
@@ -130,10 +131,49 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
             }
         memcpy(req->device_class, s, strlen(s) + 1);
     }
+    if (c->args & CTL_ARG_DIGEST) {
+        s = get_str(o, "digest", 64, err, errlen);
+        if (s == NULL)
+            goto out;
+        size_t n = strlen(s);
+        if (n < 8 || strspn(s, "0123456789abcdefABCDEF") != n) {
+            snprintf(err, errlen, "'digest' must be 8..64 hex digits");
+            goto out;
+        }
+        memcpy(req->digest, s, n + 1);
+    }
+    if (c->args & CTL_ARG_CAMPAIGN) {
+        s = get_str(o, "campaign", sizeof(req->campaign) - 1, err, errlen);
+        if (s == NULL)
+            goto out;
+        if (msg_campaign_id_valid(s, strlen(s)) != 0) {
+            snprintf(err, errlen, "'campaign' is not a campaign id ([A-Za-z0-9._-]{1,32})");
+            goto out;
+        }
+        memcpy(req->campaign, s, strlen(s) + 1);
+    }
+    if (c->args & CTL_ARG_SPEC) {
+        json_object *v = NULL;
+        const char *t = "{}";
+        if (json_object_object_get_ex(o, "spec", &v)) {
+            if (!json_object_is_type(v, json_type_object)) {
+                snprintf(err, errlen, "'spec' must be an object");
+                goto out;
+            }
+            t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        }
+        if (strlen(t) >= sizeof(req->spec)) {
+            snprintf(err, errlen, "'spec' is longer than %zu bytes", sizeof(req->spec) - 1);
+            goto out;
+        }
+        memcpy(req->spec, t, strlen(t) + 1);
+    }
     r = 0;
 out:
-    if (r < 0)
+    if (r < 0) {
         memset(req, 0, sizeof(*req));
+        req->fd = -1;
+    }
     if (o != NULL)
         json_object_put(o);
     if (tok != NULL)
@@ -146,6 +186,7 @@ out:
 struct ctl_client {
     struct ctl_server *srv;
     int fd;
+    int passed_fd; /* a descriptor that came with the bytes read (SCM_RIGHTS), or -1 */
     sd_event_source *io;
     char buf[CTL_LINE_MAX + 1];
     size_t len;
@@ -174,6 +215,8 @@ static void client_free(struct ctl_client *c)
     sd_event_source_disable_unref(c->io);
     if (c->fd >= 0)
         close(c->fd);
+    if (c->passed_fd >= 0)
+        close(c->passed_fd);
     free(c);
 }
 
@@ -221,9 +264,34 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     (void)s;
     (void)revents;
     struct ctl_client *c = u;
-    ssize_t n = read(fd, c->buf + c->len, CTL_LINE_MAX - c->len);
+    /* A request may come with one descriptor (ota_stage: the image file, opened by the
+     * operator's fleetgwctl, so the daemon reads what the operator may read and nothing
+     * else). Any other descriptor, or more than one, is closed unread. */
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } cbuf;
+    struct iovec iov = {.iov_base = c->buf + c->len, .iov_len = CTL_LINE_MAX - c->len};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = cbuf.buf,
+                        .msg_controllen = sizeof(cbuf.buf)};
+    ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n >= 0 && cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int pfd;
+            memcpy(&pfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (c->passed_fd < 0)
+                c->passed_fd = pfd;
+            else
+                close(pfd);
+        }
+    }
     if (n <= 0) {
         client_free(c);
         return 0;
@@ -237,10 +305,27 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         struct ctl_request req;
         char err[160];
         json_object *resp;
-        if (ctl_parse_request(c->buf, ll, &req, err, sizeof(err)) < 0)
+        const struct ctl_command *cmd = NULL;
+        if (ctl_parse_request(c->buf, ll, &req, err, sizeof(err)) < 0) {
             resp = error_response(err);
-        else
+        } else if ((cmd = ctl_command_of(req.cmd)) != NULL && (cmd->args & CTL_ARG_FD) &&
+                   c->passed_fd < 0) {
+            resp = error_response("this request needs the file passed with it (fleetgwctl "
+                                  "does that)");
+        } else {
+            if (cmd != NULL && (cmd->args & CTL_ARG_FD)) {
+                req.fd = c->passed_fd;
+                c->passed_fd = -1;
+            }
             resp = c->srv->fn(&req, c->srv->u);
+            if (req.fd >= 0)
+                close(req.fd);
+        }
+        /* a descriptor belongs to the line it came with */
+        if (c->passed_fd >= 0) {
+            close(c->passed_fd);
+            c->passed_fd = -1;
+        }
         if (resp == NULL || respond(c, resp) < 0) {
             client_free(c);
             return 0;
@@ -315,6 +400,7 @@ static int accept_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     }
     c->srv = srv;
     c->fd = cfd;
+    c->passed_fd = -1;
     if (sd_event_add_io(srv->ev, &c->io, cfd, EPOLLIN, client_cb, c) < 0) {
         close(cfd);
         free(c);

@@ -6,6 +6,7 @@
 #include "downq.h"
 #include "gate.h"
 #include "log.h"
+#include "ota.h"
 #include "registry.h"
 #include "spool.h"
 
@@ -61,8 +62,7 @@ static void counter_json_cb(const char *name, uint64_t n, void *u)
     json_add_int(u, name, (int64_t)n);
 }
 
-static json_object *ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_object *ctl_fail(const char *fmt, ...)
+json_object *ctl_api_fail(const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -89,6 +89,11 @@ static json_object *status_json(const struct ctl_api *api, json_object *o)
     json_add_int(o, "down_bytes", downq_bytes(api->downq));
     json_add_int(o, "down_max_bytes", api->cfg->spool.down_max_bytes);
     json_add_int(o, "down_inflight", st.down_inflight);
+    json_object *ota = json_object_new_object();
+    json_add_int(ota, "chunks", (int64_t)st.ota_chunks);
+    json_add_int(ota, "bytes_sent", (int64_t)st.ota_bytes_sent);
+    json_add_int(ota, "bytes_resent", (int64_t)st.ota_bytes_resent);
+    json_object_object_add(o, "ota", ota);
     json_object *counters = json_object_new_object();
     if (spool_counters_foreach(api->spool, counter_json_cb, counters) < 0)
         log_err("cannot read the counters");
@@ -99,7 +104,7 @@ static json_object *status_json(const struct ctl_api *api, json_object *o)
 static json_object *registry_fail(json_object *o, int r)
 {
     json_object_put(o);
-    return ctl_fail("registry error: %s", strerror(-r));
+    return ctl_api_fail("registry error: %s", strerror(-r));
 }
 
 static json_object *h_status(const struct ctl_request *req, const struct ctl_api *api,
@@ -151,7 +156,7 @@ static json_object *h_node_add(const struct ctl_request *req, const struct ctl_a
         if (registry_node_id(req->iak_pub, id) < 0)
             id[0] = '\0';
         json_object_put(o);
-        return ctl_fail("node %s is already enrolled", id);
+        return ctl_api_fail("node %s is already enrolled", id);
     }
     if (r < 0)
         return registry_fail(o, r);
@@ -173,10 +178,10 @@ static json_object *h_node_add_symmetric(const struct ctl_request *req, const st
         char id[REGISTRY_ID_LEN + 1];
         ident_sym_node_id(req->iak_id, id);
         json_object_put(o);
-        return r == -EEXIST ? ctl_fail("node %s is already enrolled", id)
-                            : ctl_fail("the sealed key of node %s is empty or larger than %d "
-                                       "bytes",
-                                       id, REGISTRY_SEALED_MAX);
+        return r == -EEXIST ? ctl_api_fail("node %s is already enrolled", id)
+                            : ctl_api_fail("the sealed key of node %s is empty or larger than %d "
+                                           "bytes",
+                                           id, REGISTRY_SEALED_MAX);
     }
     if (r < 0)
         return registry_fail(o, r);
@@ -195,7 +200,7 @@ static json_object *h_node_show(const struct ctl_request *req, const struct ctl_
     int r = registry_get(api->registry, req->id, &n);
     if (r == -ENOENT) {
         json_object_put(o);
-        return ctl_fail("node %s is not enrolled", req->id);
+        return ctl_api_fail("node %s is not enrolled", req->id);
     }
     if (r < 0)
         return registry_fail(o, r);
@@ -213,14 +218,14 @@ static json_object *h_attest(const struct ctl_request *req, const struct ctl_api
         r = gate_request_challenge(api->gate, req->id, now_us(), wall_s());
     if (r == -ENOENT) {
         json_object_put(o);
-        return ctl_fail("node %s is not enrolled", req->id);
+        return ctl_api_fail("node %s is not enrolled", req->id);
     }
     if (r == -ENOSPC || r == -ENOTCONN) {
         json_object_put(o);
-        return ctl_fail(r == -ENOSPC ? "too many nodes in the table to challenge %s"
-                                     : "cannot send a challenge to %s: the edge broker "
-                                       "client refused it (see the log)",
-                        req->id);
+        return ctl_api_fail(r == -ENOSPC ? "too many nodes in the table to challenge %s"
+                                         : "cannot send a challenge to %s: the edge broker "
+                                           "client refused it (see the log)",
+                            req->id);
     }
     if (r < 0)
         return registry_fail(o, r);
@@ -235,7 +240,7 @@ static json_object *h_node_remove(const struct ctl_request *req, const struct ct
     int r = registry_remove(api->registry, req->id);
     if (r == -ENOENT) {
         json_object_put(o);
-        return ctl_fail("node %s is not enrolled", req->id);
+        return ctl_api_fail("node %s is not enrolled", req->id);
     }
     if (r < 0)
         return registry_fail(o, r);
@@ -254,6 +259,17 @@ static const struct ctl_command commands[] = {
     {"node_show", CTL_NODE_SHOW, CTL_ARG_ID, CTL_ROLE_OBSERVE, h_node_show},
     {"node_remove", CTL_NODE_REMOVE, CTL_ARG_ID, CTL_ROLE_OPERATE, h_node_remove},
     {"attest", CTL_ATTEST, CTL_ARG_ID, CTL_ROLE_OPERATE, h_attest},
+    /* OTA (ota_ctl.c) */
+    {"ota_stage", CTL_OTA_STAGE, CTL_ARG_FD | CTL_ARG_SPEC, CTL_ROLE_OPERATE, ota_ctl_stage},
+    {"ota_images", CTL_OTA_IMAGES, 0, CTL_ROLE_OBSERVE, ota_ctl_images},
+    {"ota_rm", CTL_OTA_RM, CTL_ARG_DIGEST, CTL_ROLE_OPERATE, ota_ctl_rm},
+    {"campaign_create", CTL_CAMPAIGN_CREATE, CTL_ARG_SPEC, CTL_ROLE_OPERATE, ota_ctl_create},
+    {"campaign_list", CTL_CAMPAIGN_LIST, 0, CTL_ROLE_OBSERVE, ota_ctl_list},
+    {"campaign_status", CTL_CAMPAIGN_STATUS, CTL_ARG_CAMPAIGN | CTL_ARG_SPEC, CTL_ROLE_OBSERVE,
+     ota_ctl_status},
+    {"campaign_halt", CTL_CAMPAIGN_HALT, CTL_ARG_CAMPAIGN, CTL_ROLE_OPERATE, ota_ctl_halt},
+    {"campaign_resume", CTL_CAMPAIGN_RESUME, CTL_ARG_CAMPAIGN, CTL_ROLE_OPERATE, ota_ctl_resume},
+    {"campaign_abort", CTL_CAMPAIGN_ABORT, CTL_ARG_CAMPAIGN, CTL_ROLE_OPERATE, ota_ctl_abort},
 };
 
 const struct ctl_command *ctl_command_find(const char *name, size_t len)
@@ -283,7 +299,7 @@ json_object *ctl_api_dispatch(const struct ctl_request *req, void *u)
     const struct ctl_api *api = u;
     const struct ctl_command *c = ctl_command_of(req->cmd);
     if (c == NULL)
-        return ctl_fail("unknown command");
+        return ctl_api_fail("unknown command");
     json_object *o = json_object_new_object();
     json_object_object_add(o, "ok", json_object_new_boolean(1));
     return c->handler(req, api, o);

@@ -20,7 +20,18 @@ enum ctl_cmd {
     CTL_NODE_REMOVE,
     CTL_ATTEST,
     CTL_NODE_ADD_SYMMETRIC,
+    CTL_OTA_STAGE,
+    CTL_OTA_IMAGES,
+    CTL_OTA_RM,
+    CTL_CAMPAIGN_CREATE,
+    CTL_CAMPAIGN_LIST,
+    CTL_CAMPAIGN_STATUS,
+    CTL_CAMPAIGN_HALT,
+    CTL_CAMPAIGN_RESUME,
+    CTL_CAMPAIGN_ABORT,
 };
+
+#define CTL_SPEC_MAX 2048
 
 struct ctl_request {
     enum ctl_cmd cmd;
@@ -31,10 +42,17 @@ struct ctl_request {
     uint8_t iak_id[32];
     uint8_t iak_sealed[1024];
     size_t iak_sealed_len;
+    char digest[65];   /* CTL_ARG_DIGEST: 8..64 hex digits (a stored image, or a prefix) */
+    char campaign[33]; /* CTL_ARG_CAMPAIGN: a campaign id */
+    /* CTL_ARG_SPEC: the request's "spec" object as JSON text ("{}" when absent) */
+    char spec[CTL_SPEC_MAX];
+    int fd; /* CTL_ARG_FD: a descriptor passed with the request (SCM_RIGHTS), or -1; the
+               control server closes it after the handler */
 };
 
 struct config;
 struct downq;
+struct ota_ctx;
 struct gate;
 struct registry;
 struct spool;
@@ -46,6 +64,10 @@ enum ctl_arg {
     CTL_ARG_CLASS = 1u << 2,      /* "device_class": 1..64 printable ASCII */
     CTL_ARG_IAK_ID = 1u << 3,     /* "iak_id": 64 hex digits, a symmetric IAK's id */
     CTL_ARG_IAK_SEALED = 1u << 4, /* "iak_sealed": 2..2048 hex digits, a tpm_seal blob */
+    CTL_ARG_DIGEST = 1u << 5,     /* "digest": 8..64 hex digits */
+    CTL_ARG_CAMPAIGN = 1u << 6,   /* "campaign": a campaign id ([A-Za-z0-9._-]{1,32}) */
+    CTL_ARG_SPEC = 1u << 7,       /* "spec": an object (optional; its keys are the handler's) */
+    CTL_ARG_FD = 1u << 8,         /* a file descriptor passed with the request line */
 };
 
 /* What a request may do: look (state, counters, registry) or act (enroll, remove,
@@ -58,6 +80,7 @@ struct ctl_status {
     const char *edge;  /* "connected" / "disconnected" */
     const char *cloud; /* "connected" / "connecting" / "disconnected" */
     unsigned inflight, down_inflight;
+    uint64_t ota_bytes_sent, ota_bytes_resent, ota_chunks; /* OTA chunks served since start */
 };
 
 struct ctl_api {
@@ -66,6 +89,7 @@ struct ctl_api {
     struct downq *downq;
     struct gate *gate;
     const struct config *cfg;
+    struct ota_ctx *ota; /* NULL: the OTA requests answer that OTA is not set up */
     void (*status)(void *u, struct ctl_status *ret);
     void *u;
 };
@@ -82,6 +106,9 @@ struct ctl_command {
     enum ctl_role role;
     ctl_api_fn handler;
 };
+
+/* The error response {"ok":false,"error":<sentence>}. */
+json_object *ctl_api_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The entry named name[0..len) (no NUL needed), or NULL. */
 const struct ctl_command *ctl_command_find(const char *name, size_t len);

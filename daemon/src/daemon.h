@@ -6,6 +6,7 @@
  *               delivery to the edge broker
  *   uplink.c    uplink TLS client, write buffer, verify reasons, back-off, spool drain
  *   gate_io.c   carries out the attestation gate's actions (challenge, registry, state)
+ *   ota_xfer.c  OTA hand-over: the campaign engine's actions, the nodes' OTA replies, chunks
  *   ctl_api.c   the control requests (core library; fleetgwd hands it its state) */
 #ifndef FLEETGWD_DAEMON_H
 #define FLEETGWD_DAEMON_H
@@ -113,6 +114,8 @@ struct daemon {
     uint64_t relayed_up, relayed_down;
     char last_status[256];
 
+    struct ota_xfer *ota; /* ota_xfer.c; NULL when OTA is unavailable (logged at start) */
+
     /* down-queue: cloud -> edge */
     struct downq *downq;
     struct inflight down_inflight[DOWN_INFLIGHT_MAX];
@@ -148,6 +151,20 @@ int policy_load(const struct config *cfg, struct attest_policy **ret, char *err,
 void policy_report(const struct daemon *d);
 int policy_check(const struct config *cfg, const char *path) __attribute__((warn_unused_result));
 int policy_reload(struct daemon *d, const struct config *n) __attribute__((warn_unused_result));
+
+/* ota_xfer.c */
+int ota_xfer_start(struct daemon *d) __attribute__((warn_unused_result));
+void ota_xfer_stop(struct daemon *d);
+void ota_xfer_on_message(struct daemon *d, enum relay_kind kind, const char *node,
+                         const uint8_t *payload, size_t len);
+/* For the gate's verifier: the image node runs in an OTA test (staged, testing, confirming),
+ * with the signer ids allowed for its class and its version text. */
+bool ota_xfer_node_image(struct daemon *d, const char *node, uint8_t digest[32],
+                         uint8_t signers[16][32], size_t *n_signers, char version[65]);
+void ota_xfer_attested(struct daemon *d, const char *node, bool trusted, const uint8_t *measured,
+                       const char *reason);
+void ota_xfer_after_gate(struct daemon *d);
+void ota_xfer_stats(const struct daemon *d, uint64_t *sent, uint64_t *resent, uint64_t *chunks);
 
 /* uplink.c */
 int uplink_tls_setup(struct daemon *d) __attribute__((warn_unused_result));

@@ -29,8 +29,9 @@ static void edge_on_connect(struct mosquitto *m, void *u, int rc)
     d->edge_backoff_ms = 0;
     down_on_edge_connect(d);
     /* What the relay and the gate take from the nodes (proto's topic grammar). */
-    static const enum msg_topic wanted[] = {MSG_TOPIC_UP, MSG_TOPIC_ATTEST_EVIDENCE,
-                                            MSG_TOPIC_STATUS};
+    static const enum msg_topic wanted[] = {MSG_TOPIC_UP,          MSG_TOPIC_ATTEST_EVIDENCE,
+                                            MSG_TOPIC_STATUS,      MSG_TOPIC_OTA_ACK,
+                                            MSG_TOPIC_OTA_REQUEST, MSG_TOPIC_OTA_STATUS};
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         char filter[MSG_TOPIC_MAX + 1];
         int r = msg_topic_filter(wanted[i], NULL, 0, filter, sizeof(filter), NULL) == MSG_OK
@@ -70,12 +71,18 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
     if (k == RELAY_EVIDENCE) {
         o = gate_on_evidence(d->gate, node, msg->payload,
                              msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, now_us(), wall_s());
+        ota_xfer_after_gate(d); /* a judgement of a node in an OTA test goes to its campaign */
         if (o.decision == GATE_DROP)
             count_drop(d, node, o.drop_reason, o.drop_what);
         return;
     }
     if (k == RELAY_STATUS) {
         (void)gate_on_status(d->gate, node, now_us(), wall_s());
+        return;
+    }
+    if (k == RELAY_OTA_ACK || k == RELAY_OTA_REQUEST || k == RELAY_OTA_STATUS) {
+        ota_xfer_on_message(d, k, node, msg->payload,
+                            msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
         return;
     }
     if (k == RELAY_RESERVED) {

@@ -11,6 +11,7 @@
  *   fleetgwctl [...] node remove ID
  *   fleetgwctl [...] spool
  *   fleetgwctl [--json] check [--config FILE]   readiness checks, no daemon needed (ops/)
+ *   fleetgwctl [...] ota ... | campaign ...      OTA images and campaigns (fleetgwctl_ota.c)
  *
  * Exit codes: 0 done, 1 the daemon refused (its reason is printed), 2 usage, 3 cannot reach
  * the daemon or bad answer, 4 cannot read the public key. `check` has its own (fleetgw/check.h):
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fleetgwctl.h"
 #include "identity_cli.h"
 
 #define DEFAULT_SOCKET "/run/fleetgw/control.sock"
@@ -63,6 +65,11 @@ static void usage(FILE *f)
         "  node remove ID                 remove a node from the registry\n"
         "  spool                          spool and down-queue usage, ages, drop counters\n"
         "  attest ID                      challenge an enrolled node now (fresh nonce)\n"
+        "  ota stage FILE [--class C] [--recovery] | ota images | ota rm DIGEST\n"
+        "                                 the OTA image store (checked before it is stored)\n"
+        "  [ota] campaign create --image DIGEST [options] | list | status ID [--watch]\n"
+        "        [--nodes] | halt ID | resume ID | abort ID\n"
+        "                                 OTA campaigns (fleetgwctl campaign --help)\n"
         "  check [--config FILE]          is the gateway ready to run fleetgwd? (configuration,\n"
         "                                 TPM and identity, certificates, brokers, disk)\n"
         "  identity init|show|ak|csr|quote|sign|seal|unseal [--tcti CONF] ...\n"
@@ -234,8 +241,9 @@ out:
     return r;
 }
 
-/* Sends one request, returns the parsed answer (NULL on failure, after saying why). */
-static json_object *call(const char *sock, json_object *req)
+/* Sends one request (with the descriptor pass_fd when >= 0, SCM_RIGHTS), returns the parsed
+ * answer (NULL on failure, after saying why). */
+json_object *fleetgwctl_call(const char *sock, json_object *req, int pass_fd)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     json_object *ans = NULL;
@@ -257,8 +265,27 @@ static json_object *call(const char *sock, json_object *req)
     /* A refused peer gets its answer before the daemon closes: if sending fails, the
      * refusal may still be waiting to be read. */
     int send_errno = 0;
-    if (send(fd, s, len, MSG_NOSIGNAL) != (ssize_t)len || send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+    if (pass_fd >= 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } cbuf;
+        struct iovec iov = {.iov_base = (void *)s, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf.buf,
+                            .msg_controllen = sizeof(cbuf.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)len || send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+            send_errno = errno;
+    } else if (send(fd, s, len, MSG_NOSIGNAL) != (ssize_t)len ||
+               send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
         send_errno = errno;
+    }
     buf = malloc(ANSWER_MAX + 1);
     if (buf == NULL)
         goto out;
@@ -412,6 +439,11 @@ int main(int argc, char **argv)
         ret = run_check(argc, argv, i, as_json);
         goto out;
     }
+    if (strcmp(a, "ota") == 0 || strcmp(a, "campaign") == 0) {
+        /* OTA images and campaigns (fleetgwctl_ota.c): argv from "ota" / "campaign" on. */
+        ret = fleetgwctl_ota(sock, as_json, argc - (i - 1), argv + (i - 1));
+        goto out;
+    }
     if (strcmp(a, "identity") == 0) {
         /* The TPM identity commands (tpm/): argv[0] is "identity", argv[1] the command. */
         ret = identity_cli_main(argc - (i - 1), argv + (i - 1));
@@ -503,7 +535,7 @@ int main(int argc, char **argv)
 send:
     json_object_object_add(req, "cmd", json_object_new_string(cmd));
 
-    ans = call(sock, req);
+    ans = fleetgwctl_call(sock, req, -1);
     if (ans == NULL) {
         ret = 3;
         goto out;

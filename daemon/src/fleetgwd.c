@@ -381,6 +381,7 @@ static void ctl_status(void *u, struct ctl_status *ret)
                                                 : "disconnected";
     ret->inflight = d->n_inflight;
     ret->down_inflight = d->n_down_inflight;
+    ota_xfer_stats(d, &ret->ota_bytes_sent, &ret->ota_bytes_resent, &ret->ota_chunks);
 }
 
 /* A CLOCK_MONOTONIC timer usec from now, enabled as said. */
@@ -474,6 +475,11 @@ static int run(struct daemon *d)
                                   .cfg = &d->cfg,
                                   .status = ctl_status,
                                   .u = d};
+    r = ota_xfer_start(d); /* fills ctl_api.ota, or logs why OTA is unavailable */
+    if (r < 0) {
+        log_err("cannot set up OTA: %s", strerror(-r));
+        return EX_OSERR;
+    }
     r = ctl_server_start(d->ev, d->cfg.control.socket, d->cfg.control.group, ctl_api_dispatch,
                          &d->ctl_api, &d->ctl, err, sizeof(err));
     if (r < 0) {
@@ -596,6 +602,7 @@ int main(int argc, char **argv)
     sd_event_source_disable_unref(d->watchdog);
     sd_event_source_disable_unref(d->flush_post);
     ctl_server_free(d->ctl);
+    ota_xfer_stop(d);
     attest_policy_free(d->policy);
     registry_close(d->registry);
     sd_event_unref(d->ev);

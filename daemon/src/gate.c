@@ -402,7 +402,7 @@ static void judge(struct gate *g, struct gate_node *n, const uint8_t *msg, size_
         j.code = GATE_R_TOO_LARGE;
         snprintf(j.reason, sizeof(j.reason), "evidence larger than %zu bytes", g->cfg.evidence_max);
     } else {
-        g->ops.verify(g->ops.ctx, msg, len, n->pub, nonce, &j);
+        g->ops.verify(g->ops.ctx, n->id, msg, len, n->pub, nonce, &j);
         j.reason[sizeof(j.reason) - 1] = '\0';
         j.fw_version[sizeof(j.fw_version) - 1] = '\0';
         j.profile[sizeof(j.profile) - 1] = '\0';

@@ -129,9 +129,10 @@ struct gate_action {
 struct gate_ops {
     /* The node's registry row: 0, -ENOENT when not enrolled, other negative on error. */
     int (*load)(void *ctx, const char *node, struct gate_record *ret);
-    /* Full verification of evidence (msg, len) with the enrolled key and the nonce. */
-    void (*verify)(void *ctx, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
-                   const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *ret);
+    /* Full verification of node's evidence (msg, len) with the enrolled key and the nonce. */
+    void (*verify)(void *ctx, const char *node, const uint8_t *msg, size_t len,
+                   const uint8_t pub[GATE_PUB_LEN], const uint8_t nonce[GATE_NONCE_LEN],
+                   struct gate_judgement *ret);
     /* The nonce the evidence claims to answer, read without verifying anything: true and
      * nonce filled when it holds a GATE_NONCE_LEN-byte nonce. */
     bool (*peek_nonce)(void *ctx, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN]);

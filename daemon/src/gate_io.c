@@ -5,6 +5,7 @@
  * and keeps the one expiry timer (attest_timer) armed at the earliest outstanding expiry. */
 #define _GNU_SOURCE
 #include "daemon.h"
+#include "ota.h"
 
 #include <errno.h>
 #include <fleetgw/crypto.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 _Static_assert(REGISTRY_SEALED_MAX == TPM_SEAL_BLOB_MAX, "a registry blob is a tpm_seal blob");
 
@@ -94,9 +96,9 @@ static int gate_load(void *u, const char *node, struct gate_record *ret)
 
 /* Evidence of a node with a symmetric IAK: its sealed key is read from the registry, unsealed
  * by the TPM (uplink.tcti) for this one verification and wiped right after. */
-static void verify_symmetric(struct daemon *d, const uint8_t *msg, size_t len,
-                             const uint8_t pub[GATE_PUB_LEN], const uint8_t nonce[GATE_NONCE_LEN],
-                             struct attest_result *res)
+static void verify_symmetric(struct daemon *d, const struct attest_ref_value *extra, size_t n_extra,
+                             const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
+                             const uint8_t nonce[GATE_NONCE_LEN], struct attest_result *res)
 {
     char id[REGISTRY_ID_LEN + 1], err[256];
     uint8_t key[TPM_SEAL_MAX];
@@ -132,7 +134,8 @@ static void verify_symmetric(struct daemon *d, const uint8_t *msg, size_t len,
     tpm_close(t);
     if (r < 0)
         goto out;
-    attest_evaluate_mac0(d->policy, NULL, 0, msg, len, key, key_len, nonce, GATE_NONCE_LEN, res);
+    attest_evaluate_mac0(d->policy, extra, n_extra, msg, len, key, key_len, nonce, GATE_NONCE_LEN,
+                         res);
 out:
     crypto_wipe(key, sizeof(key));
     if (rn != NULL) {
@@ -146,15 +149,32 @@ out:
     }
 }
 
-static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
-                        const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *ret)
+/* A node in an OTA test (it runs a campaign's image in test mode) is judged with that image
+ * as one more reference value, for each signer its class allows: the image is not in the
+ * policy until its campaign completes. The OTA module then hears the judgement and the
+ * measurement (it confirms the update only if the token measured the campaign's image). */
+static void gate_verify(void *u, const char *node, const uint8_t *msg, size_t len,
+                        const uint8_t pub[GATE_PUB_LEN], const uint8_t nonce[GATE_NONCE_LEN],
+                        struct gate_judgement *ret)
 {
     struct daemon *d = u;
     struct attest_result res;
+    struct attest_ref_value extra[OTA_CLASS_SIGNERS];
+    uint8_t digest[OTA_DIGEST_LEN], signers[OTA_CLASS_SIGNERS][OTA_DIGEST_LEN];
+    size_t n_signers = 0;
+    char version[65];
+    bool in_test = ota_xfer_node_image(d, node, digest, signers, &n_signers, version);
+    for (size_t i = 0; in_test && i < n_signers; i++) {
+        memcpy(extra[i].measurement, digest, sizeof(digest));
+        memcpy(extra[i].signer_id, signers[i], sizeof(signers[i]));
+        snprintf(extra[i].version, sizeof(extra[i].version), "%s", version);
+    }
     if (pub[0] == GATE_PUB_SYMMETRIC)
-        verify_symmetric(d, msg, len, pub, nonce, &res);
+        verify_symmetric(d, in_test ? extra : NULL, in_test ? n_signers : 0, msg, len, pub, nonce,
+                         &res);
     else
-        attest_evaluate(d->policy, msg, len, pub, nonce, GATE_NONCE_LEN, &res);
+        attest_evaluate_extra(d->policy, in_test ? extra : NULL, in_test ? n_signers : 0, msg, len,
+                              pub, nonce, GATE_NONCE_LEN, &res);
     ret->trusted = res.trusted;
     ret->code = res.code;
     memcpy(ret->reason, res.reason, sizeof(ret->reason));
@@ -162,6 +182,9 @@ static void gate_verify(void *u, const uint8_t *msg, size_t len, const uint8_t p
     ret->has_measurement = res.has_measurement;
     memcpy(ret->measurement, res.measurement, sizeof(ret->measurement));
     memcpy(ret->profile, res.profile, sizeof(ret->profile));
+    if (in_test)
+        ota_xfer_attested(d, node, res.trusted, res.has_measurement ? res.measurement : NULL,
+                          res.reason);
 }
 
 static bool gate_peek_nonce(void *u, const uint8_t *msg, size_t len, uint8_t nonce[GATE_NONCE_LEN])
@@ -273,23 +296,41 @@ static void image_report(void *ctx, const char *file, bool accepted, const char 
                   "attestation: the image %s/%s is not a reference value: %s", dir, file, detail);
 }
 
-/* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
+/* The attestation policy of cfg (NULL, and 0, when it names no reference source): the
+ * reference file and attestation.image_dir, plus the images completed OTA campaigns released
+ * (<ota.store_dir>/released, when it exists), verified with the same signer keys. */
 int policy_load(const struct config *cfg, struct attest_policy **ret, char *err, size_t errlen)
 {
+    char released[CONFIG_PATH_MAX + 16];
+    struct stat st;
+    struct attest_policy *p = NULL, *q = NULL;
+    int r = 0;
+
     *ret = NULL;
-    if (cfg->attestation.reference_file[0] == '\0' && cfg->attestation.image_dir[0] == '\0')
-        return 0;
-    int r = attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
+    snprintf(released, sizeof(released), "%s/released", cfg->ota.store_dir);
+    bool has_released = cfg->ota.store_dir[0] != '\0' && cfg->attestation.signer_keys[0] &&
+                        stat(released, &st) == 0 && S_ISDIR(st.st_mode);
+    if (cfg->attestation.reference_file[0] != '\0' || cfg->attestation.image_dir[0] != '\0')
+        r = attest_policy_build(cfg->attestation.reference_file, cfg->attestation.image_dir,
                                 cfg->attestation.signer_keys, image_report,
-                                (void *)cfg->attestation.image_dir, ret, err, errlen);
-    if (r == 0 && attest_policy_set_profiles(*ret, cfg->attestation.profiles) < 0) {
-        /* config_parse() refuses an empty or unknown profile list: not reached */
-        snprintf(err, errlen, "attestation.profiles: no valid profile");
-        attest_policy_free(*ret);
-        *ret = NULL;
-        r = -EINVAL;
+                                (void *)cfg->attestation.image_dir, &p, err, errlen);
+    if (r == 0 && has_released) {
+        r = attest_policy_build(NULL, released, cfg->attestation.signer_keys, image_report,
+                                released, &q, err, errlen);
+        if (r == 0 && p == NULL) {
+            p = q;
+            q = NULL;
+        } else if (r == 0) {
+            r = attest_policy_add(&p, q, err, errlen);
+        }
     }
-    return r;
+    attest_policy_free(q);
+    if (r < 0) {
+        attest_policy_free(p);
+        return r;
+    }
+    *ret = p;
+    return 0;
 }
 
 /* Logs where the running policy's reference values come from (at start). */

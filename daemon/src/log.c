@@ -79,3 +79,26 @@ void log_event(int priority, const char *node, const char *reason, const char *f
     else
         fprintf(stderr, "fleetgwd: %s\n", msg);
 }
+
+void log_campaign(int priority, const char *campaign, const char *node, const char *reason,
+                  const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (priority > log_max)
+        return;
+    if (log_to_journal < 0)
+        log_setup(log_max);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (log_to_journal == 1) {
+        sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", priority, "CAMPAIGN=%s", campaign,
+                        "NODE_ID=%s", node != NULL ? node : "", "REASON=%s",
+                        reason != NULL ? reason : "", "SYSLOG_IDENTIFIER=fleetgwd", NULL);
+        return;
+    }
+    fprintf(stderr, "fleetgwd: %s [campaign=%s%s%s%s%s]\n", msg, campaign, node ? " node=" : "",
+            node ? node : "", reason ? " reason=" : "", reason ? reason : "");
+}

@@ -13,6 +13,10 @@ void log_setup(int max_priority);
 void log_event(int priority, const char *node, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* An OTA campaign's entry: CAMPAIGN=, NODE_ID= (node may be NULL) and REASON= fields. */
+void log_campaign(int priority, const char *campaign, const char *node, const char *reason,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 #define log_err(...)    log_event(LOG_ERR, NULL, NULL, __VA_ARGS__)
 #define log_warn(...)   log_event(LOG_WARNING, NULL, NULL, __VA_ARGS__)
 #define log_notice(...) log_event(LOG_NOTICE, NULL, NULL, __VA_ARGS__)

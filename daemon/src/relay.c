@@ -33,6 +33,15 @@ enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, 
     case MSG_TOPIC_STATUS:
         kind = RELAY_STATUS;
         break;
+    case MSG_TOPIC_OTA_ACK:
+        kind = RELAY_OTA_ACK;
+        break;
+    case MSG_TOPIC_OTA_REQUEST:
+        kind = RELAY_OTA_REQUEST;
+        break;
+    case MSG_TOPIC_OTA_STATUS:
+        kind = RELAY_OTA_STATUS;
+        break;
     case MSG_TOPIC_UP:
         if (msg_cloud_sub_reserved(t.sub, t.sub_len))
             kind = RELAY_RESERVED; /* up/state would forge the gateway's nodes/<id>/state */

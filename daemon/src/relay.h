@@ -13,11 +13,14 @@
 #define RELAY_NODE_MAX MSG_NODE_ID_MAX /* characters of a node id (docs/protocol.md) */
 
 enum relay_kind {
-    RELAY_NONE = 0, /* not a topic the relay handles */
-    RELAY_UP,       /* fleet/<node>/up[/...] */
-    RELAY_EVIDENCE, /* fleet/<node>/attest/evidence */
-    RELAY_STATUS,   /* fleet/<node>/status (node-status: a trigger for attestation) */
-    RELAY_RESERVED, /* fleet/<node>/up/state: reserved (the gateway's nodes/<id>/state) */
+    RELAY_NONE = 0,    /* not a topic the relay handles */
+    RELAY_UP,          /* fleet/<node>/up[/...] */
+    RELAY_EVIDENCE,    /* fleet/<node>/attest/evidence */
+    RELAY_STATUS,      /* fleet/<node>/status (node-status: a trigger for attestation) */
+    RELAY_RESERVED,    /* fleet/<node>/up/state: reserved (the gateway's nodes/<id>/state) */
+    RELAY_OTA_ACK,     /* fleet/<node>/ota/ack     (node -> gateway, the OTA module's) */
+    RELAY_OTA_REQUEST, /* fleet/<node>/ota/request */
+    RELAY_OTA_STATUS,  /* fleet/<node>/ota/status */
 };
 
 /* Node ids: 1..48 of [A-Za-z0-9_-] (msg_node_id_valid). */

@@ -71,7 +71,7 @@ int main(void)
      * exactly its arguments, and a request missing an argument is refused naming it. */
     size_t n = 0;
     const struct ctl_command *t = ctl_commands(&n);
-    CHECK_EQ_INT(n, 8);
+    CHECK_EQ_INT(n, 17);
     for (size_t i = 0; i < n; i++) {
         CHECK(t[i].handler != NULL);
         CHECK(ctl_command_of(t[i].cmd) == &t[i]);
@@ -81,20 +81,42 @@ int main(void)
             CHECK(strcmp(t[i].name, t[j].name) != 0);
         snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}", t[i].name);
         int pr = parse(line, &r, err);
-        if (t[i].args == 0) {
+        /* "spec" is optional, the descriptor is checked by the server */
+        unsigned required = t[i].args & ~(unsigned)(CTL_ARG_SPEC | CTL_ARG_FD);
+        if (required == 0) {
             CHECK_EQ_INT(pr, 0);
             CHECK_EQ_INT(r.cmd, t[i].cmd);
+            CHECK_EQ_INT(r.fd, -1);
+            CHECK(!(t[i].args & CTL_ARG_SPEC) || strcmp(r.spec, "{}") == 0);
         } else {
             CHECK_EQ_INT(pr, -EINVAL);
-            CHECK(strstr(err, (t[i].args & CTL_ARG_ID)        ? "'id'"
-                              : (t[i].args & CTL_ARG_IAK_PUB) ? "'iak_pub'"
+            CHECK(strstr(err, (required & CTL_ARG_ID)         ? "'id'"
+                              : (required & CTL_ARG_IAK_PUB)  ? "'iak_pub'"
+                              : (required & CTL_ARG_DIGEST)   ? "'digest'"
+                              : (required & CTL_ARG_CAMPAIGN) ? "'campaign'"
                                                               : "'iak_id'") != NULL);
         }
         /* reading commands observe, changing ones operate */
         CHECK((t[i].role == CTL_ROLE_OPERATE) ==
               (t[i].cmd == CTL_NODE_ADD || t[i].cmd == CTL_NODE_ADD_SYMMETRIC ||
-               t[i].cmd == CTL_NODE_REMOVE || t[i].cmd == CTL_ATTEST));
+               t[i].cmd == CTL_NODE_REMOVE || t[i].cmd == CTL_ATTEST || t[i].cmd == CTL_OTA_STAGE ||
+               t[i].cmd == CTL_OTA_RM || t[i].cmd == CTL_CAMPAIGN_CREATE ||
+               t[i].cmd == CTL_CAMPAIGN_HALT || t[i].cmd == CTL_CAMPAIGN_RESUME ||
+               t[i].cmd == CTL_CAMPAIGN_ABORT));
     }
+    /* OTA arguments: a campaign id, a digest (8..64 hex), a spec object kept as its text */
+    CHECK_EQ_INT(parse("{\"cmd\":\"campaign_halt\",\"campaign\":\"c-1.a\"}", &r, err), 0);
+    CHECK(r.cmd == CTL_CAMPAIGN_HALT && strcmp(r.campaign, "c-1.a") == 0);
+    CHECK_EQ_INT(parse("{\"cmd\":\"campaign_halt\",\"campaign\":\"c/1\"}", &r, err), -EINVAL);
+    CHECK(strstr(err, "'campaign'") != NULL);
+    CHECK_EQ_INT(parse("{\"cmd\":\"ota_rm\",\"digest\":\"0123abcd\"}", &r, err), 0);
+    CHECK(strcmp(r.digest, "0123abcd") == 0);
+    CHECK_EQ_INT(parse("{\"cmd\":\"ota_rm\",\"digest\":\"0123abc\"}", &r, err), -EINVAL);
+    CHECK_EQ_INT(parse("{\"cmd\":\"ota_rm\",\"digest\":\"0123abcx\"}", &r, err), -EINVAL);
+    CHECK_EQ_INT(parse("{\"cmd\":\"campaign_create\",\"spec\":{\"image\":\"ab\"}}", &r, err), 0);
+    CHECK(r.cmd == CTL_CAMPAIGN_CREATE && strcmp(r.spec, "{\"image\":\"ab\"}") == 0);
+    CHECK_EQ_INT(parse("{\"cmd\":\"campaign_create\",\"spec\":[1]}", &r, err), -EINVAL);
+    CHECK(strstr(err, "'spec'") != NULL);
     /* node_add_symmetric: the IAK id (64 hex digits) and the sealed blob (hex, <= 1024 bytes) */
     {
         static char big[2 * 1025 + 200];

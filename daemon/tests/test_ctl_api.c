@@ -39,10 +39,11 @@ static int t_load(void *u, const char *node, struct gate_record *ret)
     return 0;
 }
 
-static void t_verify(void *u, const uint8_t *m, size_t l, const uint8_t p[GATE_PUB_LEN],
-                     const uint8_t n[GATE_NONCE_LEN], struct gate_judgement *j)
+static void t_verify(void *u, const char *node, const uint8_t *m, size_t l,
+                     const uint8_t p[GATE_PUB_LEN], const uint8_t n[GATE_NONCE_LEN],
+                     struct gate_judgement *j)
 {
-    (void)u, (void)m, (void)l, (void)p, (void)n;
+    (void)u, (void)node, (void)m, (void)l, (void)p, (void)n;
     memset(j, 0, sizeof(*j));
     j->code = GATE_R_BAD_EVIDENCE;
 }

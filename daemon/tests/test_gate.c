@@ -54,10 +54,12 @@ static int f_load(void *ctx, const char *node, struct gate_record *ret)
     return 0;
 }
 
-static void f_verify(void *ctx, const uint8_t *msg, size_t len, const uint8_t pub[GATE_PUB_LEN],
-                     const uint8_t nonce[GATE_NONCE_LEN], struct gate_judgement *j)
+static void f_verify(void *ctx, const char *node, const uint8_t *msg, size_t len,
+                     const uint8_t pub[GATE_PUB_LEN], const uint8_t nonce[GATE_NONCE_LEN],
+                     struct gate_judgement *j)
 {
     (void)ctx;
+    (void)node;
     (void)pub;
     memset(j, 0, sizeof(*j));
     if (len != EV_LEN || msg[0] != 'E' || msg[1] != 'V') {

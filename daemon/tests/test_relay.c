@@ -31,8 +31,15 @@ int main(void)
     CHECK(strcmp(node, "n1") == 0 && out[0] == '\0');
     CHECK_EQ_INT(up("fleet/n1/up/state/x", node, out), RELAY_UP);
     CHECK(strcmp(out, "acme/s1/nodes/n1/state/x") == 0);
-    /* OTA and challenge topics are not the relay's. */
-    CHECK_EQ_INT(up("fleet/n1/ota/status", node, out), RELAY_NONE);
+    /* challenge topics are not the relay's; */
+    /* the node's OTA replies go to the OTA module; what the gateway sends is not taken */
+    CHECK_EQ_INT(up("fleet/n1/ota/status", node, out), RELAY_OTA_STATUS);
+    CHECK(strcmp(node, "n1") == 0);
+    CHECK_EQ_INT(up("fleet/n1/ota/ack", node, out), RELAY_OTA_ACK);
+    CHECK_EQ_INT(up("fleet/n1/ota/request", node, out), RELAY_OTA_REQUEST);
+    CHECK_EQ_INT(up("fleet/n1/ota/offer", node, out), RELAY_NONE);
+    CHECK_EQ_INT(up("fleet/n1/ota/chunk", node, out), RELAY_NONE);
+    CHECK_EQ_INT(up("fleet/n1/ota/confirm", node, out), RELAY_NONE);
     CHECK_EQ_INT(up("fleet/n1/attest/challenge", node, out), RELAY_NONE);
     CHECK_EQ_INT(up("fleet/n1/upx/a", node, out), RELAY_NONE);
     CHECK(out[0] == '\0' && node[0] == '\0');

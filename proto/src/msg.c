@@ -749,13 +749,14 @@ enum msg_err msg_topic_filter(enum msg_topic topic, const char *node_id, size_t 
 
 /* The part between "<prefix>/" and "/<id>", and what follows the id. */
 static const struct {
-    const char *area;   /* "nodes", "cmd", "gateway" */
+    const char *area;   /* "nodes", "cmd", "gateway", "ota/campaigns" */
     const char *suffix; /* "/state", "/status", or NULL: "/<sub>" follows */
 } cloud_form[MSG_CLOUD__COUNT] = {
     [MSG_CLOUD_NODE_UP] = {"nodes", NULL},
     [MSG_CLOUD_NODE_STATE] = {"nodes", "/state"},
     [MSG_CLOUD_CMD] = {"cmd", NULL},
     [MSG_CLOUD_GATEWAY_STATUS] = {"gateway", "/status"},
+    [MSG_CLOUD_CAMPAIGN_STATUS] = {"ota/campaigns", "/status"},
 };
 
 int msg_cloud_prefix_valid(const char *prefix, size_t len)
@@ -794,8 +795,11 @@ int msg_cloud_sub_reserved(const char *sub, size_t sub_len)
 
 static int cloud_id_valid(enum msg_cloud_topic topic, const char *id, size_t id_len)
 {
-    return topic == MSG_CLOUD_GATEWAY_STATUS ? msg_gateway_id_valid(id, id_len)
-                                             : msg_node_id_valid(id, id_len);
+    if (topic == MSG_CLOUD_GATEWAY_STATUS)
+        return msg_gateway_id_valid(id, id_len);
+    if (topic == MSG_CLOUD_CAMPAIGN_STATUS)
+        return msg_campaign_id_valid(id, id_len);
+    return msg_node_id_valid(id, id_len);
 }
 
 enum msg_err msg_cloud_topic_build(enum msg_cloud_topic topic, const char *prefix,

@@ -674,6 +674,7 @@ static void test_cloud_topics(void)
         {MSG_CLOUD_NODE_STATE, "n1", NULL, "acme/site1/nodes/n1/state"},
         {MSG_CLOUD_CMD, "n_2", "command", "acme/site1/cmd/n_2/command"},
         {MSG_CLOUD_GATEWAY_STATUS, "gw.1:x", NULL, "acme/site1/gateway/gw.1:x/status"},
+        {MSG_CLOUD_CAMPAIGN_STATUS, "c-2026.11", NULL, "acme/site1/ota/campaigns/c-2026.11/status"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         size_t sl = ok[i].sub ? strlen(ok[i].sub) : 0;
@@ -693,6 +694,10 @@ static void test_cloud_topics(void)
                                            sl, buf, len, &len),
                      MSG_ERR_NOSPACE);
     }
+    /* A campaign id is not a node id: '.' is allowed, ':' is not. */
+    CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_CAMPAIGN_STATUS, pre, pl, "c:1", 3, NULL, 0, buf,
+                                       sizeof(buf), &len),
+                 MSG_ERR_ID);
     /* A node's up/state would forge the gateway's state topic: reserved. */
     CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_NODE_UP, pre, pl, "n1", 2, "state", 5, buf,
                                        sizeof(buf), &len),

@@ -109,7 +109,7 @@ class Site:
         wait_for(lambda: self.gwd.check_alive() or
                  "connected to the edge broker" in self.gwd.output(), 30,
                  "fleetgwd to connect to the edge broker")
-        self.edge.wait_subscribed("fleetgwd", 3)
+        self.edge.wait_subscribed("fleetgwd", 6)  # up, evidence, status, ota x3
 
     def ctl(self, *args):
         """fleetgwctl on this site's control socket (a CompletedProcess, text output)."""

@@ -30,7 +30,7 @@ def main():
                  "fleetgwd to reconnect to the restarted edge broker")
         expect("lost the edge broker connection" in gwd.output(),
                "fleetgwd noticed the edge broker going away and said so")
-        site.edge.wait_subscribed("fleetgwd", 6)
+        site.edge.wait_subscribed("fleetgwd", 12)  # 6 filters, twice
         for n in total:
             p = Publisher(site, n)
             for i in range(20):

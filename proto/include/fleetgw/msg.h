@@ -274,10 +274,12 @@ enum msg_err msg_topic_filter(enum msg_topic topic, const char *node_id, size_t 
     (MSG_CLOUD_PREFIX_MAX + 9u + MSG_GATEWAY_ID_MAX + 1u + MSG_SUBTOPIC_MAX + 1u)
 
 enum msg_cloud_topic {
-    MSG_CLOUD_NODE_UP = 0,    /* <prefix>/nodes/<id>/<sub>     a node's up/<sub>, relayed */
-    MSG_CLOUD_NODE_STATE,     /* <prefix>/nodes/<id>/state     its attestation state (retained) */
-    MSG_CLOUD_CMD,            /* <prefix>/cmd/<id>/<sub>       a command for a node's down/<sub> */
-    MSG_CLOUD_GATEWAY_STATUS, /* <prefix>/gateway/<gw>/status  the gateway's status (retained) */
+    MSG_CLOUD_NODE_UP = 0,     /* <prefix>/nodes/<id>/<sub>     a node's up/<sub>, relayed */
+    MSG_CLOUD_NODE_STATE,      /* <prefix>/nodes/<id>/state     its attestation state (retained) */
+    MSG_CLOUD_CMD,             /* <prefix>/cmd/<id>/<sub>       a command for a node's down/<sub> */
+    MSG_CLOUD_GATEWAY_STATUS,  /* <prefix>/gateway/<gw>/status  the gateway's status (retained) */
+    MSG_CLOUD_CAMPAIGN_STATUS, /* <prefix>/ota/campaigns/<campaign>/status  an OTA campaign's
+                                  status (retained; the id is a campaign id) */
     MSG_CLOUD__COUNT
 };
 
@@ -302,7 +304,7 @@ enum msg_err msg_cloud_topic_build(enum msg_cloud_topic topic, const char *prefi
 
 struct msg_cloud_parsed {
     enum msg_cloud_topic topic;
-    char id[MSG_GATEWAY_ID_MAX + 1]; /* node id, or gateway id for GATEWAY_STATUS */
+    char id[MSG_GATEWAY_ID_MAX + 1]; /* node id, gateway id (GATEWAY_STATUS), campaign id */
     const char *sub;                 /* into the input: NODE_UP and CMD only; else NULL */
     size_t sub_len;
 };
