@@ -51,9 +51,6 @@ def check_sysusers_tmpfiles(tmp):
     st = os.stat(os.path.join(root, "var", "lib", "fleetgw"))
     expect((st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o750),
            "/var/lib/fleetgw is fleetgw:fleetgw 0750")
-    st = os.stat(os.path.join(root, "var", "lib", "fleetgw", "ota"))
-    expect((st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o750),
-           "/var/lib/fleetgw/ota (ota.store_dir) is fleetgw:fleetgw 0750")
     st = os.stat(os.path.join(root, "run", "fleetgw-edge"))
     expect((st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o750),
            "/run/fleetgw-edge is root:fleetgw 0750")
