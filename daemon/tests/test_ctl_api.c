@@ -174,12 +174,42 @@ int main(void)
     o = ask(&api, line);
     CHECK(ok_of(o) && json_object_object_get_ex(o, "node", &node) &&
           strcmp(str_of(node, "iak_pub"), point_hex) == 0);
+    CHECK(strcmp(str_of(node, "iak"), "p256") == 0 &&
+          json_object_object_get_ex(node, "profile", NULL) && str_of(node, "profile")[0] == '\0');
     json_object_put(o);
     o = ask(&api, "{\"cmd\":\"nodes\"}");
     json_object *arr = NULL;
     CHECK(ok_of(o) && json_object_object_get_ex(o, "nodes", &arr) &&
           json_object_array_length(arr) == 1);
     json_object_put(o);
+
+    /* a node with a symmetric IAK: only its id and the sealed blob come to the daemon */
+    {
+        static const char kid[] =
+            "2f287b4d3d4910f6cada9e1bd1b4648099e8c52c81aa4a6aebfa6fc86f19834e";
+        snprintf(line, sizeof(line),
+                 "{\"cmd\":\"node_add_symmetric\",\"iak_id\":\"%s\",\"iak_sealed\":"
+                 "\"46475753000100aa\",\"device_class\":\"sym\"}",
+                 kid);
+        o = ask(&api, line);
+        CHECK(ok_of(o) && json_object_object_get_ex(o, "node", &node));
+        CHECK(strcmp(str_of(node, "id"), "2f287b4d3d4910f6cada9e1bd1b46480") == 0);
+        CHECK(strcmp(str_of(node, "iak"), "hmac-sha256") == 0);
+        CHECK(strcmp(str_of(node, "iak_id"), kid) == 0);
+        CHECK(!json_object_object_get_ex(node, "iak_pub", NULL));
+        json_object_put(o);
+        o = ask(&api, line);
+        CHECK(!ok_of(o) &&
+              strstr(str_of(o, "error"),
+                     "node 2f287b4d3d4910f6cada9e1bd1b46480 is already enrolled") != NULL);
+        json_object_put(o);
+        struct registry_node rn;
+        CHECK_EQ_INT(registry_get(c.reg, "2f287b4d3d4910f6cada9e1bd1b46480", &rn), 0);
+        CHECK(rn.symmetric && rn.iak_sealed_len == 8 && rn.iak_sealed[7] == 0xaa);
+        o = ask(&api, "{\"cmd\":\"node_remove\",\"id\":\"2f287b4d3d4910f6cada9e1bd1b46480\"}");
+        CHECK(ok_of(o));
+        json_object_put(o);
+    }
 
     snprintf(line, sizeof(line), "{\"cmd\":\"node_remove\",\"id\":\"%s\"}", id);
     o = ask(&api, line);
