@@ -152,6 +152,11 @@ static void remove_db(const char *path)
     }
 }
 
+static void remove_dir(void)
+{
+    (void)rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -172,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         if (mkdtemp(dir) == NULL)
             abort();
+        atexit(remove_dir);
     }
     snprintf(path, sizeof(path), "%s/c.db", dir);
     remove_db(path);
