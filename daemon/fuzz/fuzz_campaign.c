@@ -152,6 +152,11 @@ static void remove_db(const char *path)
     }
 }
 
+static void remove_dir(void)
+{
+    (void)rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -167,9 +172,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 8)
         return 0;
     if (dir[0] == '\0') {
-        snprintf(dir, sizeof(dir), "/tmp/fuzz_campaign.XXXXXX");
+        /* tmpfs when there is one: synchronous=FULL costs an fsync per state change */
+        snprintf(dir, sizeof(dir), "%s/fuzz_campaign.XXXXXX",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         if (mkdtemp(dir) == NULL)
             abort();
+        atexit(remove_dir);
     }
     snprintf(path, sizeof(path), "%s/c.db", dir);
     remove_db(path);

@@ -972,6 +972,10 @@ static void test_tampered(void)
     CHECK_EQ_INT(r.finished_state, CAMPAIGN_FAILED);
     CHECK(strcmp(nstate(e, "tamper", 0), "failed") == 0);
     CHECK(strcmp(node_reason, "image_tampered") == 0);
+    /* the offers queued with the first one are not sent after their nodes were cancelled */
+    CHECK_EQ_INT(r.offers[0], 1);
+    CHECK_EQ_INT(r.offers[1] + r.offers[2], 0);
+    CHECK_EQ_INT(r.cancels[0] + r.cancels[1] + r.cancels[2], 3);
     CHECK(!campaign_uses_image(e, DIGEST));
     campaign_close(e);
 }
