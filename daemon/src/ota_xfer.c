@@ -192,7 +192,9 @@ static int act_status(struct ota_xfer *x, const struct campaign_action *a)
     if (msg_cloud_topic_build(MSG_CLOUD_CAMPAIGN_STATUS, prefix, strlen(prefix), a->campaign,
                               strlen(a->campaign), NULL, 0, topic, sizeof(topic), NULL) != MSG_OK)
         return -EINVAL;
-    int r = spool_append(d->spool, NULL, topic, a->json, strlen(a->json), wall_s(), true, NULL);
+    /* the spool keys its rows by a source name: the campaign for its status */
+    int r =
+        spool_append(d->spool, a->campaign, topic, a->json, strlen(a->json), wall_s(), true, NULL);
     if (r < 0) {
         log_campaign(LOG_ERR, a->campaign, NULL, "spool_error",
                      "cannot queue the campaign status upstream: %s", strerror(-r));
