@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 
-from fleetgw_harness import Env, expect, program, run_main
+from fleetgw_harness import Env, expect, program, run_main, wait_for
 from gateway_ota_common import CLASS, OtaSite, sim_summary
 
 N = 50
@@ -120,6 +120,25 @@ def main():
         expect(up is not None and up.get("state") == "completed" and
                up.get("counts", {}).get("succeeded") == N,
                f"status upstream (retained): {up and up.get('state')} {up and up.get('counts')}")
+
+        # -- after completion the image is released: its reference value is in the policy, so
+        #    a node on it stays trusted at a fresh attestation outside any campaign --
+        imgs = site.ctl_json("ota", "images")["images"]
+        expect([i.get("released") for i in imgs if i["digest"] == im.digest[im.v2]] == [True],
+               "the completed campaign released v2 (fleetgwctl ota images)")
+        expect(site.gwd_lines(r"reference value from the image .*/released/"),
+               "fleetgwd reloaded its policy with the released image")
+        node = ids[0]
+        judged = rf"attestation verdict .*node={node}\b"
+        before = len(site.gwd_lines(judged))
+        r = site.ctl("attest", node)
+        expect(r.returncode == 0, f"fresh challenge to {node} ({r.stderr.strip()})")
+        wait_for(lambda: len(site.gwd_lines(judged)) > before, 60,
+                 f"{node} to answer the fresh challenge", interval=0.5)
+        n = site.verdicts([node])[node]
+        expect(n.get("verdict") == "trusted" and n.get("fw_version") == "2.0.0+0",
+               f"  re-attested outside the campaign: {n.get('verdict')} on {n.get('fw_version')} "
+               f"({n.get('reason')})")
 
         sim.stop(signal.SIGTERM)
         nodes = sim_summary(sim.output())
