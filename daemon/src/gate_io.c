@@ -325,6 +325,11 @@ int policy_load(const struct config *cfg, struct attest_policy **ret, char *err,
         }
     }
     attest_policy_free(q);
+    if (r == 0 && p != NULL && attest_policy_set_profiles(p, cfg->attestation.profiles) < 0) {
+        /* config_parse() refuses an empty or unknown profile list: not reached */
+        snprintf(err, errlen, "attestation.profiles: no valid profile");
+        r = -EINVAL;
+    }
     if (r < 0) {
         attest_policy_free(p);
         return r;
