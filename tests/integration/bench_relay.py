@@ -108,10 +108,10 @@ def pct(values, p):
 
 
 def quartiles(values):
-    """(lower quartile, median, upper quartile) of values (statistics' exclusive method)."""
+    """(lower quartile, median, upper quartile) of values (inclusive method)."""
     if len(values) < 2:
         return values[0], values[0], values[0]
-    q = statistics.quantiles(values, n=4)
+    q = statistics.quantiles(values, n=4, method="inclusive")
     return q[0], statistics.median(values), q[2]
 
 
