@@ -33,7 +33,7 @@ import cbor2
 from fleetgw_harness import Env, HarnessError, expect, require, wait_for
 
 from attest_common import MEAS_GOOD, Node, token, write_reference
-from daemon_common import PREFIX, Site
+from daemon_common import PREFIX, Site, pct
 
 FLOOD = 1000
 RATE = 200                # B's telemetry, messages per second
@@ -54,11 +54,6 @@ def commit_delay_us():
         raise HarnessError(f"{DAEMON_H}: no '#define COMMIT_DELAY_US <number>' (the reference "
                            "this bench compares with)")
     return int(m.group(1))
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
 class Telemetry:
@@ -147,10 +142,15 @@ def main():
             wait_for(lambda: site.spooled() == 0, 60, "the spool drained")
 
         def quiet_phase():
-            return tel.run(threading.Event(), QUIET_S), None
+            sent = tel.run(threading.Event(), QUIET_S)
+            return sent, {"during": sent}
 
-        def flood_phase(r):
-            """B sends while A floods; returns (B's seqs sent in the flood window, stats)."""
+        def flood_phase(r, kind):
+            """B sends while A publishes FLOOD messages: its evidence (kind "evidence") or, as
+            the control, the same bytes on a topic fleetgwd does not subscribe to (kind
+            "noise": the publisher's and the edge broker's work without fleetgwd's). Returns
+            (B's seqs, {"during": B's seqs sent from the flood's start until fleetgwd counted
+            all of it (evidence) or the publisher finished (noise), ...})."""
             before = site.counters()
             stop = threading.Event()
             box = {}
@@ -158,38 +158,46 @@ def main():
             sender.start()
             time.sleep(0.1)  # B's stream is running before the flood starts
             t_start = time.time()
-            flood = env.spawn(f"flood-{r}", [require("mosquitto_pub")] +
+            topic = f"fleet/{a.id}/attest/evidence" if kind == "evidence" else f"fleet/{a.id}/noise"
+            flood = env.spawn(f"{kind}-{r}", [require("mosquitto_pub")] +
                               site.edge.client_args(a.cert) +
-                              ["-i", f"flood-{a.id}", "-q", "1", "-t",
-                               f"fleet/{a.id}/attest/evidence", "-f", flood_file,
+                              ["-i", f"flood-{a.id}", "-q", "1", "-t", topic, "-f", flood_file,
                                "--repeat", str(FLOOD)]).popen
             flood.wait(timeout=120)
             t_pub = time.time()
-            keys = ("evidence_unsolicited", "rate_limited")
-            wait_for(lambda: sum(count(k) - before.get(k, 0) for k in keys) >= FLOOD, 60,
-                     "fleetgwd to count the whole flood", interval=0.02)
+            if kind == "evidence":
+                keys = ("evidence_unsolicited", "rate_limited")
+                wait_for(lambda: sum(count(k) - before.get(k, 0) for k in keys) >= FLOOD, 60,
+                         "fleetgwd to count the whole flood", interval=0.02)
             t_end = time.time()
             time.sleep(0.1)
             stop.set()
             sender.join()
-            expect(flood.returncode == 0, f"flood {r + 1}: {FLOOD} evidence messages published")
+            expect(flood.returncode == 0, f"round {r + 1}: {FLOOD} {kind} messages published")
             seqs = [s for s in box["seqs"] if t_start <= tel.sent[s] <= t_end]
-            return box["seqs"], {"during": seqs, "publish_s": t_pub - t_start,
+            return box["seqs"], {"during": seqs, "publish_s": t_pub - t_start, "t_start": t_start,
                                  "handled_s": t_end - t_start, "before": before}
 
+        phases = ("quiet", "noise", "evidence")
+        lat = {k: [] for k in phases}          # pooled latencies, ms
+        rounds = {k: [] for k in phases}       # per round: (p50, p99, max)
+        floods = []
         before_all = site.counters()
         settle(tel.run(threading.Event(), 0.5))  # warm-up: B's publisher connected, not measured
-        quiet_lat, flood_lat, per_round, floods = [], [], [], []
         for r in range(ROUNDS):
-            order = ("quiet", "flood") if r % 2 == 0 else ("flood", "quiet")
-            lat = {}
+            order = phases[r % 3:] + phases[:r % 3]
+            line = []
             for phase in order:
-                sent, info = quiet_phase() if phase == "quiet" else flood_phase(r)
+                sent, info = quiet_phase() if phase == "quiet" else flood_phase(r, phase)
                 settle(sent)
                 got = arrivals()
-                window = sent if info is None else info["during"]
-                lat[phase] = [(got[s] - tel.sent[s]) * 1000 for s in window]
-                if info is not None:
+                v = [(got[s] - tel.sent[s]) * 1000 for s in info["during"]]
+                expect(len(v) > 0, f"round {r + 1}: B sent during the {phase} phase")
+                lat[phase] += v
+                rounds[phase].append((pct(v, 50), pct(v, 99), max(v)))
+                desc = f"{phase} n={len(v)} p50 {pct(v, 50):.2f} p99 {pct(v, 99):.2f} max " \
+                       f"{max(v):.2f} ms"
+                if phase == "evidence":
                     after = site.counters()
                     d = {k: after.get(k, 0) - info["before"].get(k, 0)
                          for k in ("evidence_unsolicited", "rate_limited", "attest_trusted",
@@ -197,19 +205,15 @@ def main():
                     expect(d["evidence_unsolicited"] + d["rate_limited"] == FLOOD and
                            d["attest_trusted"] == 0 and d["attest_quarantined"] == 0 and
                            d["relayed_up"] == len(sent),
-                           f"flood {r + 1}: all {FLOOD} counted ({d['evidence_unsolicited']} "
+                           f"round {r + 1}: all {FLOOD} counted ({d['evidence_unsolicited']} "
                            f"unsolicited, {d['rate_limited']} rate_limited), none judged, "
                            f"relayed_up grew by B's {len(sent)} messages only")
                     floods.append(info)
-            expect(len(lat["flood"]) > 0, f"round {r + 1}: B sent during the flood")
-            quiet_lat += lat["quiet"]
-            flood_lat += lat["flood"]
-            per_round.append((pct(lat["quiet"], 50), pct(lat["flood"], 50),
-                              max(lat["quiet"]), max(lat["flood"]), len(lat["flood"])))
-            print(f"round {r + 1}: quiet p50 {per_round[-1][0]:6.2f} ms max "
-                  f"{per_round[-1][2]:6.2f} ms; flood ({per_round[-1][4]} msgs, handled in "
-                  f"{floods[-1]['handled_s'] * 1000:.0f} ms) p50 {per_round[-1][1]:6.2f} ms "
-                  f"max {per_round[-1][3]:6.2f} ms", flush=True)
+                    worst = max(info["during"], key=lambda s: got[s] - tel.sent[s])
+                    desc += (f" (flood handled in {info['handled_s'] * 1000:.0f} ms; the worst "
+                             f"sent {(tel.sent[worst] - info['t_start']) * 1000:.0f} ms into it)")
+                line.append(desc)
+            print(f"round {r + 1}: " + "; ".join(line), flush=True)
         tel.close()
         settle(list(tel.sent))
         after_all = site.counters()
@@ -226,18 +230,27 @@ def main():
               f"{statistics.median(f['handled_s'] for f in floods) * 1000:.0f} ms "
               f"(range {min(f['handled_s'] for f in floods) * 1000:.0f}-"
               f"{max(f['handled_s'] for f in floods) * 1000:.0f})")
-        print(f"telemetry   node B at {RATE} msg/s, edge publish -> cloud receipt:")
-        rows = (("no flood", quiet_lat), ("flood", flood_lat))
-        for name, v in rows:
-            print(f"  {name:9s} n={len(v):5d}  p50 {pct(v, 50):7.2f} ms  p99 {pct(v, 99):7.2f} ms  "
-                  f"max {max(v):7.2f} ms")
-        for name, p in (("p50", 50), ("p99", 99), ("max", 100)):
-            added = pct(flood_lat, p) - pct(quiet_lat, p)
-            print(f"  added {name}: {added:+7.2f} ms = {added / interval_ms:+.2f} x the "
-                  f"group-commit interval (goal <= 1.0)")
-        d50 = [f50 - q50 for q50, f50, _, _, _ in per_round]
-        print(f"  per round, flood p50 - quiet p50: median {statistics.median(d50):+.2f} ms, "
-              f"range {min(d50):+.2f} to {max(d50):+.2f} ms")
+        print(f"control     'noise': the same {FLOOD} messages on fleet/<A>/noise, which fleetgwd "
+              f"does not subscribe to (publisher and edge broker load without fleetgwd's work)")
+        print(f"telemetry   node B at {RATE} msg/s, edge publish -> cloud receipt, ms:")
+        print(f"  {'phase':9s} {'n':>5s} {'p50':>8s} {'p99':>8s} {'max':>8s}   median of the "
+              f"rounds' p99 / max")
+        for k in phases:
+            v = lat[k]
+            print(f"  {k:9s} {len(v):5d} {pct(v, 50):8.2f} {pct(v, 99):8.2f} {max(v):8.2f}   "
+                  f"{statistics.median(x[1] for x in rounds[k]):8.2f} / "
+                  f"{statistics.median(x[2] for x in rounds[k]):8.2f}")
+        for base in ("quiet", "noise"):
+            parts = []
+            for name, p in (("p50", 50), ("p99", 99), ("max", 100)):
+                added = pct(lat["evidence"], p) - pct(lat[base], p)
+                parts.append(f"{name} {added:+.2f} ms ({added / interval_ms:+.2f}x)")
+            med = [e[1] - q[1] for e, q in zip(rounds["evidence"], rounds[base])]
+            print(f"added by the evidence flood vs {base}: " + ", ".join(parts) +
+                  f"; per round p99 difference median {statistics.median(med):+.2f} ms "
+                  f"({statistics.median(med) / interval_ms:+.2f}x), range "
+                  f"{min(med):+.2f} to {max(med):+.2f} ms   (x: of the group-commit interval; "
+                  f"goal <= 1.0)")
         rc = site.gwd.stop()
         expect(rc == 0, "fleetgwd stopped cleanly")
     return 0

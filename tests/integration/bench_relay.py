@@ -39,7 +39,7 @@ import time
 
 from fleetgw_harness import Env, expect, program, require, wait_for
 
-from daemon_common import PREFIX, GW_CN, NotifySocket, Site
+from daemon_common import PREFIX, NotifySocket, Site, pct
 
 N_THROUGHPUT = 10000   # messages per throughput round
 ROUNDS = int(os.environ.get("FLEETGW_BENCH_ROUNDS") or 7)  # rounds of every path, order rotating
@@ -100,11 +100,6 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
 def quartiles(values):

@@ -262,6 +262,12 @@ def check_sequences(messages, expected_per_node):
     return True, dups, "ok"
 
 
+def pct(values, p):
+    """The p-th percentile of values (nearest rank; p=100 is the maximum), for the benches."""
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
 class NotifySocket:
     """A unix datagram socket standing in for systemd's NOTIFY_SOCKET."""
 
