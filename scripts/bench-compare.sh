@@ -10,7 +10,9 @@
 # project's git history (a clone; a shallow clone may lack REF).
 #
 # Environment: BUILD (this tree's build directory, default build), JOBS (default 2),
-# ROUNDS (default 15), BENCH (the ctest name, default bench_relay).
+# ROUNDS (default 15), BENCH (the ctest name, default bench_relay). CALLGRIND=1 counts
+# instructions per relayed message of both under valgrind instead
+# (tests/integration/relay_instructions.py; MESSAGES, default 3000, and REPEAT, default 2).
 set -eu
 
 usage() {
@@ -34,7 +36,7 @@ BUILD=${BUILD:-$top/build}
 case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
 
 if ! commit=$(git -C "$top" rev-parse --verify --quiet "$REF^{commit}"); then
-    hint="fetch it first (git fetch origin), or name it by a commit hash"
+    hint="not in its history; if a remote has it, git fetch first"
     if [ "$(git -C "$top" rev-parse --is-shallow-repository)" = true ]; then
         hint="this clone is shallow: git fetch --unshallow"
     fi
@@ -79,5 +81,12 @@ if [ ! -x "$ref_bin" ]; then
 fi
 
 cd "$BUILD"
-FLEETGW_BENCH_REF=$ref_bin FLEETGW_BENCH_REF_NAME=$short FLEETGW_BENCH_ROUNDS=$ROUNDS \
-    ctest --output-on-failure -V -R "^$BENCH\$"
+if [ "${CALLGRIND:-0}" = 1 ]; then
+    FLEETGW_BENCH_REF=$ref_bin FLEETGW_BENCH_REF_NAME=$short FLEETGW_BUILD_DIR=$BUILD \
+        FLEETGW_SOURCE_DIR=$top FLEETGW_CALLGRIND_MESSAGES=${MESSAGES:-3000} \
+        FLEETGW_CALLGRIND_REPEAT=${REPEAT:-2} PYTHONPATH=$top/tests/harness \
+        PYTHONDONTWRITEBYTECODE=1 python3 -u "$top/tests/integration/relay_instructions.py"
+else
+    FLEETGW_BENCH_REF=$ref_bin FLEETGW_BENCH_REF_NAME=$short FLEETGW_BENCH_ROUNDS=$ROUNDS \
+        ctest --output-on-failure -V -R "^$BENCH\$"
+fi
