@@ -32,6 +32,14 @@ def make_tpm_key(tpm):
 class Site:
     """TPM + edge broker + cloud broker + gateway certificate; fleetgwd started on demand."""
 
+    # What twin() changes for a second daemon (class defaults, so that a subclass with an
+    # __init__ of its own, tests/demo's FleetSite, has them too).
+    binary = None  # None: this build's fleetgwd
+    tag = ""
+    conf_name = "fleetgwd.conf"
+    client_id = GW_CN
+    registry = None  # None: <env>/registry.db
+
     def __init__(self, env, nodes=("n1", "n2", "n3")):
         self.env = env
         self.tpm = env.start_tpm()
@@ -57,11 +65,6 @@ class Site:
         self.node_certs = {n: self.edge_ca.issue(n) for n in nodes}
         self.spool = env.path("spool.db")
         self.control_socket = env.path("control.sock")
-        self.registry = env.path("registry.db")
-        self.conf_name = "fleetgwd.conf"
-        self.client_id = GW_CN
-        self.binary = None  # None: this build's fleetgwd
-        self.tag = ""
         self.gwd = None
         self.gwd_runs = 0
 
@@ -99,7 +102,7 @@ class Site:
             "spool": {"path": self.spool, "drain_rate": 2000, "max_inflight": 32},
             "limits": {"max_message_bytes": 4096, "per_node_rate": 1000,
                        "per_node_burst": 1000},
-            "registry": {"path": self.registry},
+            "registry": {"path": self.registry or self.env.path("registry.db")},
             "attestation": {"required": False},
             "control": {"socket": self.control_socket},
             "log": {"level": "info"},
