@@ -5,9 +5,11 @@ enrolled nodes made trusted by real PSA tokens (attest_common): node A floods 1,
 its evidence (mosquitto_pub --repeat: the QoS 1 resend storm of a broken agent), node B sends
 telemetry at RATE msg/s through one mosquitto_pub -l. Measured: the latency of B's messages,
 from the write to B's publisher to the arrival at a subscriber on the cloud broker
-(mosquitto_sub %U), for the messages sent while the flood is being handled (from the flood's
-start until fleetgwd has counted all 1,000) against the messages sent with no flood. Phases
-alternate (quiet, flood / flood, quiet, ...) for ROUNDS rounds so machine load falls on both.
+(mosquitto_sub %U), in three phases per round, their order rotating over ROUNDS rounds so
+machine load falls on all: "quiet" (no flood), "evidence" (B's messages sent from the flood's
+start until fleetgwd has counted all 1,000) and the control "noise" (the same 1,000 messages
+on fleet/<A>/noise, which fleetgwd does not subscribe to: the publisher's and the edge
+broker's load without fleetgwd's work).
 
 The reference is the group-commit interval, COMMIT_DELAY_US in daemon/src/daemon.h (read from
 the source): printed is the delay the flood adds at p50, p99 and max, and that delay / the
