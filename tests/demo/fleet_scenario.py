@@ -104,8 +104,7 @@ class FleetSite(Site):
             f.write(secret + "\n")
         env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
                 check=True)
-        self.edge = env.start_mosquitto(self.edge_ca, name="edge", superusers=["fleetgwd"],
-                                        extra_conf=[f"password_file {self.edge_pw}"])
+        self.edge = self.start_edge_like("edge")
         self.node_certs = {}
         self.spool = env.path("spool.db")
         self.control_socket = env.path("control.sock")

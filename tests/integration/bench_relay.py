@@ -18,8 +18,18 @@ Figures (printed, and as ratios fleetgwd / bridge):
 
 Differences kept visible: fleetgwd signs its TLS handshake in the TPM (swtpm via abrmd) and
 fsyncs every spool batch (SQLite WAL, synchronous=FULL) before acknowledging; the bridge uses
-a software key and acknowledges from memory."""
+a software key and acknowledges from memory.
 
+Two builds in one run: with FLEETGW_BENCH_REF=<path of another fleetgwd> (as
+scripts/bench-compare.sh sets it), that reference daemon runs beside this build's, on its own
+edge broker configured like the first (same TPM key, cloud broker, configuration), and every
+round measures both back to back (which goes first alternates), so machine load falls on both
+alike. Printed in addition: each binary's ratio to the bridge, its CPU per message, and the
+per-round ratio this build / reference (throughput, fleetgwd CPU per message) with its
+median, quartiles and range. FLEETGW_BENCH_REF_NAME names the reference in the output,
+FLEETGW_BENCH_ROUNDS sets the number of rounds (default 7)."""
+
+import grp
 import os
 import statistics
 import subprocess
@@ -29,10 +39,12 @@ import time
 
 from fleetgw_harness import Env, expect, program, require, wait_for
 
-from daemon_common import PREFIX, GW_CN, NotifySocket, Site
+from daemon_common import PREFIX, NotifySocket, Site, pct
 
 N_THROUGHPUT = 10000   # messages per throughput round
-ROUNDS = 7             # rounds of (fleetgwd, bridge, ceiling), order rotating
+ROUNDS = int(os.environ.get("FLEETGW_BENCH_ROUNDS") or 7)  # rounds of every path, order rotating
+REF = os.environ.get("FLEETGW_BENCH_REF")  # a second fleetgwd to compare with, or None
+REF_NAME = os.environ.get("FLEETGW_BENCH_REF_NAME") or "reference"
 N_LATENCY = 1000
 RATE_LATENCY = 200
 
@@ -90,15 +102,38 @@ def cpu_ticks(pid):
     return int(fields[11]), int(fields[12])
 
 
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+def quartiles(values):
+    """(lower quartile, median, upper quartile) of values (inclusive method)."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], statistics.median(values), q[2]
+
+
+def spread(values, fmt="{:.2f}"):
+    lo, med, hi = quartiles(values)
+    return (f"median {fmt.format(med)}, quartiles {fmt.format(lo)}-{fmt.format(hi)}, "
+            f"range {fmt.format(min(values))}-{fmt.format(max(values))}")
+
+
+def round_order(r, daemons, others):
+    """The paths of round r: the fleetgwd binaries back to back (which goes first alternates),
+    before or after the other paths (alternating), the other paths rotating."""
+    pair = daemons if r % 2 == 0 else daemons[::-1]
+    rest = others[r % len(others):] + others[:r % len(others)]
+    return pair + rest if (r // 2) % 2 == 0 else rest + pair
 
 
 def main():
+    if REF and not os.access(REF, os.X_OK):
+        raise SystemExit(f"FLEETGW_BENCH_REF={REF}: not an executable file (the reference "
+                         "fleetgwd to compare with)")
     with Env("bench-relay") as env:
         site = Site(env, nodes=("n1",))
         site._subs = 0
+        # Both daemons get the same control group (the reference may predate the default of
+        # "the daemon's own group").
+        control = {"group": grp.getgrgid(os.getegid()).gr_name}
         # Reference: a second edge broker that bridges fleet/# to the cloud itself.
         bridge_cert = site.cloud_ca.issue("bridge")
         ceiling_cert = site.cloud_ca.issue("ceiling")
@@ -122,22 +157,31 @@ def main():
         wait_for(lambda: "bridge" in " ".join(site.cloud.client_ids("bridge")) or
                  site.cloud.client_ids("bridge"), 30, "the bridge to connect")
 
-        # time to READY (3 starts), then keep the last one running
-        ready = []
+        # The daemons: this build's, and the reference on an edge broker of its own.
+        sites = {"fleetgwd": site}
+        if REF:
+            sites[REF_NAME] = site.twin("ref", site.start_edge_like("edge-ref"), REF)
+        names = list(sites)
+
+        # time to READY (3 starts each, interleaved), then keep the last ones running
+        ready = {name: [] for name in names}
         for i in range(3):
-            ns = NotifySocket(env.path(f"notify{i}.sock"))
-            t0 = time.monotonic()
-            gwd = site.start_gwd(extra_env={"NOTIFY_SOCKET": ns.path},
-                                 spool={"drain_rate": 1000000, "max_inflight": 100},
-                                 limits={"per_node_rate": 1000000, "per_node_burst": 1000000})
-            wait_for(lambda: "READY=1" in ns.poll(), 60, "READY=1")
-            ready.append(time.monotonic() - t0)
-            ns.close()
-            if i < 2:
-                gwd.stop()
-        site.wait_gwd_connected()
+            for name, s in sites.items():
+                ns = NotifySocket(env.path(f"notify-{s.tag}{i}.sock"))
+                t0 = time.monotonic()
+                gwd = s.start_gwd(extra_env={"NOTIFY_SOCKET": ns.path}, control=control,
+                                  spool={"drain_rate": 1000000, "max_inflight": 100},
+                                  limits={"per_node_rate": 1000000, "per_node_burst": 1000000})
+                wait_for(lambda: gwd.check_alive() or "READY=1" in ns.poll(), 60,
+                         f"READY=1 from {name}")
+                ready[name].append(time.monotonic() - t0)
+                ns.close()
+                if i < 2:
+                    gwd.stop()
+        for s in sites.values():
+            s.wait_gwd_connected()
         time.sleep(2)
-        idle_rss = rss_kb(site.gwd.pid)
+        idle_rss = {name: rss_kb(s.gwd.pid) for name, s in sites.items()}
         bridge_rss = rss_kb(bridge_edge.proc.pid)
 
         ceiling = env.spawn("min-relay", [
@@ -150,32 +194,31 @@ def main():
         wait_for(lambda: ceiling.check_alive() or "ready" in ceiling.output(), 30,
                  "the ceiling relay to connect")
 
-        # Throughput: paired rounds, the two paths back to back in alternating order. This
+        # Throughput: paired rounds, the paths back to back in alternating order. This
         # machine's speed drifts between runs (shared virtual CPUs: the same path varies by
-        # up to 2x from one run to the next), so each round's ratio compares two runs made
+        # up to 2x from one run to the next), so each round's ratio compares runs made
         # seconds apart, and the median of the rounds is the figure. CPU time per message of
         # each process on the path (user+system) shows where the work goes.
-        paths = {"fleetgwd": (site.edge, "fleet/n1/up/bench", f"{PREFIX}/nodes/n1/bench",
-                              {"edge broker": site.edge.proc.pid, "fleetgwd": site.gwd.pid,
-                               "cloud broker": site.cloud.proc.pid}),
-                 "bridge": (bridge_edge, "fleet/n1/up/bench", f"{PREFIX}/bridge/n1/up/bench",
-                            {"edge broker + bridge": bridge_edge.proc.pid,
-                             "cloud broker": site.cloud.proc.pid}),
-                 "ceiling": (site.edge, "ceiling/n1/up/bench", f"{PREFIX}/ceiling/n1/up/bench",
-                             {"edge broker": site.edge.proc.pid, "min relay": ceiling.pid,
-                              "cloud broker": site.cloud.proc.pid})}
-        labels = list(paths)
+        paths = {}
+        for name, s in sites.items():
+            paths[name] = (s.edge, "fleet/n1/up/bench", f"{PREFIX}/nodes/n1/bench",
+                           {"edge broker": s.edge.proc.pid, "fleetgwd": s.gwd.pid,
+                            "cloud broker": site.cloud.proc.pid})
+        paths["bridge"] = (bridge_edge, "fleet/n1/up/bench", f"{PREFIX}/bridge/n1/up/bench",
+                           {"edge broker + bridge": bridge_edge.proc.pid,
+                            "cloud broker": site.cloud.proc.pid})
+        paths["ceiling"] = (site.edge, "ceiling/n1/up/bench", f"{PREFIX}/ceiling/n1/up/bench",
+                            {"edge broker": site.edge.proc.pid, "min relay": ceiling.pid,
+                             "cloud broker": site.cloud.proc.pid})
         tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
         rates = {label: [] for label in paths}
         cpu = {label: {name: [] for name in paths[label][3]} for label in paths}
-        ratios = []
-        ceiling_ratios = []
+        to_bridge = {label: [] for label in paths if label != "bridge"}
         for label, (edge, topic_in, out, _) in paths.items():
             run_path(site, edge, topic_in, out, 50, None, label + "-warm")
         for r in range(ROUNDS):
-            order = labels[r % 3:] + labels[:r % 3]
             got = {}
-            for label in order:
+            for label in round_order(r, names, ["bridge", "ceiling"]):
                 edge, topic_in, out, pids = paths[label]
                 c0 = {name: cpu_ticks(pid) for name, pid in pids.items()}
                 thr_s, _ = run_path(site, edge, topic_in, out, N_THROUGHPUT, None,
@@ -186,44 +229,71 @@ def main():
                                             tick_us / N_THROUGHPUT)
                 got[label] = N_THROUGHPUT / thr_s
                 rates[label].append(got[label])
-            ratios.append(got["fleetgwd"] / got["bridge"])
-            ceiling_ratios.append(got["ceiling"] / got["bridge"])
-            print(f"round {r + 1}: fleetgwd {got['fleetgwd']:7.0f} msg/s, bridge "
-                  f"{got['bridge']:7.0f} msg/s, ceiling {got['ceiling']:7.0f} msg/s, ratio "
-                  f"{ratios[-1]:.2f} (ceiling {ceiling_ratios[-1]:.2f})", flush=True)
+            for label in to_bridge:
+                to_bridge[label].append(got[label] / got["bridge"])
+            print(f"round {r + 1}: " + ", ".join(f"{label} {got[label]:7.0f} msg/s"
+                                                 for label in paths) +
+                  "; ratio to the bridge " + ", ".join(f"{label} {to_bridge[label][-1]:.2f}"
+                                                       for label in to_bridge) +
+                  (f"; fleetgwd / {REF_NAME} {got['fleetgwd'] / got[REF_NAME]:.3f}"
+                   if REF else ""), flush=True)
         results = {}
-        for label in ("fleetgwd", "bridge"):
+        for label in names + ["bridge"]:
             edge, topic_in, out, _ = paths[label]
             _, lat = run_path(site, edge, topic_in, out, N_LATENCY, RATE_LATENCY,
                               label + "-lat")
             results[label] = {"msgs_per_s": statistics.median(rates[label]),
                               "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
 
-        f, b = results["fleetgwd"], results["bridge"]
+        b = results["bridge"]
         print("\n== bench_relay (same machine, same run) ==")
-        print(f"throughput  fleetgwd {f['msgs_per_s']:8.0f} msg/s   bridge {b['msgs_per_s']:8.0f} "
-              f"msg/s   (medians of {ROUNDS} rounds of {N_THROUGHPUT} messages)")
-        print(f"ratio       median {statistics.median(ratios):.2f}   rounds: "
-              f"{', '.join(f'{x:.2f}' for x in ratios)}")
-        print(f"ceiling     min relay / bridge median {statistics.median(ceiling_ratios):.2f}   "
-              f"rounds: {', '.join(f'{x:.2f}' for x in ceiling_ratios)}")
-        print(f"            fleetgwd / min relay median "
-              f"{statistics.median(a / b for a, b in zip(ratios, ceiling_ratios)):.2f}")
+        if REF:
+            print(f"fleetgwd    this build; {REF_NAME}: {REF}")
+        print("throughput  " + "   ".join(f"{label} {results[label]['msgs_per_s']:8.0f} msg/s"
+                                          for label in results) +
+              f"   (medians of {ROUNDS} rounds of {N_THROUGHPUT} messages)")
+        for label in names:
+            print(f"ratio       {label} / bridge {spread(to_bridge[label])}   rounds: "
+                  f"{', '.join(f'{x:.2f}' for x in to_bridge[label])}")
+        ceil = to_bridge["ceiling"]
+        print(f"ceiling     min relay / bridge median {statistics.median(ceil):.2f}"
+              f"   rounds: {', '.join(f'{x:.2f}' for x in ceil)}")
+        for label in names:
+            print(f"            {label} / min relay median "
+                  f"{statistics.median(a / c for a, c in zip(to_bridge[label], ceil)):.2f}")
         for label in paths:
             parts = [f"{name} {statistics.median(v):.1f}" for name, v in cpu[label].items()]
             print(f"cpu us/msg  {label:8s} " + ", ".join(parts))
-        print(f"latency p50 fleetgwd {f['p50_ms']:8.2f} ms      bridge {b['p50_ms']:8.2f} ms      "
-              f"added {f['p50_ms'] - b['p50_ms']:+.2f} ms")
-        print(f"latency p99 fleetgwd {f['p99_ms']:8.2f} ms      bridge {b['p99_ms']:8.2f} ms      "
-              f"added {f['p99_ms'] - b['p99_ms']:+.2f} ms")
-        print(f"idle RSS    fleetgwd {idle_rss} kB (bridging mosquitto broker {bridge_rss} kB)")
-        print(f"time to READY=1: median {statistics.median(ready) * 1000:.0f} ms "
-              f"(runs: {', '.join(f'{x * 1000:.0f}' for x in ready)} ms)")
-        c = site.counters()
-        expect(c.get("relayed_up", 0) >= 50 + ROUNDS * N_THROUGHPUT + N_LATENCY,
-               f"fleetgwd relayed every bench message ({c})")
-        rc = site.gwd.stop()
-        expect(rc == 0, "fleetgwd stopped cleanly")
+        if REF:
+            thr = [a / c for a, c in zip(rates["fleetgwd"], rates[REF_NAME])]
+            cpu_r = [a / c for a, c in zip(cpu["fleetgwd"]["fleetgwd"], cpu[REF_NAME]["fleetgwd"])
+                     if c > 0]
+            faster = sum(1 for x in thr if x > 1.0)
+            print(f"this build / {REF_NAME}, per round (throughput; > 1 is faster): "
+                  f"{spread(thr, '{:.3f}')}; faster in {faster} of {len(thr)} rounds")
+            print(f"            rounds: {', '.join(f'{x:.3f}' for x in thr)}")
+            if cpu_r:
+                print(f"this build / {REF_NAME}, fleetgwd CPU per message (< 1 is cheaper): "
+                      f"{spread(cpu_r, '{:.3f}')}")
+        for label in names:
+            f = results[label]
+            print(f"latency     {label}: p50 {f['p50_ms']:.2f} ms "
+                  f"(added {f['p50_ms'] - b['p50_ms']:+.2f}), p99 {f['p99_ms']:.2f} ms "
+                  f"(added {f['p99_ms'] - b['p99_ms']:+.2f}); bridge p50 {b['p50_ms']:.2f} ms, "
+                  f"p99 {b['p99_ms']:.2f} ms")
+        for label in names:
+            print(f"idle RSS    {label} {idle_rss[label]} kB (bridging mosquitto broker "
+                  f"{bridge_rss} kB)")
+            runs = ", ".join(f"{x * 1000:.0f}" for x in ready[label])
+            print(f"time to READY=1 {label}: median "
+                  f"{statistics.median(ready[label]) * 1000:.0f} ms (runs: {runs} ms)")
+        for label, s in sites.items():
+            c = s.counters()
+            expect(c.get("relayed_up", 0) >= 50 + ROUNDS * N_THROUGHPUT + N_LATENCY,
+                   f"{label} relayed every bench message ({c})")
+        for label, s in sites.items():
+            rc = s.gwd.stop()
+            expect(rc == 0, f"{label} stopped cleanly")
         expect(ceiling.check_alive() is None, "the ceiling relay ran to the end without error")
     return 0
 

@@ -3,6 +3,7 @@ a real TPM (swtpm + tpm2-abrmd) holding the gateway key, an edge mosquitto (TLS 
 unix socket + password for fleetgwd), a cloud mosquitto (mutual TLS), and fleetgwd itself.
 Everything is started through tests/harness/fleetgw_harness.py."""
 
+import copy
 import json
 import os
 import socket
@@ -31,6 +32,14 @@ def make_tpm_key(tpm):
 class Site:
     """TPM + edge broker + cloud broker + gateway certificate; fleetgwd started on demand."""
 
+    # What twin() changes for a second daemon (class defaults, so that a subclass with an
+    # __init__ of its own, tests/demo's FleetSite, has them too).
+    binary = None  # None: this build's fleetgwd
+    tag = ""
+    conf_name = "fleetgwd.conf"
+    client_id = GW_CN
+    registry = None  # None: <env>/registry.db
+
     def __init__(self, env, nodes=("n1", "n2", "n3")):
         self.env = env
         self.tpm = env.start_tpm()
@@ -52,13 +61,33 @@ class Site:
             secret = f.read().strip()
         env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
                 check=True)
-        self.edge = env.start_mosquitto(self.edge_ca, name="edge", superusers=["fleetgwd"],
-                                        extra_conf=[f"password_file {self.edge_pw}"])
+        self.edge = self.start_edge_like("edge")
         self.node_certs = {n: self.edge_ca.issue(n) for n in nodes}
         self.spool = env.path("spool.db")
         self.control_socket = env.path("control.sock")
         self.gwd = None
         self.gwd_runs = 0
+
+    def twin(self, tag, edge, binary):
+        """A second fleetgwd on this site (same TPM key, certificate and cloud broker), for
+        comparing two builds in one run: `binary` is its fleetgwd, `edge` its own edge broker
+        (made like self.edge), and its spool, registry, control socket, configuration file and
+        cloud client id carry `tag`. Both can run at once; each relays only its edge's traffic."""
+        t = copy.copy(self)
+        t.edge, t.binary, t.tag = edge, binary, tag
+        t.spool = self.env.path(f"spool-{tag}.db")
+        t.control_socket = self.env.path(f"control-{tag}.sock")
+        t.registry = self.env.path(f"registry-{tag}.db")
+        t.conf_name = f"fleetgwd-{tag}.conf"
+        t.client_id = f"{GW_CN}-{tag}"
+        t.gwd = None
+        t.gwd_runs = 0
+        return t
+
+    def start_edge_like(self, name):
+        """Another edge broker configured as self.edge (fleetgwd's password, node ACL)."""
+        return self.env.start_mosquitto(self.edge_ca, name=name, superusers=["fleetgwd"],
+                                        extra_conf=[f"password_file {self.edge_pw}"])
 
     def config(self, **over):
         cfg = {
@@ -66,13 +95,14 @@ class Site:
                      "username": "fleetgwd", "password_file": self.env.path("edge.secret")},
             "uplink": {"host": "127.0.0.1", "port": self.cloud.port,
                        "ca_file": self.cloud_ca.cert_path, "cert_file": self.gw_cert,
-                       "key": f"handle:{HANDLE}", "tcti": self.tpm.tcti, "client_id": GW_CN,
+                       "key": f"handle:{HANDLE}", "tcti": self.tpm.tcti,
+                       "client_id": self.client_id,
                        "topic_prefix": PREFIX, "backoff_min_ms": 200, "backoff_max_ms": 2000,
                        "connect_timeout_s": 10},
             "spool": {"path": self.spool, "drain_rate": 2000, "max_inflight": 32},
             "limits": {"max_message_bytes": 4096, "per_node_rate": 1000,
                        "per_node_burst": 1000},
-            "registry": {"path": self.env.path("registry.db")},
+            "registry": {"path": self.registry or self.env.path("registry.db")},
             "attestation": {"required": False},
             "control": {"socket": self.control_socket},
             "log": {"level": "info"},
@@ -82,7 +112,7 @@ class Site:
                 cfg[k] = dict(v)
             else:
                 cfg.setdefault(k, {}).update(v)
-        path = self.env.path("fleetgwd.conf")
+        path = self.env.path(self.conf_name)
         with open(path, "w") as f:
             json.dump(cfg, f, indent=2)
         return path
@@ -97,9 +127,9 @@ class Site:
         if extra_env:
             e.update(extra_env)
         self.gwd_runs += 1
-        self.gwd = self.env.spawn(f"fleetgwd-{self.gwd_runs}",
-                                  list(wrap or []) + [program("fleetgwd"), "--config", conf],
-                                  env=e)
+        self.gwd = self.env.spawn(f"fleetgwd{self.tag and '-' + self.tag}-{self.gwd_runs}",
+                                  list(wrap or []) + [self.binary or program("fleetgwd"),
+                                                      "--config", conf], env=e)
         return self.gwd
 
     def wait_gwd_connected(self):
@@ -233,6 +263,12 @@ def check_sequences(messages, expected_per_node):
         if got != n:
             return False, dups, f"node {node}: {got} distinct messages upstream, {n} sent"
     return True, dups, "ok"
+
+
+def pct(values, p):
+    """The p-th percentile of values (nearest rank; p=100 is the maximum), for the benches."""
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
 class NotifySocket:

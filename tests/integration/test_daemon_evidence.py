@@ -12,7 +12,8 @@ with real swtpm, brokers and tokens (attest_common). Proves:
     none is judged, the flooding node's verdict is not rewritten, no spool row is added
     (relayed_up grows by exactly the other node's messages, no state message upstream), and
     the other node's telemetry all arrives, in order. The relay latency of the other node's
-    messages during the flood is measured and printed (not asserted: no wall-clock limits)."""
+    messages during the flood is measured and printed (not asserted: no wall-clock limits);
+    bench_evidence_flood measures it against the group-commit interval."""
 
 import json
 import signal
