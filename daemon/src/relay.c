@@ -53,8 +53,8 @@ enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, 
     default:
         break;
     }
-    if (kind != RELAY_NONE)
-        snprintf(node, node_cap, "%s", t.node_id);
+    if (kind != RELAY_NONE) /* msg_topic_parse bounded it to RELAY_NODE_MAX (node_cap above) */
+        memcpy(node, t.node_id, strlen(t.node_id) + 1);
     return kind;
 }
 
