@@ -45,16 +45,14 @@ enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, 
     case MSG_TOPIC_UP:
         if (msg_cloud_sub_reserved(t.sub, t.sub_len))
             kind = RELAY_RESERVED; /* up/state would forge the gateway's nodes/<id>/state */
-        else if (msg_cloud_topic_build(MSG_CLOUD_NODE_UP, prefix, strlen(prefix), t.node_id,
-                                       strlen(t.node_id), t.sub, t.sub_len, out, out_cap,
-                                       NULL) == MSG_OK)
+        else if (msg_cloud_up_from_edge(&t, prefix, strlen(prefix), out, out_cap, NULL) == MSG_OK)
             kind = RELAY_UP;
         break;
     default:
         break;
     }
     if (kind != RELAY_NONE) /* msg_topic_parse bounded it to RELAY_NODE_MAX (node_cap above) */
-        memcpy(node, t.node_id, strlen(t.node_id) + 1);
+        memcpy(node, t.node_id, t.node_id_len + 1);
     return kind;
 }
 

@@ -30,7 +30,8 @@ bool relay_node_valid(const char *s, size_t len);
  * into node (cap >= RELAY_NODE_MAX + 1). For RELAY_UP, writes the upstream topic
  * <prefix>/nodes/<node>/<sub> into out. <sub> follows docs/protocol.md
  * (1..64 chars, non-empty segments of [A-Za-z0-9_-]). Returns the kind, RELAY_NONE on anything
- * malformed or too long (out and node are then empty strings). */
+ * malformed or too long (out and node are then empty strings). prefix is the configured
+ * uplink.topic_prefix, which config_parse() checked once: it is not checked per message. */
 enum relay_kind relay_map_up(const char *topic, size_t len, const char *prefix, char *node,
                              size_t node_cap, char *out, size_t out_cap);
 

@@ -659,6 +659,7 @@ enum msg_err msg_topic_parse(const char *topic, size_t len, struct msg_topic_par
     }
     memcpy(out->node_id, topic + plen, id_len);
     out->node_id[id_len] = '\0';
+    out->node_id_len = id_len;
     return MSG_OK;
 }
 
@@ -842,6 +843,38 @@ enum msg_err msg_cloud_topic_build(enum msg_cloud_topic topic, const char *prefi
     } else {
         append(out, &pos, cloud_form[topic].suffix, suffix_len);
     }
+    out[pos] = '\0';
+    if (len != NULL)
+        *len = pos;
+    return MSG_OK;
+}
+
+enum msg_err msg_cloud_up_from_edge(const struct msg_topic_parsed *t, const char *prefix,
+                                    size_t prefix_len, char *out, size_t cap, size_t *len)
+{
+    const char *area = cloud_form[MSG_CLOUD_NODE_UP].area;
+    size_t area_len = strlen(area), pos = 0, need;
+
+    if (len != NULL)
+        *len = 0;
+    if (t == NULL || out == NULL || prefix == NULL || t->topic != MSG_TOPIC_UP || t->sub == NULL)
+        return MSG_ERR_ARG;
+    if (cap > 0)
+        out[0] = '\0';
+    /* the node id and the sub were checked by msg_topic_parse; the edge grammar allows the
+     * reserved sub, the cloud's does not */
+    if (msg_cloud_sub_reserved(t->sub, t->sub_len))
+        return MSG_ERR_TOPIC;
+    need = prefix_len + 1u + area_len + 1u + t->node_id_len + 1u + t->sub_len + 1u;
+    if (need > cap)
+        return MSG_ERR_NOSPACE;
+    append(out, &pos, prefix, prefix_len);
+    append(out, &pos, "/", 1);
+    append(out, &pos, area, area_len);
+    append(out, &pos, "/", 1);
+    append(out, &pos, t->node_id, t->node_id_len);
+    append(out, &pos, "/", 1);
+    append(out, &pos, t->sub, t->sub_len);
     out[pos] = '\0';
     if (len != NULL)
         *len = pos;

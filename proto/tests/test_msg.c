@@ -694,6 +694,29 @@ static void test_cloud_topics(void)
                                            sl, buf, len, &len),
                      MSG_ERR_NOSPACE);
     }
+    /* The relay's fast path gives what msg_cloud_topic_build gives, from a parsed edge topic */
+    {
+        static const char *const edge[] = {"fleet/n1/up/telemetry", "fleet/n_2/up/a/b-c",
+                                           "fleet/n1/up/state/x", "fleet/n1/up/states"};
+        for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+            struct msg_topic_parsed t;
+            char want[300];
+            size_t wl = 0;
+            CHECK_EQ_INT(msg_topic_parse(edge[i], strlen(edge[i]), &t), MSG_OK);
+            CHECK(t.node_id_len == strlen(t.node_id));
+            CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_NODE_UP, pre, pl, t.node_id, t.node_id_len,
+                                               t.sub, t.sub_len, want, sizeof(want), &wl),
+                         MSG_OK);
+            CHECK_EQ_INT(msg_cloud_up_from_edge(&t, pre, pl, buf, sizeof(buf), &len), MSG_OK);
+            CHECK(len == wl && strcmp(buf, want) == 0);
+            CHECK_EQ_INT(msg_cloud_up_from_edge(&t, pre, pl, buf, wl, &len), MSG_ERR_NOSPACE);
+        }
+        struct msg_topic_parsed t;
+        CHECK_EQ_INT(msg_topic_parse("fleet/n1/up/state", 17, &t), MSG_OK);
+        CHECK_EQ_INT(msg_cloud_up_from_edge(&t, pre, pl, buf, sizeof(buf), &len), MSG_ERR_TOPIC);
+        CHECK_EQ_INT(msg_topic_parse("fleet/n1/status", 15, &t), MSG_OK);
+        CHECK_EQ_INT(msg_cloud_up_from_edge(&t, pre, pl, buf, sizeof(buf), &len), MSG_ERR_ARG);
+    }
     /* A campaign id is not a node id: '.' is allowed, ':' is not. */
     CHECK_EQ_INT(msg_cloud_topic_build(MSG_CLOUD_CAMPAIGN_STATUS, pre, pl, "c:1", 3, NULL, 0, buf,
                                        sizeof(buf), &len),

@@ -242,6 +242,7 @@ enum msg_err msg_topic_build(enum msg_topic topic, const char *node_id, size_t n
 struct msg_topic_parsed {
     enum msg_topic topic;
     char node_id[MSG_NODE_ID_MAX + 1];
+    size_t node_id_len;
     const char *sub; /* into the input, UP/DOWN only; else NULL */
     size_t sub_len;
 };
@@ -301,6 +302,15 @@ enum msg_err msg_cloud_topic_build(enum msg_cloud_topic topic, const char *prefi
                                    size_t prefix_len, const char *id, size_t id_len,
                                    const char *sub, size_t sub_len, char *out, size_t cap,
                                    size_t *len) MSG_MUST_CHECK;
+
+/* The cloud topic <prefix>/nodes/<id>/<sub> of a node's up/<sub> topic already parsed by
+ * msg_topic_parse() (t->topic MSG_TOPIC_UP): its node id and sub were checked there, so only
+ * the reserved sub is (MSG_ERR_TOPIC). prefix must have passed msg_cloud_prefix_valid() (the
+ * caller checks it once, e.g. with the configuration). The relay's per-message path: the same
+ * result as msg_cloud_topic_build(MSG_CLOUD_NODE_UP, ...) without checking everything twice. */
+enum msg_err msg_cloud_up_from_edge(const struct msg_topic_parsed *t, const char *prefix,
+                                    size_t prefix_len, char *out, size_t cap,
+                                    size_t *len) MSG_MUST_CHECK;
 
 struct msg_cloud_parsed {
     enum msg_cloud_topic topic;
