@@ -19,8 +19,8 @@ again on the same flash file, as test_qemu_node_ota does), the bootloader instal
 test mode, the node comes back, fleetgwd re-attests it measuring v2, sends ota-confirm and
 the node reports confirmed: the node `succeeded` with the whole image transferred once;
 `fleetgwctl node show` has it trusted with firmware 0.2.0+0; the retained status upstream
-says completed. A further power cycle boots 0.2.0 as confirmed, and fleetgwd trusts it again
-(the campaign's released image is now in the attestation policy)."""
+says completed. A further power cycle boots 0.2.0 as confirmed, and fleetgwd, challenging it
+again, trusts it (the campaign's released image is now in the attestation policy)."""
 import os
 import sys
 import time
@@ -149,8 +149,19 @@ def main():
                f"status upstream (retained): {up['state']}, image {up['image']['version']}, "
                f"{ {k: v for k, v in up['counts'].items() if v} }")
 
-        # a power cycle: 0.2.0 boots confirmed and is trusted again (released image policy)
-        t_verdict = n["verdict_time"]
+        # a power cycle: 0.2.0 boots confirmed and, challenged by the operator (a trusted
+        # node's reconnection alone is not re-attested before attestation.interval_s), is
+        # trusted again: the campaign is over, so v2 is judged by the released image that
+        # joined the attestation policy
+        def verdicts():
+            c = site.counters()
+            return c.get("attest_trusted", 0), c.get("attest_quarantined", 0)
+        judged = verdicts()
+        challenge = f"fleet/{node_id}/attest/challenge"
+
+        def subscribed():
+            return sum(1 for _, _, t in site.edge.subscriptions(node_id) if t == challenge)
+        sessions = subscribed()
         link.stop()
         q.stop()
         q, link = start_node(env, site.edge, qemu, bootloader, workdir, "v2-again", NO_REBOOT)
@@ -158,11 +169,18 @@ def main():
                   f"{v2} starting after a restart", (q, link))
         expect(f"boot: starting image {v2} (security counter {info2['security_counter']}, "
                "confirmed)" in link.output(), f"serial output: {v2} starts as confirmed")
-        wait_node(lambda: site.node_json(node_id).get("verdict_time", 0) > t_verdict,
+        wait_node(lambda: subscribed() > sessions, f"{node_id} subscribed again", (q, link))
+        r = site.ctl("attest", node_id)
+        expect(r.returncode == 0, f"fleetgwctl attest {node_id} ({r.stderr.strip()})")
+        # the registry keeps the verdict's time unless the verdict changes: a new verdict
+        # shows in the gate's counters attest_trusted / attest_quarantined
+        wait_node(lambda: sum(verdicts()) > sum(judged),
                   "fleetgwd's verdict on the restarted node", (q, link, site.gwd))
         n = site.node_json(node_id)
-        expect(n["verdict"] == "trusted" and n["fw_version"] == v2,
-               f"after the restart: {n['verdict']} on {n['fw_version']} ({n['reason']})")
+        now = verdicts()
+        expect(now == (judged[0] + 1, judged[1]) and n["verdict"] == "trusted" and
+               n["fw_version"] == v2, f"after the restart: {n['verdict']} on {n['fw_version']} "
+               f"({n['reason']}; trusted/quarantined verdicts {judged} -> {now})")
         link.stop()
         q.stop()
         expect(site.gwd.stop() == 0, "fleetgwd stops cleanly")
