@@ -17,7 +17,8 @@ campaign for the node's id runs to `completed`: offer, chunks over the UART, the
 verifies and reports staged, resets itself (QEMU -no-reboot: the test powers the board up
 again on the same flash file, as test_qemu_node_ota does), the bootloader installs 0.2.0 in
 test mode, the node comes back, fleetgwd re-attests it measuring v2, sends ota-confirm and
-the node reports confirmed: the node `succeeded` with the whole image transferred once;
+the node reports confirmed: the node `succeeded` in one attempt, every byte of the image
+sent (fleetgwd's OTA counters: bytes sent minus bytes re-sent = the image size);
 `fleetgwctl node show` has it trusted with firmware 0.2.0+0; the retained status upstream
 says completed. A further power cycle boots 0.2.0 as confirmed, and fleetgwd, challenging it
 again, trusts it (the campaign's released image is now in the attestation policy)."""
@@ -136,6 +137,10 @@ def main():
         expect(len(nodes) == 1 and nodes[0]["node"] == node_id and
                nodes[0]["state"] == "succeeded" and nodes[0]["attempts"] == 1,
                f"{node_id} succeeded in one attempt ({nodes})")
+        x = site.ctl_json("spool").get("ota", {})
+        expect(x.get("bytes_sent", 0) - x.get("bytes_resent", 0) == os.path.getsize(update),
+               f"fleetgwd sent {x.get('bytes_sent')} bytes in {x.get('chunks')} chunks, "
+               f"{x.get('bytes_resent')} of them again: every byte of the image once at least")
         sent = site.gwd_lines(rf"campaign={CAMPAIGN}.*node={node_id}")
         expect(any("offered" in ln for ln in sent),
                f"fleetgwd's journal: {len(sent)} lines for the campaign and node")
