@@ -36,10 +36,15 @@ CLASS = "qemu-an385"
 SLOT = 0x40000  # agents/firmware/CMakeLists.txt signs with -S 0x40000 (docs/firmware.md)
 CAMPAIGN = "qemu-v2"
 # Campaign timing for an emulated Cortex-M3 behind a serial link on a loaded 2-core CI host:
-# each step (ack, next chunk request, status, token, confirmation) may take this long, the
-# node's whole update at most DEADLINE.
-STEP_S = 300
+# each step (ack, next chunk request, status, token, confirmation) may take STEP_S (the
+# whole update took 26-52 s here), the node's whole update at most DEADLINE_S. STEP_S stays
+# below NONCE_TTL_S: a challenge lost in a gap between the node's broker sessions is sent
+# again (the step timeout in testing) before the unanswered one would expire and quarantine
+# the node.
+STEP_S = 90
 DEADLINE_S = 1500
+NONCE_TTL_S = 120
+ATTEST_TRIES = 3  # the operator's challenges after the power cycle, NONCE_TTL_S / 2 apart
 FINAL = ("completed", "halted", "aborted", "failed")
 
 
@@ -69,7 +74,7 @@ def main():
     with Env("qemu-gateway-ota") as env:
         site = OtaGateway(env, signer_pubs=(pub_pem,), classes=[cls], reference_images=(image,))
         # chunks of 1 KiB: the agent's MQTT receive buffer is 2 KiB (docs/firmware.md)
-        site.start(chunk_size=1024, nonce_ttl_s=120)
+        site.start(chunk_size=1024, nonce_ttl_s=NONCE_TTL_S)
         workdir = env.path("node")
         os.makedirs(workdir)
         node_id, pub, _ = factory(env, site.edge, site.edge_ca, qemu, bootloader, image, workdir)
@@ -175,12 +180,25 @@ def main():
         expect(f"boot: starting image {v2} (security counter {info2['security_counter']}, "
                "confirmed)" in link.output(), f"serial output: {v2} starts as confirmed")
         wait_node(lambda: subscribed() > sessions, f"{node_id} subscribed again", (q, link))
-        r = site.ctl("attest", node_id)
-        expect(r.returncode == 0, f"fleetgwctl attest {node_id} ({r.stderr.strip()})")
-        # the registry keeps the verdict's time unless the verdict changes: a new verdict
-        # shows in the gate's counters attest_trusted / attest_quarantined
-        wait_node(lambda: sum(verdicts()) > sum(judged),
-                  "fleetgwd's verdict on the restarted node", (q, link, site.gwd))
+        # The registry keeps the verdict's time unless the verdict changes: a new verdict
+        # shows in the gate's counters attest_trusted / attest_quarantined. The agent may
+        # drop and reopen its first broker sessions (seen: after 30 s and 2 s), and a
+        # challenge published in such a gap is lost (clean session): the operator asks
+        # again, at most ATTEST_TRIES times, each replacing the last (a late answer to a
+        # replaced challenge is not judged).
+        for attempt in range(1, ATTEST_TRIES + 1):
+            r = site.ctl("attest", node_id)
+            expect(r.returncode == 0, f"fleetgwctl attest {node_id}, try {attempt} "
+                   f"({r.stderr.strip()})")
+            end = time.monotonic() + NONCE_TTL_S / 2
+            while sum(verdicts()) == sum(judged) and time.monotonic() < end:
+                for p in (q, link, site.gwd):
+                    p.check_alive()
+                time.sleep(0.5)
+            if sum(verdicts()) > sum(judged):
+                break
+        expect(sum(verdicts()) > sum(judged),
+               f"fleetgwd judged the restarted node after {attempt} challenge(s)")
         n = site.node_json(node_id)
         now = verdicts()
         expect(now == (judged[0] + 1, judged[1]) and n["verdict"] == "trusted" and
