@@ -40,81 +40,45 @@ def signer_id(pub_pem_path):
     return hashlib.sha256(der).hexdigest()
 
 
-class OtaSite(FleetSite):
-    """FleetSite (TPM identity, cloud and edge brokers) plus images, classes, the OTA store
-    and the campaign database, and fleet-sim runs with flash files."""
+class OtaGateway(FleetSite):
+    """FleetSite (TPM identity, cloud and edge brokers) plus what fleetgwd's OTA needs: the
+    signer set (attestation.signer_keys: the public keys signer_pubs, PEM files), the
+    device-class file (the list classes), the attestation policy's reference images
+    (attestation.image_dir: copies of reference_images), the OTA store and the campaign
+    database; and the helpers to stage, run and watch campaigns."""
 
-    def __init__(self, env):
+    def __init__(self, env, signer_pubs, classes, reference_images):
         super().__init__(env)
-        self.images = Images(env)
-        im = self.images
         j = env.path
-        # the signer set (attestation.signer_keys): the signing key and the other key
         self.signers = j("signers.pem")
         with open(self.signers, "w") as out:
-            for p in (im.pub, j("other.pub.pem")):
+            for p in signer_pubs:
                 with open(p) as f:
                     out.write(f.read())
         self.classes = j("classes.json")
         with open(self.classes, "w") as f:
-            json.dump({"classes": [
-                {"name": CLASS, "slot_size": SLOT, "signers": [signer_id(im.pub)],
-                 "min_security_counter": 2},
-                {"name": "other", "slot_size": SLOT, "signers": [signer_id(j("other.pub.pem"))],
-                 "cid": "6b1ee3a2-0c6a-4d57-9f0f-9d0c2a3e4b51"},
-            ]}, f)
-        # the attestation policy: nodes are trusted on v1 (their factory image)
+            json.dump({"classes": list(classes)}, f)
         self.ref_dir = j("reference-images")
         os.makedirs(self.ref_dir, exist_ok=True)
-        with open(im.v1, "rb") as src, open(os.path.join(self.ref_dir, "v1.bin"), "wb") as dst:
-            dst.write(src.read())
+        for img in reference_images:
+            with open(img, "rb") as src, \
+                    open(os.path.join(self.ref_dir, os.path.basename(img)), "wb") as dst:
+                dst.write(src.read())
         self.store_dir = j("ota-store")
         self.state_db = j("ota.db")
-        self.key_dir = j("iak")
-        self.pub_dir = j("iak-pub")
-        self.cert_dir = j("node-certs")
-        self.state_dir = j("node-state")
-        for d in (self.key_dir, self.pub_dir, self.cert_dir, self.state_dir):
-            os.makedirs(d, exist_ok=True)
-        self.sim_runs = 0
         self.status_sub = None
 
-    def start(self, interval_s=3600, **over):
+    def start(self, interval_s=3600, chunk_size=2048, nonce_ttl_s=20, **over):
         self.start_gwd(attestation={"required": True, "image_dir": self.ref_dir,
-                                    "signer_keys": self.signers, "nonce_ttl_s": 20,
+                                    "signer_keys": self.signers, "nonce_ttl_s": nonce_ttl_s,
                                     "interval_s": interval_s},
                        ota={"store_dir": self.store_dir, "state_db": self.state_db,
-                            "classes_file": self.classes, "chunk_size": 2048}, **over)
+                            "classes_file": self.classes, "chunk_size": chunk_size}, **over)
         self.wait_gwd_connected()
         if self.status_sub is None:
             cert = self.cloud_ca.issue("monitor")
             self.status_sub = Subscriber(self.env, self.cloud, cert, client_id="ota-status",
                                          topic=f"{PREFIX}/ota/campaigns/+/status")
-
-    def nodes(self, prefix, n, enroll=True):
-        r = self.env.run([program("fleet-sim"), "--iak-dir", self.key_dir, "--nodes", str(n),
-                          "--id-prefix", prefix, "--export-pub", self.pub_dir], check=True)
-        ids = [line.split()[1] for line in r.stdout.splitlines() if line.strip()]
-        node_certs(self.edge_ca, self.cert_dir, ids)
-        for node_id in ids if enroll else ():
-            a = self.ctl("node", "add", "--pub", os.path.join(self.pub_dir, f"{node_id}.pem"),
-                         "--class", CLASS)
-            if a.returncode != 0:
-                raise HarnessError(f"fleetgwctl node add {node_id}: {a.stderr}")
-        return ids
-
-    def fleet_sim(self, prefix, n, faults=(), extra=()):
-        self.sim_runs += 1
-        argv = [program("fleet-sim"), "--broker", f"127.0.0.1:{self.edge.port}",
-                "--nodes", str(n), "--cafile", self.edge_ca.cert_path, "--cert-dir",
-                self.cert_dir, "--server-name", "localhost", "--rate", "0.2", "--count", "0",
-                "--id-prefix", prefix, "--iak-dir", self.key_dir, "--image", self.images.v1,
-                "--boot-key", self.images.pub, "--state-dir", self.state_dir,
-                "--attest-wait-ms", "1000", "--max-attempts", "0"]
-        for f in faults:
-            argv += ["--fault", f]
-        return self.env.spawn(f"fleet-sim-{prefix.rstrip('-')}-{self.sim_runs}",
-                              argv + list(extra))
 
     def verdicts(self, ids):
         nodes = {n["id"]: n for n in self.ctl_json("nodes")["nodes"]}
@@ -175,6 +139,55 @@ class OtaSite(FleetSite):
     def gwd_lines(self, pattern):
         rx = re.compile(pattern)
         return [ln for ln in self.gwd.output().splitlines() if rx.search(ln)]
+
+
+class OtaSite(OtaGateway):
+    """OtaGateway for fleet-sim nodes: test-time signing keys and images (ota_common.Images),
+    classes "sim" and "other", v1 as the reference image, and fleet-sim runs with flash
+    files."""
+
+    def __init__(self, env):
+        self.images = im = Images(env)
+        other = env.path("other.pub.pem")
+        super().__init__(env, signer_pubs=(im.pub, other), classes=[
+            {"name": CLASS, "slot_size": SLOT, "signers": [signer_id(im.pub)],
+             "min_security_counter": 2},
+            {"name": "other", "slot_size": SLOT, "signers": [signer_id(other)],
+             "cid": "6b1ee3a2-0c6a-4d57-9f0f-9d0c2a3e4b51"},
+        ], reference_images=(im.v1,))
+        j = env.path
+        self.key_dir = j("iak")
+        self.pub_dir = j("iak-pub")
+        self.cert_dir = j("node-certs")
+        self.state_dir = j("node-state")
+        for d in (self.key_dir, self.pub_dir, self.cert_dir, self.state_dir):
+            os.makedirs(d, exist_ok=True)
+        self.sim_runs = 0
+
+    def nodes(self, prefix, n, enroll=True):
+        r = self.env.run([program("fleet-sim"), "--iak-dir", self.key_dir, "--nodes", str(n),
+                          "--id-prefix", prefix, "--export-pub", self.pub_dir], check=True)
+        ids = [line.split()[1] for line in r.stdout.splitlines() if line.strip()]
+        node_certs(self.edge_ca, self.cert_dir, ids)
+        for node_id in ids if enroll else ():
+            a = self.ctl("node", "add", "--pub", os.path.join(self.pub_dir, f"{node_id}.pem"),
+                         "--class", CLASS)
+            if a.returncode != 0:
+                raise HarnessError(f"fleetgwctl node add {node_id}: {a.stderr}")
+        return ids
+
+    def fleet_sim(self, prefix, n, faults=(), extra=()):
+        self.sim_runs += 1
+        argv = [program("fleet-sim"), "--broker", f"127.0.0.1:{self.edge.port}",
+                "--nodes", str(n), "--cafile", self.edge_ca.cert_path, "--cert-dir",
+                self.cert_dir, "--server-name", "localhost", "--rate", "0.2", "--count", "0",
+                "--id-prefix", prefix, "--iak-dir", self.key_dir, "--image", self.images.v1,
+                "--boot-key", self.images.pub, "--state-dir", self.state_dir,
+                "--attest-wait-ms", "1000", "--max-attempts", "0"]
+        for f in faults:
+            argv += ["--fault", f]
+        return self.env.spawn(f"fleet-sim-{prefix.rstrip('-')}-{self.sim_runs}",
+                              argv + list(extra))
 
 
 def sim_summary(output):

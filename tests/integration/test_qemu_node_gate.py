@@ -16,16 +16,15 @@
            match); its telemetry, held until the evidence was sent, is relayed to the cloud
            broker and none of it was dropped as "not attested".
 """
-import hashlib
 import json
 import os
 import re
 import subprocess
-import sys
 
-from fleetgw_harness import Env, HarnessError, expect, program, wait_for, run_main
+from fleetgw_harness import Env, expect, program, run_main
 
 from daemon_common import PREFIX, Observer, Site
+from qemu_common import IAK_BANNER, factory
 from test_qemu_node import firmware, start_node, wait_node
 
 
@@ -34,32 +33,14 @@ def main():
     if fwi is None:
         return 1
     qemu, bootloader, image, info, signer_id = fwi
-    src = os.environ["FLEETGW_SOURCE_DIR"]
-    mkflash = os.path.join(src, "agents", "firmware", "mkflash.py")
     ctl = program("fleetgwctl")
     with Env("qemu-node-gate") as env:
         site = Site(env, nodes=())
-        seed = os.urandom(32).hex()
         workdir = env.path("node")
         os.makedirs(workdir)
-        flash = os.path.join(workdir, "fleetgw-flash.bin")
-
-        # factory: first boot in command mode, read the IAK public key from the banner
-        env.run([sys.executable, mkflash, "--primary", image, "--seed", seed, flash], check=True)
-        q, link = start_node(env, site.edge, qemu, bootloader, workdir, "factory")
-        pat = r"agent: iak-public (04[0-9a-f]{128})"
-        wait_node(lambda: re.search(pat, link.output()) and "agent: ready" in link.output(),
-                  "the IAK public key and 'agent: ready' (command mode) on the UART", (q, link))
-        pub = re.search(pat, link.output()).group(1)
-        expect("LINK:BEGIN from the node" not in link.output(),
-               "without provisioning the agent stays in UART command mode")
-        link.stop()
-        q.stop()
-        node_id = hashlib.sha256(bytes.fromhex(pub)).digest()[:16].hex()
-        cert, key = site.edge_ca.issue(node_id)
-        env.run([sys.executable, mkflash, "--primary", image, "--seed", seed, "--node-id",
-                 node_id, "--server-name", "localhost", "--ca", site.edge_ca.cert_path,
-                 "--cert", cert, "--key", key, flash], check=True)
+        # factory: first boot in command mode, the IAK public key from the banner, then the
+        # provisioning record for the node id derived from it
+        node_id, pub, _ = factory(env, site.edge, site.edge_ca, qemu, bootloader, image, workdir)
 
         # gateway with the build's image as the only reference value
         ref = env.path("reference.json")
@@ -82,9 +63,9 @@ def main():
 
         # the node in link mode: connects, sends telemetry, gets challenged, answers
         q, link = start_node(env, site.edge, qemu, bootloader, workdir, "node")
-        wait_node(lambda: re.search(pat, link.output()), "the banner of the provisioned node",
-                  (q, link))
-        expect(re.search(pat, link.output()).group(1) == pub,
+        wait_node(lambda: re.search(IAK_BANNER, link.output()),
+                  "the banner of the provisioned node", (q, link))
+        expect(re.search(IAK_BANNER, link.output()).group(1) == pub,
                "same IAK after provisioning (derived from the same manufacture seed)")
         wait_node(lambda: "LINK:BEGIN from the node" in link.output(), "LINK:BEGIN", (q, link))
         wait_node(lambda: verdict().get("verdict") == "trusted",

@@ -12,24 +12,18 @@ the test powers the board up again on the same flash file); the bootloader insta
 test mode; the agent reconnects, reports testing and attests 0.2.0; on ota-confirm it reports
 confirmed; a new QEMU on the same flash file starts 0.2.0 as confirmed and still attests it.
 """
-import json
 import os
 import re
-import subprocess
 import sys
 import types
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetgw_harness import Env, HarnessError, expect, program, run_main
+from fleetgw_harness import Env, expect, run_main
 from ota_common import Server, start_broker
+from qemu_common import NO_REBOOT, power_up_after_reset, update_image
 from test_qemu_node import NODE, firmware, start_node, wait_node
-
-# A guest reset ends QEMU (the test starts it again on the same flash file: a power cycle).
-# With QEMU resetting in place and the same fleetgw-serial-link, every broker session after
-# the reset was refused by mosquitto ("wrong version number"); see docs/firmware.md.
-NO_REBOOT = ("-no-reboot",)
 
 
 def main():
@@ -37,13 +31,10 @@ def main():
     if fwi is None:
         return 1
     qemu, bootloader, image, info, _ = fwi
-    update = os.path.join(os.path.dirname(image), "update", "fleet-agent-0.2.0.signed.bin")
-    if not os.path.exists(update):
-        print(f"FAIL: {update} missing: the firmware build signs it (agents/firmware)")
+    upd = update_image(image)
+    if upd is None:
         return 1
-    info2 = json.loads(subprocess.run([program("fleetgw-tool"), "image", "info", "--json",
-                                       update], check=True, capture_output=True,
-                                      text=True).stdout)
+    update, info2 = upd
     d1, d2 = info["sha256_tlv"], info2["sha256_tlv"]
     src = os.environ["FLEETGW_SOURCE_DIR"]
 
@@ -85,10 +76,7 @@ def main():
                f"{st.group(2)} bytes over the UART into the secondary slot, verified: staged")
         # The agent resets itself (SYSRESETREQ); QEMU runs with -no-reboot, so the reset ends
         # it and the test powers the board up again (see the module docstring).
-        q.popen.wait()
-        expect(q.popen.returncode == 0, "the node reset itself after staging the image")
-        link.stop()
-        q, link = start_node(env, broker, qemu, bootloader, workdir, "2", NO_REBOOT)
+        q, link, _ = power_up_after_reset(env, broker, qemu, bootloader, workdir, q, link, "2")
         wait_node(lambda: "boot: installing image 0.2.0+0 in test mode" in link.output(),
                   "the bootloader installing 0.2.0", (q, link))
         srv.wait(r"^node-status state=1 version=0\.2\.0\+0", timeout=600,
