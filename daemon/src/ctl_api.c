@@ -33,6 +33,7 @@ static json_object *node_json(const struct registry_node *n, bool with_key)
     json_add_str(o, "id", n->id);
     json_add_str(o, "device_class", n->device_class);
     json_add_str(o, "fw_version", n->fw_version);
+    json_add_str(o, "tags", n->tags);
     json_add_str(o, "verdict", n->verdict);
     json_add_str(o, "reason", n->reason);
     json_add_str(o, "profile", n->profile);
@@ -249,6 +250,38 @@ static json_object *h_node_remove(const struct ctl_request *req, const struct ct
     return o;
 }
 
+/* {"cmd":"node_tag","id":"…","spec":{"tags":"a,b"}}: replaces the node's tags ("" clears). */
+static json_object *h_node_tag(const struct ctl_request *req, const struct ctl_api *api,
+                               json_object *o)
+{
+    json_object *spec = json_tokener_parse(req->spec), *v = NULL;
+    const char *tags = NULL;
+    if (spec != NULL && json_object_object_length(spec) == 1 &&
+        json_object_object_get_ex(spec, "tags", &v) && json_object_is_type(v, json_type_string))
+        tags = json_object_get_string(v);
+    if (tags == NULL || !registry_tags_valid(tags)) {
+        json_object_put(spec);
+        json_object_put(o);
+        return ctl_api_fail("'spec' must be {\"tags\": \"a,b\"}: up to %d tags of 1..%d "
+                            "characters of [A-Za-z0-9._-], comma-separated (\"\" clears)",
+                            REGISTRY_TAGS_COUNT_MAX, REGISTRY_TAG_MAX);
+    }
+    int r = registry_set_tags(api->registry, req->id, tags);
+    if (r == -ENOENT) {
+        json_object_put(spec);
+        json_object_put(o);
+        return ctl_api_fail("node %s is not enrolled", req->id);
+    }
+    if (r < 0) {
+        json_object_put(spec);
+        return registry_fail(o, r);
+    }
+    log_event(LOG_NOTICE, req->id, "tagged", "node tags set to '%s'", tags);
+    json_add_str(o, "tags", tags);
+    json_object_put(spec);
+    return o;
+}
+
 static const struct ctl_command commands[] = {
     {"status", CTL_STATUS, 0, CTL_ROLE_OBSERVE, h_status},
     {"nodes", CTL_NODES, 0, CTL_ROLE_OBSERVE, h_nodes},
@@ -259,6 +292,7 @@ static const struct ctl_command commands[] = {
     {"node_show", CTL_NODE_SHOW, CTL_ARG_ID, CTL_ROLE_OBSERVE, h_node_show},
     {"node_remove", CTL_NODE_REMOVE, CTL_ARG_ID, CTL_ROLE_OPERATE, h_node_remove},
     {"attest", CTL_ATTEST, CTL_ARG_ID, CTL_ROLE_OPERATE, h_attest},
+    {"node_tag", CTL_NODE_TAG, CTL_ARG_ID | CTL_ARG_SPEC, CTL_ROLE_OPERATE, h_node_tag},
     /* OTA (ota_ctl.c) */
     {"ota_stage", CTL_OTA_STAGE, CTL_ARG_FD | CTL_ARG_SPEC, CTL_ROLE_OPERATE, ota_ctl_stage},
     {"ota_images", CTL_OTA_IMAGES, 0, CTL_ROLE_OBSERVE, ota_ctl_images},

@@ -20,6 +20,7 @@ enum ctl_cmd {
     CTL_NODE_REMOVE,
     CTL_ATTEST,
     CTL_NODE_ADD_SYMMETRIC,
+    CTL_NODE_TAG,
     CTL_OTA_STAGE,
     CTL_OTA_IMAGES,
     CTL_OTA_RM,

@@ -9,6 +9,7 @@
  *                             blob and the IAK id go to the daemon)
  *   fleetgwctl [...] node show ID
  *   fleetgwctl [...] node remove ID
+ *   fleetgwctl [...] node tag ID TAG[,TAG...]   ("" clears)
  *   fleetgwctl [...] spool
  *   fleetgwctl [--json] check [--config FILE]   readiness checks, no daemon needed (ops/)
  *   fleetgwctl [...] ota ... | campaign ...      OTA images and campaigns (fleetgwctl_ota.c)
@@ -63,6 +64,8 @@ static void usage(FILE *f)
         "                                 daemon keeps only the sealed blob\n"
         "  node show ID                   one node, with its IAK public key\n"
         "  node remove ID                 remove a node from the registry\n"
+        "  node tag ID TAGS               set a node's tags (a,b; \"\" clears): campaign "
+        "selectors\n"
         "  spool                          spool and down-queue usage, ages, drop counters\n"
         "  attest ID                      challenge an enrolled node now (fresh nonce)\n"
         "  ota stage FILE [--class C] [--recovery] | ota images | ota rm DIGEST\n"
@@ -371,6 +374,7 @@ static void print_node(json_object *o)
     printf("firmware      %s\n", jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-");
     printf("verdict       %s (%s)\n", jstr(o, "verdict"), vt);
     printf("reason        %s\n", jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
+    printf("tags          %s\n", jstr(o, "tags")[0] ? jstr(o, "tags") : "-");
     printf("token profile %s\n", jstr(o, "profile")[0] ? jstr(o, "profile") : "-");
     printf("last seen     %s\n", seen);
     if (strcmp(jstr(o, "iak"), "hmac-sha256") == 0)
@@ -460,6 +464,13 @@ int main(int argc, char **argv)
                (strcmp(b, "show") == 0 || strcmp(b, "remove") == 0) && i + 2 == argc) {
         cmd = strcmp(b, "show") == 0 ? "node_show" : "node_remove";
         json_object_object_add(req, "id", json_object_new_string(argv[i + 1]));
+    } else if (strcmp(a, "node") == 0 && b != NULL && strcmp(b, "tag") == 0 && i + 3 == argc) {
+        /* node tag ID a,b  ("" clears) */
+        cmd = "node_tag";
+        json_object_object_add(req, "id", json_object_new_string(argv[i + 1]));
+        json_object *spec = json_object_new_object();
+        json_object_object_add(spec, "tags", json_object_new_string(argv[i + 2]));
+        json_object_object_add(req, "spec", spec);
     } else if (strcmp(a, "attest") == 0 && b != NULL && i + 1 == argc) {
         cmd = "attest";
         json_object_object_add(req, "id", json_object_new_string(b));
@@ -557,6 +568,8 @@ send:
             printf("enrolled:\n");
         if (json_object_object_get_ex(ans, "node", &n))
             print_node(n);
+    } else if (strcmp(cmd, "node_tag") == 0) {
+        printf("%s tagged '%s'\n", argv[argc - 2], jstr(ans, "tags"));
     } else if (strcmp(cmd, "node_remove") == 0) {
         printf("removed %s\n", argv[argc - 1]);
     } else if (strcmp(cmd, "attest") == 0) {

@@ -3,7 +3,8 @@
  *   fleetgwctl ota stage FILE [--class CLASS] [--recovery]
  *   fleetgwctl ota images
  *   fleetgwctl ota rm DIGEST
- *   fleetgwctl [ota] campaign create --image DIGEST [--id ID] [--class CLASS] [--nodes A,B,..]
+ *   fleetgwctl [ota] campaign create --image DIGEST [--id ID] [--class CLASS]
+ *              [--nodes A,B,.. | --tags T1,T2]
  *              [--waves 1,10%,100%] [--max-parallel N] [--deadline S] [--step-timeout S]
  *              [--retries N] [--backoff S] [--threshold PCT] [--abort-failures N]
  *              [--abort-pct PCT] [--abort-min N] [--recovery] [--raise-floor]
@@ -36,7 +37,8 @@ static void ota_usage(FILE *f)
             "        security counter, version, class, slot size) and store it\n"
             "  ota images                     the stored images\n"
             "  ota rm DIGEST                  remove a stored image (8+ hex digits)\n"
-            "  [ota] campaign create --image DIGEST [--id ID] [--class CLASS] [--nodes A,B,...]\n"
+            "  [ota] campaign create --image DIGEST [--id ID] [--class CLASS]\n"
+            "        [--nodes A,B,... | --tags T1,T2] (every node of the class by default)\n"
             "        [--waves 1,10%%,100%%] [--max-parallel N] [--deadline S] [--step-timeout S]\n"
             "        [--retries N] [--backoff S] [--threshold PCT] [--abort-failures N]\n"
             "        [--abort-pct PCT] [--abort-min N] [--recovery] [--raise-floor]\n"
@@ -147,6 +149,8 @@ static int create_spec(int argc, char **argv, int i, json_object *spec)
             json_object_object_add(spec, "class", json_object_new_string(v));
         } else if (strcmp(o, "--nodes") == 0) {
             json_object_object_add(spec, "nodes", parse_nodes(v));
+        } else if (strcmp(o, "--tags") == 0) {
+            json_object_object_add(spec, "tags", parse_nodes(v));
         } else if (strcmp(o, "--waves") == 0) {
             json_object *w = parse_waves(v);
             if (w == NULL) {

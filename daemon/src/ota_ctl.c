@@ -340,6 +340,7 @@ int ota_spec_parse(const struct ota_ctx *o, const char *json, int64_t now,
                                         "abort_min_executed",
                                         "recovery",
                                         "raise_floor",
+                                        "tags",
                                         NULL};
     const char *id = NULL, *image = NULL, *cls = NULL;
     int r = -EINVAL;
@@ -425,6 +426,11 @@ int ota_spec_parse(const struct ota_ctx *o, const char *json, int64_t now,
         }
         *n_nodes = n;
     }
+    if (json_object_object_get_ex(s, "tags", &v) && *n_nodes > 0) {
+        snprintf(err, errlen, "'tags' and 'nodes' are two selectors: give one");
+        r = -EINVAL;
+        goto out;
+    }
     r = 0;
 out:
     json_object_put(s);
@@ -433,6 +439,8 @@ out:
 
 struct resolve {
     const struct campaign_spec *spec;
+    const char *tags[REGISTRY_TAGS_COUNT_MAX]; /* every one required; none = all */
+    size_t n_tags;
     char version[48];
     struct campaign_target *t;
     size_t n, cap;
@@ -466,12 +474,16 @@ static int add_target(struct resolve *rs, const struct registry_node *n)
     return 0;
 }
 
-/* Every enrolled node of the campaign's class, in the registry's (node id) order. */
+/* Every enrolled node of the campaign's class (with every tag asked for), in the registry's
+ * (node id) order. */
 static int resolve_cb(const struct registry_node *n, void *u)
 {
     struct resolve *rs = u;
     if (strcmp(n->device_class, rs->spec->device_class) != 0)
         return 0;
+    for (size_t i = 0; i < rs->n_tags; i++)
+        if (!registry_has_tag(n, rs->tags[i]))
+            return 0;
     return add_target(rs, n);
 }
 
@@ -494,9 +506,29 @@ json_object *ota_ctl_create(const struct ctl_request *req, const struct ctl_api 
     }
     struct resolve rs = {.spec = &spec};
     version_text(&spec.version, rs.version, sizeof(rs.version));
+    json_object *sj = json_tokener_parse(req->spec), *tv = NULL;
+    if (sj != NULL && json_object_object_get_ex(sj, "tags", &tv)) {
+        size_t nt = json_object_is_type(tv, json_type_array) ? json_object_array_length(tv) : 0;
+        bool bad = nt == 0 || nt > REGISTRY_TAGS_COUNT_MAX || n_only > 0;
+        for (size_t i = 0; !bad && i < nt; i++) {
+            json_object *e = json_object_array_get_idx(tv, i);
+            const char *t =
+                json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "";
+            bad = t[0] == '\0' || strchr(t, ',') != NULL || !registry_tags_valid(t);
+            rs.tags[rs.n_tags++] = t;
+        }
+        if (bad) {
+            json_object_put(sj);
+            json_object_put(ok);
+            return ctl_api_fail("campaign not created: 'tags' must be a list of 1..%d tags "
+                                "([A-Za-z0-9._-]{1,%d}), and not given with 'nodes'",
+                                REGISTRY_TAGS_COUNT_MAX, REGISTRY_TAG_MAX);
+        }
+    }
     rs.cap = n_only > 0 ? n_only : CAMPAIGN_TARGETS_MAX;
     rs.t = calloc(rs.cap, sizeof(*rs.t));
     if (rs.t == NULL) {
+        json_object_put(sj);
         json_object_put(ok);
         return ctl_api_fail("out of memory");
     }
@@ -513,12 +545,14 @@ json_object *ota_ctl_create(const struct ctl_request *req, const struct ctl_api 
             r = add_target(&rs, &n);
     }
     if (r == 0 && rs.n == 0) {
-        snprintf(rs.err, sizeof(rs.err), "no enrolled node is of class %s", spec.device_class);
+        snprintf(rs.err, sizeof(rs.err), "no enrolled node is of class %s%s", spec.device_class,
+                 rs.n_tags > 0 ? " with those tags" : "");
         r = -ENOENT;
     }
     if (r == 0)
         r = campaign_create(o->engine, &spec, rs.t, rs.n, now, rs.err, sizeof(rs.err));
     free(rs.t);
+    json_object_put(sj); /* rs.tags pointed into it */
     if (r < 0) {
         json_object_put(ok);
         return ctl_api_fail("campaign not created: %s", rs.err[0] ? rs.err : strerror(-r));

@@ -47,6 +47,7 @@ static const struct {
 } migrations[] = {
     {"profile", "ALTER TABLE nodes ADD COLUMN profile TEXT NOT NULL DEFAULT ''"},
     {"iak_sealed", "ALTER TABLE nodes ADD COLUMN iak_sealed BLOB"},
+    {"tags", "ALTER TABLE nodes ADD COLUMN tags TEXT NOT NULL DEFAULT ''"},
 };
 
 static int migrate(sqlite3 *db)
@@ -83,7 +84,7 @@ int registry_open(const char *path, struct registry **ret)
                          " last_seen INTEGER NOT NULL DEFAULT 0,"
                          " added INTEGER NOT NULL,"
                          " profile TEXT NOT NULL DEFAULT '',"
-                         " iak_sealed BLOB);",
+                         " iak_sealed BLOB, tags TEXT NOT NULL DEFAULT '');",
                          NULL, NULL, NULL));
     }
     if (rc == 0)
@@ -147,11 +148,12 @@ static void row_to_node(sqlite3_stmt *st, struct registry_node *n)
     n->last_seen = sqlite3_column_int64(st, 7);
     n->added = sqlite3_column_int64(st, 8);
     col_text(st, 9, n->profile, sizeof(n->profile));
+    col_text(st, 11, n->tags, sizeof(n->tags));
 }
 
 #define NODE_COLS                                                                                  \
     "id, iak_pub, device_class, fw_version, verdict, reason, verdict_time, last_seen, added, "     \
-    "profile, iak_sealed"
+    "profile, iak_sealed, tags"
 
 int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
                  int64_t now, struct registry_node *ret)
@@ -284,6 +286,62 @@ int registry_record_verdict(struct registry *r, const char *id, const char *verd
     sqlite3_bind_text(st, 8, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, profile ? profile : "", -1, SQLITE_STATIC);
     rc = sqlite_step_changed(r->db, st);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+bool registry_tags_valid(const char *tags)
+{
+    size_t n = strlen(tags), count = 0, run = 0;
+    if (n > REGISTRY_TAGS_MAX)
+        return false;
+    for (size_t i = 0; i <= n; i++) {
+        char c = tags[i];
+        if (c == ',' || c == '\0') {
+            if (run == 0 && n > 0)
+                return false; /* empty tag: ",a", "a,,b", "a," */
+            if (run > 0)
+                count++;
+            run = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-') ||
+            ++run > REGISTRY_TAG_MAX)
+            return false;
+    }
+    return count <= REGISTRY_TAGS_COUNT_MAX;
+}
+
+bool registry_has_tag(const struct registry_node *n, const char *tag)
+{
+    size_t tl = strlen(tag);
+    for (const char *p = n->tags; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == tl && memcmp(p, tag, tl) == 0)
+            return true;
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+int registry_set_tags(struct registry *r, const char *id, const char *tags)
+{
+    sqlite3_stmt *st = NULL;
+    if (!registry_tags_valid(tags))
+        return -EINVAL;
+    int rc = sqlite_prepare(r->db, "UPDATE nodes SET tags = ? WHERE id = ?", &st);
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_text(st, 1, tags, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sqlite_errno(sqlite3_step(st));
+    if (rc == 0 && sqlite3_changes(r->db) == 0)
+        rc = -ENOENT;
 out:
     sqlite3_finalize(st);
     return rc;

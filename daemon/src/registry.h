@@ -21,6 +21,13 @@
 
 struct registry;
 
+/* Tags: a comma-separated list of up to REGISTRY_TAGS_COUNT_MAX tags of 1..REGISTRY_TAG_MAX
+ * characters of [A-Za-z0-9._-] (an operator's grouping, e.g. site or batch; campaign
+ * selectors match them). */
+#define REGISTRY_TAG_MAX        32
+#define REGISTRY_TAGS_COUNT_MAX 8
+#define REGISTRY_TAGS_MAX       (REGISTRY_TAGS_COUNT_MAX * (REGISTRY_TAG_MAX + 1))
+
 struct registry_node {
     char id[REGISTRY_ID_LEN + 1];
     uint8_t iak_pub[REGISTRY_PUB_LEN];
@@ -40,6 +47,7 @@ struct registry_node {
     uint8_t iak_id[REGISTRY_IAK_ID_LEN];
     uint8_t iak_sealed[REGISTRY_SEALED_MAX];
     size_t iak_sealed_len;
+    char tags[REGISTRY_TAGS_MAX + 1]; /* "" = none */
 };
 
 /* Node id of a 65-byte uncompressed point (0x04 || X || Y). -EINVAL if not uncompressed. */
@@ -74,6 +82,13 @@ int registry_set_verdict(struct registry *r, const char *id, const char *verdict
 int registry_record_verdict(struct registry *r, const char *id, const char *verdict,
                             const char *reason, const char *fw_version, const char *profile,
                             int64_t now, bool seen) __attribute__((warn_unused_result));
+/* Whether tags is a valid tag list ("" = none). */
+bool registry_tags_valid(const char *tags);
+/* Whether the node carries tag. */
+bool registry_has_tag(const struct registry_node *n, const char *tag);
+/* Replaces the node's tags: 0, -EINVAL (not a valid list), -ENOENT. */
+int registry_set_tags(struct registry *r, const char *id, const char *tags)
+    __attribute__((warn_unused_result));
 int registry_touch(struct registry *r, const char *id, int64_t now)
     __attribute__((warn_unused_result));
 /* Calls fn for every node in id order; stops early when fn returns non-zero. */

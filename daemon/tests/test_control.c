@@ -71,7 +71,7 @@ int main(void)
      * exactly its arguments, and a request missing an argument is refused naming it. */
     size_t n = 0;
     const struct ctl_command *t = ctl_commands(&n);
-    CHECK_EQ_INT(n, 17);
+    CHECK_EQ_INT(n, 18);
     for (size_t i = 0; i < n; i++) {
         CHECK(t[i].handler != NULL);
         CHECK(ctl_command_of(t[i].cmd) == &t[i]);
@@ -99,10 +99,10 @@ int main(void)
         /* reading commands observe, changing ones operate */
         CHECK((t[i].role == CTL_ROLE_OPERATE) ==
               (t[i].cmd == CTL_NODE_ADD || t[i].cmd == CTL_NODE_ADD_SYMMETRIC ||
-               t[i].cmd == CTL_NODE_REMOVE || t[i].cmd == CTL_ATTEST || t[i].cmd == CTL_OTA_STAGE ||
-               t[i].cmd == CTL_OTA_RM || t[i].cmd == CTL_CAMPAIGN_CREATE ||
-               t[i].cmd == CTL_CAMPAIGN_HALT || t[i].cmd == CTL_CAMPAIGN_RESUME ||
-               t[i].cmd == CTL_CAMPAIGN_ABORT));
+               t[i].cmd == CTL_NODE_REMOVE || t[i].cmd == CTL_ATTEST || t[i].cmd == CTL_NODE_TAG ||
+               t[i].cmd == CTL_OTA_STAGE || t[i].cmd == CTL_OTA_RM ||
+               t[i].cmd == CTL_CAMPAIGN_CREATE || t[i].cmd == CTL_CAMPAIGN_HALT ||
+               t[i].cmd == CTL_CAMPAIGN_RESUME || t[i].cmd == CTL_CAMPAIGN_ABORT));
     }
     /* OTA arguments: a campaign id, a digest (8..64 hex), a spec object kept as its text */
     CHECK_EQ_INT(parse("{\"cmd\":\"campaign_halt\",\"campaign\":\"c-1.a\"}", &r, err), 0);

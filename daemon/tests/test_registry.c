@@ -64,6 +64,27 @@ int main(void)
     CHECK_EQ_INT(registry_foreach(r, count_cb, &count), 0);
     CHECK_EQ_INT(count, 2);
 
+    /* tags: a valid list replaces the old one, "" clears, anything else changes nothing */
+    CHECK(strcmp(n.tags, "") == 0);
+    CHECK_EQ_INT(registry_set_tags(r, expect, "site-b,batch.7"), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.tags, "site-b,batch.7") == 0);
+    CHECK(registry_has_tag(&n, "site-b") && registry_has_tag(&n, "batch.7"));
+    CHECK(!registry_has_tag(&n, "site") && !registry_has_tag(&n, "batch"));
+    static const char *const bad_tags[] = {
+        ",a", "a,", "a,,b", "a b", "a/b", "123456789012345678901234567890123", "1,2,3,4,5,6,7,8,9"};
+    for (size_t i = 0; i < sizeof(bad_tags) / sizeof(bad_tags[0]); i++) {
+        CHECK(!registry_tags_valid(bad_tags[i]));
+        CHECK_EQ_INT(registry_set_tags(r, expect, bad_tags[i]), -EINVAL);
+    }
+    CHECK(registry_tags_valid("") && registry_tags_valid("1,2,3,4,5,6,7,8"));
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.tags, "site-b,batch.7") == 0);
+    CHECK_EQ_INT(registry_set_tags(r, "0000", "x"), -ENOENT);
+    CHECK_EQ_INT(registry_set_tags(r, expect, ""), 0);
+    CHECK_EQ_INT(registry_get(r, expect, &n), 0);
+    CHECK(strcmp(n.tags, "") == 0 && !registry_has_tag(&n, ""));
+
     CHECK_EQ_INT(
         registry_set_verdict(r, expect, "quarantined", "nonce mismatch", "1.2.3", 200, true), 0);
     CHECK_EQ_INT(registry_get(r, expect, &n), 0);

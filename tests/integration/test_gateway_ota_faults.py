@@ -7,7 +7,8 @@ fleet-sim nodes with flash files and the real bootloader), one scenario after th
  2. an image altered in the store after staging is caught before the next hand-over: the
     campaign fails (image_tampered) and no node gets an offer;
  3. a node that goes silent mid-transfer (offline far beyond its deadline) ends `timed_out`
-    at its deadline and the campaign still reaches a final state;
+    at its deadline and the campaign still reaches a final state (its targets selected by a
+    tag: exactly the tagged nodes of the class);
  4. abort stops every transfer: after `campaign abort` no chunk is served beyond those
     already requested (one chunk round-trip), every node in progress ends failed/aborted;
  5. fleetgwd SIGKILLed mid-campaign resumes where it was and the campaign completes; a node
@@ -108,9 +109,16 @@ def main():
         sim_s = site.fleet_sim("sil-", 1, faults=["all:offline=30,3600"])
         sim_g = site.fleet_sim("sok-", 2)
         site.wait_trusted(silent + good)
-        cid = site.create("--image", v2, "--id", "silent", "--nodes", ",".join(silent + good),
+        # selected by a tag: the other nodes of the class (earlier scenarios) are not targets
+        for i in silent + good:
+            r = site.ctl("node", "tag", i, "site-b,batch-3")
+            expect(r.returncode == 0, f"node {i} tagged ({r.stderr.strip()})")
+        cid = site.create("--image", v2, "--id", "silent", "--tags", "site-b",
                           "--waves", "100%", "--deadline", "25", "--step-timeout", "8",
                           "--retries", "1", "--backoff", "1", "--threshold", "50")
+        targets = sorted(n["node"] for n in site.status(cid, nodes=True).get("nodes", []))
+        expect(targets == sorted(silent + good),
+               f"--tags site-b selected exactly the 3 tagged nodes ({len(targets)} targets)")
         st = site.wait_final(cid, timeout=180)
         ns = node_states(site, cid)
         expect(ns.get(silent[0], {}).get("state") == "timed_out",
