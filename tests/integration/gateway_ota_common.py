@@ -44,8 +44,8 @@ class OtaSite(FleetSite):
     """FleetSite (TPM identity, cloud and edge brokers) plus images, classes, the OTA store
     and the campaign database, and fleet-sim runs with flash files."""
 
-    def __init__(self, env):
-        super().__init__(env)
+    def __init__(self, env, edge_conf=(), edge_acl=()):
+        super().__init__(env, edge_conf=edge_conf, edge_acl=edge_acl)
         self.images = Images(env)
         im = self.images
         j = env.path
