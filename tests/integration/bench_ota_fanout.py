@@ -311,7 +311,12 @@ def report(r):
     print(f"bench ota_fanout {n} nodes cpu during the transfer (s of {gw['staged_s']:.1f} / "
           f"{ref['staged_s']:.1f} s wall): fleetgwd {cg['gwd']:.1f} vs test server "
           f"{cr['srv']:.1f}; broker {cg['broker']:.1f} vs {cr['broker']:.1f}; fleet-sim "
-          f"{cg['sim']:.1f} vs {cr['sim']:.1f}")
+          f"{cg['sim']:.1f} vs {cr['sim']:.1f}; per chunk fleetgwd "
+          f"{1e6 * cg['gwd'] / max(gw['chunks'], 1):.0f} us vs test server "
+          f"{1e6 * cr['srv'] / max(ref['chunks'], 1):.0f} us, broker "
+          f"{1e6 * cg['broker'] / max(gw['chunks'], 1):.0f} us; the three processes used "
+          f"{(cg['gwd'] + cg['broker'] + cg['sim']) / gw['staged_s']:.2f} of 2 cores vs "
+          f"{(cr['srv'] + cr['broker'] + cr['sim']) / ref['staged_s']:.2f}")
     print(f"bench ota_fanout {n} nodes fleetgwd memory: VmRSS before the campaign "
           f"{gw['rss0']} KiB (VmHWM {gw['hwm0']} KiB), VmHWM after {gw['hwm']} KiB, VmRSS "
           f"after {gw['rss_end']} KiB")
