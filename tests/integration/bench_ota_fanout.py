@@ -30,7 +30,9 @@ second, fleetgwd's VmRSS before the campaign and VmHWM after it, CPU seconds of 
 the broker, fleet-sim and the test server during the transfer, where fleetgwd's threads were
 (state and wchan sampled every 10 ms), and the fsync latency of the run's directory.
 
-FLEETGW_BENCH_OTA_NODES overrides the sizes (comma-separated, default "100,500")."""
+FLEETGW_BENCH_OTA_NODES overrides the sizes (comma-separated, default "100,500");
+FLEETGW_BENCH_OTA_STRACE=S counts fleetgwd's system calls (strace -c) for S seconds from 10 s
+into each campaign (a diagnostic: it slows fleetgwd, so that run's times are not figures)."""
 
 import collections
 import os
@@ -48,6 +50,8 @@ BODY = 250 * 1024
 CHUNK = 2048  # OtaSite's ota.chunk_size; the test server is given the same
 TICK = os.sysconf("SC_CLK_TCK")
 POLL = 0.25
+# FLEETGW_BENCH_OTA_STRACE=S: fleetgwd's syscalls counted for S seconds of the transfer
+STRACE = int(os.environ.get("FLEETGW_BENCH_OTA_STRACE", "0"))
 
 
 def cpu_s(pid):
@@ -221,9 +225,14 @@ def gateway(env, site, n, image, digest):
     t0 = time.monotonic()
     cid = site.create("--image", digest[:12], "--id", f"fan-{n}", "--waves", "100%",
                       "--max-parallel", str(n), "--deadline", "900", "--step-timeout", "120")
-    t_staged = c1 = ota1 = None
+    t_staged = c1 = ota1 = trace = None
     while True:
         site.gwd.check_alive()
+        if STRACE and trace is None and time.monotonic() - t0 > 10:
+            trace = subprocess.Popen(["timeout", "-s", "INT", str(STRACE), require("strace"),
+                                      "-f", "-c", "-w", "-p", str(pid)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
         st = site.status(cid)
         c = st.get("counts", {})
         if t_staged is None and sum(c.get(k, 0) for k in ("pending", "offered", "downloading",
@@ -240,6 +249,11 @@ def gateway(env, site, n, image, digest):
     t_done = time.monotonic() - t0
     if sampler.is_alive():
         sampler.stop()
+    if trace is not None:
+        out = trace.communicate(timeout=STRACE + 30)[1]
+        print(f"  strace -c -f -w of fleetgwd for {STRACE} s from 10 s into the campaign "
+              f"(diagnostic: slows fleetgwd, do not compare this run's times):\n" +
+              "\n".join(out.splitlines()[:16]), flush=True)
     c = st.get("counts", {})
     if st["state"] != "completed" or c.get("succeeded") != n:
         raise HarnessError(f"campaign fan-{n}: {st['state']} ({st.get('reason', '')}): {c}")
