@@ -77,7 +77,9 @@ class FleetSite(Site):
     `fleetgwctl identity init` (key created in the TPM at HANDLE) and `fleetgwctl identity csr`,
     signed by a throwaway cloud CA. A `monitor` certificate may read the cloud broker."""
 
-    def __init__(self, env):  # noqa: super().__init__ is replaced, the attributes are the same
+    def __init__(self, env, edge_conf=(), edge_acl=()):  # noqa: super().__init__ replaced
+        """edge_conf, edge_acl: extra mosquitto.conf and ACL lines for the edge broker (the
+        ACL lines follow fleetgwd's superuser block, so a bare `topic` line is fleetgwd's)."""
         self.env = env
         self.tpm = env.start_tpm()
         r = self.tpm.identity("init")
@@ -104,7 +106,7 @@ class FleetSite(Site):
             f.write(secret + "\n")
         env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
                 check=True)
-        self.edge = self.start_edge_like("edge")
+        self.edge = self.start_edge_like("edge", edge_conf, edge_acl)
         self.node_certs = {}
         self.spool = env.path("spool.db")
         self.control_socket = env.path("control.sock")

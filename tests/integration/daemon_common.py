@@ -84,10 +84,13 @@ class Site:
         t.gwd_runs = 0
         return t
 
-    def start_edge_like(self, name):
-        """Another edge broker configured as self.edge (fleetgwd's password, node ACL)."""
+    def start_edge_like(self, name, edge_conf=(), edge_acl=()):
+        """Another edge broker configured as self.edge (fleetgwd's password, node ACL), with
+        extra configuration and ACL lines if given."""
         return self.env.start_mosquitto(self.edge_ca, name=name, superusers=["fleetgwd"],
-                                        extra_conf=[f"password_file {self.edge_pw}"])
+                                        acl_extra=tuple(edge_acl),
+                                        extra_conf=[f"password_file {self.edge_pw}"] +
+                                        list(edge_conf))
 
     def config(self, **over):
         cfg = {

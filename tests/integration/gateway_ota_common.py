@@ -47,8 +47,8 @@ class OtaGateway(FleetSite):
     (attestation.image_dir: copies of reference_images), the OTA store and the campaign
     database; and the helpers to stage, run and watch campaigns."""
 
-    def __init__(self, env, signer_pubs, classes, reference_images):
-        super().__init__(env)
+    def __init__(self, env, signer_pubs, classes, reference_images, edge_conf=(), edge_acl=()):
+        super().__init__(env, edge_conf=edge_conf, edge_acl=edge_acl)
         j = env.path
         self.signers = j("signers.pem")
         with open(self.signers, "w") as out:
@@ -146,10 +146,11 @@ class OtaSite(OtaGateway):
     classes "sim" and "other", v1 as the reference image, and fleet-sim runs with flash
     files."""
 
-    def __init__(self, env):
+    def __init__(self, env, edge_conf=(), edge_acl=()):
         self.images = im = Images(env)
         other = env.path("other.pub.pem")
-        super().__init__(env, signer_pubs=(im.pub, other), classes=[
+        super().__init__(env, edge_conf=edge_conf, edge_acl=edge_acl,
+                         signer_pubs=(im.pub, other), classes=[
             {"name": CLASS, "slot_size": SLOT, "signers": [signer_id(im.pub)],
              "min_security_counter": 2},
             {"name": "other", "slot_size": SLOT, "signers": [signer_id(other)],
