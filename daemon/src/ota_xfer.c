@@ -443,7 +443,10 @@ void ota_xfer_on_message(struct daemon *d, enum relay_kind kind, const char *nod
     default:
         break;
     }
-    run_tick(x);
+    /* the engine's tick (offers to the next nodes, coalesced status) once per loop pass, not
+     * once per node message: with hundreds of nodes downloading, a tick per chunk request
+     * scanned every node in progress for each chunk */
+    kick(x);
 }
 
 /* The gate's verifier asks: does node run (or is about to run) a campaign's image, in test
@@ -497,7 +500,7 @@ void ota_xfer_after_gate(struct daemon *d)
     x->pending = false;
     if (campaign_on_attested(x->ctx.engine, x->p_node, x->p_trusted,
                              x->p_has_measured ? x->p_measured : NULL, x->p_reason, wall_s()) == 0)
-        run_tick(x);
+        kick(x);
 }
 
 void ota_xfer_stats(const struct daemon *d, uint64_t *sent, uint64_t *resent, uint64_t *chunks)
