@@ -210,8 +210,9 @@ int ota_jobdoc_parse(const char *text, size_t len, struct ota_jobdoc *out, char 
     int r = -EINVAL;
     if (o == NULL || je != json_tokener_success || used != len) {
         snprintf(err, errlen, "the job document is not JSON (at byte %zu: %s)", used,
-                 o == NULL || je != json_tokener_success ? json_tokener_error_desc(je)
-                                                         : "text after the object");
+                 je == json_tokener_continue  ? "it ends early"
+                 : je != json_tokener_success ? json_tokener_error_desc(je)
+                                              : "text after the object");
         goto out;
     }
     if (!json_object_is_type(o, json_type_object)) {
