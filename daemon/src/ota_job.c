@@ -45,7 +45,7 @@
 #define OTA_JOBS_ACTIVE_MAX 8
 #define OTA_JOB_SYNC_BYTES  16384u /* progress made durable at least this often */
 #define OTA_JOB_BACKOFF_MAX 8u     /* back-off at most 8 x timeout_ms */
-#define STATE_MAX           (OTA_JOBDOC_MAX * 2 + 4096)
+#define STATE_MAX           (OTA_JOBDOC_MAX * 6 + 4096) /* the document, JSON-escaped */
 
 enum job_phase { PH_IDLE, PH_WAIT_REPLY, PH_BACKOFF };
 
@@ -260,8 +260,10 @@ static void job_request(struct ota_jobs *jm, struct job *j)
     size_t n = ota_job_get_json(j->offset, len, d->cfg.uplink.client_id, body, sizeof(body));
     if (n == 0 ||
         msg_cloud_topic_build(MSG_CLOUD_JOB_GET, prefix, strlen(prefix), j->id, strlen(j->id), NULL,
-                              0, topic, sizeof(topic), NULL) != MSG_OK)
+                              0, topic, sizeof(topic), NULL) != MSG_OK) {
+        j->phase = PH_IDLE; /* cannot happen: the id and the prefix are validated */
         return;
+    }
     /* QoS 0: an answer that does not come is asked for again */
     int rc = mosquitto_publish(d->up, NULL, topic, (int)n, body, 0, false);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -541,7 +543,8 @@ static void on_job(struct ota_jobs *jm, const char *id, const char *text, size_t
     }
     if (len == 0 || state_exists(jm, id))
         return; /* the job ended before (a retained document, delivered again) */
-    struct job *j = job_new(jm, id, text, len);
+    /* an oversized document is refused below and not kept in the state file */
+    struct job *j = job_new(jm, id, text, len <= OTA_JOBDOC_MAX ? len : 0);
     if (j == NULL) {
         log_event(LOG_ERR, NULL, "job_error", "job %s: out of memory", id);
         return;
