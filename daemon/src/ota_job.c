@@ -279,8 +279,9 @@ static void job_request(struct ota_jobs *jm, struct job *j)
     timer_at(j, (uint64_t)j->doc.timeout_ms * 1000u);
 }
 
-/* An unanswered or bad reply: back off, or fail the job after `retries` of them. */
-static void job_failure(struct ota_jobs *jm, struct job *j, const char *why)
+/* An unanswered or bad reply: back off, or fail the job after `retries` of them (reason
+ * no_reply or bad_reply, after the last). */
+static void job_failure(struct ota_jobs *jm, struct job *j, bool bad, const char *why)
 {
     j->attempts++;
     if (j->attempts > j->doc.retries) {
@@ -288,7 +289,7 @@ static void job_failure(struct ota_jobs *jm, struct job *j, const char *why)
         snprintf(detail, sizeof(detail),
                  "%u consecutive requests at offset %u failed (transfer.retries %u); last: %s",
                  (unsigned)j->attempts, (unsigned)j->want_off, (unsigned)j->doc.retries, why);
-        job_end(jm, j, ST_FAILED, "no_reply", detail, NULL, NULL);
+        job_end(jm, j, ST_FAILED, bad ? "bad_reply" : "no_reply", detail, NULL, NULL);
         return;
     }
     uint32_t mult = 1u << (j->attempts - 1 < 3 ? j->attempts - 1 : 3);
@@ -312,7 +313,7 @@ static int job_timer_cb(sd_event_source *s, uint64_t usec, void *u)
         return 0;
     }
     if (j->phase == PH_WAIT_REPLY)
-        job_failure(jm, j, "no reply");
+        job_failure(jm, j, false, "no reply");
     else
         job_request(jm, j);
     return 0;
@@ -464,7 +465,7 @@ static void on_data(struct ota_jobs *jm, const char *id, const uint8_t *p, size_
     if (r < 0) {
         j->bad_replies++;
         log_event(LOG_WARNING, NULL, "job_bad_chunk", "job %s: chunk refused: %s", j->id, err);
-        job_failure(jm, j, err);
+        job_failure(jm, j, true, err);
         return;
     }
     size_t done = 0;

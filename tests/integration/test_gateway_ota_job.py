@@ -17,8 +17,9 @@ MQTT client over mutual TLS that answers the gateway's chunk requests). Proves:
    retained job status says campaign_created and the campaign's says completed;
  - job j-tampered (a tampered image whose file SHA-256 the job names correctly) is
    downloaded and refused at staging (tampered), job j-mismatch (the SHA-256 of other
-   bytes) is refused with digest_mismatch; the store is byte-for-byte as before and no
-   partial download is left."""
+   bytes) is refused with digest_mismatch, job j-size (more bytes than the cloud has) fails
+   after its retries with the short chunk named; the store is byte-for-byte as before and
+   no partial download is left."""
 
 import hashlib
 import json
@@ -172,7 +173,8 @@ def main():
         expect(any(f"offset {SYNC} " in ln for ln in
                    site.gwd_lines(r"job j-v2: download resumed at offset")),
                f"fleetgwd resumed j-v2 at its recorded offset {SYNC}")
-        cloud.serve({"j-v2": im.v2, "j-tampered": im.tampered, "j-mismatch": im.v1})
+        cloud.serve({"j-v2": im.v2, "j-tampered": im.tampered, "j-mismatch": im.v1,
+                     "j-size": im.v1})
         st = cloud.wait_status("j-v2", ("campaign_created", "refused", "failed"))
         expect(st["state"] == "campaign_created" and st.get("campaign") == "j-v2" and
                st.get("image") == im.digest[im.v2],
@@ -225,6 +227,16 @@ def main():
         st = cloud.wait_status("j-mismatch", ("campaign_created", "refused", "failed"))
         expect(st["state"] == "refused" and st.get("reason") == "digest_mismatch",
                f"job j-mismatch: {st['state']} {st.get('reason')} ({st.get('detail')})")
+        # a job naming more bytes than the cloud has: the short last chunk is refused, asked
+        # for again `retries` times, and the job fails with the reason
+        big = dict(image_entry(im.v1), size=os.path.getsize(im.v1) + 100)
+        cloud.publish_job("j-size", {"image": big, "campaign": {"nodes": ids[:1]},
+                                     "transfer": {"block_size": 8192, "timeout_ms": 200,
+                                                  "retries": 2}})
+        st = cloud.wait_status("j-size", ("campaign_created", "refused", "failed"))
+        expect(st["state"] == "failed" and st.get("reason") == "bad_reply" and
+               "were asked for" in st.get("detail", ""),
+               f"job j-size: {st['state']} {st.get('reason')} ({st.get('detail')})")
         expect(store_images(site) == before, "nothing stored by the refused jobs")
         left = sorted(f for f in os.listdir(jobs_dir) if not f.endswith(".state"))
         expect(left == [], f"no partial download left in the jobs directory: {left}")
