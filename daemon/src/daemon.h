@@ -7,6 +7,7 @@
  *   uplink.c    uplink TLS client, write buffer, verify reasons, back-off, spool drain
  *   gate_io.c   carries out the attestation gate's actions (challenge, registry, state)
  *   ota_xfer.c  OTA hand-over: the campaign engine's actions, the nodes' OTA replies, chunks
+ *   ota_job.c   OTA cloud jobs: job documents, the image fetched in chunks over the uplink
  *   ctl_api.c   the control requests (core library; fleetgwd hands it its state) */
 #ifndef FLEETGWD_DAEMON_H
 #define FLEETGWD_DAEMON_H
@@ -114,7 +115,8 @@ struct daemon {
     uint64_t relayed_up, relayed_down;
     char last_status[256];
 
-    struct ota_xfer *ota; /* ota_xfer.c; NULL when OTA is unavailable (logged at start) */
+    struct ota_xfer *ota;      /* ota_xfer.c; NULL when OTA is unavailable (logged at start) */
+    struct ota_jobs *ota_jobs; /* ota_job.c: cloud jobs; NULL when OTA is unavailable */
 
     /* down-queue: cloud -> edge */
     struct downq *downq;
@@ -165,6 +167,15 @@ void ota_xfer_attested(struct daemon *d, const char *node, bool trusted, const u
                        const char *reason);
 void ota_xfer_after_gate(struct daemon *d);
 void ota_xfer_stats(const struct daemon *d, uint64_t *sent, uint64_t *resent, uint64_t *chunks);
+
+/* ota_job.c (after ota_xfer_start: uses its store and engine) */
+int ota_job_start(struct daemon *d) __attribute__((warn_unused_result));
+void ota_job_stop(struct daemon *d);
+/* A message from the uplink: true when it was a job's (document or chunk reply) and was
+ * handled, false when the topic is not a job's. */
+bool ota_job_on_message(struct daemon *d, const char *topic, const void *payload, size_t len);
+/* The uplink connected: subscribes to the jobs' topics and asks again for every download. */
+void ota_job_on_connect(struct daemon *d, struct mosquitto *m);
 
 /* uplink.c */
 int uplink_tls_setup(struct daemon *d) __attribute__((warn_unused_result));

@@ -476,6 +476,8 @@ static int run(struct daemon *d)
                                   .status = ctl_status,
                                   .u = d};
     r = ota_xfer_start(d); /* fills ctl_api.ota, or logs why OTA is unavailable */
+    if (r == 0)
+        r = ota_job_start(d); /* cloud jobs, resuming downloads */
     if (r < 0) {
         log_err("cannot set up OTA: %s", strerror(-r));
         return EX_OSERR;
@@ -602,6 +604,7 @@ int main(int argc, char **argv)
     sd_event_source_disable_unref(d->watchdog);
     sd_event_source_disable_unref(d->flush_post);
     ctl_server_free(d->ctl);
+    ota_job_stop(d);
     ota_xfer_stop(d);
     attest_policy_free(d->policy);
     registry_close(d->registry);

@@ -54,6 +54,15 @@ int ota_spec_parse(const struct ota_ctx *o, const char *json, int64_t now,
                    size_t nodes_cap, size_t *n_nodes, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Creates a campaign from a spec (ota_spec_parse's JSON text), the targets resolved from the
+ * registry (every enrolled node of the image's class, or the spec's "nodes" in their order;
+ * quarantined and already-updated nodes skipped with their reason), then kicks the engine.
+ * Shared by fleetgwctl campaign create and the cloud job path (ota_job.c). 0 with id and
+ * *n_targets, or negative errno with err. */
+int ota_campaign_create(const struct ota_ctx *o, const char *spec_json, int64_t now,
+                        char id[CAMPAIGN_ID_MAX + 1], size_t *n_targets, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Control handlers (ctl_api.c's table). */
 json_object *ota_ctl_stage(const struct ctl_request *req, const struct ctl_api *api,
                            json_object *ok);

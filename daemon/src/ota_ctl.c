@@ -487,26 +487,19 @@ static int resolve_cb(const struct registry_node *n, void *u)
     return add_target(rs, n);
 }
 
-json_object *ota_ctl_create(const struct ctl_request *req, const struct ctl_api *api,
-                            json_object *ok)
+int ota_campaign_create(const struct ota_ctx *o, const char *spec_json, int64_t now,
+                        char id[CAMPAIGN_ID_MAX + 1], size_t *n_targets, char *err, size_t errlen)
 {
-    struct ota_ctx *o = api->ota;
     struct campaign_spec spec;
     char only[SPEC_NODES_MAX][CAMPAIGN_NODE_MAX + 1];
     size_t n_only = 0;
-    char err[256] = "";
-    int64_t now = wall_s();
 
-    if (o == NULL)
-        return no_ota(ok);
-    if (ota_spec_parse(o, req->spec, now, &spec, only, SPEC_NODES_MAX, &n_only, err, sizeof(err)) <
-        0) {
-        json_object_put(ok);
-        return ctl_api_fail("campaign not created: %s", err);
-    }
+    *n_targets = 0;
+    if (ota_spec_parse(o, spec_json, now, &spec, only, SPEC_NODES_MAX, &n_only, err, errlen) < 0)
+        return -EINVAL;
     struct resolve rs = {.spec = &spec};
     version_text(&spec.version, rs.version, sizeof(rs.version));
-    json_object *sj = json_tokener_parse(req->spec), *tv = NULL;
+    json_object *sj = json_tokener_parse(spec_json), *tv = NULL;
     if (sj != NULL && json_object_object_get_ex(sj, "tags", &tv)) {
         size_t nt = json_object_is_type(tv, json_type_array) ? json_object_array_length(tv) : 0;
         bool bad = nt == 0 || nt > REGISTRY_TAGS_COUNT_MAX || n_only > 0;
@@ -519,18 +512,19 @@ json_object *ota_ctl_create(const struct ctl_request *req, const struct ctl_api 
         }
         if (bad) {
             json_object_put(sj);
-            json_object_put(ok);
-            return ctl_api_fail("campaign not created: 'tags' must be a list of 1..%d tags "
-                                "([A-Za-z0-9._-]{1,%d}), and not given with 'nodes'",
-                                REGISTRY_TAGS_COUNT_MAX, REGISTRY_TAG_MAX);
+            snprintf(err, errlen,
+                     "'tags' must be a list of 1..%d tags ([A-Za-z0-9._-]{1,%d}), and not "
+                     "given with 'nodes'",
+                     REGISTRY_TAGS_COUNT_MAX, REGISTRY_TAG_MAX);
+            return -EINVAL;
         }
     }
     rs.cap = n_only > 0 ? n_only : CAMPAIGN_TARGETS_MAX;
     rs.t = calloc(rs.cap, sizeof(*rs.t));
     if (rs.t == NULL) {
         json_object_put(sj);
-        json_object_put(ok);
-        return ctl_api_fail("out of memory");
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
     int r = 0;
     if (n_only == 0)
@@ -554,8 +548,8 @@ json_object *ota_ctl_create(const struct ctl_request *req, const struct ctl_api 
     free(rs.t);
     json_object_put(sj); /* rs.tags pointed into it */
     if (r < 0) {
-        json_object_put(ok);
-        return ctl_api_fail("campaign not created: %s", rs.err[0] ? rs.err : strerror(-r));
+        snprintf(err, errlen, "%s", rs.err[0] ? rs.err : strerror(-r));
+        return r;
     }
     char hex[OTA_DIGEST_HEX + 1];
     hex_encode(spec.digest, OTA_DIGEST_LEN, hex);
@@ -564,8 +558,25 @@ json_object *ota_ctl_create(const struct ctl_request *req, const struct ctl_api 
               spec.device_class, rs.n, spec.n_waves);
     if (o->kick != NULL)
         o->kick(o->u);
-    add_str(ok, "campaign", spec.id);
-    add_int(ok, "targets", (int64_t)rs.n);
+    snprintf(id, CAMPAIGN_ID_MAX + 1, "%s", spec.id);
+    *n_targets = rs.n;
+    return 0;
+}
+
+json_object *ota_ctl_create(const struct ctl_request *req, const struct ctl_api *api,
+                            json_object *ok)
+{
+    char id[CAMPAIGN_ID_MAX + 1], err[256] = "";
+    size_t n = 0;
+
+    if (api->ota == NULL)
+        return no_ota(ok);
+    if (ota_campaign_create(api->ota, req->spec, wall_s(), id, &n, err, sizeof(err)) < 0) {
+        json_object_put(ok);
+        return ctl_api_fail("campaign not created: %s", err);
+    }
+    add_str(ok, "campaign", id);
+    add_int(ok, "targets", (int64_t)n);
     return ok;
 }
 

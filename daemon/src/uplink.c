@@ -85,6 +85,9 @@ static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquit
     struct daemon *d = u;
     char node[RELAY_NODE_MAX + 1];
     char topic[SPOOL_TOPIC_MAX];
+    if (msg->payloadlen >= 0 &&
+        ota_job_on_message(d, msg->topic, msg->payload, (size_t)msg->payloadlen))
+        return;                 /* an OTA job's document or chunk (ota_job.c) */
     d->down_uncommitted = true; /* a drop counter is written too */
     if (!relay_map_down(msg->topic, strlen(msg->topic), d->cfg.uplink.topic_prefix, node,
                         sizeof(node), topic, sizeof(topic))) {
@@ -205,6 +208,7 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
     if (r1 != MOSQ_ERR_SUCCESS || r2 != MOSQ_ERR_SUCCESS)
         log_err("cannot announce/subscribe on the cloud broker: %s",
                 mosquitto_strerror(r1 ? r1 : r2));
+    ota_job_on_connect(d, m);
     log_info("connected to the cloud broker %s:%d; %llu message(s) spooled", d->cfg.uplink.host,
              d->cfg.uplink.port, (unsigned long long)spool_messages(d->spool));
     d->last_sent_id = 0;

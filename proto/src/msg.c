@@ -751,13 +751,18 @@ enum msg_err msg_topic_filter(enum msg_topic topic, const char *node_id, size_t 
 /* The part between "<prefix>/" and "/<id>", and what follows the id. */
 static const struct {
     const char *area;   /* "nodes", "cmd", "gateway", "ota/campaigns" */
-    const char *suffix; /* "/state", "/status", or NULL: "/<sub>" follows */
+    const char *suffix; /* "/state", "/status", "" (the id ends the topic), or NULL: "/<sub>"
+                           follows */
 } cloud_form[MSG_CLOUD__COUNT] = {
     [MSG_CLOUD_NODE_UP] = {"nodes", NULL},
     [MSG_CLOUD_NODE_STATE] = {"nodes", "/state"},
     [MSG_CLOUD_CMD] = {"cmd", NULL},
     [MSG_CLOUD_GATEWAY_STATUS] = {"gateway", "/status"},
     [MSG_CLOUD_CAMPAIGN_STATUS] = {"ota/campaigns", "/status"},
+    [MSG_CLOUD_JOB] = {"ota/jobs", ""},
+    [MSG_CLOUD_JOB_GET] = {"ota/jobs", "/get"},
+    [MSG_CLOUD_JOB_DATA] = {"ota/jobs", "/data"},
+    [MSG_CLOUD_JOB_STATUS] = {"ota/jobs", "/status"},
 };
 
 int msg_cloud_prefix_valid(const char *prefix, size_t len)
@@ -798,7 +803,8 @@ static int cloud_id_valid(enum msg_cloud_topic topic, const char *id, size_t id_
 {
     if (topic == MSG_CLOUD_GATEWAY_STATUS)
         return msg_gateway_id_valid(id, id_len);
-    if (topic == MSG_CLOUD_CAMPAIGN_STATUS)
+    if (topic == MSG_CLOUD_CAMPAIGN_STATUS || topic == MSG_CLOUD_JOB ||
+        topic == MSG_CLOUD_JOB_GET || topic == MSG_CLOUD_JOB_DATA || topic == MSG_CLOUD_JOB_STATUS)
         return msg_campaign_id_valid(id, id_len);
     return msg_node_id_valid(id, id_len);
 }
@@ -902,7 +908,8 @@ enum msg_err msg_cloud_topic_parse(const char *topic, size_t len, const char *pr
         size_t rest = area_room - al - 1u, id_len = 0;
         while (id_len < rest && id[id_len] != '/')
             id_len++;
-        if (id_len == rest)
+        int id_ends = cloud_form[t].suffix != NULL && cloud_form[t].suffix[0] == '\0';
+        if (id_len == rest && !id_ends)
             return MSG_ERR_TOPIC;       /* nothing after the id */
         const char *tail = id + id_len; /* "/..." */
         size_t tail_len = rest - id_len;

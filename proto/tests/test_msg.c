@@ -675,6 +675,10 @@ static void test_cloud_topics(void)
         {MSG_CLOUD_CMD, "n_2", "command", "acme/site1/cmd/n_2/command"},
         {MSG_CLOUD_GATEWAY_STATUS, "gw.1:x", NULL, "acme/site1/gateway/gw.1:x/status"},
         {MSG_CLOUD_CAMPAIGN_STATUS, "c-2026.11", NULL, "acme/site1/ota/campaigns/c-2026.11/status"},
+        {MSG_CLOUD_JOB, "j-7.a", NULL, "acme/site1/ota/jobs/j-7.a"},
+        {MSG_CLOUD_JOB_GET, "j-7.a", NULL, "acme/site1/ota/jobs/j-7.a/get"},
+        {MSG_CLOUD_JOB_DATA, "j-7.a", NULL, "acme/site1/ota/jobs/j-7.a/data"},
+        {MSG_CLOUD_JOB_STATUS, "j-7.a", NULL, "acme/site1/ota/jobs/j-7.a/status"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         size_t sl = ok[i].sub ? strlen(ok[i].sub) : 0;
@@ -766,6 +770,14 @@ static void test_cloud_topics(void)
         {"acme/site1/gateway/gw/state", MSG_ERR_TOPIC},
         {"acme/site1/gateway/gw/status/x", MSG_ERR_TOPIC},
         {"acme/site1/other/n1/x", MSG_ERR_TOPIC},
+        {"acme/site1/ota/jobs", MSG_ERR_TOPIC},
+        {"acme/site1/ota/jobs/", MSG_ERR_TOPIC},
+        {"acme/site1/ota/jobs/j1/", MSG_ERR_TOPIC},
+        {"acme/site1/ota/jobs/j1/put", MSG_ERR_TOPIC},
+        {"acme/site1/ota/jobs/j1/data/x", MSG_ERR_TOPIC},
+        {"acme/site1/ota/jobs/j:1", MSG_ERR_ID},
+        {"acme/site1/ota/jobs//data", MSG_ERR_ID},
+        {"acme/site1/ota/jobs/j+/get", MSG_ERR_ID},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         enum msg_err r = msg_cloud_topic_parse(bad[i].topic, strlen(bad[i].topic), pre, pl, &c);
@@ -780,6 +792,17 @@ static void test_cloud_topics(void)
     CHECK(strcmp(buf, "acme/site1/cmd/+/#") == 0 && len == 18);
     CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_NODE_STATE, pre, pl, buf, sizeof(buf), &len), MSG_OK);
     CHECK(strcmp(buf, "acme/site1/nodes/+/state") == 0);
+    CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_JOB, pre, pl, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "acme/site1/ota/jobs/+") == 0 && len == 21);
+    CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_JOB_DATA, pre, pl, buf, sizeof(buf), &len), MSG_OK);
+    CHECK(strcmp(buf, "acme/site1/ota/jobs/+/data") == 0);
+    /* a job id is a campaign id: '.' allowed, ':' not; a job topic takes no subtopic */
+    CHECK_EQ_INT(
+        msg_cloud_topic_build(MSG_CLOUD_JOB, pre, pl, "j:1", 3, NULL, 0, buf, sizeof(buf), &len),
+        MSG_ERR_ID);
+    CHECK_EQ_INT(
+        msg_cloud_topic_build(MSG_CLOUD_JOB_GET, pre, pl, "j1", 2, "x", 1, buf, sizeof(buf), &len),
+        MSG_ERR_TOPIC);
     CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_GATEWAY_STATUS, pre, pl, buf, 28, &len), MSG_OK);
     CHECK(strcmp(buf, "acme/site1/gateway/+/status") == 0 && len == 27);
     CHECK_EQ_INT(msg_cloud_filter(MSG_CLOUD_NODE_UP, pre, pl, buf, sizeof(buf), &len), MSG_OK);

@@ -281,6 +281,11 @@ enum msg_cloud_topic {
     MSG_CLOUD_GATEWAY_STATUS,  /* <prefix>/gateway/<gw>/status  the gateway's status (retained) */
     MSG_CLOUD_CAMPAIGN_STATUS, /* <prefix>/ota/campaigns/<campaign>/status  an OTA campaign's
                                   status (retained; the id is a campaign id) */
+    MSG_CLOUD_JOB,             /* <prefix>/ota/jobs/<job>       an OTA job document (cloud ->
+                                  gateway; the id is a job id: the campaign id grammar) */
+    MSG_CLOUD_JOB_GET,         /* <prefix>/ota/jobs/<job>/get   the gateway asks for a chunk */
+    MSG_CLOUD_JOB_DATA,        /* <prefix>/ota/jobs/<job>/data  the cloud answers with one */
+    MSG_CLOUD_JOB_STATUS,      /* <prefix>/ota/jobs/<job>/status  the job's status (retained) */
     MSG_CLOUD__COUNT
 };
 
@@ -324,7 +329,8 @@ enum msg_err msg_cloud_topic_parse(const char *topic, size_t len, const char *pr
                                    size_t prefix_len, struct msg_cloud_parsed *out) MSG_MUST_CHECK;
 
 /* MQTT filter for one cloud topic of every node: "<prefix>/cmd/+/#", "<prefix>/nodes/+/state"
- * (NODE_UP: "<prefix>/nodes/+/#"; GATEWAY_STATUS: "<prefix>/gateway/+/status"). */
+ * (NODE_UP: "<prefix>/nodes/+/#"; GATEWAY_STATUS: "<prefix>/gateway/+/status"; JOB:
+ * "<prefix>/ota/jobs/+"; JOB_DATA: "<prefix>/ota/jobs/+/data"). */
 enum msg_err msg_cloud_filter(enum msg_cloud_topic topic, const char *prefix, size_t prefix_len,
                               char *out, size_t cap, size_t *len) MSG_MUST_CHECK;
 
