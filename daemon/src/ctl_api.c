@@ -52,9 +52,38 @@ static json_object *node_json(const struct registry_node *n, bool with_key)
     return o;
 }
 
+/* "outdated": the node runs an older version than the one its class's last completed OTA
+ * campaign installed (that image no longer counts as current); absent when the class has no
+ * completed campaign or OTA is not available. */
+static void add_outdated(json_object *o, const struct registry_node *n, const struct ctl_api *api)
+{
+    struct ota_class_state st;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (api->ota == NULL || campaign_class_state(api->ota->engine, n->device_class, &st) < 0 ||
+        !st.has_current)
+        return;
+    bool known = sscanf(n->fw_version, "%u.%u.%u+%u", &a, &b, &c, &d) == 4;
+    uint64_t node = ((uint64_t)a << 56) | ((uint64_t)b << 48) | ((uint64_t)c << 32) | d;
+    uint64_t cur = ((uint64_t)st.current.major << 56) | ((uint64_t)st.current.minor << 48) |
+                   ((uint64_t)st.current.revision << 32) | st.current.build;
+    char curtext[48];
+    snprintf(curtext, sizeof(curtext), "%u.%u.%u+%u", (unsigned)st.current.major,
+             (unsigned)st.current.minor, (unsigned)st.current.revision, (unsigned)st.current.build);
+    json_object_object_add(o, "outdated", json_object_new_boolean(known && node < cur));
+    json_add_str(o, "class_current", curtext);
+}
+
+struct node_list {
+    json_object *arr;
+    const struct ctl_api *api;
+};
+
 static int node_list_cb(const struct registry_node *n, void *u)
 {
-    json_object_array_add(u, node_json(n, false));
+    struct node_list *l = u;
+    json_object *o = node_json(n, false);
+    add_outdated(o, n, l->api);
+    json_object_array_add(l->arr, o);
     return 0;
 }
 
@@ -141,9 +170,9 @@ static json_object *h_nodes(const struct ctl_request *req, const struct ctl_api 
                             json_object *o)
 {
     (void)req;
-    json_object *arr = json_object_new_array();
-    json_object_object_add(o, "nodes", arr);
-    int r = registry_foreach(api->registry, node_list_cb, arr);
+    struct node_list l = {.arr = json_object_new_array(), .api = api};
+    json_object_object_add(o, "nodes", l.arr);
+    int r = registry_foreach(api->registry, node_list_cb, &l);
     return r < 0 ? registry_fail(o, r) : o;
 }
 
@@ -205,7 +234,9 @@ static json_object *h_node_show(const struct ctl_request *req, const struct ctl_
     }
     if (r < 0)
         return registry_fail(o, r);
-    json_object_object_add(o, "node", node_json(&n, true));
+    json_object *nj = node_json(&n, true);
+    add_outdated(nj, &n, api);
+    json_object_object_add(o, "node", nj);
     return o;
 }
 

@@ -353,15 +353,24 @@ static void print_node_table(json_object *arr)
     size_t n = json_object_array_length(arr);
     printf("%-32s  %-16s  %-10s  %-11s  %-10s  %s\n", "ID", "CLASS", "FIRMWARE", "VERDICT",
            "LAST SEEN", "REASON");
+    size_t old = 0;
     for (size_t i = 0; i < n; i++) {
-        json_object *o = json_object_array_get_idx(arr, i);
-        char seen[32];
+        json_object *o = json_object_array_get_idx(arr, i), *od;
+        char seen[32], fw[80];
+        bool outdated =
+            json_object_object_get_ex(o, "outdated", &od) && json_object_get_boolean(od);
+        old += outdated;
         ago(jint(o, "last_seen"), seen, sizeof(seen));
+        snprintf(fw, sizeof(fw), "%s%s", jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-",
+                 outdated ? "*" : "");
         printf("%-32s  %-16s  %-10s  %-11s  %-10s  %s\n", jstr(o, "id"), jstr(o, "device_class"),
-               jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-", jstr(o, "verdict"), seen,
-               jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
+               fw, jstr(o, "verdict"), seen, jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
     }
     printf("%zu node(s)\n", n);
+    if (old > 0)
+        printf("* %zu node(s) run an image older than their class's current one (the last "
+               "completed OTA campaign's)\n",
+               old);
 }
 
 static void print_node(json_object *o)
@@ -371,7 +380,11 @@ static void print_node(json_object *o)
     ago(jint(o, "verdict_time"), vt, sizeof(vt));
     printf("id            %s\n", jstr(o, "id"));
     printf("device class  %s\n", jstr(o, "device_class"));
-    printf("firmware      %s\n", jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-");
+    json_object *od;
+    bool outdated = json_object_object_get_ex(o, "outdated", &od) && json_object_get_boolean(od);
+    printf("firmware      %s%s%s%s\n", jstr(o, "fw_version")[0] ? jstr(o, "fw_version") : "-",
+           outdated ? " (older than its class's current image " : "",
+           outdated ? jstr(o, "class_current") : "", outdated ? ")" : "");
     printf("verdict       %s (%s)\n", jstr(o, "verdict"), vt);
     printf("reason        %s\n", jstr(o, "reason")[0] ? jstr(o, "reason") : "-");
     printf("tags          %s\n", jstr(o, "tags")[0] ? jstr(o, "tags") : "-");

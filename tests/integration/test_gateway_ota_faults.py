@@ -128,6 +128,16 @@ def main():
                all(ns.get(i, {}).get("state") == "succeeded" for i in good),
                f"the campaign still ends: {st['state']} ({st.get('reason', '')}), the others "
                f"{[ns.get(i, {}).get('state') for i in good]}")
+        # the completed campaign made 2.0.0 the class's current image: nodes left on 1.0.0
+        # (wave 2 of the halted campaigns) are flagged, the updated ones are not
+        nodes = {n["id"]: n for n in site.ctl_json("nodes")["nodes"]}
+        expect(nodes[rest[0]].get("outdated") is True and nodes[good[0]].get("outdated") is False
+               and nodes[good[0]].get("class_current") == "2.0.0+0",
+               f"nodes on 1.0.0 flagged outdated, updated ones not (class current "
+               f"{nodes[good[0]].get('class_current')})")
+        r = site.ctl("node", "show", rest[0])
+        expect("older than its class's current image 2.0.0+0" in r.stdout,
+               "fleetgwctl node show says so")
         sim_s.stop(signal.SIGKILL)
         sim_g.stop(signal.SIGTERM)
 
