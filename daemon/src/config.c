@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "config.h"
+#include "jsonutil.h"
 #include "readfile.h"
 
 #include <errno.h>
@@ -265,27 +266,6 @@ static int fail_line(struct config_error *err, const char *name, unsigned line, 
     err->key[0] = '\0';
     snprintf(err->message, sizeof(err->message), "%s:%u: %s", name, line, reason);
     return -EINVAL;
-}
-
-static const char *json_type_word(json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_null:
-        return "null";
-    case json_type_boolean:
-        return "a boolean";
-    case json_type_double:
-        return "a decimal number";
-    case json_type_int:
-        return "an integer";
-    case json_type_object:
-        return "an object";
-    case json_type_array:
-        return "an array";
-    case json_type_string:
-        return "a string";
-    }
-    return "an unknown type";
 }
 
 /* MQTT client ids and the topic prefix follow proto's topic grammar (docs/protocol.md 2.2). */

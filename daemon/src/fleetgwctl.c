@@ -319,13 +319,13 @@ out:
     return ans;
 }
 
-static const char *jstr(json_object *o, const char *k)
+const char *jstr(json_object *o, const char *k)
 {
     json_object *v;
     return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
 }
 
-static int64_t jint(json_object *o, const char *k)
+int64_t jint(json_object *o, const char *k)
 {
     json_object *v;
     return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;

@@ -47,18 +47,6 @@ static void ota_usage(FILE *f)
             "  [ota] campaign halt ID | resume ID | abort ID\n");
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
 static bool parse_uint(const char *s, int64_t *ret)
 {
     char *end = NULL;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,18 +45,29 @@ void log_setup(int max_priority)
     log_max = max_priority;
 }
 
+/* false when priority is not logged; else msg holds the formatted sentence. */
+static bool log_format(int priority, char *msg, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static bool log_format(int priority, char *msg, size_t cap, const char *fmt, va_list ap)
+{
+    if (priority > log_max)
+        return false;
+    if (log_to_journal < 0)
+        log_setup(log_max);
+    vsnprintf(msg, cap, fmt, ap);
+    return true;
+}
+
 void log_event(int priority, const char *node, const char *reason, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
 
-    if (priority > log_max)
-        return;
-    if (log_to_journal < 0)
-        log_setup(log_max);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    bool on = log_format(priority, msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (!on)
+        return;
 
     if (log_to_journal == 1) {
         /* sd_journal_send takes "FIELD=value" printf-style pairs, NULL terminated. */
@@ -86,13 +98,11 @@ void log_campaign(int priority, const char *campaign, const char *node, const ch
     char msg[1024];
     va_list ap;
 
-    if (priority > log_max)
-        return;
-    if (log_to_journal < 0)
-        log_setup(log_max);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    bool on = log_format(priority, msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (!on)
+        return;
     if (log_to_journal == 1) {
         sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", priority, "CAMPAIGN=%s", campaign,
                         "NODE_ID=%s", node != NULL ? node : "", "REASON=%s",

@@ -3,6 +3,7 @@
  * watching, halting, resuming and aborting campaigns. */
 #define _GNU_SOURCE
 #include "ota.h"
+#include "jsonutil.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -118,22 +119,10 @@ static json_object *no_ota(json_object *ok)
                         "(see the daemon's log)");
 }
 
-/* Optional members of a spec object, each type-checked; unknown keys refused. */
+/* Unknown keys in a control request's spec are refused. */
 static int spec_keys_known(json_object *o, const char *const *known, char *err, size_t errlen)
 {
-    json_object_object_foreach(o, k, v)
-    {
-        (void)v;
-        bool found = false;
-        for (size_t i = 0; known[i] != NULL; i++)
-            if (strcmp(k, known[i]) == 0)
-                found = true;
-        if (!found) {
-            snprintf(err, errlen, "unknown key '%.40s' in the request", k);
-            return -EINVAL;
-        }
-    }
-    return 0;
+    return json_keys_known(o, "the request", known, err, errlen);
 }
 
 static int spec_str(json_object *o, const char *key, const char **ret, size_t max, char *err,

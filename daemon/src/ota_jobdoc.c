@@ -1,6 +1,7 @@
 /* ota_jobdoc.c: parsing and checking the cloud job path's outside bytes (ota_jobdoc.h). */
 #define _GNU_SOURCE
 #include "ota_jobdoc.h"
+#include "jsonutil.h"
 
 #include <errno.h>
 #include <fleetgw/crypto.h>
@@ -9,24 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int keys_known(json_object *o, const char *where, const char *const *known, char *err,
-                      size_t errlen)
-{
-    json_object_object_foreach(o, k, v)
-    {
-        (void)v;
-        bool found = false;
-        for (size_t i = 0; known[i] != NULL; i++)
-            if (strcmp(k, known[i]) == 0)
-                found = true;
-        if (!found) {
-            snprintf(err, errlen, "unknown key '%.40s' in %s", k, where);
-            return -EINVAL;
-        }
-    }
-    return 0;
-}
 
 static int get_hex32(json_object *o, const char *key, bool required, bool *has, uint8_t out[32],
                      char *err, size_t errlen)
@@ -129,7 +112,7 @@ static int parse_image(json_object *im, struct ota_jobdoc *out, char *err, size_
 {
     static const char *const known[] = {"sha256", "size", "version", "class", "digest", NULL};
     json_object *v;
-    if (keys_known(im, "'image'", known, err, errlen) < 0 ||
+    if (json_keys_known(im, "'image'", known, err, errlen) < 0 ||
         get_hex32(im, "sha256", true, NULL, out->sha256, err, errlen) < 0 ||
         get_hex32(im, "digest", false, &out->has_digest, out->digest, err, errlen) < 0 ||
         get_uint(im, "image", "size", &out->size, 1, IMAGE_MAX_LEN, true, err, errlen) < 0)
@@ -220,14 +203,14 @@ int ota_jobdoc_parse(const char *text, size_t len, struct ota_jobdoc *out, char 
         goto out;
     }
     json_object *im, *c, *t;
-    if (keys_known(o, "the job document", known, err, errlen) < 0 ||
+    if (json_keys_known(o, "the job document", known, err, errlen) < 0 ||
         get_object(o, "image", true, &im, err, errlen) < 0 ||
         get_object(o, "campaign", true, &c, err, errlen) < 0 ||
         get_object(o, "transfer", false, &t, err, errlen) < 0 ||
         parse_image(im, out, err, errlen) < 0 || parse_campaign(c, out, err, errlen) < 0)
         goto out;
     if (t != NULL &&
-        (keys_known(t, "'transfer'", tknown, err, errlen) < 0 ||
+        (json_keys_known(t, "'transfer'", tknown, err, errlen) < 0 ||
          get_uint(t, "transfer", "block_size", &out->block_size, OTA_JOB_BLOCK_MIN,
                   OTA_JOB_BLOCK_MAX, false, err, errlen) < 0 ||
          get_uint(t, "transfer", "timeout_ms", &out->timeout_ms, 100, 600000, false, err, errlen) <

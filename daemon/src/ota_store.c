@@ -2,6 +2,7 @@
  * content-addressed store. Library code: returns errors, never logs. */
 #define _GNU_SOURCE
 #include "ota_store.h"
+#include "jsonutil.h"
 #include "readfile.h"
 
 #include <dirent.h>
@@ -39,27 +40,6 @@ static int cls_fail(char *err, size_t errlen, const char *fmt, ...)
         va_end(ap);
     }
     return -EINVAL;
-}
-
-static const char *type_word(json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_null:
-        return "null";
-    case json_type_boolean:
-        return "a boolean";
-    case json_type_double:
-        return "a decimal number";
-    case json_type_int:
-        return "an integer";
-    case json_type_object:
-        return "an object";
-    case json_type_array:
-        return "an array";
-    case json_type_string:
-        return "a string";
-    }
-    return "an unknown type";
 }
 
 static bool valid_class_name(const char *s, size_t n)
@@ -119,7 +99,7 @@ static int class_int(json_object *v, const char *where, const char *key, int64_t
 {
     if (!json_object_is_type(v, json_type_int))
         return cls_fail(err, errlen, "%s: key '%s': expected an integer, found %s", where, key,
-                        type_word(v));
+                        json_type_word(v));
     errno = 0;
     int64_t x = json_object_get_int64(v);
     if (errno != 0 || x < lo || x > hi)
@@ -147,7 +127,7 @@ static int class_signers(json_object *v, const char *where, struct ota_class *c,
 {
     if (!json_object_is_type(v, json_type_array))
         return cls_fail(err, errlen, "%s: key 'signers': expected an array, found %s", where,
-                        type_word(v));
+                        json_type_word(v));
     size_t n = json_object_array_length(v);
     if (n < 1 || n > OTA_CLASS_SIGNERS)
         return cls_fail(err, errlen, "%s: key 'signers': %zu entries, expected 1..%d", where, n,
@@ -179,7 +159,7 @@ static int parse_class(json_object *o, size_t idx, struct ota_class *c, char *er
     memset(c, 0, sizeof(*c));
     snprintf(where, sizeof(where), "classes[%zu]", idx);
     if (!json_object_is_type(o, json_type_object))
-        return cls_fail(err, errlen, "%s: expected an object, found %s", where, type_word(o));
+        return cls_fail(err, errlen, "%s: expected an object, found %s", where, json_type_word(o));
     json_object *nv = NULL;
     if (!json_object_object_get_ex(o, "name", &nv))
         return cls_fail(err, errlen, "%s: key 'name' is required and missing", where);
@@ -296,7 +276,7 @@ int ota_classes_parse(const char *text, size_t len, struct ota_classes *out, cha
     }
     if (!json_object_is_type(root, json_type_object)) {
         r = cls_fail(err, errlen, "the top level must be an object {\"classes\": [...]}, found %s",
-                     type_word(root));
+                     json_type_word(root));
         goto out;
     }
     json_object *arr = NULL;
@@ -313,7 +293,8 @@ int ota_classes_parse(const char *text, size_t len, struct ota_classes *out, cha
         goto out;
     }
     if (!json_object_is_type(arr, json_type_array)) {
-        r = cls_fail(err, errlen, "key 'classes': expected an array, found %s", type_word(arr));
+        r = cls_fail(err, errlen, "key 'classes': expected an array, found %s",
+                     json_type_word(arr));
         goto out;
     }
     size_t n = json_object_array_length(arr);
