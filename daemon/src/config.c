@@ -160,7 +160,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->control.socket, sizeof(cfg->control.socket), "/run/fleetgw/control.sock");
     cfg->control.group[0] = '\0'; /* the daemon's own group */
     snprintf(cfg->log.level, sizeof(cfg->log.level), "info");
-    cfg->attestation.required = false;
+    cfg->attestation.required = true; /* fail closed: turning it off is explicit */
     cfg->attestation.nonce_ttl_s = 60;
     cfg->attestation.interval_s = 24 * 3600;
     cfg->attestation.profiles = CONFIG_PROFILES_ALL;
@@ -471,8 +471,9 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
     if (cfg->attestation.required && cfg->attestation.reference_file[0] == '\0' &&
         cfg->attestation.image_dir[0] == '\0')
         return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation", "reference_file",
-                    "attestation.required is true and needs attestation.reference_file or "
-                    "attestation.image_dir");
+                    "attestation.required is true (the default: only attested nodes are "
+                    "relayed) and needs attestation.reference_file or attestation.image_dir; "
+                    "\"required\": false relays unattested nodes (not for production)");
     if ((cfg->attestation.image_dir[0] != '\0') != (cfg->attestation.signer_keys[0] != '\0'))
         return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation",
                     cfg->attestation.image_dir[0] ? "signer_keys" : "image_dir",

@@ -88,7 +88,7 @@ struct config {
         char group[CONFIG_STR_MAX];
     } control;
     struct {
-        bool required;                        /* relay only trusted nodes (default false) */
+        bool required; /* relay only trusted nodes (default true: fail closed) */
         char reference_file[CONFIG_PATH_MAX]; /* reference values + lifecycle policy */
         char image_dir[CONFIG_PATH_MAX];      /* OTA store: signed images = reference values */
         char signer_keys[CONFIG_PATH_MAX];    /* PEM P-256 public keys the images must verify */

@@ -155,8 +155,17 @@ int main(void)
     CHECK_EQ_INT(parse(variant("\"required\": false", "\"required\": 0"), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
     CHECK(strstr(err.message, "expected true or false") != NULL);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"nonce_ttl_s\": 30"), &cfg, &err), 0);
-    CHECK(!cfg.attestation.required); /* the default */
+    /* fail closed: required is the default, so a config without reference values is refused,
+     * saying how to turn attestation off explicitly */
+    CHECK_EQ_INT(parse(variant("\"required\": false", "\"nonce_ttl_s\": 30"), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
+    CHECK(strstr(err.message, "the default") != NULL &&
+          strstr(err.message, "\"required\": false") != NULL);
+    CHECK_EQ_INT(parse(variant("\"required\": false",
+                               "\"nonce_ttl_s\": 30, \"reference_file\": \"/etc/r.json\""),
+                       &cfg, &err),
+                 0);
+    CHECK(cfg.attestation.required); /* the default */
     CHECK_EQ_INT(parse(variant("\"required\": false", "\"required\": true"), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
     CHECK(strcmp(err.key, "attestation.reference_file") == 0);
@@ -168,54 +177,71 @@ int main(void)
     CHECK_EQ_INT(cfg.attestation.nonce_ttl_s, 60);
     CHECK_EQ_INT(cfg.attestation.interval_s, 86400);
     /* Re-attestation interval: 5 s .. 30 days (5 s lets a test see an unanswered challenge). */
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"interval_s\": 5"), &cfg, &err), 0);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"required\": false, \"interval_s\": 5"), &cfg, &err),
+        0);
     CHECK_EQ_INT(cfg.attestation.interval_s, 5);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"interval_s\": 4"), &cfg, &err), -22);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"required\": false, \"interval_s\": 4"), &cfg, &err),
+        -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
     CHECK(strcmp(err.key, "attestation.interval_s") == 0);
     CHECK(strstr(err.message, "out of range [5, 2592000]") != NULL);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"interval_s\": 2592001"), &cfg, &err), -22);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"required\": false, \"interval_s\": 2592001"), &cfg,
+              &err),
+        -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
 
     /* Token profiles: all three by default; a subset; every refusal names the key. */
     CHECK_EQ_INT(parse(good, &cfg, &err), 0);
     CHECK_EQ_INT(cfg.attestation.profiles, CONFIG_PROFILES_ALL);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [\"PSA_IOT_PROFILE_1\", "
-                                                      "\"tag:psacertified.org,2023:psa#tfm\"]"),
+    CHECK_EQ_INT(parse(variant("\"required\": false",
+                               "\"required\": false, \"profiles\": [\"PSA_IOT_PROFILE_1\", "
+                               "\"tag:psacertified.org,2023:psa#tfm\"]"),
                        &cfg, &err),
                  0);
     CHECK_EQ_INT(cfg.attestation.profiles,
                  (1u << TOKEN_PROFILE_PSA_IOT_1) | (1u << TOKEN_PROFILE_RFC9783));
-    CHECK_EQ_INT(
-        parse(variant("\"required\": false", "\"profiles\": [\"http://arm.com/psa/2.0.0\"]"), &cfg,
-              &err),
-        0);
+    CHECK_EQ_INT(parse(variant("\"required\": false",
+                               "\"required\": false, \"profiles\": [\"http://arm.com/psa/2.0.0\"]"),
+                       &cfg, &err),
+                 0);
     CHECK_EQ_INT(cfg.attestation.profiles, 1u << TOKEN_PROFILE_PSA_2_0_0);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": []"), &cfg, &err), -22);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"required\": false, \"profiles\": []"), &cfg, &err),
+        -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
     CHECK(strcmp(err.key, "attestation.profiles") == 0);
     CHECK(strstr(err.message, "empty") != NULL);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [\"psa-2.0\"]"), &cfg, &err),
-                 -22);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"required\": false, \"profiles\": [\"psa-2.0\"]"),
+              &cfg, &err),
+        -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
     CHECK(strstr(err.message, "'psa-2.0' is not a PSA token profile") != NULL);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"required\": false, \"profiles\": "
+                                             "[\"PSA_IOT_PROFILE_1\", \"PSA_IOT_PROFILE_1\"]"),
+              &cfg, &err),
+        -22);
+    CHECK(strstr(err.message, "listed twice") != NULL);
     CHECK_EQ_INT(parse(variant("\"required\": false",
-                               "\"profiles\": [\"PSA_IOT_PROFILE_1\", \"PSA_IOT_PROFILE_1\"]"),
+                               "\"required\": false, \"profiles\": \"PSA_IOT_PROFILE_1\""),
                        &cfg, &err),
                  -22);
-    CHECK(strstr(err.message, "listed twice") != NULL);
-    CHECK_EQ_INT(
-        parse(variant("\"required\": false", "\"profiles\": \"PSA_IOT_PROFILE_1\""), &cfg, &err),
-        -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
-    CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [1]"), &cfg, &err), -22);
+    CHECK_EQ_INT(
+        parse(variant("\"required\": false", "\"required\": false, \"profiles\": [1]"), &cfg, &err),
+        -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_TYPE);
     /* reloadable: a SIGHUP applies a new list at once */
     {
         struct config run, next;
         char fixed[128];
         CHECK_EQ_INT(parse(good, &run, &err), 0);
-        CHECK_EQ_INT(parse(variant("\"required\": false", "\"profiles\": [\"PSA_IOT_PROFILE_1\"]"),
+        CHECK_EQ_INT(parse(variant("\"required\": false",
+                                   "\"required\": false, \"profiles\": [\"PSA_IOT_PROFILE_1\"]"),
                            &next, &err),
                      0);
         CHECK_EQ_INT(config_reload_apply(&run, &next, fixed, sizeof(fixed)), 0);

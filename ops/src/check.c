@@ -357,6 +357,13 @@ int check_collect(const struct check_options *opt, struct check_list *rep)
     if (config_load(o.config_path, full, &err) < 0)
         check_set(r, "config", CHECK_FAIL, "fix the file (fleetgwd.conf(5) documents every key)",
                   "%s (fleetgwd would exit %d)", err.message, (int)err.exit_code);
+    else if (!full->attestation.required)
+        check_set(r, "config", CHECK_WARN,
+                  "remove \"required\": false (attestation is required by default) and give "
+                  "attestation.reference_file or attestation.image_dir",
+                  "%s is valid, but attestation.required is false: every node on a valid topic "
+                  "is relayed without attestation",
+                  o.config_path);
     else
         check_set(r, "config", CHECK_OK, NULL, "%s is valid", o.config_path);
 

@@ -256,7 +256,7 @@ static const struct check_result *find(const struct check_list *rep, const char 
 static void test_config_errors(void)
 {
     struct check_list rep;
-    char p[300], ca[300], text[1024];
+    char p[300], ca[300], text[2048];
     struct check_options opt = {.config_path = p};
 
     path_in_tmp(p, sizeof(p), "absent.conf");
@@ -300,7 +300,8 @@ static void test_config_errors(void)
     append_cert(ca, "test CA", -1, 3000);
     snprintf(text, sizeof(text),
              "{\"uplink\": {\"host\": \"127.0.0.1\", \"port\": 1, \"ca_file\": \"%s\",\n"
-             " \"cert_file\": \"%s.absent\", \"key\": \"%s\", \"client_id\": \"gw\"}}\n",
+             " \"cert_file\": \"%s.absent\", \"key\": \"%s\", \"client_id\": \"gw\"},\n"
+             " \"attestation\": {\"required\": false}}\n",
              ca, ca, ca);
     write_text(p, text);
     CHECK(check_collect(&opt, &rep) == 0);
@@ -335,13 +336,18 @@ static void test_full_run(void)
     write_text(keyfile, "placeholder: the checks never read key files\n");
     int ufd = unix_listener(sock);
 
-    /* Key in a file: TPM and identity WARN, the rest OK -> exit 3. */
+    /* Key in a file: TPM and identity WARN, the rest OK -> exit 3. Attestation on (the
+     * default) with a reference file. */
+    char ref[300];
+    path_in_tmp(ref, sizeof(ref), "reference.json");
+    write_text(ref, "{\"lifecycles\": [\"secured\"], \"reference_values\": []}\n");
     snprintf(text, sizeof(text),
              "{\"uplink\": {\"host\": \"127.0.0.1\", \"port\": %d, \"ca_file\": \"%s\",\n"
              " \"cert_file\": \"%s\", \"key\": \"%s\", \"client_id\": \"gw-test\"},\n"
              " \"edge\": {\"socket\": \"%s\"},\n"
-             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536}}\n",
-             port, ca, cert, keyfile, sock, spool);
+             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536},\n"
+             " \"attestation\": {\"reference_file\": \"%s\"}}\n",
+             port, ca, cert, keyfile, sock, spool, ref);
     write_text(conf, text);
     struct check_options opt = {.config_path = conf};
     CHECK(check_collect(&opt, &rep) == 0);
@@ -379,7 +385,8 @@ static void test_full_run(void)
              "{\"uplink\": {\"host\": \"127.0.0.1\", \"port\": %d, \"ca_file\": \"%s\",\n"
              " \"cert_file\": \"%s\", \"key\": \"handle:0x81000001\", \"tcti\": \"%s\",\n"
              " \"client_id\": \"gw-test\"},\n"
-             " \"edge\": {\"socket\": \"%s\"}, \"spool\": {\"path\": \"%s\"}}\n",
+             " \"edge\": {\"socket\": \"%s\"}, \"spool\": {\"path\": \"%s\"},\n"
+             " \"attestation\": {\"required\": false}}\n",
              port, ca, cert, tcti, sock, spool);
     write_text(conf, text);
     buf = NULL;
@@ -397,6 +404,12 @@ static void test_full_run(void)
     CHECK(json_object_object_get_ex(tpm, "status", &v) &&
           strcmp(json_object_get_string(v), "fail") == 0);
     CHECK(json_object_object_get_ex(tpm, "action", &v) && json_object_get_string_len(v) > 0);
+    /* attestation turned off: valid, but "config" warns and says how to turn it on */
+    json_object *cfgc = json_object_array_get_idx(checks, 0);
+    CHECK(json_object_object_get_ex(cfgc, "status", &v) &&
+          strcmp(json_object_get_string(v), "warn") == 0);
+    CHECK(json_object_object_get_ex(cfgc, "message", &v) &&
+          strstr(json_object_get_string(v), "attestation.required is false") != NULL);
     json_object *disk = json_object_array_get_idx(checks, 7);
     CHECK(json_object_object_get_ex(disk, "status", &v) &&
           strcmp(json_object_get_string(v), "ok") == 0);

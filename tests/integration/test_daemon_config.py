@@ -126,7 +126,16 @@ def main():
         r = subprocess.run([program("fleetgwctl"), "--json", "check", "--config", write(text)],
                            capture_output=True, text=True, timeout=120)
         cfg_check = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "config"][0]
-        expect(cfg_check["status"] == "ok", f"and passes a valid one: {cfg_check}")
+        expect(cfg_check["status"] == "warn" and "attestation.required is false" in
+               cfg_check["message"],
+               f"a valid one with attestation turned off passes with a warning: {cfg_check}")
+        # fail closed: without "required": false and without reference values, no start
+        r = subprocess.run([gwd, "--check-config", "--config",
+                            write(text.replace('"required": false', '"nonce_ttl_s": 30'))],
+                           capture_output=True, text=True, timeout=60)
+        expect(r.returncode == 81 and "the default" in r.stderr,
+               f"attestation is required by default: no reference values, no start "
+               f"({r.stderr.strip()})")
         r = subprocess.run([gwd, "--bogus"], capture_output=True, text=True, timeout=60)
         expect(r.returncode == 64, f"an unknown option is a usage error, exit 64 (got {r.returncode})")
     return 0

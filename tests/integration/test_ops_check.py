@@ -68,7 +68,12 @@ class LongCA:
 
 
 def write_conf(env, name, broker, tpm, ca, cert, key=f"handle:{HANDLE}"):
+    # attestation is required by default (fail closed): it needs its reference values
+    ref = env.path("reference.json")
+    with open(ref, "w") as f:
+        json.dump({"lifecycles": ["secured"], "reference_values": []}, f)
     conf = {
+        "attestation": {"reference_file": ref},
         "uplink": {"host": "127.0.0.1", "port": broker.port, "ca_file": ca.cert_path,
                    "cert_file": cert, "key": key, "tcti": tpm.tcti, "client_id": "gw-test"},
         "edge": {"socket": broker.socket_path},
