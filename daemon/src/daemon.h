@@ -39,7 +39,10 @@
  * often 20-100) the broker stops sending while that fsync runs, so the window, not the
  * disk, bounded the throughput. With a wider window the broker keeps sending during the
  * fsync and the next commit covers more messages. */
-#define EDGE_RECEIVE_MAX      1000
+#define EDGE_RECEIVE_MAX 1000
+/* Bytes beyond a node message's payload in its MQTT PUBLISH (fixed header, topic of at most
+ * MSG_TOPIC_MAX, packet id, properties): the edge's Maximum Packet Size is payload + this. */
+#define EDGE_PACKET_OVERHEAD  1024u
 #define UP_BUFFERED_READS_MAX 4096     /* uplink loop_read calls per wakeup for buffered TLS */
 #define COMMIT_DELAY_US       20000ULL /* group commit of deletes and counters */
 #define DOWN_INFLIGHT_MAX     16       /* cloud commands published to the edge, not yet PUBACKed */

@@ -139,6 +139,16 @@ int edge_connect(struct daemon *d)
             mosquitto_property *props = NULL;
             rc =
                 mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, UINT32_MAX);
+            /* Maximum Packet Size: the broker never sends fleetgwd a packet larger than the
+             * largest node message it takes (a telemetry message of limits.max_message_bytes,
+             * or evidence) plus room for the topic and the MQTT header, so an oversized
+             * message is never read into memory here. */
+            uint32_t biggest = (uint32_t)d->cfg.limits.max_message_bytes;
+            if (biggest < MSG_TOKEN_MAX + 16u)
+                biggest = MSG_TOKEN_MAX + 16u;
+            if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+                                                  biggest + EDGE_PACKET_OVERHEAD);
             if (rc == MOSQ_ERR_SUCCESS)
                 rc = mosquitto_connect_bind_v5(d->edge, host, port, d->cfg.edge.keepalive, NULL,
                                                props);
