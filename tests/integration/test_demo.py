@@ -25,7 +25,19 @@ def main():
     expect(r.returncode == 0, f"make demo exits 0 (got {r.returncode})")
     expect(lines and lines[-1].startswith("demo: OK: 20 trusted node(s) delivered 400/400"),
            "the last line says all 400 messages of the 20 trusted nodes were delivered")
-    expect(len(lines) < 60, f"the report is short: {len(lines)} lines")
+    expect(len(lines) < 80, f"the report is short: {len(lines)} lines")
+    expect(any(line.startswith("  ok ota stage a tampered copy of an image: refused, tampered")
+               for line in lines) and
+           any(line.startswith("  ok ota stage an image signed by an unknown key: refused, "
+                               "unknown_signer") for line in lines),
+           "staging refuses the tampered image and the unknown signer, with their reasons")
+    expect(any(line.startswith("  ok campaign demo-v2 completed") for line in lines) and
+           any("20/20 re-attested after the reboot: trusted, firmware 2.0.0+0" in line
+               for line in lines),
+           "the 3-wave campaign completes and all 20 nodes are trusted on 2.0.0+0")
+    expect(any(line.startswith("  ok campaign demo-canary halted") for line in lines),
+           "the campaign with the failing canary halts")
+    expect(any(line.startswith("summary:") for line in lines), "it ends with a summary table")
     expect(sum(" trusted (fw " in line for line in lines) == 20 and
            sum(" quarantined: " in line for line in lines) == 3 and
            any("unknown key" in line and "not enrolled" in line for line in lines),
@@ -35,7 +47,12 @@ def main():
            "it names the gateway identity (TPM handle, key fingerprint)")
     expect(not any(line.startswith(" BAD") for line in lines), "no expectation failed")
 
-    r = demo("--nodes", "2", "--count", "3", "--break-good-nodes")
+    r = demo("--nodes", "1000")
+    err = r.stderr.splitlines()
+    expect(r.returncode == 2 and err and err[-1].endswith("--nodes: 1000 is outside 1..200")
+           and len(err) <= 4, "a bad --nodes value: one line plus the usage")
+
+    r = demo("--quick", "--break-good-nodes")
     expect(r.returncode == 1 and "demo: FAILED: " in r.stdout and
            "quarantined (fw" in r.stdout,
            "with the good nodes reporting a wrong measurement the demo fails and says why")
