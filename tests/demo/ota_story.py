@@ -51,25 +51,24 @@ def progress_text(st):
 def watch(site, cid, say, tty, timeout=600):
     """Narrates the campaign once a second until it is final; returns (status, seconds)."""
     t0 = time.monotonic()
-    last, printed = None, 0
+    shown, printed = None, 0
     deadline = t0 + timeout
     while True:
         site.gwd.check_alive()
         st = site.status(cid)
         text = progress_text(st)
         now = time.monotonic() - t0
+        final = st["state"] in FINAL
         if tty:
             sys.stdout.write(f"\r    {now:4.0f}s {text}\033[K")
             sys.stdout.flush()
-        elif text != last and printed < 6:
+        elif text != shown and (printed < 6 or final):  # bounded: a few lines, and the end
             say(f"    {now:4.0f}s {text}")
+            shown = text
             printed += 1
-        last = text
-        if st["state"] in FINAL:
+        if final:
             if tty:
                 sys.stdout.write("\n")
-            elif printed >= 6:
-                say(f"    {now:4.0f}s {text}")
             return st, now
         if time.monotonic() > deadline:
             raise HarnessError(f"campaign {cid} not final after {timeout} s: {text}")
