@@ -60,7 +60,41 @@ def main():
     expect(r.returncode == 1 and "demo: FAILED: " in r.stdout and
            "quarantined (fw" in r.stdout,
            "with the good nodes reporting a wrong measurement the demo fails and says why")
+
+    keep()
     return 0
+
+
+def keep():
+    """--keep: everything stays up and answers the printed fleetgwctl lines until SIGTERM,
+    which tears it all down (the temporary directories are gone) with exit 0."""
+    import re
+    import signal
+    import time
+    p = subprocess.Popen([os.path.join(ROOT, "scripts", "demo.sh"), build_dir(), "--quick",
+                          "--keep"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    lines = []
+    for line in p.stdout:  # bounded: the demo ends or prints "stop it:"
+        lines.append(line.rstrip("\n"))
+        if line.startswith("stop it:"):
+            break
+    print("\n".join(lines), flush=True)
+    ctl = [ln.split() for ln in lines if ln.strip().endswith(" nodes") and "--socket" in ln]
+    expect(len(ctl) == 2, "--keep prints a fleetgwctl nodes line for each gateway")
+    r = subprocess.run(ctl[-1], capture_output=True, text=True, timeout=60)
+    expect(r.returncode == 0 and r.stdout.count(" 2.0.0+0 ") == 2,
+           f"the kept OTA gateway answers: 2 nodes on 2.0.0+0 ({r.stderr.strip()})")
+    dirs = set(re.findall(r"(/\S+/fleetgw-demo-[^/\s]+)/", "\n".join(lines)))
+    expect(dirs and all(os.path.isdir(d) for d in dirs), f"its directories exist: {dirs}")
+    p.send_signal(signal.SIGTERM)
+    rest = p.stdout.read()
+    p.wait(timeout=120)
+    print(rest, flush=True)
+    time.sleep(0.5)
+    expect(p.returncode == 0 and "stopping everything the demo started" in rest,
+           f"SIGTERM stops it, exit {p.returncode}")
+    expect(not any(os.path.exists(d) for d in dirs), "and removes its directories")
 
 
 if __name__ == "__main__":
