@@ -38,8 +38,14 @@ check: test asan
 bench: build
 	cd $(BUILD) && ctest --output-on-failure -L bench -V
 
-demo: build
-	scripts/demo.sh $(BUILD)
+# The build's own output goes to a log file, so the story is not interleaved with it.
+demo:
+	@mkdir -p $(BUILD)
+	@echo "demo: building (output in $(BUILD)/demo-build.log)"
+	@$(MAKE) --no-print-directory build >$(BUILD)/demo-build.log 2>&1 || \
+	    { tail -n 20 $(BUILD)/demo-build.log; \
+	      echo "demo: the build failed; the whole log: $(BUILD)/demo-build.log" >&2; exit 1; }
+	@scripts/demo.sh $(BUILD)
 
 deb: deps
 	scripts/make-deb.sh

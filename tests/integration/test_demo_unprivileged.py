@@ -20,7 +20,7 @@ from fleetgw_harness import build_dir, expect, require, run_main
 
 SRC = os.environ.get("FLEETGW_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-DEMO_ARGS = ["--nodes", "2", "--count", "3"]
+DEMO_ARGS = ["--quick"]  # 2 good nodes, 3 messages each
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
