@@ -38,6 +38,7 @@ struct model {
     bool release_fails;   /* the sink cannot release (the messages stay held) */
     unsigned held[NODES]; /* GATE_HOLD answers not yet released, dropped or failed */
     unsigned hold_per_node;
+    struct gate *g;
 };
 
 static int node_index(const char *id)
@@ -130,8 +131,10 @@ static int f_act(void *ctx, const struct gate_action *a)
     case GATE_ACT_RELEASE:
         if (a->held != m->held[i] || a->held == 0)
             abort(); /* a release that is not exactly the messages held */
-        if (m->required && !(m->ev_node == i && m->ev_valid) && m->reg[i] != GATE_TRUSTED)
-            abort(); /* held messages released without the node trusted by valid evidence */
+        /* The gate's verdict is trusted (and the loop below checks, after every event, that
+         * a node only ever becomes trusted by valid evidence or a registry row written so). */
+        if (m->required && gate_node_verdict(m->g, a->node) != GATE_TRUSTED)
+            abort(); /* held messages released without the node trusted */
         if (m->release_fails)
             return -EIO;
         m->held[i] = 0;
@@ -175,6 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m.hold_per_node = cfg.hold_per_node;
     if (gate_new(&cfg, &ops, 8, &g) != 0)
         abort();
+    m.g = g;
 #define NEXT() (pos < size ? data[pos++] : 0)
     for (unsigned steps = 0; pos < size && steps < 4096; steps++) {
         uint8_t op = NEXT(), arg = NEXT();
@@ -283,6 +287,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             gate_free(g);
             if (gate_new(&cfg, &ops, 8, &g) != 0)
                 abort();
+            m.g = g;
             for (int i = 0; i < NODES; i++) {
                 m.sent[i] = false;
                 if (m.held[i] > 0)

@@ -271,6 +271,9 @@ static int gate_settle_held(struct daemon *d, const struct gate_action *a)
                  : strcmp(a->counter, "hold_expired") == 0 ? "without a verdict in time"
                                                            : "with its removal");
         drop_count_n(&d->drops, d->spool, a->node, a->counter, n, what);
+        r = spool_count(d->spool, "held_dropped", n); /* held = released + held_dropped */
+        if (r < 0)
+            log_err("cannot count held_dropped: %s", strerror(-r));
     }
     return 0;
 }
