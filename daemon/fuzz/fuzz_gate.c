@@ -307,6 +307,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort(); /* outstanding without the sink having accepted a challenge */
             if (gate_node_held(g, names[i]) != m.held[i])
                 abort(); /* the gate's count of held messages is not the sink's */
+            if (m.required && m.held[i] > 0 && v == GATE_NONE && !gate_node_challenged(g, names[i]))
+                abort(); /* held under no outstanding challenge: nothing bounds them */
             if (i == 3 && v != GATE_UNLOADED && v != GATE_NOT_ENROLLED)
                 abort(); /* a node that is not enrolled has no verdict */
         }

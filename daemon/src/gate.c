@@ -109,9 +109,16 @@ void gate_free(struct gate *g)
     free(g);
 }
 
+static void held_settle(struct gate *g, struct gate_node *n);
+
 void gate_reload(struct gate *g, const struct gate_config *cfg)
 {
     g->cfg = *cfg;
+    /* Held messages under the new parameters (attestation.required may have changed): one
+     * walk of the node table per reload. */
+    for (size_t i = 0; i < g->max_nodes; i++)
+        if (g->nodes[i].used && g->nodes[i].held > 0)
+            held_settle(g, &g->nodes[i]);
 }
 
 /* ---- node table ---- */
@@ -185,7 +192,9 @@ static void held_drop(struct gate *g, struct gate_node *n, const char *reason)
 }
 
 /* Held messages follow the verdict: released when trusted, dropped when quarantined or no
- * longer enrolled; kept while there is none (or the registry cannot be read). */
+ * longer enrolled; kept while there is none under an outstanding challenge (whose expiry
+ * bounds them) or the registry cannot be read; dropped when there is none and nothing
+ * bounds them (e.g. a trusted verdict that was not persisted, lost at a registry reload). */
 static void held_settle(struct gate *g, struct gate_node *n)
 {
     if (n->held == 0)
@@ -196,6 +205,8 @@ static void held_settle(struct gate *g, struct gate_node *n)
         held_drop(g, n, "quarantined");
     else if (n->verdict == GATE_NOT_ENROLLED)
         held_drop(g, n, "not_enrolled");
+    else if (n->verdict == GATE_NONE && !n->challenge_out)
+        held_drop(g, n, "hold_expired");
 }
 
 /* Loads the node's enrollment and verdict (re-checked every 2 s for a node that is not
@@ -552,6 +563,8 @@ int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, in
         challenge_end(n); /* replaced: a late answer to it is not judged */
     n->last_challenge_us = 0;
     challenge(g, n, now_us, wall);
+    if (!n->challenge_out && n->verdict != GATE_TRUSTED)
+        held_drop(g, n, "hold_expired"); /* held under no challenge: nothing bounds them */
     return n->challenge_out ? 0 : -ENOTCONN;
 }
 
@@ -580,22 +593,17 @@ void gate_restore_held(struct gate *g, const char *node, uint64_t held, uint64_t
     struct gate_node *n = node_lookup(g, node, true);
     if (n == NULL || held == 0)
         return; /* node table full: the rows stay held in the spool (a restart retries) */
+    node_load(g, n, now_us);
     n->held = held > UINT32_MAX - n->held ? UINT32_MAX : n->held + (unsigned)held;
-    node_load(g, n, now_us); /* settles them when the node has a verdict */
-    /* Settled; or kept: the registry cannot be read, or a release is still to be done. */
-    if (n->held == 0 || n->verdict != GATE_NONE)
-        return;
-    if (!g->cfg.required) {
-        held_release(g, n);
-        return;
+    if (n->verdict == GATE_NONE && g->cfg.required) {
+        if (g->cfg.judging)
+            challenge(g, n, now_us, wall);
+        if (!n->challenge_out)
+            note(g, n->id, LOG_WARNING, "hold_expired",
+                 "held messages dropped at start: the node has no verdict and cannot be "
+                 "challenged");
     }
-    if (g->cfg.judging)
-        challenge(g, n, now_us, wall);
-    if (!n->challenge_out) {
-        note(g, n->id, LOG_WARNING, "hold_expired",
-             "held messages dropped at start: the node has no verdict and cannot be challenged");
-        held_drop(g, n, "hold_expired");
-    }
+    held_settle(g, n); /* by the verdict; kept under the challenge, or if unreadable */
 }
 
 bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t interval_s)

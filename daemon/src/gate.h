@@ -191,7 +191,9 @@ int gate_new(const struct gate_config *cfg, const struct gate_ops *ops, size_t m
              struct gate **ret) __attribute__((warn_unused_result));
 void gate_free(struct gate *g);
 
-/* Policy reloaded: new parameters; every cached verdict, challenge and bucket is kept. */
+/* Policy reloaded: new parameters; every cached verdict, challenge and bucket is kept; held
+ * messages are settled under the new parameters (released if attestation is no longer
+ * required). */
 void gate_reload(struct gate *g, const struct gate_config *cfg);
 
 /* A node message on fleet/<node>/up/...: relay or drop (may challenge the node). */

@@ -14,7 +14,12 @@ good nodes connecting at once (--ramp-ms 0). Proves:
  - the held-message bookkeeping adds up exactly: held = released + held_dropped, and the
    spool holds nothing at the end (fleetgwctl spool: held 0 message(s), 0 bytes).
 
-FLEETGW_HOLD_NODES sets the number of good nodes (default 200; the issue's storm is 2000)."""
+A node must stay connected until it can answer its challenge (fleet-sim leaves once its
+last message is acknowledged): each sends `count` messages at `rate` per second, so it stays
+count/rate seconds. A node that leaves before its challenge reaches it cannot be trusted,
+and its held messages are dropped when the nonce expires (hold_expired), as they must be.
+FLEETGW_HOLD_NODES sets the number of good nodes (default 200; the issue's storm is 2000),
+FLEETGW_HOLD_RATE their rate (default 1/s; slower keeps them longer under a larger storm)."""
 
 import os
 import sys
@@ -28,7 +33,7 @@ from fleetgw_harness import Env, expect  # noqa: E402
 
 def main():
     good = int(os.environ.get("FLEETGW_HOLD_NODES", "200"))
-    count, rate = 5, 5.0
+    count, rate = 5, float(os.environ.get("FLEETGW_HOLD_RATE", "1"))
     with Env("fleet-hold") as env:
         t0 = time.monotonic()
         res = fleet_scenario.run(env, good=good, count=count, rate=rate, attest_wait_ms=0,
