@@ -697,6 +697,30 @@ static void test_hold_restore(void)
     gate_free(g);
 }
 
+/* Held messages are never left without a bound: an operator's challenge that cannot be sent
+ * drops them; a reload that turns attestation.required off releases them. */
+static void test_hold_bounds(void)
+{
+    struct fake f = {.enrolled = {"n1", "n2"}};
+    struct gate *g = mk(&f, &cfg_hold);
+
+    CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1000).decision, GATE_HOLD);
+    f.challenge_rc = -ENOTCONN;
+    CHECK_EQ_INT(gate_request_challenge(g, "n1", 11 * S, 1001), -ENOTCONN);
+    CHECK_EQ_INT(f.dropped_expired, 1);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 0);
+    f.challenge_rc = 0;
+    CHECK_EQ_INT(gate_on_up(g, "n2", 12 * S, 1002).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_on_up(g, "n2", 12 * S, 1002).decision, GATE_HOLD);
+    struct gate_config off = cfg_hold;
+    off.required = false;
+    gate_reload(g, &off);
+    CHECK_EQ_INT(f.released, 2);
+    CHECK_EQ_INT(gate_node_held(g, "n2"), 0);
+    CHECK_EQ_INT(gate_on_up(g, "n2", 13 * S, 1003).decision, GATE_RELAY);
+    gate_free(g);
+}
+
 static void test_strings(void)
 {
     for (int r = 0; r < GATE_REASON__COUNT; r++) {
@@ -728,6 +752,7 @@ int main(void)
     test_hold_drop();
     test_hold_release_retry();
     test_hold_restore();
+    test_hold_bounds();
     test_strings();
     return check_finish();
 }
