@@ -62,6 +62,10 @@ def main():
         expect(sp.get("held_messages") == 0 and sp.get("held_bytes") == 0,
                f"nothing held at the end: {sp.get('held_messages')} message(s), "
                f"{sp.get('held_bytes')} B")
+        r = res["site"].ctl("spool")
+        expect(r.returncode == 0 and "held          0 message(s), 0 of 16777216 bytes" in r.stdout
+               and "released" in r.stdout,
+               f"fleetgwctl spool shows what is held and the counters:\n{r.stdout}")
         rc = res["site"].gwd.stop()
         expect(rc == 0, "fleetgwd stops cleanly")
     return 0
