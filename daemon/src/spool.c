@@ -15,7 +15,8 @@
  * (win_end == id - 1) and has room; when the drain runs past it, or replays from an older
  * id, it is refilled from the database with one query for up to REFILL_ROWS rows. So the
  * relay path reads nothing back in the steady state, and a replay after an outage reads in
- * batches. */
+ * batches. Held rows (spool_hold) are never in it: "every row" means every row that is not
+ * held, and a held append only moves win_end. */
 #define WINDOW_MAX_MSGS  8192
 #define WINDOW_MAX_BYTES (8 * 1024 * 1024)
 #define REFILL_ROWS      512
@@ -56,7 +57,7 @@ struct spool {
     struct win_msg **win; /* ring: win[(win_head + i) % WINDOW_MAX_MSGS], i < win_n */
     unsigned win_head, win_n;
     size_t win_bytes;
-    int64_t win_from, win_end; /* the window holds every row with id in (win_from, win_end] */
+    int64_t win_from, win_end; /* every row not held with id in (win_from, win_end] */
 
     int64_t *acks; /* ascending in practice; sorted at commit */
     size_t n_acks, cap_acks;
