@@ -38,7 +38,7 @@ def main():
         t0 = time.monotonic()
         res = fleet_scenario.run(env, good=good, count=count, rate=rate, attest_wait_ms=0,
                                  good_extra=["--ramp-ms", "0"],
-                                 attestation={"hold_per_node": 64},
+                                 attestation={"hold_per_node": 64, "nonce_ttl_s": 120},
                                  settle_s=120 + good, sim_wait_s=300 + good)
         elapsed = time.monotonic() - t0
         for ok, line in fleet_scenario.judge(res):
