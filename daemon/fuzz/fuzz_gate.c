@@ -5,6 +5,10 @@
  * still outstanding and unexpired), or by loading a trusted verdict that was persisted under
  * that same rule. Also: a verdict is never persisted unless it was just judged or expired,
  * and an outstanding challenge is always one the sink accepted.
+ * Held messages (issue 15): a held message is never released unless its node is trusted by
+ * that same rule (or attestation is not required any more); a node's message is never
+ * relayed while messages of it are held (the order per node); a release or drop covers
+ * exactly the messages held; the per-node bound holds.
  *
  * Input: a sequence of events, each one opcode byte and its argument bytes. */
 #include "gate.h"
@@ -30,6 +34,11 @@ struct model {
     int ev_node;   /* node of an evidence event, -1 otherwise */
     bool ev_valid; /* its evidence is valid for that node's outstanding nonce */
     bool may_persist;
+    bool required;        /* the gate's cfg.required */
+    bool release_fails;   /* the sink cannot release (the messages stay held) */
+    unsigned held[NODES]; /* GATE_HOLD answers not yet released, dropped or failed */
+    unsigned hold_per_node;
+    struct gate *g;
 };
 
 static int node_index(const char *id)
@@ -119,6 +128,22 @@ static int f_act(void *ctx, const struct gate_action *a)
             return m->persist_rc;
         m->reg[i] = a->verdict;
         return 0;
+    case GATE_ACT_RELEASE:
+        if (a->held != m->held[i] || a->held == 0)
+            abort(); /* a release that is not exactly the messages held */
+        /* The gate's verdict is trusted (and the loop below checks, after every event, that
+         * a node only ever becomes trusted by valid evidence or a registry row written so). */
+        if (m->required && gate_node_verdict(m->g, a->node) != GATE_TRUSTED)
+            abort(); /* held messages released without the node trusted */
+        if (m->release_fails)
+            return -EIO;
+        m->held[i] = 0;
+        return 0;
+    case GATE_ACT_DROP_HELD:
+        if (a->held != m->held[i] || a->held == 0 || a->counter == NULL)
+            abort();
+        m->held[i] = 0;
+        return 0;
     case GATE_ACT_PUBLISH:
     case GATE_ACT_COUNT:
     case GATE_ACT_NOTE:
@@ -140,7 +165,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .interval_s = 20,
                               .per_node_rate = 1000,
                               .per_node_burst = 1000,
-                              .evidence_max = 64};
+                              .evidence_max = 64,
+                              .hold_per_node = 2};
     struct gate_ops ops = {f_load, f_verify, f_peek, f_random, f_act, &m};
     struct gate *g = NULL;
     uint64_t now = 1000000;
@@ -148,8 +174,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 0;
 
     memset(&m, 0, sizeof(m));
+    m.required = cfg.required;
+    m.hold_per_node = cfg.hold_per_node;
     if (gate_new(&cfg, &ops, 8, &g) != 0)
         abort();
+    m.g = g;
 #define NEXT() (pos < size ? data[pos++] : 0)
     for (unsigned steps = 0; pos < size && steps < 4096; steps++) {
         uint8_t op = NEXT(), arg = NEXT();
@@ -163,11 +192,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m.ev_valid = false;
         m.may_persist = false;
 
-        switch (op % 10) {
-        case 0:
+        switch (op % 12) {
+        case 0: {
             m.may_persist = true; /* an expired challenge found on the message */
-            (void)gate_on_up(g, id, now, wall);
+            struct gate_outcome o = gate_on_up(g, id, now, wall);
+            if (o.decision == GATE_RELAY && m.held[node] > 0)
+                abort(); /* relayed ahead of the node's held messages */
+            if (o.decision == GATE_HOLD && ++m.held[node] > m.hold_per_node)
+                abort(); /* over the per-node bound */
             break;
+        }
         case 1:
             m.may_persist = true;
             (void)gate_on_status(g, id, now, wall);
@@ -224,6 +258,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cfg.nonce_ttl_s = 1 + (arg >> 2) % 8;
             cfg.interval_s = 1 + NEXT() % 60;
             cfg.per_node_rate = 1 + NEXT();
+            cfg.hold_per_node = NEXT() % 4;
+            m.required = cfg.required;
+            if (cfg.hold_per_node > m.hold_per_node)
+                m.hold_per_node = cfg.hold_per_node; /* held before the reload stay */
             gate_reload(g, &cfg);
             break;
         case 6:
@@ -237,6 +275,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 8:
             m.challenge_rc = (arg & 1) ? -ENOTCONN : 0;
             m.persist_rc = (arg & 2) ? -EIO : 0;
+            m.release_fails = (arg & 4) != 0;
+            break;
+        case 10: /* the caller could not store a held message */
+            gate_hold_failed(g, id);
+            if (m.held[node] > 0)
+                m.held[node]--;
+            break;
+        case 11: /* a restart with held rows: a fresh gate, the model's registry kept */
+            m.may_persist = true;
+            gate_free(g);
+            if (gate_new(&cfg, &ops, 8, &g) != 0)
+                abort();
+            m.g = g;
+            for (int i = 0; i < NODES; i++) {
+                m.sent[i] = false;
+                if (m.held[i] > 0)
+                    gate_restore_held(g, names[i], m.held[i], now, wall);
+            }
             break;
         default:
             (void)gate_touch_due(g, id, wall, arg % 5);
@@ -249,6 +305,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort(); /* trusted without valid evidence for its own outstanding nonce */
             if (gate_node_challenged(g, names[i]) && !m.sent[i])
                 abort(); /* outstanding without the sink having accepted a challenge */
+            if (gate_node_held(g, names[i]) != m.held[i])
+                abort(); /* the gate's count of held messages is not the sink's */
+            if (m.required && m.held[i] > 0 && v == GATE_NONE && !gate_node_challenged(g, names[i]))
+                abort(); /* held under no outstanding challenge: nothing bounds them */
             if (i == 3 && v != GATE_UNLOADED && v != GATE_NOT_ENROLLED)
                 abort(); /* a node that is not enrolled has no verdict */
         }

@@ -93,7 +93,9 @@ struct config {
         char image_dir[CONFIG_PATH_MAX];      /* OTA store: signed images = reference values */
         char signer_keys[CONFIG_PATH_MAX];    /* PEM P-256 public keys the images must verify */
         int nonce_ttl_s;
-        int interval_s; /* re-attestation period of a trusted node */
+        int interval_s;         /* re-attestation period of a trusted node */
+        int hold_per_node;      /* messages held per node while its verdict is pending */
+        int64_t hold_max_bytes; /* bytes held in all (topic + payload) */
         /* the PSA token profiles accepted: bit (1u << enum token_profile) set for each
          * (default CONFIG_PROFILES_ALL) */
         unsigned profiles;

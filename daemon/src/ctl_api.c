@@ -114,6 +114,9 @@ static json_object *status_json(const struct ctl_api *api, json_object *o)
     json_add_int(o, "spooled_messages", (int64_t)spool_messages(api->spool));
     json_add_int(o, "spooled_bytes", spool_bytes(api->spool));
     json_add_int(o, "spool_max_bytes", api->cfg->spool.max_bytes);
+    json_add_int(o, "held_messages", (int64_t)spool_held_messages(api->spool));
+    json_add_int(o, "held_bytes", spool_held_bytes(api->spool));
+    json_add_int(o, "held_max_bytes", api->cfg->attestation.hold_max_bytes);
     json_add_int(o, "inflight", st.inflight);
     json_add_int(o, "down_queued", (int64_t)downq_count(api->downq));
     json_add_int(o, "down_bytes", downq_bytes(api->downq));

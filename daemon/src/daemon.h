@@ -150,6 +150,7 @@ void edge_expire(struct daemon *d);
 int gate_io_start(struct daemon *d) __attribute__((warn_unused_result));
 struct gate_config gate_config_of(const struct daemon *d);
 void attest_timer_arm(struct daemon *d, uint64_t at);
+void gate_io_restore_held(struct daemon *d);
 /* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
 int policy_load(const struct config *cfg, struct attest_policy **ret, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -9,7 +9,13 @@
 void drop_count(struct drop_log *dl, struct spool *sp, const char *node, const char *reason,
                 const char *what)
 {
-    int r = spool_count(sp, reason, 1);
+    drop_count_n(dl, sp, node, reason, 1, what);
+}
+
+void drop_count_n(struct drop_log *dl, struct spool *sp, const char *node, const char *reason,
+                  uint64_t n, const char *what)
+{
+    int r = spool_count(sp, reason, n);
     if (r < 0)
         log_event(LOG_ERR, node, reason, "cannot record a drop counter: %s", strerror(-r));
     bool first = true;

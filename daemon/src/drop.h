@@ -5,6 +5,8 @@
 #ifndef FLEETGWD_DROP_H
 #define FLEETGWD_DROP_H
 
+#include <stdint.h>
+
 struct spool;
 
 #define DROP_REASONS_MAX 48
@@ -19,5 +21,8 @@ struct drop_log {
  * under reason (a literal token). */
 void drop_count(struct drop_log *dl, struct spool *sp, const char *node, const char *reason,
                 const char *what);
+/* The same for n messages at once (what says how many). */
+void drop_count_n(struct drop_log *dl, struct spool *sp, const char *node, const char *reason,
+                  uint64_t n, const char *what);
 
 #endif

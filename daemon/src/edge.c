@@ -52,6 +52,36 @@ static void edge_on_disconnect(struct mosquitto *m, void *u, int rc)
         log_warn("lost the edge broker connection (%s), reconnecting", mosquitto_strerror(rc));
 }
 
+/* The gate holds the message while the node's verdict is pending (issue 15): it goes to the
+ * spool marked held, in the same transaction as the rest of the batch (so before its
+ * PUBACK), and reaches the drain only when the gate releases it. */
+static void edge_hold(struct daemon *d, const char *node, const char *topic,
+                      const struct mosquitto_message *msg)
+{
+    int r = spool_hold(d->spool, node, topic, msg->payload, (size_t)msg->payloadlen, wall_s(),
+                       d->cfg.attestation.hold_max_bytes, NULL);
+    if (r == 0) {
+        d->edge_appended++;
+        int c = spool_count(d->spool, "held", 1);
+        if (c < 0)
+            log_event(LOG_ERR, node, "held", "cannot count held: %s", strerror(-c));
+        return;
+    }
+    gate_hold_failed(d->gate, node);
+    if (r == -ENOBUFS)
+        count_drop(d, node, "hold_full",
+                   "a message of a node whose verdict is pending: attestation.hold_max_bytes "
+                   "are held already");
+    else if (r == -ENOSPC)
+        count_drop(d, node, "spool_full", "a message: the spool is at spool.max_bytes");
+    else {
+        log_event(LOG_ERR, node, "spool_error", "cannot write to the spool: %s", strerror(-r));
+        int fd = mosquitto_socket(d->edge);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR); /* the transaction is unusable: nothing acknowledged */
+    }
+}
+
 static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
 {
     (void)m;
@@ -95,6 +125,10 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
         return;
     }
     o = gate_on_up(d->gate, node, now_us(), wall_s());
+    if (o.decision == GATE_HOLD) {
+        edge_hold(d, node, topic, msg);
+        return;
+    }
     if (o.decision != GATE_RELAY) {
         count_drop(d, node, o.drop_reason, o.drop_what);
         return;

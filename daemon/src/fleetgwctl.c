@@ -405,6 +405,9 @@ static void print_status(json_object *o, bool spool)
     printf("spool         %lld message(s), %lld of %lld bytes, %lld in flight\n",
            (long long)jint(o, "spooled_messages"), (long long)jint(o, "spooled_bytes"),
            (long long)jint(o, "spool_max_bytes"), (long long)jint(o, "inflight"));
+    printf("held          %lld message(s), %lld of %lld bytes (verdict pending)\n",
+           (long long)jint(o, "held_messages"), (long long)jint(o, "held_bytes"),
+           (long long)jint(o, "held_max_bytes"));
     if (spool)
         printf("oldest        %llds\n", (long long)jint(o, "oldest_age_s"));
     printf("down queue    %lld command(s), %lld of %lld bytes, %lld in flight to the edge\n",

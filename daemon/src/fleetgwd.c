@@ -498,6 +498,7 @@ static int run(struct daemon *d)
     if (edge_connect(d) < 0)
         (void)sd_event_source_set_enabled(d->edge_timer, SD_EVENT_ONESHOT);
     (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_ONESHOT); /* connect now */
+    gate_io_restore_held(d); /* the edge client exists: challenges can be queued */
     daemon_flush(d);
 
     log_notice("started: edge %s, cloud %s:%d, spool %s (%llu message(s) waiting)",

@@ -34,6 +34,7 @@ struct gate_node {
     uint8_t past[GATE_PAST_NONCES][GATE_NONCE_LEN];
     unsigned n_past, past_next;
     int64_t last_note; /* unsolicited evidence noted (epoch s), 0 = never */
+    unsigned held;     /* messages held (GATE_HOLD) and not yet released or dropped */
 };
 
 struct gate {
@@ -108,9 +109,16 @@ void gate_free(struct gate *g)
     free(g);
 }
 
+static void held_settle(struct gate *g, struct gate_node *n);
+
 void gate_reload(struct gate *g, const struct gate_config *cfg)
 {
     g->cfg = *cfg;
+    /* Held messages under the new parameters (attestation.required may have changed): one
+     * walk of the node table per reload. */
+    for (size_t i = 0; i < g->max_nodes; i++)
+        if (g->nodes[i].used && g->nodes[i].held > 0)
+            held_settle(g, &g->nodes[i]);
 }
 
 /* ---- node table ---- */
@@ -160,6 +168,47 @@ static void note(struct gate *g, const char *node, int priority, const char *tok
     (void)act(g, &a);
 }
 
+/* The node's held messages go to the drain (trusted, or attestation not required). If the
+ * caller could not release them they stay counted (a later message is held behind them and
+ * the release is tried again). */
+static void held_release(struct gate *g, struct gate_node *n)
+{
+    if (n->held == 0)
+        return;
+    struct gate_action a = {.kind = GATE_ACT_RELEASE, .node = n->id, .held = n->held};
+    if (act(g, &a) == 0)
+        n->held = 0;
+}
+
+/* The node's held messages are deleted, counted under reason. */
+static void held_drop(struct gate *g, struct gate_node *n, const char *reason)
+{
+    if (n->held == 0)
+        return;
+    struct gate_action a = {
+        .kind = GATE_ACT_DROP_HELD, .node = n->id, .counter = reason, .held = n->held};
+    (void)act(g, &a); /* rows the caller could not delete are settled again at a restart */
+    n->held = 0;
+}
+
+/* Held messages follow the verdict: released when trusted, dropped when quarantined or no
+ * longer enrolled; kept while there is none under an outstanding challenge (whose expiry
+ * bounds them) or the registry cannot be read; dropped when there is none and nothing
+ * bounds them (e.g. a trusted verdict that was not persisted, lost at a registry reload). */
+static void held_settle(struct gate *g, struct gate_node *n)
+{
+    if (n->held == 0)
+        return;
+    if (n->verdict == GATE_TRUSTED || !g->cfg.required)
+        held_release(g, n);
+    else if (n->verdict == GATE_QUARANTINED)
+        held_drop(g, n, "quarantined");
+    else if (n->verdict == GATE_NOT_ENROLLED)
+        held_drop(g, n, "not_enrolled");
+    else if (n->verdict == GATE_NONE && !n->challenge_out)
+        held_drop(g, n, "hold_expired");
+}
+
 /* Loads the node's enrollment and verdict (re-checked every 2 s for a node that is not
  * enrolled, so that an enrollment takes effect quickly). */
 static void node_load(struct gate *g, struct gate_node *n, uint64_t now_us)
@@ -173,6 +222,7 @@ static void node_load(struct gate *g, struct gate_node *n, uint64_t now_us)
     int r = g->ops.load(g->ops.ctx, n->id, &rec);
     if (r == -ENOENT) {
         n->verdict = GATE_NOT_ENROLLED;
+        held_settle(g, n);
         return;
     }
     if (r < 0 || (rec.verdict != GATE_NONE && rec.verdict != GATE_TRUSTED &&
@@ -191,6 +241,7 @@ static void node_load(struct gate *g, struct gate_node *n, uint64_t now_us)
     rec.profile[sizeof(rec.profile) - 1] = '\0';
     memcpy(n->profile, rec.profile, sizeof(n->profile));
     n->persist_failed = false;
+    held_settle(g, n);
 }
 
 static void past_push(struct gate_node *n, const uint8_t nonce[GATE_NONCE_LEN])
@@ -237,8 +288,10 @@ static void set_verdict(struct gate *g, struct gate_node *n, enum gate_verdict v
         snprintf(n->fw_version, sizeof(n->fw_version), "%s", fw);
     if (has_profile)
         snprintf(n->profile, sizeof(n->profile), "%s", profile);
-    if (!changed)
+    if (!changed) {
+        held_settle(g, n);
         return;
+    }
     struct gate_action a = {.kind = GATE_ACT_PERSIST,
                             .node = n->id,
                             .verdict = v,
@@ -253,6 +306,7 @@ static void set_verdict(struct gate *g, struct gate_node *n, enum gate_verdict v
     a.fw_version = has_fw ? fw : "";
     a.profile = n->profile;
     (void)act(g, &a);
+    held_settle(g, n);
 }
 
 /* The outstanding challenge of n expired without an answer. */
@@ -269,6 +323,8 @@ static void expire(struct gate *g, struct gate_node *n, int64_t wall)
         snprintf(text, sizeof(text), "attestation challenge not answered within nonce_ttl_s (%u s)",
                  ttl_s);
         note(g, n->id, LOG_INFO, gate_reason_str(GATE_R_TIMEOUT), text);
+        if (n->verdict != GATE_TRUSTED)
+            held_drop(g, n, "hold_expired"); /* the nonce's lifetime was their limit */
         return;
     }
     char reason[128];
@@ -332,6 +388,17 @@ static struct gate_outcome drop(const char *reason, const char *what)
 
 static const struct gate_outcome consumed = {.decision = GATE_CONSUMED};
 
+static struct gate_outcome hold(struct gate *g, struct gate_node *n, uint64_t now_us)
+{
+    if (n->held >= g->cfg.hold_per_node)
+        return drop("hold_full", "a message of a node whose verdict is pending: "
+                                 "attestation.hold_per_node messages are held already");
+    if (!bucket_take(&n->bucket, now_us, g->cfg.per_node_rate, g->cfg.per_node_burst))
+        return drop("rate_limited", "a message over limits.per_node_rate");
+    n->held++;
+    return (struct gate_outcome){.decision = GATE_HOLD};
+}
+
 /* ---- events ---- */
 
 struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
@@ -347,10 +414,20 @@ struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us
             return drop("registry_error", "a message: the registry cannot be read");
         if (g->cfg.judging && due(g, n, now_us, wall))
             challenge(g, n, now_us, wall);
+        held_settle(g, n);
         if (n->verdict == GATE_QUARANTINED)
             return drop("quarantined", "a message from a quarantined node");
+        /* Held while the verdict is pending under an outstanding challenge, or behind held
+         * messages whose release has not happened yet. */
+        if (n->held > 0 || (n->verdict == GATE_NONE && n->challenge_out && g->cfg.judging &&
+                            g->cfg.hold_per_node > 0))
+            return hold(g, n, now_us);
         if (n->verdict != GATE_TRUSTED)
             return drop("not_attested", "a message from a node not yet attested");
+    } else {
+        held_release(g, n); /* attestation no longer required */
+        if (n->held > 0)
+            return hold(g, n, now_us);
     }
     if (!bucket_take(&n->bucket, now_us, g->cfg.per_node_rate, g->cfg.per_node_burst))
         return drop("rate_limited", "a message over limits.per_node_rate");
@@ -486,6 +563,8 @@ int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, in
         challenge_end(n); /* replaced: a late answer to it is not judged */
     n->last_challenge_us = 0;
     challenge(g, n, now_us, wall);
+    if (!n->challenge_out && n->verdict != GATE_TRUSTED)
+        held_drop(g, n, "hold_expired"); /* held under no challenge: nothing bounds them */
     return n->challenge_out ? 0 : -ENOTCONN;
 }
 
@@ -497,6 +576,34 @@ void gate_forget(struct gate *g, const char *node, bool removed)
     n->verdict = GATE_UNLOADED;
     if (removed && n->challenge_out)
         challenge_end(n);
+    if (removed)
+        held_drop(g, n, "not_enrolled");
+}
+
+void gate_hold_failed(struct gate *g, const char *node)
+{
+    struct gate_node *n = node_lookup(g, node, false);
+    if (n != NULL && n->held > 0)
+        n->held--;
+}
+
+void gate_restore_held(struct gate *g, const char *node, uint64_t held, uint64_t now_us,
+                       int64_t wall)
+{
+    struct gate_node *n = node_lookup(g, node, true);
+    if (n == NULL || held == 0)
+        return; /* node table full: the rows stay held in the spool (a restart retries) */
+    node_load(g, n, now_us);
+    n->held = held > UINT32_MAX - n->held ? UINT32_MAX : n->held + (unsigned)held;
+    if (n->verdict == GATE_NONE && g->cfg.required) {
+        if (g->cfg.judging)
+            challenge(g, n, now_us, wall);
+        if (!n->challenge_out)
+            note(g, n->id, LOG_WARNING, "hold_expired",
+                 "held messages dropped at start: the node has no verdict and cannot be "
+                 "challenged");
+    }
+    held_settle(g, n); /* by the verdict; kept under the challenge, or if unreadable */
 }
 
 bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t interval_s)
@@ -512,6 +619,12 @@ enum gate_verdict gate_node_verdict(const struct gate *g, const char *node)
 {
     const struct gate_node *n = node_lookup(g, node, false);
     return n == NULL ? GATE_UNLOADED : n->verdict;
+}
+
+unsigned gate_node_held(const struct gate *g, const char *node)
+{
+    const struct gate_node *n = node_lookup(g, node, false);
+    return n == NULL ? 0 : n->held;
 }
 
 bool gate_node_challenged(const struct gate *g, const char *node)

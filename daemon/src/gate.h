@@ -21,7 +21,22 @@
  *    down and it is only queued) is outstanding;
  *  - the verdict is persisted and published only when the verdict, its reason, the
  *    firmware version or the token's profile changes (or the last write failed); counters
- *    and notes say every judgement. */
+ *    and notes say every judgement.
+ *
+ * Holding (issue 15): a message of an enrolled node that has no verdict yet ("unknown") and
+ * an outstanding challenge is not dropped but held (GATE_HOLD: the caller stores it marked
+ * held), at most gate_config.hold_per_node per node. The gate counts a node's held
+ * messages and settles them with one action when their fate is known:
+ *  - GATE_ACT_RELEASE when the node is trusted (by evidence judged against its own
+ *    outstanding nonce, or by a trusted row loaded from the registry, which was written
+ *    under that same rule), or when attestation.required is off: the caller hands them to
+ *    the drain in their order, before any later message of the node (a later message is
+ *    held behind them while a release is outstanding);
+ *  - GATE_ACT_DROP_HELD with counter "quarantined" when the node is quarantined,
+ *    "hold_expired" when the challenge that let them be held expires unanswered (the
+ *    nonce's lifetime is their limit), "not_enrolled" when the node is removed.
+ * A restart: gate_restore_held() takes the held rows found in the spool back and settles
+ * them by the node's verdict then (challenging a node that still has none). */
 #ifndef FLEETGWD_GATE_H
 #define FLEETGWD_GATE_H
 
@@ -101,6 +116,8 @@ enum gate_action_kind {
     GATE_ACT_PUBLISH,   /* queue the retained node state upstream */
     GATE_ACT_COUNT,     /* add 1 to a counter */
     GATE_ACT_NOTE,      /* log a sentence with a REASON= token */
+    GATE_ACT_RELEASE,   /* hand the node's held messages to the drain, in order: 0 = done */
+    GATE_ACT_DROP_HELD, /* delete the node's held messages, counted under `counter` */
 };
 
 struct gate_action {
@@ -118,8 +135,10 @@ struct gate_action {
     const char *profile;    /* PERSIST: NULL keeps the registry's; PUBLISH: "" if unknown */
     int64_t time;
     bool seen; /* PERSIST: on something the node sent (last_seen = time) */
-    /* COUNT */
+    /* COUNT; DROP_HELD: the drop reason */
     const char *counter;
+    /* RELEASE, DROP_HELD: how many messages the gate counted as held */
+    unsigned held;
     /* NOTE (and the token of COUNT's log, if any) */
     int priority; /* syslog priority */
     const char *token;
@@ -149,13 +168,15 @@ struct gate_config {
     int nonce_ttl_s;
     int interval_s; /* a trusted verdict holds this long */
     double per_node_rate, per_node_burst;
-    size_t evidence_max; /* larger evidence is refused unread */
+    size_t evidence_max;    /* larger evidence is refused unread */
+    unsigned hold_per_node; /* messages held per node while its verdict is pending; 0 = none */
 };
 
 enum gate_decision {
     GATE_RELAY,    /* relay it (then gate_touch_due) */
     GATE_DROP,     /* count and drop it: drop_reason (token), drop_what (sentence) */
     GATE_CONSUMED, /* the gate took it (evidence, status): nothing else to do */
+    GATE_HOLD,     /* store it held (spool_hold); gate_hold_failed() if it was not stored */
 };
 
 struct gate_outcome {
@@ -170,7 +191,9 @@ int gate_new(const struct gate_config *cfg, const struct gate_ops *ops, size_t m
              struct gate **ret) __attribute__((warn_unused_result));
 void gate_free(struct gate *g);
 
-/* Policy reloaded: new parameters; every cached verdict, challenge and bucket is kept. */
+/* Policy reloaded: new parameters; every cached verdict, challenge and bucket is kept; held
+ * messages are settled under the new parameters (released if attestation is no longer
+ * required). */
 void gate_reload(struct gate *g, const struct gate_config *cfg);
 
 /* A node message on fleet/<node>/up/...: relay or drop (may challenge the node). */
@@ -183,6 +206,13 @@ struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uin
 /* The expiry timer fired: expires the challenges due by now_us. Returns when to fire next
  * (CLOCK_MONOTONIC us, at least GATE_SWEEP_MIN_US later), 0 when nothing is outstanding. */
 uint64_t gate_on_timer(struct gate *g, uint64_t now_us, int64_t wall);
+/* A message the gate said GATE_HOLD for was not stored (held bytes full, spool full,
+ * error): it no longer counts as held. */
+void gate_hold_failed(struct gate *g, const char *node);
+/* At start: node has n held messages in the spool. They are settled by its verdict now
+ * (released when trusted, dropped when quarantined or not enrolled) or, when it has none,
+ * stay held under a fresh challenge (dropped, "hold_expired", if none can be sent). */
+void gate_restore_held(struct gate *g, const char *node, uint64_t n, uint64_t now_us, int64_t wall);
 /* The operator asks for a fresh challenge now (replacing an outstanding one).
  * 0, -ENOENT (not enrolled), -EIO (registry), -ENOSPC (node table full), -ENOTCONN
  * (the challenge was not accepted), -EPERM (no reference values: nothing could be judged). */
@@ -197,6 +227,8 @@ bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t inte
 
 /* For tests and the control API: the cached verdict (GATE_UNLOADED if unknown). */
 enum gate_verdict gate_node_verdict(const struct gate *g, const char *node);
+/* How many of node's messages the gate counts as held. */
+unsigned gate_node_held(const struct gate *g, const char *node);
 /* True while a challenge of node is outstanding. */
 bool gate_node_challenged(const struct gate *g, const char *node);
 

@@ -229,6 +229,79 @@ static int gate_send_challenge(struct daemon *d, const struct gate_action *a)
     return 0;
 }
 
+/* A node's held messages (issue 15): released to the drain in their order when it is
+ * trusted, or deleted and counted under the drop reason (counters "released", and the
+ * reason's). Written in the spool's open transaction: durable with the next commit. */
+static int gate_settle_held(struct daemon *d, const struct gate_action *a)
+{
+    uint64_t n = 0;
+    char what[160];
+    int r;
+    if (a->kind == GATE_ACT_RELEASE) {
+        r = spool_release(d->spool, a->node, &n);
+        if (r < 0) {
+            log_event(LOG_ERR, a->node, "spool_error",
+                      "cannot release the node's held messages: %s (tried again at its next "
+                      "message)",
+                      strerror(-r));
+            return r;
+        }
+        if (n > 0) {
+            r = spool_count(d->spool, "released", n);
+            if (r < 0)
+                log_err("cannot count released: %s", strerror(-r));
+            log_event(LOG_INFO, a->node, "released",
+                      "%llu held message(s) released upstream: the node is %s",
+                      (unsigned long long)n,
+                      d->cfg.attestation.required ? "trusted" : "relayed without attestation");
+        }
+        return 0;
+    }
+    r = spool_drop_held(d->spool, a->node, &n);
+    if (r < 0) {
+        log_event(LOG_ERR, a->node, "spool_error",
+                  "cannot delete the node's held messages: %s (settled again at the next start)",
+                  strerror(-r));
+        return r;
+    }
+    if (n > 0) {
+        snprintf(what, sizeof(what), "%llu held message(s) of a node whose attestation ended %s",
+                 (unsigned long long)n,
+                 strcmp(a->counter, "quarantined") == 0    ? "quarantined"
+                 : strcmp(a->counter, "hold_expired") == 0 ? "without a verdict in time"
+                                                           : "with its removal");
+        drop_count_n(&d->drops, d->spool, a->node, a->counter, n, what);
+        r = spool_count(d->spool, "held_dropped", n); /* held = released + held_dropped */
+        if (r < 0)
+            log_err("cannot count held_dropped: %s", strerror(-r));
+    }
+    return 0;
+}
+
+static void restore_one(const char *node, uint64_t n, void *u)
+{
+    struct daemon *d = u;
+    log_event(LOG_NOTICE, node, "held",
+              "%llu message(s) held at the last stop: settled by the node's verdict",
+              (unsigned long long)n);
+    gate_restore_held(d->gate, node, n, now_us(), wall_s());
+}
+
+/* At start: the held rows a previous run left are the gate's again (gate_restore_held). */
+void gate_io_restore_held(struct daemon *d)
+{
+    if (spool_held_messages(d->spool) == 0)
+        return;
+    d->gate_wrote = false;
+    int r = spool_held_foreach(d->spool, restore_one, d);
+    if (r < 0)
+        log_event(LOG_ERR, NULL, "spool_error",
+                  "cannot read the held messages: %s (they stay held until the next start)",
+                  strerror(-r));
+    if (d->gate_wrote)
+        d->commit_wanted = true; /* daemon_flush commits it */
+}
+
 static int gate_act(void *u, const struct gate_action *a)
 {
     struct daemon *d = u;
@@ -258,6 +331,10 @@ static int gate_act(void *u, const struct gate_action *a)
     case GATE_ACT_NOTE:
         log_event(a->priority, a->node, a->token, "%s", a->text);
         return 0;
+    case GATE_ACT_RELEASE:
+    case GATE_ACT_DROP_HELD:
+        d->gate_wrote = true;
+        return gate_settle_held(d, a);
     }
     return -EINVAL;
 }
@@ -270,7 +347,8 @@ struct gate_config gate_config_of(const struct daemon *d)
                                 .interval_s = d->cfg.attestation.interval_s,
                                 .per_node_rate = d->cfg.limits.per_node_rate,
                                 .per_node_burst = d->cfg.limits.per_node_burst,
-                                .evidence_max = MSG_TOKEN_MAX + 16};
+                                .evidence_max = MSG_TOKEN_MAX + 16,
+                                .hold_per_node = (unsigned)d->cfg.attestation.hold_per_node};
 }
 
 /* The node table, sized NODE_TABLE_MAX, with this file's callbacks. */

@@ -15,7 +15,8 @@
  * (win_end == id - 1) and has room; when the drain runs past it, or replays from an older
  * id, it is refilled from the database with one query for up to REFILL_ROWS rows. So the
  * relay path reads nothing back in the steady state, and a replay after an outage reads in
- * batches. */
+ * batches. Held rows (spool_hold) are never in it: "every row" means every row that is not
+ * held, and a held append only moves win_end. */
 #define WINDOW_MAX_MSGS  8192
 #define WINDOW_MAX_BYTES (8 * 1024 * 1024)
 #define REFILL_ROWS      512
@@ -39,20 +40,24 @@ struct pending_counter {
 
 struct spool {
     sqlite3 *db;
-    sqlite3_stmt *ins, *next, *del_range, *cnt_add, *cnt_get, *meta_set;
+    sqlite3_stmt *ins, *next, *del_range, *cnt_add, *cnt_get, *meta_set, *held_sel, *held_del;
     bool in_txn;
     int64_t max_bytes;
     int64_t bytes;      /* committed + pending bytes (topic + payload) */
     int64_t bytes_txn0; /* bytes at the start of the open transaction */
     uint64_t count;
     uint64_t count_txn0;
+    uint64_t held_count; /* rows marked held (in count and bytes too) */
+    int64_t held_bytes;
+    uint64_t held_count_txn0;
+    int64_t held_bytes_txn0;
     int64_t next_id;       /* id of the next append; ids are never reused */
     int64_t next_id_saved; /* value of meta 'next_id' in the database */
 
     struct win_msg **win; /* ring: win[(win_head + i) % WINDOW_MAX_MSGS], i < win_n */
     unsigned win_head, win_n;
     size_t win_bytes;
-    int64_t win_from, win_end; /* the window holds every row with id in (win_from, win_end] */
+    int64_t win_from, win_end; /* every row not held with id in (win_from, win_end] */
 
     int64_t *acks; /* ascending in practice; sorted at commit */
     size_t n_acks, cap_acks;
@@ -121,6 +126,17 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
                                " name TEXT PRIMARY KEY, v INTEGER NOT NULL);");
     if (r < 0)
         goto out;
+    /* Held rows (issue 15): a spool from an earlier version gets the column. The partial
+     * index finds a node's held rows without touching the others. */
+    if (sqlite_prepare(s->db, "SELECT held FROM msgs LIMIT 0", &st) < 0)
+        r = sqlite_exec(s->db, "ALTER TABLE msgs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (r == 0)
+        r = sqlite_exec(s->db,
+                        "CREATE INDEX IF NOT EXISTS msgs_held ON msgs(node, id) WHERE held = 1;");
+    if (r < 0)
+        goto out;
     r = query_int(s->db, "SELECT coalesce(max(id), 0) FROM msgs", &v);
     if (r < 0)
         goto out;
@@ -136,12 +152,16 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
         s->next_id = v + 1; /* a spool written by an AUTOINCREMENT version */
 
     const struct sqlite_stmt_spec stmts[] = {
-        {&s->ins,
-         "INSERT INTO msgs(id, ts, node, topic, payload, retain) VALUES(?, ?, ?, ?, ?, ?)"},
-        {&s->next, "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? ORDER BY "
-                   "id LIMIT ?"},
-        {&s->del_range, "DELETE FROM msgs WHERE id BETWEEN ? AND ? "
+        {&s->ins, "INSERT INTO msgs(id, ts, node, topic, payload, retain, held) "
+                  "VALUES(?, ?, ?, ?, ?, ?, ?)"},
+        {&s->next, "SELECT id, ts, node, topic, payload, retain FROM msgs WHERE id > ? AND "
+                   "held = 0 ORDER BY id LIMIT ?"},
+        {&s->del_range, "DELETE FROM msgs WHERE id BETWEEN ? AND ? AND held = 0 "
                         "RETURNING length(CAST(topic AS BLOB)) + length(payload)"},
+        {&s->held_sel, "SELECT id, ts, topic, payload, retain FROM msgs WHERE node = ? AND "
+                       "held = 1 ORDER BY id"},
+        {&s->held_del, "DELETE FROM msgs WHERE node = ? AND held = 1 "
+                       "RETURNING length(CAST(topic AS BLOB)) + length(payload)"},
         {&s->cnt_add, "INSERT INTO counters(name, n) VALUES(?, ?) "
                       "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n"},
         {&s->cnt_get, "SELECT n FROM counters WHERE name = ?"},
@@ -163,6 +183,21 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     }
     s->count = (uint64_t)sqlite3_column_int64(st, 0);
     s->bytes = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    st = NULL;
+    r = sqlite_prepare(
+        s->db,
+        "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
+        "FROM msgs WHERE held = 1",
+        &st);
+    if (r < 0)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        r = -EIO;
+        goto out;
+    }
+    s->held_count = (uint64_t)sqlite3_column_int64(st, 0);
+    s->held_bytes = sqlite3_column_int64(st, 1);
     s->win_from = s->win_end = s->next_id - 1; /* empty, and nothing above it */
     *ret = s;
     s = NULL;
@@ -241,6 +276,8 @@ void spool_close(struct spool *s)
     sqlite3_finalize(s->cnt_add);
     sqlite3_finalize(s->cnt_get);
     sqlite3_finalize(s->meta_set);
+    sqlite3_finalize(s->held_sel);
+    sqlite3_finalize(s->held_del);
     sqlite3_close_v2(s->db);
     free(s);
 }
@@ -260,14 +297,53 @@ static int begin(struct spool *s)
     s->in_txn = true;
     s->bytes_txn0 = s->bytes;
     s->count_txn0 = s->count;
+    s->held_count_txn0 = s->held_count;
+    s->held_bytes_txn0 = s->held_bytes;
     return 0;
 }
 
-int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
-                 size_t len, int64_t now, bool retain, int64_t *ret_id)
+/* Inserts one row with id s->next_id in the open transaction (begun if needed); a row that
+ * is not held joins the window while it reaches the newest row, a held one only moves the
+ * window's end (the window holds every row that is not held). */
+static int insert_row(struct spool *s, const char *node, size_t nl, const char *topic, size_t tl,
+                      const void *payload, size_t len, int64_t ts, bool retain, bool held,
+                      int64_t *ret_id)
+{
+    int r = begin(s);
+    if (r < 0)
+        return r;
+    int64_t id = s->next_id;
+    sqlite3_reset(s->ins);
+    sqlite3_bind_int64(s->ins, 1, id);
+    sqlite3_bind_int64(s->ins, 2, ts);
+    sqlite3_bind_text(s->ins, 3, node, (int)nl, SQLITE_STATIC);
+    sqlite3_bind_text(s->ins, 4, topic, (int)tl, SQLITE_STATIC);
+    sqlite3_bind_blob(s->ins, 5, len ? payload : "", (int)len, SQLITE_STATIC);
+    sqlite3_bind_int(s->ins, 6, retain ? 1 : 0);
+    sqlite3_bind_int(s->ins, 7, held ? 1 : 0);
+    r = sqlite_errno(sqlite3_step(s->ins));
+    sqlite3_clear_bindings(s->ins);
+    sqlite3_reset(s->ins);
+    if (r < 0)
+        return r;
+    s->next_id = id + 1;
+    if (ret_id != NULL)
+        *ret_id = id;
+    /* Into the window while it reaches the newest row (then nothing is missing from it). */
+    if (s->win_end == id - 1) {
+        if (held)
+            s->win_end = id;
+        else
+            (void)win_push(s, id, ts, node, nl, topic, tl, payload, len, retain);
+    }
+    return 0;
+}
+
+static int append(struct spool *s, const char *node, const char *topic, const void *payload,
+                  size_t len, int64_t now, bool retain, bool held, int64_t max_held_bytes,
+                  int64_t *ret_id)
 {
     size_t tl = strlen(topic), nl = strlen(node);
-    int r;
 
     if (tl == 0 || tl >= SPOOL_TOPIC_MAX || nl == 0 || nl >= SPOOL_NODE_MAX ||
         len > (size_t)INT32_MAX)
@@ -275,32 +351,187 @@ int spool_append(struct spool *s, const char *node, const char *topic, const voi
     int64_t need = (int64_t)(tl + len);
     if (need > s->max_bytes - s->bytes)
         return -ENOSPC;
+    if (held && need > max_held_bytes - s->held_bytes)
+        return -ENOBUFS;
+    int r = insert_row(s, node, nl, topic, tl, payload, len, now, retain, held, ret_id);
+    if (r < 0)
+        return r;
+    s->bytes += need;
+    s->count++;
+    if (held) {
+        s->held_bytes += need;
+        s->held_count++;
+    }
+    return 0;
+}
+
+int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
+                 size_t len, int64_t now, bool retain, int64_t *ret_id)
+{
+    return append(s, node, topic, payload, len, now, retain, false, 0, ret_id);
+}
+
+int spool_hold(struct spool *s, const char *node, const char *topic, const void *payload,
+               size_t len, int64_t now, int64_t max_held_bytes, int64_t *ret_id)
+{
+    return append(s, node, topic, payload, len, now, false, true, max_held_bytes, ret_id);
+}
+
+/* One held row, read back for spool_release. */
+struct held_row {
+    int64_t ts;
+    size_t tl, len;
+    bool retain;
+    char data[]; /* topic, payload */
+};
+
+int spool_release(struct spool *s, const char *node, uint64_t *ret_n)
+{
+    struct held_row **rows = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t deleted = 0;
+    int64_t freed = 0;
+    int rc, r;
+
+    *ret_n = 0;
+    r = begin(s);
+    if (r == 0)
+        r = sqlite_exec(s->db, "SAVEPOINT spool_release;");
+    if (r < 0)
+        return r;
+    /* Read first, then insert: the new rows must not be seen by the running query. */
+    sqlite3_reset(s->held_sel);
+    sqlite3_bind_text(s->held_sel, 1, node, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s->held_sel)) == SQLITE_ROW) {
+        const unsigned char *topic = sqlite3_column_text(s->held_sel, 2);
+        int tl = sqlite3_column_bytes(s->held_sel, 2);
+        const void *p = sqlite3_column_blob(s->held_sel, 3);
+        int len = sqlite3_column_bytes(s->held_sel, 3);
+        if (topic == NULL || tl <= 0 || tl >= SPOOL_TOPIC_MAX || len < 0) {
+            r = -EBADMSG; /* not a row spool_hold wrote */
+            break;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct held_row **nr = reallocarray(rows, nc, sizeof(*rows));
+            if (nr == NULL) {
+                r = -ENOMEM;
+                break;
+            }
+            rows = nr;
+            cap = nc;
+        }
+        struct held_row *h = malloc(sizeof(*h) + (size_t)tl + (size_t)len);
+        if (h == NULL) {
+            r = -ENOMEM;
+            break;
+        }
+        h->ts = sqlite3_column_int64(s->held_sel, 1);
+        h->tl = (size_t)tl;
+        h->len = (size_t)len;
+        h->retain = sqlite3_column_int(s->held_sel, 4) != 0;
+        memcpy(h->data, topic, (size_t)tl);
+        if (len > 0)
+            memcpy(h->data + tl, p, (size_t)len);
+        rows[n++] = h;
+    }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
+    sqlite3_clear_bindings(s->held_sel);
+    sqlite3_reset(s->held_sel);
+    if (r < 0 || n == 0)
+        goto out;
+    sqlite3_reset(s->held_del);
+    sqlite3_bind_text(s->held_del, 1, node, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s->held_del)) == SQLITE_ROW) {
+        freed += sqlite3_column_int64(s->held_del, 0);
+        deleted++;
+    }
+    r = sqlite_errno(rc);
+    sqlite3_clear_bindings(s->held_del);
+    sqlite3_reset(s->held_del);
+    if (r < 0)
+        goto out;
+    /* Appended again, in their order, after every row there is: the drain has not passed
+     * them, and every later message of the node comes after them. */
+    size_t nl = strlen(node);
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = insert_row(s, node, nl, rows[i]->data, rows[i]->tl, rows[i]->data + rows[i]->tl,
+                       rows[i]->len, rows[i]->ts, rows[i]->retain, false, NULL);
+    if (r < 0)
+        goto out;
+    s->held_count -= deleted;
+    s->held_bytes -= freed;
+    *ret_n = n;
+out:
+    if (r < 0) {
+        /* All or nothing: the rows stay held; the window is read again from the database. */
+        (void)sqlite_exec(s->db, "ROLLBACK TO spool_release;");
+        win_reset(s, s->next_id - 1);
+    }
+    (void)sqlite_exec(s->db, "RELEASE spool_release;");
+    for (size_t i = 0; i < n; i++)
+        free(rows[i]);
+    free(rows);
+    return r;
+}
+
+int spool_drop_held(struct spool *s, const char *node, uint64_t *ret_n)
+{
+    uint64_t n = 0;
+    int64_t freed = 0;
+    int rc, r;
+
+    *ret_n = 0;
     r = begin(s);
     if (r < 0)
         return r;
-    int64_t id = s->next_id;
-    sqlite3_reset(s->ins);
-    sqlite3_bind_int64(s->ins, 1, id);
-    sqlite3_bind_int64(s->ins, 2, now);
-    sqlite3_bind_text(s->ins, 3, node, (int)nl, SQLITE_STATIC);
-    sqlite3_bind_text(s->ins, 4, topic, (int)tl, SQLITE_STATIC);
-    sqlite3_bind_blob(s->ins, 5, len ? payload : "", (int)len, SQLITE_STATIC);
-    sqlite3_bind_int(s->ins, 6, retain ? 1 : 0);
-    r = sqlite_errno(sqlite3_step(s->ins));
-    sqlite3_clear_bindings(s->ins);
-    sqlite3_reset(s->ins);
+    sqlite3_reset(s->held_del);
+    sqlite3_bind_text(s->held_del, 1, node, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s->held_del)) == SQLITE_ROW) {
+        freed += sqlite3_column_int64(s->held_del, 0);
+        n++;
+    }
+    r = sqlite_errno(rc);
+    sqlite3_clear_bindings(s->held_del);
+    sqlite3_reset(s->held_del);
     if (r < 0)
         return r;
-    s->next_id = id + 1;
-    s->bytes += need;
-    s->count++;
-    if (ret_id != NULL)
-        *ret_id = id;
-
-    /* Into the window while it reaches the newest row (then nothing is missing from it). */
-    if (s->win_end == id - 1)
-        (void)win_push(s, id, now, node, nl, topic, tl, payload, len, retain);
+    s->bytes -= freed;
+    s->count -= n;
+    s->held_bytes -= freed;
+    s->held_count -= n;
+    *ret_n = n;
     return 0;
+}
+
+int spool_held_foreach(struct spool *s, void (*fn)(const char *node, uint64_t n, void *u), void *u)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int r = sqlite_prepare(
+        s->db, "SELECT node, count(*) FROM msgs WHERE held = 1 GROUP BY node ORDER BY min(id)",
+        &st);
+    if (r < 0)
+        return r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *node = (const char *)sqlite3_column_text(st, 0);
+        if (node != NULL)
+            fn(node, (uint64_t)sqlite3_column_int64(st, 1), u);
+    }
+    r = sqlite_errno(rc);
+    sqlite3_finalize(st);
+    return r;
+}
+
+uint64_t spool_held_messages(const struct spool *s)
+{
+    return s->held_count;
+}
+
+int64_t spool_held_bytes(const struct spool *s)
+{
+    return s->held_bytes;
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -400,6 +631,8 @@ int spool_commit(struct spool *s)
         (void)sqlite_exec(s->db, "ROLLBACK;");
         s->bytes = s->bytes_txn0;
         s->count = s->count_txn0;
+        s->held_count = s->held_count_txn0;
+        s->held_bytes = s->held_bytes_txn0;
         win_reset(s, s->next_id - 1); /* next_id stays: an id handed out may have been sent */
         s->in_txn = false;
         return r;
@@ -467,7 +700,8 @@ int spool_next(struct spool *s, int64_t after, struct spool_msg *msg)
         return -ENOENT; /* caught up: no id above the last one handed out (no query) */
     if (after >= s->win_from)
         win_drop_upto(s, after);
-    if (after < s->win_from || s->win_n == 0) {
+    /* An empty window that reaches the newest row: every row above `after` is held. */
+    if (after < s->win_from || (s->win_n == 0 && s->win_end < s->next_id - 1)) {
         int r = win_refill(s, after);
         if (r < 0)
             return r;
@@ -517,7 +751,7 @@ int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
     /* Oldest first, up to the first message young enough to keep: ids grow with time, so
      * this is every expired message unless the clock was set back meanwhile (then the
      * older ones behind a younger one wait for it). */
-    r = sqlite_prepare(s->db, "SELECT id, ts FROM msgs ORDER BY id", &st);
+    r = sqlite_prepare(s->db, "SELECT id, ts FROM msgs WHERE held = 0 ORDER BY id", &st);
     if (r < 0)
         return r;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) < cutoff)

@@ -43,6 +43,32 @@ void spool_set_quota(struct spool *s, int64_t max_bytes);
 int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
                  size_t len, int64_t now, bool retain, int64_t *ret_id)
     __attribute__((warn_unused_result));
+/* Held messages (issue 15): a message of a node whose attestation verdict is pending is
+ * written like any other (in the open transaction, before its PUBACK) but marked held:
+ * spool_next() never hands it out and TTL expiry leaves it alone (its limit is the
+ * gate's). When the node is trusted, spool_release() appends the node's held rows again
+ * after every row there is (new ids, same order, same bytes), so they drain before any
+ * later message of that node and the drain's cursor never has to go back; when it is not,
+ * spool_drop_held() deletes them. Both write in the open transaction, committed by the next
+ * spool_commit() (a failed commit rolls them back with the rest); a restart finds the held
+ * rows still held (spool_held_foreach).
+ * spool_hold(): as spool_append(), plus -ENOBUFS when the held rows would exceed
+ * max_held_bytes (nothing written). */
+int spool_hold(struct spool *s, const char *node, const char *topic, const void *payload,
+               size_t len, int64_t now, int64_t max_held_bytes, int64_t *ret_id)
+    __attribute__((warn_unused_result));
+/* *ret_n = how many held rows of node were released (0 when it had none). All or nothing. */
+int spool_release(struct spool *s, const char *node, uint64_t *ret_n)
+    __attribute__((warn_unused_result));
+/* *ret_n = how many held rows of node were deleted. */
+int spool_drop_held(struct spool *s, const char *node, uint64_t *ret_n)
+    __attribute__((warn_unused_result));
+/* Calls fn for each node with held rows (committed ones), oldest first, with their number. */
+int spool_held_foreach(struct spool *s, void (*fn)(const char *node, uint64_t n, void *u), void *u)
+    __attribute__((warn_unused_result));
+uint64_t spool_held_messages(const struct spool *s);
+int64_t spool_held_bytes(const struct spool *s);
+
 /* Commits the open transaction, if any. On failure the transaction is rolled back and
  * every append since the last commit is lost (the caller must not acknowledge them). */
 int spool_commit(struct spool *s) __attribute__((warn_unused_result));
@@ -65,6 +91,7 @@ int spool_count(struct spool *s, const char *name, uint64_t n) __attribute__((wa
 uint64_t spool_counter(struct spool *s, const char *name);
 /* True while something is not yet committed (appends, deletes, acks, counts). */
 bool spool_dirty(const struct spool *s);
+/* Every row, held ones included (spool_held_messages/bytes: those alone). */
 uint64_t spool_messages(const struct spool *s);
 int64_t spool_bytes(const struct spool *s);
 /* Calls fn for each counter. */

@@ -31,6 +31,9 @@ struct fake {
     char last_persist_profile[80]; /* "(null)" when the action kept the registry's */
     char last_publish_profile[80];
     int challenge_rc; /* what the "broker" says to a challenge */
+    /* held messages: released / dropped (per reason) by the actions */
+    unsigned released, releases, dropped_quarantined, dropped_expired, dropped_removed;
+    int release_rc;
     uint8_t rnd;
 };
 
@@ -144,6 +147,22 @@ static int f_act(void *ctx, const struct gate_action *a)
     case GATE_ACT_NOTE:
         if (strcmp(a->token, "evidence_unsolicited") == 0)
             f->notes++;
+        return 0;
+    case GATE_ACT_RELEASE:
+        if (f->release_rc < 0)
+            return f->release_rc;
+        f->releases++;
+        f->released += a->held;
+        return 0;
+    case GATE_ACT_DROP_HELD:
+        if (strcmp(a->counter, "quarantined") == 0)
+            f->dropped_quarantined += a->held;
+        else if (strcmp(a->counter, "hold_expired") == 0)
+            f->dropped_expired += a->held;
+        else if (strcmp(a->counter, "not_enrolled") == 0)
+            f->dropped_removed += a->held;
+        else
+            return -EINVAL;
         return 0;
     }
     return -EINVAL;
@@ -521,6 +540,187 @@ static void test_profile(void)
     gate_free(g);
 }
 
+static const struct gate_config cfg_hold = {.required = true,
+                                            .judging = true,
+                                            .nonce_ttl_s = 5,
+                                            .interval_s = 3600,
+                                            .per_node_rate = 50,
+                                            .per_node_burst = 200,
+                                            .evidence_max = 4096,
+                                            .hold_per_node = 3};
+
+/* Issue 15: messages of an enrolled node without a verdict are held (bounded per node) under
+ * its outstanding challenge and released, all at once, when good evidence trusts it. */
+static void test_hold_release(void)
+{
+    struct fake f = {.enrolled = {"n1"}};
+    struct gate *g = mk(&f, &cfg_hold);
+    uint8_t good[EV_LEN];
+
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1000).decision, GATE_HOLD);
+    CHECK_EQ_INT(f.challenges, 1);
+    struct gate_outcome o = gate_on_up(g, "n1", 10 * S, 1000);
+    CHECK_EQ_INT(o.decision, GATE_DROP); /* over hold_per_node */
+    CHECK(strcmp(o.drop_reason, "hold_full") == 0);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 3);
+    gate_hold_failed(g, "n1"); /* the caller could not store the third one */
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 2);
+    CHECK_EQ_INT(f.releases, 0);
+    ev(good, f.last_nonce, EV_GOOD);
+    CHECK_EQ_INT(gate_on_evidence(g, "n1", good, sizeof(good), 11 * S, 1001).decision,
+                 GATE_CONSUMED);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(f.releases, 1);
+    CHECK_EQ_INT(f.released, 2);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 0);
+    CHECK_EQ_INT(gate_on_up(g, "n1", 12 * S, 1002).decision, GATE_RELAY);
+    CHECK_EQ_INT(f.releases, 1);
+    /* a node that is not enrolled is dropped as before, never held */
+    o = gate_on_up(g, "stranger", 12 * S, 1002);
+    CHECK_EQ_INT(o.decision, GATE_DROP);
+    CHECK(strcmp(o.drop_reason, "not_enrolled") == 0);
+    CHECK_EQ_INT(gate_node_held(g, "stranger"), 0);
+    /* hold_per_node 0: dropped as not_attested, as before issue 15 */
+    struct fake f0 = {.enrolled = {"n2"}};
+    struct gate *g0 = mk(&f0, &cfg_default);
+    o = gate_on_up(g0, "n2", 10 * S, 1000);
+    CHECK_EQ_INT(o.decision, GATE_DROP);
+    CHECK(strcmp(o.drop_reason, "not_attested") == 0);
+    gate_free(g0);
+    gate_free(g);
+}
+
+/* Held messages of a node that ends quarantined, or whose challenge expires, or that is
+ * removed, are dropped and counted under their reason; none is ever released. Evidence
+ * that is not judged (no challenge, a late copy) releases nothing. */
+static void test_hold_drop(void)
+{
+    struct fake f = {.enrolled = {"n1", "n2", "n3", "n4"}};
+    struct gate *g = mk(&f, &cfg_hold);
+    uint8_t e[EV_LEN], good[EV_LEN];
+
+    /* n1: bad measurement -> quarantined */
+    CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1000).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1000).decision, GATE_HOLD);
+    ev(e, f.last_nonce, EV_UNKNOWN_MEAS);
+    (void)gate_on_evidence(g, "n1", e, sizeof(e), 11 * S, 1001);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_QUARANTINED);
+    CHECK_EQ_INT(f.dropped_quarantined, 2);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 0);
+    struct gate_outcome o = gate_on_up(g, "n1", 12 * S, 1002);
+    CHECK_EQ_INT(o.decision, GATE_DROP);
+    CHECK(strcmp(o.drop_reason, "quarantined") == 0);
+
+    /* n2: evidence for someone else's nonce (and then a replay of it) trusts nothing */
+    CHECK_EQ_INT(gate_on_up(g, "n2", 20 * S, 1010).decision, GATE_HOLD);
+    uint8_t n2nonce[GATE_NONCE_LEN];
+    memcpy(n2nonce, f.last_nonce, sizeof(n2nonce));
+    ev(e, f.last_nonce, EV_BAD_SIG);
+    (void)gate_on_evidence(g, "n2", e, sizeof(e), 21 * S, 1011);
+    CHECK_EQ_INT(gate_node_verdict(g, "n2"), GATE_QUARANTINED);
+    CHECK_EQ_INT(f.dropped_quarantined, 3);
+    ev(good, n2nonce, EV_GOOD); /* a late "good" answer to the consumed nonce */
+    (void)gate_on_evidence(g, "n2", good, sizeof(good), 22 * S, 1012);
+    CHECK_EQ_INT(gate_node_verdict(g, "n2"), GATE_QUARANTINED);
+
+    /* n3: no answer within nonce_ttl_s -> dropped by the timer, verdict still none */
+    CHECK_EQ_INT(gate_on_up(g, "n3", 30 * S, 1020).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_on_up(g, "n3", 31 * S, 1021).decision, GATE_HOLD);
+    (void)gate_on_timer(g, 34 * S, 1024);
+    CHECK_EQ_INT(f.dropped_expired, 0);
+    (void)gate_on_timer(g, 35 * S, 1025);
+    CHECK_EQ_INT(f.dropped_expired, 2);
+    CHECK_EQ_INT(gate_node_held(g, "n3"), 0);
+    CHECK_EQ_INT(gate_node_verdict(g, "n3"), GATE_NONE);
+    /* its next message: a fresh challenge, held again under it */
+    CHECK_EQ_INT(gate_on_up(g, "n3", 36 * S, 1026).decision, GATE_HOLD);
+    CHECK(gate_node_challenged(g, "n3"));
+
+    /* n4: removed from the registry while holding */
+    CHECK_EQ_INT(gate_on_up(g, "n4", 40 * S, 1030).decision, GATE_HOLD);
+    gate_forget(g, "n4", true);
+    CHECK_EQ_INT(f.dropped_removed, 1);
+    CHECK_EQ_INT(f.releases, 0);
+    gate_free(g);
+}
+
+/* A release the caller could not carry out: later messages are held behind the earlier
+ * ones (never relayed ahead of them) and the release is tried again at the next message. */
+static void test_hold_release_retry(void)
+{
+    struct fake f = {.enrolled = {"n1"}, .release_rc = -EIO};
+    struct gate *g = mk(&f, &cfg_hold);
+    uint8_t good[EV_LEN];
+
+    CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1000).decision, GATE_HOLD);
+    ev(good, f.last_nonce, EV_GOOD);
+    (void)gate_on_evidence(g, "n1", good, sizeof(good), 11 * S, 1001);
+    CHECK_EQ_INT(gate_node_verdict(g, "n1"), GATE_TRUSTED);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 1);
+    CHECK_EQ_INT(gate_on_up(g, "n1", 12 * S, 1002).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 2);
+    f.release_rc = 0;
+    CHECK_EQ_INT(gate_on_up(g, "n1", 13 * S, 1003).decision, GATE_RELAY);
+    CHECK_EQ_INT(f.released, 2);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 0);
+    gate_free(g);
+}
+
+/* A restart with held rows: settled by the verdict the registry holds, or held again under a
+ * fresh challenge when there is none (dropped when no challenge can be sent). */
+static void test_hold_restore(void)
+{
+    struct fake f = {.enrolled = {"t", "q", "u", "v"},
+                     .reg_verdict = {GATE_TRUSTED, GATE_QUARANTINED, GATE_NONE, GATE_NONE},
+                     .reg_time = {1000, 1000, 0, 0}};
+    struct gate *g = mk(&f, &cfg_hold);
+    uint8_t good[EV_LEN];
+
+    gate_restore_held(g, "t", 4, 10 * S, 1001);
+    CHECK_EQ_INT(f.released, 4);
+    gate_restore_held(g, "q", 2, 10 * S, 1001);
+    CHECK_EQ_INT(f.dropped_quarantined, 2);
+    gate_restore_held(g, "gone", 5, 10 * S, 1001);
+    CHECK_EQ_INT(f.dropped_removed, 5);
+    gate_restore_held(g, "u", 3, 10 * S, 1001);
+    CHECK_EQ_INT(gate_node_held(g, "u"), 3);
+    CHECK(gate_node_challenged(g, "u"));
+    CHECK_EQ_INT(f.challenges, 1);
+    ev(good, f.last_nonce, EV_GOOD);
+    (void)gate_on_evidence(g, "u", good, sizeof(good), 11 * S, 1002);
+    CHECK_EQ_INT(f.released, 7);
+    f.challenge_rc = -ENOTCONN;
+    gate_restore_held(g, "v", 2, 10 * S, 1001);
+    CHECK_EQ_INT(f.dropped_expired, 2);
+    CHECK_EQ_INT(gate_node_held(g, "v"), 0);
+    gate_free(g);
+}
+
+/* Held messages are never left without a bound: an operator's challenge that cannot be sent
+ * drops them; a reload that turns attestation.required off releases them. */
+static void test_hold_bounds(void)
+{
+    struct fake f = {.enrolled = {"n1", "n2"}};
+    struct gate *g = mk(&f, &cfg_hold);
+
+    CHECK_EQ_INT(gate_on_up(g, "n1", 10 * S, 1000).decision, GATE_HOLD);
+    f.challenge_rc = -ENOTCONN;
+    CHECK_EQ_INT(gate_request_challenge(g, "n1", 11 * S, 1001), -ENOTCONN);
+    CHECK_EQ_INT(f.dropped_expired, 1);
+    CHECK_EQ_INT(gate_node_held(g, "n1"), 0);
+    f.challenge_rc = 0;
+    CHECK_EQ_INT(gate_on_up(g, "n2", 12 * S, 1002).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_on_up(g, "n2", 12 * S, 1002).decision, GATE_HOLD);
+    struct gate_config off = cfg_hold;
+    off.required = false;
+    gate_reload(g, &off);
+    CHECK_EQ_INT(f.released, 2);
+    CHECK_EQ_INT(gate_node_held(g, "n2"), 0);
+    CHECK_EQ_INT(gate_on_up(g, "n2", 13 * S, 1003).decision, GATE_RELAY);
+    gate_free(g);
+}
+
 static void test_strings(void)
 {
     for (int r = 0; r < GATE_REASON__COUNT; r++) {
@@ -548,6 +748,11 @@ int main(void)
     test_challenge_accepted();
     test_restart_redelivery();
     test_profile();
+    test_hold_release();
+    test_hold_drop();
+    test_hold_release_retry();
+    test_hold_restore();
+    test_hold_bounds();
     test_strings();
     return check_finish();
 }

@@ -4,11 +4,131 @@
 #include "check.h"
 #include "spool.h"
 
+#include <sqlite3.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static void held_cb(const char *node, uint64_t n, void *u);
+
+/* Held rows (issue 15): written like any other, never handed out by spool_next nor expired
+ * by the TTL, still held after a reopen (a crash or restart), released in their order after
+ * every row there is, or dropped; a spool of an earlier version gets the column. */
+static void test_held(const char *dir)
+{
+    char path[256];
+    struct spool *s = NULL;
+    struct spool_msg m;
+    int64_t a0 = 0, a1 = 0, h1 = 0, h3 = 0, later = 0;
+    uint64_t n = 0;
+
+    snprintf(path, sizeof(path), "%s/held.db", dir);
+    /* a spool written before issue 15: no held column */
+    sqlite3 *db = NULL;
+    CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(db,
+                              "CREATE TABLE msgs (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+                              " node TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+                              " retain INTEGER NOT NULL DEFAULT 0);"
+                              "INSERT INTO msgs VALUES(1, 100, 'n0', 'p/nodes/n0/o', 'old', 0);",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+
+    CHECK_EQ_INT(spool_open(path, 1 << 20, &s), 0);
+    CHECK_EQ_INT(spool_held_messages(s), 0);
+    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/a", "a0", 2, 1000, false, &a0), 0);
+    CHECK_EQ_INT(spool_hold(s, "n2", "p/nodes/n2/a", "h1", 2, 1000, 1000, &h1), 0);
+    CHECK_EQ_INT(spool_hold(s, "n2", "p/nodes/n2/a", "h2", 2, 1000, 1000, NULL), 0);
+    CHECK_EQ_INT(spool_append(s, "n1", "p/nodes/n1/a", "a1", 2, 1000, false, &a1), 0);
+    CHECK_EQ_INT(spool_hold(s, "n2", "p/nodes/n2/a", "h3", 2, 1000, 1000, &h3), 0);
+    CHECK(a0 < h1 && h1 < a1 && a1 < h3);
+    CHECK_EQ_INT(spool_hold(s, "n2", "p/nodes/n2/a", "h4", 2, 1000, 3 * 14 + 13, NULL), -ENOBUFS);
+    CHECK_EQ_INT(spool_commit(s), 0);
+    CHECK_EQ_INT(spool_messages(s), 6);
+    CHECK_EQ_INT(spool_held_messages(s), 3);
+    CHECK_EQ_INT(spool_held_bytes(s), 3 * 14);
+    /* the drain sees the old row and n1's, never n2's */
+    const char *want[] = {"old", "a0", "a1"};
+    int64_t after = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(spool_next(s, after, &m), 0);
+        CHECK(m.len == strlen(want[i]) && memcmp(m.payload, want[i], m.len) == 0);
+        after = m.id;
+        spool_msg_clear(&m);
+    }
+    CHECK_EQ_INT(after, a1);
+    CHECK_EQ_INT(spool_next(s, after, &m), -ENOENT);
+    /* TTL expiry leaves held rows alone */
+    CHECK_EQ_INT(spool_expire(s, 1000000, 10, &n), 0);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(spool_commit(s), 0);
+    CHECK_EQ_INT(spool_messages(s), 3);
+    CHECK_EQ_INT(spool_held_messages(s), 3);
+    /* a release that was never committed (a crash): still held after the reopen */
+    CHECK_EQ_INT(spool_release(s, "n2", &n), 0);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(spool_held_messages(s), 0);
+    spool_close(s);
+    s = NULL;
+    CHECK_EQ_INT(spool_open(path, 1 << 20, &s), 0);
+    CHECK_EQ_INT(spool_held_messages(s), 3);
+    CHECK_EQ_INT(spool_held_bytes(s), 3 * 14);
+    CHECK_EQ_INT(spool_next(s, 0, &m), -ENOENT);
+    /* released: after every row there is, in their order, then a later message of n2 */
+    CHECK_EQ_INT(spool_release(s, "n2", &n), 0);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(spool_append(s, "n2", "p/nodes/n2/a", "l", 1, 1001, false, &later), 0);
+    CHECK_EQ_INT(spool_commit(s), 0);
+    CHECK_EQ_INT(spool_held_messages(s), 0);
+    CHECK_EQ_INT(spool_held_bytes(s), 0);
+    CHECK_EQ_INT(spool_messages(s), 4);
+    CHECK_EQ_INT(spool_release(s, "n2", &n), 0); /* nothing left: nothing happens */
+    CHECK_EQ_INT(n, 0);
+    const char *rel[] = {"h1", "h2", "h3", "l"};
+    after = a1;
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(spool_next(s, after, &m), 0);
+        CHECK(m.len == strlen(rel[i]) && memcmp(m.payload, rel[i], m.len) == 0);
+        CHECK(m.id > h3 && m.ts == (i < 3 ? 1000 : 1001));
+        after = m.id;
+        spool_msg_clear(&m);
+    }
+    CHECK_EQ_INT(after, later);
+    CHECK_EQ_INT(spool_next(s, after, &m), -ENOENT);
+    /* dropped: gone, and the sizes follow */
+    int64_t bytes = spool_bytes(s);
+    CHECK_EQ_INT(spool_hold(s, "n3", "p/nodes/n3/a", "q1", 2, 1002, 1000, NULL), 0);
+    CHECK_EQ_INT(spool_hold(s, "n3", "p/nodes/n3/a", "q2", 2, 1002, 1000, NULL), 0);
+    CHECK_EQ_INT(spool_hold(s, "n4", "p/nodes/n4/a", "k", 1, 1002, 1000, NULL), 0);
+    CHECK_EQ_INT(spool_commit(s), 0);
+    unsigned nodes = 0;
+    CHECK_EQ_INT(spool_held_foreach(s, held_cb, &nodes), 0);
+    CHECK_EQ_INT(nodes, 2 * 10 + 1); /* n3 (2), then n4 (1) */
+    CHECK_EQ_INT(spool_drop_held(s, "n3", &n), 0);
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(spool_commit(s), 0);
+    CHECK_EQ_INT(spool_held_messages(s), 1);
+    CHECK_EQ_INT(spool_bytes(s), bytes + 13);
+    CHECK_EQ_INT(spool_next(s, later, &m), -ENOENT);
+    spool_close(s);
+    char f[300];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
+        unlink(f);
+    }
+}
+
+static void held_cb(const char *node, uint64_t n, void *u)
+{
+    unsigned *acc = u;
+    *acc = *acc * 10 + (unsigned)n;
+    CHECK((n == 2 && strcmp(node, "n3") == 0) || (n == 1 && strcmp(node, "n4") == 0));
+}
 
 int main(void)
 {
@@ -211,6 +331,7 @@ int main(void)
     CHECK_EQ_INT(bad, 0);
     CHECK_EQ_INT(seen, left);
     CHECK_EQ_INT(after, last);
+    test_held(dir);
 
     spool_close(s);
     char wal[300];

@@ -3,7 +3,8 @@ PSA attestation tokens (RFC 9783 profile, COSE_Sign1 ES256, built by attest_comm
 cryptography, the node's IAK generated at test time). Proves:
  - an enrolled node with a good token becomes trusted (verdict + reason persisted, visible in
    fleetgwctl, retained JSON <prefix>/nodes/<id>/state upstream) and only then is relayed;
- - telemetry before attestation is not relayed (counted not_attested);
+ - telemetry before attestation is held, and relayed (before the later one) once the node is
+   trusted (issue 15; counted held, released);
  - a forged token (signed by another key) -> quarantined, its telemetry not relayed;
  - an unknown key (node not enrolled) -> refused, counted, nothing relayed;
  - a replayed token (its nonce already answered) is not judged: the node stays trusted, the
@@ -62,7 +63,7 @@ def main():
         def upstream_payloads(node):
             return [p for t, p in obs.messages() if t == f"{PREFIX}/nodes/{node.id}/telemetry"]
 
-        # A: good node. Telemetry before attestation is dropped and triggers a challenge.
+        # A: good node. Telemetry before attestation is held and triggers a challenge.
         a = Node(site)
         enroll(a)
         early = a.telemetry()
@@ -79,8 +80,10 @@ def main():
                f"retained state upstream for A: {st}")
         late = a.telemetry()
         wait_for(lambda: late in upstream_payloads(a), 30, "A's telemetry upstream")
-        expect(early not in upstream_payloads(a),
-               "A's telemetry from before the verdict was not relayed; after it, it is")
+        ups = upstream_payloads(a)
+        expect(early in ups and ups.index(early) < ups.index(late),
+               "A's telemetry from before the verdict was held and relayed once A was trusted, "
+               "before its later telemetry")
 
         # `fleetgwctl attest` challenges an enrolled node at once (no nonce_ttl spacing); A's
         # second trusted verdict counts in attest_trusted below.
@@ -261,7 +264,7 @@ def main():
                d_msg not in upstream_payloads(d),
                "no telemetry of a quarantined or unknown node was relayed")
         expect(cnt.get("quarantined", 0) >= 2 and cnt.get("not_enrolled", 0) >= 1 and
-               cnt.get("not_attested", 0) >= 1 and cnt.get("attest_trusted", 0) == 5 and
+               cnt.get("released", 0) >= 1 and cnt.get("attest_trusted", 0) == 5 and
                cnt.get("attest_quarantined", 0) == 4 and cnt.get("evidence_unsolicited", 0) == 1,
                f"drops and verdicts counted by reason: {cnt}")
         expect("NODE_ID" not in site.gwd.output() and f"node={b.id}" in site.gwd.output(),
