@@ -25,6 +25,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "fleetgw_version.h"
 #include "serial_frame.h"
 
 #define BUF_CAP 16384u
@@ -174,10 +175,11 @@ static int drain(int fd, struct buf *b)
     return 0;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr, "usage: fleetgw-serial-link (--serial DEV [--baud N] | --connect HOST:PORT) "
-                    "--broker HOST:PORT\n");
+    fprintf(f, "usage: fleetgw-serial-link (--serial DEV [--baud N] | --connect HOST:PORT) "
+               "--broker HOST:PORT\n"
+               "       fleetgw-serial-link --help | --version\n");
 }
 
 struct link {
@@ -262,11 +264,14 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage();
+            usage(stdout);
             return 0;
         }
+        if (strcmp(a, "--version") == 0)
+            return fleetgw_print_version("fleetgw-serial-link");
         if (v == NULL) {
-            usage();
+            fprintf(stderr, "fleetgw-serial-link: unknown option or missing value: %s\n", a);
+            usage(stderr);
             return 2;
         }
         if (strcmp(a, "--serial") == 0)
@@ -278,12 +283,15 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--broker") == 0)
             broker = v;
         else {
-            usage();
+            fprintf(stderr, "fleetgw-serial-link: unknown option '%s'\n", a);
+            usage(stderr);
             return 2;
         }
     }
     if (broker == NULL || (serial == NULL) == (connect_addr == NULL)) {
-        usage();
+        fprintf(stderr, "fleetgw-serial-link: --broker and one of --serial, --connect are "
+                        "required\n");
+        usage(stderr);
         return 2;
     }
 

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fleetgw_version.h"
 #include "fleetgwctl.h"
 #include "identity_cli.h"
 
@@ -78,6 +79,7 @@ static void usage(FILE *f)
         "  identity init|show|ak|csr|quote|sign|seal|unseal [--tcti CONF] ...\n"
         "                                 the gateway's TPM-held identity (fleetgwctl identity "
         "--help)\n"
+        "  --help | --version             this text | the package version\n"
         "Socket: --socket, else $FLEETGW_CONTROL_SOCKET, else " DEFAULT_SOCKET "\n");
 }
 
@@ -91,7 +93,13 @@ static int run_check(int argc, char **argv, int i, bool as_json)
             opt.config_path = argv[++i];
         } else if (strcmp(argv[i], "--json") == 0) {
             as_json = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
         } else {
+            fprintf(stderr, "fleetgwctl check: %s '%s'\n",
+                    strcmp(argv[i], "--config") == 0 ? "missing value for" : "unknown option",
+                    argv[i]);
             usage(stderr);
             return CHECK_EXIT_ERROR;
         }
@@ -444,12 +452,19 @@ int main(int argc, char **argv)
             usage(stdout);
             ret = 0;
             goto out;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            ret = fleetgw_print_version("fleetgwctl");
+            goto out;
         } else {
+            fprintf(stderr, "fleetgwctl: %s '%s'\n",
+                    strcmp(argv[i], "--socket") == 0 ? "missing value for" : "unknown option",
+                    argv[i]);
             usage(stderr);
             goto out;
         }
     }
     if (i >= argc) {
+        fprintf(stderr, "fleetgwctl: no command\n");
         usage(stderr);
         goto out;
     }
@@ -512,7 +527,13 @@ int main(int argc, char **argv)
                 hkey = argv[++i];
             } else if (strcmp(argv[i], "--tcti") == 0 && i + 1 < argc) {
                 tcti = argv[++i];
+            } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                usage(stdout);
+                ret = 0;
+                goto out;
             } else {
+                fprintf(stderr, "fleetgwctl node add: unknown option or missing value '%s'\n",
+                        argv[i]);
                 usage(stderr);
                 goto out;
             }
@@ -556,6 +577,8 @@ int main(int argc, char **argv)
         json_object_object_add(req, "iak_pub", json_object_new_string(hex));
         json_object_object_add(req, "device_class", json_object_new_string(cls));
     } else {
+        fprintf(stderr, "fleetgwctl: unknown command or wrong arguments: %s%s%s\n", a,
+                b != NULL ? " " : "", b != NULL ? b : "");
         usage(stderr);
         goto out;
     }

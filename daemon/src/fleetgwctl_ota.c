@@ -346,8 +346,10 @@ int fleetgwctl_ota(const char *sock, bool as_json, int argc, char **argv)
         json_object_object_add(req, "digest", json_object_new_string(argv[i]));
     } else if (campaign && strcmp(verb, "create") == 0) {
         cmd = "campaign_create";
-        if (create_spec(argc, argv, i, spec) < 0)
+        if (create_spec(argc, argv, i, spec) < 0) {
+            ota_usage(stderr); /* after create_spec's one line naming the option */
             goto out;
+        }
     } else if (campaign && strcmp(verb, "list") == 0 && i == argc) {
         cmd = "campaign_list";
     } else if (campaign && strcmp(verb, "status") == 0 && i < argc) {
@@ -421,6 +423,7 @@ int fleetgwctl_ota(const char *sock, bool as_json, int argc, char **argv)
     }
     goto out;
 usage:
+    fprintf(stderr, "fleetgwctl: %s %s: unknown command, option or missing value\n", argv[0], verb);
     ota_usage(stderr);
     ret = 2;
 out:

@@ -45,6 +45,7 @@
  */
 #define _GNU_SOURCE
 #include "daemon.h"
+#include "fleetgw_version.h"
 #include "tls_wbuf.h"
 
 #include <errno.h>
@@ -366,7 +367,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: fleetgwd [--config FILE] [--check-config]\n"
                "  --config FILE   configuration (default " CONFIG_DEFAULT_PATH ")\n"
-               "  --check-config  validate the configuration and exit (0 when valid)\n");
+               "  --check-config  validate the configuration and exit (0 when valid)\n"
+               "  --help          this text\n"
+               "  --version       print the package version\n");
 }
 
 /* ---- start-up ---- */
@@ -526,6 +529,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'C'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     struct daemon *d = calloc(1, sizeof(*d));
     struct config_error err;
@@ -561,6 +565,9 @@ int main(int argc, char **argv)
             usage(stdout);
             free(d);
             return 0;
+        case 'V':
+            free(d);
+            return fleetgw_print_version("fleetgwd");
         default:
             usage(stderr);
             free(d);
@@ -568,6 +575,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc) {
+        fprintf(stderr, "fleetgwd: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         free(d);
         return CONFIG_EXIT_USAGE;

@@ -39,6 +39,8 @@
 #include <openssl/ssl.h>
 #include <sqlite3.h>
 
+#include "fleetgw_version.h"
+
 #define RX_CAP       (1u << 20)
 #define TX_CAP       (4u << 20)
 #define MAX_INFLIGHT 1000u /* cloud PUBLISH packets awaiting PUBACK; the edge waits above it */
@@ -409,14 +411,16 @@ static char *read_secret(const char *path)
     return buf;
 }
 
-static void usage(void)
+/* Prints the usage to f and exits: 0 on stdout (--help), else 2. */
+static void usage(FILE *f)
 {
-    fprintf(
-        stderr,
-        "usage: fleetgw-bench-min-relay --edge-socket PATH --edge-user U --edge-password-file F\n"
-        "         --client-id ID --cloud-port N --cafile F --cert F --key F --db PATH\n"
-        "         --in-prefix P --out-prefix P\n");
-    exit(2);
+    fprintf(f,
+            "usage: fleetgw-bench-min-relay --edge-socket PATH --edge-user U --edge-password-file "
+            "F\n"
+            "         --client-id ID --cloud-port N --cafile F --cert F --key F --db PATH\n"
+            "         --in-prefix P --out-prefix P\n"
+            "       fleetgw-bench-min-relay --help | --version\n");
+    exit(f == stdout ? 0 : 2);
 }
 
 int main(int argc, char **argv)
@@ -432,6 +436,8 @@ int main(int argc, char **argv)
                                          {"db", required_argument, NULL, 'd'},
                                          {"in-prefix", required_argument, NULL, 'I'},
                                          {"out-prefix", required_argument, NULL, 'O'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     const char *sock = NULL, *user = NULL, *pwfile = NULL, *cid = NULL, *ca = NULL, *cert = NULL,
                *key = NULL, *dbpath = NULL;
@@ -473,13 +479,21 @@ int main(int argc, char **argv)
         case 'O':
             r.out_prefix = optarg;
             break;
+        case 'h':
+            usage(stdout);
+            break;
+        case 'V':
+            return fleetgw_print_version("fleetgw-bench-min-relay");
         default:
-            usage();
+            usage(stderr);
         }
     }
     if (!sock || !user || !pwfile || !cid || port <= 0 || port > 65535 || !ca || !cert || !key ||
-        !dbpath || !r.in_prefix || !r.out_prefix || optind != argc)
-        usage();
+        !dbpath || !r.in_prefix || !r.out_prefix || optind != argc) {
+        fprintf(stderr, "fleetgw-bench-min-relay: every option is required (--cloud-port "
+                        "1..65535), no other arguments\n");
+        usage(stderr);
+    }
     signal(SIGPIPE, SIG_IGN);
     r.erx = malloc(RX_CAP);
     r.crx = malloc(RX_CAP);

@@ -38,6 +38,7 @@
 #include "fleetgw/image.h"
 #include "fleetgw/msg.h"
 #include "fleetgw/token.h"
+#include "fleetgw_version.h"
 #include "tool_util.h"
 
 struct server {
@@ -340,6 +341,13 @@ static int read_pub(const char *path, uint8_t pub[CRYPTO_P256_PUB_LEN])
     return rc;
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: fleetgw-ota-testserver --socket PATH --username NAME --password-file F\n"
+               "           (--node ID [--iak-pub PEM] | --nodes-file FILE)\n"
+               "       fleetgw-ota-testserver --help | --version\n");
+}
+
 int main(int argc, char **argv)
 {
     static struct server s;
@@ -348,7 +356,19 @@ int main(int argc, char **argv)
     char line[1024];
     int rc;
 
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0)
+            return fleetgw_print_version("fleetgw-ota-testserver");
+        if (i + 1 == argc) {
+            fprintf(stderr, "fleetgw-ota-testserver: unknown option or missing value: %s\n",
+                    argv[i]);
+            usage(stderr);
+            return 2;
+        }
         if (strcmp(argv[i], "--socket") == 0)
             sock = argv[i + 1];
         else if (strcmp(argv[i], "--username") == 0)
@@ -363,6 +383,7 @@ int main(int argc, char **argv)
             pub = argv[i + 1];
         else {
             fprintf(stderr, "fleetgw-ota-testserver: unknown option %s\n", argv[i]);
+            usage(stderr);
             return 2;
         }
     }
@@ -390,8 +411,9 @@ int main(int argc, char **argv)
     }
     if (sock == NULL || user == NULL || pwfile == NULL ||
         msg_node_id_valid(s.node, strlen(s.node)) != 0 || (s.n_ids > 0 && pub != NULL)) {
-        fprintf(stderr, "usage: fleetgw-ota-testserver --socket PATH --username NAME "
-                        "--password-file F (--node ID [--iak-pub PEM] | --nodes-file FILE)\n");
+        fprintf(stderr, "fleetgw-ota-testserver: --socket, --username, --password-file and one of "
+                        "--node ID (valid), --nodes-file are required\n");
+        usage(stderr);
         return 2;
     }
     {

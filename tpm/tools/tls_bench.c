@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char usage[] = "usage: fleetgw-tls-bench --port P --cert C --key K --cafile CA "
+                            "[--tcti T] [--count N]\n"
+                            "       fleetgw-tls-bench --help | --version\n";
+
 int main(int argc, char **argv)
 {
     struct tpm_tls_config cfg = {.server_name = "127.0.0.1"};
@@ -19,18 +23,25 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (tls_tool_option(c, optarg, &cfg, &port))
             continue;
+        if (tls_tool_info_option(c, "fleetgw-tls-bench", usage))
+            return 0;
         switch (c) {
         case 'n':
             n = (int)strtol(optarg, NULL, 10);
             break;
         default:
-            fprintf(stderr, "usage: fleetgw-tls-bench --port P --cert C --key K --cafile CA "
-                            "[--tcti T] [--count N]\n");
+            fputs(usage, stderr);
             return 2;
         }
     }
+    if (optind != argc) {
+        fprintf(stderr, "tls-bench: unexpected argument '%s'\n", argv[optind]);
+        fputs(usage, stderr);
+        return 2;
+    }
     if (port <= 0 || port > 65535 || n <= 0 || n > 100000) {
         fprintf(stderr, "tls-bench: --port and a --count in 1..100000 are required\n");
+        fputs(usage, stderr);
         return 2;
     }
     SSL_CTX *ctx = tls_tool_ctx("tls-bench", &cfg);

@@ -89,6 +89,10 @@ static int check_default_ctx(const uint8_t *pub, const uint8_t *digest, const ui
     return failed;
 }
 
+static const char usage[] = "usage: fleetgw-tls-ctxcheck --port P --cert C --key K --cafile CA "
+                            "--tcti T --pub HEX65 --digest HEX32 --sig HEX64\n"
+                            "       fleetgw-tls-ctxcheck --help | --version\n";
+
 int main(int argc, char **argv)
 {
     struct tpm_tls_config cfg = {.server_name = "127.0.0.1"};
@@ -103,6 +107,8 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (tls_tool_option(c, optarg, &cfg, &port))
             continue;
+        if (tls_tool_info_option(c, "fleetgw-tls-ctxcheck", usage))
+            return 0;
         switch (c) {
         case 'P':
             pub_hex = optarg;
@@ -114,8 +120,7 @@ int main(int argc, char **argv)
             sig_hex = optarg;
             break;
         default:
-            fprintf(stderr, "usage: fleetgw-tls-ctxcheck --port P --cert C --key K --cafile CA "
-                            "--tcti T --pub HEX65 --digest HEX32 --sig HEX64\n");
+            fputs(usage, stderr);
             return 2;
         }
     }
@@ -125,6 +130,7 @@ int main(int argc, char **argv)
         hex_exact(sig_hex, sig, sizeof(sig)) < 0) {
         fprintf(stderr, "tls-ctxcheck: --port, --tcti, --pub (65 bytes hex), --digest (32) and "
                         "--sig (64, r||s) are required\n");
+        fputs(usage, stderr);
         return 2;
     }
     /* A first context, used once and freed with a plain SSL_CTX_free (as fleetgwd does):

@@ -72,12 +72,11 @@ static void on_log(struct mosquitto *m, void *obj, int level, const char *str)
         fprintf(stderr, "tls-probe: libmosquitto: %s\n", str);
 }
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: fleetgw-tls-probe --host H --port P --cert CRT --key KEY --cafile CA\n"
-                    "       [--tcti TCTI] [--server-name NAME] [--client-id ID] --topic T "
-                    "[--message M] [--wait S]\n");
-}
+static const char usage[] =
+    "usage: fleetgw-tls-probe --host H --port P --cert CRT --key KEY --cafile CA\n"
+    "       [--tcti TCTI] [--server-name NAME] [--client-id ID] --topic T [--message M] [--wait "
+    "S]\n"
+    "       fleetgw-tls-probe --help | --version\n";
 
 int main(int argc, char **argv)
 {
@@ -97,6 +96,8 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (tls_tool_option(c, optarg, &cfg, &port))
             continue;
+        if (tls_tool_info_option(c, "fleetgw-tls-probe", usage))
+            return 0;
         switch (c) {
         case 'h':
             host = optarg;
@@ -114,12 +115,18 @@ int main(int argc, char **argv)
             wait = strtod(optarg, NULL);
             break;
         default:
-            usage();
+            fputs(usage, stderr);
             return 2;
         }
     }
+    if (optind != argc) {
+        fprintf(stderr, "tls-probe: unexpected argument '%s'\n", argv[optind]);
+        fputs(usage, stderr);
+        return 2;
+    }
     if (host == NULL || port <= 0 || port > 65535 || p.topic == NULL) {
-        usage();
+        fprintf(stderr, "tls-probe: --host, --port (1..65535) and --topic are required\n");
+        fputs(usage, stderr);
         return 2;
     }
     if (cfg.server_name == NULL)

@@ -11,6 +11,8 @@
 
 #include <openssl/err.h>
 
+#include "fleetgw_version.h"
+
 int tls_tool_option(int c, const char *arg, struct tpm_tls_config *cfg, int *port)
 {
     switch (c) {
@@ -35,6 +37,15 @@ int tls_tool_option(int c, const char *arg, struct tpm_tls_config *cfg, int *por
     default:
         return 0;
     }
+}
+
+int tls_tool_info_option(int c, const char *prog, const char *usage)
+{
+    if (c == 'H')
+        fputs(usage, stdout);
+    else if (c == 'V')
+        fleetgw_print_version(prog);
+    return c == 'H' || c == 'V';
 }
 
 SSL_CTX *tls_tool_ctx(const char *prog, const struct tpm_tls_config *cfg)

@@ -47,6 +47,7 @@
 #include "fleetgw/node_tls.h"
 #include "fleetgw/posix_tcp.h"
 #include "sim_attest.h"
+#include "fleetgw_version.h"
 #include "sim_device.h"
 
 #include <openssl/pem.h>
@@ -299,22 +300,22 @@ static struct sim_fault node_faults(const struct sim_opts *o, unsigned long i)
     return f;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr,
-            "usage: fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR\n"
-            "                 --rate MSGS_PER_SEC_PER_NODE --count MSGS_PER_NODE\n"
-            "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
-            "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
-            "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n"
-            "                 [--tls-max-fragment 0|512|1024|2048|4096]\n"
-            "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
-            "                  [--bad-measurement|--forge|--replay]]\n"
-            "                 [--boot-key PUB.pem [--state-dir DIR | --keep-state]\n"
-            "                  [--fault FIRST[-LAST]:KIND[=ARG]]...\n"
-            "                  [--until-ota staged|testing|confirmed]]   (OTA, docs/agent.md)\n"
-            "       fleet-sim --iak-dir KEYDIR --nodes N --export-pub OUTDIR\n"
-            "                 [--id-prefix node-] [--first-index 0]\n");
+    fprintf(f, "usage: fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR\n"
+               "                 --rate MSGS_PER_SEC_PER_NODE --count MSGS_PER_NODE\n"
+               "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
+               "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
+               "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n"
+               "                 [--tls-max-fragment 0|512|1024|2048|4096]\n"
+               "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
+               "                  [--bad-measurement|--forge|--replay]]\n"
+               "                 [--boot-key PUB.pem [--state-dir DIR | --keep-state]\n"
+               "                  [--fault FIRST[-LAST]:KIND[=ARG]]...\n"
+               "                  [--until-ota staged|testing|confirmed]]   (OTA, docs/agent.md)\n"
+               "       fleet-sim --iak-dir KEYDIR --nodes N --export-pub OUTDIR\n"
+               "                 [--id-prefix node-] [--first-index 0]\n"
+               "       fleet-sim --help | --version\n");
 }
 
 static int parse_args(int argc, char **argv, struct sim_opts *o)
@@ -349,11 +350,14 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             continue;
         }
         if (strcmp(a, "--help") == 0) {
-            usage();
+            usage(stdout);
             exit(0);
         }
+        if (strcmp(a, "--version") == 0)
+            exit(fleetgw_print_version("fleet-sim"));
         if (v == NULL) {
-            fprintf(stderr, "fleet-sim: %s needs a value\n", a);
+            fprintf(stderr, "fleet-sim: unknown option or missing value: %s\n", a);
+            usage(stderr);
             return -EINVAL;
         }
         i++;
@@ -417,6 +421,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
                         "power-cut=PCT, offline=PCT,SECONDS, slow=MS, refuse=no-space|downgrade, "
                         "swap-cut=N)\n",
                         v);
+                usage(stderr);
                 return -EINVAL;
             }
             o->nfaults++;
@@ -425,11 +430,12 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             r = parse_ulong(v, 60000, &o->ramp_ms);
         } else {
             fprintf(stderr, "fleet-sim: unknown option %s\n", a);
-            usage();
+            usage(stderr);
             return -EINVAL;
         }
         if (r != 0) {
             fprintf(stderr, "fleet-sim: bad value for %s: '%s'\n", a, v);
+            usage(stderr);
             return -EINVAL;
         }
     }
@@ -460,7 +466,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
         o->rate <= 0 || (!o->no_tls && (o->cafile == NULL || o->cert_dir == NULL))) {
         fprintf(stderr, "fleet-sim: --broker, --nodes (>0), --count (>0), --rate (>0) are "
                         "required, and --cafile/--cert-dir unless --no-tls\n");
-        usage();
+        usage(stderr);
         return -EINVAL;
     }
     return 0;

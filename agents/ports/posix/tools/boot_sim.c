@@ -20,11 +20,13 @@
 #include "flash_file.h"
 #include "fleetgw/boot.h"
 #include "fleetgw/iak.h"
+#include "fleetgw_version.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fleetgw-boot-sim --flash FILE --key PUB.pem [--load-primary IMG]\n"
-               "           [--load-secondary IMG] [--request-install] [--confirm] [--boot]\n");
+               "           [--load-secondary IMG] [--request-install] [--confirm] [--boot]\n"
+               "       fleetgw-boot-sim --help | --version\n");
 }
 
 static int trng(void *ctx, uint8_t *buf, size_t len)
@@ -95,6 +97,7 @@ int main(int argc, char **argv)
                                          {"confirm", no_argument, NULL, 'c'},
                                          {"boot", no_argument, NULL, 'b'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     const char *flash = NULL, *key = NULL, *primary = NULL, *secondary = NULL;
     int request = 0, confirm = 0, boot = 0, c, rc = 2;
@@ -124,12 +127,20 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'V':
+            return fleetgw_print_version("fleetgw-boot-sim");
         default:
             usage(stderr);
             return 2;
         }
     }
-    if (flash == NULL || key == NULL || optind != argc) {
+    if (optind != argc) {
+        fprintf(stderr, "fleetgw-boot-sim: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (flash == NULL || key == NULL) {
+        fprintf(stderr, "fleetgw-boot-sim: --flash and --key are required\n");
         usage(stderr);
         return 2;
     }
