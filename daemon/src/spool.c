@@ -385,6 +385,24 @@ struct held_row {
     char data[]; /* topic, payload */
 };
 
+/* Deletes node's held rows (the statement returns each row's size): how many, how many bytes. */
+static int held_delete(struct spool *s, const char *node, uint64_t *ret_n, int64_t *ret_freed)
+{
+    int rc;
+    *ret_n = 0;
+    *ret_freed = 0;
+    sqlite3_reset(s->held_del);
+    sqlite3_bind_text(s->held_del, 1, node, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s->held_del)) == SQLITE_ROW) {
+        *ret_freed += sqlite3_column_int64(s->held_del, 0);
+        (*ret_n)++;
+    }
+    int r = sqlite_errno(rc);
+    sqlite3_clear_bindings(s->held_del);
+    sqlite3_reset(s->held_del);
+    return r;
+}
+
 int spool_release(struct spool *s, const char *node, uint64_t *ret_n)
 {
     struct held_row **rows = NULL;
@@ -441,15 +459,7 @@ int spool_release(struct spool *s, const char *node, uint64_t *ret_n)
     sqlite3_reset(s->held_sel);
     if (r < 0 || n == 0)
         goto out;
-    sqlite3_reset(s->held_del);
-    sqlite3_bind_text(s->held_del, 1, node, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s->held_del)) == SQLITE_ROW) {
-        freed += sqlite3_column_int64(s->held_del, 0);
-        deleted++;
-    }
-    r = sqlite_errno(rc);
-    sqlite3_clear_bindings(s->held_del);
-    sqlite3_reset(s->held_del);
+    r = held_delete(s, node, &deleted, &freed);
     if (r < 0)
         goto out;
     /* Appended again, in their order, after every row there is: the drain has not passed
@@ -480,21 +490,13 @@ int spool_drop_held(struct spool *s, const char *node, uint64_t *ret_n)
 {
     uint64_t n = 0;
     int64_t freed = 0;
-    int rc, r;
+    int r;
 
     *ret_n = 0;
     r = begin(s);
     if (r < 0)
         return r;
-    sqlite3_reset(s->held_del);
-    sqlite3_bind_text(s->held_del, 1, node, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s->held_del)) == SQLITE_ROW) {
-        freed += sqlite3_column_int64(s->held_del, 0);
-        n++;
-    }
-    r = sqlite_errno(rc);
-    sqlite3_clear_bindings(s->held_del);
-    sqlite3_reset(s->held_del);
+    r = held_delete(s, node, &n, &freed);
     if (r < 0)
         return r;
     s->bytes -= freed;
