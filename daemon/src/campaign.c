@@ -1423,14 +1423,23 @@ static int lookup_any(struct campaign_engine *e, const char *id)
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
 }
 
+/* The operator's commands act on a campaign in memory (running or halted): 0 with it, -ENOENT
+ * for an unknown id, -EINVAL for a final one (it exists, but nothing can be done to it). */
+static int live_campaign(struct campaign_engine *e, const char *id, struct campaign **ret)
+{
+    *ret = find_live(e, id);
+    if (*ret != NULL)
+        return 0;
+    int r = lookup_any(e, id);
+    return r < 0 ? r : -EINVAL;
+}
+
 int campaign_halt(struct campaign_engine *e, const char *id, int64_t now, const char *why)
 {
-    struct campaign *c = find_live(e, id);
-    int r;
-    if (c == NULL) {
-        r = lookup_any(e, id);
-        return r < 0 ? r : -EINVAL;
-    }
+    struct campaign *c = NULL;
+    int r = live_campaign(e, id, &c);
+    if (r < 0)
+        return r;
     if (c->st == CAMPAIGN_HALTED)
         return -EALREADY;
     call_begin(e, now);
@@ -1440,12 +1449,10 @@ int campaign_halt(struct campaign_engine *e, const char *id, int64_t now, const 
 
 int campaign_resume(struct campaign_engine *e, const char *id, int64_t now)
 {
-    struct campaign *c = find_live(e, id);
-    int r;
-    if (c == NULL) {
-        r = lookup_any(e, id);
-        return r < 0 ? r : -EINVAL;
-    }
+    struct campaign *c = NULL;
+    int r = live_campaign(e, id, &c);
+    if (r < 0)
+        return r;
     if (c->st == CAMPAIGN_RUNNING)
         return -EALREADY;
     call_begin(e, now);
