@@ -76,7 +76,7 @@ struct daemon {
     int edge_fd;
     bool edge_connected;
     bool edge_configured;   /* host/port handed to libmosquitto by a successful connect */
-    uint64_t edge_packets;  /* messages delivered by the edge client (see edge_read_batch) */
+    uint64_t edge_packets;  /* messages and PUBACKs the edge client handled (edge_read_batch) */
     unsigned edge_appended; /* node messages spooled, not yet committed: no PUBACK may leave */
     bool edge_hold;         /* readable edge socket left to fill until the commit timer */
     uint64_t last_commit_us;

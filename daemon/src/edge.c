@@ -218,8 +218,11 @@ int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u)
  * libmosquitto reads about one packet per call when nothing is in flight; a call that
  * delivered no message found the socket empty (errno cannot tell: libmosquitto's wake-up
  * write to its unused socketpair leaves EAGAIN behind for every queued PUBACK), so no
- * FIONREAD per packet is needed. A packet without a message ends the batch early; the
- * socket stays readable and epoll wakes us again. */
+ * FIONREAD per packet is needed. The PUBACKs of fleetgwd's own publishes (OTA chunks,
+ * challenges, commands) count as packets too: in an OTA fan-out they alternate with the
+ * nodes' requests, and ending the batch at each one cost a whole loop pass per request
+ * (bench_ota_fanout). Another packet without a callback (PINGRESP, SUBACK) ends the batch
+ * early; the socket stays readable and epoll wakes us again. */
 void edge_read_batch(struct daemon *d)
 {
     for (int i = 0; i < EDGE_BATCH_MAX; i++) {
@@ -259,6 +262,7 @@ static void edge_on_publish(struct mosquitto *m, void *u, int mid, int reason_co
     (void)props;
     struct daemon *d = u;
     int64_t id;
+    d->edge_packets++; /* a packet read: edge_read_batch goes on reading */
     if (!down_take_mid(d, mid, &id))
         return;
     int r = downq_delete(d->downq, id);
