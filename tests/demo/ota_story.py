@@ -15,11 +15,20 @@ updated node is trusted again on firmware 2.0.0+0 (its post-reboot attestation);
 second, small campaign whose canary's new image does not boot (fleet-sim --fault
 all:boot-fail) halts at wave 1 and the other nodes are never offered the image.
 
+Beside it (QemuAct, a thread): one QEMU mps2-an385 node with this build's Cortex-M firmware
+(build/firmware: the factory image 0.1.0 and update/ 0.2.0, both built in this tree) is
+made in a factory step, enrolled in class qemu-an385 and trusted on 0.1.0; once the main
+story has staged 0.2.0 for it, its own campaign hands the image over the serial link, the
+node resets, is powered up again, its bootloader installs 0.2.0 in test mode, and fleetgwd
+re-attests it on 0.2.0 and confirms it. The site therefore offers chunks of 1 KiB (the
+agent's receive buffer) and keeps a nonce for 120 s (longer than a step).
+
 run() returns [(ok, line)] checks and a dict of facts for the summary table."""
 
 import os
 import signal
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,9 +37,95 @@ if INTEGRATION not in sys.path:
     sys.path.insert(0, INTEGRATION)
 
 from fleetgw_harness import HarnessError, program, wait_for  # noqa: E402
-from gateway_ota_common import CLASS, OtaSite  # noqa: E402
+from gateway_ota_common import CLASS, OtaSite, signer_id  # noqa: E402
+from qemu_common import GatewayNode, update_image  # noqa: E402
+from test_qemu_node import firmware  # noqa: E402
 
 FINAL = ("completed", "halted", "aborted", "failed")
+# The QEMU node: each campaign step may take QEMU_STEP_S (an emulated Cortex-M3 behind a
+# serial link on a loaded host), its whole update QEMU_DEADLINE_S; the site's nonce lifetime
+# is longer than a step, so a challenge lost between two of the agent's broker sessions is
+# sent again before the first would expire (as in test_qemu_gateway_ota.py). Its agent's
+# MQTT receive buffer is 2 KiB: the site offers chunks of 1 KiB.
+QEMU_STEP_S = 90
+QEMU_DEADLINE_S = 900
+NONCE_TTL_S = 120
+CHUNK = 1024
+
+
+class QemuAct(threading.Thread):
+    """The QEMU Cortex-M3 node's part of the story, run beside the fleet-sim campaigns: the
+    factory step, enrolment in class qemu-an385 and the v1 boot (trusted by the gate), then,
+    once the main story has staged the build's 0.2.0 (self.staged), its own campaign: the
+    image over the UART, the node's reset and power-up, the bootloader installing 0.2.0 in
+    test mode, re-attestation on 0.2.0 and confirmation. Its sentences are kept in
+    self.lines (printed after it ends: the main story's progress line owns the terminal)."""
+
+    def __init__(self, env, site, fw, update):
+        super().__init__(daemon=True)
+        self.env, self.site, self.fw = env, site, fw
+        self.update_path, self.info2 = update
+        self.staged = threading.Event()
+        self.lines, self.error, self.facts = [], None, {}
+        self.node = None
+
+    def check(self, ok, line):
+        self.lines.append((bool(ok), line))
+        if not ok:
+            raise AssertionError(line)
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # noqa: BLE001 - reported by the main story
+            self.error = e
+
+    def _run(self):
+        site, info = self.site, self.fw[3]
+        t = time.monotonic()
+        node = self.node = GatewayNode(self.env, self.fw, self.env.path("qemu-node"),
+                                       check=lambda ok, line: None if ok else self.check(ok, line))
+        node_id = node.enrol(site)
+        node.boot(site, "v1")
+        node.wait_trusted(site, info["version"])
+        self.check(True, f"QEMU node {node_id[:12]}... (mps2-an385, serial link): enrolled in "
+                   f"class {GatewayNode.CLASS}, trusted on {info['version']} "
+                   f"({time.monotonic() - t:.0f} s)")
+        if not self.staged.wait(timeout=QEMU_DEADLINE_S):
+            raise HarnessError("the QEMU node's update was never staged")
+        v2, d2 = self.info2["version"], self.info2["sha256_tlv"]
+        cid = site.create("--image", d2[:16], "--id", "demo-qemu", "--nodes", node_id,
+                          "--step-timeout", str(QEMU_STEP_S), "--deadline",
+                          str(QEMU_DEADLINE_S))
+        res = node.update(site, cid, self.update_path, v2, QEMU_STEP_S, QEMU_DEADLINE_S, FINAL)
+        st, full = res["status"], res["full"]
+        ok = st["state"] == "completed" and full["counts"].get("succeeded") == 1
+        self.check(ok, f"campaign {cid} {st['state']} in {res['wall']:.0f} s: "
+                   f"{os.path.getsize(self.update_path)} bytes over the UART in "
+                   f"{res['staged_s']:.0f} s, the node reset, the bootloader installed {v2} "
+                   "in test mode")
+        n = site.node_json(node_id)
+        self.check(n["verdict"] == "trusted" and n["fw_version"] == v2,
+                   f"  the QEMU node re-attested: {n['verdict']} on {n['fw_version']}, "
+                   "then confirmed")
+        self.facts = {"cid": cid, "state": st["state"], "secs": res["wall"], "v2": v2,
+                      "fw": n["fw_version"]}
+
+
+def qemu_parts():
+    """(firmware tuple, (update path, info), signer public key PEM) of this build's Cortex-M
+    images, or None: firmware() and update_image() say why."""
+    fw = firmware()
+    if fw is None:
+        return None
+    upd = update_image(fw[2])
+    if upd is None:
+        return None
+    pub = os.path.join(os.path.dirname(fw[2]), "signing-key.pub.pem")
+    if not os.path.exists(pub) or signer_id(pub) != fw[4]:
+        print(f"FAIL: {pub} missing or not the key the build signs with")
+        return None
+    return fw, upd, pub
 
 
 def progress_text(st):
@@ -83,12 +178,21 @@ def run(env, n, say, tty=False):
         say(f"  {'ok ' if ok else 'BAD'} {line}")
         return ok
 
-    site = OtaSite(env)
+    parts = qemu_parts()
+    if parts is None:
+        check(False, "the QEMU node: this build's Cortex-M firmware is missing (see above)")
+        return checks, facts
+    fw, upd, qemu_pub = parts
+    site = OtaSite(env, extra_signers=(qemu_pub,),
+                   extra_classes=(GatewayNode.device_class(fw[4]),), extra_refs=(fw[2],))
     im = site.images
-    site.start()
+    site.start(chunk_size=CHUNK, nonce_ttl_s=NONCE_TTL_S)
     facts["site"] = site
     say(f"OTA: a second gateway site; fleet-sim images signed now with the site's key "
-        f"(v1 factory, v2 update), device class '{CLASS}'")
+        f"(v1 factory, v2 update), device class '{CLASS}'; one QEMU Cortex-M3 node with this "
+        f"build's firmware {fw[3]['version']}, class '{GatewayNode.CLASS}'")
+    qemu = facts["qemu"] = QemuAct(env, site, fw, upd)
+    qemu.start()
     ids = site.nodes("ota-", n)
     sims = [site.fleet_sim("ota-", n)]
     t = time.monotonic()
@@ -116,6 +220,12 @@ def run(env, n, say, tty=False):
           f"ota stage v2: stored as {v2[:16]}... (version "
           f"{ans and ans['image'].get('version')}, class {ans and ans['image'].get('class')})"
           + ("" if rc == 0 else f" -- {err.strip()}"))
+    rc, ans, err = site.stage(upd[0], "--class", GatewayNode.CLASS)
+    check(rc == 0 and ans and ans["image"]["digest"] == upd[1]["sha256_tlv"],
+          f"ota stage this build's Cortex-M image {upd[1]['version']} for the QEMU node: "
+          f"stored as {upd[1]['sha256_tlv'][:16]}... (class {GatewayNode.CLASS})"
+          + ("" if rc == 0 else f" -- {(ans or {}).get('error', err).strip()}"))
+    qemu.staged.set()
     facts["staged"] = (2, rc == 0)
 
     # -- the 3-wave campaign --
@@ -167,12 +277,28 @@ def run(env, n, say, tty=False):
           f"(fleetgwctl: {said[-1] if said else 'no answer'})")
     facts["halt"] = (cid2, st2["state"], c.get("state"), secs2)
     facts["sims"] = sims
+
+    # -- the QEMU node's campaign, run beside the others: wait for its end --
+    if qemu.is_alive():
+        say("  waiting for the QEMU node's update (campaign demo-qemu, over its serial link)")
+    end = time.monotonic() + 2 * QEMU_DEADLINE_S
+    while qemu.is_alive() and time.monotonic() < end:
+        site.gwd.check_alive()
+        qemu.join(1)
+    for ok, line in qemu.lines:
+        check(ok, line)
+    if qemu.is_alive() or (qemu.error is not None and
+                           not isinstance(qemu.error, AssertionError)):  # that one is in lines
+        check(False, f"the QEMU node: {qemu.error or 'its update did not end'}")
     return checks, facts
 
 
 def stop(facts):
     for p in facts.get("sims", []):
         p.stop(signal.SIGTERM)
+    qemu = facts.get("qemu")
+    if qemu is not None and qemu.node is not None:
+        qemu.node.stop()
     site = facts.get("site")
     if site is not None and site.gwd is not None:
         site.gwd.stop()

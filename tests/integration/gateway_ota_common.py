@@ -144,18 +144,20 @@ class OtaGateway(FleetSite):
 class OtaSite(OtaGateway):
     """OtaGateway for fleet-sim nodes: test-time signing keys and images (ota_common.Images),
     classes "sim" and "other", v1 as the reference image, and fleet-sim runs with flash
-    files."""
+    files. extra_signers, extra_classes and extra_refs add other devices to the site (the
+    demo's QEMU node: the build's signing key, its class and its factory image)."""
 
-    def __init__(self, env, edge_conf=(), edge_acl=()):
+    def __init__(self, env, edge_conf=(), edge_acl=(), extra_signers=(), extra_classes=(),
+                 extra_refs=()):
         self.images = im = Images(env)
         other = env.path("other.pub.pem")
         super().__init__(env, edge_conf=edge_conf, edge_acl=edge_acl,
-                         signer_pubs=(im.pub, other), classes=[
+                         signer_pubs=(im.pub, other) + tuple(extra_signers), classes=[
             {"name": CLASS, "slot_size": SLOT, "signers": [signer_id(im.pub)],
              "min_security_counter": 2},
             {"name": "other", "slot_size": SLOT, "signers": [signer_id(other)],
              "cid": "6b1ee3a2-0c6a-4d57-9f0f-9d0c2a3e4b51"},
-        ], reference_images=(im.v1,))
+        ] + list(extra_classes), reference_images=(im.v1,) + tuple(extra_refs))
         j = env.path
         self.key_dir = j("iak")
         self.pub_dir = j("iak-pub")

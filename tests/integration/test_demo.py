@@ -1,5 +1,6 @@
 """`make demo` works: scripts/demo.sh BUILD_DIR runs tests/demo/demo.py end to end (swtpm +
-abrmd, gateway identity, brokers, fleetgwd, 20 simulated nodes + 3 bad + 1 unknown) and
+abrmd, gateway identity, brokers, fleetgwd, 20 simulated nodes + 3 bad + 1 unknown, the OTA
+story with a QEMU node) and
 exits 0 with a short report; and it is not an "always OK" script: when the good nodes report
 a wrong measurement (--break-good-nodes) it exits non-zero and says what went wrong."""
 
@@ -38,6 +39,9 @@ def main():
            "the 3-wave campaign completes and all 20 nodes are trusted on 2.0.0+0")
     expect(any(w.startswith("ok campaign demo-canary halted") for w in words),
            "the campaign with the failing canary halts")
+    expect(any(w.startswith("ok campaign demo-qemu completed") for w in words) and
+           any(w.startswith("ok the QEMU node re-attested: trusted on 0.2.0") for w in words),
+           "the QEMU node is updated by its campaign and re-attests on 0.2.0")
     expect(any(w.startswith("ok the spool rose to ") for w in words) and
            any(w.startswith("ok at the cloud: 2000/2000 messages, none lost") for w in words),
            "a cloud outage under load: the spool rose and drained, all 2000 messages arrived")
@@ -55,6 +59,11 @@ def main():
     err = r.stderr.splitlines()
     expect(r.returncode == 2 and err and err[-1].endswith("--nodes: 1000 is outside 1..200")
            and len(err) <= 4, "a bad --nodes value: one line plus the usage")
+
+    r = demo("--count", "5", "--duration", "3")
+    err = r.stderr.splitlines()
+    expect(r.returncode == 2 and err and err[-1].endswith("give one of them") and len(err) <= 4,
+           "--count with --duration: one line plus the usage")
 
     r = demo("--quick", "--break-good-nodes")
     expect(r.returncode == 1 and "demo: FAILED: " in r.stdout and

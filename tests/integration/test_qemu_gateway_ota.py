@@ -26,14 +26,13 @@ import os
 import sys
 import time
 
-from fleetgw_harness import HarnessError, expect, run_main, Env, wait_for
+from fleetgw_harness import expect, run_main, Env, wait_for
 
 from gateway_ota_common import OtaGateway, signer_id
-from qemu_common import NO_REBOOT, factory, power_up_after_reset, update_image
-from test_qemu_node import firmware, start_node, wait_node
+from qemu_common import GatewayNode, update_image
+from test_qemu_node import firmware, wait_node
 
-CLASS = "qemu-an385"
-SLOT = 0x40000  # agents/firmware/CMakeLists.txt signs with -S 0x40000 (docs/firmware.md)
+CLASS = GatewayNode.CLASS
 CAMPAIGN = "qemu-v2"
 # Campaign timing for an emulated Cortex-M3 behind a serial link on a loaded 2-core CI host:
 # each step (ack, next chunk request, status, token, confirmation) may take STEP_S (the
@@ -52,7 +51,7 @@ def main():
     fwi = firmware()
     if fwi is None:
         return 1
-    qemu, bootloader, image, info, sid = fwi
+    _, _, image, info, sid = fwi
     upd = update_image(image)
     if upd is None:
         return 1
@@ -69,26 +68,16 @@ def main():
     # declared at staging. Images with UUID TLVs would need "cid"/"vid" in the class.
     expect(info["protected_tlv_size"] == 12 and info2["protected_tlv_size"] == 12,
            "v1 and v2 carry no UUID_VID/UUID_CID TLVs (protected TLVs: security counter only)")
-    cls = {"name": CLASS, "slot_size": SLOT, "signers": [sid], "min_security_counter": 1}
+    cls = GatewayNode.device_class(sid)
 
     with Env("qemu-gateway-ota") as env:
         site = OtaGateway(env, signer_pubs=(pub_pem,), classes=[cls], reference_images=(image,))
         # chunks of 1 KiB: the agent's MQTT receive buffer is 2 KiB (docs/firmware.md)
         site.start(chunk_size=1024, nonce_ttl_s=NONCE_TTL_S)
-        workdir = env.path("node")
-        os.makedirs(workdir)
-        node_id, pub, _ = factory(env, site.edge, site.edge_ca, qemu, bootloader, image, workdir)
-        r = site.ctl("node", "add", "--pub-hex", pub, "--class", CLASS)
-        expect(r.returncode == 0, f"node {node_id} enrolled in class {CLASS} "
-               f"({r.stderr.strip()})")
-
-        # v1 in link mode: trusted by fleetgwd's gate
-        q, link = start_node(env, site.edge, qemu, bootloader, workdir, "v1", NO_REBOOT)
-        wait_node(lambda: site.node_json(node_id).get("verdict") == "trusted",
-                  f"fleetgwd's verdict 'trusted' for {node_id} on v1", (q, link, site.gwd))
-        n = site.node_json(node_id)
-        expect(n["fw_version"] == info["version"],
-               f"the node is trusted on {n['fw_version']} ({n['reason']})")
+        node = GatewayNode(env, fwi, env.path("node"))
+        node_id = node.enrol(site)
+        node.boot(site, "v1")  # v1 in link mode: trusted by fleetgwd's gate
+        node.wait_trusted(site, info["version"])
 
         # stage v2 for the class, then a campaign for the QEMU node
         rc, ans, err = site.stage(update, "--class", CLASS)
@@ -96,45 +85,11 @@ def main():
         expect(rc == 0 and img.get("digest") == d2 and img.get("class") == CLASS,
                f"v2 staged: {img.get('version')} {str(img.get('digest'))[:16]} class "
                f"{img.get('class')} ({(ans or {}).get('error', err).strip()})")
-        t0 = time.monotonic()
         cid = site.create("--image", d2[:16], "--id", CAMPAIGN, "--nodes", node_id,
                           "--step-timeout", str(STEP_S), "--deadline", str(DEADLINE_S))
         expect(cid == CAMPAIGN, f"campaign {cid} created for {node_id}")
-
-        def node_state():
-            site.gwd.check_alive()
-            if q.popen.poll() not in (None, 0):  # 0: the node's own reset after staging
-                q.check_alive()
-            st = site.status(cid, nodes=True)
-            if st["state"] in FINAL:
-                raise HarnessError(f"campaign {cid} ended {st['state']} ({st.get('reason')}) "
-                                   f"before the node staged the image: {st.get('nodes')}")
-            return st["nodes"][0]
-
-        # the transfer over the UART, until the node reports staged (then it resets itself)
-        wait_for(lambda: node_state()["state"] in ("staged", "testing"), DEADLINE_S,
-                 "the node to download, verify and stage v2", interval=1)
-        t_staged = time.monotonic() - t0
-        st = site.status(cid, nodes=True)["nodes"][0]
-        expect(st["offset"] == os.path.getsize(update),
-               f"{node_id} staged v2 after {t_staged:.0f} s (offset {st['offset']} of "
-               f"{os.path.getsize(update)} bytes)")
-
-        q, link, _ = power_up_after_reset(env, site.edge, qemu, bootloader, workdir, q, link,
-                                          "v2", watch=(site.gwd,))
-        wait_node(lambda: f"boot: installing image {v2} in test mode" in link.output(),
-                  f"the bootloader installing {v2} in test mode", (q, link, site.gwd))
-        expect(True, f"serial output: boot: installing image {v2} in test mode")
-
-        # back on the edge broker: testing, token measuring v2, ota-confirm, confirmed
-        def final():
-            site.gwd.check_alive()
-            q.check_alive()
-            st = site.status(cid)
-            return st if st["state"] in FINAL else None
-        st = wait_for(final, DEADLINE_S, f"campaign {cid} to reach a final state", interval=1)
-        wall = time.monotonic() - t0
-        full = site.status(cid, nodes=True)
+        res = node.update(site, cid, update, v2, STEP_S, DEADLINE_S, FINAL)
+        st, full, wall = res["status"], res["full"], res["wall"]
         nodes = full.get("nodes", [])
         expect(st["state"] == "completed" and full["counts"].get("succeeded") == 1,
                f"campaign {st['state']} ({st.get('reason', '')}) after {wall:.0f} s: "
@@ -172,9 +127,9 @@ def main():
         def subscribed():
             return sum(1 for _, _, t in site.edge.subscriptions(node_id) if t == challenge)
         sessions = subscribed()
-        link.stop()
-        q.stop()
-        q, link = start_node(env, site.edge, qemu, bootloader, workdir, "v2-again", NO_REBOOT)
+        node.stop()
+        node.boot(site, "v2-again")
+        q, link = node.q, node.link
         wait_node(lambda: f"boot: starting image {v2} (security counter" in link.output(),
                   f"{v2} starting after a restart", (q, link))
         expect(f"boot: starting image {v2} (security counter {info2['security_counter']}, "
@@ -204,8 +159,7 @@ def main():
         expect(now == (judged[0] + 1, judged[1]) and n["verdict"] == "trusted" and
                n["fw_version"] == v2, f"after the restart: {n['verdict']} on {n['fw_version']} "
                f"({n['reason']}; trusted/quarantined verdicts {judged} -> {now})")
-        link.stop()
-        q.stop()
+        node.stop()
         expect(site.gwd.stop() == 0, "fleetgwd stops cleanly")
     print(f"PASS: test_qemu_gateway_ota (v1 {d1[:12]} -> v2 {d2[:12]} in {wall:.0f} s)")
     return 0
