@@ -298,6 +298,27 @@ static void down_on_edge_connect(struct daemon *d)
     log_info("%u cloud command(s) in flight are sent to the edge broker again", d->n_down_inflight);
 }
 
+/* Publishes a queued command to the edge broker, QoS 1, with what is left of its lifetime
+ * (spool.down_ttl_s from when it was queued) as its MQTT v5 Message Expiry Interval: the
+ * edge broker keeps it for a node that is away (a persistent session) at most that long,
+ * and a node that comes back later does not get a stale command. */
+static int down_publish(struct daemon *d, const struct downq_msg *msg, int *mid)
+{
+    mosquitto_property *props = NULL;
+    int64_t ttl = d->cfg.spool.down_ttl_s;
+    if (ttl > 0) {
+        int64_t left = msg->ts + ttl - wall_s();
+        uint32_t expiry = left < 1 ? 1u : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+        if (mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, expiry) !=
+            MOSQ_ERR_SUCCESS)
+            return MOSQ_ERR_NOMEM;
+    }
+    int rc = mosquitto_publish_v5(d->edge, mid, msg->topic, (int)msg->len, msg->payload, 1, false,
+                                  props);
+    mosquitto_property_free_all(&props);
+    return rc;
+}
+
 /* Runs from daemon_flush(), never from on_connect: libmosquitto resends the previous
  * in-flight publishes after on_connect returns, and new ones must follow them. */
 void drain_down(struct daemon *d)
@@ -314,7 +335,7 @@ void drain_down(struct daemon *d)
             return;
         }
         int mid = 0;
-        int rc = mosquitto_publish(d->edge, &mid, msg.topic, (int)msg.len, msg.payload, 1, false);
+        int rc = down_publish(d, &msg, &mid);
         if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) {
             /* MOSQ_ERR_NO_CONN: libmosquitto keeps the message queued (mid assigned) and
              * sends it after the reconnect, like the ones in flight. */

@@ -116,7 +116,7 @@ static void send_connect(struct agent *a)
     mqtt_status_t st;
     memset(&o, 0, sizeof(o));
     o.client_id = a->id;
-    o.clean_session = true;
+    o.clean_session = !a->cfg.persistent_session;
     o.keep_alive_s = a->cfg.keep_alive_s;
     set_phase(a, AGENT_MQTT_CONNECTING);
     st = mqtt_connect(&a->mqtt, &o, a->now_ms);
@@ -146,7 +146,8 @@ static void cb_connack(void *user, bool session_present)
             return;
         }
         filters[i] = topics[i];
-        qos[i] = 1;
+        /* persistent session: only commands are worth queueing while the node is away */
+        qos[i] = (!a->cfg.persistent_session || wanted[i] == MSG_TOPIC_DOWN) ? 1u : 0u;
     }
     set_phase(a, AGENT_SUBSCRIBING);
     st = mqtt_subscribe(&a->mqtt, filters, qos, NSUB, NULL);

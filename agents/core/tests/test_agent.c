@@ -276,6 +276,47 @@ static void puback(struct fx *f, uint16_t pid, uint32_t now)
     agent_io(&f->a, now);
 }
 
+/* The requested QoS that follows topic filter s in a SUBSCRIBE body, or -1. */
+static int sub_qos(const uint8_t *b, size_t n, const char *s)
+{
+    size_t sl = strlen(s);
+    for (size_t i = 2; i + 2 + sl < n; i++)
+        if (b[i] == (uint8_t)(sl >> 8) && b[i + 1] == (uint8_t)sl && memcmp(b + i + 2, s, sl) == 0)
+            return b[i + 2 + sl];
+    return -1;
+}
+
+/* persistent_session: CONNECT without the clean-session flag, commands subscribed QoS 1 (the
+ * broker queues them while the node is away), challenges and OTA messages QoS 0; without
+ * it a clean session and QoS 1 for all. */
+static void test_persistent_session(void)
+{
+    static const char *const qos0[] = {"fleet/n1/attest/challenge", "fleet/n1/ota/offer",
+                                       "fleet/n1/ota/chunk", "fleet/n1/ota/confirm"};
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        struct fx f;
+        uint8_t t;
+        const uint8_t *b;
+        size_t n;
+        fx_init(&f, 1, 0, true, NULL);
+        f.a.cfg.persistent_session = persistent != 0;
+        CHECK(agent_start(&f.a, 0) == AGENT_OK);
+        agent_link_up(&f.a, 0);
+        CHECK(next_out(&f.p, &t, &b, &n));
+        CHECK_EQ_INT(t, 0x10);
+        CHECK(n > 8 && memcmp(b + 2, "MQTT", 4) == 0);
+        if (n > 8)
+            CHECK_EQ_INT(b[7] & 0x02, persistent ? 0 : 0x02); /* the clean-session flag */
+        feed(&f.p, CONNACK_OK, sizeof(CONNACK_OK));
+        agent_io(&f.a, 0);
+        CHECK(next_out(&f.p, &t, &b, &n));
+        CHECK_EQ_INT(t, 0x82);
+        CHECK_EQ_INT(sub_qos(b, n, "fleet/n1/down/#"), 1);
+        for (size_t i = 0; i < sizeof(qos0) / sizeof(qos0[0]); i++)
+            CHECK_EQ_INT(sub_qos(b, n, qos0[i]), persistent ? 0 : 1);
+    }
+}
+
 static void test_happy_path(void)
 {
     struct fx f;
@@ -876,6 +917,7 @@ static void test_publish(void)
 int main(void)
 {
     test_happy_path();
+    test_persistent_session();
     test_sample_and_encoding();
     test_catch_up_bounded();
     test_suback_refused_backoff_give_up();

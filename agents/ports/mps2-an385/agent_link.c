@@ -327,6 +327,8 @@ _Noreturn void agent_link_run(const struct prov *p, const uint8_t seed[32],
     c.fw_version.revision = fw->revision;
     c.fw_version.build = fw->build;
     c.keep_alive_s = 60;
+    /* The broker keeps the node's commands while it is away (a reset, a lost link). */
+    c.persistent_session = true;
     c.connect_timeout_ms = 60000;
     c.retry_ms = 10000;
     c.backoff_min_ms = 500;

@@ -5,7 +5,7 @@
  *   fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR --rate R --count K
  *             [--id-prefix node-] [--no-tls] [--server-name NAME] [--telemetry-topic T]
  *             [--keepalive S] [--max-attempts A] [--ramp-ms MS] [--first-index I]
- *             [--tls-max-fragment 0|512|1024|2048|4096]
+ *             [--tls-max-fragment 0|512|1024|2048|4096] [--persistent-session]
  *
  *   attestation (docs/agent.md): --iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms MS]
  *             [--bad-measurement | --forge | --replay];  fleet-sim --iak-dir KEYDIR
@@ -19,7 +19,9 @@
  * node, prints "<name> <id>" lines and exits. --rate is
  * messages per second per node. --telemetry-topic replaces fleet/<id>/up/telemetry; "{id}"
  * in it becomes the node id. Prints one summary line and exits non-zero if any node failed
- * (gave up connecting, or did not get all its messages acknowledged).
+ * (gave up connecting, or did not get all its messages acknowledged). --persistent-session:
+ * each node keeps its MQTT session at the broker (agent_config.persistent_session), so the
+ * commands sent while it was stopped reach it when it is run again with the same ids.
  *
  *   OTA (docs/agent.md, "OTA in fleet-sim"): --boot-key PUB.pem (with --iak-dir and --image,
  *             the factory image) gives every node a flash file in its state directory
@@ -124,6 +126,7 @@ struct sim_opts {
     const char *state_dir;
     int until_ota; /* -1, or exit once every node's update reached this state (or failed) */
     bool keep_state;
+    bool persistent; /* --persistent-session: the broker queues commands while away */
     unsigned nfaults;
     struct sim_fault_spec {
         unsigned long first, last;
@@ -307,7 +310,7 @@ static void usage(FILE *f)
                "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
                "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
                "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n"
-               "                 [--tls-max-fragment 0|512|1024|2048|4096]\n"
+               "                 [--tls-max-fragment 0|512|1024|2048|4096] [--persistent-session]\n"
                "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
                "                  [--bad-measurement|--forge|--replay]]\n"
                "                 [--boot-key PUB.pem [--state-dir DIR | --keep-state]\n"
@@ -338,6 +341,10 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
         }
         if (strcmp(a, "--keep-state") == 0) {
             o->keep_state = true;
+            continue;
+        }
+        if (strcmp(a, "--persistent-session") == 0) {
+            o->persistent = true;
             continue;
         }
         if (strcmp(a, "--bad-measurement") == 0 || strcmp(a, "--forge") == 0 ||
@@ -707,6 +714,7 @@ static int node_agent_init(struct sim_node *n)
     c.backoff_max_ms = 5000;
     c.max_attempts = (uint32_t)o->max_attempts;
     c.jitter_seed = (uint32_t)(index * 2654435761u + 1u);
+    c.persistent_session = o->persistent;
     c.rx_buf = n->rx;
     c.rx_cap = sizeof(n->rx);
     c.tx_buf = n->tx;

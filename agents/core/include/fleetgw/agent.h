@@ -124,6 +124,13 @@ struct agent_config {
     uint32_t backoff_max_ms;
     uint32_t max_attempts; /* consecutive failed attempts before FAILED; 0: never give up */
     uint32_t jitter_seed;  /* spreads reconnects of many nodes */
+    /* A persistent MQTT session (clean session off; the client id is the node id): the
+     * broker keeps this node's subscriptions while it is away and queues its commands
+     * (fleet/<id>/down/#, subscribed QoS 1) until it is back. Challenges and OTA messages
+     * are then subscribed QoS 0, so nothing stale waits for them: the gateway challenges a
+     * returning node afresh and resumes a transfer from the node's own offset. Off: a clean
+     * session, everything QoS 1, and a command sent while the node is away is lost. */
+    bool persistent_session;
     /* Caller storage (no heap): MQTT rx/tx buffers, the QoS 1 in-flight store (its slots
      * must hold the largest QoS 1 message: evidence with a token is 300-600 bytes), and the
      * buffer evidence / OTA replies are built in. */
