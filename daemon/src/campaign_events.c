@@ -46,6 +46,24 @@ static int node_event(struct campaign_engine *e, const char *node, const char *c
     return 0;
 }
 
+/* Node i's step succeeded: it moves on to st, the reason of a failed step before cleared. */
+static void step_done(struct campaign_engine *e, struct campaign *c, size_t i,
+                      enum campaign_node_state st)
+{
+    campaign_set_state(c, i, st);
+    campaign_clear_reason(&c->nodes[i]);
+    campaign_save_node(e, c, i);
+}
+
+/* Ends an event that may have made a node final or freed a slot: the wave advances and new
+ * nodes are offered, then the call ends. Its result: the write's error, else r. */
+static int event_end(struct campaign_engine *e, struct campaign *c, int r)
+{
+    campaign_progress(e, c);
+    int w = campaign_call_end(e);
+    return w < 0 ? w : r;
+}
+
 int campaign_on_ack(struct campaign_engine *e, const char *node, const char *campaign,
                     bool accepted, enum msg_ota_reason reason, int64_t now)
 {
@@ -58,17 +76,13 @@ int campaign_on_ack(struct campaign_engine *e, const char *node, const char *cam
     if (n->st != CN_OFFERED) {
         r = -EPROTO;
     } else if (accepted) {
-        campaign_set_state(c, i, CN_DOWNLOADING);
-        campaign_clear_reason(n);
-        campaign_save_node(e, c, i);
+        step_done(e, c, i, CN_DOWNLOADING);
     } else if (reason == MSG_REASON_BUSY) {
         campaign_step_failed(e, c, i, CN_REJECTED, "busy");
     } else {
         campaign_node_final(e, c, i, CN_REJECTED, campaign_ota_reason_str(reason));
     }
-    campaign_progress(e, c);
-    int w = campaign_call_end(e);
-    return w < 0 ? w : r;
+    return event_end(e, c, r);
 }
 
 int campaign_on_request(struct campaign_engine *e, const char *node, const char *campaign,
@@ -84,9 +98,7 @@ int campaign_on_request(struct campaign_engine *e, const char *node, const char 
         n->offset = offset; /* memory only: persisted with the next state change */
     } else if (n->st == CN_OFFERED || n->st == CN_RETRY_WAIT) {
         n->offset = offset;
-        campaign_set_state(c, i, CN_DOWNLOADING);
-        campaign_clear_reason(n);
-        campaign_save_node(e, c, i);
+        step_done(e, c, i, CN_DOWNLOADING);
     } else {
         r = -EPROTO;
     }
@@ -111,27 +123,20 @@ int campaign_on_status(struct campaign_engine *e, const char *node, const char *
     case MSG_OTA_VERIFYING:
         if (before_staged && state != MSG_OTA_IDLE)
             n->offset = offset;
-        if (state == MSG_OTA_DOWNLOADING && n->st != CN_DOWNLOADING && before_staged) {
-            campaign_set_state(c, i, CN_DOWNLOADING);
-            campaign_clear_reason(n);
-            campaign_save_node(e, c, i);
-        }
+        if (state == MSG_OTA_DOWNLOADING && n->st != CN_DOWNLOADING && before_staged)
+            step_done(e, c, i, CN_DOWNLOADING);
         break;
     case MSG_OTA_STAGED:
         if (before_staged) {
             n->offset = offset;
-            campaign_set_state(c, i, CN_STAGED);
-            campaign_clear_reason(n);
-            campaign_save_node(e, c, i);
+            step_done(e, c, i, CN_STAGED);
         } else if (n->st != CN_STAGED) {
             r = -EPROTO;
         }
         break;
     case MSG_OTA_TESTING:
         if (before_staged || n->st == CN_STAGED) {
-            campaign_set_state(c, i, CN_TESTING);
-            campaign_clear_reason(n);
-            campaign_save_node(e, c, i);
+            step_done(e, c, i, CN_TESTING);
             campaign_queue(e, CAMPAIGN_ACT_CHALLENGE, c, i);
         }
         break;
@@ -157,9 +162,7 @@ int campaign_on_status(struct campaign_engine *e, const char *node, const char *
         r = -EINVAL;
         break;
     }
-    campaign_progress(e, c);
-    int w = campaign_call_end(e);
-    return w < 0 ? w : r;
+    return event_end(e, c, r);
 }
 
 int campaign_on_attested(struct campaign_engine *e, const char *node, bool trusted,
@@ -186,7 +189,5 @@ int campaign_on_attested(struct campaign_engine *e, const char *node, bool trust
         campaign_save_node(e, c, i);
         campaign_queue(e, CAMPAIGN_ACT_CONFIRM, c, i);
     }
-    campaign_progress(e, c);
-    int w = campaign_call_end(e);
-    return w < 0 ? w : r;
+    return event_end(e, c, r);
 }
