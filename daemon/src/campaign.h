@@ -33,7 +33,8 @@
  *    (campaign_open) resumes: nodes in progress are offered again (the node resumes at its
  *    own offset), challenged again (testing) or confirmed again (confirming).
  *
- * Decisions the contract above left open (campaign.c implements them; docs/ota.md):
+ * Decisions the contract above left open (campaign.c and its pieces, campaign_internal.h,
+ * implement them; docs/ota.md):
  *  - attempts counts the tries a node was given: offers, and the re-sent CHALLENGE/CONFIRM
  *    after a step timeout in testing/confirming (those are re-sent at once, no back-off, as
  *    the step timeout already spaced them). A node gets at most retries + 1 tries;
