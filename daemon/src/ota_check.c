@@ -1,11 +1,10 @@
-/* The staging checks of the OTA image store (ota_image_check, ota_store.h): format, the
+/* The staging checks of the OTA image store (contract in ota_check.h): format, the
  * size and digest a job named, signature by a key of the signer set, device class, signer
  * allowed for the class, security-counter floor, version (downgrade), slot size; each
  * refusal as enum ota_refusal, its REASON= token (ota_refusal_str) and a sentence. No file
  * is touched. Library code: returns refusals, never logs. */
 #define _GNU_SOURCE
-#include "ota_store.h"
-#include "ota_store_internal.h"
+#include "ota_check.h"
 
 #include <errno.h>
 #include <fleetgw/crypto.h>

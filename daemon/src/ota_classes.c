@@ -1,10 +1,9 @@
-/* The device classes of the OTA image store (ota_store.h): ota.classes_file parsed and
- * checked (every error names the class index, name and key), and the lookups by name and
- * by UUID_CID. Library code: returns errors, never logs. */
+/* The device classes of the OTA image store (contract in ota_classes.h): ota.classes_file
+ * parsed and checked (every error names the class index, name and key), and the lookups by
+ * name, by UUID_CID and of an allowed signer. Library code: returns errors, never logs. */
 #define _GNU_SOURCE
 #include "jsonutil.h"
-#include "ota_store.h"
-#include "ota_store_internal.h"
+#include "ota_classes.h"
 #include "readfile.h"
 
 #include <errno.h>

@@ -1,10 +1,8 @@
-/* The metadata document of a stored OTA image (<digest>.json beside <digest>.img, see
- * ota_store.h): struct ota_image_meta to JSON and back. The "version" string is for people;
- * the parse reads the numbered keys, every one required, typed and in range. No files:
- * ota_store.c reads and writes them. */
+/* The metadata document of a stored OTA image (contract in ota_meta.h): struct
+ * ota_image_meta to JSON and back. No files: ota_store.c reads and writes them. */
 #define _GNU_SOURCE
-#include "ota_store.h"
-#include "ota_store_internal.h"
+#include "ota_meta.h"
+#include "ota_classes.h"
 
 #include <errno.h>
 #include <fleetgw/hex.h>

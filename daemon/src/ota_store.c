@@ -5,7 +5,7 @@
  * Library code: returns errors, never logs. */
 #define _GNU_SOURCE
 #include "ota_store.h"
-#include "ota_store_internal.h"
+#include "ota_meta.h"
 #include "readfile.h"
 
 #include <dirent.h>
