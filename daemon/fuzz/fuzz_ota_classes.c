@@ -1,5 +1,5 @@
 /* Fuzz target: the OTA device classes parser (ota.classes_file, JSON text from the operator). */
-#include "ota_store.h"
+#include "ota_classes.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,15 @@
+/* The relay spool (contract in spool.h): the SQLite database and its schema, appends, the
+ * drain's in-memory window, acknowledgements, TTL expiry, the persistent counters and the
+ * group commit that writes them all. Held rows (spool_hold, spool_release, ...) are
+ * spool_held.c's; both share struct spool through spool_internal.h. */
 #define _GNU_SOURCE
 #include "spool.h"
+#include "spool_internal.h"
 
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,39 +39,6 @@ struct win_msg {
     char data[]; /* node, topic (not terminated), payload */
 };
 
-struct pending_counter {
-    char name[SPOOL_COUNTER_NAME_MAX + 1];
-    uint64_t n;
-};
-
-struct spool {
-    sqlite3 *db;
-    sqlite3_stmt *ins, *next, *del_range, *cnt_add, *cnt_get, *meta_set, *held_sel, *held_del;
-    bool in_txn;
-    int64_t max_bytes;
-    int64_t bytes;      /* committed + pending bytes (topic + payload) */
-    int64_t bytes_txn0; /* bytes at the start of the open transaction */
-    uint64_t count;
-    uint64_t count_txn0;
-    uint64_t held_count; /* rows marked held (in count and bytes too) */
-    int64_t held_bytes;
-    uint64_t held_count_txn0;
-    int64_t held_bytes_txn0;
-    int64_t next_id;       /* id of the next append; ids are never reused */
-    int64_t next_id_saved; /* value of meta 'next_id' in the database */
-
-    struct win_msg **win; /* ring: win[(win_head + i) % WINDOW_MAX_MSGS], i < win_n */
-    unsigned win_head, win_n;
-    size_t win_bytes;
-    int64_t win_from, win_end; /* every row not held with id in (win_from, win_end] */
-
-    int64_t *acks; /* ascending in practice; sorted at commit */
-    size_t n_acks, cap_acks;
-
-    struct pending_counter counters[SPOOL_COUNTERS_MAX];
-    unsigned n_counters;
-};
-
 /* Reads one integer (the first column of the first row; 0 when there is no row). */
 static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
 {
@@ -79,6 +52,28 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
         *ret = sqlite3_column_int64(st, 0);
     else if (rc != SQLITE_DONE)
         r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* How many rows (of those `where` selects) and their bytes (topic + payload). */
+static int query_size(sqlite3 *db, const char *where, uint64_t *ret_count, int64_t *ret_bytes)
+{
+    char sql[160];
+    sqlite3_stmt *st = NULL;
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
+             "FROM msgs%s",
+             where);
+    int r = sqlite_prepare(db, sql, &st);
+    if (r < 0)
+        return r;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *ret_count = (uint64_t)sqlite3_column_int64(st, 0);
+        *ret_bytes = sqlite3_column_int64(st, 1);
+    } else {
+        r = -EIO;
+    }
     sqlite3_finalize(st);
     return r;
 }
@@ -170,34 +165,11 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     };
     r = sqlite_prepare_all(s->db, stmts, sizeof(stmts) / sizeof(stmts[0]));
     if (r == 0)
-        r = sqlite_prepare(
-            s->db,
-            "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
-            "FROM msgs",
-            &st);
+        r = query_size(s->db, "", &s->count, &s->bytes);
+    if (r == 0)
+        r = query_size(s->db, " WHERE held = 1", &s->held_count, &s->held_bytes);
     if (r < 0)
         goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        r = -EIO;
-        goto out;
-    }
-    s->count = (uint64_t)sqlite3_column_int64(st, 0);
-    s->bytes = sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
-    st = NULL;
-    r = sqlite_prepare(
-        s->db,
-        "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
-        "FROM msgs WHERE held = 1",
-        &st);
-    if (r < 0)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        r = -EIO;
-        goto out;
-    }
-    s->held_count = (uint64_t)sqlite3_column_int64(st, 0);
-    s->held_bytes = sqlite3_column_int64(st, 1);
     s->win_from = s->win_end = s->next_id - 1; /* empty, and nothing above it */
     *ret = s;
     s = NULL;
@@ -209,7 +181,7 @@ out:
 }
 
 /* Empties the window; it then covers (after, after]: nothing. */
-static void win_reset(struct spool *s, int64_t after)
+void spool_win_reset(struct spool *s, int64_t after)
 {
     for (unsigned i = 0; i < s->win_n; i++) {
         free(s->win[(s->win_head + i) % WINDOW_MAX_MSGS]);
@@ -267,7 +239,7 @@ void spool_close(struct spool *s)
         return;
     if (s->in_txn && s->db != NULL)
         (void)sqlite_exec(s->db, "ROLLBACK;");
-    win_reset(s, 0);
+    spool_win_reset(s, 0);
     free(s->win);
     free(s->acks);
     sqlite3_finalize(s->ins);
@@ -302,12 +274,11 @@ static int begin(struct spool *s)
     return 0;
 }
 
-/* Inserts one row with id s->next_id in the open transaction (begun if needed); a row that
- * is not held joins the window while it reaches the newest row, a held one only moves the
- * window's end (the window holds every row that is not held). */
-static int insert_row(struct spool *s, const char *node, size_t nl, const char *topic, size_t tl,
-                      const void *payload, size_t len, int64_t ts, bool retain, bool held,
-                      int64_t *ret_id)
+/* A row that is not held joins the window while it reaches the newest row, a held one only
+ * moves the window's end (the window holds every row that is not held). */
+int spool_row_insert(struct spool *s, const char *node, size_t nl, const char *topic, size_t tl,
+                     const void *payload, size_t len, int64_t ts, bool retain, bool held,
+                     int64_t *ret_id)
 {
     int r = begin(s);
     if (r < 0)
@@ -339,9 +310,9 @@ static int insert_row(struct spool *s, const char *node, size_t nl, const char *
     return 0;
 }
 
-static int append(struct spool *s, const char *node, const char *topic, const void *payload,
-                  size_t len, int64_t now, bool retain, bool held, int64_t max_held_bytes,
-                  int64_t *ret_id)
+int spool_row_append(struct spool *s, const char *node, const char *topic, const void *payload,
+                     size_t len, int64_t now, bool retain, bool held, int64_t max_held_bytes,
+                     int64_t *ret_id)
 {
     size_t tl = strlen(topic), nl = strlen(node);
 
@@ -353,7 +324,7 @@ static int append(struct spool *s, const char *node, const char *topic, const vo
         return -ENOSPC;
     if (held && need > max_held_bytes - s->held_bytes)
         return -ENOBUFS;
-    int r = insert_row(s, node, nl, topic, tl, payload, len, now, retain, held, ret_id);
+    int r = spool_row_insert(s, node, nl, topic, tl, payload, len, now, retain, held, ret_id);
     if (r < 0)
         return r;
     s->bytes += need;
@@ -368,172 +339,7 @@ static int append(struct spool *s, const char *node, const char *topic, const vo
 int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
                  size_t len, int64_t now, bool retain, int64_t *ret_id)
 {
-    return append(s, node, topic, payload, len, now, retain, false, 0, ret_id);
-}
-
-int spool_hold(struct spool *s, const char *node, const char *topic, const void *payload,
-               size_t len, int64_t now, int64_t max_held_bytes, int64_t *ret_id)
-{
-    return append(s, node, topic, payload, len, now, false, true, max_held_bytes, ret_id);
-}
-
-/* One held row, read back for spool_release. */
-struct held_row {
-    int64_t ts;
-    size_t tl, len;
-    bool retain;
-    char data[]; /* topic, payload */
-};
-
-/* Deletes node's held rows (the statement returns each row's size): how many, how many bytes. */
-static int held_delete(struct spool *s, const char *node, uint64_t *ret_n, int64_t *ret_freed)
-{
-    int rc;
-    *ret_n = 0;
-    *ret_freed = 0;
-    sqlite3_reset(s->held_del);
-    sqlite3_bind_text(s->held_del, 1, node, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s->held_del)) == SQLITE_ROW) {
-        *ret_freed += sqlite3_column_int64(s->held_del, 0);
-        (*ret_n)++;
-    }
-    int r = sqlite_errno(rc);
-    sqlite3_clear_bindings(s->held_del);
-    sqlite3_reset(s->held_del);
-    return r;
-}
-
-int spool_release(struct spool *s, const char *node, uint64_t *ret_n)
-{
-    struct held_row **rows = NULL;
-    size_t n = 0, cap = 0;
-    uint64_t deleted = 0;
-    int64_t freed = 0;
-    int rc, r;
-
-    *ret_n = 0;
-    r = begin(s);
-    if (r == 0)
-        r = sqlite_exec(s->db, "SAVEPOINT spool_release;");
-    if (r < 0)
-        return r;
-    /* Read first, then insert: the new rows must not be seen by the running query. */
-    sqlite3_reset(s->held_sel);
-    sqlite3_bind_text(s->held_sel, 1, node, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s->held_sel)) == SQLITE_ROW) {
-        const unsigned char *topic = sqlite3_column_text(s->held_sel, 2);
-        int tl = sqlite3_column_bytes(s->held_sel, 2);
-        const void *p = sqlite3_column_blob(s->held_sel, 3);
-        int len = sqlite3_column_bytes(s->held_sel, 3);
-        if (topic == NULL || tl <= 0 || tl >= SPOOL_TOPIC_MAX || len < 0) {
-            r = -EBADMSG; /* not a row spool_hold wrote */
-            break;
-        }
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct held_row **nr = reallocarray(rows, nc, sizeof(*rows));
-            if (nr == NULL) {
-                r = -ENOMEM;
-                break;
-            }
-            rows = nr;
-            cap = nc;
-        }
-        struct held_row *h = malloc(sizeof(*h) + (size_t)tl + (size_t)len);
-        if (h == NULL) {
-            r = -ENOMEM;
-            break;
-        }
-        h->ts = sqlite3_column_int64(s->held_sel, 1);
-        h->tl = (size_t)tl;
-        h->len = (size_t)len;
-        h->retain = sqlite3_column_int(s->held_sel, 4) != 0;
-        memcpy(h->data, topic, (size_t)tl);
-        if (len > 0)
-            memcpy(h->data + tl, p, (size_t)len);
-        rows[n++] = h;
-    }
-    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
-    sqlite3_clear_bindings(s->held_sel);
-    sqlite3_reset(s->held_sel);
-    if (r < 0 || n == 0)
-        goto out;
-    r = held_delete(s, node, &deleted, &freed);
-    if (r < 0)
-        goto out;
-    /* Appended again, in their order, after every row there is: the drain has not passed
-     * them, and every later message of the node comes after them. */
-    size_t nl = strlen(node);
-    for (size_t i = 0; i < n && r == 0; i++)
-        r = insert_row(s, node, nl, rows[i]->data, rows[i]->tl, rows[i]->data + rows[i]->tl,
-                       rows[i]->len, rows[i]->ts, rows[i]->retain, false, NULL);
-    if (r < 0)
-        goto out;
-    s->held_count -= deleted;
-    s->held_bytes -= freed;
-    *ret_n = n;
-out:
-    if (r < 0) {
-        /* All or nothing: the rows stay held; the window is read again from the database. */
-        (void)sqlite_exec(s->db, "ROLLBACK TO spool_release;");
-        win_reset(s, s->next_id - 1);
-    }
-    (void)sqlite_exec(s->db, "RELEASE spool_release;");
-    for (size_t i = 0; i < n; i++)
-        free(rows[i]);
-    free(rows);
-    return r;
-}
-
-int spool_drop_held(struct spool *s, const char *node, uint64_t *ret_n)
-{
-    uint64_t n = 0;
-    int64_t freed = 0;
-    int r;
-
-    *ret_n = 0;
-    r = begin(s);
-    if (r < 0)
-        return r;
-    r = held_delete(s, node, &n, &freed);
-    if (r < 0)
-        return r;
-    s->bytes -= freed;
-    s->count -= n;
-    s->held_bytes -= freed;
-    s->held_count -= n;
-    *ret_n = n;
-    return 0;
-}
-
-int spool_held_foreach(struct spool *s, void (*fn)(const char *node, uint64_t n, void *u), void *u)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-    int r = sqlite_prepare(
-        s->db, "SELECT node, count(*) FROM msgs WHERE held = 1 GROUP BY node ORDER BY min(id)",
-        &st);
-    if (r < 0)
-        return r;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *node = (const char *)sqlite3_column_text(st, 0);
-        if (node != NULL)
-            fn(node, (uint64_t)sqlite3_column_int64(st, 1), u);
-    }
-    r = sqlite_errno(rc);
-    sqlite3_finalize(st);
-    return r;
-}
-
-uint64_t spool_held_messages(const struct spool *s)
-{
-    return s->held_count;
-}
-
-int64_t spool_held_bytes(const struct spool *s)
-{
-    return s->held_bytes;
+    return spool_row_append(s, node, topic, payload, len, now, retain, false, 0, ret_id);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -635,7 +441,7 @@ int spool_commit(struct spool *s)
         s->count = s->count_txn0;
         s->held_count = s->held_count_txn0;
         s->held_bytes = s->held_bytes_txn0;
-        win_reset(s, s->next_id - 1); /* next_id stays: an id handed out may have been sent */
+        spool_win_reset(s, s->next_id - 1); /* next_id stays: an id handed out may have been sent */
         s->in_txn = false;
         return r;
     }
@@ -658,7 +464,7 @@ static int win_refill(struct spool *s, int64_t after)
     int rc, r = 0;
     unsigned n = 0;
     bool full = false;
-    win_reset(s, after);
+    spool_win_reset(s, after);
     sqlite3_reset(s->next);
     sqlite3_bind_int64(s->next, 1, after);
     sqlite3_bind_int(s->next, 2, REFILL_ROWS);
@@ -686,7 +492,7 @@ static int win_refill(struct spool *s, int64_t after)
         r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
     sqlite3_reset(s->next);
     if (r < 0) {
-        win_reset(s, s->next_id - 1);
+        spool_win_reset(s, s->next_id - 1);
         return r;
     }
     /* All rows above `after` were read: the window reaches the newest one. */

@@ -43,8 +43,8 @@ void spool_set_quota(struct spool *s, int64_t max_bytes);
 int spool_append(struct spool *s, const char *node, const char *topic, const void *payload,
                  size_t len, int64_t now, bool retain, int64_t *ret_id)
     __attribute__((warn_unused_result));
-/* Held messages (issue 15): a message of a node whose attestation verdict is pending is
- * written like any other (in the open transaction, before its PUBACK) but marked held:
+/* Held messages (issue 15, spool_held.c): a message of a node whose attestation verdict is pending
+ * is written like any other (in the open transaction, before its PUBACK) but marked held:
  * spool_next() never hands it out and TTL expiry leaves it alone (its limit is the
  * gate's). When the node is trusted, spool_release() appends the node's held rows again
  * after every row there is (new ids, same order, same bytes), so they drain before any
