@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fleetgw/hex.h>
+#include <fleetgw/msg.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,10 +198,15 @@ static int parse_class(json_object *o, size_t idx, struct ota_class *c, char *er
             if ((r = class_int(v, where, key, 1, IMAGE_MAX_SECTORS_LIMIT, &x, err, errlen)) < 0)
                 return r;
             c->max_sectors = (uint32_t)x;
+        } else if (strcmp(key, "chunk_size") == 0) {
+            /* what the class's nodes can take in one MQTT message (their receive buffer) */
+            if ((r = class_int(v, where, key, MSG_CHUNK_MIN, MSG_CHUNK_MAX, &x, err, errlen)) < 0)
+                return r;
+            c->chunk_size = (uint32_t)x;
         } else {
             return cls_fail(err, errlen,
                             "%s: unknown key '%s' (known: name, cid, vid, slot_size, signers, "
-                            "min_security_counter, flash_align, max_sectors)",
+                            "min_security_counter, flash_align, max_sectors, chunk_size)",
                             where, key);
         }
     }

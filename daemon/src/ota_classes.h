@@ -43,6 +43,7 @@ struct ota_class {
     uint32_t flash_align;          /* the slot's flash write size */
     uint32_t max_sectors;          /* the slot's sector count bound of the trailer */
     uint32_t trailer_size;         /* image_trailer_size(flash_align, 0, max_sectors) */
+    uint32_t chunk_size; /* bytes per OTA chunk for this class's nodes; 0: ota.chunk_size */
 };
 
 struct ota_classes {

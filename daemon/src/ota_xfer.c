@@ -139,6 +139,23 @@ static int send_chunk(struct ota_xfer *x, const char *node, const char *campaign
     return 0;
 }
 
+/* Bytes per chunk for an image's nodes: its class's chunk_size, else ota.chunk_size. */
+static uint32_t class_chunk(const struct ota_xfer *x, const struct ota_image_meta *meta)
+{
+    const struct ota_class *c = ota_class_find(&x->ctx.classes, meta->class_name);
+    return c != NULL && c->chunk_size > 0 ? c->chunk_size : x->ctx.chunk_size;
+}
+
+/* The same for a stored image by digest (a chunk fleetgwd sends unasked: after an ack, or
+ * from the offset a status reports). */
+static uint32_t image_chunk(const struct ota_xfer *x, const uint8_t digest[OTA_DIGEST_LEN])
+{
+    struct ota_image_meta meta;
+    if (ota_store_get(x->ctx.store, digest, &meta) != 0)
+        return x->ctx.chunk_size;
+    return class_chunk(x, &meta);
+}
+
 static int act_offer(struct ota_xfer *x, const struct campaign_action *a)
 {
     char why[256] = "";
@@ -160,7 +177,7 @@ static int act_offer(struct ota_xfer *x, const struct campaign_action *a)
     memcpy(m.u.offer.digest, a->digest, MSG_DIGEST_LEN);
     m.u.offer.size = meta.size;
     version_of(&meta.version, &m.u.offer.version);
-    m.u.offer.chunk_size = x->ctx.chunk_size;
+    m.u.offer.chunk_size = class_chunk(x, &meta);
     uint8_t buf[256];
     size_t len = 0;
     if (msg_encode(&m, buf, sizeof(buf), &len) != MSG_OK)
@@ -419,7 +436,7 @@ void ota_xfer_on_message(struct daemon *d, enum relay_kind kind, const char *nod
         /* Accepted: the first chunk, at 0; a node that resumes steers the transfer to its
          * own offset with its request reply (one chunk re-sent, counted). */
         if (m.u.ack.accepted && active && strcmp(cid, m.u.ack.campaign) == 0)
-            (void)send_chunk(x, node, cid, digest, 0, x->ctx.chunk_size);
+            (void)send_chunk(x, node, cid, digest, 0, image_chunk(x, digest));
         break;
     case RELAY_OTA_REQUEST:
         (void)campaign_on_request(x->ctx.engine, node, m.u.chunk_req.campaign, m.u.chunk_req.offset,
@@ -438,7 +455,7 @@ void ota_xfer_on_message(struct daemon *d, enum relay_kind kind, const char *nod
         /* a node that came back mid-download: serve it from where it stands */
         if (m.u.status.state == MSG_OTA_DOWNLOADING && active &&
             strcmp(cid, m.u.status.campaign) == 0 && st == CN_DOWNLOADING)
-            (void)send_chunk(x, node, cid, digest, m.u.status.offset, x->ctx.chunk_size);
+            (void)send_chunk(x, node, cid, digest, m.u.status.offset, image_chunk(x, digest));
         break;
     default:
         break;

@@ -220,6 +220,8 @@ static void test_classes_parse(const char *s1, const char *s2)
     const struct ota_class *b = ota_class_find(&c, "plain");
     CHECK(b != NULL && !b->has_cid && b->n_signers == 2 && b->flash_align == 4 &&
           b->max_sectors == 64 && b->trailer_size == image_trailer_size(4, 0, 64));
+    /* chunk_size: the class's own (its nodes' receive buffer), else 0 = ota.chunk_size */
+    CHECK(b != NULL && b->chunk_size == 1024 && a != NULL && a->chunk_size == 0);
 
     /* Each error names the class (index and name) and the key. */
     static const struct {
@@ -239,6 +241,9 @@ static void test_classes_parse(const char *s1, const char *s2)
         {"{\"classes\": [{\"name\": \"a\", \"slot_size\": 65536, \"signers\": [\"@1\", \"@2\"], "
          "\"flash_align\": 3}]}",
          {"classes[0]", "'flash_align'", "32"}},
+        {"{\"classes\": [{\"name\": \"a\", \"slot_size\": 65536, \"signers\": [\"@1\"], "
+         "\"chunk_size\": 4096}]}",
+         {"classes[0]", "'chunk_size'", "2048"}},
         {"{\"classes\": [{\"name\": \"a\", \"slot_size\": 65536, \"signers\": [\"@1\", \"@1\"]}]}",
          {"classes[0]", "'signers'", "repeats"}},
         {"{\"classes\": [{\"name\": \"a\", \"slot_size\": 65536}]}",
@@ -323,7 +328,7 @@ int main(void)
              "  \"vid\": \"11111111-2222-3333-4444-555555555555\", \"slot_size\": 65536,\n"
              "  \"signers\": [\"%s\"], \"min_security_counter\": 2},\n"
              " {\"name\": \"plain\", \"slot_size\": 65536, \"signers\": [\"%s\", \"%s\"],\n"
-             "  \"flash_align\": 4, \"max_sectors\": 64}\n"
+             "  \"flash_align\": 4, \"max_sectors\": 64, \"chunk_size\": 1024}\n"
              "]}\n",
              s1, s1, s2);
     test_classes_parse(s1, s2);

@@ -20,8 +20,9 @@ Beside it (QemuAct, a thread): one QEMU mps2-an385 node with this build's Cortex
 made in a factory step, enrolled in class qemu-an385 and trusted on 0.1.0; once the main
 story has staged 0.2.0 for it, its own campaign hands the image over the serial link, the
 node resets, is powered up again, its bootloader installs 0.2.0 in test mode, and fleetgwd
-re-attests it on 0.2.0 and confirms it. The site therefore offers chunks of 1 KiB (the
-agent's receive buffer) and keeps a nonce for 120 s (longer than a step).
+re-attests it on 0.2.0 and confirms it. Its class offers chunks of 1 KiB (the agent's
+receive buffer; the fleet-sim nodes get 2 KiB) and the site keeps a nonce for 120 s (longer
+than a step).
 
 run() returns [(ok, line)] checks and a dict of facts for the summary table."""
 
@@ -46,11 +47,10 @@ FINAL = ("completed", "halted", "aborted", "failed")
 # serial link on a loaded host), its whole update QEMU_DEADLINE_S; the site's nonce lifetime
 # is longer than a step, so a challenge lost between two of the agent's broker sessions is
 # sent again before the first would expire (as in test_qemu_gateway_ota.py). Its agent's
-# MQTT receive buffer is 2 KiB: the site offers chunks of 1 KiB.
+# MQTT receive buffer is 2 KiB: its device class has a chunk_size of 1 KiB.
 QEMU_STEP_S = 90
 QEMU_DEADLINE_S = 900
 NONCE_TTL_S = 120
-CHUNK = 1024
 
 
 class QemuAct(threading.Thread):
@@ -186,7 +186,7 @@ def run(env, n, say, tty=False):
     site = OtaSite(env, extra_signers=(qemu_pub,),
                    extra_classes=(GatewayNode.device_class(fw[4]),), extra_refs=(fw[2],))
     im = site.images
-    site.start(chunk_size=CHUNK, nonce_ttl_s=NONCE_TTL_S)
+    site.start(nonce_ttl_s=NONCE_TTL_S)
     facts["site"] = site
     say(f"OTA: a second gateway site; fleet-sim images signed now with the site's key "
         f"(v1 factory, v2 update), device class '{CLASS}'; one QEMU Cortex-M3 node with this "

@@ -104,10 +104,14 @@ class GatewayNode:
         self.node_id = None
         self.q = self.link = None
 
+    CHUNK = 1024  # the agent's MQTT receive buffer is 2 KiB (docs/firmware.md)
+
     @classmethod
     def device_class(cls, signer):
+        """The class in the gateway's classes file; its chunk_size makes fleetgwd offer this
+        node chunks it can receive, whatever the site's ota.chunk_size."""
         return {"name": cls.CLASS, "slot_size": cls.SLOT, "signers": [signer],
-                "min_security_counter": 1}
+                "min_security_counter": 1, "chunk_size": cls.CHUNK}
 
     def enrol(self, site):
         """Factory step, then `fleetgwctl node add --pub-hex` in CLASS; returns the node id."""

@@ -72,8 +72,9 @@ def main():
 
     with Env("qemu-gateway-ota") as env:
         site = OtaGateway(env, signer_pubs=(pub_pem,), classes=[cls], reference_images=(image,))
-        # chunks of 1 KiB: the agent's MQTT receive buffer is 2 KiB (docs/firmware.md)
-        site.start(chunk_size=1024, nonce_ttl_s=NONCE_TTL_S)
+        # the site's ota.chunk_size stays at its default (2048): the class's chunk_size
+        # (1 KiB, GatewayNode.device_class) must be what the node is offered
+        site.start(nonce_ttl_s=NONCE_TTL_S)
         node = GatewayNode(env, fwi, env.path("node"))
         node_id = node.enrol(site)
         node.boot(site, "v1")  # v1 in link mode: trusted by fleetgwd's gate
