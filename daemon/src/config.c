@@ -86,6 +86,7 @@ static const struct key_spec config_keys[] = {
     STR(uplink, tcti, KT_STR, false, F),
     STR(uplink, client_id, KT_CLIENT, true, F),
     STR(uplink, topic_prefix, KT_PREFIX, false, F),
+    STR(uplink, service, KT_STR, false, F),
     INT(uplink, keepalive, 5, 3600, F),
     INT(uplink, backoff_min_ms, 10, 600000, F),
     INT(uplink, backoff_max_ms, 10, 3600000, F),
@@ -146,6 +147,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->edge.client_id, sizeof(cfg->edge.client_id), "fleetgwd");
     cfg->edge.keepalive = 30;
     snprintf(cfg->uplink.topic_prefix, sizeof(cfg->uplink.topic_prefix), "fleetgw");
+    snprintf(cfg->uplink.service, sizeof(cfg->uplink.service), "generic");
     cfg->uplink.keepalive = 60;
     cfg->uplink.backoff_min_ms = 500;
     cfg->uplink.backoff_max_ms = 60000;
@@ -571,6 +573,47 @@ static int validate_endpoints(const char *name, const char *text, size_t len, st
     return 0;
 }
 
+/* uplink.service: "generic" (any MQTT 3.1.1 broker) or "aws-iot", whose documented limits
+ * are checked here where the configuration decides them (docs/operator-guide.md). */
+static int validate_service(const char *name, const char *text, size_t len,
+                            const struct config *cfg, struct config_error *err)
+{
+    const char *svc = cfg->uplink.service;
+    if (strcmp(svc, "generic") == 0)
+        return 0;
+    if (strcmp(svc, "aws-iot") != 0)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "service",
+                    "'%s' is not one of generic, aws-iot", svc);
+    if (cfg->limits.max_message_bytes > CONFIG_AWS_IOT_PAYLOAD_MAX)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
+                    "%d is larger than AWS IoT Core's payload limit of %d bytes "
+                    "(uplink.service is aws-iot)",
+                    cfg->limits.max_message_bytes, CONFIG_AWS_IOT_PAYLOAD_MAX);
+    if (strlen(cfg->uplink.client_id) > CONFIG_AWS_IOT_CLIENT_ID_MAX)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
+                    "%zu bytes, AWS IoT Core accepts at most %d (uplink.service is aws-iot; "
+                    "use the thing name)",
+                    strlen(cfg->uplink.client_id), CONFIG_AWS_IOT_CLIENT_ID_MAX);
+    /* The deepest fixed topic: <prefix>/nodes/<node id>/<sub>, the node id at its maximum
+     * and a one-level sub-topic; "/gateway/<client id>/status" has as many levels. */
+    const char *p = cfg->uplink.topic_prefix;
+    int slashes = 0;
+    for (const char *q = p; *q; q++)
+        slashes += *q == '/';
+    if (slashes + 3 > CONFIG_AWS_IOT_SLASHES_MAX)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "topic_prefix",
+                    "'%s' has %d levels: with /nodes/<node>/<sub> the upstream topics would "
+                    "have more than AWS IoT Core's %d (uplink.service is aws-iot)",
+                    p, slashes + 1, CONFIG_AWS_IOT_SLASHES_MAX + 1);
+    size_t longest = strlen(p) + strlen("/nodes/") + MSG_NODE_ID_MAX + 2;
+    if (longest > CONFIG_AWS_IOT_TOPIC_MAX)
+        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "topic_prefix",
+                    "%zu bytes: a node's topic could be longer than AWS IoT Core's %d "
+                    "(uplink.service is aws-iot)",
+                    strlen(p), CONFIG_AWS_IOT_TOPIC_MAX);
+    return 0;
+}
+
 const char *config_uplink_server_name(const struct config *cfg, int i)
 {
     if (cfg->uplink.server_name_per_host && i >= 0 && i < cfg->uplink.n_hosts)
@@ -633,7 +676,7 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
     r = validate_endpoints(name, text, len, cfg, err);
     if (r < 0)
         return r;
-    return 0;
+    return validate_service(name, text, len, cfg, err);
 }
 
 int config_parse(const char *name, const char *text, size_t len, bool check_files,

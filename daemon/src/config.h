@@ -17,6 +17,11 @@
 #define CONFIG_SOCK_MAX            108  /* sizeof(sockaddr_un.sun_path), NUL included */
 #define CONFIG_PROFILES_ALL        0x7u /* RFC 9783, PSA 2.0.0, PSA_IOT_PROFILE_1 */
 #define CONFIG_HOSTS_MAX           8    /* uplink.hosts entries, at most */
+/* AWS IoT Core's limits (uplink.service "aws-iot"), from its service quotas. */
+#define CONFIG_AWS_IOT_PAYLOAD_MAX   131072 /* bytes of an MQTT payload */
+#define CONFIG_AWS_IOT_CLIENT_ID_MAX 128    /* bytes of a client id */
+#define CONFIG_AWS_IOT_SLASHES_MAX   7      /* '/' in a topic (8 levels) */
+#define CONFIG_AWS_IOT_TOPIC_MAX     256    /* bytes of a topic */
 
 /* Exit codes of fleetgwd, one per error class (documented in docs/configuration.md). */
 enum config_exit {
@@ -69,6 +74,7 @@ struct config {
         char tcti[CONFIG_STR_MAX];
         char client_id[CONFIG_STR_MAX];
         char topic_prefix[CONFIG_STR_MAX];
+        char service[32]; /* "generic", or "aws-iot": its limits are checked (config_parse) */
         int keepalive;
         int backoff_min_ms;
         int backoff_max_ms;

@@ -96,6 +96,7 @@ struct daemon {
     char up_last_error[256];
     struct endpoint_ring up_ring;        /* which of uplink.hosts (endpoint.h); n 0 = unset */
     char up_endpoint[ENDPOINT_NAME_MAX]; /* its "host:port" */
+    bool up_subacked; /* the broker acknowledged a subscription of this connection */
 
     struct inflight *inflight;
     unsigned n_inflight;

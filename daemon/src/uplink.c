@@ -239,6 +239,7 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
         return;
     }
     d->up_state = UP_CONNECTED;
+    d->up_subacked = false;
     d->up_backoff_ms = 0;
     mosq_log_enable(d, m, false);
     /* The handshake is done: from now on TLS records are coalesced (see tls_wbuf.h). */
@@ -276,11 +277,36 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
     d->commit_wanted = true;
 }
 
+static void uplink_on_subscribe(struct mosquitto *m, void *u, int mid, int n, const int *qos)
+{
+    (void)m;
+    (void)mid;
+    struct daemon *d = u;
+    for (int i = 0; i < n; i++)
+        if (qos[i] == 0x80)
+            log_event(LOG_WARNING, NULL, "uplink_subscribe",
+                      "the cloud broker %s refused a subscription (SUBACK failure): check "
+                      "the gateway's permissions on its topics",
+                      d->up_endpoint);
+    d->up_subacked = true;
+}
+
 static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
 {
     (void)m;
     struct daemon *d = u;
     bool was = d->up_state == UP_CONNECTED;
+    if (was && !d->up_subacked && !d->stopping)
+        /* Found with RabbitMQ 3.10 (docs/operator-guide.md, "Connecting to a clustered
+         * broker"): a persistent session's subscription is a durable queue on one cluster
+         * node; while that node is down, the SUBSCRIBE on another node is answered by closing
+         * the connection. The next attempt goes to the next endpoint, as for any loss. */
+        log_event(LOG_WARNING, NULL, "uplink_subscribe",
+                  "the cloud broker %s closed the connection before acknowledging the "
+                  "subscription to cloud commands; with a RabbitMQ cluster this is the "
+                  "durable queue of this client id's session on a node that is down (mirror "
+                  "the MQTT subscription queues to every node, see the operator guide)",
+                  d->up_endpoint);
     d->up_state = UP_IDLE;
     d->up_wbuf = NULL; /* freed with the SSL */
     /* Everything in flight will be replayed from the spool in order. */
@@ -347,6 +373,7 @@ static int uplink_start(struct daemon *d)
     mosquitto_disconnect_callback_set(d->up, uplink_on_disconnect);
     mosquitto_publish_callback_set(d->up, uplink_on_publish);
     mosquitto_message_callback_set(d->up, uplink_on_message);
+    mosquitto_subscribe_callback_set(d->up, uplink_on_subscribe);
     mosq_log_enable(d, d->up, true);
     rc = mosquitto_connect_async(d->up, ep->host, ep->port, d->cfg.uplink.keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {

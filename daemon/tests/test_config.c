@@ -239,6 +239,56 @@ int main(void)
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
     CHECK(strcmp(err.key, "uplink.host") == 0);
 
+    /* uplink.service: generic by default; aws-iot checks AWS IoT Core's limits. */
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK(strcmp(cfg.uplink.service, "generic") == 0);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"acme/site1\", \"service\": \"aws-iot\""), &cfg, &err),
+        0);
+    CHECK(strcmp(cfg.uplink.service, "aws-iot") == 0);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"acme/site1\", \"service\": \"azure\""), &cfg, &err),
+        -22);
+    CHECK(strcmp(err.key, "uplink.service") == 0);
+    CHECK(strstr(err.message, "not one of generic, aws-iot") != NULL);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"a/b/c/d/e/f\", \"service\": \"aws-iot\""), &cfg, &err),
+        -22);
+    CHECK(strcmp(err.key, "uplink.topic_prefix") == 0);
+    CHECK(strstr(err.message, "AWS IoT Core's 8") != NULL);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"a/b/c/d/e\", \"service\": \"aws-iot\""), &cfg, &err), 0);
+    {
+        char big[4096];
+        snprintf(big, sizeof(big), "%s",
+                 variant("\"drain_rate\": 100",
+                         "\"drain_rate\": 100 }, \"limits\": { \"max_message_bytes\": 131073"));
+        char *at = strstr(big, "\"acme/site1\"");
+        CHECK(at != NULL);
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%.*s\"acme/site1\", \"service\": \"aws-iot\"%s",
+                 (int)(at - big), big, at + strlen("\"acme/site1\""));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), -22);
+        CHECK(strcmp(err.key, "limits.max_message_bytes") == 0);
+        CHECK(strstr(err.message, "payload limit of 131072") != NULL);
+    }
+
+    {
+        char id[160], from[200];
+        memset(id, 'g', 129);
+        id[129] = '\0';
+        snprintf(from, sizeof(from), "\"%s\", \"service\": \"aws-iot\"", id);
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%s", variant("\"gw-1\"", from));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), -22);
+        CHECK(strcmp(err.key, "uplink.client_id") == 0);
+        CHECK(strstr(err.message, "129 bytes, AWS IoT Core accepts at most 128") != NULL);
+        id[128] = '\0';
+        snprintf(from, sizeof(from), "\"%s\", \"service\": \"aws-iot\"", id);
+        snprintf(buf, sizeof(buf), "%s", variant("\"gw-1\"", from));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), 0);
+    }
+
     /* Missing required key, and the TPM handle without a TCTI. */
     CHECK_EQ_INT(parse(variant("\"client_id\": \"gw-1\",", ""), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);

@@ -264,8 +264,24 @@ def main():
             want = [f"fleet/{key[1]}/down/set for-{key[0]}-{key[1]}"] if key in targets else []
             expect(got == want, f"{key[1]} at {key[0]} received exactly {want or 'nothing'}")
 
-        for s in sites:
+        for s in sites[1:]:
             expect(s.gwd.stop() == 0, f"{s.tag_name}: fleetgwd stops cleanly")
+
+        # 5. Without the mirroring policy (operator-guide.md), a persistent session's queue
+        # lives on one node only; while that node is down RabbitMQ closes every connection of
+        # that client id at its SUBSCRIBE. fleetgwd says so, and keeps trying the list.
+        cluster.ctl("clear_policy", "mqtt-ha", check=True)
+        expect(s1.gwd.stop() == 0, "site1: fleetgwd stops cleanly")
+        s1.order = [a, b]  # its session's queue is on b (its mirror there took over)
+        s1.start()
+        cluster.nodes[b].stop()
+        wait_for(lambda: s1.gwd.check_alive() or
+                 s1.gwd.output().count("closed the connection before acknowledging the "
+                                       "subscription") >= 1, 120,
+                 "fleetgwd to name the refused session")
+        expect(True, "site1 logs why node a closes its connection (the session's queue is on "
+               "the stopped node b; mirror the subscription queues)")
+        expect(s1.gwd.stop() == 0, "site1: fleetgwd stops cleanly")
     return 0
 
 
