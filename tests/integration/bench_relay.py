@@ -18,7 +18,9 @@ Figures (printed, and as ratios fleetgwd / bridge):
  - the clustered cloud (issue 14): a fourth path, this build's fleetgwd on an edge broker of its
    own relaying to a 2-node RabbitMQ cluster (tests/harness/rabbitmq_harness.py; uplink.hosts
    = both nodes, the subscriber on the node it uses), in the same rounds: its throughput
-   beside fleetgwd -> mosquitto, and their per-round ratio.
+   beside fleetgwd -> mosquitto, and their per-round ratio; and a fifth, mosquitto_pub
+   publishing straight to that RabbitMQ node (no edge broker, no relay): what the cluster
+   takes from one QoS 1 publisher on this machine, the ceiling of the fourth.
 
 Differences kept visible: fleetgwd signs its TLS handshake in the TPM (swtpm via abrmd) and
 fsyncs every spool batch (SQLite WAL, synchronous=FULL) before acknowledging; the bridge uses
@@ -80,7 +82,9 @@ def run_path(site, edge, topic_in, topic_out, count, rate, label, cluster=None):
     else:
         site.cloud.wait_subscribed("operator", site._subs + 1)
         site._subs += 1
-    pub = subprocess.Popen([require("mosquitto_pub")] + edge.client_args(site.node_certs["n1"]) +
+    pub_args = (cluster.client_args(sub_cert, 0) if edge is None
+                else edge.client_args(site.node_certs["n1"]))
+    pub = subprocess.Popen([require("mosquitto_pub")] + pub_args +
                            ["-q", "1", "-t", topic_in, "-l", "-i", f"bench-pub-{label}"],
                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
@@ -243,6 +247,8 @@ def main():
         paths["rabbit"] = (rsite.edge, "fleet/n1/up/bench", f"{PREFIX}/nodes/n1/bench",
                            {"edge broker": rsite.edge.proc.pid, "fleetgwd": rsite.gwd.pid},
                            cluster)
+        paths["rabbit-direct"] = (None, f"{PREFIX}/direct/n1/bench", f"{PREFIX}/direct/n1/bench",
+                                  {}, cluster)
         tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
         rates = {label: [] for label in paths}
         cpu = {label: {name: [] for name in paths[label][3]} for label in paths}
@@ -251,7 +257,7 @@ def main():
             run_path(site, edge, topic_in, out, 50, None, label + "-warm", cl)
         for r in range(ROUNDS):
             got = {}
-            for label in round_order(r, names, ["bridge", "ceiling", "rabbit"]):
+            for label in round_order(r, names, ["bridge", "ceiling", "rabbit", "rabbit-direct"]):
                 edge, topic_in, out, pids, cl = paths[label]
                 c0 = {name: cpu_ticks(pid) for name, pid in pids.items()}
                 thr_s, _ = run_path(site, edge, topic_in, out, N_THROUGHPUT, None,
@@ -296,7 +302,8 @@ def main():
                   f"{statistics.median(a / c for a, c in zip(to_bridge[label], ceil)):.2f}")
         for label in paths:
             parts = [f"{name} {statistics.median(v):.1f}" for name, v in cpu[label].items()]
-            print(f"cpu us/msg  {label:8s} " + ", ".join(parts))
+            if parts:
+                print(f"cpu us/msg  {label:8s} " + ", ".join(parts))
         if REF:
             thr = [a / c for a, c in zip(rates["fleetgwd"], rates[REF_NAME])]
             cpu_r = [a / c for a, c in zip(cpu["fleetgwd"]["fleetgwd"], cpu[REF_NAME]["fleetgwd"])
@@ -314,6 +321,10 @@ def main():
               f"{results['fleetgwd']['msgs_per_s']:.0f} msg/s; per round RabbitMQ / mosquitto "
               f"{spread(to_mosq)}; latency p50 {results['rabbit']['p50_ms']:.2f} ms, "
               f"p99 {results['rabbit']['p99_ms']:.2f} ms")
+        to_direct = [a / c for a, c in zip(rates["rabbit"], rates["rabbit-direct"])]
+        print(f"            one publisher straight to the RabbitMQ node "
+              f"{statistics.median(rates['rabbit-direct']):.0f} msg/s; fleetgwd -> RabbitMQ / "
+              f"direct per round {spread(to_direct)}")
         for label in names:
             f = results[label]
             print(f"latency     {label}: p50 {f['p50_ms']:.2f} ms "
