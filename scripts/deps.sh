@@ -12,6 +12,9 @@ HOST_PKGS=(
     libtss2-dev tpm2-openssl tpm2-tools swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0
     dbus libjson-c-dev libsqlite3-dev sqlite3 libmbedtls-dev
     python3 python3-cryptography python3-cbor2 strace util-linux
+    # the clustered cloud broker of integration.rabbitmq_cluster (its nodes are the test's own;
+    # the package's system service is not used)
+    rabbitmq-server
 )
 FIRMWARE_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dpkg-dev)
 PACKAGING_PKGS=(debhelper dpkg-dev lintian fakeroot)

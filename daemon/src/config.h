@@ -16,6 +16,12 @@
 #define CONFIG_PATH_MAX            1024
 #define CONFIG_SOCK_MAX            108  /* sizeof(sockaddr_un.sun_path), NUL included */
 #define CONFIG_PROFILES_ALL        0x7u /* RFC 9783, PSA 2.0.0, PSA_IOT_PROFILE_1 */
+#define CONFIG_HOSTS_MAX           8    /* uplink.hosts entries, at most */
+/* AWS IoT Core's limits (uplink.service "aws-iot"), from its service quotas. */
+#define CONFIG_AWS_IOT_PAYLOAD_MAX   131072 /* bytes of an MQTT payload */
+#define CONFIG_AWS_IOT_CLIENT_ID_MAX 128    /* bytes of a client id */
+#define CONFIG_AWS_IOT_SLASHES_MAX   7      /* '/' in a topic (8 levels) */
+#define CONFIG_AWS_IOT_TOPIC_MAX     256    /* bytes of a topic */
 
 /* Exit codes of fleetgwd, one per error class (documented in docs/configuration.md). */
 enum config_exit {
@@ -37,6 +43,12 @@ struct config_error {
     char message[768];
 };
 
+/* One cloud broker endpoint (an entry of uplink.hosts). */
+struct config_endpoint {
+    char host[CONFIG_STR_MAX];
+    int port;
+};
+
 struct config {
     struct {
         char socket[CONFIG_SOCK_MAX]; /* unix socket of the local broker, or "" */
@@ -48,15 +60,21 @@ struct config {
         int keepalive;
     } edge;
     struct {
+        /* uplink.host/port (one endpoint) or uplink.hosts (a list): either way the validated
+         * configuration has the list in hosts[0..n_hosts-1] and its first entry in host/port. */
         char host[CONFIG_STR_MAX];
         int port;
+        struct config_endpoint hosts[CONFIG_HOSTS_MAX];
+        int n_hosts;
         char server_name[CONFIG_STR_MAX]; /* defaults to host */
+        bool server_name_per_host;        /* server_name not set: each endpoint's own host */
         char ca_file[CONFIG_PATH_MAX];
         char cert_file[CONFIG_PATH_MAX];
         char key[CONFIG_PATH_MAX];
         char tcti[CONFIG_STR_MAX];
         char client_id[CONFIG_STR_MAX];
         char topic_prefix[CONFIG_STR_MAX];
+        char service[32]; /* "generic", or "aws-iot": its limits are checked (config_parse) */
         int keepalive;
         int backoff_min_ms;
         int backoff_max_ms;
@@ -129,6 +147,10 @@ int config_load(const char *path, struct config *cfg, struct config_error *err)
  * of their own and still needs the rest of the configuration). */
 int config_load_opts(const char *path, bool check_files, struct config *cfg,
                      struct config_error *err) __attribute__((warn_unused_result));
+
+/* The name endpoint i's server certificate must match: uplink.server_name when it is set,
+ * else that endpoint's host. */
+const char *config_uplink_server_name(const struct config *cfg, int i);
 
 /* Log priority (LOG_*) for cfg->log.level. */
 int config_log_priority(const struct config *cfg);

@@ -107,10 +107,12 @@ json_object *ctl_api_fail(const char *fmt, ...)
 
 static json_object *status_json(const struct ctl_api *api, json_object *o)
 {
-    struct ctl_status st;
+    struct ctl_status st = {0};
     api->status(api->u, &st);
     json_add_str(o, "edge", st.edge);
     json_add_str(o, "cloud", st.cloud);
+    if (st.cloud_endpoint != NULL)
+        json_add_str(o, "cloud_endpoint", st.cloud_endpoint);
     json_add_int(o, "spooled_messages", (int64_t)spool_messages(api->spool));
     json_add_int(o, "spooled_bytes", spool_bytes(api->spool));
     json_add_int(o, "spool_max_bytes", api->cfg->spool.max_bytes);

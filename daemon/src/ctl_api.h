@@ -78,8 +78,9 @@ enum ctl_role { CTL_ROLE_OBSERVE, CTL_ROLE_OPERATE };
 
 /* The daemon's state the handlers read (filled by the daemon's status callback). */
 struct ctl_status {
-    const char *edge;  /* "connected" / "disconnected" */
-    const char *cloud; /* "connected" / "connecting" / "disconnected" */
+    const char *edge;           /* "connected" / "disconnected" */
+    const char *cloud;          /* "connected" / "connecting" / "disconnected" */
+    const char *cloud_endpoint; /* "host:port" in use or being tried (uplink.hosts); NULL: none */
     unsigned inflight, down_inflight;
     uint64_t ota_bytes_sent, ota_bytes_resent, ota_chunks; /* OTA chunks served since start */
 };

@@ -19,6 +19,7 @@
 #include "ctl_api.h"
 #include "downq.h"
 #include "drop.h"
+#include "endpoint.h"
 #include "gate.h"
 #include "log.h"
 #include "registry.h"
@@ -93,6 +94,9 @@ struct daemon {
     bool up_tcp_ready;
     BIO *up_wbuf; /* write coalescing under the uplink's TLS, owned by its SSL */
     char up_last_error[256];
+    struct endpoint_ring up_ring;        /* which of uplink.hosts (endpoint.h); n 0 = unset */
+    char up_endpoint[ENDPOINT_NAME_MAX]; /* its "host:port" */
+    bool up_subacked; /* the broker acknowledged a subscription of this connection */
 
     struct inflight *inflight;
     unsigned n_inflight;
@@ -196,5 +200,7 @@ int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void drain(struct daemon *d);
 int up_buffered_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void uplink_expire(struct daemon *d);
+/* The cloud broker endpoint in use or being tried, "host:port". */
+const char *uplink_endpoint(struct daemon *d);
 
 #endif

@@ -409,7 +409,10 @@ static void print_node(json_object *o)
 static void print_status(json_object *o, bool spool)
 {
     printf("edge broker   %s\n", jstr(o, "edge"));
-    printf("cloud broker  %s\n", jstr(o, "cloud"));
+    if (json_object_object_get_ex(o, "cloud_endpoint", NULL))
+        printf("cloud broker  %s (%s)\n", jstr(o, "cloud"), jstr(o, "cloud_endpoint"));
+    else
+        printf("cloud broker  %s\n", jstr(o, "cloud"));
     printf("spool         %lld message(s), %lld of %lld bytes, %lld in flight\n",
            (long long)jint(o, "spooled_messages"), (long long)jint(o, "spooled_bytes"),
            (long long)jint(o, "spool_max_bytes"), (long long)jint(o, "inflight"));

@@ -263,13 +263,14 @@ static void update_status(struct daemon *d)
 {
     char st[256];
     snprintf(st, sizeof(st),
-             "edge %s, cloud %s; spooled %llu msg / %lld B; relayed up %llu, "
+             "edge %s, cloud %s (%s); spooled %llu msg / %lld B; relayed up %llu, "
              "down %llu",
              d->edge_connected ? "up" : "down",
              d->up_state == UP_CONNECTED ? "up"
                                          : (d->up_state == UP_CONNECTING ? "connecting" : "down"),
-             (unsigned long long)spool_messages(d->spool), (long long)spool_bytes(d->spool),
-             (unsigned long long)d->relayed_up, (unsigned long long)d->relayed_down);
+             uplink_endpoint(d), (unsigned long long)spool_messages(d->spool),
+             (long long)spool_bytes(d->spool), (unsigned long long)d->relayed_up,
+             (unsigned long long)d->relayed_down);
     if (strcmp(st, d->last_status) != 0) {
         memcpy(d->last_status, st, sizeof(st));
         (void)sd_notifyf(0, "STATUS=%s", st);
@@ -382,6 +383,7 @@ static void ctl_status(void *u, struct ctl_status *ret)
     ret->cloud = d->up_state == UP_CONNECTED    ? "connected"
                  : d->up_state == UP_CONNECTING ? "connecting"
                                                 : "disconnected";
+    ret->cloud_endpoint = uplink_endpoint(d);
     ret->inflight = d->n_inflight;
     ret->down_inflight = d->n_down_inflight;
     ota_xfer_stats(d, &ret->ota_bytes_sent, &ret->ota_bytes_resent, &ret->ota_chunks);
@@ -504,9 +506,10 @@ static int run(struct daemon *d)
     gate_io_restore_held(d); /* the edge client exists: challenges can be queued */
     daemon_flush(d);
 
-    log_notice("started: edge %s, cloud %s:%d, spool %s (%llu message(s) waiting)",
-               d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host, d->cfg.uplink.host,
-               d->cfg.uplink.port, d->cfg.spool.path, (unsigned long long)spool_messages(d->spool));
+    log_notice("started: edge %s, cloud %s (%d endpoint(s)), spool %s (%llu message(s) waiting)",
+               d->cfg.edge.socket[0] ? d->cfg.edge.socket : d->cfg.edge.host, uplink_endpoint(d),
+               d->cfg.uplink.n_hosts, d->cfg.spool.path,
+               (unsigned long long)spool_messages(d->spool));
     if (downq_count(d->downq) > 0)
         log_notice("%llu cloud command(s) queued for the edge broker",
                    (unsigned long long)downq_count(d->downq));

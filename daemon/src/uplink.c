@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fleetgw/msg.h>
 #include <fleetgw/tpm_tls.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +165,60 @@ void mosq_log_enable(struct daemon *d, struct mosquitto *m, bool connecting)
     mosquitto_log_callback_set(m, debug || connecting ? mosq_log : NULL);
 }
 
+/* The endpoint of uplink.hosts in use (the ring starts at the first on first use). */
+static const struct config_endpoint *uplink_ep(struct daemon *d)
+{
+    if (d->up_ring.n == 0) {
+        endpoint_ring_init(&d->up_ring, d->cfg.uplink.n_hosts);
+        endpoint_format(&d->cfg.uplink.hosts[0], d->up_endpoint, sizeof(d->up_endpoint));
+    }
+    return &d->cfg.uplink.hosts[d->up_ring.cur];
+}
+
+const char *uplink_endpoint(struct daemon *d)
+{
+    (void)uplink_ep(d);
+    return d->up_endpoint;
+}
+
+/* The current endpoint failed or was lost: the next attempt goes to the next one. */
+static void uplink_failover(struct daemon *d)
+{
+    (void)uplink_ep(d);
+    int before = d->up_ring.cur;
+    int i = endpoint_ring_failed(&d->up_ring);
+    if (i != before) {
+        endpoint_format(&d->cfg.uplink.hosts[i], d->up_endpoint, sizeof(d->up_endpoint));
+        log_info("next cloud broker to try: %s (uplink.hosts entry %d of %d)", d->up_endpoint,
+                 i + 1, d->up_ring.n);
+    }
+}
+
+/* The server certificate must match this endpoint's name (uplink.server_name when set, else
+ * the endpoint's host). The SSL of each connection copies the context's parameters. */
+static int uplink_expect_name(struct daemon *d)
+{
+    const char *name = config_uplink_server_name(&d->cfg, d->up_ring.cur);
+    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(d->ssl_ctx);
+    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(name);
+    int ok;
+    if (ip != NULL) {
+        ASN1_OCTET_STRING_free(ip);
+        ok = X509_VERIFY_PARAM_set1_host(param, NULL, 0) == 1 &&
+             X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1;
+    } else {
+        ERR_clear_error();
+        ok = X509_VERIFY_PARAM_set1_ip(param, NULL, 0) == 1 &&
+             X509_VERIFY_PARAM_set1_host(param, name, 0) == 1;
+    }
+    if (!ok) {
+        ERR_clear_error();
+        log_err("cannot set the expected server name '%s' for %s", name, d->up_endpoint);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static void status_topic(struct daemon *d, char *buf, size_t cap)
 {
     const struct config *c = &d->cfg;
@@ -183,6 +239,7 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
         return;
     }
     d->up_state = UP_CONNECTED;
+    d->up_subacked = false;
     d->up_backoff_ms = 0;
     mosq_log_enable(d, m, false);
     /* The handshake is done: from now on TLS records are coalesced (see tls_wbuf.h). */
@@ -198,7 +255,9 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
     }
     (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_OFF);
     status_topic(d, t, sizeof(t));
-    static const char online[] = "{\"state\":\"online\"}";
+    /* The endpoint is validated by config_load (no quotes or backslashes): no escaping. */
+    char online[64 + ENDPOINT_NAME_MAX];
+    snprintf(online, sizeof(online), "{\"state\":\"online\",\"endpoint\":\"%s\"}", d->up_endpoint);
     int r1 = mosquitto_publish(m, NULL, t, (int)strlen(online), online, 1, true);
     const char *prefix = d->cfg.uplink.topic_prefix;
     int r2 =
@@ -209,8 +268,8 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
         log_err("cannot announce/subscribe on the cloud broker: %s",
                 mosquitto_strerror(r1 ? r1 : r2));
     ota_job_on_connect(d, m);
-    log_info("connected to the cloud broker %s:%d; %llu message(s) spooled", d->cfg.uplink.host,
-             d->cfg.uplink.port, (unsigned long long)spool_messages(d->spool));
+    log_info("connected to the cloud broker %s; %llu message(s) spooled", d->up_endpoint,
+             (unsigned long long)spool_messages(d->spool));
     d->last_sent_id = 0;
     d->n_inflight = 0;
     /* Acknowledgements of the last connection are deleted before the replay reads: the
@@ -218,11 +277,36 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
     d->commit_wanted = true;
 }
 
+static void uplink_on_subscribe(struct mosquitto *m, void *u, int mid, int n, const int *qos)
+{
+    (void)m;
+    (void)mid;
+    struct daemon *d = u;
+    for (int i = 0; i < n; i++)
+        if (qos[i] == 0x80)
+            log_event(LOG_WARNING, NULL, "uplink_subscribe",
+                      "the cloud broker %s refused a subscription (SUBACK failure): check "
+                      "the gateway's permissions on its topics",
+                      d->up_endpoint);
+    d->up_subacked = true;
+}
+
 static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
 {
     (void)m;
     struct daemon *d = u;
     bool was = d->up_state == UP_CONNECTED;
+    if (was && !d->up_subacked && !d->stopping)
+        /* Found with RabbitMQ 3.10 (docs/operator-guide.md, "Connecting to a clustered
+         * broker"): a persistent session's subscription is a durable queue on one cluster
+         * node; while that node is down, the SUBSCRIBE on another node is answered by closing
+         * the connection. The next attempt goes to the next endpoint, as for any loss. */
+        log_event(LOG_WARNING, NULL, "uplink_subscribe",
+                  "the cloud broker %s closed the connection before acknowledging the "
+                  "subscription to cloud commands; with a RabbitMQ cluster this is the "
+                  "durable queue of this client id's session on a node that is down (mirror "
+                  "the MQTT subscription queues to every node, see the operator guide)",
+                  d->up_endpoint);
     d->up_state = UP_IDLE;
     d->up_wbuf = NULL; /* freed with the SSL */
     /* Everything in flight will be replayed from the spool in order. */
@@ -232,14 +316,13 @@ static void uplink_on_disconnect(struct mosquitto *m, void *u, int rc)
     if (d->stopping)
         return;
     if (was) {
-        log_event(LOG_WARNING, NULL, "uplink_lost", "lost the cloud broker connection (%s)",
-                  mosquitto_strerror(rc));
+        log_event(LOG_WARNING, NULL, "uplink_lost", "lost the cloud broker connection to %s (%s)",
+                  d->up_endpoint, mosquitto_strerror(rc));
     } else {
         /* A failed TLS handshake lands here: say why (certificate verification, ...). */
         log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
-                  d->cfg.uplink.port, mosquitto_strerror(rc), uplink_reason(d)[0] ? ": " : "",
-                  d->up_last_error);
+                  "cannot connect to the cloud broker %s: %s%s%s", d->up_endpoint,
+                  mosquitto_strerror(rc), uplink_reason(d)[0] ? ": " : "", d->up_last_error);
         d->up_last_error[0] = '\0';
     }
     uplink_schedule(d, -1);
@@ -266,6 +349,9 @@ static int uplink_start(struct daemon *d)
     int rc;
 
     uplink_destroy(d);
+    const struct config_endpoint *ep = uplink_ep(d);
+    if (uplink_expect_name(d) < 0)
+        return -EINVAL;
     d->up = mosquitto_new(d->cfg.uplink.client_id, false, d);
     if (d->up == NULL)
         return -ENOMEM;
@@ -287,14 +373,13 @@ static int uplink_start(struct daemon *d)
     mosquitto_disconnect_callback_set(d->up, uplink_on_disconnect);
     mosquitto_publish_callback_set(d->up, uplink_on_publish);
     mosquitto_message_callback_set(d->up, uplink_on_message);
+    mosquitto_subscribe_callback_set(d->up, uplink_on_subscribe);
     mosq_log_enable(d, d->up, true);
-    rc = mosquitto_connect_async(d->up, d->cfg.uplink.host, d->cfg.uplink.port,
-                                 d->cfg.uplink.keepalive);
+    rc = mosquitto_connect_async(d->up, ep->host, ep->port, d->cfg.uplink.keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {
         /* The TLS handshake may already fail in here (loopback answers at once). */
         log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: %s%s%s", d->cfg.uplink.host,
-                  d->cfg.uplink.port,
+                  "cannot connect to the cloud broker %s: %s%s%s", d->up_endpoint,
                   rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
                   uplink_reason(d)[0] ? ": " : "", d->up_last_error);
         d->up_last_error[0] = '\0';
@@ -309,6 +394,7 @@ static int uplink_start(struct daemon *d)
 void uplink_schedule(struct daemon *d, int delay_ms)
 {
     if (delay_ms < 0) {
+        uplink_failover(d);
         int b = d->up_backoff_ms ? d->up_backoff_ms * 2 : d->cfg.uplink.backoff_min_ms;
         if (b > d->cfg.uplink.backoff_max_ms)
             b = d->cfg.uplink.backoff_max_ms;
@@ -332,8 +418,8 @@ int up_timer_cb(sd_event_source *s, uint64_t usec, void *u)
     struct daemon *d = u;
     if (d->up_state == UP_CONNECTING) {
         log_event(LOG_WARNING, NULL, "uplink_timeout",
-                  "no answer from the cloud broker %s:%d within %d s", d->cfg.uplink.host,
-                  d->cfg.uplink.port, d->cfg.uplink.connect_timeout_s);
+                  "no answer from the cloud broker %s within %d s", d->up_endpoint,
+                  d->cfg.uplink.connect_timeout_s);
         uplink_destroy(d);
         uplink_schedule(d, -1);
     } else if (d->up_state == UP_IDLE) {
@@ -465,9 +551,8 @@ void uplink_io(struct daemon *d, int fd, uint32_t revents)
         int soerr = 0;
         socklen_t sl = sizeof(soerr);
         (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: %s", d->cfg.uplink.host,
-                  d->cfg.uplink.port, soerr ? strerror(soerr) : "connection closed");
+        log_event(LOG_WARNING, NULL, "uplink_connect", "cannot connect to the cloud broker %s: %s",
+                  d->up_endpoint, soerr ? strerror(soerr) : "connection closed");
         uplink_destroy(d);
         uplink_schedule(d, -1);
         return;
@@ -490,9 +575,8 @@ void uplink_after_write(struct daemon *d)
         /* libmosquitto closed the socket on a failed TLS handshake without calling
          * on_disconnect (net__socket_connect_tls() returns straight from loop_read). */
         log_event(LOG_WARNING, NULL, "uplink_connect",
-                  "cannot connect to the cloud broker %s:%d: TLS handshake failed%s%s",
-                  d->cfg.uplink.host, d->cfg.uplink.port, uplink_reason(d)[0] ? ": " : "",
-                  d->up_last_error);
+                  "cannot connect to the cloud broker %s: TLS handshake failed%s%s", d->up_endpoint,
+                  uplink_reason(d)[0] ? ": " : "", d->up_last_error);
         d->up_last_error[0] = '\0';
         d->up_destroy_pending = true;
         d->up_state = UP_IDLE;

@@ -144,6 +144,151 @@ int main(void)
     CHECK(strcmp(err.key, "limits.max_message_bytes") == 0);
     CHECK(strstr(err.message, "larger than spool.down_max_bytes") != NULL);
 
+    /* uplink.host/port is a one-element list; uplink.hosts a list of brokers. */
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK_EQ_INT(cfg.uplink.n_hosts, 1);
+    CHECK(strcmp(cfg.uplink.hosts[0].host, "127.0.0.1") == 0);
+    CHECK_EQ_INT(cfg.uplink.hosts[0].port, 8883);
+    CHECK(strcmp(config_uplink_server_name(&cfg, 0), "127.0.0.1") == 0);
+    static const char two[] = "\"hosts\": [{\"host\": \"b1.example\", \"port\": 8883},\n"
+                              "              {\"host\": \"10.0.0.2\", \"port\": 8884}],";
+    CHECK_EQ_INT(parse(variant("\"host\": \"127.0.0.1\",\n    \"port\": 8883,", two), &cfg, &err),
+                 0);
+    CHECK_EQ_INT(cfg.uplink.n_hosts, 2);
+    CHECK(strcmp(cfg.uplink.hosts[1].host, "10.0.0.2") == 0);
+    CHECK_EQ_INT(cfg.uplink.hosts[1].port, 8884);
+    /* what shows one broker (fleetgwctl check) sees the first */
+    CHECK(strcmp(cfg.uplink.host, "b1.example") == 0);
+    CHECK_EQ_INT(cfg.uplink.port, 8883);
+    /* without uplink.server_name each endpoint is verified against its own name */
+    CHECK(strcmp(config_uplink_server_name(&cfg, 0), "b1.example") == 0);
+    CHECK(strcmp(config_uplink_server_name(&cfg, 1), "10.0.0.2") == 0);
+    /* with it, every endpoint against that one name */
+    {
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%s",
+                 variant("\"host\": \"127.0.0.1\",\n    \"port\": 8883,",
+                         "\"hosts\": [{\"host\": \"10.0.0.1\", \"port\": 1}, {\"host\": "
+                         "\"10.0.0.2\", \"port\": 1}], \"server_name\": \"mq.example\","));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), 0);
+        CHECK(strcmp(config_uplink_server_name(&cfg, 0), "mq.example") == 0);
+        CHECK(strcmp(config_uplink_server_name(&cfg, 1), "mq.example") == 0);
+    }
+    /* Each bad list: one error naming uplink.hosts, its line, the entry and why. */
+    static const struct {
+        const char *hosts;
+        enum config_exit code;
+        const char *why;
+    } bad_hosts[] = {
+        {"\"hosts\": [],", CONFIG_EXIT_RANGE, "the list is empty"},
+        {"\"hosts\": \"a:1\",", CONFIG_EXIT_TYPE, "expected an array"},
+        {"\"hosts\": [\"a:1\"],", CONFIG_EXIT_TYPE, "entry 0: expected an object"},
+        {"\"hosts\": [{\"host\": \"a\"}],", CONFIG_EXIT_MISSING, "entry 0: \"port\" is missing"},
+        {"\"hosts\": [{\"port\": 1}],", CONFIG_EXIT_MISSING, "entry 0: \"host\" is missing"},
+        {"\"hosts\": [{\"host\": \"a\", \"port\": 1}, {\"host\": \"a\", \"port\": 0}],",
+         CONFIG_EXIT_RANGE, "entry 1: port 0 is out of range [1, 65535]"},
+        {"\"hosts\": [{\"host\": \"a\", \"port\": \"1\"}],", CONFIG_EXIT_TYPE,
+         "entry 0: port: expected an integer"},
+        {"\"hosts\": [{\"host\": \"a b\", \"port\": 1}],", CONFIG_EXIT_RANGE,
+         "entry 0: host 'a b' is not a host name"},
+        {"\"hosts\": [{\"host\": \"\", \"port\": 1}],", CONFIG_EXIT_RANGE, "entry 0: host ''"},
+        {"\"hosts\": [{\"host\": \"a\", \"port\": 1, \"tls\": true}],", CONFIG_EXIT_UNKNOWN_KEY,
+         "entry 0: unknown key 'tls'"},
+        {"\"hosts\": [{\"host\": \"a\", \"port\": 1}, {\"host\": \"a\", \"port\": 1}],",
+         CONFIG_EXIT_RANGE, "entry 1: a port 1 is already entry 0"},
+        {"\"hosts\": [{\"host\":\"a\",\"port\":1},{\"host\":\"a\",\"port\":2},"
+         "{\"host\":\"a\",\"port\":3},{\"host\":\"a\",\"port\":4},{\"host\":\"a\",\"port\":5},"
+         "{\"host\":\"a\",\"port\":6},{\"host\":\"a\",\"port\":7},{\"host\":\"a\",\"port\":8},"
+         "{\"host\":\"a\",\"port\":9}],",
+         CONFIG_EXIT_RANGE, "9 entries, at most 8"},
+    };
+    for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%s",
+                 variant("\"host\": \"127.0.0.1\",\n    \"port\": 8883,", bad_hosts[i].hosts));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), -22);
+        CHECK_EQ_INT(err.exit_code, bad_hosts[i].code);
+        CHECK(strcmp(err.key, "uplink.hosts") == 0);
+        CHECK_EQ_INT(err.line, 4);
+        if (strstr(err.message, bad_hosts[i].why) == NULL)
+            fprintf(stderr, "  case %zu: %s\n", i, err.message);
+        CHECK(strstr(err.message, bad_hosts[i].why) != NULL);
+    }
+    /* The list and the single keys exclude each other; neither is missing too. */
+    CHECK_EQ_INT(parse(variant("\"port\": 8883,", "\"port\": 8883, \"hosts\": [{\"host\": "
+                                                  "\"a\", \"port\": 1}],"),
+                       &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "uplink.host") == 0);
+    CHECK(strstr(err.message, "exclude each other") != NULL);
+    CHECK_EQ_INT(parse(variant("\"host\": \"127.0.0.1\",", "\"hosts\": [{\"host\": \"a\", "
+                                                           "\"port\": 1}],"),
+                       &cfg, &err),
+                 -22);
+    CHECK(strcmp(err.key, "uplink.port") == 0);
+    CHECK(strstr(err.message, "exclude each other") != NULL);
+    CHECK_EQ_INT(parse(variant("\"host\": \"127.0.0.1\",", ""), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
+    CHECK(strcmp(err.key, "uplink.host") == 0);
+    CHECK(strstr(err.message, "uplink.hosts") != NULL);
+    CHECK_EQ_INT(parse(variant("\"port\": 8883,", ""), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);
+    CHECK(strcmp(err.key, "uplink.port") == 0);
+    CHECK_EQ_INT(parse(variant("\"127.0.0.1\"", "\"a b\""), &cfg, &err), -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "uplink.host") == 0);
+
+    /* uplink.service: generic by default; aws-iot checks AWS IoT Core's limits. */
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK(strcmp(cfg.uplink.service, "generic") == 0);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"acme/site1\", \"service\": \"aws-iot\""), &cfg, &err),
+        0);
+    CHECK(strcmp(cfg.uplink.service, "aws-iot") == 0);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"acme/site1\", \"service\": \"azure\""), &cfg, &err),
+        -22);
+    CHECK(strcmp(err.key, "uplink.service") == 0);
+    CHECK(strstr(err.message, "not one of generic, aws-iot") != NULL);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"a/b/c/d/e/f\", \"service\": \"aws-iot\""), &cfg, &err),
+        -22);
+    CHECK(strcmp(err.key, "uplink.topic_prefix") == 0);
+    CHECK(strstr(err.message, "AWS IoT Core's 8") != NULL);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"a/b/c/d/e\", \"service\": \"aws-iot\""), &cfg, &err), 0);
+    {
+        char big[4096];
+        snprintf(big, sizeof(big), "%s",
+                 variant("\"drain_rate\": 100",
+                         "\"drain_rate\": 100 }, \"limits\": { \"max_message_bytes\": 131073"));
+        char *at = strstr(big, "\"acme/site1\"");
+        CHECK(at != NULL);
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%.*s\"acme/site1\", \"service\": \"aws-iot\"%s",
+                 (int)(at - big), big, at + strlen("\"acme/site1\""));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), -22);
+        CHECK(strcmp(err.key, "limits.max_message_bytes") == 0);
+        CHECK(strstr(err.message, "payload limit of 131072") != NULL);
+    }
+
+    {
+        char id[160], from[200];
+        memset(id, 'g', 129);
+        id[129] = '\0';
+        snprintf(from, sizeof(from), "\"%s\", \"service\": \"aws-iot\"", id);
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%s", variant("\"gw-1\"", from));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), -22);
+        CHECK(strcmp(err.key, "uplink.client_id") == 0);
+        CHECK(strstr(err.message, "129 bytes, AWS IoT Core accepts at most 128") != NULL);
+        id[128] = '\0';
+        snprintf(from, sizeof(from), "\"%s\", \"service\": \"aws-iot\"", id);
+        snprintf(buf, sizeof(buf), "%s", variant("\"gw-1\"", from));
+        CHECK_EQ_INT(parse(buf, &cfg, &err), 0);
+    }
+
     /* Missing required key, and the TPM handle without a TCTI. */
     CHECK_EQ_INT(parse(variant("\"client_id\": \"gw-1\",", ""), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);

@@ -136,13 +136,15 @@ def port_open(port, host="127.0.0.1"):
 class Proc:
     """A process the harness started; stop() kills exactly this PID."""
 
-    def __init__(self, name, argv, env, cwd, log_path, stdin=subprocess.DEVNULL):
+    def __init__(self, name, argv, env, cwd, log_path, stdin=subprocess.DEVNULL, user=None):
         self.name = name
         self.argv = argv
         self.log_path = log_path
         self.logf = open(log_path, "ab")
         self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin, stdout=self.logf,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+                                      stderr=subprocess.STDOUT, start_new_session=True,
+                                      user=user, group=None if user is None else user,
+                                      extra_groups=None if user is None else [])
         self.pid = self.popen.pid
 
     def alive(self):
@@ -525,9 +527,10 @@ class Env:
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
-    def spawn(self, name, argv, env=None, cwd=None, stdin=subprocess.DEVNULL):
+    def spawn(self, name, argv, env=None, cwd=None, stdin=subprocess.DEVNULL, user=None):
+        """Starts argv (as `user` when given: the harness runs as root) logging to NAME.log."""
         p = Proc(name, argv, env if env is not None else os.environ.copy(), cwd or self.dir,
-                 self.path(f"{name}.log"), stdin=stdin)
+                 self.path(f"{name}.log"), stdin=stdin, user=user)
         self.procs.append(p)
         log(f"started {name} pid {p.pid}: {' '.join(argv[:6])}{' ...' if len(argv) > 6 else ''}")
         return p

@@ -14,7 +14,13 @@ Figures (printed, and as ratios fleetgwd / bridge):
  - added latency: messages paced at 200/s, p50 / p99 of (arrival upstream - write to the
    publisher) — the publisher and subscriber overhead is the same on both paths;
  - idle RSS of fleetgwd (and of the bridging broker, for scale);
- - time from exec to READY=1 on NOTIFY_SOCKET (spool open, TPM TLS context, control socket).
+ - time from exec to READY=1 on NOTIFY_SOCKET (spool open, TPM TLS context, control socket);
+ - the clustered cloud (issue 14): a fourth path, this build's fleetgwd on an edge broker of its
+   own relaying to a 2-node RabbitMQ cluster (tests/harness/rabbitmq_harness.py; uplink.hosts
+   = both nodes, the subscriber on the node it uses), in the same rounds: its throughput
+   beside fleetgwd -> mosquitto, and their per-round ratio; and a fifth, mosquitto_pub
+   publishing straight to that RabbitMQ node (no edge broker, no relay): what the cluster
+   takes from one QoS 1 publisher on this machine, the ceiling of the fourth.
 
 Differences kept visible: fleetgwd signs its TLS handshake in the TPM (swtpm via abrmd) and
 fsyncs every spool batch (SQLite WAL, synchronous=FULL) before acknowledging; the bridge uses
@@ -38,8 +44,9 @@ import threading
 import time
 
 from fleetgw_harness import Env, expect, program, require, wait_for
+from rabbitmq_harness import RabbitCluster
 
-from daemon_common import PREFIX, NotifySocket, Site, pct
+from daemon_common import GW_CN, PREFIX, NotifySocket, Site, pct
 
 N_THROUGHPUT = 10000   # messages per throughput round
 ROUNDS = int(os.environ.get("FLEETGW_BENCH_ROUNDS") or 7)  # rounds of every path, order rotating
@@ -57,17 +64,27 @@ def rss_kb(pid):
     return -1
 
 
-def run_path(site, edge, topic_in, topic_out, count, rate, label):
+def run_path(site, edge, topic_in, topic_out, count, rate, label, cluster=None):
     """Publishes `count` lines on topic_in (paced at rate/s, or unpaced if None) and collects
-    them upstream on topic_out; returns (elapsed_s, [latency_s])."""
+    them upstream on topic_out (on the RabbitMQ cluster's first node when cluster is given,
+    else on the mosquitto cloud broker); returns (elapsed_s, [latency_s])."""
     sub_cert = site.operator
-    sub = subprocess.Popen([require("mosquitto_sub")] + site.cloud.client_args(sub_cert) +
+    args = (cluster.client_args(sub_cert, 0) if cluster is not None
+            else site.cloud.client_args(sub_cert))
+    sub = subprocess.Popen([require("mosquitto_sub")] + args +
                            ["-q", "1", "-t", topic_out, "-C", str(count), "-F", "%U %p",
                             "-i", f"bench-sub-{label}"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    site.cloud.wait_subscribed("operator", site._subs + 1)
-    site._subs += 1
-    pub = subprocess.Popen([require("mosquitto_pub")] + edge.client_args(site.node_certs["n1"]) +
+    if cluster is not None:
+        queue = f"mqtt-subscription-bench-sub-{label}qos1"
+        wait_for(lambda: queue in cluster.ctl("list_queues", "name").stdout, 60,
+                 f"the subscription {queue} on the RabbitMQ cluster")
+    else:
+        site.cloud.wait_subscribed("operator", site._subs + 1)
+        site._subs += 1
+    pub_args = (cluster.client_args(sub_cert, 0) if edge is None
+                else edge.client_args(site.node_certs["n1"]))
+    pub = subprocess.Popen([require("mosquitto_pub")] + pub_args +
                            ["-q", "1", "-t", topic_in, "-l", "-i", f"bench-pub-{label}"],
                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
@@ -194,6 +211,22 @@ def main():
         wait_for(lambda: ceiling.check_alive() or "ready" in ceiling.output(), 30,
                  "the ceiling relay to connect")
 
+        # The clustered cloud: a 2-node RabbitMQ cluster (same CA: the gateway and operator
+        # certificates log in by their CN) and this build's fleetgwd on an edge broker of its
+        # own, connected to the first node (uplink.hosts lists both).
+        cluster = RabbitCluster(env, site.cloud_ca, nodes=2).start()
+        cluster.add_user(GW_CN)
+        cluster.add_user("operator")
+        rsite = site.twin("rabbit", site.start_edge_like("edge-rabbit"), None)
+        rsite.cloud = cluster.nodes[0]
+        rsite.start_gwd(control=control,
+                        uplink={"host": None, "port": None,
+                                "hosts": [{"host": "127.0.0.1", "port": n.mqtt_port}
+                                          for n in cluster.nodes]},
+                        spool={"drain_rate": 1000000, "max_inflight": 100},
+                        limits={"per_node_rate": 1000000, "per_node_burst": 1000000})
+        rsite.wait_gwd_connected()
+
         # Throughput: paired rounds, the paths back to back in alternating order. This
         # machine's speed drifts between runs (shared virtual CPUs: the same path varies by
         # up to 2x from one run to the next), so each round's ratio compares runs made
@@ -203,26 +236,32 @@ def main():
         for name, s in sites.items():
             paths[name] = (s.edge, "fleet/n1/up/bench", f"{PREFIX}/nodes/n1/bench",
                            {"edge broker": s.edge.proc.pid, "fleetgwd": s.gwd.pid,
-                            "cloud broker": site.cloud.proc.pid})
+                            "cloud broker": site.cloud.proc.pid}, None)
         paths["bridge"] = (bridge_edge, "fleet/n1/up/bench", f"{PREFIX}/bridge/n1/up/bench",
                            {"edge broker + bridge": bridge_edge.proc.pid,
-                            "cloud broker": site.cloud.proc.pid})
+                            "cloud broker": site.cloud.proc.pid}, None)
         paths["ceiling"] = (site.edge, "ceiling/n1/up/bench", f"{PREFIX}/ceiling/n1/up/bench",
                             {"edge broker": site.edge.proc.pid, "min relay": ceiling.pid,
-                             "cloud broker": site.cloud.proc.pid})
+                             "cloud broker": site.cloud.proc.pid}, None)
+        # (the RabbitMQ node's CPU is not sampled: its Erlang VM is a child of the start script)
+        paths["rabbit"] = (rsite.edge, "fleet/n1/up/bench", f"{PREFIX}/nodes/n1/bench",
+                           {"edge broker": rsite.edge.proc.pid, "fleetgwd": rsite.gwd.pid},
+                           cluster)
+        paths["rabbit-direct"] = (None, f"{PREFIX}/direct/n1/bench", f"{PREFIX}/direct/n1/bench",
+                                  {}, cluster)
         tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
         rates = {label: [] for label in paths}
         cpu = {label: {name: [] for name in paths[label][3]} for label in paths}
         to_bridge = {label: [] for label in paths if label != "bridge"}
-        for label, (edge, topic_in, out, _) in paths.items():
-            run_path(site, edge, topic_in, out, 50, None, label + "-warm")
+        for label, (edge, topic_in, out, _, cl) in paths.items():
+            run_path(site, edge, topic_in, out, 50, None, label + "-warm", cl)
         for r in range(ROUNDS):
             got = {}
-            for label in round_order(r, names, ["bridge", "ceiling"]):
-                edge, topic_in, out, pids = paths[label]
+            for label in round_order(r, names, ["bridge", "ceiling", "rabbit", "rabbit-direct"]):
+                edge, topic_in, out, pids, cl = paths[label]
                 c0 = {name: cpu_ticks(pid) for name, pid in pids.items()}
                 thr_s, _ = run_path(site, edge, topic_in, out, N_THROUGHPUT, None,
-                                    f"{label}-thr{r}")
+                                    f"{label}-thr{r}", cl)
                 for name, pid in pids.items():
                     u1, s1 = cpu_ticks(pid)
                     cpu[label][name].append(((u1 - c0[name][0]) + (s1 - c0[name][1])) *
@@ -238,10 +277,10 @@ def main():
                   (f"; fleetgwd / {REF_NAME} {got['fleetgwd'] / got[REF_NAME]:.3f}"
                    if REF else ""), flush=True)
         results = {}
-        for label in names + ["bridge"]:
-            edge, topic_in, out, _ = paths[label]
+        for label in names + ["bridge", "rabbit"]:
+            edge, topic_in, out, _, cl = paths[label]
             _, lat = run_path(site, edge, topic_in, out, N_LATENCY, RATE_LATENCY,
-                              label + "-lat")
+                              label + "-lat", cl)
             results[label] = {"msgs_per_s": statistics.median(rates[label]),
                               "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
 
@@ -263,7 +302,8 @@ def main():
                   f"{statistics.median(a / c for a, c in zip(to_bridge[label], ceil)):.2f}")
         for label in paths:
             parts = [f"{name} {statistics.median(v):.1f}" for name, v in cpu[label].items()]
-            print(f"cpu us/msg  {label:8s} " + ", ".join(parts))
+            if parts:
+                print(f"cpu us/msg  {label:8s} " + ", ".join(parts))
         if REF:
             thr = [a / c for a, c in zip(rates["fleetgwd"], rates[REF_NAME])]
             cpu_r = [a / c for a, c in zip(cpu["fleetgwd"]["fleetgwd"], cpu[REF_NAME]["fleetgwd"])
@@ -275,6 +315,16 @@ def main():
             if cpu_r:
                 print(f"this build / {REF_NAME}, fleetgwd CPU per message (< 1 is cheaper): "
                       f"{spread(cpu_r, '{:.3f}')}")
+        to_mosq = [a / c for a, c in zip(rates["rabbit"], rates["fleetgwd"])]
+        print(f"rabbitmq    fleetgwd -> RabbitMQ 3.10 cluster (2 nodes) "
+              f"{results['rabbit']['msgs_per_s']:.0f} msg/s, fleetgwd -> mosquitto "
+              f"{results['fleetgwd']['msgs_per_s']:.0f} msg/s; per round RabbitMQ / mosquitto "
+              f"{spread(to_mosq)}; latency p50 {results['rabbit']['p50_ms']:.2f} ms, "
+              f"p99 {results['rabbit']['p99_ms']:.2f} ms")
+        to_direct = [a / c for a, c in zip(rates["rabbit"], rates["rabbit-direct"])]
+        print(f"            one publisher straight to the RabbitMQ node "
+              f"{statistics.median(rates['rabbit-direct']):.0f} msg/s; fleetgwd -> RabbitMQ / "
+              f"direct per round {spread(to_direct)}")
         for label in names:
             f = results[label]
             print(f"latency     {label}: p50 {f['p50_ms']:.2f} ms "
@@ -287,11 +337,11 @@ def main():
             runs = ", ".join(f"{x * 1000:.0f}" for x in ready[label])
             print(f"time to READY=1 {label}: median "
                   f"{statistics.median(ready[label]) * 1000:.0f} ms (runs: {runs} ms)")
-        for label, s in sites.items():
+        for label, s in list(sites.items()) + [("fleetgwd -> RabbitMQ", rsite)]:
             c = s.counters()
             expect(c.get("relayed_up", 0) >= 50 + ROUNDS * N_THROUGHPUT + N_LATENCY,
                    f"{label} relayed every bench message ({c})")
-        for label, s in sites.items():
+        for label, s in list(sites.items()) + [("fleetgwd -> RabbitMQ", rsite)]:
             rc = s.gwd.stop()
             expect(rc == 0, f"{label} stopped cleanly")
         expect(ceiling.check_alive() is None, "the ceiling relay ran to the end without error")

@@ -115,6 +115,8 @@ class Site:
                 cfg[k] = dict(v)
             else:
                 cfg.setdefault(k, {}).update(v)
+                for key in [key for key, val in cfg[k].items() if val is None]:
+                    del cfg[k][key]  # None removes a key (e.g. uplink.host for uplink.hosts)
         path = self.env.path(self.conf_name)
         with open(path, "w") as f:
             json.dump(cfg, f, indent=2)

@@ -65,9 +65,12 @@ def main():
         wait_for(lambda: ns.poll().count("WATCHDOG=1") >= 3, 30, "three WATCHDOG=1 pings")
         expect(True, "fleetgwd sent READY=1 and WATCHDOG=1 (WATCHDOG_USEC=1s)")
         expect(any(x.startswith("STATUS=") for x in ns.poll()), "fleetgwd sent STATUS=")
+        expect(retained_status(site) ==
+               '{"state":"online","endpoint":"127.0.0.1:%d"}' % site.cloud.port,
+               "the retained gateway status upstream is online and names the endpoint in use")
+        expect(any(x.startswith("STATUS=") and f"cloud up (127.0.0.1:{site.cloud.port})" in x
+                   for x in ns.poll()), "STATUS= names the cloud endpoint in use")
         ns.close()
-        expect(retained_status(site) == '{"state":"online"}',
-               "the retained gateway status upstream is online")
 
         # 2. telemetry, mapped and in order
         total = {n: 0 for n in nodes}
