@@ -547,7 +547,9 @@ static int validate_endpoints(const char *name, const char *text, size_t len, st
                         cfg->uplink.host[0] != '\0' ? "host" : "port",
                         "uplink.hosts and uplink.host/uplink.port exclude each other (give "
                         "every broker, with its port, in uplink.hosts)");
-        snprintf(cfg->uplink.host, sizeof(cfg->uplink.host), "%s", eps[0].host);
+        _Static_assert(sizeof(cfg->uplink.host) == sizeof(eps[0].host), "host sizes");
+        memcpy(cfg->uplink.host, eps[0].host, sizeof(cfg->uplink.host));
+        cfg->uplink.host[sizeof(cfg->uplink.host) - 1] = '\0';
         cfg->uplink.port = eps[0].port;
     } else {
         if (cfg->uplink.host[0] == '\0')
