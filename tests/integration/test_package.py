@@ -150,6 +150,10 @@ def check_installed(deb, built, tmp):
     expect(user_exists("fleetgw"), "postinst created the system user fleetgw (sysusers.d)")
     u = pwd.getpwnam("fleetgw")
     expect(u.pw_uid < 1000 and u.pw_shell.endswith("nologin"), "fleetgw: system uid, no shell")
+    for g in ("fleetgw-admin", "fleetgw-read"):
+        expect(group_exists(g), f"postinst created the operators' group {g} (control roles)")
+        expect(grp.getgrnam(g).gr_gid != grp.getgrnam("fleetgw").gr_gid,
+               f"{g} is not the daemon's group fleetgw (no edge broker socket for operators)")
     st = os.stat("/var/lib/fleetgw")
     expect((st.st_uid, st.st_mode & 0o7777) == (u.pw_uid, 0o750),
            "/var/lib/fleetgw is fleetgw's, 0750 (tmpfiles.d)")
@@ -270,6 +274,7 @@ def main():
         return 1
     had_user, had_group = user_exists("fleetgw"), group_exists("fleetgw")
     had_tss = group_exists("tss")
+    had_roles = {g: group_exists(g) for g in ("fleetgw-admin", "fleetgw-read")}
     tmp = tempfile.mkdtemp(prefix="fleetgw-package-")
     try:
         deb, built = build_package(os.path.join(tmp, "deb"))
@@ -289,6 +294,9 @@ def main():
             run(["groupdel", "fleetgw"])
         if not had_tss and group_exists("tss"):
             run(["groupdel", "tss"])
+        for g, had in had_roles.items():
+            if not had and group_exists(g):
+                run(["groupdel", g])
         shutil.rmtree(tmp, ignore_errors=True)
     expect(status(PKG) == "not-installed" and user_exists("fleetgw") == had_user,
            "the host is as before the test")
