@@ -192,6 +192,11 @@ struct ctl_client {
     sd_event_source *io;
     char buf[CTL_LINE_MAX + 1];
     size_t len;
+    /* Answers not yet taken by the peer: out[out_off..out_len). Sent without blocking; at
+     * most CTL_OUT_MAX bytes may wait before a new answer is queued. */
+    char *out;
+    size_t out_off, out_len, out_cap;
+    bool closing; /* the peer is done sending (or is being refused): close once flushed */
 };
 
 struct ctl_server {
@@ -223,36 +228,76 @@ static void client_free(struct ctl_client *c)
         close(c->fd);
     if (c->passed_fd >= 0)
         close(c->passed_fd);
+    free(c->out);
     free(c);
 }
 
-/* Writes all of buf, waiting at most ~1 s in total for a slow reader. */
-static int write_all(int fd, const char *buf, size_t len)
+/* Sends what the peer's socket takes now, never waiting; the event source then watches for
+ * room (EPOLLOUT) while something is left, and for requests unless the peer is done.
+ * Returns 0, 1 when the client is finished (closing and flushed), or -errno. */
+static int flush_out(struct ctl_client *c)
 {
-    int waits = 0;
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+    while (c->out_off < c->out_len) {
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN && waits++ < 10) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            (void)poll(&p, 1, 100);
-            continue;
-        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
         if (n < 0)
             return -errno;
-        buf += n;
-        len -= (size_t)n;
+        c->out_off += (size_t)n;
     }
-    return 0;
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len == 0 && c->closing)
+        return 1;
+    uint32_t ev =
+        (c->closing ? 0u : (uint32_t)EPOLLIN) | (c->out_len > 0 ? (uint32_t)EPOLLOUT : 0u);
+    int r = sd_event_source_set_io_events(c->io, ev);
+    return r < 0 ? r : 0;
 }
 
+/* Queues one answer line and sends what fits. A peer that has left more than CTL_OUT_MAX
+ * bytes of earlier answers unread gets no more: -ENOBUFS (the caller disconnects it), and the
+ * daemon never waits for it. */
 static int respond(struct ctl_client *c, json_object *resp)
 {
+    int r = 0;
     const char *s = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-    int r = write_all(c->fd, s, strlen(s));
-    if (r == 0)
-        r = write_all(c->fd, "\n", 1);
+    size_t n = strlen(s);
+    if (c->out_len - c->out_off >= CTL_OUT_MAX) {
+        log_event(LOG_WARNING, NULL, "control_slow_client",
+                  "disconnected a control client (uid %u pid %d): it left more than %d bytes "
+                  "of answers unread",
+                  (unsigned)c->cred.uid, (int)c->cred.pid, CTL_OUT_MAX);
+        r = -ENOBUFS;
+        goto out;
+    }
+    if (c->out_off > 0) { /* keep the pending bytes at the front */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (n + 1 > c->out_cap - c->out_len) {
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap - c->out_len < n + 1)
+            cap *= 2;
+        char *p = realloc(c->out, cap);
+        if (p == NULL) {
+            r = -ENOMEM;
+            goto out;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, s, n);
+    c->out[c->out_len + n] = '\n';
+    c->out_len += n + 1;
+    r = flush_out(c);
+    if (r > 0)
+        r = 0;
+out:
     json_object_put(resp);
     return r;
 }
@@ -287,8 +332,16 @@ static json_object *role_refusal(const struct ctl_client *c, const struct ctl_co
 static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
 {
     (void)s;
-    (void)revents;
     struct ctl_client *c = u;
+    if (revents & (EPOLLOUT | EPOLLHUP | EPOLLERR) || c->closing) {
+        /* room for queued answers, or the peer hung up (the send then fails) */
+        if (flush_out(c) != 0) { /* flushed a closing client, or the peer is gone */
+            client_free(c);
+            return 0;
+        }
+    }
+    if (c->closing || !(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return 0;
     /* A request may come with one descriptor (ota_stage: the image file, opened by the
      * operator's fleetgwctl, so the daemon reads what the operator may read and nothing
      * else). Any other descriptor, or more than one, is closed unread. */
@@ -318,7 +371,10 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         }
     }
     if (n <= 0) {
-        client_free(c);
+        /* The peer is done sending (or gone): answers still queued are sent first. */
+        c->closing = true;
+        if (n < 0 || flush_out(c) != 0)
+            client_free(c);
         return 0;
     }
     c->len += (size_t)n;
@@ -362,8 +418,9 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         c->len -= ll + 1;
     }
     if (c->len >= CTL_LINE_MAX) {
-        (void)respond(c, error_response("request line too long"));
-        client_free(c);
+        c->closing = true;
+        if (respond(c, error_response("request line too long")) < 0 || c->out_len == 0)
+            client_free(c);
     }
     return 0;
 }

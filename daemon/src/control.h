@@ -39,6 +39,9 @@
 
 #define CTL_LINE_MAX    4096
 #define CTL_CLIENTS_MAX 16
+/* Answers a client may leave unread before it is disconnected: the socket is written without
+ * blocking, so a client that never reads costs at most this much memory and no time. */
+#define CTL_OUT_MAX (1024 * 1024)
 
 /* Parses one request line (line,len; no NUL needed). Returns 0, or -EINVAL with a reason
  * in err. *req is cleared first. */

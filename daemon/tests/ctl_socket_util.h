@@ -30,7 +30,7 @@ enum {
     CLIENT_NEEDS_ADMIN = 13, /* refused: the reply names the missing admin role */
 };
 
-static json_object *ctl_test_handler(const struct ctl_request *req, void *u)
+__attribute__((unused)) static json_object *ctl_test_handler(const struct ctl_request *req, void *u)
 {
     (void)req;
     (void)u;
