@@ -1,5 +1,7 @@
 /* `identity` commands: the gateway identity in the TPM, for operators and provisioning. */
 #include "identity_cli.h"
+
+#include <fleetgw/secret_file.h>
 #include "fleetgw/quote.h"
 #include "fleetgw/tpm_identity.h"
 #include "fleetgw/tpm_provider.h"
@@ -198,33 +200,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Writes bytes to path (mode 0600 for secrets, else 0644), replacing it. */
+/* Writes bytes to path (mode 0600 for secrets, else 0644), replacing it: through a fresh
+ * temporary file and a rename (secret_file_write), never into an existing file (whose mode
+ * would stay) or through a symlink. */
 static int write_file(const char *path, const void *data, size_t len, int secret)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644);
-    if (fd < 0) {
-        fprintf(stderr, "identity: cannot create %s: %s\n", path, strerror(errno));
-        return -errno;
-    }
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            fprintf(stderr, "identity: cannot write %s: %s\n", path, strerror(e));
-            close(fd);
-            return -e;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (close(fd) != 0) {
-        fprintf(stderr, "identity: cannot write %s: %s\n", path, strerror(errno));
-        return -EIO;
-    }
-    return 0;
+    char err[512];
+    int r = secret_file_write(path, data, len, secret ? 0600 : 0644, true, err, sizeof(err));
+    if (r < 0)
+        fprintf(stderr, "identity: %s\n", err);
+    return r;
 }
 
 static int read_file(const char *path, uint8_t *buf, size_t cap, size_t *ret_len)
@@ -521,7 +506,15 @@ static int cmd_seal(const struct opts *o, int seal)
         fprintf(stderr, "identity %s: --pcrs is for seal and looks like sha256:0,7\n", o->cmd);
         return -EINVAL;
     }
-    r = read_file(o->in, in, seal ? TPM_SEAL_MAX : sizeof(in), &in_len);
+    if (seal) { /* the secret to seal: refused when group or others may read it */
+        char serr[512];
+        r = secret_file_read(o->in, "secret to seal", in, TPM_SEAL_MAX, &in_len, serr,
+                             sizeof(serr));
+        if (r < 0)
+            fprintf(stderr, "identity seal: %s\n", serr);
+    } else {
+        r = read_file(o->in, in, sizeof(in), &in_len);
+    }
     if (r < 0)
         return r;
     r = open_tpm(o, &t, err, sizeof(err));

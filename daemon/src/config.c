@@ -110,6 +110,8 @@ static const struct key_spec config_keys[] = {
 
     STR(control, socket, KT_PATH, false, F),
     STR(control, group, KT_STR, false, F),
+    STR(control, admin_group, KT_STR, false, F),
+    STR(control, read_group, KT_STR, false, F),
 
     {"attestation", "required", KT_BOOL, offsetof(struct config, attestation.required),
      sizeof(bool), 0, 0, false, R},

@@ -103,7 +103,9 @@ struct config {
     } registry;
     struct {
         char socket[CONFIG_SOCK_MAX];
-        char group[CONFIG_STR_MAX];
+        char group[CONFIG_STR_MAX];       /* the socket file's group ("" = see control.h) */
+        char admin_group[CONFIG_STR_MAX]; /* members hold the admin role ("" = none) */
+        char read_group[CONFIG_STR_MAX];  /* members hold the read-only role ("" = none) */
     } control;
     struct {
         bool required; /* relay only trusted nodes (default true: fail closed) */

@@ -186,10 +186,17 @@ out:
 struct ctl_client {
     struct ctl_server *srv;
     int fd;
+    enum ctl_role role; /* from the peer's credentials at accept */
+    struct ucred cred;
     int passed_fd; /* a descriptor that came with the bytes read (SCM_RIGHTS), or -1 */
     sd_event_source *io;
     char buf[CTL_LINE_MAX + 1];
     size_t len;
+    /* Answers not yet taken by the peer: out[out_off..out_len). Sent without blocking; at
+     * most CTL_OUT_MAX bytes may wait before a new answer is queued. */
+    char *out;
+    size_t out_off, out_len, out_cap;
+    bool closing; /* the peer is done sending (or is being refused): close once flushed */
 };
 
 struct ctl_server {
@@ -197,8 +204,12 @@ struct ctl_server {
     int fd;
     sd_event_source *io;
     char path[108];
-    bool has_group; /* peers in this group are admitted (besides root and our own uid) */
+    bool has_group; /* the socket file's group: its members hold the read-only role */
     gid_t gid;
+    bool has_admin; /* control.admin_group: its members hold the admin role */
+    gid_t admin_gid;
+    bool has_read; /* control.read_group: its members hold the read-only role */
+    gid_t read_gid;
     char warning[320]; /* why a configured group was not applied, or "" */
     ctl_handler_fn fn;
     void *u;
@@ -217,36 +228,76 @@ static void client_free(struct ctl_client *c)
         close(c->fd);
     if (c->passed_fd >= 0)
         close(c->passed_fd);
+    free(c->out);
     free(c);
 }
 
-/* Writes all of buf, waiting at most ~1 s in total for a slow reader. */
-static int write_all(int fd, const char *buf, size_t len)
+/* Sends what the peer's socket takes now, never waiting; the event source then watches for
+ * room (EPOLLOUT) while something is left, and for requests unless the peer is done.
+ * Returns 0, 1 when the client is finished (closing and flushed), or -errno. */
+static int flush_out(struct ctl_client *c)
 {
-    int waits = 0;
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+    while (c->out_off < c->out_len) {
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN && waits++ < 10) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            (void)poll(&p, 1, 100);
-            continue;
-        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
         if (n < 0)
             return -errno;
-        buf += n;
-        len -= (size_t)n;
+        c->out_off += (size_t)n;
     }
-    return 0;
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len == 0 && c->closing)
+        return 1;
+    uint32_t ev =
+        (c->closing ? 0u : (uint32_t)EPOLLIN) | (c->out_len > 0 ? (uint32_t)EPOLLOUT : 0u);
+    int r = sd_event_source_set_io_events(c->io, ev);
+    return r < 0 ? r : 0;
 }
 
+/* Queues one answer line and sends what fits. A peer that has left more than CTL_OUT_MAX
+ * bytes of earlier answers unread gets no more: -ENOBUFS (the caller disconnects it), and the
+ * daemon never waits for it. */
 static int respond(struct ctl_client *c, json_object *resp)
 {
+    int r = 0;
     const char *s = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-    int r = write_all(c->fd, s, strlen(s));
-    if (r == 0)
-        r = write_all(c->fd, "\n", 1);
+    size_t n = strlen(s);
+    if (c->out_len - c->out_off >= CTL_OUT_MAX) {
+        log_event(LOG_WARNING, NULL, "control_slow_client",
+                  "disconnected a control client (uid %u pid %d): it left more than %d bytes "
+                  "of answers unread",
+                  (unsigned)c->cred.uid, (int)c->cred.pid, CTL_OUT_MAX);
+        r = -ENOBUFS;
+        goto out;
+    }
+    if (c->out_off > 0) { /* keep the pending bytes at the front */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (n + 1 > c->out_cap - c->out_len) {
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap - c->out_len < n + 1)
+            cap *= 2;
+        char *p = realloc(c->out, cap);
+        if (p == NULL) {
+            r = -ENOMEM;
+            goto out;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, s, n);
+    c->out[c->out_len + n] = '\n';
+    c->out_len += n + 1;
+    r = flush_out(c);
+    if (r > 0)
+        r = 0;
+out:
     json_object_put(resp);
     return r;
 }
@@ -259,11 +310,38 @@ static json_object *error_response(const char *msg)
     return o;
 }
 
+/* A request the peer's role does not allow: answered naming the missing role, and logged. */
+static json_object *role_refusal(const struct ctl_client *c, const struct ctl_command *cmd)
+{
+    log_event(LOG_WARNING, NULL, "control_refused",
+              "refused control request '%s' from uid %u gid %u pid %d: it needs the %s role, "
+              "the peer holds the %s role",
+              cmd->name, (unsigned)c->cred.uid, (unsigned)c->cred.gid, (int)c->cred.pid,
+              ctl_role_name(cmd->role), ctl_role_name(c->role));
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "permission denied: '%s' needs the %s role; uid %u holds the %s role (the "
+             "members of control.admin_group hold the admin role)",
+             cmd->name, ctl_role_name(cmd->role), (unsigned)c->cred.uid, ctl_role_name(c->role));
+    json_object *o = error_response(msg);
+    json_object_object_add(o, "missing_role", json_object_new_string(ctl_role_name(cmd->role)));
+    json_object_object_add(o, "role", json_object_new_string(ctl_role_name(c->role)));
+    return o;
+}
+
 static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
 {
     (void)s;
-    (void)revents;
     struct ctl_client *c = u;
+    if (revents & (EPOLLOUT | EPOLLHUP | EPOLLERR) || c->closing) {
+        /* room for queued answers, or the peer hung up (the send then fails) */
+        if (flush_out(c) != 0) { /* flushed a closing client, or the peer is gone */
+            client_free(c);
+            return 0;
+        }
+    }
+    if (c->closing || !(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return 0;
     /* A request may come with one descriptor (ota_stage: the image file, opened by the
      * operator's fleetgwctl, so the daemon reads what the operator may read and nothing
      * else). Any other descriptor, or more than one, is closed unread. */
@@ -293,7 +371,10 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         }
     }
     if (n <= 0) {
-        client_free(c);
+        /* The peer is done sending (or gone): answers still queued are sent first. */
+        c->closing = true;
+        if (n < 0 || flush_out(c) != 0)
+            client_free(c);
         return 0;
     }
     c->len += (size_t)n;
@@ -308,12 +389,15 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         const struct ctl_command *cmd = NULL;
         if (ctl_parse_request(c->buf, ll, &req, err, sizeof(err)) < 0) {
             resp = error_response(err);
-        } else if ((cmd = ctl_command_of(req.cmd)) != NULL && (cmd->args & CTL_ARG_FD) &&
-                   c->passed_fd < 0) {
+        } else if ((cmd = ctl_command_of(req.cmd)) == NULL) {
+            resp = error_response("unknown command");
+        } else if (cmd->role > c->role) {
+            resp = role_refusal(c, cmd);
+        } else if ((cmd->args & CTL_ARG_FD) && c->passed_fd < 0) {
             resp = error_response("this request needs the file passed with it (fleetgwctl "
                                   "does that)");
         } else {
-            if (cmd != NULL && (cmd->args & CTL_ARG_FD)) {
+            if (cmd->args & CTL_ARG_FD) {
                 req.fd = c->passed_fd;
                 c->passed_fd = -1;
             }
@@ -334,32 +418,56 @@ static int client_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
         c->len -= ll + 1;
     }
     if (c->len >= CTL_LINE_MAX) {
-        (void)respond(c, error_response("request line too long"));
-        client_free(c);
+        c->closing = true;
+        if (respond(c, error_response("request line too long")) < 0 || c->out_len == 0)
+            client_free(c);
     }
     return 0;
 }
 
-static bool peer_allowed(struct ctl_server *srv, const struct ucred *cr)
+static bool in_groups(gid_t want, gid_t gid, const gid_t *groups, size_t n)
 {
-    if (cr->uid == 0 || cr->uid == geteuid())
+    if (gid == want)
         return true;
-    if (!srv->has_group)
-        return false;
-    if (cr->gid == srv->gid)
-        return true;
+    for (size_t i = 0; i < n; i++)
+        if (groups[i] == want)
+            return true;
+    return false;
+}
+
+int ctl_server_peer_role(const struct ctl_server *srv, uid_t uid, gid_t gid, const gid_t *groups,
+                         size_t ngroups, enum ctl_role *ret_role)
+{
+    enum ctl_role role;
+    if (uid == 0 || uid == geteuid() ||
+        (srv->has_admin && in_groups(srv->admin_gid, gid, groups, ngroups)))
+        role = CTL_ROLE_ADMIN;
+    else if ((srv->has_read && in_groups(srv->read_gid, gid, groups, ngroups)) ||
+             (srv->has_group && in_groups(srv->gid, gid, groups, ngroups)))
+        role = CTL_ROLE_READ;
+    else
+        return -EACCES;
+    *ret_role = role;
+    return 0;
+}
+
+#define PEER_GROUPS_MAX 256
+
+/* The supplementary groups the peer held when it connected (SO_PEERGROUPS); where the
+ * kernel lacks it, the user database's list for the peer's uid. Returns the count. */
+static size_t peer_groups(int fd, const struct ucred *cr, gid_t *groups)
+{
+    socklen_t gl = (socklen_t)(PEER_GROUPS_MAX * sizeof(gid_t));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) == 0)
+        return gl / sizeof(gid_t);
     struct passwd pw, *res = NULL;
     char buf[2048];
     if (getpwuid_r(cr->uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-        return false;
-    gid_t groups[64];
-    int ng = 64;
+        return 0;
+    int ng = PEER_GROUPS_MAX;
     if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ng) < 0)
-        return false;
-    for (int i = 0; i < ng; i++)
-        if (groups[i] == srv->gid)
-            return true;
-    return false;
+        return 0;
+    return (size_t)ng;
 }
 
 static int accept_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
@@ -372,16 +480,22 @@ static int accept_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (cfd < 0)
         return 0;
-    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || !peer_allowed(srv, &cr)) {
+    gid_t groups[PEER_GROUPS_MAX];
+    enum ctl_role role = CTL_ROLE_READ;
+    memset(&cr, 0, sizeof(cr));
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+        ctl_server_peer_role(srv, cr.uid, cr.gid, groups, peer_groups(cfd, &cr, groups), &role) <
+            0) {
         log_event(LOG_WARNING, NULL, "control_denied",
                   "refused a control connection from uid %u gid %u pid %d (not root, not the "
-                  "daemon's user, not in the control group)",
+                  "daemon's user, in none of control.admin_group, control.read_group, "
+                  "control.group)",
                   (unsigned)cr.uid, (unsigned)cr.gid, (int)cr.pid);
-        json_object *e = error_response("permission denied: not in the control group");
-        const char *t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
-        (void)write_all(cfd, t, strlen(t));
-        (void)write_all(cfd, "\n", 1);
-        json_object_put(e);
+        /* One non-blocking send of a short line (a fresh socket's buffer holds it): a peer
+         * without a role never makes the daemon wait. */
+        static const char denied[] = "{\"ok\":false,\"error\":\"permission denied: this uid "
+                                     "holds no control role\"}\n";
+        (void)send(cfd, denied, sizeof(denied) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         close(cfd);
         return 0;
     }
@@ -400,6 +514,8 @@ static int accept_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     }
     c->srv = srv;
     c->fd = cfd;
+    c->role = role;
+    c->cred = cr;
     c->passed_fd = -1;
     if (sd_event_add_io(srv->ev, &c->io, cfd, EPOLLIN, client_cb, c) < 0) {
         close(cfd);
@@ -410,11 +526,29 @@ static int accept_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
     return 0;
 }
 
-int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_handler_fn fn, void *u,
-                     struct ctl_server **ret, char *err, size_t errlen)
+/* The gid of a configured group; a name that does not exist refuses the start. */
+static int resolve_group(const char *key, const char *name, gid_t *ret, char *err, size_t errlen)
+{
+    struct group gr, *gres = NULL;
+    char gbuf[4096];
+    int gr_r = getgrnam_r(name, &gr, gbuf, sizeof(gbuf), &gres);
+    if (gr_r != 0 || gres == NULL) {
+        snprintf(err, errlen, "%s '%s' does not exist%s%s", key, name,
+                 gr_r != 0 ? ": " : " (create it, or leave the key empty)",
+                 gr_r != 0 ? strerror(gr_r) : "");
+        return -ENOENT;
+    }
+    *ret = gr.gr_gid;
+    return 0;
+}
+
+int ctl_server_start(sd_event *ev, const char *path, const struct ctl_groups *groups,
+                     ctl_handler_fn fn, void *u, struct ctl_server **ret, char *err, size_t errlen)
 {
     struct ctl_server *srv = calloc(1, sizeof(*srv));
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    const char *group = groups->group;
+    mode_t mode;
     int r;
 
     if (srv == NULL)
@@ -428,29 +562,40 @@ int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_hand
         r = -ENAMETOOLONG;
         goto fail;
     }
-    /* An empty control.group means the daemon's own group: an unprivileged run (make demo,
-     * the tests) needs no group of its own. A configured group must exist (a typo refuses
-     * the start), and is applied only where the daemon may: a user who is not a member of it
-     * cannot chown to it, and then the socket stays owner-only (0600) with a warning, so a
-     * configured group never widens access to the daemon's own group instead. */
-    if (group[0] == '\0') {
+    if (groups->admin_group[0] != '\0') {
+        r = resolve_group("control.admin_group", groups->admin_group, &srv->admin_gid, err, errlen);
+        if (r < 0)
+            goto fail;
+        srv->has_admin = true;
+    }
+    if (groups->read_group[0] != '\0') {
+        r = resolve_group("control.read_group", groups->read_group, &srv->read_gid, err, errlen);
+        if (r < 0)
+            goto fail;
+        srv->has_read = true;
+    }
+    /* The socket file. An empty control.group with no role group means the daemon's own
+     * group: an unprivileged run (make demo, the tests) needs no group of its own. With role
+     * groups and no control.group the file is open to every local user (0666) and the
+     * credentials alone decide: members of either group must be able to connect, and a file
+     * has one group. A configured control.group must exist (a typo refuses the start), and is
+     * applied only where the daemon may: a user who is not a member of it cannot chown to
+     * it, and then the socket stays owner-only (0600) with a warning, so a configured group
+     * never widens access to the daemon's own group instead. */
+    bool chown_group = true;
+    if (group[0] == '\0' && (srv->has_admin || srv->has_read)) {
+        chown_group = false;
+        mode = 0666;
+    } else if (group[0] == '\0') {
         srv->gid = getegid();
         srv->has_group = true;
+        mode = 0660;
     } else {
-        struct group gr, *gres = NULL;
-        char gbuf[4096];
-        int gr_r = getgrnam_r(group, &gr, gbuf, sizeof(gbuf), &gres);
-        if (gr_r != 0 || gres == NULL) {
-            snprintf(err, errlen, "control.group '%s' does not exist%s%s", group,
-                     gr_r != 0 ? ": "
-                               : " (create it, or leave control.group empty for the "
-                                 "daemon's own group)",
-                     gr_r != 0 ? strerror(gr_r) : "");
-            r = -ENOENT;
+        r = resolve_group("control.group", group, &srv->gid, err, errlen);
+        if (r < 0)
             goto fail;
-        }
-        srv->gid = gr.gr_gid;
         srv->has_group = true;
+        mode = 0660;
     }
     snprintf(srv->path, sizeof(srv->path), "%s", path);
     memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -472,7 +617,7 @@ int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_hand
         snprintf(err, errlen, "cannot bind %s: %s", path, strerror(-r));
         goto fail;
     }
-    if (chown(path, (uid_t)-1, srv->gid) != 0) {
+    if (chown_group && chown(path, (uid_t)-1, srv->gid) != 0) {
         r = -errno;
         if (r != -EPERM || group[0] == '\0') {
             snprintf(err, errlen, "cannot give %s to group '%s': %s", path, group, strerror(-r));
@@ -483,8 +628,9 @@ int ctl_server_start(sd_event *ev, const char *path, const char *group, ctl_hand
                  "(%s); the socket is open to uid %u and root only",
                  group, path, (unsigned)geteuid(), strerror(-r), (unsigned)geteuid());
         srv->has_group = false;
+        mode = 0600;
     }
-    if (chmod(path, srv->has_group ? 0660 : 0600) != 0) {
+    if (chmod(path, mode) != 0) {
         r = -errno;
         snprintf(err, errlen, "cannot set the mode of %s: %s", path, strerror(-r));
         goto fail;

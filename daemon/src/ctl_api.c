@@ -319,28 +319,33 @@ static json_object *h_node_tag(const struct ctl_request *req, const struct ctl_a
 }
 
 static const struct ctl_command commands[] = {
-    {"status", CTL_STATUS, 0, CTL_ROLE_OBSERVE, h_status},
-    {"nodes", CTL_NODES, 0, CTL_ROLE_OBSERVE, h_nodes},
-    {"spool", CTL_SPOOL, 0, CTL_ROLE_OBSERVE, h_spool},
-    {"node_add", CTL_NODE_ADD, CTL_ARG_IAK_PUB | CTL_ARG_CLASS, CTL_ROLE_OPERATE, h_node_add},
+    {"status", CTL_STATUS, 0, CTL_ROLE_READ, h_status},
+    {"nodes", CTL_NODES, 0, CTL_ROLE_READ, h_nodes},
+    {"spool", CTL_SPOOL, 0, CTL_ROLE_READ, h_spool},
+    {"node_add", CTL_NODE_ADD, CTL_ARG_IAK_PUB | CTL_ARG_CLASS, CTL_ROLE_ADMIN, h_node_add},
     {"node_add_symmetric", CTL_NODE_ADD_SYMMETRIC,
-     CTL_ARG_IAK_ID | CTL_ARG_IAK_SEALED | CTL_ARG_CLASS, CTL_ROLE_OPERATE, h_node_add_symmetric},
-    {"node_show", CTL_NODE_SHOW, CTL_ARG_ID, CTL_ROLE_OBSERVE, h_node_show},
-    {"node_remove", CTL_NODE_REMOVE, CTL_ARG_ID, CTL_ROLE_OPERATE, h_node_remove},
-    {"attest", CTL_ATTEST, CTL_ARG_ID, CTL_ROLE_OPERATE, h_attest},
-    {"node_tag", CTL_NODE_TAG, CTL_ARG_ID | CTL_ARG_SPEC, CTL_ROLE_OPERATE, h_node_tag},
+     CTL_ARG_IAK_ID | CTL_ARG_IAK_SEALED | CTL_ARG_CLASS, CTL_ROLE_ADMIN, h_node_add_symmetric},
+    {"node_show", CTL_NODE_SHOW, CTL_ARG_ID, CTL_ROLE_READ, h_node_show},
+    {"node_remove", CTL_NODE_REMOVE, CTL_ARG_ID, CTL_ROLE_ADMIN, h_node_remove},
+    {"attest", CTL_ATTEST, CTL_ARG_ID, CTL_ROLE_ADMIN, h_attest},
+    {"node_tag", CTL_NODE_TAG, CTL_ARG_ID | CTL_ARG_SPEC, CTL_ROLE_ADMIN, h_node_tag},
     /* OTA (ota_ctl.c) */
-    {"ota_stage", CTL_OTA_STAGE, CTL_ARG_FD | CTL_ARG_SPEC, CTL_ROLE_OPERATE, ota_ctl_stage},
-    {"ota_images", CTL_OTA_IMAGES, 0, CTL_ROLE_OBSERVE, ota_ctl_images},
-    {"ota_rm", CTL_OTA_RM, CTL_ARG_DIGEST, CTL_ROLE_OPERATE, ota_ctl_rm},
-    {"campaign_create", CTL_CAMPAIGN_CREATE, CTL_ARG_SPEC, CTL_ROLE_OPERATE, ota_ctl_create},
-    {"campaign_list", CTL_CAMPAIGN_LIST, 0, CTL_ROLE_OBSERVE, ota_ctl_list},
-    {"campaign_status", CTL_CAMPAIGN_STATUS, CTL_ARG_CAMPAIGN | CTL_ARG_SPEC, CTL_ROLE_OBSERVE,
+    {"ota_stage", CTL_OTA_STAGE, CTL_ARG_FD | CTL_ARG_SPEC, CTL_ROLE_ADMIN, ota_ctl_stage},
+    {"ota_images", CTL_OTA_IMAGES, 0, CTL_ROLE_READ, ota_ctl_images},
+    {"ota_rm", CTL_OTA_RM, CTL_ARG_DIGEST, CTL_ROLE_ADMIN, ota_ctl_rm},
+    {"campaign_create", CTL_CAMPAIGN_CREATE, CTL_ARG_SPEC, CTL_ROLE_ADMIN, ota_ctl_create},
+    {"campaign_list", CTL_CAMPAIGN_LIST, 0, CTL_ROLE_READ, ota_ctl_list},
+    {"campaign_status", CTL_CAMPAIGN_STATUS, CTL_ARG_CAMPAIGN | CTL_ARG_SPEC, CTL_ROLE_READ,
      ota_ctl_status},
-    {"campaign_halt", CTL_CAMPAIGN_HALT, CTL_ARG_CAMPAIGN, CTL_ROLE_OPERATE, ota_ctl_halt},
-    {"campaign_resume", CTL_CAMPAIGN_RESUME, CTL_ARG_CAMPAIGN, CTL_ROLE_OPERATE, ota_ctl_resume},
-    {"campaign_abort", CTL_CAMPAIGN_ABORT, CTL_ARG_CAMPAIGN, CTL_ROLE_OPERATE, ota_ctl_abort},
+    {"campaign_halt", CTL_CAMPAIGN_HALT, CTL_ARG_CAMPAIGN, CTL_ROLE_ADMIN, ota_ctl_halt},
+    {"campaign_resume", CTL_CAMPAIGN_RESUME, CTL_ARG_CAMPAIGN, CTL_ROLE_ADMIN, ota_ctl_resume},
+    {"campaign_abort", CTL_CAMPAIGN_ABORT, CTL_ARG_CAMPAIGN, CTL_ROLE_ADMIN, ota_ctl_abort},
 };
+
+const char *ctl_role_name(enum ctl_role role)
+{
+    return role == CTL_ROLE_ADMIN ? "admin" : "read-only";
+}
 
 const struct ctl_command *ctl_command_find(const char *name, size_t len)
 {

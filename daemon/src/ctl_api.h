@@ -71,10 +71,14 @@ enum ctl_arg {
     CTL_ARG_FD = 1u << 8,         /* a file descriptor passed with the request line */
 };
 
-/* What a request may do: look (state, counters, registry) or act (enroll, remove,
- * challenge). Every peer the socket admits (root, the daemon's user, the control group)
- * holds both roles today; the column says which requests change state. */
-enum ctl_role { CTL_ROLE_OBSERVE, CTL_ROLE_OPERATE };
+/* The role a request needs (the table's column), and the role a peer holds (control.c, from
+ * its SO_PEERCRED credentials): read-only looks (state, counters, registry, images,
+ * campaigns); admin also acts (enrol, remove, tag, challenge, stage, campaigns). A role
+ * includes the ones below it. */
+enum ctl_role { CTL_ROLE_READ, CTL_ROLE_ADMIN };
+
+/* "read-only" / "admin" (the name in replies, the log and the docs). */
+const char *ctl_role_name(enum ctl_role role);
 
 /* The daemon's state the handlers read (filled by the daemon's status callback). */
 struct ctl_status {

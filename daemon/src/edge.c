@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 
+#include <fleetgw/secret_file.h>
+
 #include <errno.h>
 #include <fleetgw/msg.h>
 #include <mqtt_protocol.h>
@@ -366,20 +368,22 @@ void drain_down(struct daemon *d)
 }
 
 /* Reads the first line of path (the edge broker password) into buf. */
-static int read_secret(const char *path, char *buf, size_t cap)
+/* The first line of edge.password_file: a secret, refused when its group or others may use
+ * it (secret_file_read; err says which file and mode). */
+static int read_secret(const char *path, char *buf, size_t cap, char *err, size_t errlen)
 {
-    int r = 0;
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return -errno;
-    if (fgets(buf, (int)cap, f) == NULL) {
-        r = -ENODATA;
-        goto out;
+    size_t n = 0;
+    int r = secret_file_read(path, "edge.password_file", buf, cap - 1, &n, err, errlen);
+    if (r < 0)
+        return r;
+    buf[n] = '\0';
+    if (n == 0 || buf[0] == '\n' || buf[0] == '\r') {
+        snprintf(err, errlen, "edge.password_file %s: the first line is empty", path);
+        explicit_bzero(buf, cap);
+        return -ENODATA;
     }
     buf[strcspn(buf, "\r\n")] = '\0';
-out:
-    fclose(f);
-    return r;
+    return 0;
 }
 
 /* The edge client: MQTT v5 with a wide Receive Maximum, externally threaded (see
@@ -402,10 +406,10 @@ int edge_setup(struct daemon *d)
     if (d->cfg.edge.username[0] != '\0') {
         char pw[256] = "";
         if (d->cfg.edge.password_file[0] != '\0') {
-            r = read_secret(d->cfg.edge.password_file, pw, sizeof(pw));
+            char err[512];
+            r = read_secret(d->cfg.edge.password_file, pw, sizeof(pw), err, sizeof(err));
             if (r < 0) {
-                log_err("cannot read edge.password_file %s: %s", d->cfg.edge.password_file,
-                        strerror(-r));
+                log_event(LOG_ERR, NULL, "edge_password", "%s", err);
                 return -EACCES;
             }
         }

@@ -42,6 +42,8 @@
 #include <unistd.h>
 
 #include "config.h"
+
+#include <fleetgw/secret_file.h>
 #include "fleetgw_version.h"
 #include "fleetgwctl.h"
 #include "identity_cli.h"
@@ -139,39 +141,31 @@ static int hex_from_pkey(EVP_PKEY *pk, const char *path, char hex[131])
 static int seal_hmac_key(const char *path, const char *tcti, char id_hex[65],
                          char sealed_hex[2 * TPM_SEAL_BLOB_MAX + 1])
 {
-    uint8_t key[CRYPTO_HMAC_KEY_MAX + 1], kid[IDENT_SYM_KEY_ID_LEN], blob[TPM_SEAL_BLOB_MAX];
-    size_t blob_len = 0;
-    ssize_t n = -1;
-    struct stat st;
+    uint8_t key[CRYPTO_HMAC_KEY_MAX], kid[IDENT_SYM_KEY_ID_LEN], blob[TPM_SEAL_BLOB_MAX];
+    size_t blob_len = 0, n = 0;
     struct tpm *t = NULL;
-    char err[256];
+    char err[512];
     int r = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "fleetgwctl: cannot read the HMAC key %s: %s\n", path, strerror(errno));
+    /* A secret: refused when its group or others may read it (the message names the file and
+     * its mode), or when it is not a regular file. */
+    int sr = secret_file_read(path, "HMAC key", key, sizeof(key), &n, err, sizeof(err));
+    if (sr < 0 && sr != -EFBIG) {
+        fprintf(stderr, "fleetgwctl: %s\n", err);
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr, "fleetgwctl: cannot read the HMAC key %s: not a regular file\n", path);
-        goto out;
-    }
-    n = read(fd, key, sizeof(key));
-    if (n < (ssize_t)CRYPTO_HMAC_KEY_MIN || n > (ssize_t)CRYPTO_HMAC_KEY_MAX) {
+    if (sr == -EFBIG || n < CRYPTO_HMAC_KEY_MIN) {
         fprintf(stderr,
                 "fleetgwctl: %s: an HMAC-SHA256 IAK is %u..%u raw bytes (the file has %s)\n", path,
-                CRYPTO_HMAC_KEY_MIN, CRYPTO_HMAC_KEY_MAX,
-                n < 0                              ? strerror(errno)
-                : n > (ssize_t)CRYPTO_HMAC_KEY_MAX ? "more"
-                                                   : "fewer");
+                CRYPTO_HMAC_KEY_MIN, CRYPTO_HMAC_KEY_MAX, sr == -EFBIG ? "more" : "fewer");
         goto out;
     }
-    if (ident_sym_key_id(key, (size_t)n, kid) != 0) {
+    if (ident_sym_key_id(key, n, kid) != 0) {
         fprintf(stderr, "fleetgwctl: cannot hash the HMAC key\n");
         goto out;
     }
     if (tpm_open(tcti, &t, err, sizeof(err)) < 0 ||
-        tpm_seal(t, key, (size_t)n, NULL, blob, sizeof(blob), &blob_len, err, sizeof(err)) < 0) {
+        tpm_seal(t, key, n, NULL, blob, sizeof(blob), &blob_len, err, sizeof(err)) < 0) {
         fprintf(stderr, "fleetgwctl: cannot seal the HMAC key with the TPM: %s\n", err);
         goto out;
     }
@@ -181,8 +175,6 @@ static int seal_hmac_key(const char *path, const char *tcti, char id_hex[65],
 out:
     crypto_wipe(key, sizeof(key));
     tpm_close(t);
-    if (fd >= 0)
-        close(fd);
     return r;
 }
 

@@ -487,8 +487,10 @@ static int run(struct daemon *d)
         log_err("cannot set up OTA: %s", strerror(-r));
         return EX_OSERR;
     }
-    r = ctl_server_start(d->ev, d->cfg.control.socket, d->cfg.control.group, ctl_api_dispatch,
-                         &d->ctl_api, &d->ctl, err, sizeof(err));
+    const struct ctl_groups groups = {d->cfg.control.group, d->cfg.control.admin_group,
+                                      d->cfg.control.read_group};
+    r = ctl_server_start(d->ev, d->cfg.control.socket, &groups, ctl_api_dispatch, &d->ctl_api,
+                         &d->ctl, err, sizeof(err));
     if (r < 0) {
         log_event(LOG_ERR, NULL, "control_socket", "cannot open the control socket: %s", err);
         return EX_UNAVAILABLE;

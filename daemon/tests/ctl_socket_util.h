@@ -22,9 +22,15 @@
 #include "control.h"
 
 /* Child exit codes of ctl_test_client(). */
-enum { CLIENT_OK = 0, CLIENT_DENIED = 10, CLIENT_NO_CONNECT = 11, CLIENT_BAD = 12 };
+enum {
+    CLIENT_OK = 0,
+    CLIENT_DENIED = 10,
+    CLIENT_NO_CONNECT = 11,
+    CLIENT_BAD = 12,
+    CLIENT_NEEDS_ADMIN = 13, /* refused: the reply names the missing admin role */
+};
 
-static json_object *ctl_test_handler(const struct ctl_request *req, void *u)
+__attribute__((unused)) static json_object *ctl_test_handler(const struct ctl_request *req, void *u)
 {
     (void)req;
     (void)u;
@@ -43,14 +49,17 @@ static void ctl_test_dir(char *dir, size_t len)
     }
 }
 
-/* Connects to path (in a child, as uid/gid unless they are -1), sends a status request and
- * exits CLIENT_OK when answered ok, CLIENT_DENIED on "permission denied". */
-static pid_t ctl_test_client(const char *path, uid_t uid, gid_t gid)
+/* Connects to path (in a child, as uid/gid unless they are -1, with the supplementary group
+ * sgid unless it is -1), sends the request line req and exits CLIENT_OK when answered ok,
+ * CLIENT_NEEDS_ADMIN when refused naming the admin role, CLIENT_DENIED on any other
+ * "permission denied". */
+static pid_t ctl_test_client_req(const char *path, uid_t uid, gid_t gid, gid_t sgid,
+                                 const char *req)
 {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    if (gid != (gid_t)-1 && (setgroups(0, NULL) != 0 || setgid(gid) != 0))
+    if (gid != (gid_t)-1 && (setgroups(sgid != (gid_t)-1 ? 1 : 0, &sgid) != 0 || setgid(gid) != 0))
         _exit(CLIENT_BAD);
     if (uid != (uid_t)-1 && setuid(uid) != 0)
         _exit(CLIENT_BAD);
@@ -59,12 +68,11 @@ static pid_t ctl_test_client(const char *path, uid_t uid, gid_t gid)
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
         _exit(CLIENT_NO_CONNECT);
-    static const char req[] = "{\"cmd\":\"status\"}\n";
     /* A refused peer may find the socket closed before its request is written (the server
      * answers and closes at accept): the answer is still there to read, so a failed write is
      * not the result, and SIGPIPE must not end the client. */
     (void)signal(SIGPIPE, SIG_IGN);
-    ssize_t w = write(fd, req, sizeof(req) - 1);
+    ssize_t w = write(fd, req, strlen(req));
     (void)w;
     char buf[512];
     size_t n = 0;
@@ -77,9 +85,22 @@ static pid_t ctl_test_client(const char *path, uid_t uid, gid_t gid)
             break;
     }
     buf[n] = '\0';
+    if (strstr(buf, "permission denied") != NULL &&
+        strstr(buf, "\"missing_role\":\"admin\"") != NULL &&
+        strstr(buf, "needs the admin role") != NULL)
+        _exit(CLIENT_NEEDS_ADMIN);
     if (strstr(buf, "permission denied") != NULL)
         _exit(CLIENT_DENIED);
     _exit(strstr(buf, "\"ok\":true") != NULL ? CLIENT_OK : CLIENT_BAD);
+}
+
+#define CTL_TEST_STATUS "{\"cmd\":\"status\"}\n"
+#define CTL_TEST_REMOVE "{\"cmd\":\"node_remove\",\"id\":\"n-0123456789abcdef\"}\n"
+
+/* A status request (ctl_test_client_req). */
+static pid_t ctl_test_client(const char *path, uid_t uid, gid_t gid)
+{
+    return ctl_test_client_req(path, uid, gid, (gid_t)-1, CTL_TEST_STATUS);
 }
 
 /* Runs the event loop until the child exits; returns its exit code (-1 on a signal). */

@@ -76,7 +76,7 @@ int main(void)
         CHECK(t[i].handler != NULL);
         CHECK(ctl_command_of(t[i].cmd) == &t[i]);
         CHECK(ctl_command_find(t[i].name, strlen(t[i].name)) == &t[i]);
-        CHECK(t[i].role == CTL_ROLE_OBSERVE || t[i].role == CTL_ROLE_OPERATE);
+        CHECK(t[i].role == CTL_ROLE_READ || t[i].role == CTL_ROLE_ADMIN);
         for (size_t j = 0; j < i; j++)
             CHECK(strcmp(t[i].name, t[j].name) != 0);
         snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}", t[i].name);
@@ -96,13 +96,31 @@ int main(void)
                               : (required & CTL_ARG_CAMPAIGN) ? "'campaign'"
                                                               : "'iak_id'") != NULL);
         }
-        /* reading commands observe, changing ones operate */
-        CHECK((t[i].role == CTL_ROLE_OPERATE) ==
+        /* reading commands need the read-only role, changing ones the admin role */
+        CHECK((t[i].role == CTL_ROLE_ADMIN) ==
               (t[i].cmd == CTL_NODE_ADD || t[i].cmd == CTL_NODE_ADD_SYMMETRIC ||
                t[i].cmd == CTL_NODE_REMOVE || t[i].cmd == CTL_ATTEST || t[i].cmd == CTL_NODE_TAG ||
                t[i].cmd == CTL_OTA_STAGE || t[i].cmd == CTL_OTA_RM ||
                t[i].cmd == CTL_CAMPAIGN_CREATE || t[i].cmd == CTL_CAMPAIGN_HALT ||
                t[i].cmd == CTL_CAMPAIGN_RESUME || t[i].cmd == CTL_CAMPAIGN_ABORT));
+    }
+    /* The roles by name: what an operator reads in a refusal and in the docs. */
+    CHECK(strcmp(ctl_role_name(CTL_ROLE_READ), "read-only") == 0);
+    CHECK(strcmp(ctl_role_name(CTL_ROLE_ADMIN), "admin") == 0);
+    CHECK(CTL_ROLE_READ < CTL_ROLE_ADMIN); /* control.c: a request needs role <= the peer's */
+    static const char *const reads[] = {"status",     "nodes",         "node_show",      "spool",
+                                        "ota_images", "campaign_list", "campaign_status"};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        const struct ctl_command *c = ctl_command_find(reads[i], strlen(reads[i]));
+        CHECK(c != NULL && c->role == CTL_ROLE_READ);
+    }
+    static const char *const admins[] = {
+        "node_add",      "node_add_symmetric", "node_remove",   "node_tag",
+        "attest",        "ota_stage",          "ota_rm",        "campaign_create",
+        "campaign_halt", "campaign_resume",    "campaign_abort"};
+    for (size_t i = 0; i < sizeof(admins) / sizeof(admins[0]); i++) {
+        const struct ctl_command *c = ctl_command_find(admins[i], strlen(admins[i]));
+        CHECK(c != NULL && c->role == CTL_ROLE_ADMIN);
     }
     /* OTA arguments: a campaign id, a digest (8..64 hex), a spec object kept as its text */
     CHECK_EQ_INT(parse("{\"cmd\":\"campaign_halt\",\"campaign\":\"c-1.a\"}", &r, err), 0);

@@ -17,7 +17,8 @@ static int check_unapplied_group(const char *dir, const char *group)
     snprintf(path, sizeof(path), "%s/unapplied.sock", dir);
     if (sd_event_new(&ev) < 0)
         return 1;
-    int r = ctl_server_start(ev, path, group, ctl_test_handler, NULL, &srv, err, sizeof(err));
+    const struct ctl_groups g = {group, "", ""};
+    int r = ctl_server_start(ev, path, &g, ctl_test_handler, NULL, &srv, err, sizeof(err));
     if (r != 0) {
         fprintf(stderr, "  start with unapplied group '%s': %d %s\n", group, r, err);
         bad |= 2;
@@ -44,8 +45,88 @@ static int check_unapplied_group(const char *dir, const char *group)
     return bad;
 }
 
+static void check_roles(sd_event *ev, const char *dir)
+{
+    char path[192], err[256] = "", admin[64], reader[64];
+    struct ctl_server *srv = NULL;
+    struct stat st;
+    enum ctl_role role = CTL_ROLE_ADMIN;
+    struct group *gr = getgrgid(1);
+    CHECK(gr != NULL);
+    if (gr == NULL)
+        return;
+    snprintf(admin, sizeof(admin), "%s", gr->gr_name);
+    gr = getgrgid(2);
+    CHECK(gr != NULL);
+    if (gr == NULL)
+        return;
+    snprintf(reader, sizeof(reader), "%s", gr->gr_name);
+    const uid_t other = geteuid() == 65533 ? 65532 : 65533;
+
+    /* Role groups and no control.group: the file is open (0666), the credentials decide. */
+    snprintf(path, sizeof(path), "%s/roles.sock", dir);
+    const struct ctl_groups g = {"", admin, reader};
+    CHECK_EQ_INT(ctl_server_start(ev, path, &g, ctl_test_handler, NULL, &srv, err, sizeof(err)), 0);
+    if (srv == NULL)
+        return;
+    CHECK(stat(path, &st) == 0);
+    CHECK_EQ_INT(st.st_mode & 0777, 0666);
+    const gid_t sup_admin[] = {7, 1}, sup_read[] = {2}, sup_none[] = {7, 8};
+    /* root and the daemon's uid: admin, whatever their groups */
+    CHECK_EQ_INT(ctl_server_peer_role(srv, 0, 60000, NULL, 0, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_ADMIN);
+    role = CTL_ROLE_READ;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, geteuid(), 60000, NULL, 0, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_ADMIN);
+    /* the admin group, as primary or supplementary group */
+    role = CTL_ROLE_READ;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, 1, NULL, 0, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_ADMIN);
+    role = CTL_ROLE_READ;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, 60000, sup_admin, 2, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_ADMIN);
+    /* in both groups: admin */
+    const gid_t both[] = {2, 1};
+    role = CTL_ROLE_READ;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, 60000, both, 2, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_ADMIN);
+    /* the read group: read-only */
+    role = CTL_ROLE_ADMIN;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, 2, NULL, 0, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_READ);
+    role = CTL_ROLE_ADMIN;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, 60000, sup_read, 1, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_READ);
+    /* neither: refused, nothing set; with role groups the daemon's own group gives nothing */
+    role = CTL_ROLE_READ;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, 60000, sup_none, 2, &role), -EACCES);
+    if (getegid() != 1 && getegid() != 2)
+        CHECK_EQ_INT(ctl_server_peer_role(srv, other, getegid(), NULL, 0, &role), -EACCES);
+    CHECK_EQ_INT(role, CTL_ROLE_READ);
+    /* The daemon's own uid, over the socket: admin requests answered. */
+    CHECK_EQ_INT(ctl_test_serve_until(ev, ctl_test_client_req(path, (uid_t)-1, (gid_t)-1, (gid_t)-1,
+                                                              CTL_TEST_REMOVE)),
+                 CLIENT_OK);
+    ctl_server_free(srv);
+    srv = NULL;
+
+    /* Nothing configured: the daemon's own group holds the read-only role. */
+    snprintf(path, sizeof(path), "%s/own-roles.sock", dir);
+    const struct ctl_groups none = {"", "", ""};
+    CHECK_EQ_INT(ctl_server_start(ev, path, &none, ctl_test_handler, NULL, &srv, err, sizeof(err)),
+                 0);
+    if (srv == NULL)
+        return;
+    role = CTL_ROLE_ADMIN;
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, getegid(), NULL, 0, &role), 0);
+    CHECK_EQ_INT(role, CTL_ROLE_READ);
+    CHECK_EQ_INT(ctl_server_peer_role(srv, other, 60000, NULL, 0, &role), -EACCES);
+    ctl_server_free(srv);
+}
+
 int main(void)
 {
+    const struct ctl_groups none = {"", "", ""};
     char dir[128], path[192], err[256];
     sd_event *ev = NULL;
     struct ctl_server *srv = NULL;
@@ -56,7 +137,8 @@ int main(void)
 
     /* Empty group: the daemon's own group, 0660, no warning, its own uid admitted. */
     snprintf(path, sizeof(path), "%s/own.sock", dir);
-    CHECK_EQ_INT(ctl_server_start(ev, path, "", ctl_test_handler, NULL, &srv, err, sizeof(err)), 0);
+    CHECK_EQ_INT(ctl_server_start(ev, path, &none, ctl_test_handler, NULL, &srv, err, sizeof(err)),
+                 0);
     CHECK(ctl_server_warning(srv) == NULL);
     CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode));
     CHECK_EQ_INT(st.st_mode & 0777, 0660);
@@ -69,12 +151,29 @@ int main(void)
     /* A configured group that does not exist: refused, named, nothing left behind. */
     snprintf(path, sizeof(path), "%s/missing.sock", dir);
     err[0] = '\0';
-    CHECK_EQ_INT(ctl_server_start(ev, path, "fleetgw-no-such-group", ctl_test_handler, NULL, &srv,
-                                  err, sizeof(err)),
-                 -ENOENT);
+    const struct ctl_groups missing = {"fleetgw-no-such-group", "", ""};
+    CHECK_EQ_INT(
+        ctl_server_start(ev, path, &missing, ctl_test_handler, NULL, &srv, err, sizeof(err)),
+        -ENOENT);
     CHECK(srv == NULL);
     CHECK(strstr(err, "control.group 'fleetgw-no-such-group' does not exist") != NULL);
     CHECK(access(path, F_OK) != 0);
+    /* ... and so does a role group: the message names its key. */
+    const struct ctl_groups missing_admin = {"", "fleetgw-no-such-group", ""};
+    const struct ctl_groups missing_read = {"", "", "fleetgw-no-such-group"};
+    CHECK_EQ_INT(
+        ctl_server_start(ev, path, &missing_admin, ctl_test_handler, NULL, &srv, err, sizeof(err)),
+        -ENOENT);
+    CHECK(strstr(err, "control.admin_group 'fleetgw-no-such-group' does not exist") != NULL);
+    CHECK_EQ_INT(
+        ctl_server_start(ev, path, &missing_read, ctl_test_handler, NULL, &srv, err, sizeof(err)),
+        -ENOENT);
+    CHECK(strstr(err, "control.read_group 'fleetgw-no-such-group' does not exist") != NULL);
+    CHECK(srv == NULL && access(path, F_OK) != 0);
+
+    /* Roles from credentials (ctl_server_peer_role), with two groups that exist here (gid 1
+     * and 2 on Debian: daemon, bin) and uids that are neither root nor ours. */
+    check_roles(ev, dir);
 
     /* A configured group the daemon may not apply: owner-only, with a warning. */
     if (geteuid() == 0) {

@@ -102,7 +102,9 @@ class FleetSite(Site):
         self.edge_ca = env.ca("edge-ca")
         self.edge_pw = env.path("edge.passwd")
         secret = "edge-secret-" + os.urandom(6).hex()
-        with open(env.path("edge.secret"), "w") as f:
+        # A secret: fleetgwd refuses a password file its group or others may read.
+        with open(os.open(env.path("edge.secret"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                  "w") as f:
             f.write(secret + "\n")
         env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
                 check=True)

@@ -55,7 +55,9 @@ class Site:
         self.operator = self.cloud_ca.issue("operator")
         self.edge_ca = env.ca("edge-ca")
         self.edge_pw = env.path("edge.passwd")
-        with open(env.path("edge.secret"), "w") as f:
+        # A secret: fleetgwd refuses a password file its group or others may read.
+        with open(os.open(env.path("edge.secret"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                  "w") as f:
             f.write("edge-secret-" + os.urandom(6).hex() + "\n")
         with open(env.path("edge.secret")) as f:
             secret = f.read().strip()

@@ -153,6 +153,7 @@ def main():
         enroll_copy = env.path("enroll.hmac")
         with open(enroll_copy, "wb") as f:
             f.write(sym.hkey)
+        os.chmod(enroll_copy, 0o600)  # a secret: fleetgwctl refuses a key others may read
 
         def ctl_tpm(*args):
             return env.run([program("fleetgwctl"), "--socket", site.control_socket, *args],
@@ -161,6 +162,12 @@ def main():
         short = env.path("short.hmac")
         with open(short, "wb") as f:
             f.write(os.urandom(16))
+        os.chmod(short, 0o640)
+        r = ctl_tpm("node", "add", "--hmac-key", short, "--tcti", site.tpm.tcti)
+        expect(r.returncode == 4 and short in r.stderr and "mode 0640" in r.stderr,
+               f"an HMAC key its group may read is refused, naming the file and its mode "
+               f"({r.returncode}: {r.stderr.strip()})")
+        os.chmod(short, 0o600)
         r = ctl_tpm("node", "add", "--hmac-key", short, "--tcti", site.tpm.tcti)
         expect(r.returncode == 4 and "32..64 raw bytes" in r.stderr,
                f"a 16-byte HMAC key is refused at enrollment ({r.returncode}: "

@@ -15,6 +15,11 @@ What it proves, installed:
   (certificate files made at test time) run as user fleetgw, refuses the shipped example
   only for the site files it lacks (exit 82, naming uplink.ca_file), and `fleetgwctl --help`
   works. Before that (daemon/ absent) the test says these checks are inactive.
+- a fresh install relays nothing from a node that has not attested: the installed fleetgwd
+  with the installed configuration's attestation and control sections (test paths, ports
+  and reference values), real brokers and TPM: an enrolled node that does not answer its
+  challenge has its messages held, never relayed, and dropped at its removal; a node that
+  is not enrolled is dropped; a node that attests is relayed (the control);
 - remove keeps the conffile and the state; purge removes both, the run-time directories and
   systemd's enablement state.
 Needs root (dpkg); as another user it is reported skipped, saying so."""
@@ -150,11 +155,15 @@ def check_installed(deb, built, tmp):
     expect(user_exists("fleetgw"), "postinst created the system user fleetgw (sysusers.d)")
     u = pwd.getpwnam("fleetgw")
     expect(u.pw_uid < 1000 and u.pw_shell.endswith("nologin"), "fleetgw: system uid, no shell")
+    for g in ("fleetgw-admin", "fleetgw-read"):
+        expect(group_exists(g), f"postinst created the operators' group {g} (control roles)")
+        expect(grp.getgrnam(g).gr_gid != grp.getgrnam("fleetgw").gr_gid,
+               f"{g} is not the daemon's group fleetgw (no edge broker socket for operators)")
     st = os.stat("/var/lib/fleetgw")
     expect((st.st_uid, st.st_mode & 0o7777) == (u.pw_uid, 0o750),
            "/var/lib/fleetgw is fleetgw's, 0750 (tmpfiles.d)")
-    expect(os.listdir("/var/lib/fleetgw") == [], "postinst created no files (no secrets) in "
-                                                 "/var/lib/fleetgw")
+    left = os.listdir("/var/lib/fleetgw")
+    expect(left == [], f"postinst created no files (no secrets) in /var/lib/fleetgw ({left})")
     st = os.stat("/run/fleetgw-edge")
     expect(st.st_gid == grp.getgrnam("fleetgw").gr_gid and st.st_mode & 0o7777 == 0o750,
            "/run/fleetgw-edge is root:fleetgw 0750")
@@ -226,6 +235,77 @@ def check_installed(deb, built, tmp):
     return [f for f in files if f and f != "/."]
 
 
+def check_fresh_install_relays_nothing_unattested():
+    """The installed fleetgwd with the installed configuration's attestation and control
+    sections (only paths, ports and the reference file made for the test), against real
+    brokers and a real TPM: an enrolled node that does not answer its challenge and a node
+    that is not enrolled get nothing to the cloud, while a node that attests does (so the
+    path works and the absence means something). Then the unattested node is removed and
+    its held messages are dropped, never relayed."""
+    from attest_common import MEAS_GOOD, Node, token, write_reference
+    from daemon_common import PREFIX, Observer, Site
+    from fleetgw_harness import Env, wait_for
+
+    with open("/etc/fleetgw/fleetgwd.conf") as f:
+        installed = json.load(f)
+    att = dict(installed.get("attestation", {}))
+    expect(att.get("required", True) is True,
+           f"the installed configuration does not turn attestation off ({att})")
+    with Env("package-relay") as env:
+        site = Site(env, nodes=())
+        site.binary = "/usr/bin/fleetgwd"
+        att["reference_file"] = write_reference(env.path("reference.json"))
+        control = dict(installed.get("control", {}))
+        control["socket"] = site.control_socket
+        site.start_gwd(attestation=att, control=control)
+        site.wait_gwd_connected()
+        obs = Observer(site, f"{PREFIX}/nodes/#")
+
+        def ctl(*args):
+            return run(["/usr/bin/fleetgwctl", "--socket", site.control_socket, *args])
+
+        ttl = att.get("nonce_ttl_s", 60)
+        good, mute, stranger = Node(site, nonce_ttl_s=ttl), Node(site, nonce_ttl_s=ttl), \
+            Node(site, nonce_ttl_s=ttl)
+        for n in (good, mute):
+            r = ctl("node", "add", "--pub-hex", n.point.hex(), "--class", "sensor")
+            expect(r.returncode == 0, f"installed fleetgwctl enrols {n.id} ({r.stderr.strip()})")
+        for _ in range(3):
+            mute.telemetry()
+            stranger.telemetry()
+        mute.wait_challenge(1)
+        good.telemetry()
+        nonce = good.wait_challenge(1)
+        good.evidence(token(good.key, good.point, nonce, MEAS_GOOD))
+        last = good.telemetry()
+        wait_for(lambda: any(p == last for _, p in obs.messages()), 60,
+                 "the attested node's telemetry at the cloud")
+
+        def telemetry_of(node):
+            return [p for t, p in obs.messages()
+                    if t.startswith(f"{PREFIX}/nodes/{node.id}/") and not t.endswith("/state")]
+
+        expect(len(telemetry_of(good)) == 2, "the node that attested is relayed (both messages)")
+        c = site.counters()
+        st = json.loads(ctl("--json", "status").stdout)
+        expect(telemetry_of(mute) == [] and st["held_messages"] == 3,
+               f"a fresh install relays nothing from an enrolled node that has not attested: "
+               f"its 3 messages are held ({st['held_messages']} held)")
+        expect(telemetry_of(stranger) == [] and c.get("not_enrolled", 0) >= 3,
+               f"nor from a node that is not enrolled (not_enrolled {c.get('not_enrolled')})")
+        r = ctl("node", "remove", mute.id)
+        expect(r.returncode == 0, f"node remove {mute.id}")
+        wait_for(lambda: json.loads(ctl("--json", "status").stdout)["held_messages"] == 0, 30,
+                 "the removed node's held messages to be dropped")
+        mute.telemetry()
+        last = good.telemetry()
+        wait_for(lambda: any(p == last for _, p in obs.messages()), 60,
+                 "the attested node's next telemetry at the cloud")
+        expect(telemetry_of(mute) == [] and telemetry_of(stranger) == [],
+               "the unattested node's held messages were dropped at its removal, never relayed")
+        site.gwd.stop()
+
+
 def check_remove_purge(files):
     # State the daemon would have written, owned by fleetgw.
     spool = "/var/lib/fleetgw/spool.db"
@@ -270,6 +350,7 @@ def main():
         return 1
     had_user, had_group = user_exists("fleetgw"), group_exists("fleetgw")
     had_tss = group_exists("tss")
+    had_roles = {g: group_exists(g) for g in ("fleetgw-admin", "fleetgw-read")}
     tmp = tempfile.mkdtemp(prefix="fleetgw-package-")
     try:
         deb, built = build_package(os.path.join(tmp, "deb"))
@@ -277,6 +358,8 @@ def main():
         r = dpkg("-i", deb)
         expect(r.returncode == 0, f"dpkg -i {os.path.basename(deb)} ({r.stdout}{r.stderr})")
         files = check_installed(deb, built, os.path.join(tmp, "site"))
+        if "fleetgwd" in built:
+            check_fresh_install_relays_nothing_unattested()
         check_remove_purge(files)
     finally:
         if status(PKG) != "not-installed":
@@ -289,6 +372,9 @@ def main():
             run(["groupdel", "fleetgw"])
         if not had_tss and group_exists("tss"):
             run(["groupdel", "tss"])
+        for g, had in had_roles.items():
+            if not had and group_exists(g):
+                run(["groupdel", g])
         shutil.rmtree(tmp, ignore_errors=True)
     expect(status(PKG) == "not-installed" and user_exists("fleetgw") == had_user,
            "the host is as before the test")

@@ -43,6 +43,10 @@ def check_sysusers_tmpfiles(tmp):
     expect("tss" in groups, "group tss exists (SupplementaryGroups=tss cannot fail)")
     expect("fleetgw" not in groups["tss"][3].split(","),
            "fleetgw is not a permanent member of tss (only the unit grants it)")
+    for g in ("fleetgw-admin", "fleetgw-read"):
+        expect(g in groups and int(groups[g][2]) < 1000 and groups[g][2] != groups["fleetgw"][2],
+               f"the operators' group {g} exists (a system group of its own, not fleetgw: no "
+               f"edge broker socket for operators)")
 
     r = run(["systemd-tmpfiles", f"--root={root}", "--create",
              os.path.join(SRC, "systemd", "fleetgw.tmpfiles")])

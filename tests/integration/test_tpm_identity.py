@@ -3,6 +3,7 @@ same public key), survives a TPM restart, has the attributes that keep it inside
 signs verifiably, works as a TSS2 key file too; seal/unseal, with a PCR policy that stops
 unsealing once the PCR changes."""
 
+import os
 import re
 import sys
 
@@ -90,6 +91,13 @@ def main():
         secret = env.path("secret")
         with open(secret, "wb") as f:
             f.write(secret_bytes)
+        os.chmod(secret, 0o644)
+        r = tpm.identity("seal", "--in", secret, "--out", env.path("loose.sealed"))
+        expect(r.returncode != 0 and secret in r.stderr and "mode 0644" in r.stderr and
+               not os.path.exists(env.path("loose.sealed")),
+               f"seal refuses a secret that others may read, naming the file and its mode "
+               f"({r.stderr.strip()})")
+        os.chmod(secret, 0o600)
 
         def unsealed(sealed, out):
             """`identity unseal`: the CompletedProcess and the bytes it wrote (None if none)."""
@@ -102,8 +110,23 @@ def main():
 
         r = tpm.identity("seal", "--in", secret, "--out", env.path("plain.sealed"))
         expect(r.returncode == 0, f"seal works ({r.stderr.strip()})")
+        # The unsealed secret replaces an existing world-readable file and a symlink without
+        # keeping the old mode or writing through the link.
+        with open(env.path("plain.out"), "wb") as f:
+            f.write(b"old")
+        os.chmod(env.path("plain.out"), 0o644)
         r, data = unsealed("plain.sealed", "plain.out")
         expect(r.returncode == 0 and data == secret_bytes, "unseal returns the secret")
+        expect(os.stat(env.path("plain.out")).st_mode & 0o777 == 0o600,
+               "the unsealed secret is 0600, not the old file's 0644")
+        with open(env.path("victim"), "wb") as f:
+            f.write(b"victim")
+        os.symlink(env.path("victim"), env.path("link.out"))
+        r, data = unsealed("plain.sealed", "link.out")
+        expect(r.returncode == 0 and data == secret_bytes and
+               not os.path.islink(env.path("link.out")) and
+               open(env.path("victim"), "rb").read() == b"victim",
+               "unseal onto a symlink replaces the link, the file it pointed to is untouched")
         r = tpm.identity("seal", "--in", secret, "--out", env.path("pcr.sealed"),
                          "--pcrs", "sha256:16")
         expect(r.returncode == 0, f"seal bound to PCR 16 works ({r.stderr.strip()})")

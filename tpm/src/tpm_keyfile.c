@@ -3,6 +3,7 @@
 #include "tpm_err.h"
 
 #include <errno.h>
+#include <fleetgw/secret_file.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,11 +110,11 @@ int tpm_keyfile_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRI
     uint8_t pubbuf[sizeof(TPM2B_PUBLIC)], privbuf[sizeof(TPM2B_PRIVATE)];
     size_t publen = 0, privlen = 0;
     unsigned char *der = NULL;
-    int derlen = 0, fd = -1;
-    FILE *f = NULL;
+    int derlen = 0;
+    BIO *mem = NULL;
+    char *pem = NULL;
+    long pemlen = 0;
     FGW_TSSPRIVKEY *k = FGW_TSSPRIVKEY_new();
-    char tmp[4096] = "";
-    int created = 0;
 
     if (k == NULL)
         goto out;
@@ -132,54 +133,22 @@ int tpm_keyfile_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRI
     derlen = i2d_FGW_TSSPRIVKEY(k, &der);
     if (derlen <= 0)
         goto out;
-    /* Write a temporary file next to the target, then rename: never a half-written key. */
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-        r = -ENAMETOOLONG;
+    /* PEM in memory, then secret_file_write(): a fresh temporary file (O_EXCL|O_NOFOLLOW,
+     * 0600), fsync, rename (or link when not replacing: never overwrites): never a
+     * half-written key, never an old file's mode or a symlink followed. */
+    mem = BIO_new(BIO_s_mem());
+    if (mem == NULL || PEM_write_bio(mem, KEYFILE_PEM_LABEL, "", der, derlen) <= 0 ||
+        (pemlen = BIO_get_mem_data(mem, &pem)) <= 0) {
+        r = -ENOMEM;
         goto out;
     }
-    if (!replace && tpm_keyfile_exists(path) != 0) {
+    r = secret_file_write(path, pem, (size_t)pemlen, 0600, replace != 0, err, errlen);
+    if (r == -EEXIST && !replace)
         tpm_set_err(err, errlen, "key file %s already exists", path);
-        r = -EEXIST;
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        r = -errno;
-        tpm_set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    created = 1;
-    f = fdopen(fd, "w");
-    if (f == NULL) {
-        r = -errno;
-        goto out;
-    }
-    fd = -1;
-    if (PEM_write(f, KEYFILE_PEM_LABEL, "", der, derlen) <= 0 || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0) {
-        r = -EIO;
-        tpm_set_err(err, errlen, "cannot write %s", tmp);
-        goto out;
-    }
-    if (fclose(f) != 0) {
-        f = NULL;
-        r = -EIO;
-        goto out;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        r = -errno;
-        tpm_set_err(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        goto out;
-    }
-    r = 0;
 out:
-    if (f != NULL)
-        fclose(f);
-    if (fd >= 0)
-        close(fd);
-    if (r < 0 && created)
-        (void)unlink(tmp);
+    if (mem != NULL && pemlen > 0)
+        OPENSSL_cleanse(pem, (size_t)pemlen);
+    BIO_free(mem);
     OPENSSL_clear_free(der, derlen > 0 ? (size_t)derlen : 0);
     FGW_TSSPRIVKEY_free(k);
     OPENSSL_cleanse(privbuf, sizeof(privbuf));

@@ -1,5 +1,7 @@
 /* Mutual-TLS client context with the private key in the TPM (tpm2-openssl provider). */
 #include "fleetgw/tpm_tls.h"
+
+#include <fleetgw/secret_file.h>
 #include "fleetgw/tpm_provider.h"
 #include "tpm_err.h"
 
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -77,11 +80,17 @@ static EVP_PKEY *load_tpm_key(const struct tpm_provider *prov, const char *uri, 
     return pkey;
 }
 
+/* A software PEM key (development, no TPM): a secret, refused when its group or others may
+ * use it (secret_file_open: the message names the file and its mode). */
 static EVP_PKEY *load_file_key(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
+    int fd = secret_file_open(path, "key file", err, errlen);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "r");
     if (f == NULL) {
         tpm_set_ssl_err(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
