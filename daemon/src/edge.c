@@ -367,7 +367,6 @@ void drain_down(struct daemon *d)
     }
 }
 
-/* Reads the first line of path (the edge broker password) into buf. */
 /* The first line of edge.password_file: a secret, refused when its group or others may use
  * it (secret_file_read; err says which file and mode). */
 static int read_secret(const char *path, char *buf, size_t cap, char *err, size_t errlen)
@@ -378,7 +377,7 @@ static int read_secret(const char *path, char *buf, size_t cap, char *err, size_
         return r;
     buf[n] = '\0';
     if (n == 0 || buf[0] == '\n' || buf[0] == '\r') {
-        snprintf(err, errlen, "edge.password_file %s: the first line is empty", path);
+        snprintf(err, errlen, "edge.password_file %.400s: the first line is empty", path);
         explicit_bzero(buf, cap);
         return -ENODATA;
     }
