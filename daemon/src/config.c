@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "config.h"
+#include "config_internal.h"
 #include "jsonutil.h"
 #include "readfile.h"
 
@@ -227,11 +228,7 @@ static unsigned key_line(const char *text, size_t len, const char *section, cons
     return line_of_offset(text, len, at);
 }
 
-static int fail(struct config_error *err, enum config_exit code, const char *name, const char *text,
-                size_t len, const char *section, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
-
-static int fail(struct config_error *err, enum config_exit code, const char *name, const char *text,
+int config_fail(struct config_error *err, enum config_exit code, const char *name, const char *text,
                 size_t len, const char *section, const char *key, const char *fmt, ...)
 {
     char reason[512];
@@ -308,93 +305,6 @@ static int check_readable(const char *path)
     return r;
 }
 
-/* A broker host name or address literal: printable ASCII without spaces, '/' or quotes (what
- * getaddrinfo() and a certificate name check can take). */
-static bool valid_host(const char *s, size_t n)
-{
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] <= ' ' || s[i] > '~' || s[i] == '/' || s[i] == '"' || s[i] == '\\')
-            return false;
-    return true;
-}
-
-/* uplink.hosts: [{"host": "a.example", "port": 8883}, ...], 1..ks->max entries, each a
- * distinct endpoint. Written to cfg only when the whole list is valid. */
-static int set_hosts(const struct key_spec *ks, json_object *v, const char *name, const char *text,
-                     size_t len, struct config *cfg, struct config_error *err)
-{
-    struct config_endpoint eps[CONFIG_HOSTS_MAX];
-    memset(eps, 0, sizeof(eps));
-    if (json_object_get_type(v) != json_type_array)
-        return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                    "expected an array of {\"host\": ..., \"port\": ...} objects, found %s",
-                    json_type_word(v));
-    size_t n = json_object_array_length(v);
-    if (n == 0)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                    "the list is empty: fleetgwd would have no broker to connect to");
-    if (n > (size_t)ks->max)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                    "%zu entries, at most %lld are accepted", n, ks->max);
-    for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(v, i);
-        if (json_object_get_type(e) != json_type_object)
-            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                        "entry %zu: expected an object {\"host\": ..., \"port\": ...}, found %s", i,
-                        json_type_word(e));
-        bool have_host = false, have_port = false;
-        json_object_object_foreach(e, k, ev)
-        {
-            if (strcmp(k, "host") == 0) {
-                if (json_object_get_type(ev) != json_type_string)
-                    return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                                "entry %zu: host: expected a string, found %s", i,
-                                json_type_word(ev));
-                const char *h = json_object_get_string(ev);
-                size_t hl = (size_t)json_object_get_string_len(ev);
-                if (strlen(h) != hl || hl >= sizeof(eps[i].host) || !valid_host(h, hl))
-                    return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                                "entry %zu: host '%.80s' is not a host name or address (1..%zu "
-                                "printable characters, no spaces, '/', quotes or backslashes)",
-                                i, h, sizeof(eps[i].host) - 1);
-                memcpy(eps[i].host, h, hl + 1);
-                have_host = true;
-            } else if (strcmp(k, "port") == 0) {
-                if (json_object_get_type(ev) != json_type_int)
-                    return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                                "entry %zu: port: expected an integer, found %s", i,
-                                json_type_word(ev));
-                errno = 0;
-                int64_t p = json_object_get_int64(ev);
-                if (errno != 0 || p < 1 || p > 65535)
-                    return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                                "entry %zu: port %s is out of range [1, 65535]", i,
-                                json_object_to_json_string(ev));
-                eps[i].port = (int)p;
-                have_port = true;
-            } else {
-                return fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, ks->section, ks->key,
-                            "entry %zu: unknown key '%.60s' (an entry has \"host\" and \"port\")",
-                            i, k);
-            }
-        }
-        if (!have_host || !have_port)
-            return fail(err, CONFIG_EXIT_MISSING, name, text, len, ks->section, ks->key,
-                        "entry %zu: \"%s\" is missing (an entry has \"host\" and \"port\")", i,
-                        have_host ? "port" : "host");
-        for (size_t j = 0; j < i; j++)
-            if (eps[j].port == eps[i].port && strcmp(eps[j].host, eps[i].host) == 0)
-                return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                            "entry %zu: %s port %d is already entry %zu", i, eps[i].host,
-                            eps[i].port, j);
-    }
-    memcpy(cfg->uplink.hosts, eps, sizeof(eps));
-    cfg->uplink.n_hosts = (int)n;
-    return 0;
-}
-
 static int set_value(const struct key_spec *ks, json_object *v, const char *name, const char *text,
                      size_t len, bool check_files, struct config *cfg, struct config_error *err)
 {
@@ -402,56 +312,58 @@ static int set_value(const struct key_spec *ks, json_object *v, const char *name
 
     if (ks->type == KT_BOOL) {
         if (json_object_get_type(v) != json_type_boolean)
-            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                        "expected true or false, found %s", json_type_word(v));
+            return config_fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                               "expected true or false, found %s", json_type_word(v));
         *(bool *)(void *)base = json_object_get_boolean(v) != 0;
         return 0;
     }
     if (ks->type == KT_PROFILES) {
         if (json_object_get_type(v) != json_type_array)
-            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                        "expected an array of profile names, found %s", json_type_word(v));
+            return config_fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                               "expected an array of profile names, found %s", json_type_word(v));
         size_t n = json_object_array_length(v);
         unsigned mask = 0;
         if (n == 0)
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "the list is empty: no node could be attested (leave the key out to "
-                        "accept all three profiles)");
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "the list is empty: no node could be attested (leave the key out to "
+                               "accept all three profiles)");
         if (n > TOKEN_PROFILE__COUNT)
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "%zu entries, there are only %d profiles", n, (int)TOKEN_PROFILE__COUNT);
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "%zu entries, there are only %d profiles", n,
+                               (int)TOKEN_PROFILE__COUNT);
         for (size_t i = 0; i < n; i++) {
             json_object *e = json_object_array_get_idx(v, i);
             if (json_object_get_type(e) != json_type_string)
-                return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                            "entry %zu: expected a string, found %s", i, json_type_word(e));
+                return config_fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                                   "entry %zu: expected a string, found %s", i, json_type_word(e));
             const char *pn = json_object_get_string(e);
             enum token_profile tp = token_profile_from_str(pn);
             if (strlen(pn) != (size_t)json_object_get_string_len(e) || tp >= TOKEN_PROFILE__COUNT)
-                return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                            "entry %zu: '%.80s' is not a PSA token profile (one of \"%s\", "
-                            "\"%s\", \"%s\")",
-                            i, pn, TOKEN_PROFILE_2023, TOKEN_PROFILE_2_0_0, TOKEN_PROFILE_IOT_1);
+                return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                                   "entry %zu: '%.80s' is not a PSA token profile (one of \"%s\", "
+                                   "\"%s\", \"%s\")",
+                                   i, pn, TOKEN_PROFILE_2023, TOKEN_PROFILE_2_0_0,
+                                   TOKEN_PROFILE_IOT_1);
             if (mask & (1u << tp))
-                return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                            "entry %zu: '%s' is listed twice", i, pn);
+                return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                                   "entry %zu: '%s' is listed twice", i, pn);
             mask |= 1u << tp;
         }
         *(unsigned *)(void *)base = mask;
         return 0;
     }
     if (ks->type == KT_HOSTS)
-        return set_hosts(ks, v, name, text, len, cfg, err);
+        return config_set_hosts(v, ks->section, ks->key, ks->max, name, text, len, cfg, err);
     if (ks->type == KT_INT || ks->type == KT_INT64) {
         if (json_object_get_type(v) != json_type_int)
-            return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                        "expected an integer, found %s", json_type_word(v));
+            return config_fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                               "expected an integer, found %s", json_type_word(v));
         errno = 0;
         int64_t x = json_object_get_int64(v);
         if (errno != 0 || x < ks->min || x > ks->max)
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "value %s is out of range [%lld, %lld]", json_object_to_json_string(v),
-                        ks->min, ks->max);
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "value %s is out of range [%lld, %lld]",
+                               json_object_to_json_string(v), ks->min, ks->max);
         if (ks->type == KT_INT)
             *(int *)(void *)base = (int)x;
         else
@@ -460,16 +372,16 @@ static int set_value(const struct key_spec *ks, json_object *v, const char *name
     }
 
     if (json_object_get_type(v) != json_type_string)
-        return fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
-                    "expected a string, found %s", json_type_word(v));
+        return config_fail(err, CONFIG_EXIT_TYPE, name, text, len, ks->section, ks->key,
+                           "expected a string, found %s", json_type_word(v));
     const char *s = json_object_get_string(v);
     size_t n = (size_t)json_object_get_string_len(v);
     if (strlen(s) != n)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                    "the string contains a NUL character");
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                           "the string contains a NUL character");
     if (n >= ks->size)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                    "the string is %zu bytes long, the maximum is %zu", n, ks->size - 1);
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                           "the string is %zu bytes long, the maximum is %zu", n, ks->size - 1);
 
     switch (ks->type) {
     case KT_STR:
@@ -477,14 +389,14 @@ static int set_value(const struct key_spec *ks, json_object *v, const char *name
     case KT_PATH:
     case KT_CERT:
         if (s[0] != '/')
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "'%s' is not an absolute path", s);
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "'%s' is not an absolute path", s);
         if (ks->type == KT_CERT && check_files) {
             int r = check_readable(s);
             if (r < 0)
-                return fail(err, CONFIG_EXIT_CERT, name, text, len, ks->section, ks->key,
-                            "cannot read '%s': %s", s,
-                            r == -ENODATA ? "the file is empty" : strerror(-r));
+                return config_fail(err, CONFIG_EXIT_CERT, name, text, len, ks->section, ks->key,
+                                   "cannot read '%s': %s", s,
+                                   r == -ENODATA ? "the file is empty" : strerror(-r));
         }
         break;
     case KT_KEY:
@@ -494,40 +406,40 @@ static int set_value(const struct key_spec *ks, json_object *v, const char *name
             unsigned long h = strtoul(s + 7, &end, 16);
             if (errno != 0 || end == s + 7 || *end != '\0' || strncmp(s + 7, "0x", 2) != 0 ||
                 h < 0x81000000UL || h > 0x81ffffffUL)
-                return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                            "'%s' is not a persistent TPM handle (handle:0x81xxxxxx)", s);
+                return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                                   "'%s' is not a persistent TPM handle (handle:0x81xxxxxx)", s);
             break;
         }
         if (s[0] != '/')
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "'%s' is neither handle:0x81xxxxxx nor an absolute path", s);
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "'%s' is neither handle:0x81xxxxxx nor an absolute path", s);
         if (check_files) {
             int r = check_readable(s);
             if (r < 0)
-                return fail(err, CONFIG_EXIT_CERT, name, text, len, ks->section, ks->key,
-                            "cannot read '%s': %s", s,
-                            r == -ENODATA ? "the file is empty" : strerror(-r));
+                return config_fail(err, CONFIG_EXIT_CERT, name, text, len, ks->section, ks->key,
+                                   "cannot read '%s': %s", s,
+                                   r == -ENODATA ? "the file is empty" : strerror(-r));
         }
         break;
     case KT_LEVEL:
         if (strcmp(s, "debug") != 0 && strcmp(s, "info") != 0 && strcmp(s, "notice") != 0 &&
             strcmp(s, "warning") != 0 && strcmp(s, "err") != 0)
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "'%s' is not one of debug, info, notice, warning, err", s);
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "'%s' is not one of debug, info, notice, warning, err", s);
         break;
     case KT_PREFIX:
         if (!valid_prefix(s))
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "'%s' is not a valid topic prefix (non-empty, no '+' '#', no "
-                        "leading/trailing or double '/', not starting with '$')",
-                        s);
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "'%s' is not a valid topic prefix (non-empty, no '+' '#', no "
+                               "leading/trailing or double '/', not starting with '$')",
+                               s);
         break;
     case KT_CLIENT:
         if (!valid_client_id(s))
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
-                        "'%s' is not a valid MQTT client id (printable ASCII, no spaces, "
-                        "no '/' '+' '#')",
-                        s);
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, ks->section, ks->key,
+                               "'%s' is not a valid MQTT client id (printable ASCII, no spaces, "
+                               "no '/' '+' '#')",
+                               s);
         break;
     default:
         break;
@@ -536,151 +448,60 @@ static int set_value(const struct key_spec *ks, json_object *v, const char *name
     return 0;
 }
 
-/* uplink.host + uplink.port or uplink.hosts; afterwards both forms are filled in (the list,
- * and its first entry as host/port for what shows one broker), and server_name defaults to
- * each endpoint's own host. */
-static int validate_endpoints(const char *name, const char *text, size_t len, struct config *cfg,
-                              struct config_error *err)
-{
-    struct config_endpoint *eps = cfg->uplink.hosts;
-    if (cfg->uplink.n_hosts > 0) {
-        if (cfg->uplink.host[0] != '\0' || cfg->uplink.port != 0)
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink",
-                        cfg->uplink.host[0] != '\0' ? "host" : "port",
-                        "uplink.hosts and uplink.host/uplink.port exclude each other (give "
-                        "every broker, with its port, in uplink.hosts)");
-        _Static_assert(sizeof(cfg->uplink.host) == sizeof(eps[0].host), "host sizes");
-        memcpy(cfg->uplink.host, eps[0].host, sizeof(cfg->uplink.host));
-        cfg->uplink.host[sizeof(cfg->uplink.host) - 1] = '\0';
-        cfg->uplink.port = eps[0].port;
-    } else {
-        if (cfg->uplink.host[0] == '\0')
-            return fail(err, CONFIG_EXIT_MISSING, name, NULL, 0, "uplink", "host",
-                        "this key is required and missing (or give uplink.hosts, a list of "
-                        "brokers)");
-        if (cfg->uplink.port == 0)
-            return fail(err, CONFIG_EXIT_MISSING, name, NULL, 0, "uplink", "port",
-                        "this key is required and missing");
-        if (!valid_host(cfg->uplink.host, strlen(cfg->uplink.host)))
-            return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "host",
-                        "'%s' is not a host name or address (no spaces, '/', quotes or "
-                        "backslashes)",
-                        cfg->uplink.host);
-        memset(eps, 0, sizeof(cfg->uplink.hosts));
-        memcpy(eps[0].host, cfg->uplink.host, sizeof(eps[0].host));
-        eps[0].port = cfg->uplink.port;
-        cfg->uplink.n_hosts = 1;
-    }
-    cfg->uplink.server_name_per_host = cfg->uplink.server_name[0] == '\0';
-    if (cfg->uplink.server_name_per_host)
-        memcpy(cfg->uplink.server_name, cfg->uplink.host, sizeof(cfg->uplink.server_name));
-    return 0;
-}
-
-/* uplink.service: "generic" (any MQTT 3.1.1 broker) or "aws-iot", whose documented limits
- * are checked here where the configuration decides them (docs/operator-guide.md). */
-static int validate_service(const char *name, const char *text, size_t len,
-                            const struct config *cfg, struct config_error *err)
-{
-    const char *svc = cfg->uplink.service;
-    if (strcmp(svc, "generic") == 0)
-        return 0;
-    if (strcmp(svc, "aws-iot") != 0)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "service",
-                    "'%s' is not one of generic, aws-iot", svc);
-    if (cfg->limits.max_message_bytes > CONFIG_AWS_IOT_PAYLOAD_MAX)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
-                    "%d is larger than AWS IoT Core's payload limit of %d bytes "
-                    "(uplink.service is aws-iot)",
-                    cfg->limits.max_message_bytes, CONFIG_AWS_IOT_PAYLOAD_MAX);
-    if (strlen(cfg->uplink.client_id) > CONFIG_AWS_IOT_CLIENT_ID_MAX)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
-                    "%zu bytes, AWS IoT Core accepts at most %d (uplink.service is aws-iot; "
-                    "use the thing name)",
-                    strlen(cfg->uplink.client_id), CONFIG_AWS_IOT_CLIENT_ID_MAX);
-    /* The deepest fixed topic: <prefix>/nodes/<node id>/<sub>, the node id at its maximum
-     * and a one-level sub-topic; "/gateway/<client id>/status" has as many levels. */
-    const char *p = cfg->uplink.topic_prefix;
-    int slashes = 0;
-    for (const char *q = p; *q; q++)
-        slashes += *q == '/';
-    if (slashes + 3 > CONFIG_AWS_IOT_SLASHES_MAX)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "topic_prefix",
-                    "'%s' has %d levels: with /nodes/<node>/<sub> the upstream topics would "
-                    "have more than AWS IoT Core's %d (uplink.service is aws-iot)",
-                    p, slashes + 1, CONFIG_AWS_IOT_SLASHES_MAX + 1);
-    size_t longest = strlen(p) + strlen("/nodes/") + MSG_NODE_ID_MAX + 2;
-    if (longest > CONFIG_AWS_IOT_TOPIC_MAX)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "topic_prefix",
-                    "%zu bytes: a node's topic could be longer than AWS IoT Core's %d "
-                    "(uplink.service is aws-iot)",
-                    strlen(p), CONFIG_AWS_IOT_TOPIC_MAX);
-    return 0;
-}
-
-const char *config_uplink_server_name(const struct config *cfg, int i)
-{
-    if (cfg->uplink.server_name_per_host && i >= 0 && i < cfg->uplink.n_hosts)
-        return cfg->uplink.hosts[i].host;
-    return cfg->uplink.server_name;
-}
-
 static int validate_whole(const char *name, const char *text, size_t len, const bool *seen,
                           struct config *cfg, struct config_error *err)
 {
     size_t nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
-    int r;
     for (size_t i = 0; i < nkeys; i++) {
         if (config_keys[i].required && !seen[i])
-            return fail(err, CONFIG_EXIT_MISSING, name, NULL, 0, config_keys[i].section,
-                        config_keys[i].key, "this key is required and missing");
+            return config_fail(err, CONFIG_EXIT_MISSING, name, NULL, 0, config_keys[i].section,
+                               config_keys[i].key, "this key is required and missing");
     }
     if (cfg->edge.socket[0] == '\0' && cfg->edge.host[0] == '\0' && cfg->edge.port == 0)
         snprintf(cfg->edge.socket, sizeof(cfg->edge.socket), "%s", CONFIG_DEFAULT_EDGE_SOCKET);
     if (cfg->edge.socket[0] == '\0' && (cfg->edge.host[0] == '\0' || cfg->edge.port == 0))
-        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "edge", NULL,
-                    "either edge.socket or both edge.host and edge.port are required");
+        return config_fail(err, CONFIG_EXIT_MISSING, name, text, len, "edge", NULL,
+                           "either edge.socket or both edge.host and edge.port are required");
     if (cfg->edge.socket[0] != '\0' && cfg->edge.host[0] != '\0')
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "edge", "host",
-                    "edge.socket and edge.host exclude each other");
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "edge", "host",
+                           "edge.socket and edge.host exclude each other");
     if (cfg->edge.password_file[0] != '\0' && cfg->edge.username[0] == '\0')
-        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "edge", "password_file",
-                    "edge.password_file needs edge.username");
+        return config_fail(err, CONFIG_EXIT_MISSING, name, text, len, "edge", "password_file",
+                           "edge.password_file needs edge.username");
     if (cfg->uplink.backoff_min_ms > cfg->uplink.backoff_max_ms)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "backoff_min_ms",
-                    "backoff_min_ms (%d) is larger than backoff_max_ms (%d)",
-                    cfg->uplink.backoff_min_ms, cfg->uplink.backoff_max_ms);
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "backoff_min_ms",
+                           "backoff_min_ms (%d) is larger than backoff_max_ms (%d)",
+                           cfg->uplink.backoff_min_ms, cfg->uplink.backoff_max_ms);
     if (cfg->limits.max_message_bytes > cfg->spool.max_bytes)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
-                    "max_message_bytes is larger than spool.max_bytes");
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
+                           "max_message_bytes is larger than spool.max_bytes");
     if (cfg->limits.max_message_bytes > cfg->spool.down_max_bytes)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
-                    "max_message_bytes is larger than spool.down_max_bytes");
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
+                           "max_message_bytes is larger than spool.down_max_bytes");
     if (strncmp(cfg->uplink.key, "handle:", 7) == 0 && cfg->uplink.tcti[0] == '\0')
-        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "uplink", "key",
-                    "a TPM handle needs uplink.tcti");
+        return config_fail(err, CONFIG_EXIT_MISSING, name, text, len, "uplink", "key",
+                           "a TPM handle needs uplink.tcti");
     if (cfg->attestation.required && cfg->attestation.reference_file[0] == '\0' &&
         cfg->attestation.image_dir[0] == '\0')
-        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation", "reference_file",
-                    "attestation.required is true (the default: only attested nodes are "
-                    "relayed) and needs attestation.reference_file or attestation.image_dir; "
-                    "\"required\": false relays unattested nodes (not for production)");
+        return config_fail(
+            err, CONFIG_EXIT_MISSING, name, text, len, "attestation", "reference_file",
+            "attestation.required is true (the default: only attested nodes are "
+            "relayed) and needs attestation.reference_file or attestation.image_dir; "
+            "\"required\": false relays unattested nodes (not for production)");
     if ((cfg->attestation.image_dir[0] != '\0') != (cfg->attestation.signer_keys[0] != '\0'))
-        return fail(err, CONFIG_EXIT_MISSING, name, text, len, "attestation",
-                    cfg->attestation.image_dir[0] ? "signer_keys" : "image_dir",
-                    "attestation.image_dir and attestation.signer_keys go together (the images "
-                    "are reference values only when they verify with a signer key)");
+        return config_fail(
+            err, CONFIG_EXIT_MISSING, name, text, len, "attestation",
+            cfg->attestation.image_dir[0] ? "signer_keys" : "image_dir",
+            "attestation.image_dir and attestation.signer_keys go together (the images "
+            "are reference values only when they verify with a signer key)");
     /* Each SQLite database is one daemon part's own file. */
     if (strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ||
         strcmp(cfg->ota.state_db, cfg->registry.path) == 0)
-        return fail(err, CONFIG_EXIT_RANGE, name, text, len, "ota", "state_db",
-                    "ota.state_db is the same file as %s",
-                    strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ? "spool.path"
-                                                                    : "registry.path");
-    r = validate_endpoints(name, text, len, cfg, err);
-    if (r < 0)
-        return r;
-    return validate_service(name, text, len, cfg, err);
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "ota", "state_db",
+                           "ota.state_db is the same file as %s",
+                           strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ? "spool.path"
+                                                                           : "registry.path");
+    return config_validate_uplink(name, text, len, cfg, err);
 }
 
 int config_parse(const char *name, const char *text, size_t len, bool check_files,
@@ -695,8 +516,8 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
     memset(err, 0, sizeof(*err));
     config_defaults(cfg);
     if (len > CONFIG_MAX_FILE) {
-        r = fail(err, CONFIG_EXIT_RANGE, name, NULL, 0, NULL, NULL,
-                 "the file is larger than %d bytes", CONFIG_MAX_FILE);
+        r = config_fail(err, CONFIG_EXIT_RANGE, name, NULL, 0, NULL, NULL,
+                        "the file is larger than %d bytes", CONFIG_MAX_FILE);
         goto out;
     }
     if (memchr(text, '\0', len) != NULL) {
@@ -734,8 +555,8 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
         }
     }
     if (!json_object_is_type(root, json_type_object)) {
-        r = fail(err, CONFIG_EXIT_TYPE, name, NULL, 0, NULL, NULL,
-                 "the top level must be a JSON object, found %s", json_type_word(root));
+        r = config_fail(err, CONFIG_EXIT_TYPE, name, NULL, 0, NULL, NULL,
+                        "the top level must be a JSON object, found %s", json_type_word(root));
         goto out;
     }
     json_object_object_foreach(root, sec, sval)
@@ -745,14 +566,15 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
             if (strcmp(sec, config_sections[s]) == 0)
                 known = true;
         if (!known) {
-            r = fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, NULL, sec,
-                     "unknown section (known: edge, uplink, spool, limits, registry, control, "
-                     "attestation, ota, log)");
+            r = config_fail(
+                err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, NULL, sec,
+                "unknown section (known: edge, uplink, spool, limits, registry, control, "
+                "attestation, ota, log)");
             goto out;
         }
         if (!json_object_is_type(sval, json_type_object)) {
-            r = fail(err, CONFIG_EXIT_TYPE, name, text, len, sec, NULL,
-                     "expected an object, found %s", json_type_word(sval));
+            r = config_fail(err, CONFIG_EXIT_TYPE, name, text, len, sec, NULL,
+                            "expected an object, found %s", json_type_word(sval));
             goto out;
         }
         json_object_object_foreach(sval, key, kval)
@@ -763,8 +585,8 @@ int config_parse(const char *name, const char *text, size_t len, bool check_file
                     strcmp(config_keys[k].key, key) == 0)
                     break;
             if (k == nkeys) {
-                r = fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, sec, key,
-                         "unknown key (see docs/configuration.md)");
+                r = config_fail(err, CONFIG_EXIT_UNKNOWN_KEY, name, text, len, sec, key,
+                                "unknown key (see docs/configuration.md)");
                 goto out;
             }
             r = set_value(&config_keys[k], kval, name, text, len, check_files, cfg, err);
