@@ -162,6 +162,9 @@ void policy_report(const struct daemon *d);
 int policy_check(const struct config *cfg, const char *path) __attribute__((warn_unused_result));
 int policy_reload(struct daemon *d, const struct config *n) __attribute__((warn_unused_result));
 
+/* reload.c: SIGHUP (a configuration that does not validate changes nothing) */
+void daemon_reload(struct daemon *d);
+
 /* ota_xfer.c */
 int ota_xfer_start(struct daemon *d) __attribute__((warn_unused_result));
 void ota_xfer_stop(struct daemon *d);

@@ -1,8 +1,9 @@
 /* fleetgwd: the fleetgw gateway daemon. This file owns the event-loop wiring (io sources,
  * timers, the post source that flushes after every event), the commit orchestration below,
- * signals, reload and main. The rooms around it (daemon.h): edge.c (edge client, ingress
- * policy, down-queue delivery), uplink.c (cloud client, TLS, back-off, drain), gate_io.c
- * (the attestation gate's actions; the gate itself is gate.c), ctl_api.c (control requests).
+ * signals and main. The rooms around it (daemon.h): edge.c (edge client, ingress policy,
+ * down-queue delivery), uplink.c (cloud client, TLS, back-off, drain), gate_io.c (the
+ * attestation gate's actions; the gate itself is gate.c), ctl_api.c (control requests),
+ * reload.c (SIGHUP), ota_xfer.c and ota_job.c (OTA hand-over and cloud jobs).
  *
  * One sd-event loop drives two libmosquitto clients through their sockets:
  *  - edge:   the local broker over its unix socket, persistent session (clean_session
@@ -323,38 +324,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
     (void)s;
     (void)si;
-    struct daemon *d = u;
-    struct config *n = calloc(1, sizeof(*n));
-    struct config_error err;
-    if (n == NULL)
-        return 0;
-    (void)sd_notify(0, "RELOADING=1");
-    if (config_load(d->config_path, n, &err) < 0) {
-        log_event(LOG_ERR, NULL, "config_invalid",
-                  "reload refused, keeping the running configuration: %s", err.message);
-        goto out;
-    }
-    if (policy_reload(d, n) < 0)
-        goto out;
-    {
-        char fixed[512];
-        if (config_reload_apply(&d->cfg, n, fixed, sizeof(fixed)) > 0)
-            log_notice("reload: %s changed: that takes effect at the next restart", fixed);
-    }
-    {
-        struct gate_config gc = gate_config_of(d);
-        gate_reload(d->gate, &gc); /* verdicts, challenges and buckets are kept */
-    }
-    spool_set_quota(d->spool, n->spool.max_bytes);
-    log_setup(config_log_priority(&d->cfg));
-    if (d->edge != NULL)
-        mosq_log_enable(d, d->edge, false);
-    if (d->up != NULL)
-        mosq_log_enable(d, d->up, d->up_state != UP_CONNECTED);
-    log_notice("configuration reloaded from %s", d->config_path);
-out:
-    (void)sd_notify(0, "READY=1");
-    free(n);
+    daemon_reload(u);
     return 0;
 }
 
