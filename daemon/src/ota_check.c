@@ -232,9 +232,9 @@ enum ota_refusal ota_image_check(const uint8_t *img, size_t len, const struct ot
         ota_version_format(&res.info.version, v1, sizeof(v1));
         ota_version_format(&cst.current, v2, sizeof(v2));
         return ota_refuse(OTA_R_DOWNGRADE, why, whylen,
-                          "version %s is older than class '%s''s current %s (only a recovery "
-                          "campaign may go back)",
-                          v1, c->name, v2);
+                          "version %s is older than %s, the current version of class '%s' "
+                          "(only a recovery campaign may go back)",
+                          v1, v2, c->name);
     }
     /* 9. fits the slot with the MCUboot trailer */
     if (res.info.tlv_end > c->slot_size || c->trailer_size > c->slot_size - res.info.tlv_end ||

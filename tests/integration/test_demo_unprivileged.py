@@ -25,12 +25,16 @@ CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def copy_tree(top, uid, gid):
-    """scripts/, tests/ and the build's programs and firmware under top, readable by all,
-    written by root only; HOME and TMPDIR owned by uid."""
+    """scripts/, tests/, the firmware's flash-file writer (the demo's QEMU node) and the
+    build's programs and firmware under top, readable by all, written by root only; HOME and
+    TMPDIR owned by uid."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     src = os.path.join(top, "src")
     for part in ("scripts", "tests"):
         shutil.copytree(os.path.join(SRC, part), os.path.join(src, part), ignore=ignore)
+    os.makedirs(os.path.join(src, "agents", "firmware"))
+    shutil.copy2(os.path.join(SRC, "agents", "firmware", "mkflash.py"),
+                 os.path.join(src, "agents", "firmware", "mkflash.py"))
     build = os.path.join(top, "build")
     for part in ("bin", "firmware"):
         shutil.copytree(os.path.join(build_dir(), part), os.path.join(build, part))

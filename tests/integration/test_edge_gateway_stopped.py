@@ -71,7 +71,7 @@ def main():
         wait_for(lambda: site.gwd.check_alive() or
                  all(check_node(s, COUNT)[2] is None for s in
                      (cloud.per_node()[0].get(i, []) for i in ids)),
-                 600, f"every node's {COUNT} messages at the cloud", interval=1)
+                 1200, f"every node's {COUNT} messages at the cloud", interval=1)
         drained = time.monotonic() - t_back
         per, problems = cloud.per_node()
         expect(not problems, f"every upstream message is a node's telemetry ({problems[:3]})")

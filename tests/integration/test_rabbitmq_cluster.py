@@ -19,6 +19,7 @@ subscription on the cluster) counts every message.
 One cluster for all scenarios (started once: about 40 s)."""
 
 import contextlib
+import os
 import subprocess
 import threading
 import time
@@ -26,7 +27,7 @@ import time
 from fleetgw_harness import Env, HarnessError, expect, log, require, run_main, wait_for
 from rabbitmq_harness import RabbitCluster
 
-from daemon_common import HANDLE, Publisher, Site, check_sequences, make_tpm_key
+from daemon_common import HANDLE, Publisher, Site, make_tpm_key
 
 SITES = 3
 NODES = [f"n{i:02d}" for i in range(1, 11)]
@@ -60,7 +61,9 @@ class ClusterSite(Site):
         self.edge_ca = env.ca("edge-ca")
         self.edge_pw = env.path("edge.passwd")
         secret = "edge-secret-" + env.dir[-8:]
-        with open(env.path("edge.secret"), "w") as f:
+        # a secret: the owner's only (fleetgwd refuses a password file others may read)
+        with open(os.open(env.path("edge.secret"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                  "w") as f:
             f.write(secret + "\n")
         env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
                 check=True)
