@@ -24,7 +24,8 @@ for p in (os.path.join(TESTS, "harness"), os.path.join(TESTS, "integration")):
 import cbor2  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
-from fleetgw_harness import HarnessError, build_dir, program, require, wait_for  # noqa: E402
+from fleetgw_harness import (HarnessError, build_dir, fds_for_nodes, program, raise_nofile,  # noqa: E402
+                             require, wait_for)
 from daemon_common import GW_CN, HANDLE, PREFIX, Site  # noqa: E402
 from test_agent_mqtt import Subscriber, node_certs  # noqa: E402
 
@@ -77,9 +78,10 @@ class FleetSite(Site):
     `fleetgwctl identity init` (key created in the TPM at HANDLE) and `fleetgwctl identity csr`,
     signed by a throwaway cloud CA. A `monitor` certificate may read the cloud broker."""
 
-    def __init__(self, env, edge_conf=(), edge_acl=()):  # noqa: super().__init__ replaced
+    def __init__(self, env, edge_conf=(), edge_acl=(), nodes=None):  # noqa: super() replaced
         """edge_conf, edge_acl: extra mosquitto.conf and ACL lines for the edge broker (the
-        ACL lines follow fleetgwd's superuser block, so a bare `topic` line is fleetgwd's)."""
+        ACL lines follow fleetgwd's superuser block, so a bare `topic` line is fleetgwd's);
+        nodes: the node count the edge broker is configured for (open files, connections)."""
         self.env = env
         self.tpm = env.start_tpm()
         r = self.tpm.identity("init")
@@ -106,7 +108,8 @@ class FleetSite(Site):
             f.write(secret + "\n")
         env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
                 check=True)
-        self.edge = self.start_edge_like("edge", edge_conf, edge_acl)
+        self.edge = self.start_edge_like("edge", edge_conf, edge_acl,
+                                         max_connections=None if nodes is None else nodes + 16)
         self.node_certs = {}
         self.spool = env.path("spool.db")
         self.control_socket = env.path("control.sock")
@@ -245,7 +248,9 @@ def run(env, good=20, count=20, rate=20.0, bad=True, unknown=True, log=print, go
     gateway to settle and for fleet-sim to finish (a hang guard, not a measurement)."""
     image, sign_pub = firmware_image()
     res = {"image": image}
-    site = FleetSite(env)
+    n_nodes = good + (len(BAD_KINDS) if bad else 0) + (1 if unknown else 0)
+    site = FleetSite(env, nodes=n_nodes)
+    raise_nofile(fds_for_nodes(n_nodes), f"fleet-sim for {n_nodes} nodes")
     res["identity"] = {"handle": site.identity_handle, "fingerprint": site.identity_fpr}
     store, ref = ota_store(env, image, sign_pub)
     res["reference"] = ref
