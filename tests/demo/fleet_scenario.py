@@ -240,12 +240,13 @@ def check_node(seqs, count):
 
 
 def run(env, good=20, count=20, rate=20.0, bad=True, unknown=True, log=print, good_extra=(),
-        attest_wait_ms=3000, attestation=None, settle_s=120, sim_wait_s=300):
+        attest_wait_ms=3000, attestation=None, settle_s=120, sim_wait_s=300, during=None):
     """Runs the whole scenario; returns a result dict (judged by the caller).
     attest_wait_ms: fleet-sim's wait for a verdict before its telemetry (0: it sends at once,
     before its verdict: the gateway holds it, issue 15); attestation: more fleetgwd
     attestation keys (e.g. hold_per_node); settle_s, sim_wait_s: how long to wait for the
-    gateway to settle and for fleet-sim to finish (a hang guard, not a measurement)."""
+    gateway to settle and for fleet-sim to finish (a hang guard, not a measurement);
+    during(site, fleet, res): called while fleet-sim runs (e.g. to restart the gateway)."""
     image, sign_pub = firmware_image()
     res = {"image": image}
     n_nodes = good + (len(BAD_KINDS) if bad else 0) + (1 if unknown else 0)
@@ -269,6 +270,8 @@ def run(env, good=20, count=20, rate=20.0, bad=True, unknown=True, log=print, go
     log(f"enrolled {sum(g['n'] for g in fleet.groups if g['enrolled'])} node(s) with "
         "fleetgwctl node add; starting fleet-sim")
     fleet.start(count, rate, attest_wait_ms=attest_wait_ms)
+    if during is not None:
+        during(site, fleet, res)
     fleet.wait(timeout=sim_wait_s)
     total_sent = sum(g["n"] for g in fleet.groups) * count
 
