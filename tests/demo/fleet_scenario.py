@@ -143,7 +143,9 @@ class Fleet:
             os.makedirs(d, exist_ok=True)
         self.groups = []  # dicts: prefix, n, ids, extra, label, expect, enrolled
 
-    def add_group(self, label, prefix, n, extra=(), enroll=True, expect=None):
+    def add_group(self, label, prefix, n, extra=(), enroll=True, expect=None, direct=False):
+        """direct: enrolled by node_add requests on fleetgwd's control socket (what
+        fleetgwctl node add sends), without a fleetgwctl process per node (thousands)."""
         env = self.site.env
         r = env.run([program("fleet-sim"), "--iak-dir", self.key_dir, "--nodes", str(n),
                      "--id-prefix", prefix, "--export-pub", self.pub_dir])
@@ -153,7 +155,15 @@ class Fleet:
         if len(ids) != n:
             raise HarnessError(f"fleet-sim --export-pub printed {len(ids)} ids, not {n}")
         node_certs(self.site.edge_ca, self.cert_dir, ids)
-        if enroll:
+        if enroll and direct:
+            for node_id in ids:
+                with open(os.path.join(self.pub_dir, f"{node_id}.pem"), "rb") as f:
+                    key = serialization.load_pem_public_key(f.read())
+                point = key.public_bytes(serialization.Encoding.X962,
+                                         serialization.PublicFormat.UncompressedPoint)
+                self.site.control({"cmd": "node_add", "iak_pub": point.hex(),
+                                   "device_class": "fleet-sim"})
+        elif enroll:
             for node_id in ids:
                 a = self.site.ctl("node", "add", "--pub", os.path.join(self.pub_dir,
                                                                         f"{node_id}.pem"),

@@ -43,7 +43,7 @@ import fleet_scenario  # noqa: E402
 from fleetgw_harness import Env, HarnessError, expect, wait_for  # noqa: E402
 
 NODES = int(os.environ.get("FLEETGW_STORM_NODES", "2000"))
-COUNT = int(os.environ.get("FLEETGW_STORM_COUNT", "30"))
+COUNT = int(os.environ.get("FLEETGW_STORM_COUNT", "20"))
 RATE = float(os.environ.get("FLEETGW_STORM_RATE", "0.1"))
 SLOTS = 256
 TRUSTED_RE = re.compile(r"attestation verdict trusted: .*\[node=(\S+) reason=attested\]")
