@@ -537,13 +537,17 @@ static size_t slots(const struct gate *g)
  * gate_config.challenges_max are outstanding and nobody waits; else it waits in the queue,
  * in arrival order (front: an operator's request goes first), and pump() sends it when a
  * slot frees. At most once per nonce_ttl_s per node (counted from when it was sent). */
+static void pump(struct gate *g, uint64_t now_us, int64_t wall);
+
 static void challenge_at(struct gate *g, struct gate_node *n, uint64_t now_us, int64_t wall,
                          bool front)
 {
     uint64_t ttl_us = (uint64_t)g->cfg.nonce_ttl_s * 1000000ULL;
 
-    if (expired(n, now_us))
-        expire(g, n, wall); /* before the sweep got to it: the verdict goes first */
+    if (expired(n, now_us)) {
+        expire(g, n, wall);    /* before the sweep got to it: the verdict goes first */
+        pump(g, now_us, wall); /* its slot goes to the queue first (n is not in it) */
+    }
     if (pending(n))
         return;
     if (n->last_challenge_us != 0 && now_us - n->last_challenge_us < ttl_us)
@@ -738,16 +742,20 @@ static struct gate_outcome on_evidence(struct gate *g, const char *node, const u
     return consumed;
 }
 
-/* Every event ends by giving free challenge slots to the queue. */
+/* Every event starts by giving free challenge slots to the queue (slots a reload added) and
+ * ends so (slots the event freed). A telemetry message is the exception at the end: the
+ * message it may have just held is not stored yet, so nothing may settle its node's held
+ * messages after the decision; the only slot it can free (its node's expired challenge,
+ * in challenge_at) is given on at once, before the decision. */
 struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
 {
-    struct gate_outcome o = on_up(g, node, now_us, wall);
     pump(g, now_us, wall);
-    return o;
+    return on_up(g, node, now_us, wall);
 }
 
 struct gate_outcome gate_on_status(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
 {
+    pump(g, now_us, wall);
     struct gate_outcome o = on_status(g, node, now_us, wall);
     pump(g, now_us, wall);
     return o;
@@ -756,6 +764,7 @@ struct gate_outcome gate_on_status(struct gate *g, const char *node, uint64_t no
 struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uint8_t *msg,
                                      size_t len, uint64_t now_us, int64_t wall)
 {
+    pump(g, now_us, wall);
     struct gate_outcome o = on_evidence(g, node, msg, len, now_us, wall);
     pump(g, now_us, wall);
     return o;
@@ -775,6 +784,7 @@ uint64_t gate_on_timer(struct gate *g, uint64_t now_us, int64_t wall)
 
 int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
 {
+    pump(g, now_us, wall);
     struct gate_node *n = node_lookup(g, node, true);
     if (n == NULL)
         return -ENOSPC;
@@ -800,14 +810,14 @@ int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, in
 void gate_forget(struct gate *g, const char *node, bool removed, uint64_t now_us, int64_t wall)
 {
     struct gate_node *n = node_lookup(g, node, false);
-    if (n == NULL)
-        return;
-    n->verdict = GATE_UNLOADED;
-    if (removed && n->challenge_out)
-        challenge_end(g, n);
-    if (removed) {
-        queue_remove(g, n);
-        held_drop(g, n, "not_enrolled");
+    if (n != NULL) {
+        n->verdict = GATE_UNLOADED;
+        if (removed && n->challenge_out)
+            challenge_end(g, n);
+        if (removed) {
+            queue_remove(g, n);
+            held_drop(g, n, "not_enrolled");
+        }
     }
     pump(g, now_us, wall);
 }
@@ -822,6 +832,7 @@ void gate_hold_failed(struct gate *g, const char *node)
 void gate_restore_held(struct gate *g, const char *node, uint64_t held, uint64_t now_us,
                        int64_t wall)
 {
+    pump(g, now_us, wall);
     struct gate_node *n = node_lookup(g, node, true);
     if (n == NULL || held == 0)
         return; /* node table full: the rows stay held in the spool (a restart retries) */
