@@ -9,6 +9,10 @@
  * that same rule (or attestation is not required any more); a node's message is never
  * relayed while messages of it are held (the order per node); a release or drop covers
  * exactly the messages held; the per-node bound holds.
+ * Storm control: never more challenges outstanding than challenges_max (the largest since
+ * the last reload lowered it, while those drain); no node waits in the queue while a slot
+ * is free; queued nodes are challenged in the order they were queued (an operator's request
+ * goes first); a node is never queued and outstanding at once.
  *
  * Input: a sequence of events, each one opcode byte and its argument bytes. */
 #include "gate.h"
@@ -39,6 +43,12 @@ struct model {
     unsigned held[NODES]; /* GATE_HOLD answers not yet released, dropped or failed */
     unsigned hold_per_node;
     struct gate *g;
+    /* storm control */
+    unsigned k, k_hi;    /* cfg.challenges_max, and the bound outstanding may still be at */
+    int64_t qseq[NODES]; /* order seen queued (0 = not queued; front requests negative) */
+    int64_t seq, front_seq;
+    int front_node; /* the node of an operator's request in this event, else -1 */
+    bool slack;     /* a reload may have added slots: given at the next event that pumps */
 };
 
 static int node_index(const char *id)
@@ -113,6 +123,10 @@ static int f_act(void *ctx, const struct gate_action *a)
     int i = node_index(a->node);
     switch (a->kind) {
     case GATE_ACT_CHALLENGE:
+        for (int j = 0; j < NODES; j++)
+            if (j != i && m->qseq[j] != 0 && gate_node_queued(m->g, names[j]) &&
+                i != m->front_node && (m->qseq[i] == 0 || m->qseq[j] < m->qseq[i]))
+                abort(); /* challenged ahead of a node queued before it */
         if (m->challenge_rc < 0)
             return m->challenge_rc;
         memcpy(m->nonce[i], a->nonce, GATE_NONCE_LEN);
@@ -166,7 +180,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .per_node_rate = 1000,
                               .per_node_burst = 1000,
                               .evidence_max = 64,
-                              .hold_per_node = 2};
+                              .hold_per_node = 2,
+                              .challenges_max = 2};
     struct gate_ops ops = {f_load, f_verify, f_peek, f_random, f_act, &m};
     struct gate *g = NULL;
     uint64_t now = 1000000;
@@ -176,6 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&m, 0, sizeof(m));
     m.required = cfg.required;
     m.hold_per_node = cfg.hold_per_node;
+    m.k = m.k_hi = cfg.challenges_max;
     if (gate_new(&cfg, &ops, 8, &g) != 0)
         abort();
     m.g = g;
@@ -191,6 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m.ev_node = -1;
         m.ev_valid = false;
         m.may_persist = false;
+        m.front_node = -1;
 
         switch (op % 12) {
         case 0: {
@@ -259,6 +276,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cfg.interval_s = 1 + NEXT() % 60;
             cfg.per_node_rate = 1 + NEXT();
             cfg.hold_per_node = NEXT() % 4;
+            cfg.challenges_max = 1 + arg % 3;
+            m.k = cfg.challenges_max;
+            if (m.k > m.k_hi)
+                m.k_hi = m.k;
             m.required = cfg.required;
             if (cfg.hold_per_node > m.hold_per_node)
                 m.hold_per_node = cfg.hold_per_node; /* held before the reload stay */
@@ -266,11 +287,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 6:
             m.may_persist = true;
-            if (gate_request_challenge(g, id, now, wall) == 0 && !gate_node_challenged(g, id))
-                abort(); /* "sent" must mean outstanding */
+            m.front_node = node;
+            if (gate_request_challenge(g, id, now, wall) == 0 && !gate_node_challenged(g, id) &&
+                !gate_node_queued(g, id))
+                abort(); /* "accepted" must mean outstanding or first in the queue */
+            if (gate_node_queued(g, id))
+                m.qseq[node] = --m.front_seq;
             break;
         case 7:
-            gate_forget(g, id, arg & 0x80);
+            gate_forget(g, id, arg & 0x80, now, wall);
             break;
         case 8:
             m.challenge_rc = (arg & 1) ? -ENOTCONN : 0;
@@ -288,8 +313,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (gate_new(&cfg, &ops, 8, &g) != 0)
                 abort();
             m.g = g;
+            m.k_hi = m.k;
             for (int i = 0; i < NODES; i++) {
                 m.sent[i] = false;
+                m.qseq[i] = 0;
                 if (m.held[i] > 0)
                     gate_restore_held(g, names[i], m.held[i], now, wall);
             }
@@ -307,11 +334,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort(); /* outstanding without the sink having accepted a challenge */
             if (gate_node_held(g, names[i]) != m.held[i])
                 abort(); /* the gate's count of held messages is not the sink's */
-            if (m.required && m.held[i] > 0 && v == GATE_NONE && !gate_node_challenged(g, names[i]))
-                abort(); /* held under no outstanding challenge: nothing bounds them */
+            if (m.required && m.held[i] > 0 && v == GATE_NONE &&
+                !gate_node_challenged(g, names[i]) && !gate_node_queued(g, names[i]))
+                abort(); /* held under no pending challenge: nothing bounds them */
+            if (gate_node_challenged(g, names[i]) && gate_node_queued(g, names[i]))
+                abort(); /* queued and outstanding at once */
             if (i == 3 && v != GATE_UNLOADED && v != GATE_NOT_ENROLLED)
                 abort(); /* a node that is not enrolled has no verdict */
+            if (!gate_node_queued(g, names[i]))
+                m.qseq[i] = 0;
+            else if (m.qseq[i] == 0)
+                m.qseq[i] = ++m.seq; /* queued in this event, behind the others */
         }
+        size_t out = 0, queued = 0, n_out = 0, n_queued = 0;
+        for (int i = 0; i < NODES; i++) {
+            out += gate_node_challenged(g, names[i]);
+            queued += gate_node_queued(g, names[i]);
+        }
+        gate_challenges(g, &n_out, &n_queued);
+        if (out != n_out || queued != n_queued)
+            abort(); /* the gate's counts are not its nodes' */
+        if (out <= m.k)
+            m.k_hi = m.k; /* drained to the current bound */
+        if (out > m.k_hi)
+            abort(); /* more outstanding than challenges_max */
+        unsigned kind = op % 12u;
+        if (kind == 5)
+            m.slack = true;
+        else if (kind <= 3 || kind == 6 || kind == 7 || kind == 11)
+            m.slack = false; /* events that give free slots to the queue */
+        if (queued > 0 && out < m.k && !m.slack)
+            abort(); /* a node waits while a slot is free */
     }
 #undef NEXT
     gate_free(g);

@@ -122,6 +122,7 @@ static const struct key_spec config_keys[] = {
     INT(attestation, nonce_ttl_s, 5, 3600, R),
     INT(attestation, interval_s, 5, 30 * 24 * 3600, R),
     INT(attestation, hold_per_node, 0, 100000, R),
+    INT(attestation, challenges_max, 1, 65536, R),
     INT64(attestation, hold_max_bytes, 0, (long long)1 << 40, R),
     {"attestation", "profiles", KT_PROFILES, offsetof(struct config, attestation.profiles),
      sizeof(unsigned), 0, 0, false, R},
@@ -175,6 +176,7 @@ void config_defaults(struct config *cfg)
     cfg->attestation.nonce_ttl_s = 60;
     cfg->attestation.interval_s = 24 * 3600;
     cfg->attestation.hold_per_node = 64;
+    cfg->attestation.challenges_max = 1024;
     cfg->attestation.hold_max_bytes = 16LL * 1024 * 1024;
     cfg->attestation.profiles = CONFIG_PROFILES_ALL;
     snprintf(cfg->ota.store_dir, sizeof(cfg->ota.store_dir), "/var/lib/fleetgw/ota");

@@ -115,6 +115,7 @@ struct config {
         int nonce_ttl_s;
         int interval_s;         /* re-attestation period of a trusted node */
         int hold_per_node;      /* messages held per node while its verdict is pending */
+        int challenges_max;     /* challenges outstanding at once (storm control) */
         int64_t hold_max_bytes; /* bytes held in all (topic + payload) */
         /* the PSA token profiles accepted: bit (1u << enum token_profile) set for each
          * (default CONFIG_PROFILES_ALL) */

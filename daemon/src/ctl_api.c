@@ -119,6 +119,12 @@ static json_object *status_json(const struct ctl_api *api, json_object *o)
     json_add_int(o, "held_messages", (int64_t)spool_held_messages(api->spool));
     json_add_int(o, "held_bytes", spool_held_bytes(api->spool));
     json_add_int(o, "held_max_bytes", api->cfg->attestation.hold_max_bytes);
+    size_t out = 0, queued = 0;
+    if (api->gate != NULL)
+        gate_challenges(api->gate, &out, &queued);
+    json_add_int(o, "challenges_outstanding", (int64_t)out);
+    json_add_int(o, "challenges_queued", (int64_t)queued);
+    json_add_int(o, "challenges_max", api->cfg->attestation.challenges_max);
     json_add_int(o, "inflight", st.inflight);
     json_add_int(o, "down_queued", (int64_t)downq_count(api->downq));
     json_add_int(o, "down_bytes", downq_bytes(api->downq));
@@ -196,7 +202,7 @@ static json_object *h_node_add(const struct ctl_request *req, const struct ctl_a
     if (r < 0)
         return registry_fail(o, r);
     log_event(LOG_NOTICE, n.id, "enrolled", "node enrolled (device class %s)", n.device_class);
-    gate_forget(api->gate, n.id, false);
+    gate_forget(api->gate, n.id, false, now_us(), wall_s());
     json_object_object_add(o, "node", node_json(&n, true));
     return o;
 }
@@ -223,7 +229,7 @@ static json_object *h_node_add_symmetric(const struct ctl_request *req, const st
     log_event(LOG_NOTICE, n.id, "enrolled",
               "node enrolled with a symmetric IAK sealed by the TPM (device class %s)",
               n.device_class);
-    gate_forget(api->gate, n.id, false);
+    gate_forget(api->gate, n.id, false, now_us(), wall_s());
     json_object_object_add(o, "node", node_json(&n, true));
     return o;
 }
@@ -282,7 +288,7 @@ static json_object *h_node_remove(const struct ctl_request *req, const struct ct
     if (r < 0)
         return registry_fail(o, r);
     log_event(LOG_NOTICE, req->id, "removed", "node removed from the registry");
-    gate_forget(api->gate, req->id, true);
+    gate_forget(api->gate, req->id, true, now_us(), wall_s());
     return o;
 }
 

@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#define NODE_TABLE_MAX      4096
+#define NODE_TABLE_MAX      16384 /* nodes the gate tracks (issue 15: 5,000 and room) */
 #define EDGE_BACKOFF_MAX_MS 5000
 #define EDGE_BATCH_MAX      1024 /* packets read from the edge per commit, at most */
 /* QoS 1 messages the edge broker may have in flight to fleetgwd (MQTT v5 Receive Maximum).
@@ -155,6 +155,11 @@ int gate_io_start(struct daemon *d) __attribute__((warn_unused_result));
 struct gate_config gate_config_of(const struct daemon *d);
 void attest_timer_arm(struct daemon *d, uint64_t at);
 void gate_io_restore_held(struct daemon *d);
+/* Registry writes of the node path (verdicts, last seen) go into one batch per event,
+ * committed by daemon_commit before the spool (gate_io_commit), asked for at the end of the
+ * event that opened it (commit_wanted): one fsync per batch instead of one per node. */
+void gate_io_batch(struct daemon *d);
+void gate_io_commit(struct daemon *d);
 /* The attestation policy of cfg (NULL, and 0, when it names no reference source). */
 int policy_load(const struct config *cfg, struct attest_policy **ret, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -144,6 +144,7 @@ static void edge_on_message(struct mosquitto *m, void *u, const struct mosquitto
         return;
     }
     if (r == 0 && gate_touch_due(d->gate, node, wall_s(), LAST_SEEN_INTERVAL_S)) {
+        gate_io_batch(d); /* committed with the spool's batch */
         int t = registry_touch(d->registry, node, wall_s());
         if (t < 0 && t != -ENOENT)
             log_event(LOG_WARNING, node, "registry_error", "cannot update last seen: %s",

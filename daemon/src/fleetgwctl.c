@@ -411,6 +411,9 @@ static void print_status(json_object *o, bool spool)
     printf("held          %lld message(s), %lld of %lld bytes (verdict pending)\n",
            (long long)jint(o, "held_messages"), (long long)jint(o, "held_bytes"),
            (long long)jint(o, "held_max_bytes"));
+    printf("challenges    %lld outstanding of %lld at most, %lld node(s) waiting for one\n",
+           (long long)jint(o, "challenges_outstanding"), (long long)jint(o, "challenges_max"),
+           (long long)jint(o, "challenges_queued"));
     if (spool)
         printf("oldest        %llds\n", (long long)jint(o, "oldest_age_s"));
     printf("down queue    %lld command(s), %lld of %lld bytes, %lld in flight to the edge\n",

@@ -107,6 +107,7 @@ static void io_update(struct daemon *d, struct mosquitto *m, sd_event_source **s
 static int daemon_commit(struct daemon *d)
 {
     d->last_commit_us = now_us(); /* when it started: the gap does not count the fsync */
+    gate_io_commit(d);            /* the registry's batch first (gate_io.c) */
     int r = spool_commit(d->spool);
     if (r < 0 && d->edge_appended > 0) {
         log_event(LOG_ERR, NULL, "spool_error",

@@ -35,13 +35,29 @@ struct gate_node {
     unsigned n_past, past_next;
     int64_t last_note; /* unsolicited evidence noted (epoch s), 0 = never */
     unsigned held;     /* messages held (GATE_HOLD) and not yet released or dropped */
+    /* storm control: the node waits in the challenge queue (q_prev/q_next: node index + 1,
+     * 0 = none), or its outstanding challenge sits in the expiry heap at heap_pos - 1 */
+    bool queued;
+    uint32_t q_prev, q_next;
+    uint32_t heap_pos;
+    uint32_t idx; /* its own index */
 };
+
+/* Nodes live in chunks of NODE_CHUNK, allocated as the fleet grows, in order of first
+ * message: a node costs its own entry and a slot of the index, wherever its id hashes. */
+#define NODE_CHUNK 256
 
 struct gate {
     struct gate_config cfg;
     struct gate_ops ops;
-    struct gate_node *nodes;
-    size_t max_nodes;
+    struct gate_node **chunks; /* max_nodes / NODE_CHUNK rounded up, NULL until used */
+    size_t n_nodes, max_nodes;
+    uint32_t *index; /* open addressing: node index + 1, 0 = empty; index_mask + 1 slots */
+    size_t index_mask;
+    uint32_t *heap; /* outstanding challenges by expiry (node indices), n_out of them */
+    size_t n_out;
+    uint32_t q_head, q_tail; /* the challenge queue, arrival order (node index + 1) */
+    size_t n_queued;
 };
 
 static const char *const reason_names[GATE_REASON__COUNT] = {
@@ -86,11 +102,17 @@ int gate_new(const struct gate_config *cfg, const struct gate_ops *ops, size_t m
     struct gate *g = calloc(1, sizeof(*g));
     if (g == NULL)
         return -ENOMEM;
-    g->nodes = calloc(max_nodes, sizeof(*g->nodes));
-    if (g->nodes == NULL) {
-        free(g);
+    size_t slots = 1;
+    while (slots < 2 * max_nodes)
+        slots <<= 1; /* load factor at most 1/2: short probes */
+    g->chunks = calloc((max_nodes + NODE_CHUNK - 1) / NODE_CHUNK, sizeof(*g->chunks));
+    g->index = calloc(slots, sizeof(*g->index));
+    g->heap = calloc(max_nodes, sizeof(*g->heap));
+    if (g->chunks == NULL || g->index == NULL || g->heap == NULL) {
+        gate_free(g);
         return -ENOMEM;
     }
+    g->index_mask = slots - 1;
     g->cfg = *cfg;
     g->ops = *ops;
     g->max_nodes = max_nodes;
@@ -98,14 +120,23 @@ int gate_new(const struct gate_config *cfg, const struct gate_ops *ops, size_t m
     return 0;
 }
 
+static struct gate_node *node_at(const struct gate *g, uint32_t i)
+{
+    return &g->chunks[i / NODE_CHUNK][i % NODE_CHUNK];
+}
+
 void gate_free(struct gate *g)
 {
     if (g == NULL)
         return;
     /* nonces are secrets until answered */
-    for (size_t i = 0; i < g->max_nodes; i++)
-        explicit_bzero(g->nodes[i].nonce, sizeof(g->nodes[i].nonce));
-    free(g->nodes);
+    for (size_t i = 0; i < g->n_nodes; i++)
+        explicit_bzero(node_at(g, (uint32_t)i)->nonce, GATE_NONCE_LEN);
+    for (size_t c = 0; g->chunks != NULL && c * NODE_CHUNK < g->max_nodes; c++)
+        free(g->chunks[c]);
+    free(g->chunks);
+    free(g->index);
+    free(g->heap);
     free(g);
 }
 
@@ -116,9 +147,9 @@ void gate_reload(struct gate *g, const struct gate_config *cfg)
     g->cfg = *cfg;
     /* Held messages under the new parameters (attestation.required may have changed): one
      * walk of the node table per reload. */
-    for (size_t i = 0; i < g->max_nodes; i++)
-        if (g->nodes[i].used && g->nodes[i].held > 0)
-            held_settle(g, &g->nodes[i]);
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (node_at(g, (uint32_t)i)->held > 0)
+            held_settle(g, node_at(g, (uint32_t)i));
 }
 
 /* ---- node table ---- */
@@ -131,22 +162,148 @@ static uint32_t node_hash(const char *id)
     return h;
 }
 
-static struct gate_node *node_lookup(const struct gate *g, const char *id, bool add)
+/* O(1) expected: the index is at most half full (gate_new), so a probe ends quickly. The
+ * node, or NULL with *ret_slot the free slot where it would go. */
+static struct gate_node *node_find(const struct gate *g, const char *id, size_t *ret_slot)
 {
-    uint32_t h = node_hash(id);
-    for (size_t i = 0; i < g->max_nodes; i++) {
-        struct gate_node *n = &g->nodes[(h + i) % g->max_nodes];
-        if (!n->used) {
-            if (!add || strlen(id) > RELAY_NODE_MAX)
-                return NULL;
-            n->used = true;
-            memcpy(n->id, id, strlen(id) + 1);
-            return n;
-        }
+    size_t slot = node_hash(id) & g->index_mask;
+    for (size_t i = 0; i <= g->index_mask; i++, slot = (slot + 1) & g->index_mask) {
+        uint32_t v = g->index[slot];
+        if (v == 0)
+            break;
+        struct gate_node *n = node_at(g, v - 1);
         if (strcmp(n->id, id) == 0)
             return n;
     }
+    *ret_slot = slot;
     return NULL;
+}
+
+static struct gate_node *node_lookup(struct gate *g, const char *id, bool add)
+{
+    size_t slot = 0, len = strlen(id);
+    struct gate_node *n = node_find(g, id, &slot);
+    if (n != NULL || !add || len > RELAY_NODE_MAX || g->n_nodes >= g->max_nodes ||
+        g->index[slot] != 0)
+        return n;
+    uint32_t i = (uint32_t)g->n_nodes;
+    if (g->chunks[i / NODE_CHUNK] == NULL) {
+        g->chunks[i / NODE_CHUNK] = calloc(NODE_CHUNK, sizeof(struct gate_node));
+        if (g->chunks[i / NODE_CHUNK] == NULL)
+            return NULL; /* out of memory: as if the table were full */
+    }
+    n = node_at(g, i);
+    n->used = true;
+    n->idx = i;
+    memcpy(n->id, id, len + 1);
+    g->n_nodes++;
+    g->index[slot] = i + 1;
+    return n;
+}
+
+/* ---- the expiry heap: outstanding challenges, earliest expiry on top ---- */
+
+static uint64_t heap_key(const struct gate *g, size_t pos)
+{
+    return node_at(g, g->heap[pos])->challenge_expiry_us;
+}
+
+static void heap_set(struct gate *g, size_t pos, uint32_t idx)
+{
+    g->heap[pos] = idx;
+    node_at(g, idx)->heap_pos = (uint32_t)pos + 1;
+}
+
+static void heap_fix(struct gate *g, size_t pos)
+{
+    uint32_t idx = g->heap[pos];
+    uint64_t key = node_at(g, idx)->challenge_expiry_us;
+    while (pos > 0 && heap_key(g, (pos - 1) / 2) > key) {
+        heap_set(g, pos, g->heap[(pos - 1) / 2]);
+        pos = (pos - 1) / 2;
+    }
+    for (;;) {
+        size_t c = 2 * pos + 1;
+        if (c >= g->n_out)
+            break;
+        if (c + 1 < g->n_out && heap_key(g, c + 1) < heap_key(g, c))
+            c++;
+        if (heap_key(g, c) >= key)
+            break;
+        heap_set(g, pos, g->heap[c]);
+        pos = c;
+    }
+    heap_set(g, pos, idx);
+}
+
+static void heap_add(struct gate *g, struct gate_node *n)
+{
+    g->heap[g->n_out] = n->idx;
+    n->heap_pos = (uint32_t)g->n_out + 1;
+    g->n_out++;
+    heap_fix(g, g->n_out - 1);
+}
+
+static void heap_remove(struct gate *g, struct gate_node *n)
+{
+    if (n->heap_pos == 0)
+        return;
+    size_t pos = n->heap_pos - 1;
+    n->heap_pos = 0;
+    g->n_out--;
+    if (pos == g->n_out)
+        return;
+    heap_set(g, pos, g->heap[g->n_out]);
+    heap_fix(g, pos);
+}
+
+/* ---- the challenge queue: nodes waiting for a slot, in arrival order ---- */
+
+static void queue_push(struct gate *g, struct gate_node *n, bool front)
+{
+    uint32_t i = n->idx + 1;
+    n->queued = true;
+    if (front) {
+        n->q_prev = 0;
+        n->q_next = g->q_head;
+        if (g->q_head != 0)
+            node_at(g, g->q_head - 1)->q_prev = i;
+        else
+            g->q_tail = i;
+        g->q_head = i;
+    } else {
+        n->q_next = 0;
+        n->q_prev = g->q_tail;
+        if (g->q_tail != 0)
+            node_at(g, g->q_tail - 1)->q_next = i;
+        else
+            g->q_head = i;
+        g->q_tail = i;
+    }
+    g->n_queued++;
+}
+
+static void queue_remove(struct gate *g, struct gate_node *n)
+{
+    if (!n->queued)
+        return;
+    if (n->q_prev != 0)
+        node_at(g, n->q_prev - 1)->q_next = n->q_next;
+    else
+        g->q_head = n->q_next;
+    if (n->q_next != 0)
+        node_at(g, n->q_next - 1)->q_prev = n->q_prev;
+    else
+        g->q_tail = n->q_prev;
+    n->q_prev = n->q_next = 0;
+    n->queued = false;
+    g->n_queued--;
+}
+
+/* The node's verdict is pending on a challenge: outstanding, or waiting for a slot. */
+static bool pending(const struct gate_node *n)
+{
+    return n->challenge_out || n->queued;
 }
 
 static int act(struct gate *g, const struct gate_action *a)
@@ -205,7 +362,7 @@ static void held_settle(struct gate *g, struct gate_node *n)
         held_drop(g, n, "quarantined");
     else if (n->verdict == GATE_NOT_ENROLLED)
         held_drop(g, n, "not_enrolled");
-    else if (n->verdict == GATE_NONE && !n->challenge_out)
+    else if (n->verdict == GATE_NONE && !pending(n))
         held_drop(g, n, "hold_expired");
 }
 
@@ -261,12 +418,14 @@ static bool past_has(const struct gate_node *n, const uint8_t nonce[GATE_NONCE_L
 }
 
 /* The outstanding challenge ends (answered, expired or replaced): its nonce is kept to
- * recognise late copies of an answer to it. */
-static void challenge_end(struct gate_node *n)
+ * recognise late copies of an answer to it; its slot is free for the next in the queue
+ * (pump, at the end of the event). */
+static void challenge_end(struct gate *g, struct gate_node *n)
 {
     past_push(n, n->nonce);
     explicit_bzero(n->nonce, sizeof(n->nonce));
     n->challenge_out = false;
+    heap_remove(g, n);
 }
 
 /* Records a verdict; persisted and published only when it (or its reason, the firmware
@@ -315,7 +474,7 @@ static void expire(struct gate *g, struct gate_node *n, int64_t wall)
     char text[224];
     unsigned ttl_s = n->challenge_ttl_s;
 
-    challenge_end(n);
+    challenge_end(g, n);
     count(g, n->id, "attest_timeout");
     if (n->verdict != GATE_TRUSTED || !g->cfg.judging) {
         /* Not trusted: nothing to take away (a quarantined node keeps its first reason);
@@ -341,18 +500,12 @@ static bool expired(const struct gate_node *n, uint64_t now_us)
     return n->challenge_out && now_us >= n->challenge_expiry_us;
 }
 
-/* Sends a fresh one-time nonce unless one is outstanding, at most once per nonce_ttl_s. */
-static void challenge(struct gate *g, struct gate_node *n, uint64_t now_us, int64_t wall)
+/* Sends a fresh one-time nonce now (a slot is free): outstanding if the caller accepted it. */
+static void challenge_send(struct gate *g, struct gate_node *n, uint64_t now_us)
 {
     uint64_t ttl_us = (uint64_t)g->cfg.nonce_ttl_s * 1000000ULL;
     uint8_t nonce[GATE_NONCE_LEN];
 
-    if (expired(n, now_us))
-        expire(g, n, wall); /* before the sweep got to it: the verdict goes first */
-    if (n->challenge_out)
-        return;
-    if (n->last_challenge_us != 0 && now_us - n->last_challenge_us < ttl_us)
-        return;
     if (g->ops.random(g->ops.ctx, nonce, sizeof(nonce)) < 0) {
         note(g, n->id, LOG_ERR, "challenge_error", "cannot make a challenge: no random bytes");
         return;
@@ -372,6 +525,64 @@ static void challenge(struct gate *g, struct gate_node *n, uint64_t now_us, int6
     n->challenge_ttl_s = (uint32_t)g->cfg.nonce_ttl_s;
     n->challenge_expiry_us = a.expiry_us;
     n->last_challenge_us = now_us;
+    heap_add(g, n);
+}
+
+static size_t slots(const struct gate *g)
+{
+    return g->cfg.challenges_max > 0 ? g->cfg.challenges_max : SIZE_MAX;
+}
+
+/* Storm control: a node due for a challenge gets one now when fewer than
+ * gate_config.challenges_max are outstanding and nobody waits; else it waits in the queue,
+ * in arrival order (front: an operator's request goes first), and pump() sends it when a
+ * slot frees. At most once per nonce_ttl_s per node (counted from when it was sent). */
+static void pump(struct gate *g, uint64_t now_us, int64_t wall);
+
+static void challenge_at(struct gate *g, struct gate_node *n, uint64_t now_us, int64_t wall,
+                         bool front)
+{
+    uint64_t ttl_us = (uint64_t)g->cfg.nonce_ttl_s * 1000000ULL;
+
+    if (expired(n, now_us)) {
+        expire(g, n, wall);    /* before the sweep got to it: the verdict goes first */
+        pump(g, now_us, wall); /* its slot goes to the queue first (n is not in it) */
+    }
+    if (pending(n))
+        return;
+    if (n->last_challenge_us != 0 && now_us - n->last_challenge_us < ttl_us)
+        return;
+    if (g->n_out < slots(g) && (g->n_queued == 0 || front))
+        challenge_send(g, n, now_us);
+    else
+        queue_push(g, n, front);
+}
+
+static void challenge(struct gate *g, struct gate_node *n, uint64_t now_us, int64_t wall)
+{
+    challenge_at(g, n, now_us, wall, false);
+}
+
+static bool due(const struct gate *g, const struct gate_node *n, uint64_t now_us, int64_t wall);
+
+/* Free slots go to the queue's head, in order: a node that no longer needs a challenge (it
+ * was removed, or is trusted by a registry row read since) leaves the queue without one; a
+ * node whose challenge could not be sent leaves it too, and its held messages with it. At
+ * most one pass over the queue per call. */
+static void pump(struct gate *g, uint64_t now_us, int64_t wall)
+{
+    while (g->q_head != 0 && g->n_out < slots(g)) {
+        struct gate_node *n = node_at(g, g->q_head - 1);
+        queue_remove(g, n);
+        node_load(g, n, now_us);
+        if (n->verdict == GATE_NOT_ENROLLED || n->verdict == GATE_UNLOADED || !g->cfg.judging ||
+            (g->cfg.required && !due(g, n, now_us, wall))) {
+            held_settle(g, n);
+            continue;
+        }
+        challenge_send(g, n, now_us);
+        held_settle(g, n); /* not sent: nothing bounds its held messages */
+    }
 }
 
 /* Not trusted, trusted for interval_s already, or an outstanding challenge has expired. */
@@ -401,7 +612,7 @@ static struct gate_outcome hold(struct gate *g, struct gate_node *n, uint64_t no
 
 /* ---- events ---- */
 
-struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+static struct gate_outcome on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
 {
     struct gate_node *n = node_lookup(g, node, true);
     if (n == NULL)
@@ -419,8 +630,8 @@ struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us
             return drop("quarantined", "a message from a quarantined node");
         /* Held while the verdict is pending under an outstanding challenge, or behind held
          * messages whose release has not happened yet. */
-        if (n->held > 0 || (n->verdict == GATE_NONE && n->challenge_out && g->cfg.judging &&
-                            g->cfg.hold_per_node > 0))
+        if (n->held > 0 ||
+            (n->verdict == GATE_NONE && pending(n) && g->cfg.judging && g->cfg.hold_per_node > 0))
             return hold(g, n, now_us);
         if (n->verdict != GATE_TRUSTED)
             return drop("not_attested", "a message from a node not yet attested");
@@ -434,7 +645,8 @@ struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us
     return (struct gate_outcome){.decision = GATE_RELAY};
 }
 
-struct gate_outcome gate_on_status(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+static struct gate_outcome on_status(struct gate *g, const char *node, uint64_t now_us,
+                                     int64_t wall)
 {
     if (!g->cfg.required || !g->cfg.judging)
         return consumed;
@@ -473,7 +685,7 @@ static void judge(struct gate *g, struct gate_node *n, const uint8_t *msg, size_
     char text[256];
 
     memcpy(nonce, n->nonce, sizeof(nonce));
-    challenge_end(n); /* one-time: consumed by the answer, good or bad */
+    challenge_end(g, n); /* one-time: consumed by the answer, good or bad */
     memset(&j, 0, sizeof(j));
     if (len > g->cfg.evidence_max) {
         j.code = GATE_R_TOO_LARGE;
@@ -499,8 +711,8 @@ static void judge(struct gate *g, struct gate_node *n, const uint8_t *msg, size_
                 j.profile, wall, true);
 }
 
-struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uint8_t *msg,
-                                     size_t len, uint64_t now_us, int64_t wall)
+static struct gate_outcome on_evidence(struct gate *g, const char *node, const uint8_t *msg,
+                                       size_t len, uint64_t now_us, int64_t wall)
 {
     uint8_t claimed[GATE_NONCE_LEN];
     struct gate_node *n = node_lookup(g, node, true);
@@ -530,25 +742,49 @@ struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uin
     return consumed;
 }
 
+/* Every event starts by giving free challenge slots to the queue (slots a reload added) and
+ * ends so (slots the event freed). A telemetry message is the exception at the end: the
+ * message it may have just held is not stored yet, so nothing may settle its node's held
+ * messages after the decision; the only slot it can free (its node's expired challenge,
+ * in challenge_at) is given on at once, before the decision. */
+struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+{
+    pump(g, now_us, wall);
+    return on_up(g, node, now_us, wall);
+}
+
+struct gate_outcome gate_on_status(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
+{
+    pump(g, now_us, wall);
+    struct gate_outcome o = on_status(g, node, now_us, wall);
+    pump(g, now_us, wall);
+    return o;
+}
+
+struct gate_outcome gate_on_evidence(struct gate *g, const char *node, const uint8_t *msg,
+                                     size_t len, uint64_t now_us, int64_t wall)
+{
+    pump(g, now_us, wall);
+    struct gate_outcome o = on_evidence(g, node, msg, len, now_us, wall);
+    pump(g, now_us, wall);
+    return o;
+}
+
+/* O(expired + log outstanding): the heap's top is the earliest expiry. */
 uint64_t gate_on_timer(struct gate *g, uint64_t now_us, int64_t wall)
 {
-    uint64_t next = UINT64_MAX;
-    for (size_t i = 0; i < g->max_nodes; i++) {
-        struct gate_node *n = &g->nodes[i];
-        if (!n->challenge_out)
-            continue;
-        if (now_us >= n->challenge_expiry_us)
-            expire(g, n, wall);
-        else if (n->challenge_expiry_us < next)
-            next = n->challenge_expiry_us;
-    }
-    if (next == UINT64_MAX)
+    while (g->n_out > 0 && now_us >= heap_key(g, 0))
+        expire(g, node_at(g, g->heap[0]), wall); /* challenge_end takes it off the heap */
+    pump(g, now_us, wall);
+    if (g->n_out == 0)
         return 0;
+    uint64_t next = heap_key(g, 0);
     return next > now_us + GATE_SWEEP_MIN_US ? next : now_us + GATE_SWEEP_MIN_US;
 }
 
 int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
 {
+    pump(g, now_us, wall);
     struct gate_node *n = node_lookup(g, node, true);
     if (n == NULL)
         return -ENOSPC;
@@ -560,24 +796,30 @@ int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, in
     if (expired(n, now_us))
         expire(g, n, wall); /* an unanswered challenge still counts */
     if (n->challenge_out)
-        challenge_end(n); /* replaced: a late answer to it is not judged */
+        challenge_end(g, n); /* replaced: a late answer to it is not judged */
+    queue_remove(g, n);      /* it goes first instead */
     n->last_challenge_us = 0;
-    challenge(g, n, now_us, wall);
-    if (!n->challenge_out && n->verdict != GATE_TRUSTED)
+    challenge_at(g, n, now_us, wall, true);
+    if (!pending(n) && n->verdict != GATE_TRUSTED)
         held_drop(g, n, "hold_expired"); /* held under no challenge: nothing bounds them */
-    return n->challenge_out ? 0 : -ENOTCONN;
+    int r = pending(n) ? 0 : -ENOTCONN;
+    pump(g, now_us, wall); /* the slot it may have freed */
+    return r;
 }
 
-void gate_forget(struct gate *g, const char *node, bool removed)
+void gate_forget(struct gate *g, const char *node, bool removed, uint64_t now_us, int64_t wall)
 {
     struct gate_node *n = node_lookup(g, node, false);
-    if (n == NULL)
-        return;
-    n->verdict = GATE_UNLOADED;
-    if (removed && n->challenge_out)
-        challenge_end(n);
-    if (removed)
-        held_drop(g, n, "not_enrolled");
+    if (n != NULL) {
+        n->verdict = GATE_UNLOADED;
+        if (removed && n->challenge_out)
+            challenge_end(g, n);
+        if (removed) {
+            queue_remove(g, n);
+            held_drop(g, n, "not_enrolled");
+        }
+    }
+    pump(g, now_us, wall);
 }
 
 void gate_hold_failed(struct gate *g, const char *node)
@@ -590,6 +832,7 @@ void gate_hold_failed(struct gate *g, const char *node)
 void gate_restore_held(struct gate *g, const char *node, uint64_t held, uint64_t now_us,
                        int64_t wall)
 {
+    pump(g, now_us, wall);
     struct gate_node *n = node_lookup(g, node, true);
     if (n == NULL || held == 0)
         return; /* node table full: the rows stay held in the spool (a restart retries) */
@@ -598,12 +841,13 @@ void gate_restore_held(struct gate *g, const char *node, uint64_t held, uint64_t
     if (n->verdict == GATE_NONE && g->cfg.required) {
         if (g->cfg.judging)
             challenge(g, n, now_us, wall);
-        if (!n->challenge_out)
+        if (!pending(n))
             note(g, n->id, LOG_WARNING, "hold_expired",
                  "held messages dropped at start: the node has no verdict and cannot be "
                  "challenged");
     }
     held_settle(g, n); /* by the verdict; kept under the challenge, or if unreadable */
+    pump(g, now_us, wall);
 }
 
 bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t interval_s)
@@ -617,18 +861,34 @@ bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t inte
 
 enum gate_verdict gate_node_verdict(const struct gate *g, const char *node)
 {
-    const struct gate_node *n = node_lookup(g, node, false);
+    size_t slot;
+    const struct gate_node *n = node_find(g, node, &slot);
     return n == NULL ? GATE_UNLOADED : n->verdict;
 }
 
 unsigned gate_node_held(const struct gate *g, const char *node)
 {
-    const struct gate_node *n = node_lookup(g, node, false);
+    size_t slot;
+    const struct gate_node *n = node_find(g, node, &slot);
     return n == NULL ? 0 : n->held;
 }
 
 bool gate_node_challenged(const struct gate *g, const char *node)
 {
-    const struct gate_node *n = node_lookup(g, node, false);
+    size_t slot;
+    const struct gate_node *n = node_find(g, node, &slot);
     return n != NULL && n->challenge_out;
+}
+
+bool gate_node_queued(const struct gate *g, const char *node)
+{
+    size_t slot;
+    const struct gate_node *n = node_find(g, node, &slot);
+    return n != NULL && n->queued;
+}
+
+void gate_challenges(const struct gate *g, size_t *ret_outstanding, size_t *ret_queued)
+{
+    *ret_outstanding = g->n_out;
+    *ret_queued = g->n_queued;
 }

@@ -36,7 +36,17 @@
  *    "hold_expired" when the challenge that let them be held expires unanswered (the
  *    nonce's lifetime is their limit), "not_enrolled" when the node is removed.
  * A restart: gate_restore_held() takes the held rows found in the spool back and settles
- * them by the node's verdict then (challenging a node that still has none). */
+ * them by the node's verdict then (challenging a node that still has none).
+ *
+ * Storm control (issue 15): at most gate_config.challenges_max challenges are outstanding.
+ * A node due for one while all slots are taken waits in a queue, in arrival order (an
+ * operator's gate_request_challenge goes to its front), and is challenged when an answer, an
+ * expiry or a removal frees a slot, at the end of that event. Its nonce's lifetime starts
+ * when it is sent, so a storm of arrivals never makes challenges expire while they wait.
+ * A waiting node counts as pending: its messages are held as under an outstanding challenge.
+ * Nothing per node costs O(fleet): the node table is a hash index over nodes allocated in
+ * order of first message, outstanding challenges sit in a heap by expiry (gate_on_timer
+ * touches only the expired ones), the queue is a linked list through the nodes. */
 #ifndef FLEETGWD_GATE_H
 #define FLEETGWD_GATE_H
 
@@ -168,8 +178,9 @@ struct gate_config {
     int nonce_ttl_s;
     int interval_s; /* a trusted verdict holds this long */
     double per_node_rate, per_node_burst;
-    size_t evidence_max;    /* larger evidence is refused unread */
-    unsigned hold_per_node; /* messages held per node while its verdict is pending; 0 = none */
+    size_t evidence_max;     /* larger evidence is refused unread */
+    unsigned hold_per_node;  /* messages held per node while its verdict is pending; 0 = none */
+    unsigned challenges_max; /* challenges outstanding at once; 0 = no bound */
 };
 
 enum gate_decision {
@@ -213,14 +224,16 @@ void gate_hold_failed(struct gate *g, const char *node);
  * (released when trusted, dropped when quarantined or not enrolled) or, when it has none,
  * stay held under a fresh challenge (dropped, "hold_expired", if none can be sent). */
 void gate_restore_held(struct gate *g, const char *node, uint64_t n, uint64_t now_us, int64_t wall);
-/* The operator asks for a fresh challenge now (replacing an outstanding one).
- * 0, -ENOENT (not enrolled), -EIO (registry), -ENOSPC (node table full), -ENOTCONN
- * (the challenge was not accepted), -EPERM (no reference values: nothing could be judged). */
+/* The operator asks for a fresh challenge now (replacing an outstanding one), sent at once or,
+ * when challenges_max are outstanding, first in the queue.
+ * 0 (sent, or queued), -ENOENT (not enrolled), -EIO (registry), -ENOSPC (node table full),
+ * -ENOTCONN (the challenge was not accepted), -EPERM (no reference values: nothing could be
+ * judged). */
 int gate_request_challenge(struct gate *g, const char *node, uint64_t now_us, int64_t wall)
     __attribute__((warn_unused_result));
 /* The node was enrolled or removed: its cached row is read again at its next message
- * (removed: its outstanding challenge is dropped too). */
-void gate_forget(struct gate *g, const char *node, bool removed);
+ * (removed: its outstanding or queued challenge is dropped too, and the slot given on). */
+void gate_forget(struct gate *g, const char *node, bool removed, uint64_t now_us, int64_t wall);
 /* After a relayed message was stored: true (once per LAST_SEEN interval) when the caller
  * should update the node's last_seen. */
 bool gate_touch_due(struct gate *g, const char *node, int64_t wall, int64_t interval_s);
@@ -231,5 +244,9 @@ enum gate_verdict gate_node_verdict(const struct gate *g, const char *node);
 unsigned gate_node_held(const struct gate *g, const char *node);
 /* True while a challenge of node is outstanding. */
 bool gate_node_challenged(const struct gate *g, const char *node);
+/* True while node waits in the challenge queue for a slot. */
+bool gate_node_queued(const struct gate *g, const char *node);
+/* How many challenges are outstanding, and how many nodes wait for a slot. */
+void gate_challenges(const struct gate *g, size_t *ret_outstanding, size_t *ret_queued);
 
 #endif

@@ -302,6 +302,28 @@ void gate_io_restore_held(struct daemon *d)
         d->commit_wanted = true; /* daemon_flush commits it */
 }
 
+void gate_io_batch(struct daemon *d)
+{
+    if (registry_batch_open(d->registry))
+        return;
+    int r = registry_batch_begin(d->registry);
+    if (r < 0) /* each write then commits on its own */
+        log_event(LOG_WARNING, NULL, "registry_error",
+                  "cannot start a registry batch: %s (writing node by node)", strerror(-r));
+    else
+        d->commit_wanted = true; /* daemon_flush commits it at the end of this event */
+}
+
+void gate_io_commit(struct daemon *d)
+{
+    int r = registry_batch_commit(d->registry);
+    if (r < 0)
+        log_event(LOG_ERR, NULL, "registry_error",
+                  "cannot commit the registry batch: %s (the verdicts and last-seen times since "
+                  "the last commit are lost: such nodes are challenged again after a restart)",
+                  strerror(-r));
+}
+
 static int gate_act(void *u, const struct gate_action *a)
 {
     struct daemon *d = u;
@@ -311,6 +333,7 @@ static int gate_act(void *u, const struct gate_action *a)
         return gate_send_challenge(d, a);
     case GATE_ACT_PERSIST:
         d->gate_wrote = true;
+        gate_io_batch(d);
         r = registry_record_verdict(d->registry, a->node, gate_verdict_str(a->verdict), a->reason,
                                     a->fw_version, a->profile, a->time, a->seen);
         if (r < 0)
@@ -348,7 +371,8 @@ struct gate_config gate_config_of(const struct daemon *d)
                                 .per_node_rate = d->cfg.limits.per_node_rate,
                                 .per_node_burst = d->cfg.limits.per_node_burst,
                                 .evidence_max = MSG_TOKEN_MAX + 16,
-                                .hold_per_node = (unsigned)d->cfg.attestation.hold_per_node};
+                                .hold_per_node = (unsigned)d->cfg.attestation.hold_per_node,
+                                .challenges_max = (unsigned)d->cfg.attestation.challenges_max};
 }
 
 /* The node table, sized NODE_TABLE_MAX, with this file's callbacks. */

@@ -105,6 +105,28 @@ void registry_close(struct registry *r)
     free(r);
 }
 
+int registry_batch_begin(struct registry *r)
+{
+    if (!sqlite3_get_autocommit(r->db))
+        return 0;
+    return sqlite_exec(r->db, "BEGIN IMMEDIATE");
+}
+
+int registry_batch_commit(struct registry *r)
+{
+    if (sqlite3_get_autocommit(r->db))
+        return 0;
+    int rc = sqlite_exec(r->db, "COMMIT");
+    if (rc < 0 && !sqlite3_get_autocommit(r->db))
+        (void)sqlite_exec(r->db, "ROLLBACK");
+    return rc;
+}
+
+bool registry_batch_open(const struct registry *r)
+{
+    return !sqlite3_get_autocommit(r->db);
+}
+
 static bool text_ok(const char *s, size_t max)
 {
     size_t n = strlen(s);

@@ -55,7 +55,17 @@ int registry_node_id(const uint8_t pub[REGISTRY_PUB_LEN], char id[REGISTRY_ID_LE
     __attribute__((warn_unused_result));
 
 int registry_open(const char *path, struct registry **ret) __attribute__((warn_unused_result));
+/* Closes; a batch still open is rolled back (commit it first). */
 void registry_close(struct registry *r);
+/* Write batching (issue 15): a storm of verdicts and last-seen updates costs one fsync per
+ * batch, not one per node. registry_batch_begin() opens a write transaction unless one is
+ * open: 0, or negative (nothing opened: the next write commits on its own, as without a
+ * batch). registry_batch_commit() makes the batch durable: 0 (also when none is open), or
+ * negative after a failed commit, which rolls the batch back (its writes are lost). Every
+ * write of this handle between the two is in the batch, whoever makes it. */
+int registry_batch_begin(struct registry *r) __attribute__((warn_unused_result));
+int registry_batch_commit(struct registry *r) __attribute__((warn_unused_result));
+bool registry_batch_open(const struct registry *r);
 
 /* -EEXIST when the node is already enrolled; -EINVAL for a bad key or class. */
 int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EV_LEN 35
+#define EV_LEN    35
+#define STORM_MAX 2048
 enum ev_kind {
     EV_GOOD = 1,
     EV_BAD_SIG = 2,
@@ -35,6 +36,11 @@ struct fake {
     unsigned released, releases, dropped_quarantined, dropped_expired, dropped_removed;
     int release_rc;
     uint8_t rnd;
+    /* storm: every id starting with 's' is enrolled; the challenges in the order sent */
+    bool enroll_storm;
+    unsigned n_sent;
+    char sent_node[STORM_MAX][16];
+    uint8_t sent_nonce[STORM_MAX][GATE_NONCE_LEN];
 };
 
 static int fake_index(struct fake *f, const char *node)
@@ -49,6 +55,11 @@ static int f_load(void *ctx, const char *node, struct gate_record *ret)
 {
     struct fake *f = ctx;
     int i = fake_index(f, node);
+    if (i < 0 && f->enroll_storm && node[0] == 's') {
+        memset(ret->pub, 0x55, sizeof(ret->pub));
+        ret->verdict = GATE_NONE;
+        return 0;
+    }
     if (i < 0)
         return -ENOENT;
     memset(ret->pub, i + 1, sizeof(ret->pub));
@@ -119,6 +130,11 @@ static int f_act(void *ctx, const struct gate_action *a)
         if (f->challenge_rc < 0)
             return f->challenge_rc;
         f->challenges++;
+        if (f->n_sent < STORM_MAX) {
+            snprintf(f->sent_node[f->n_sent], sizeof(f->sent_node[0]), "%s", a->node);
+            memcpy(f->sent_nonce[f->n_sent], a->nonce, GATE_NONCE_LEN);
+            f->n_sent++;
+        }
         memcpy(f->last_nonce, a->nonce, GATE_NONCE_LEN);
         snprintf(f->last_node, sizeof(f->last_node), "%s", a->node);
         return 0;
@@ -639,7 +655,7 @@ static void test_hold_drop(void)
 
     /* n4: removed from the registry while holding */
     CHECK_EQ_INT(gate_on_up(g, "n4", 40 * S, 1030).decision, GATE_HOLD);
-    gate_forget(g, "n4", true);
+    gate_forget(g, "n4", true, 0, 0);
     CHECK_EQ_INT(f.dropped_removed, 1);
     CHECK_EQ_INT(f.releases, 0);
     gate_free(g);
@@ -721,6 +737,129 @@ static void test_hold_bounds(void)
     gate_free(g);
 }
 
+static struct gate *mk_n(struct fake *f, const struct gate_config *cfg, size_t max_nodes)
+{
+    static const struct gate_ops ops0 = {f_load, f_verify, f_peek, f_random, f_act, NULL};
+    struct gate_ops ops = ops0;
+    struct gate *g = NULL;
+    ops.ctx = f;
+    if (gate_new(cfg, &ops, max_nodes, &g) != 0)
+        abort();
+    return g;
+}
+
+/* Storm control (issue 15): N nodes arrive at once with K slots. At most K challenges are
+ * ever outstanding, the rest wait; every answer gives its slot to the next node in arrival
+ * order; in the end every node was challenged exactly once, in arrival order, and is
+ * trusted with its held message released. */
+static void test_storm(void)
+{
+    enum { N = 1500, K = 16 };
+    static struct fake f; /* large: sent_node, sent_nonce */
+    struct gate_config cfg = cfg_default;
+    char id[16];
+    size_t out = 0, queued = 0;
+    cfg.hold_per_node = 4;
+    cfg.challenges_max = K;
+    cfg.nonce_ttl_s = 60;
+    memset(&f, 0, sizeof(f));
+    f.enroll_storm = true;
+    f.rnd = 0;
+    struct gate *g = mk_n(&f, &cfg, N + 8);
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "s%04u", i);
+        CHECK_EQ_INT(gate_on_up(g, id, 1 * S + i, 1000).decision, GATE_HOLD);
+        CHECK_EQ_INT(gate_node_challenged(g, id), i < K);
+        CHECK_EQ_INT(gate_node_queued(g, id), i >= K);
+    }
+    gate_challenges(g, &out, &queued);
+    CHECK_EQ_INT((int)out, K);
+    CHECK_EQ_INT((int)queued, N - K);
+    CHECK_EQ_INT(f.challenges, K);
+    /* a waiting node's later message is held too (it is pending), and not challenged twice */
+    CHECK_EQ_INT(gate_on_up(g, "s1499", 2 * S, 1001).decision, GATE_HOLD);
+    CHECK_EQ_INT(f.challenges, K);
+    /* answer in the order sent; every answer frees one slot for the next in line */
+    unsigned answered = 0, max_out = 0;
+    while (answered < f.n_sent && answered < N) {
+        uint8_t e[EV_LEN];
+        ev(e, f.sent_nonce[answered], EV_GOOD);
+        (void)gate_on_evidence(g, f.sent_node[answered], e, sizeof(e), 3 * S + answered, 1002);
+        answered++;
+        gate_challenges(g, &out, &queued);
+        if (out > max_out)
+            max_out = (unsigned)out;
+    }
+    CHECK_EQ_INT((int)max_out, K);
+    CHECK_EQ_INT((int)answered, N);
+    CHECK_EQ_INT(f.challenges, N);
+    unsigned in_order = 0;
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "s%04u", i);
+        in_order += strcmp(f.sent_node[i], id) == 0;
+    }
+    CHECK_EQ_INT((int)in_order, N);
+    CHECK_EQ_INT(f.trusted, N);
+    CHECK_EQ_INT(f.released, N + 1);
+    CHECK_EQ_INT(f.releases, N);
+    gate_challenges(g, &out, &queued);
+    CHECK_EQ_INT((int)out, 0);
+    CHECK_EQ_INT((int)queued, 0);
+    CHECK_EQ_INT(gate_node_verdict(g, "s0777"), GATE_TRUSTED);
+    CHECK_EQ_INT(gate_on_up(g, "s0777", 4 * S, 1003).decision, GATE_RELAY);
+    gate_free(g);
+}
+
+/* Expiry and removal free slots; the timer fires at the earliest expiry; an operator's
+ * request goes to the front of the queue. */
+static void test_storm_slots(void)
+{
+    static struct fake f;
+    struct gate_config cfg = cfg_default;
+    size_t out = 0, queued = 0;
+    cfg.hold_per_node = 4;
+    cfg.challenges_max = 2;
+    cfg.nonce_ttl_s = 5;
+    memset(&f, 0, sizeof(f));
+    f.enroll_storm = true;
+    struct gate *g = mk_n(&f, &cfg, 16);
+    CHECK_EQ_INT(gate_on_up(g, "sa", 10 * S, 1000).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_on_up(g, "sb", 11 * S, 1001).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_on_up(g, "sc", 12 * S, 1002).decision, GATE_HOLD);
+    CHECK_EQ_INT(gate_on_up(g, "sd", 12 * S, 1002).decision, GATE_HOLD);
+    CHECK(gate_node_challenged(g, "sa") && gate_node_challenged(g, "sb"));
+    CHECK(gate_node_queued(g, "sc") && gate_node_queued(g, "sd"));
+    /* the timer: nothing expired yet, next at sa's expiry */
+    CHECK_EQ_INT(gate_on_timer(g, 13 * S, 1003), 15 * S);
+    /* sa expires: its held message is dropped, its slot goes to sc (sent now: 5 s from now) */
+    CHECK_EQ_INT(gate_on_timer(g, 15 * S, 1005), 16 * S);
+    CHECK_EQ_INT(f.timeouts, 1);
+    CHECK_EQ_INT(f.dropped_expired, 1);
+    CHECK(!gate_node_challenged(g, "sa") && gate_node_challenged(g, "sc"));
+    CHECK(gate_node_queued(g, "sd"));
+    /* an operator's request for se jumps the queue: it is next, before sd */
+    CHECK_EQ_INT(gate_request_challenge(g, "se", 15 * S, 1005), 0);
+    CHECK(gate_node_queued(g, "se") && !gate_node_challenged(g, "se"));
+    /* sb removed: its slot goes to se, not sd */
+    gate_forget(g, "sb", true, 16 * S, 1006);
+    CHECK_EQ_INT(f.dropped_removed, 1);
+    CHECK(gate_node_challenged(g, "se") && gate_node_queued(g, "sd"));
+    CHECK_EQ_INT(strcmp(f.sent_node[f.n_sent - 1], "se"), 0);
+    /* sc answers: sd gets the slot; its nonce's lifetime starts now (17 s + 5 s) */
+    uint8_t e[EV_LEN];
+    ev(e, f.sent_nonce[2], EV_GOOD);
+    CHECK_EQ_INT(strcmp(f.sent_node[2], "sc"), 0);
+    (void)gate_on_evidence(g, "sc", e, sizeof(e), 17 * S, 1007);
+    CHECK_EQ_INT(gate_node_verdict(g, "sc"), GATE_TRUSTED);
+    CHECK(gate_node_challenged(g, "sd"));
+    CHECK_EQ_INT(gate_on_timer(g, 21 * S, 1011), 22 * S); /* sd's expiry, 5 s after 17 s */
+    CHECK_EQ_INT(f.timeouts, 2);                          /* se's (sent at 16 s) */
+    gate_challenges(g, &out, &queued);
+    CHECK_EQ_INT((int)out, 1);
+    CHECK_EQ_INT((int)queued, 0);
+    gate_free(g);
+}
+
 static void test_strings(void)
 {
     for (int r = 0; r < GATE_REASON__COUNT; r++) {
@@ -753,6 +892,8 @@ int main(void)
     test_hold_release_retry();
     test_hold_restore();
     test_hold_bounds();
+    test_storm();
+    test_storm_slots();
     test_strings();
     return check_finish();
 }

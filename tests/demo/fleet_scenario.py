@@ -24,7 +24,8 @@ for p in (os.path.join(TESTS, "harness"), os.path.join(TESTS, "integration")):
 import cbor2  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
-from fleetgw_harness import HarnessError, build_dir, program, require, wait_for  # noqa: E402
+from fleetgw_harness import (HarnessError, build_dir, fds_for_nodes, program, raise_nofile,  # noqa: E402
+                             require, wait_for)
 from daemon_common import GW_CN, HANDLE, PREFIX, Site  # noqa: E402
 from test_agent_mqtt import Subscriber, node_certs  # noqa: E402
 
@@ -77,9 +78,10 @@ class FleetSite(Site):
     `fleetgwctl identity init` (key created in the TPM at HANDLE) and `fleetgwctl identity csr`,
     signed by a throwaway cloud CA. A `monitor` certificate may read the cloud broker."""
 
-    def __init__(self, env, edge_conf=(), edge_acl=()):  # noqa: super().__init__ replaced
+    def __init__(self, env, edge_conf=(), edge_acl=(), nodes=None):  # noqa: super() replaced
         """edge_conf, edge_acl: extra mosquitto.conf and ACL lines for the edge broker (the
-        ACL lines follow fleetgwd's superuser block, so a bare `topic` line is fleetgwd's)."""
+        ACL lines follow fleetgwd's superuser block, so a bare `topic` line is fleetgwd's);
+        nodes: the node count the edge broker is configured for (open files, connections)."""
         self.env = env
         self.tpm = env.start_tpm()
         r = self.tpm.identity("init")
@@ -108,7 +110,8 @@ class FleetSite(Site):
             f.write(secret + "\n")
         env.run([require("mosquitto_passwd"), "-b", "-c", self.edge_pw, "fleetgwd", secret],
                 check=True)
-        self.edge = self.start_edge_like("edge", edge_conf, edge_acl)
+        self.edge = self.start_edge_like("edge", edge_conf, edge_acl,
+                                         max_connections=None if nodes is None else nodes + 16)
         self.node_certs = {}
         self.spool = env.path("spool.db")
         self.control_socket = env.path("control.sock")
@@ -142,7 +145,9 @@ class Fleet:
             os.makedirs(d, exist_ok=True)
         self.groups = []  # dicts: prefix, n, ids, extra, label, expect, enrolled
 
-    def add_group(self, label, prefix, n, extra=(), enroll=True, expect=None):
+    def add_group(self, label, prefix, n, extra=(), enroll=True, expect=None, direct=False):
+        """direct: enrolled by node_add requests on fleetgwd's control socket (what
+        fleetgwctl node add sends), without a fleetgwctl process per node (thousands)."""
         env = self.site.env
         r = env.run([program("fleet-sim"), "--iak-dir", self.key_dir, "--nodes", str(n),
                      "--id-prefix", prefix, "--export-pub", self.pub_dir])
@@ -152,7 +157,15 @@ class Fleet:
         if len(ids) != n:
             raise HarnessError(f"fleet-sim --export-pub printed {len(ids)} ids, not {n}")
         node_certs(self.site.edge_ca, self.cert_dir, ids)
-        if enroll:
+        if enroll and direct:
+            for node_id in ids:
+                with open(os.path.join(self.pub_dir, f"{node_id}.pem"), "rb") as f:
+                    key = serialization.load_pem_public_key(f.read())
+                point = key.public_bytes(serialization.Encoding.X962,
+                                         serialization.PublicFormat.UncompressedPoint)
+                self.site.control({"cmd": "node_add", "iak_pub": point.hex(),
+                                   "device_class": "fleet-sim"})
+        elif enroll:
             for node_id in ids:
                 a = self.site.ctl("node", "add", "--pub", os.path.join(self.pub_dir,
                                                                         f"{node_id}.pem"),
@@ -239,15 +252,18 @@ def check_node(seqs, count):
 
 
 def run(env, good=20, count=20, rate=20.0, bad=True, unknown=True, log=print, good_extra=(),
-        attest_wait_ms=3000, attestation=None, settle_s=120, sim_wait_s=300):
+        attest_wait_ms=3000, attestation=None, settle_s=120, sim_wait_s=300, during=None):
     """Runs the whole scenario; returns a result dict (judged by the caller).
     attest_wait_ms: fleet-sim's wait for a verdict before its telemetry (0: it sends at once,
     before its verdict: the gateway holds it, issue 15); attestation: more fleetgwd
     attestation keys (e.g. hold_per_node); settle_s, sim_wait_s: how long to wait for the
-    gateway to settle and for fleet-sim to finish (a hang guard, not a measurement)."""
+    gateway to settle and for fleet-sim to finish (a hang guard, not a measurement);
+    during(site, fleet, res): called while fleet-sim runs (e.g. to restart the gateway)."""
     image, sign_pub = firmware_image()
     res = {"image": image}
-    site = FleetSite(env)
+    n_nodes = good + (len(BAD_KINDS) if bad else 0) + (1 if unknown else 0)
+    site = FleetSite(env, nodes=n_nodes)
+    raise_nofile(fds_for_nodes(n_nodes), f"fleet-sim for {n_nodes} nodes")
     res["identity"] = {"handle": site.identity_handle, "fingerprint": site.identity_fpr}
     store, ref = ota_store(env, image, sign_pub)
     res["reference"] = ref
@@ -266,6 +282,8 @@ def run(env, good=20, count=20, rate=20.0, bad=True, unknown=True, log=print, go
     log(f"enrolled {sum(g['n'] for g in fleet.groups if g['enrolled'])} node(s) with "
         "fleetgwctl node add; starting fleet-sim")
     fleet.start(count, rate, attest_wait_ms=attest_wait_ms)
+    if during is not None:
+        during(site, fleet, res)
     fleet.wait(timeout=sim_wait_s)
     total_sent = sum(g["n"] for g in fleet.groups) * count
 

@@ -16,6 +16,7 @@ when absent and the test calls skip() (exit 77, a visible ctest skip).
 import datetime
 import ipaddress
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -373,7 +374,9 @@ class Mosquitto:
 
     def __init__(self, env, ca, name="broker", require_certificate=True, unix_socket=True,
                  superusers=(), server_cert=None, acl_extra=(), persistence=True,
-                 tls=True, extra_conf=()):
+                 tls=True, extra_conf=(), max_connections=None):
+        """max_connections: the node count the TLS listener is configured for (the open-file
+        limit is raised for it, or the test fails saying so); None: mosquitto's default."""
         self.env = env
         self.ca = ca
         self.name = name
@@ -409,6 +412,10 @@ class Mosquitto:
         if os.geteuid() == 0:
             lines.append("user root")
         lines.append(f"listener {self.port} 127.0.0.1")
+        if max_connections is not None:
+            raise_nofile(fds_for_nodes(max_connections), f"broker {name} for "
+                         f"{max_connections} connections")
+            lines.append(f"max_connections {max_connections}")
         if tls:
             lines += [f"cafile {ca.cert_path}", f"certfile {server_cert[0]}",
                       f"keyfile {server_cert[1]}", "tls_version tlsv1.2"]
@@ -479,6 +486,27 @@ class Mosquitto:
             if cert:
                 args += ["--cert", cert[0], "--key", cert[1]]
         return args
+
+
+def raise_nofile(need, what):
+    """Raises this process's open-file limit, soft to hard (mosquitto and fleet-sim inherit it),
+    and fails clearly when even the hard limit is below `need` (`what` says for what).
+    Returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raise HarnessError(f"the open-file limit is {soft} (soft and hard) but {what} needs "
+                           f"{need} descriptors per process: raise the hard limit "
+                           f"(ulimit -Hn {need}, or LimitNOFILE= for a service) and run again")
+    return soft
+
+
+def fds_for_nodes(nodes):
+    """Descriptors a process serving `nodes` connections needs: one each and room for its
+    own files, logs and listeners."""
+    return nodes + 256
 
 
 class Env:

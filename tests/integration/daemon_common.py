@@ -86,11 +86,13 @@ class Site:
         t.gwd_runs = 0
         return t
 
-    def start_edge_like(self, name, edge_conf=(), edge_acl=()):
+    def start_edge_like(self, name, edge_conf=(), edge_acl=(), max_connections=None):
         """Another edge broker configured as self.edge (fleetgwd's password, node ACL), with
-        extra configuration and ACL lines if given."""
+        extra configuration and ACL lines if given; max_connections: the node count it is
+        configured for (harness Mosquitto)."""
         return self.env.start_mosquitto(self.edge_ca, name=name, superusers=["fleetgwd"],
                                         acl_extra=tuple(edge_acl),
+                                        max_connections=max_connections,
                                         extra_conf=[f"password_file {self.edge_pw}"] +
                                         list(edge_conf))
 

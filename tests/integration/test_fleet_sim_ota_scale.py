@@ -10,9 +10,9 @@ files is removed when the run ends, and kept with --keep-state."""
 
 import os
 import re
-import resource
 import sys
 
+from fleetgw_harness import raise_nofile as harness_raise_nofile
 from fleetgw_harness import Env, HarnessError, expect, program
 from ota_common import SERVER_USER, Site
 
@@ -20,12 +20,8 @@ NODES = int(os.environ.get("FLEETGW_OTA_NODES", "500"))
 
 
 def raise_nofile(need):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE,
-                           (need if hard == resource.RLIM_INFINITY else min(need, hard), hard))
-    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
-        raise HarnessError(f"open-file limit too low for {NODES} nodes (ulimit -Hn)")
+    soft = harness_raise_nofile(need, f"{NODES} nodes")
+    print(f"open-file limit: {soft}", flush=True)
 
 
 def run(env, site, prefix, n, image, tmp, extra=()):

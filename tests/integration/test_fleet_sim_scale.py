@@ -7,9 +7,9 @@ telemetry messages that the broker acknowledges and a subscriber receives (each 
 sequence), and that fleet-sim reports the memory used per node.
 """
 import os
-import resource
 import sys
 
+from fleetgw_harness import raise_nofile as harness_raise_nofile
 from fleetgw_harness import Env, HarnessError, expect
 from test_agent_mqtt import Subscriber, node_certs, run_sim, telemetry_by_node
 
@@ -18,15 +18,7 @@ COUNT = 10
 
 
 def raise_nofile(need):
-    """Raises this process's open-file limit (inherited by mosquitto and fleet-sim)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    if soft < need:
-        raise HarnessError(f"open-file limit {soft} < {need} needed for {NODES} nodes "
-                           f"(raise the hard limit: ulimit -Hn)")
+    soft = harness_raise_nofile(need, f"{NODES} nodes")
     print(f"open-file limit: {soft}", flush=True)
 
 

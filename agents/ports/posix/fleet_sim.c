@@ -305,20 +305,21 @@ static struct sim_fault node_faults(const struct sim_opts *o, unsigned long i)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR\n"
-               "                 --rate MSGS_PER_SEC_PER_NODE --count MSGS_PER_NODE\n"
-               "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
-               "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
-               "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2]\n"
-               "                 [--tls-max-fragment 0|512|1024|2048|4096] [--persistent-session]\n"
-               "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
-               "                  [--bad-measurement|--forge|--replay]]\n"
-               "                 [--boot-key PUB.pem [--state-dir DIR | --keep-state]\n"
-               "                  [--fault FIRST[-LAST]:KIND[=ARG]]...\n"
-               "                  [--until-ota staged|testing|confirmed]]   (OTA, docs/agent.md)\n"
-               "       fleet-sim --iak-dir KEYDIR --nodes N --export-pub OUTDIR\n"
-               "                 [--id-prefix node-] [--first-index 0]\n"
-               "       fleet-sim --help | --version\n");
+    fprintf(f,
+            "usage: fleet-sim --broker HOST:PORT --nodes N --cafile CA --cert-dir DIR\n"
+            "                 --rate MSGS_PER_SEC_PER_NODE --count MSGS_PER_NODE\n"
+            "                 [--id-prefix node-] [--first-index 0] [--no-tls]\n"
+            "                 [--server-name NAME] [--telemetry-topic TEMPLATE]\n"
+            "                 [--keepalive 60] [--max-attempts 5] [--ramp-ms 2 (0: all at once)]\n"
+            "                 [--tls-max-fragment 0|512|1024|2048|4096] [--persistent-session]\n"
+            "                 [--iak-dir KEYDIR --image SIGNED.bin [--attest-wait-ms 10000]\n"
+            "                  [--bad-measurement|--forge|--replay]]\n"
+            "                 [--boot-key PUB.pem [--state-dir DIR | --keep-state]\n"
+            "                  [--fault FIRST[-LAST]:KIND[=ARG]]...\n"
+            "                  [--until-ota staged|testing|confirmed]]   (OTA, docs/agent.md)\n"
+            "       fleet-sim --iak-dir KEYDIR --nodes N --export-pub OUTDIR\n"
+            "                 [--id-prefix node-] [--first-index 0]\n"
+            "       fleet-sim --help | --version\n");
 }
 
 static int parse_args(int argc, char **argv, struct sim_opts *o)
@@ -883,16 +884,31 @@ static void remove_state(const char *root, const struct sim_device *devs, unsign
         fprintf(stderr, "fleet-sim: cannot remove %s: %s\n", root, strerror(errno));
 }
 
-static void raise_fd_limit(unsigned long nodes)
+/* One descriptor per node and room for the rest: the soft open-file limit is raised to the
+ * hard one; when even that is too low, fleet-sim says so and by how much, and does not start
+ * (nodes beyond the limit would fail one by one with EMFILE). 0 or -EMFILE. */
+static int raise_fd_limit(unsigned long nodes)
 {
     struct rlimit rl;
     rlim_t want = (rlim_t)nodes + 64u;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
-        return;
-    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-        fprintf(stderr, "fleet-sim: warning: open-file limit %lu < %lu needed\n",
-                (unsigned long)rl.rlim_cur, (unsigned long)want);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "fleet-sim: cannot read the open-file limit: %s\n", strerror(errno));
+        return -EMFILE;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        fprintf(stderr,
+                "fleet-sim: the open-file limit is %lu (hard %lu) but %lu node(s) need %lu: "
+                "raise the hard limit (ulimit -Hn %lu) or run fewer nodes per fleet-sim\n",
+                (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max, nodes, (unsigned long)want,
+                (unsigned long)want);
+        return -EMFILE;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -931,6 +947,8 @@ int main(int argc, char **argv)
     memset(&dsh, 0, sizeof(dsh));
     if (parse_args(argc, argv, &o) != 0)
         return 2;
+    if (o.export_pub == NULL && raise_fd_limit(o.nodes) != 0)
+        return 2; /* said why */
     if (o.iak_dir != NULL) {
         if (sim_crypto_init(&crypto) != 0)
             return 2;
@@ -1007,7 +1025,6 @@ int main(int argc, char **argv)
             devs_open = i + 1;
         }
     }
-    raise_fd_limit(o.nodes);
     if (posix_tcp_resolve(o.broker, &addr, &alen, host, sizeof(host)) != 0) {
         fprintf(stderr, "fleet-sim: cannot resolve broker address '%s' (want HOST:PORT)\n",
                 o.broker);
