@@ -611,6 +611,25 @@ def run_main(main):
         sys.exit(1)
 
 
+def proc_cpu_s(pid):
+    """utime + stime of a process in seconds (0 once it is gone): the benchmarks' CPU."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_vm_kib(pid, key):
+    """A /proc/PID/status size (VmRSS, VmHWM, ...) in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise HarnessError(f"no {key} in /proc/{pid}/status")
+
+
 def expect(cond, what):
     """A test assertion that reads as a sentence in the failure output."""
     if not cond:

@@ -35,7 +35,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demo"))
 
 import fleet_scenario  # noqa: E402
-from fleetgw_harness import Env, HarnessError, expect, wait_for  # noqa: E402
+from fleetgw_harness import (Env, expect, HarnessError, proc_cpu_s, proc_vm_kib,  # noqa: E402
+                             wait_for)
 
 SIZES = [int(s) for s in os.environ.get("FLEETGW_SCALE_SIZES", "1000,2500,5000").split(",")]
 COUNT = int(os.environ.get("FLEETGW_SCALE_COUNT", "6"))
@@ -44,21 +45,10 @@ COUNT = int(os.environ.get("FLEETGW_SCALE_COUNT", "6"))
 def rate(n):
     """Messages per second per node: COUNT over 60 s + 30 ms per node."""
     return COUNT / (60 + 0.03 * n)
-TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def vm(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise HarnessError(f"no {key} in /proc/{pid}/status")
+cpu_s = proc_cpu_s  # the harness's, shared by the benchmarks
+vm = proc_vm_kib
 
 
 def openssl_verify_rate():

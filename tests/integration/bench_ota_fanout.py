@@ -41,36 +41,21 @@ import sys
 import threading
 import time
 
-from fleetgw_harness import Env, HarnessError, program, require, wait_for
+from fleetgw_harness import (Env, HarnessError, proc_cpu_s, proc_vm_kib, program, require,
+                             wait_for)
 from gateway_ota_common import CLASS, OtaSite
 from test_fleet_sim_ota_scale import raise_nofile
 
 SIZES = [int(x) for x in os.environ.get("FLEETGW_BENCH_OTA_NODES", "100,500").split(",")]
 BODY = 250 * 1024
 CHUNK = 2048  # OtaSite's ota.chunk_size; the test server is given the same
-TICK = os.sysconf("SC_CLK_TCK")
 POLL = 0.25
 # FLEETGW_BENCH_OTA_STRACE=S: fleetgwd's syscalls counted for S seconds of the transfer
 STRACE = int(os.environ.get("FLEETGW_BENCH_OTA_STRACE", "0"))
 
 
-def cpu_s(pid):
-    """utime + stime of a process in seconds (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def vm(pid, key):
-    """VmRSS / VmHWM of a process in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise HarnessError(f"no {key} in /proc/{pid}/status")
+cpu_s = proc_cpu_s  # the harness's, shared by the benchmarks
+vm = proc_vm_kib
 
 
 class Sampler(threading.Thread):
