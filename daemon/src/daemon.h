@@ -34,6 +34,7 @@
 
 #define NODE_TABLE_MAX      16384 /* nodes the gate tracks (issue 15: 5,000 and room) */
 #define EDGE_BACKOFF_MAX_MS 5000
+#define EDGE_SEEN_EVERY_S   5    /* the spool's edge_seen mark, while connected (edge.c) */
 #define EDGE_BATCH_MAX      1024 /* packets read from the edge per commit, at most */
 /* QoS 1 messages the edge broker may have in flight to fleetgwd (MQTT v5 Receive Maximum).
  * Each edge batch costs one fsync; with the broker's own window (max_inflight_messages,
@@ -76,10 +77,11 @@ struct daemon {
     sd_event_source *edge_io;
     int edge_fd;
     bool edge_connected;
-    bool edge_configured;   /* host/port handed to libmosquitto by a successful connect */
-    uint64_t edge_packets;  /* messages and PUBACKs the edge client handled (edge_read_batch) */
-    unsigned edge_appended; /* node messages spooled, not yet committed: no PUBACK may leave */
-    bool edge_hold;         /* readable edge socket left to fill until the commit timer */
+    int64_t edge_away_since; /* wall s: last known connected to the edge, 0 = now or never */
+    bool edge_configured;    /* host/port handed to libmosquitto by a successful connect */
+    uint64_t edge_packets;   /* messages and PUBACKs the edge client handled (edge_read_batch) */
+    unsigned edge_appended;  /* node messages spooled, not yet committed: no PUBACK may leave */
+    bool edge_hold;          /* readable edge socket left to fill until the commit timer */
     uint64_t last_commit_us;
     sd_event_source *edge_timer;
     int edge_backoff_ms;
@@ -149,6 +151,7 @@ int edge_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void edge_read_batch(struct daemon *d);
 void drain_down(struct daemon *d);
 void edge_expire(struct daemon *d);
+void edge_mark_seen(struct daemon *d);
 
 /* gate_io.c */
 int gate_io_start(struct daemon *d) __attribute__((warn_unused_result));

@@ -20,6 +20,26 @@
 
 static void down_on_edge_connect(struct daemon *d);
 
+/* Back at the edge broker after being away from it (fleetgwd stopped, or the connection
+ * lost): the broker hands over at once what it queued for fleetgwd's session meanwhile, so
+ * the gate credits every node's rate limit with the time away (gate_credit_absence). The
+ * time is counted from the last moment fleetgwd knew itself connected: the lost
+ * connection, or across a restart the edge_seen mark in the spool (written every
+ * EDGE_SEEN_EVERY_S, so a crash over-counts by at most that). */
+static void edge_credit_absence(struct daemon *d)
+{
+    int64_t now = wall_s();
+    if (d->edge_away_since > 0 && now > d->edge_away_since) {
+        int64_t away = now - d->edge_away_since;
+        gate_credit_absence(d->gate, (double)away, now_us());
+        log_info("back at the edge broker after %llds away: each node's rate limit is credited "
+                 "with %llds of limits.per_node_rate for the backlog",
+                 (long long)away, (long long)away);
+    }
+    d->edge_away_since = 0;
+    spool_set_edge_seen(d->spool, now);
+}
+
 static void edge_on_connect(struct mosquitto *m, void *u, int rc)
 {
     struct daemon *d = u;
@@ -29,6 +49,7 @@ static void edge_on_connect(struct mosquitto *m, void *u, int rc)
     }
     d->edge_connected = true;
     d->edge_backoff_ms = 0;
+    edge_credit_absence(d);
     down_on_edge_connect(d);
     /* What the relay and the gate take from the nodes (proto's topic grammar). */
     static const enum msg_topic wanted[] = {MSG_TOPIC_UP,          MSG_TOPIC_ATTEST_EVIDENCE,
@@ -49,6 +70,8 @@ static void edge_on_disconnect(struct mosquitto *m, void *u, int rc)
 {
     (void)m;
     struct daemon *d = u;
+    if (d->edge_connected && !d->stopping)
+        d->edge_away_since = wall_s();
     d->edge_connected = false;
     if (!d->stopping)
         log_warn("lost the edge broker connection (%s), reconnecting", mosquitto_strerror(rc));
@@ -392,6 +415,7 @@ static int read_secret(const char *path, char *buf, size_t cap, char *err, size_
 int edge_setup(struct daemon *d)
 {
     int r;
+    d->edge_away_since = spool_edge_seen(d->spool);
     d->edge = mosquitto_new(d->cfg.edge.client_id, false, d);
     if (d->edge == NULL)
         return -ENOMEM;
@@ -438,4 +462,12 @@ void edge_expire(struct daemon *d)
         log_event(LOG_WARNING, NULL, "down_expired",
                   "dropped %llu queued cloud command(s) older than spool.down_ttl_s",
                   (unsigned long long)x);
+}
+
+/* The edge_seen mark (edge_credit_absence), every EDGE_SEEN_EVERY_S from the tick while
+ * connected, and once more at a clean stop; committed with the next group commit. */
+void edge_mark_seen(struct daemon *d)
+{
+    if (d->edge_connected)
+        spool_set_edge_seen(d->spool, wall_s());
 }

@@ -286,6 +286,8 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *u)
         (void)mosquitto_loop_misc(d->edge);
     if (d->up != NULL && d->up_state == UP_CONNECTED)
         (void)mosquitto_loop_misc(d->up);
+    if (d->ticks % EDGE_SEEN_EVERY_S == 0)
+        edge_mark_seen(d);
     if (++d->ticks % 10 == 0) {
         uplink_expire(d);
         edge_expire(d);
@@ -309,6 +311,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
     struct daemon *d = u;
     log_notice("received %s, stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
     (void)sd_notify(0, "STOPPING=1");
+    edge_mark_seen(d);
     int r = daemon_commit(d);
     if (r == 0 && d->edge != NULL && mosquitto_socket(d->edge) >= 0) {
         (void)mosquitto_loop_write(d->edge, 64);

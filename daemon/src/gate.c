@@ -354,12 +354,35 @@ static struct gate_outcome drop(const char *reason, const char *what)
 
 static const struct gate_outcome consumed = {.decision = GATE_CONSUMED};
 
+static bool rate_ok(struct gate *g, struct gate_node *n, uint64_t now_us)
+{
+    double rate = g->cfg.per_node_rate, burst = g->cfg.per_node_burst;
+    if (now_us >= g->credit_until_us) {
+        bucket_cap(&n->bucket, burst); /* an unspent credit ends with its window */
+    } else if (n->credit_epoch != g->credit_epoch) {
+        n->credit_epoch = g->credit_epoch;
+        bucket_credit(&n->bucket, now_us, rate, burst, g->credit);
+    }
+    return bucket_take(&n->bucket, now_us, rate, burst);
+}
+
+void gate_credit_absence(struct gate *g, double away_s, uint64_t now_us)
+{
+    if (!(away_s > 0))
+        return;
+    if (away_s > GATE_CREDIT_AWAY_MAX_S)
+        away_s = GATE_CREDIT_AWAY_MAX_S;
+    g->credit_epoch++;
+    g->credit = g->cfg.per_node_rate * away_s;
+    g->credit_until_us = now_us + (uint64_t)((GATE_CREDIT_WINDOW_S + away_s) * 1e6);
+}
+
 static struct gate_outcome hold(struct gate *g, struct gate_node *n, uint64_t now_us)
 {
     if (n->held >= g->cfg.hold_per_node)
         return drop("hold_full", "a message of a node whose verdict is pending: "
                                  "attestation.hold_per_node messages are held already");
-    if (!bucket_take(&n->bucket, now_us, g->cfg.per_node_rate, g->cfg.per_node_burst))
+    if (!rate_ok(g, n, now_us))
         return drop("rate_limited", "a message over limits.per_node_rate");
     n->held++;
     return (struct gate_outcome){.decision = GATE_HOLD};
@@ -395,7 +418,7 @@ static struct gate_outcome on_up(struct gate *g, const char *node, uint64_t now_
         if (n->held > 0)
             return hold(g, n, now_us);
     }
-    if (!bucket_take(&n->bucket, now_us, g->cfg.per_node_rate, g->cfg.per_node_burst))
+    if (!rate_ok(g, n, now_us))
         return drop("rate_limited", "a message over limits.per_node_rate");
     return (struct gate_outcome){.decision = GATE_RELAY};
 }
@@ -479,7 +502,7 @@ static struct gate_outcome on_evidence(struct gate *g, const char *node, const u
                     "attestation evidence from a node that is not enrolled (unknown key)");
     if (n->verdict == GATE_UNLOADED)
         return consumed;
-    if (!bucket_take(&n->bucket, now_us, g->cfg.per_node_rate, g->cfg.per_node_burst))
+    if (!rate_ok(g, n, now_us))
         return drop("rate_limited", "attestation evidence over limits.per_node_rate");
     if (!g->cfg.judging)
         return drop("attestation_disabled", "attestation evidence (no attestation.reference_file "

@@ -207,6 +207,18 @@ void gate_free(struct gate *g);
  * required). */
 void gate_reload(struct gate *g, const struct gate_config *cfg);
 
+/* fleetgwd was away from the edge broker for away_s seconds (its own outage, or a lost edge
+ * connection) and is back: the broker now hands over at once what it queued for fleetgwd's
+ * session meanwhile. Each node's rate limit gets, once, per_node_rate x away_s tokens above
+ * its burst: what the node could have sent within its limit while fleetgwd was away, so the
+ * backlog is not dropped as rate_limited, while a node that sent faster than its limit loses
+ * the excess as it would have live. The credit lasts until spent or until
+ * GATE_CREDIT_WINDOW_S + away_s from now, then buckets are back to per_node_burst. away_s
+ * is capped at GATE_CREDIT_AWAY_MAX_S; 0 or less clears nothing and gives nothing. */
+#define GATE_CREDIT_WINDOW_S   60
+#define GATE_CREDIT_AWAY_MAX_S 86400
+void gate_credit_absence(struct gate *g, double away_s, uint64_t now_us);
+
 /* A node message on fleet/<node>/up/...: relay or drop (may challenge the node). */
 struct gate_outcome gate_on_up(struct gate *g, const char *node, uint64_t now_us, int64_t wall);
 /* A node-status message: challenges the node when it is due. */

@@ -14,7 +14,8 @@ struct gate_node {
     char id[RELAY_NODE_MAX + 1];
     bool used;
     struct token_bucket bucket;
-    int64_t last_touch; /* last registry last_seen update (epoch s) */
+    uint32_t credit_epoch; /* the gate's credit_epoch when this node last took its credit */
+    int64_t last_touch;    /* last registry last_seen update (epoch s) */
     /* attestation state, cached from the registry */
     enum gate_verdict verdict;
     enum gate_reason code;
@@ -58,6 +59,11 @@ struct gate {
     size_t n_out;
     uint32_t q_head, q_tail; /* the challenge queue, arrival order (node index + 1) */
     size_t n_queued;
+    /* gate_credit_absence(): each node takes `credit` tokens once per epoch, until credit_until_us
+     */
+    uint32_t credit_epoch;
+    double credit;
+    uint64_t credit_until_us;
 };
 
 /* The node at index i (i < n_nodes). */

@@ -79,7 +79,7 @@ bool relay_map_down(const char *topic, size_t len, const char *prefix, char *nod
     return true;
 }
 
-bool bucket_take(struct token_bucket *b, uint64_t now_us, double rate, double burst)
+static void bucket_refill(struct token_bucket *b, uint64_t now_us, double rate, double burst)
 {
     if (!b->primed) {
         b->tokens = burst;
@@ -87,16 +87,37 @@ bool bucket_take(struct token_bucket *b, uint64_t now_us, double rate, double bu
         b->primed = true;
     }
     if (now_us > b->last_us) {
-        b->tokens += (double)(now_us - b->last_us) * rate / 1e6;
-        if (b->tokens > burst)
-            b->tokens = burst;
+        /* Refill stops at burst; tokens above it (bucket_credit) are spent first. */
+        if (b->tokens < burst) {
+            b->tokens += (double)(now_us - b->last_us) * rate / 1e6;
+            if (b->tokens > burst)
+                b->tokens = burst;
+        }
         b->last_us = now_us;
     }
+}
+
+bool bucket_take(struct token_bucket *b, uint64_t now_us, double rate, double burst)
+{
+    bucket_refill(b, now_us, rate, burst);
     if (b->tokens >= 1.0) {
         b->tokens -= 1.0;
         return true;
     }
     return false;
+}
+
+void bucket_credit(struct token_bucket *b, uint64_t now_us, double rate, double burst, double extra)
+{
+    bucket_refill(b, now_us, rate, burst);
+    if (extra > 0)
+        b->tokens += extra;
+}
+
+void bucket_cap(struct token_bucket *b, double burst)
+{
+    if (b->tokens > burst)
+        b->tokens = burst;
 }
 
 uint64_t bucket_wait_us(const struct token_bucket *b, double rate)

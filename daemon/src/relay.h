@@ -48,6 +48,11 @@ struct token_bucket {
 
 /* Refills at rate tokens/s up to burst, then takes one token if available. */
 bool bucket_take(struct token_bucket *b, uint64_t now_us, double rate, double burst);
+/* Refills, then adds `extra` tokens above what burst allows: spent before the refill
+ * resumes, until bucket_cap() takes the bucket back to burst. */
+void bucket_credit(struct token_bucket *b, uint64_t now_us, double rate, double burst,
+                   double extra);
+void bucket_cap(struct token_bucket *b, double burst);
 /* Microseconds until one token is available (0 if now). */
 uint64_t bucket_wait_us(const struct token_bucket *b, double rate);
 

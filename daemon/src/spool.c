@@ -140,6 +140,10 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     if (r < 0)
         goto out;
     s->next_id_saved = v;
+    r = query_int(s->db, "SELECT v FROM meta WHERE name = 'edge_seen'", &s->edge_seen);
+    if (r < 0)
+        goto out;
+    s->edge_seen_saved = s->edge_seen;
     if (v > s->next_id)
         s->next_id = v;
     if (query_int(s->db, "SELECT seq FROM sqlite_sequence WHERE name = 'msgs'", &v) == 0 &&
@@ -160,7 +164,7 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
         {&s->cnt_add, "INSERT INTO counters(name, n) VALUES(?, ?) "
                       "ON CONFLICT(name) DO UPDATE SET n = n + excluded.n"},
         {&s->cnt_get, "SELECT n FROM counters WHERE name = ?"},
-        {&s->meta_set, "INSERT INTO meta(name, v) VALUES('next_id', ?) "
+        {&s->meta_set, "INSERT INTO meta(name, v) VALUES(?, ?) "
                        "ON CONFLICT(name) DO UPDATE SET v = excluded.v"},
     };
     r = sqlite_prepare_all(s->db, stmts, sizeof(stmts) / sizeof(stmts[0]));
@@ -398,7 +402,19 @@ static int add_counter(struct spool *s, const char *name, uint64_t n)
     return 0;
 }
 
-/* Writes the pending acks, counters and the id high-water mark into the transaction. */
+static int meta_put(struct spool *s, const char *name, int64_t v)
+{
+    sqlite3_reset(s->meta_set);
+    sqlite3_bind_text(s->meta_set, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->meta_set, 2, v);
+    int r = sqlite_errno(sqlite3_step(s->meta_set));
+    sqlite3_clear_bindings(s->meta_set);
+    sqlite3_reset(s->meta_set);
+    return r;
+}
+
+/* Writes the pending acks, counters, the id high-water mark and the edge_seen mark into
+ * the transaction. */
 static int flush_pending(struct spool *s)
 {
     uint64_t acked = 0;
@@ -415,12 +431,10 @@ static int flush_pending(struct spool *s)
         sqlite3_clear_bindings(s->cnt_add);
         sqlite3_reset(s->cnt_add);
     }
-    if (r == 0 && s->next_id != s->next_id_saved) {
-        sqlite3_reset(s->meta_set);
-        sqlite3_bind_int64(s->meta_set, 1, s->next_id);
-        r = sqlite_errno(sqlite3_step(s->meta_set));
-        sqlite3_reset(s->meta_set);
-    }
+    if (r == 0 && s->next_id != s->next_id_saved)
+        r = meta_put(s, "next_id", s->next_id);
+    if (r == 0 && s->edge_seen != s->edge_seen_saved)
+        r = meta_put(s, "edge_seen", s->edge_seen);
     return r;
 }
 
@@ -449,7 +463,18 @@ int spool_commit(struct spool *s)
     s->n_acks = 0;
     s->n_counters = 0;
     s->next_id_saved = s->next_id;
+    s->edge_seen_saved = s->edge_seen;
     return 0;
+}
+
+void spool_set_edge_seen(struct spool *s, int64_t wall)
+{
+    s->edge_seen = wall;
+}
+
+int64_t spool_edge_seen(const struct spool *s)
+{
+    return s->edge_seen;
 }
 
 void spool_msg_clear(struct spool_msg *msg)
@@ -615,7 +640,7 @@ uint64_t spool_counter(struct spool *s, const char *name)
 
 bool spool_dirty(const struct spool *s)
 {
-    return s->in_txn || s->n_acks > 0 || s->n_counters > 0;
+    return s->in_txn || s->n_acks > 0 || s->n_counters > 0 || s->edge_seen != s->edge_seen_saved;
 }
 
 uint64_t spool_messages(const struct spool *s)

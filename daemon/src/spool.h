@@ -89,6 +89,12 @@ int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
 int spool_count(struct spool *s, const char *name, uint64_t n) __attribute__((warn_unused_result));
 /* Reads a persistent counter (0 when absent). */
 uint64_t spool_counter(struct spool *s, const char *name);
+/* When fleetgwd last knew itself connected to the edge broker (wall clock, s; 0 = never):
+ * written with the next spool_commit(), read back by spool_open(). The edge broker queues
+ * the nodes' messages for fleetgwd's session while it is away; the gate credits each node's
+ * rate limit with the time since (gate_credit_absence). */
+void spool_set_edge_seen(struct spool *s, int64_t wall);
+int64_t spool_edge_seen(const struct spool *s);
 /* True while something is not yet committed (appends, deletes, acks, counts). */
 bool spool_dirty(const struct spool *s);
 /* Every row, held ones included (spool_held_messages/bytes: those alone). */

@@ -32,8 +32,9 @@ struct spool {
     int64_t held_bytes;
     uint64_t held_count_txn0;
     int64_t held_bytes_txn0;
-    int64_t next_id;       /* id of the next append; ids are never reused */
-    int64_t next_id_saved; /* value of meta 'next_id' in the database */
+    int64_t next_id;                    /* id of the next append; ids are never reused */
+    int64_t next_id_saved;              /* value of meta 'next_id' in the database */
+    int64_t edge_seen, edge_seen_saved; /* meta 'edge_seen' (spool_set_edge_seen) */
 
     struct win_msg **win; /* ring: win[(win_head + i) % WINDOW_MAX_MSGS], i < win_n */
     unsigned win_head, win_n;

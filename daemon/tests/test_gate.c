@@ -463,6 +463,49 @@ static void test_reload(void)
     gate_free(g);
 }
 
+static unsigned relay_n(struct gate *g, const char *node, unsigned n, uint64_t now_us)
+{
+    unsigned relayed = 0;
+    for (unsigned i = 0; i < n; i++)
+        relayed += gate_on_up(g, node, now_us, 2000).decision == GATE_RELAY;
+    return relayed;
+}
+
+/* gate_credit_absence(): after fleetgwd was away 100 s from the edge, a node's backlog
+ * within its rate (10/s x 100 s) passes on top of its burst; what it sent beyond that is
+ * rate_limited as it would have been live; the credit is taken once per absence, by nodes
+ * first seen after it too, and ends with its window (back to the burst). */
+static void test_credit_absence(void)
+{
+    struct fake f = {.enrolled = {"n1", "n2", "n3"},
+                     .reg_verdict = {GATE_TRUSTED, GATE_TRUSTED, GATE_TRUSTED},
+                     .reg_time = {1000, 1000, 1000}};
+    struct gate_config cfg = cfg_default;
+    cfg.per_node_rate = 10;
+    cfg.per_node_burst = 20;
+    struct gate *g = mk(&f, &cfg);
+    CHECK_EQ_INT(relay_n(g, "n1", 30, 10 * S), 20); /* burst, nothing refilled */
+    gate_credit_absence(g, 100, 10 * S);
+    /* n1: 1000 credited + its refill stops at the burst: 10 s later it has 20 + 1000 */
+    CHECK_EQ_INT(relay_n(g, "n1", 1100, 20 * S), 1020);
+    CHECK_EQ_INT(relay_n(g, "n1", 5, 20 * S), 0); /* once per absence */
+    /* n2, first seen now, gets it too (the gate's table is empty after a restart) */
+    CHECK_EQ_INT(relay_n(g, "n2", 2000, 20 * S), 1020);
+    /* n3 comes after the window (60 s + 100 s): only its burst */
+    CHECK_EQ_INT(relay_n(g, "n3", 2000, 171 * S), 20);
+    /* a node that keeps part of its credit loses it at the window's end */
+    gate_credit_absence(g, 10, 200 * S); /* 100 tokens until 270 s */
+    CHECK_EQ_INT(relay_n(g, "n1", 50, 201 * S), 50);
+    CHECK_EQ_INT(relay_n(g, "n1", 1000, 300 * S), 20);
+    /* nothing for no absence; the cap */
+    gate_credit_absence(g, 0, 400 * S);
+    gate_credit_absence(g, -5, 400 * S);
+    CHECK_EQ_INT(relay_n(g, "n2", 100, 400 * S), 20);
+    gate_credit_absence(g, 1e12, 500 * S);
+    CHECK_EQ_INT(relay_n(g, "n2", 100, 500 * S), 100);
+    gate_free(g);
+}
+
 /* a challenge the broker client accepted is outstanding (even queued while the edge is
  * down); one it refused is not, and expires nothing */
 static void test_challenge_accepted(void)
@@ -885,6 +928,7 @@ int main(void)
     test_expiry();
     test_reload();
     test_challenge_accepted();
+    test_credit_absence();
     test_restart_redelivery();
     test_profile();
     test_hold_release();
