@@ -32,7 +32,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demo"))
 
 from fleet_scenario import CloudTelemetry, check_node  # noqa: E402
-from fleetgw_harness import Env, expect, run_main, wait_for  # noqa: E402
+from fleetgw_harness import Env, HarnessError, expect, run_main, wait_for  # noqa: E402
 from edge_broker import SHIPPED  # noqa: E402
 from gateway_ota_common import OtaSite  # noqa: E402
 
@@ -77,9 +77,15 @@ def main():
         queued = NODES * COUNT - cloud.total()
         site.start(limits=DEFAULT_RATE_LIMIT)
         t_back = time.monotonic()
-        wait_for(lambda: site.gwd.check_alive() or
-                 all(check_node(s, COUNT)[2] is None for s in
-                     (cloud.per_node()[0].get(i, []) for i in ids)),
+
+        def arrived():
+            site.gwd.check_alive()
+            lost = site.counters().get("rate_limited", 0)
+            if lost:
+                raise HarnessError(f"{lost} message(s) of the backlog dropped as rate_limited")
+            return all(check_node(s, COUNT)[2] is None for s in
+                       (cloud.per_node()[0].get(i, []) for i in ids))
+        wait_for(arrived,
                  1200, f"every node's {COUNT} messages at the cloud", interval=1)
         drained = time.monotonic() - t_back
         per, problems = cloud.per_node()
