@@ -17,6 +17,17 @@ static void held_cb(const char *node, uint64_t n, void *u);
 /* Held rows (issue 15): written like any other, never handed out by spool_next nor expired
  * by the TTL, still held after a reopen (a crash or restart), released in their order after
  * every row there is, or dropped; a spool of an earlier version gets the column. */
+/* A spool database and its WAL files. */
+static void remove_db(const char *path)
+{
+    char f[300];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
+        unlink(f);
+    }
+}
+
 static void test_held(const char *dir)
 {
     char path[256];
@@ -115,12 +126,7 @@ static void test_held(const char *dir)
     CHECK_EQ_INT(spool_bytes(s), bytes + 13);
     CHECK_EQ_INT(spool_next(s, later, &m), -ENOENT);
     spool_close(s);
-    char f[300];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
-        unlink(f);
-    }
+    remove_db(path);
 }
 
 static void held_cb(const char *node, uint64_t n, void *u)
@@ -150,12 +156,7 @@ static void test_edge_seen(const char *dir)
     CHECK_EQ_INT(spool_open(path, 1 << 20, &s), 0);
     CHECK_EQ_INT(spool_edge_seen(s), 1765000000);
     spool_close(s);
-    char f[300];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
-        unlink(f);
-    }
+    remove_db(path);
 }
 
 int main(void)
