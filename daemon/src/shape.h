@@ -1,0 +1,66 @@
+/* shape.h: the uplink's publish ceilings (issue 17, uplink.max_publish_per_s and
+ * uplink.max_bytes_per_s) as exact sliding windows, and the measured drain rate.
+ *
+ * The ceiling: no window of one second, wherever it starts, may hold more than max_per_s
+ * publishes or more than max_bytes payload bytes. The shaper keeps the time and size of
+ * every publish of the last second (a ring); a publish may leave when, counting it, the
+ * last second holds at most the limits: for the count, when the max_per_s-th most recent
+ * publish was at least 1 s ago. Not a token bucket, which lets rate + burst through in one
+ * window. A single publish larger than max_bytes leaves when the last second is empty.
+ *
+ * The meter: messages delivered (acknowledged) per second over the last SHAPE_METER_S
+ * seconds, for `fleetgwctl status` and the time to drain the backlog. No I/O, no clock:
+ * the caller passes CLOCK_MONOTONIC microseconds. */
+#ifndef FLEETGWD_SHAPE_H
+#define FLEETGWD_SHAPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHAPE_WINDOW_US 1000000ULL
+/* Publishes remembered, at most: with only a byte ceiling, a second holding more
+ * publishes than this waits for the oldest to leave the window (a count ceiling of
+ * SHAPE_RING_MAX publishes/s; documented in docs/daemon.md). */
+#define SHAPE_RING_MAX 65536
+#define SHAPE_METER_S  10
+
+struct shape_pub {
+    uint64_t t;     /* us */
+    uint64_t bytes; /* payload bytes */
+};
+
+struct shape {
+    int max_per_s;     /* 0: no count ceiling */
+    int64_t max_bytes; /* 0: no byte ceiling */
+    struct shape_pub *ring;
+    unsigned cap, head, n; /* the publishes of the last second, oldest at head */
+    uint64_t sum;          /* their bytes */
+    uint64_t publishes;    /* since start */
+};
+
+/* 0, or -ENOMEM. With both limits 0 the shaper allows everything and keeps nothing. */
+int shape_init(struct shape *s, int max_per_s, int64_t max_bytes)
+    __attribute__((warn_unused_result));
+void shape_free(struct shape *s);
+bool shape_active(const struct shape *s);
+/* 0 when a publish of `bytes` may leave at `now`, else the microseconds until it may. */
+uint64_t shape_wait_us(struct shape *s, uint64_t now, uint64_t bytes);
+/* A publish left at `now` (also one the shaper was not asked about: it counts). */
+void shape_record(struct shape *s, uint64_t now, uint64_t bytes);
+/* Publishes within the last second at `now`. */
+unsigned shape_in_window(struct shape *s, uint64_t now);
+
+/* Messages delivered per second, over the last SHAPE_METER_S whole seconds. */
+struct shape_meter {
+    uint64_t sec[SHAPE_METER_S]; /* which second (now / 1 s) each slot counts */
+    uint64_t n[SHAPE_METER_S];
+    uint64_t start_s; /* the first second counted (the meter is younger than its span) */
+    bool started;
+};
+
+void shape_meter_add(struct shape_meter *m, uint64_t now, uint64_t n);
+/* Messages per second over the last SHAPE_METER_S seconds (or since the first add). */
+double shape_meter_rate(const struct shape_meter *m, uint64_t now);
+
+#endif
