@@ -24,6 +24,7 @@
 #include "log.h"
 #include "registry.h"
 #include "relay.h"
+#include "shape.h"
 #include "spool.h"
 
 #include <mosquitto.h>
@@ -59,6 +60,8 @@ enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 struct inflight {
     int mid;
     int64_t id;
+    int64_t last; /* uplink: a batch's last id (its rows: [id, last]); 0 for one message */
+    uint32_t n;   /* uplink: messages in it */
 };
 
 struct daemon {
@@ -103,6 +106,15 @@ struct daemon {
     int64_t last_sent_id;
     int64_t highest_sent_id; /* for counting replays after an outage */
     struct token_bucket drain_bucket;
+    struct shape shape;       /* uplink.max_publish_per_s, max_bytes_per_s (shape.h) */
+    struct shape_meter meter; /* messages acknowledged by the cloud per second */
+    /* batching (uplink_drain.c) */
+    uint8_t *batch_buf;         /* uplink.batch_max_bytes, or more to resend a batch whole */
+    size_t batch_cap;
+    int64_t batch_head_id;      /* the oldest row of the partial batch waiting ... */
+    uint64_t batch_head_us;     /* ... since then (CLOCK_MONOTONIC) */
+    bool batch_uncommitted;     /* a batch recorded, not committed: nothing may be written */
+    char shape_reason[32];      /* why the drain waits now (REASON= of its log line) */
     sd_event_source *drain_timer;
     sd_event_source *commit_timer;
     sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
@@ -208,6 +220,31 @@ int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void drain(struct daemon *d);
 int up_buffered_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void uplink_expire(struct daemon *d);
+/* The retained status upstream ({"state":"online",...} with the backlog), when the ceiling
+ * has room (from the tick, every 10 s). */
+void uplink_publish_status(struct daemon *d);
+
+/* uplink_drain.c: the drain's steps (uplink.batch on: drain_batch). 1 = published (go on),
+ * 0 = stop (nothing to send, or a timer armed for when to go on). */
+int drain_one(struct daemon *d);
+int drain_batch(struct daemon *d);
+/* The ceiling stops the drain: arm the drain timer wait_us from now, log the reason once. */
+void drain_wait(struct daemon *d, uint64_t wait_us, const char *reason);
+/* The backlog, the ceiling and the rate, for fleetgwctl status / STATUS= / upstream. */
+struct shape_status {
+    uint64_t backlog_messages;
+    int64_t backlog_bytes;
+    int max_publish_per_s;
+    int64_t max_bytes_per_s;
+    unsigned publishes_in_window; /* in the last second */
+    double drain_rate;            /* messages acknowledged per second, last 10 s */
+    double drain_eta_s;           /* backlog / drain_rate; -1 when the rate is 0 */
+    bool batch;
+    uint64_t batches_sent, batch_messages, batches_resent;
+    double batch_fill; /* messages per batch, on average */
+    const char *waiting; /* why the drain waits ("" when it does not) */
+};
+void shape_status_of(struct daemon *d, struct shape_status *ret);
 /* The cloud broker endpoint in use or being tried, "host:port". */
 const char *uplink_endpoint(struct daemon *d);
 

@@ -274,7 +274,6 @@ static int begin(struct spool *s)
     s->count_txn0 = s->count;
     s->held_count_txn0 = s->held_count;
     s->held_bytes_txn0 = s->held_bytes;
-    spool_batch_txn_begin(s);
     return 0;
 }
 

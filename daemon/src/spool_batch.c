@@ -13,7 +13,9 @@
 
 #include "sqlite_errno.h"
 
-static int push(struct spool *s, int64_t first, int64_t last, uint32_t n)
+/* Inserts a record in first-id order. */
+static int insert(struct spool *s, int64_t first, int64_t last, uint32_t n,
+                  enum spool_batch_state state)
 {
     if (s->n_batches == s->cap_batches) {
         size_t cap = s->cap_batches ? s->cap_batches * 2 : 64;
@@ -23,9 +25,18 @@ static int push(struct spool *s, int64_t first, int64_t last, uint32_t n)
         s->batches = b;
         s->cap_batches = cap;
     }
-    s->batches[s->n_batches++] =
-        (struct spool_batch_rec){.first = first, .last = last, .n = n, .state = SPOOL_BATCH_LIVE};
+    size_t i = s->n_batches;
+    while (i > 0 && s->batches[i - 1].first > first)
+        i--;
+    memmove(&s->batches[i + 1], &s->batches[i], (s->n_batches - i) * sizeof(s->batches[0]));
+    s->batches[i] = (struct spool_batch_rec){.first = first, .last = last, .n = n, .state = state};
+    s->n_batches++;
     return 0;
+}
+
+static bool live(const struct spool_batch_rec *b)
+{
+    return b->state == SPOOL_BATCH_LIVE || b->state == SPOOL_BATCH_NEW;
 }
 
 int spool_batch_open(struct spool *s)
@@ -51,7 +62,7 @@ int spool_batch_open(struct spool *s)
         if (last < first || n < 1 || n > UINT32_MAX)
             r = -EBADMSG; /* not a record spool_batch_record wrote */
         else
-            r = push(s, first, last, (uint32_t)n);
+            r = insert(s, first, last, (uint32_t)n, SPOOL_BATCH_LIVE);
     }
     if (r == 0 && rc != SQLITE_DONE)
         r = sqlite_errno(rc) < 0 ? sqlite_errno(rc) : -EIO;
@@ -68,8 +79,11 @@ void spool_batch_close(struct spool *s)
 
 int spool_batch_record(struct spool *s, int64_t first, int64_t last, uint32_t n)
 {
-    if (last < first || n == 0 || (s->n_batches > 0 && s->batches[s->n_batches - 1].last >= first))
-        return -EINVAL; /* batches are recorded in id order and never overlap */
+    if (last < first || n == 0)
+        return -EINVAL;
+    for (size_t i = 0; i < s->n_batches; i++)
+        if (live(&s->batches[i]) && s->batches[i].first <= last && s->batches[i].last >= first)
+            return -EINVAL; /* batches never overlap */
     int r = spool_begin(s);
     if (r < 0)
         return r;
@@ -81,7 +95,7 @@ int spool_batch_record(struct spool *s, int64_t first, int64_t last, uint32_t n)
     sqlite3_reset(s->batch_ins);
     if (r < 0)
         return r;
-    return push(s, first, last, n);
+    return insert(s, first, last, n, SPOOL_BATCH_NEW);
 }
 
 int spool_batch_next(const struct spool *s, int64_t after, int64_t *ret_first, int64_t *ret_last,
@@ -89,7 +103,7 @@ int spool_batch_next(const struct spool *s, int64_t after, int64_t *ret_first, i
 {
     for (size_t i = 0; i < s->n_batches; i++) {
         const struct spool_batch_rec *b = &s->batches[i];
-        if (b->first > after && b->state == SPOOL_BATCH_LIVE) {
+        if (b->first > after && live(b)) {
             *ret_first = b->first;
             *ret_last = b->last;
             *ret_n = b->n;
@@ -103,7 +117,7 @@ int spool_batch_ack(struct spool *s, int64_t first, int64_t last)
 {
     for (size_t i = 0; i < s->n_batches; i++) {
         struct spool_batch_rec *b = &s->batches[i];
-        if (b->first != first || b->state != SPOOL_BATCH_LIVE)
+        if (b->first != first || !live(b))
             continue;
         for (int64_t id = first; id <= b->last; id++) {
             int r = spool_ack(s, id);
@@ -127,13 +141,8 @@ size_t spool_batches(const struct spool *s)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->n_batches; i++)
-        n += s->batches[i].state == SPOOL_BATCH_LIVE;
+        n += live(&s->batches[i]);
     return n;
-}
-
-void spool_batch_txn_begin(struct spool *s)
-{
-    s->n_batches_txn0 = s->n_batches;
 }
 
 int spool_batch_flush(struct spool *s)
@@ -157,8 +166,10 @@ void spool_batch_committed(struct spool *s)
 {
     size_t j = 0;
     for (size_t i = 0; i < s->n_batches; i++)
-        if (s->batches[i].state == SPOOL_BATCH_LIVE)
-            s->batches[j++] = s->batches[i];
+        if (live(&s->batches[i])) {
+            s->batches[j] = s->batches[i];
+            s->batches[j++].state = SPOOL_BATCH_LIVE;
+        }
     s->n_batches = j;
     s->batch_acks = false;
 }
@@ -167,11 +178,16 @@ void spool_batch_rolled_back(struct spool *s)
 {
     /* Recorded in the failed transaction: gone (never sent: the caller sends only after a
      * successful commit). Expired in it: live again. Acknowledged: still pending. */
-    if (s->n_batches > s->n_batches_txn0)
-        s->n_batches = s->n_batches_txn0;
-    for (size_t i = 0; i < s->n_batches; i++)
-        if (s->batches[i].state == SPOOL_BATCH_EXPIRED)
-            s->batches[i].state = SPOOL_BATCH_LIVE;
+    size_t j = 0;
+    for (size_t i = 0; i < s->n_batches; i++) {
+        if (s->batches[i].state == SPOOL_BATCH_NEW)
+            continue;
+        s->batches[j] = s->batches[i];
+        if (s->batches[j].state == SPOOL_BATCH_EXPIRED)
+            s->batches[j].state = SPOOL_BATCH_LIVE;
+        j++;
+    }
+    s->n_batches = j;
 }
 
 int spool_batch_expire_bound(struct spool *s, int64_t upto, int64_t *ret_bound)
@@ -179,7 +195,7 @@ int spool_batch_expire_bound(struct spool *s, int64_t upto, int64_t *ret_bound)
     int64_t bound = upto;
     for (size_t i = 0; i < s->n_batches; i++) {
         const struct spool_batch_rec *b = &s->batches[i];
-        if (b->first <= bound && b->last > bound) {
+        if (live(b) && b->first <= bound && b->last > bound) {
             bound = b->first - 1; /* not half of it: wait until its newest row expires */
             break;
         }
@@ -187,7 +203,7 @@ int spool_batch_expire_bound(struct spool *s, int64_t upto, int64_t *ret_bound)
     *ret_bound = bound;
     for (size_t i = 0; i < s->n_batches; i++) {
         struct spool_batch_rec *b = &s->batches[i];
-        if (b->last > bound || b->state != SPOOL_BATCH_LIVE)
+        if (b->last > bound || !live(b))
             continue;
         int r = spool_begin(s);
         if (r < 0)

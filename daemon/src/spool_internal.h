@@ -20,9 +20,15 @@ struct pending_counter {
 };
 
 /* A recorded batch (spool_batch.c): its rows are the rows not held with ids in
- * [first, last]. state: live, acknowledged (deleted by the next commit, kept pending across
- * a failed one, like acks) or expired in the open transaction (live again on rollback). */
-enum spool_batch_state { SPOOL_BATCH_LIVE, SPOOL_BATCH_ACKED, SPOOL_BATCH_EXPIRED };
+ * [first, last]. state: live (committed), new (recorded in the open transaction: gone on
+ * rollback), acknowledged (deleted by the next commit, kept pending across a failed one,
+ * like acks) or expired in the open transaction (live again on rollback). */
+enum spool_batch_state {
+    SPOOL_BATCH_LIVE,
+    SPOOL_BATCH_NEW,
+    SPOOL_BATCH_ACKED,
+    SPOOL_BATCH_EXPIRED
+};
 struct spool_batch_rec {
     int64_t first, last;
     uint32_t n;
@@ -59,8 +65,7 @@ struct spool {
     /* recorded batches (spool_batch.c), in first-id order */
     struct spool_batch_rec *batches;
     size_t n_batches, cap_batches;
-    size_t n_batches_txn0; /* at the start of the open transaction */
-    bool batch_acks;       /* some are SPOOL_BATCH_ACKED */
+    bool batch_acks; /* some are SPOOL_BATCH_ACKED */
     sqlite3_stmt *batch_ins, *batch_del;
 };
 
@@ -82,7 +87,6 @@ void spool_win_reset(struct spool *s, int64_t after);
 /* spool_batch.c: the batches table, with spool.c's open, transaction and expiry. */
 int spool_batch_open(struct spool *s) __attribute__((warn_unused_result));
 void spool_batch_close(struct spool *s);
-void spool_batch_txn_begin(struct spool *s);
 /* In the commit's transaction: deletes the records of acknowledged batches. */
 int spool_batch_flush(struct spool *s) __attribute__((warn_unused_result));
 void spool_batch_committed(struct spool *s);
