@@ -52,6 +52,7 @@
  * allowed slack, for coalescing wake-ups) would stall the drain and the commits. */
 #define TIMER_ACCURACY_US 1
 #define UP_WBUF_CAP       (256 * 1024) /* TLS bytes buffered towards the cloud, at most */
+#define STATUS_JSON_MAX   (320 + ENDPOINT_NAME_MAX) /* the retained status upstream */
 
 enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 
@@ -100,6 +101,7 @@ struct daemon {
     struct endpoint_ring up_ring;        /* which of uplink.hosts (endpoint.h); n 0 = unset */
     char up_endpoint[ENDPOINT_NAME_MAX]; /* its "host:port" */
     bool up_subacked; /* the broker acknowledged a subscription of this connection */
+    char up_status_sent[STATUS_JSON_MAX]; /* the retained status last published */
 
     struct inflight *inflight;
     unsigned n_inflight;
@@ -109,12 +111,12 @@ struct daemon {
     struct shape shape;       /* uplink.max_publish_per_s, max_bytes_per_s (shape.h) */
     struct shape_meter meter; /* messages acknowledged by the cloud per second */
     /* batching (uplink_drain.c) */
-    uint8_t *batch_buf;         /* uplink.batch_max_bytes, or more to resend a batch whole */
+    uint8_t *batch_buf; /* uplink.batch_max_bytes, or more to resend a batch whole */
     size_t batch_cap;
-    int64_t batch_head_id;      /* the oldest row of the partial batch waiting ... */
-    uint64_t batch_head_us;     /* ... since then (CLOCK_MONOTONIC) */
-    bool batch_uncommitted;     /* a batch recorded, not committed: nothing may be written */
-    char shape_reason[32];      /* why the drain waits now (REASON= of its log line) */
+    int64_t batch_head_id;  /* the oldest row of the partial batch waiting ... */
+    uint64_t batch_head_us; /* ... since then (CLOCK_MONOTONIC) */
+    bool batch_uncommitted; /* a batch recorded, not committed: nothing may be written */
+    char shape_reason[32];  /* why the drain waits now (REASON= of its log line) */
     sd_event_source *drain_timer;
     sd_event_source *commit_timer;
     sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
@@ -132,7 +134,7 @@ struct daemon {
     bool commit_wanted;    /* a module asks daemon_flush() to commit first */
     unsigned ticks;        /* 1 s ticks since start (the TTL sweeps run every 10th) */
     uint64_t relayed_up, relayed_down;
-    char last_status[256];
+    char last_status[384];
 
     struct ota_xfer *ota;      /* ota_xfer.c; NULL when OTA is unavailable (logged at start) */
     struct ota_jobs *ota_jobs; /* ota_job.c: cloud jobs; NULL when OTA is unavailable */
@@ -230,20 +232,7 @@ int drain_one(struct daemon *d);
 int drain_batch(struct daemon *d);
 /* The ceiling stops the drain: arm the drain timer wait_us from now, log the reason once. */
 void drain_wait(struct daemon *d, uint64_t wait_us, const char *reason);
-/* The backlog, the ceiling and the rate, for fleetgwctl status / STATUS= / upstream. */
-struct shape_status {
-    uint64_t backlog_messages;
-    int64_t backlog_bytes;
-    int max_publish_per_s;
-    int64_t max_bytes_per_s;
-    unsigned publishes_in_window; /* in the last second */
-    double drain_rate;            /* messages acknowledged per second, last 10 s */
-    double drain_eta_s;           /* backlog / drain_rate; -1 when the rate is 0 */
-    bool batch;
-    uint64_t batches_sent, batch_messages, batches_resent;
-    double batch_fill; /* messages per batch, on average */
-    const char *waiting; /* why the drain waits ("" when it does not) */
-};
+/* The backlog, the ceilings and the drain rate now (shape.h). */
 void shape_status_of(struct daemon *d, struct shape_status *ret);
 /* The cloud broker endpoint in use or being tried, "host:port". */
 const char *uplink_endpoint(struct daemon *d);

@@ -3,6 +3,7 @@
 #include "shape.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,4 +122,18 @@ double shape_meter_rate(const struct shape_meter *m, uint64_t now)
     if (span > SHAPE_METER_S)
         span = SHAPE_METER_S;
     return (double)total / (double)span;
+}
+
+void shape_status_line(const struct shape_status *st, char *buf, size_t cap)
+{
+    char eta[32], fill[32] = "";
+    if (st->drain_eta_s < 0)
+        snprintf(eta, sizeof(eta), "unknown");
+    else
+        snprintf(eta, sizeof(eta), "%.0f s", st->drain_eta_s);
+    if (st->batch)
+        snprintf(fill, sizeof(fill), ", batch fill %.1f", st->batch_fill);
+    snprintf(buf, cap, "backlog %llu msg / %lld B, ceiling %d/s, drain %.1f msg/s, eta %s%s",
+             (unsigned long long)st->backlog_messages, (long long)st->backlog_bytes,
+             st->max_publish_per_s, st->drain_rate, eta, fill);
 }

@@ -63,4 +63,25 @@ void shape_meter_add(struct shape_meter *m, uint64_t now, uint64_t n);
 /* Messages per second over the last SHAPE_METER_S seconds (or since the first add). */
 double shape_meter_rate(const struct shape_meter *m, uint64_t now);
 
+/* What fleetgwctl status, the STATUS= line and the retained status upstream show of the
+ * uplink's shaping (filled by fleetgwd, uplink_drain.c). */
+struct shape_status {
+    const char *profile;       /* uplink.profile */
+    uint64_t backlog_messages; /* spooled, not held: what the drain has to send */
+    int64_t backlog_bytes;
+    int max_publish_per_s; /* the ceilings (0: none) */
+    int64_t max_bytes_per_s;
+    unsigned publishes_last_s; /* publishes within the last second */
+    double drain_rate;         /* messages acknowledged per second, last 10 s */
+    double drain_eta_s;        /* backlog / drain_rate; 0 without backlog, -1 at rate 0 */
+    bool batch;                /* uplink.batch */
+    uint64_t batches_sent, batch_messages, batches_resent;
+    double batch_fill;   /* messages per batch, on average */
+    const char *waiting; /* why the drain waits now ("" when it does not): publish_ceiling,
+                          * byte_ceiling, drain_rate, batch_delay */
+};
+
+/* "backlog N msg / B B, ceiling C/s, drain R msg/s, eta E s[, batch fill F]" */
+void shape_status_line(const struct shape_status *st, char *buf, size_t cap);
+
 #endif
