@@ -26,6 +26,7 @@ EXPECTED = {
     "fleetgwd", "fleetgwctl", "fleet-sim", "fleetgw-tool", "fleetgw-serial-link",
     "fleetgw-ops-check", "fleetgw-boot-sim", "fleetgw-tls-bench", "fleetgw-tls-probe",
     "fleetgw-tls-ctxcheck", "fleetgw-bench-min-relay", "fleetgw-ota-testserver",
+    "fleetgw-unbatch",
 }
 USAGE_CODE = {"fleetgwd": 64}  # sysexits EX_USAGE (docs/daemon.md); every other program: 2
 BOGUS = "--no-such-option-xyz"
@@ -110,6 +111,8 @@ def main():
               [ctl, "campaign", "create", "--image", "ab", "--waves", "x"], "--waves", 2)
     check_bad("fleetgwctl campaign create --retries x",
               [ctl, "campaign", "create", "--image", "ab", "--retries", "x"], "--retries", 2)
+    check_bad("fleetgw-unbatch --prefix a/#", [os.path.join(bindir, "fleetgw-unbatch"), "--prefix",
+                                               "a/#"], "--prefix", 2)
     check_bad("fleetgw-serial-link --broker", [os.path.join(bindir, "fleetgw-serial-link"),
                                                "--broker"], "--broker", 2)
     return 0

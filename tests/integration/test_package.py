@@ -5,8 +5,9 @@ Debian policy keeps (the system user and group). The host is restored afterwards
 package is purged in every case, and a user/group the test itself created is deleted.
 
 What it proves, installed:
-- the programs this tree builds (fleetgwd, fleetgwctl, fleetgw-tool, whichever exist in the
-  package build) are in /usr/bin with their man pages, and run;
+- the programs this tree builds (fleetgwd, fleetgwctl, fleetgw-tool, fleetgw-unbatch, whichever
+  exist in the package build) are in /usr/bin with their man pages, and run (fleetgw-unbatch
+  splits the example batch of the installed docs/batch-format.md);
 - postinst created the system user fleetgw (sysusers.d) and /var/lib/fleetgw,
   /run/fleetgw-edge (tmpfiles.d) with the right owners; no secret was created;
 - /etc/fleetgw/fleetgwd.conf is a conffile; the unit is installed disabled and
@@ -26,6 +27,7 @@ Needs root (dpkg); as another user it is reported skipped, saying so."""
 
 import datetime
 import grp
+import gzip
 import json
 import os
 import pwd
@@ -44,7 +46,7 @@ from fleetgw_harness import expect, run_main
 SRC = os.environ.get("FLEETGW_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 PKG = "fleetgw"
-PROGRAMS = {"fleetgwd": "8", "fleetgwctl": "8", "fleetgw-tool": "1"}
+PROGRAMS = {"fleetgwd": "8", "fleetgwctl": "8", "fleetgw-tool": "1", "fleetgw-unbatch": "1"}
 
 
 def run(argv, check=False, **kw):
@@ -232,6 +234,20 @@ def check_installed(deb, built, tmp):
     if "fleetgw-tool" in built:
         r = run(["/usr/bin/fleetgw-tool", "--help"])
         expect(r.returncode == 0, "installed fleetgw-tool --help works")
+    if "fleetgw-unbatch" in built:
+        # dh_compress gzips documentation above 4 KiB
+        docs = [d for d in ("/usr/share/doc/fleetgw/batch-format.md",
+                            "/usr/share/doc/fleetgw/batch-format.md.gz") if d in files]
+        expect(len(docs) == 1, f"the package installs docs/batch-format.md ({docs})")
+        with (gzip.open if docs[0].endswith(".gz") else open)(docs[0], "rt",
+                                                              encoding="utf-8") as f:
+            text = f.read()
+        block = text.split("<!-- example: batch-2 -->", 1)[1].split("```")[1]
+        r = subprocess.run(["/usr/bin/fleetgw-unbatch"], input=bytes.fromhex("".join(block.split())),
+                           capture_output=True, timeout=60)
+        lines = r.stdout.decode().splitlines()
+        expect(r.returncode == 0 and len(lines) == 2 and all(line in text for line in lines),
+               f"installed fleetgw-unbatch splits the documented example batch ({r.stderr!r})")
     return [f for f in files if f and f != "/."]
 
 

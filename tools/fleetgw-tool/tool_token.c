@@ -160,31 +160,10 @@ static const struct veraison_names veraison_names[TOKEN_PROFILE__COUNT] = {
                                  "psa-verification-service-indicator"},
 };
 
-/* Bytes as a JSON string in standard base64 with padding (RFC 4648 section 4), the way Go's
- * encoding/json writes a []byte. */
-static void json_base64(FILE *f, const uint8_t *p, size_t n)
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    fputc('"', f);
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        fputc(alphabet[(v >> 18) & 0x3f], f);
-        fputc(alphabet[(v >> 12) & 0x3f], f);
-        fputc(i + 1 < n ? alphabet[(v >> 6) & 0x3f] : '=', f);
-        fputc(i + 2 < n ? alphabet[v & 0x3f] : '=', f);
-    }
-    fputc('"', f);
-}
-
 static void vjson_b64(FILE *f, const char *name, const uint8_t *p, size_t n, int *first)
 {
     fprintf(f, "%s\"%s\": ", *first ? "" : ", ", name);
-    json_base64(f, p, n);
+    tool_json_base64(f, p, n);
     *first = 0;
 }
 

@@ -32,16 +32,41 @@ void tool_print_hex(FILE *f, const uint8_t *p, size_t n)
         fprintf(f, "%02x", p[i]);
 }
 
-void tool_json_str(FILE *f, const char *s)
+void tool_json_strn(FILE *f, const char *s, size_t n)
 {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\u%04x", *p);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\u%04x", c);
         else
-            fputc(*p, f);
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void tool_json_str(FILE *f, const char *s)
+{
+    tool_json_strn(f, s, strlen(s));
+}
+
+void tool_json_base64(FILE *f, const uint8_t *p, size_t n)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', f);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        fputc(alphabet[(v >> 18) & 0x3f], f);
+        fputc(alphabet[(v >> 12) & 0x3f], f);
+        fputc(i + 1 < n ? alphabet[(v >> 6) & 0x3f] : '=', f);
+        fputc(i + 2 < n ? alphabet[v & 0x3f] : '=', f);
     }
     fputc('"', f);
 }

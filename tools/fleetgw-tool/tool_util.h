@@ -23,8 +23,14 @@
 int tool_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
     __attribute__((warn_unused_result));
 void tool_print_hex(FILE *f, const uint8_t *p, size_t n);
-/* s as a JSON string, quotes included (control characters and DEL as \u00XX). */
+/* s as a JSON string, quotes included (control characters and DEL as \u00XX; other bytes,
+ * UTF-8 included, as they are). */
 void tool_json_str(FILE *f, const char *s);
+/* The same for the n bytes at s (a (ptr,len) slice, no NUL needed). */
+void tool_json_strn(FILE *f, const char *s, size_t n);
+/* p[0..n) as a JSON string in standard base64 with padding (RFC 4648 section 4), the way
+ * Go's encoding/json writes a []byte and python's base64.b64decode reads it. */
+void tool_json_base64(FILE *f, const uint8_t *p, size_t n);
 /* p[0..n) as a JSON string of lower-case hex. */
 void tool_json_hex(FILE *f, const uint8_t *p, size_t n);
 
