@@ -117,6 +117,7 @@ struct daemon {
     uint64_t batch_head_us; /* ... since then (CLOCK_MONOTONIC) */
     bool batch_uncommitted; /* a batch recorded, not committed: nothing may be written */
     char shape_reason[32];  /* why the drain waits now (REASON= of its log line) */
+    bool ceiling_episode;   /* a ceiling held the drain back since it last caught up */
     sd_event_source *drain_timer;
     sd_event_source *commit_timer;
     sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */

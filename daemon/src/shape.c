@@ -36,7 +36,7 @@ bool shape_active(const struct shape *s)
 /* Forgets the publishes that no window containing `now` holds any more. */
 static void expire(struct shape *s, uint64_t now)
 {
-    while (s->n > 0 && now - s->ring[s->head].t >= SHAPE_WINDOW_US) {
+    while (s->n > 0 && now - s->ring[s->head].t >= SHAPE_HOLD_US) {
         s->sum -= s->ring[s->head].bytes;
         s->head = (s->head + 1) % s->cap;
         s->n--;
@@ -74,7 +74,7 @@ uint64_t shape_wait_us(struct shape *s, uint64_t now, uint64_t bytes)
     }
     if (need == 0)
         return 0;
-    uint64_t t = s->ring[(s->head + need - 1) % s->cap].t + SHAPE_WINDOW_US;
+    uint64_t t = s->ring[(s->head + need - 1) % s->cap].t + SHAPE_HOLD_US;
     return t > now ? t - now : 1;
 }
 

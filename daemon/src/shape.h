@@ -5,8 +5,9 @@
  * publishes or more than max_bytes payload bytes. The shaper keeps the time and size of
  * every publish of the last second (a ring); a publish may leave when, counting it, the
  * last second holds at most the limits: for the count, when the max_per_s-th most recent
- * publish was at least 1 s ago. Not a token bucket, which lets rate + burst through in one
- * window. A single publish larger than max_bytes leaves when the last second is empty.
+ * publish was at least 1 s ago (1 s + SHAPE_MARGIN_US: see there). Not a token bucket, which lets
+ * rate + burst through in one window. A single publish larger than max_bytes leaves when the last
+ * second is empty.
  *
  * The meter: messages delivered (acknowledged) per second over the last SHAPE_METER_S
  * seconds, for `fleetgwctl status` and the time to drain the backlog. No I/O, no clock:
@@ -19,6 +20,13 @@
 #include <stdint.h>
 
 #define SHAPE_WINDOW_US 1000000ULL
+/* A publish is held in the window this much longer than 1 s: the bytes leave a little after
+ * the drain decided (the batch's commit, the write), and the network and the broker's
+ * clock add jitter, so that two bursts exactly 1 s apart at fleetgwd can be less than 1 s
+ * apart at the broker (measured: 0.7 ms on loopback with an fsync in between). The cost:
+ * a ceiling of N is N publishes per 1.05 s at most. */
+#define SHAPE_MARGIN_US 50000ULL
+#define SHAPE_HOLD_US   (SHAPE_WINDOW_US + SHAPE_MARGIN_US)
 /* Publishes remembered, at most: with only a byte ceiling, a second holding more
  * publishes than this waits for the oldest to leave the window (a count ceiling of
  * SHAPE_RING_MAX publishes/s; documented in docs/daemon.md). */

@@ -79,7 +79,7 @@ void spool_batch_close(struct spool *s)
 
 int spool_batch_record(struct spool *s, int64_t first, int64_t last, uint32_t n)
 {
-    if (last < first || n == 0)
+    if (first < 1 || last < first || n == 0)
         return -EINVAL;
     for (size_t i = 0; i < s->n_batches; i++)
         if (live(&s->batches[i]) && s->batches[i].first <= last && s->batches[i].last >= first)

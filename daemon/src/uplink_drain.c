@@ -24,34 +24,29 @@ void drain_wait(struct daemon *d, uint64_t wait_us, const char *reason)
 {
     (void)sd_event_source_set_time_relative(d->drain_timer, wait_us ? wait_us : 1000);
     (void)sd_event_source_set_enabled(d->drain_timer, SD_EVENT_ONESHOT);
-    if (strcmp(d->shape_reason, reason) == 0)
-        return;
-    bool ceiling = strcmp(reason, "publish_ceiling") == 0 || strcmp(reason, "byte_ceiling") == 0;
-    bool was = d->shape_reason[0] != '\0';
     snprintf(d->shape_reason, sizeof(d->shape_reason), "%s", reason);
+    bool count = strcmp(reason, "publish_ceiling") == 0;
+    if (d->ceiling_episode || (!count && strcmp(reason, "byte_ceiling") != 0))
+        return;
     /* Once per episode: the first time a ceiling holds the drain back after it caught up. */
-    if (ceiling && !was)
-        log_event(LOG_NOTICE, NULL, "uplink_ceiling",
-                  "the uplink's %s (%s) holds the drain back: %llu message(s) spooled, sent as "
-                  "the ceiling allows",
-                  reason[0] == 'p' ? "publish ceiling" : "byte ceiling",
-                  reason[0] == 'p' ? "uplink.max_publish_per_s" : "uplink.max_bytes_per_s",
-                  (unsigned long long)spool_messages(d->spool));
+    d->ceiling_episode = true;
+    log_event(LOG_NOTICE, NULL, "uplink_ceiling",
+              "the uplink's %s (%s) holds the drain back: %llu message(s) spooled, sent as the "
+              "ceiling allows",
+              count ? "publish ceiling" : "byte ceiling",
+              count ? "uplink.max_publish_per_s" : "uplink.max_bytes_per_s",
+              (unsigned long long)spool_messages(d->spool));
 }
 
 /* Nothing (more) to send: the backlog is gone. */
 static void caught_up(struct daemon *d)
 {
-    if (d->shape_reason[0] == '\0' || strcmp(d->shape_reason, "batch_delay") == 0) {
-        d->shape_reason[0] = '\0';
-        return;
-    }
-    bool ceiling = strcmp(d->shape_reason, "publish_ceiling") == 0 ||
-                   strcmp(d->shape_reason, "byte_ceiling") == 0;
     d->shape_reason[0] = '\0';
-    if (ceiling)
-        log_event(LOG_INFO, NULL, "uplink_caught_up",
-                  "the drain caught up with the spool: every message is sent");
+    if (!d->ceiling_episode)
+        return;
+    d->ceiling_episode = false;
+    log_event(LOG_INFO, NULL, "uplink_caught_up",
+              "the drain caught up with the spool after the ceiling held it back");
 }
 
 /* 0 when a publish of `bytes` may leave now under the ceilings; else the drain waits. */
@@ -191,17 +186,18 @@ static enum build_end build(struct daemon *d, bool resend, int64_t upto, struct 
             };
             e = batch_enc_add(&b->enc, &en);
         }
+        int64_t id = msg.id;
         spool_msg_clear(&msg);
         if (e == BATCH_ERR_NOSPACE && resend)
             return END_RETRY_BIGGER; /* the same rows, whatever batch_max_bytes is now */
         if (e != BATCH_OK)
             return END_FULL; /* this row goes alone (or in the next batch) */
         if (b->n == 0)
-            b->first = msg.id;
-        b->last = msg.id;
+            b->first = id;
+        b->last = id;
         b->n++;
-        after = msg.id;
-        if (b->n == BATCH_ENTRIES_MAX || (resend && msg.id >= upto))
+        after = id;
+        if (b->n == BATCH_ENTRIES_MAX || (resend && id >= upto))
             return END_FULL;
     }
 }
