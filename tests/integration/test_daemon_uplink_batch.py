@@ -5,7 +5,7 @@
    and in order per node; fewer publishes than messages (batches_sent, batch_messages);
    fleetgwd logged REASON=uplink_ceiling and uplink_caught_up; no second holds more than 4
    batch publishes as a subscriber of the cloud broker received them (the exact window is
-   unit.test_shape's); fleetgwctl status shows the uplink fields.
+   unit.test_shape's); fleetgwctl status and STATUS= show the uplink fields.
 2. Kill -9 with batches in flight: the cloud broker is paused (SIGSTOP) so no PUBACK comes,
    fleetgwd is killed, the broker resumed, fleetgwd restarted: the recorded batches are sent
    again first with the same entries (counted batches_resent), every message arrives, and
@@ -22,7 +22,7 @@ import time
 
 from fleetgw_harness import Env, expect, program, require, wait_for
 
-from daemon_common import PREFIX, Publisher, Site
+from daemon_common import PREFIX, NotifySocket, Publisher, Site
 
 NODES = ("n1", "n2", "n3")
 N = 200
@@ -106,7 +106,8 @@ def main():
         obs = HexObserver(site)
         up = {"batch": "on", "max_publish_per_s": CEILING, "batch_max_delay_ms": 100,
               "batch_max_bytes": 1024}
-        site.start_gwd(uplink=up)
+        ns = NotifySocket(env.path("notify.sock"))
+        site.start_gwd(uplink=up, extra_env={"NOTIFY_SOCKET": ns.path})
         site.wait_gwd_connected()
 
         # 1. a burst under the ceiling
@@ -133,6 +134,10 @@ def main():
                u.get("batch_fill", 0) > 5 and "drain_rate" in u and "drain_eta_s" in u and
                u.get("backlog_messages") == 0,
                f"fleetgwctl --json status shows the uplink: {u}")
+        wait_for(lambda: any(x.startswith("STATUS=") and "backlog 0 msg / 0 B, ceiling 4/s, drain "
+                             in x and ", batch fill " in x for x in ns.poll()), 30,
+                 "STATUS= with the backlog, the ceiling, the drain rate and the batch fill")
+        ns.close()
         text = site.ctl("status").stdout
         expect("backlog" in text and "batches" in text, f"fleetgwctl status:\n{text}")
         wait_for(lambda: len(unbatch(env, [p for _, p in obs.batches()], "w")) >=
