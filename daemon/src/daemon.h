@@ -27,6 +27,7 @@
 #include "shape.h"
 #include "spool.h"
 
+#include <fleetgw/batch.h>
 #include <mosquitto.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -57,6 +58,15 @@
 enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 
 #define LAST_SEEN_INTERVAL_S 60
+
+/* A batch being built in daemon->batch_buf (uplink_drain.c): n rows, first..last, begun
+ * when the drain's cursor was at `after`; n 0 = none. */
+struct drain_build {
+    struct batch_enc enc;
+    int64_t after;
+    int64_t first, last;
+    uint32_t n;
+};
 
 struct inflight {
     int mid;
@@ -113,11 +123,12 @@ struct daemon {
     /* batching (uplink_drain.c) */
     uint8_t *batch_buf; /* uplink.batch_max_bytes, or more to resend a batch whole */
     size_t batch_cap;
-    int64_t batch_head_id;  /* the oldest row of the partial batch waiting ... */
-    uint64_t batch_head_us; /* ... since then (CLOCK_MONOTONIC) */
-    bool batch_uncommitted; /* a batch recorded, not committed: nothing may be written */
-    char shape_reason[32];  /* why the drain waits now (REASON= of its log line) */
-    bool ceiling_episode;   /* a ceiling held the drain back since it last caught up */
+    int64_t batch_head_id;            /* the oldest row of the partial batch waiting ... */
+    uint64_t batch_head_us;           /* ... since then (CLOCK_MONOTONIC) */
+    bool batch_uncommitted;           /* a batch recorded, not committed: nothing may be written */
+    struct drain_build batch_pending; /* the partial batch waiting for batch_max_delay_ms */
+    char shape_reason[32];            /* why the drain waits now (REASON= of its log line) */
+    bool ceiling_episode;             /* a ceiling held the drain back since it last caught up */
     sd_event_source *drain_timer;
     sd_event_source *commit_timer;
     sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
@@ -231,6 +242,9 @@ void uplink_publish_status(struct daemon *d);
  * 0 = stop (nothing to send, or a timer armed for when to go on). */
 int drain_one(struct daemon *d);
 int drain_batch(struct daemon *d);
+/* Forgets the partial batch kept between drains (the spool's rows or the cursor changed
+ * under it: a reconnect, an expiry, a failed commit). */
+void batch_pending_drop(struct daemon *d);
 /* The ceiling stops the drain: arm the drain timer wait_us from now, log the reason once. */
 void drain_wait(struct daemon *d, uint64_t wait_us, const char *reason);
 /* The backlog, the ceilings and the drain rate now (shape.h). */

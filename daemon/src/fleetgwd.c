@@ -109,6 +109,8 @@ static int daemon_commit(struct daemon *d)
     d->last_commit_us = now_us(); /* when it started: the gap does not count the fsync */
     gate_io_commit(d);            /* the registry's batch first (gate_io.c) */
     int r = spool_commit(d->spool);
+    if (r < 0)
+        batch_pending_drop(d); /* rows it holds may be gone with the transaction */
     if (r < 0 && d->edge_appended > 0) {
         log_event(LOG_ERR, NULL, "spool_error",
                   "cannot commit the spool (%s): closing the edge connection so that the "

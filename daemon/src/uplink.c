@@ -311,6 +311,7 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
              (unsigned long long)spool_messages(d->spool));
     d->last_sent_id = 0;
     d->n_inflight = 0;
+    batch_pending_drop(d);
     /* Acknowledgements of the last connection are deleted before the replay reads: the
      * next daemon_flush() commits first, then drains. */
     d->commit_wanted = true;
@@ -628,6 +629,7 @@ void uplink_stop(struct daemon *d)
 void uplink_expire(struct daemon *d)
 {
     uint64_t x = 0;
+    batch_pending_drop(d); /* its rows may go */
     int r = spool_expire(d->spool, wall_s(), d->cfg.spool.ttl_seconds, &x);
     if (r < 0)
         log_err("cannot expire old spool entries: %s", strerror(-r));

@@ -141,22 +141,20 @@ static const char *topic_tail(const struct daemon *d, const char *topic, size_t 
 
 enum build_end { END_PARTIAL, END_FULL, END_RETRY_BIGGER, END_ERROR };
 
-struct build {
-    struct batch_enc enc;
-    int64_t first, last;
-    uint32_t n;
-};
-
 /* Packs the rows after d->last_sent_id into d->batch_buf: up to `upto` (a recorded batch's
  * last id when resending, else the row before the next recorded batch), stopping before a
  * row that goes alone (retained, under another prefix) or that does not fit. */
-static enum build_end build(struct daemon *d, bool resend, int64_t upto, struct build *b)
+static enum build_end build(struct daemon *d, bool resend, int64_t upto, struct drain_build *b)
 {
     const char *gw = d->cfg.uplink.client_id;
-    memset(b, 0, sizeof(*b));
-    if (batch_enc_init(&b->enc, d->batch_buf, d->batch_cap, gw, strlen(gw)) != BATCH_OK)
-        return END_ERROR;
     int64_t after = d->last_sent_id;
+    if (b->n > 0) {
+        after = b->last; /* the partial batch of the last drain, continued */
+    } else {
+        memset(b, 0, sizeof(*b));
+        if (batch_enc_init(&b->enc, d->batch_buf, d->batch_cap, gw, strlen(gw)) != BATCH_OK)
+            return END_ERROR;
+    }
     for (;;) {
         struct spool_msg msg;
         int r = spool_next(d->spool, after, &msg);
@@ -212,6 +210,11 @@ static int grow(struct daemon *d, size_t cap)
     return 0;
 }
 
+void batch_pending_drop(struct daemon *d)
+{
+    memset(&d->batch_pending, 0, sizeof(d->batch_pending));
+}
+
 int drain_batch(struct daemon *d)
 {
     uint64_t t = now_us();
@@ -252,14 +255,26 @@ int drain_batch(struct daemon *d)
     bool resend = bf != 0 && bf <= head_id;
     int64_t upto = resend ? bl : (bf != 0 ? bf - 1 : INT64_MAX);
 
-    struct build b;
+    /* A partial batch built by an earlier drain (waiting for batch_max_delay_ms) is
+     * continued with the rows after it instead of being built again on every event. */
+    struct drain_build *pb = &d->batch_pending;
+    if (resend || pb->n == 0 || pb->first != head_id || pb->after != d->last_sent_id)
+        batch_pending_drop(d);
+    struct drain_build b;
     enum build_end end;
-    while ((end = build(d, resend, upto, &b)) == END_RETRY_BIGGER)
+    for (;;) {
+        b = *pb; /* continued, or empty: built from the start */
+        end = build(d, resend, upto, &b);
+        if (end != END_RETRY_BIGGER)
+            break;
+        batch_pending_drop(d);
         if (d->batch_cap >= 2 * (size_t)CONFIG_BATCH_MAX_BYTES_MAX ||
             grow(d, d->batch_cap * 2) < 0) {
             end = END_ERROR;
             break;
         }
+    }
+    batch_pending_drop(d);
     if (end == END_ERROR || b.n == 0) {
         if (resend) {
             log_event(LOG_ERR, NULL, "batch_error",
@@ -281,6 +296,8 @@ int drain_batch(struct daemon *d)
             d->batch_head_us = t;
         }
         if (t - d->batch_head_us < delay) {
+            b.after = d->last_sent_id;
+            *pb = b; /* kept: the next drain adds the rows that came meanwhile */
             drain_wait(d, delay - (t - d->batch_head_us), "batch_delay");
             return 0;
         }
