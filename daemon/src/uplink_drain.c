@@ -79,6 +79,7 @@ static void add_inflight(struct daemon *d, int mid, int64_t first, int64_t last,
     f->last = last;
     f->n = n;
     d->last_sent_id = last ? last : first;
+    d->shape_reason[0] = '\0'; /* not waiting (the episode's log state stays) */
 }
 
 static void count(struct daemon *d, const char *name, uint64_t n)
