@@ -112,6 +112,7 @@ struct daemon {
     char up_endpoint[ENDPOINT_NAME_MAX]; /* its "host:port" */
     bool up_subacked; /* the broker acknowledged a subscription of this connection */
     char up_status_sent[STATUS_JSON_MAX]; /* the retained status last published */
+    bool up_status_due; /* it changed, the ceiling's window was full: the drain sends it */
 
     struct inflight *inflight;
     unsigned n_inflight;

@@ -247,19 +247,23 @@ static void status_json(struct daemon *d, char *buf, size_t cap)
              ss.batch_fill);
 }
 
-/* From the tick (every 10 s): the retained status again when it changed, if the ceiling
- * has room now (it counts as a publish; else the next tick tries). */
+/* From the tick (every 10 s): the retained status again when it changed. It counts in the
+ * ceiling: when the window is full it is due, and the drain sends it first when the window
+ * reopens (so a saturated uplink, when the backlog matters, still reports it). */
 void uplink_publish_status(struct daemon *d)
 {
     char t[SPOOL_TOPIC_MAX + 64], st[STATUS_JSON_MAX];
+    d->up_status_due = false;
     if (d->up == NULL || d->up_state != UP_CONNECTED || d->stopping)
         return;
     status_json(d, st, sizeof(st));
     if (strcmp(st, d->up_status_sent) == 0)
         return;
     uint64_t now = now_us();
-    if (shape_wait_us(&d->shape, now, strlen(st)) > 0)
+    if (shape_wait_us(&d->shape, now, strlen(st)) > 0) {
+        d->up_status_due = true;
         return;
+    }
     status_topic(d, t, sizeof(t));
     if (mosquitto_publish(d->up, NULL, t, (int)strlen(st), st, 1, true) != MOSQ_ERR_SUCCESS)
         return;
@@ -489,6 +493,8 @@ void drain(struct daemon *d)
 {
     if (d->up_state != UP_CONNECTED || d->up == NULL || d->stopping)
         return;
+    if (d->up_status_due)
+        uplink_publish_status(d);
     /* The profile's cap on unacknowledged publishes (AWS IoT Core: 100) keeps room for the
      * retained status and an OTA job request, which are not in the window. */
     unsigned cap = (unsigned)d->cfg.spool.max_inflight;
