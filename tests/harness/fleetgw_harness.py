@@ -370,11 +370,16 @@ class Mosquitto:
     TLS listener on 127.0.0.1:port (server cert from `ca` unless server_cert is given),
     client certificates required, username = certificate CN, ACL `fleet/%u/#` for nodes plus
     full access for the names in `superusers`, and a unix-socket listener (no TLS) for the
-    gateway when unix_socket=True."""
+    gateway when unix_socket=True.
+
+    publish_ceiling=N loads the test plugin tests/plugins/publish_ceiling.c (built into
+    build/tests/plugins/): like AWS IoT Core, a client connection that publishes more than N
+    times in any 1 s is denied and disconnected; ceiling_kicks() and ceiling_max() read what
+    it logged."""
 
     def __init__(self, env, ca, name="broker", require_certificate=True, unix_socket=True,
                  superusers=(), server_cert=None, acl_extra=(), persistence=True,
-                 tls=True, extra_conf=(), max_connections=None):
+                 tls=True, extra_conf=(), max_connections=None, publish_ceiling=None):
         """max_connections: the node count the TLS listener is configured for (the open-file
         limit is raised for it, or the test fails saying so); None: mosquitto's default."""
         self.env = env
@@ -406,6 +411,16 @@ class Mosquitto:
             f"log_dest file {os.path.join(self.dir, 'mosquitto.log')}",
             "connection_messages true",
         ]
+        self.ceiling_log = None
+        if publish_ceiling is not None:
+            plugin = os.path.join(build_dir(), "tests", "plugins",
+                                  "fleetgw-test-publish-ceiling.so")
+            if not os.path.isfile(plugin):
+                raise HarnessError(f"{plugin} not built (run the build first)")
+            self.ceiling_log = os.path.join(self.dir, "publish-ceiling.log")
+            # the plugin's kicks run on the broker's tick: per_listener_settings false (above)
+            lines += [f"plugin {plugin}", f"plugin_opt_ceiling {int(publish_ceiling)}",
+                      f"plugin_opt_log {self.ceiling_log}"]
         if persistence:
             lines += ["persistence true", f"persistence_location {self.dir}/",
                       "autosave_interval 1"]
@@ -455,6 +470,34 @@ class Mosquitto:
                 return f.read()
         except OSError:
             return ""
+
+    def _ceiling_lines(self, kind):
+        if self.ceiling_log is None:
+            raise HarnessError(f"broker {self.name} was started without publish_ceiling")
+        try:
+            with open(self.ceiling_log) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            parts = line.split(" ")
+            if len(parts) == 3 and parts[0] == kind:
+                out.append((parts[1], int(parts[2])))
+        return out
+
+    def ceiling_kicks(self):
+        """(client id, publishes in its 1 s window) of every client the ceiling disconnected,
+        in order."""
+        return self._ceiling_lines("kick")
+
+    def ceiling_max(self):
+        """client id -> the highest count of its publishes in any 1 s window, over the
+        connections of that id that have ended (logged at disconnect and at broker stop)."""
+        best = {}
+        for cid, n in self._ceiling_lines("max"):
+            best[cid] = max(n, best.get(cid, 0))
+        return best
 
     def client_ids(self, username):
         """Client ids the broker has seen connect with this username (certificate CN)."""

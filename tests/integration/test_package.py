@@ -243,11 +243,14 @@ def check_installed(deb, built, tmp):
                                                               encoding="utf-8") as f:
             text = f.read()
         block = text.split("<!-- example: batch-2 -->", 1)[1].split("```")[1]
-        r = subprocess.run(["/usr/bin/fleetgw-unbatch"], input=bytes.fromhex("".join(block.split())),
+        # the lines shown there are those of --prefix acme/site1
+        r = subprocess.run(["/usr/bin/fleetgw-unbatch", "--prefix", "acme/site1"],
+                           input=bytes.fromhex("".join(block.split())),
                            capture_output=True, timeout=60)
         lines = r.stdout.decode().splitlines()
         expect(r.returncode == 0 and len(lines) == 2 and all(line in text for line in lines),
-               f"installed fleetgw-unbatch splits the documented example batch ({r.stderr!r})")
+               f"installed fleetgw-unbatch splits the documented example batch into the two "
+               f"documented lines (rc {r.returncode}, {lines}, {r.stderr!r})")
     return [f for f in files if f and f != "/."]
 
 

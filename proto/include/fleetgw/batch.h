@@ -31,19 +31,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BATCH_VERSION 1
+#define BATCH_VERSION     1
 #define BATCH_GATEWAY_MAX 128
-#define BATCH_TAIL_MAX 256
+#define BATCH_TAIL_MAX    256
 #define BATCH_PAYLOAD_MAX (1u << 20)
 #define BATCH_ENTRIES_MAX 65535
 
 enum batch_err {
     BATCH_OK = 0,
-    BATCH_ERR_CBOR,    /* not well-formed CBOR, or not the types above (where: the offset) */
+    BATCH_ERR_CBOR,    /* not well-formed CBOR (proto's strict rules: shortest heads, valid
+                        * UTF-8, no trailing bytes), or not the types and array lengths above
+                        * (where: the offset). The encoder reports a string that is not UTF-8
+                        * as BATCH_ERR_FIELD. */
     BATCH_ERR_VERSION, /* a version this decoder does not know */
-    BATCH_ERR_FIELD,   /* a field out of its range: empty or too long string, bad node id */
+    BATCH_ERR_FIELD,   /* a field out of its range: empty or too long string, bad node id,
+                        * no entries or more than BATCH_ENTRIES_MAX, payload too long */
     BATCH_ERR_ORDER,   /* seqs not strictly increasing */
-    BATCH_ERR_NOSPACE, /* encoder: the entry does not fit the buffer */
+    BATCH_ERR_NOSPACE, /* encoder: the entry does not fit the buffer (or the batch already
+                        * holds BATCH_ENTRIES_MAX entries) */
 };
 
 const char *batch_err_str(enum batch_err err);
@@ -73,7 +78,10 @@ struct batch_enc {
 };
 
 /* gateway must stay valid until batch_enc_finish(). Returns BATCH_ERR_FIELD for a bad
- * gateway id, BATCH_ERR_NOSPACE when cap cannot hold even the heads. */
+ * gateway id, BATCH_ERR_NOSPACE when cap cannot hold even the heads. The room reserved for
+ * the heads is batch_size(gateway_len, BATCH_ENTRIES_MAX, 0) (the entries' array head at its
+ * largest, 3 bytes), so a buffer of that plus the entries' bytes always suffices; the batch
+ * itself is batch_size(gateway_len, count, entries_bytes) bytes. */
 enum batch_err batch_enc_init(struct batch_enc *e, uint8_t *buf, size_t cap, const char *gateway,
                               size_t gateway_len);
 /* Bytes an entry adds to a batch (for filling a batch up to a size limit). */
