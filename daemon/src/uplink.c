@@ -620,6 +620,11 @@ void uplink_stop(struct daemon *d)
     if (d->up == NULL || d->up_state != UP_CONNECTED)
         return;
     status_topic(d, t, sizeof(t));
+    /* It counts in the ceiling too: a stop right after a busy second waits for room (at
+     * most the window, 1.05 s), or the broker could disconnect us for this publish. */
+    uint64_t w = shape_wait_us(&d->shape, now_us(), strlen(offline));
+    if (w > 0 && w <= SHAPE_HOLD_US)
+        usleep((useconds_t)w);
     (void)mosquitto_publish(d->up, NULL, t, (int)strlen(offline), offline, 1, true);
     (void)mosquitto_disconnect(d->up);
     for (int i = 0; i < 8 && (mosquitto_want_write(d->up) ||
