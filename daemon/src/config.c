@@ -88,6 +88,12 @@ static const struct key_spec config_keys[] = {
     STR(uplink, client_id, KT_CLIENT, true, F),
     STR(uplink, topic_prefix, KT_PREFIX, false, F),
     STR(uplink, service, KT_STR, false, F),
+    STR(uplink, profile, KT_STR, false, F),
+    INT(uplink, max_publish_per_s, 0, 1000000, F),
+    INT64(uplink, max_bytes_per_s, 0, (long long)1 << 40, F),
+    STR(uplink, batch, KT_STR, false, F),
+    INT(uplink, batch_max_bytes, CONFIG_BATCH_MAX_BYTES_MIN, CONFIG_BATCH_MAX_BYTES_MAX, F),
+    INT(uplink, batch_max_delay_ms, 0, 60000, F),
     INT(uplink, keepalive, 5, 3600, F),
     INT(uplink, backoff_min_ms, 10, 600000, F),
     INT(uplink, backoff_max_ms, 10, 3600000, F),
@@ -152,6 +158,9 @@ void config_defaults(struct config *cfg)
     cfg->edge.keepalive = 30;
     snprintf(cfg->uplink.topic_prefix, sizeof(cfg->uplink.topic_prefix), "fleetgw");
     snprintf(cfg->uplink.service, sizeof(cfg->uplink.service), "generic");
+    cfg->uplink.max_publish_per_s = -1; /* the profile's (config_uplink.c) */
+    cfg->uplink.batch_max_bytes = -1;
+    cfg->uplink.batch_max_delay_ms = 250;
     cfg->uplink.keepalive = 60;
     cfg->uplink.backoff_min_ms = 500;
     cfg->uplink.backoff_max_ms = 60000;

@@ -22,6 +22,22 @@
 #define CONFIG_AWS_IOT_CLIENT_ID_MAX 128    /* bytes of a client id */
 #define CONFIG_AWS_IOT_SLASHES_MAX   7      /* '/' in a topic (8 levels) */
 #define CONFIG_AWS_IOT_TOPIC_MAX     256    /* bytes of a topic */
+#define CONFIG_AWS_IOT_PUBLISH_PER_S 100    /* publish requests per second per connection */
+#define CONFIG_AWS_IOT_INFLIGHT_MAX  100    /* unacknowledged outbound QoS 1 publishes */
+/* Azure IoT Hub's MQTT limits (uplink.profile "azure-iot-hub-mqtt"), from its documentation. */
+#define CONFIG_AZURE_MESSAGE_MAX   262144 /* bytes of a device-to-cloud message */
+#define CONFIG_AZURE_DEVICE_ID_MAX 128    /* bytes of a device id (= the MQTT client id) */
+/* uplink.batch_max_bytes: default and range. */
+#define CONFIG_BATCH_MAX_BYTES_DEFAULT 65536
+#define CONFIG_BATCH_MAX_BYTES_MIN     1024
+#define CONFIG_BATCH_MAX_BYTES_MAX     (16 * 1024 * 1024)
+
+/* uplink.profile: the cloud service whose limits fleetgwd keeps (config_uplink.c). */
+enum config_profile {
+    CONFIG_PROFILE_GENERIC = 0,
+    CONFIG_PROFILE_AWS_IOT_CORE,
+    CONFIG_PROFILE_AZURE_IOT_HUB,
+};
 
 /* Exit codes of fleetgwd, one per error class (documented in docs/configuration.md). */
 enum config_exit {
@@ -74,7 +90,21 @@ struct config {
         char tcti[CONFIG_STR_MAX];
         char client_id[CONFIG_STR_MAX];
         char topic_prefix[CONFIG_STR_MAX];
-        char service[32]; /* "generic", or "aws-iot": its limits are checked (config_parse) */
+        char service[32]; /* "generic", or "aws-iot": a synonym of profile aws-iot-core */
+        /* uplink.profile: "generic", "aws-iot-core" or "azure-iot-hub-mqtt" ("" until
+         * validated, then the one in effect, also when uplink.service chose it) */
+        char profile[32];
+        enum config_profile profile_id; /* derived from profile */
+        /* Uplink shaping (issue 17). -1 = not given: the profile's default is filled in by
+         * the validation, so the validated configuration never holds -1. */
+        int max_publish_per_s;   /* publishes in any 1 s window, at most; 0 = no ceiling */
+        int64_t max_bytes_per_s; /* payload bytes in any 1 s window, at most; 0 = none */
+        char batch[8];           /* "off", "on", "" = the profile's default */
+        bool batch_on;           /* derived from batch */
+        int batch_max_bytes;     /* bytes of a finished batch, at most */
+        int batch_max_delay_ms;  /* a partial batch leaves when its oldest waited this long */
+        int message_max;         /* derived: the profile's message size limit (0 = none) */
+        int inflight_max;        /* derived: the profile's unacknowledged publishes (0 = none) */
         int keepalive;
         int backoff_min_ms;
         int backoff_max_ms;

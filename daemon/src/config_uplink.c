@@ -1,6 +1,7 @@
 /* config_uplink.c: the uplink's brokers in the configuration: uplink.hosts (a list of
  * host/port endpoints) or uplink.host + uplink.port, the server name each endpoint is checked
- * against, and uplink.service's limits (aws-iot). The key table, the parser and the other
+ * against, and uplink.profile (uplink.service): the cloud service's documented limits and
+ * the shaping keys' defaults (issue 17). The key table, the parser and the other
  * checks are config.c's; errors are reported through its config_fail(). */
 #define _GNU_SOURCE
 #include "config.h"
@@ -8,6 +9,7 @@
 #include "jsonutil.h"
 
 #include <errno.h>
+#include <fleetgw/batch.h>
 #include <fleetgw/msg.h>
 #include <json-c/json.h>
 #include <stdint.h>
@@ -145,29 +147,11 @@ static int validate_endpoints(const char *name, const char *text, size_t len, st
     return 0;
 }
 
-/* uplink.service: "generic" (any MQTT 3.1.1 broker) or "aws-iot", whose documented limits
- * are checked here where the configuration decides them (docs/operator-guide.md). */
-static int validate_service(const char *name, const char *text, size_t len,
+/* The deepest fixed topic: <prefix>/nodes/<node id>/<sub>, the node id at its maximum and a
+ * one-level sub-topic; "/gateway/<client id>/status" has as many levels. */
+static int check_aws_topics(const char *name, const char *text, size_t len,
                             const struct config *cfg, struct config_error *err)
 {
-    const char *svc = cfg->uplink.service;
-    if (strcmp(svc, "generic") == 0)
-        return 0;
-    if (strcmp(svc, "aws-iot") != 0)
-        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "service",
-                           "'%s' is not one of generic, aws-iot", svc);
-    if (cfg->limits.max_message_bytes > CONFIG_AWS_IOT_PAYLOAD_MAX)
-        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
-                           "%d is larger than AWS IoT Core's payload limit of %d bytes "
-                           "(uplink.service is aws-iot)",
-                           cfg->limits.max_message_bytes, CONFIG_AWS_IOT_PAYLOAD_MAX);
-    if (strlen(cfg->uplink.client_id) > CONFIG_AWS_IOT_CLIENT_ID_MAX)
-        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
-                           "%zu bytes, AWS IoT Core accepts at most %d (uplink.service is aws-iot; "
-                           "use the thing name)",
-                           strlen(cfg->uplink.client_id), CONFIG_AWS_IOT_CLIENT_ID_MAX);
-    /* The deepest fixed topic: <prefix>/nodes/<node id>/<sub>, the node id at its maximum
-     * and a one-level sub-topic; "/gateway/<client id>/status" has as many levels. */
     const char *p = cfg->uplink.topic_prefix;
     int slashes = 0;
     for (const char *q = p; *q; q++)
@@ -175,14 +159,158 @@ static int validate_service(const char *name, const char *text, size_t len,
     if (slashes + 3 > CONFIG_AWS_IOT_SLASHES_MAX)
         return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "topic_prefix",
                            "'%s' has %d levels: with /nodes/<node>/<sub> the upstream topics would "
-                           "have more than AWS IoT Core's %d (uplink.service is aws-iot)",
+                           "have more than AWS IoT Core's %d (uplink.profile is aws-iot-core)",
                            p, slashes + 1, CONFIG_AWS_IOT_SLASHES_MAX + 1);
     size_t longest = strlen(p) + strlen("/nodes/") + MSG_NODE_ID_MAX + 2;
     if (longest > CONFIG_AWS_IOT_TOPIC_MAX)
         return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "topic_prefix",
                            "%zu bytes: a node's topic could be longer than AWS IoT Core's %d "
-                           "(uplink.service is aws-iot)",
+                           "(uplink.profile is aws-iot-core)",
                            strlen(p), CONFIG_AWS_IOT_TOPIC_MAX);
+    return 0;
+}
+
+/* AWS IoT Core's documented quotas (docs/operator-guide.md, "Connecting to AWS IoT Core"). */
+static int validate_aws(const char *name, const char *text, size_t len, const struct config *cfg,
+                        struct config_error *err)
+{
+    if (cfg->limits.max_message_bytes > CONFIG_AWS_IOT_PAYLOAD_MAX)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
+                           "%d is larger than AWS IoT Core's payload limit of %d bytes "
+                           "(uplink.profile is aws-iot-core)",
+                           cfg->limits.max_message_bytes, CONFIG_AWS_IOT_PAYLOAD_MAX);
+    if (strlen(cfg->uplink.client_id) > CONFIG_AWS_IOT_CLIENT_ID_MAX)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
+                           "%zu bytes, AWS IoT Core accepts at most %d (uplink.profile is "
+                           "aws-iot-core; use the thing name)",
+                           strlen(cfg->uplink.client_id), CONFIG_AWS_IOT_CLIENT_ID_MAX);
+    if (cfg->uplink.client_id[0] == '$')
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
+                           "'%s' starts with '$', which AWS IoT Core reserves (uplink.profile is "
+                           "aws-iot-core)",
+                           cfg->uplink.client_id);
+    if (cfg->uplink.max_publish_per_s == 0 ||
+        cfg->uplink.max_publish_per_s > CONFIG_AWS_IOT_PUBLISH_PER_S)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "max_publish_per_s",
+                           "%d%s exceeds AWS IoT Core's limit of %d publishes per second per "
+                           "connection (uplink.profile is aws-iot-core)",
+                           cfg->uplink.max_publish_per_s,
+                           cfg->uplink.max_publish_per_s == 0 ? " (no ceiling)" : "",
+                           CONFIG_AWS_IOT_PUBLISH_PER_S);
+    if (cfg->spool.max_inflight > CONFIG_AWS_IOT_INFLIGHT_MAX)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "spool", "max_inflight",
+                           "%d is more than AWS IoT Core's %d unacknowledged QoS 1 publishes per "
+                           "client (uplink.profile is aws-iot-core)",
+                           cfg->spool.max_inflight, CONFIG_AWS_IOT_INFLIGHT_MAX);
+    return check_aws_topics(name, text, len, cfg, err);
+}
+
+/* Azure IoT Hub's MQTT support, from its documentation (not tested against the service):
+ * the client id is the device id, a device publishes only under
+ * devices/<device id>/messages/events/. */
+static bool azure_device_id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           strchr("-.%_*?!(),:=@$'", c) != NULL;
+}
+
+static int validate_azure(const char *name, const char *text, size_t len, const struct config *cfg,
+                          struct config_error *err)
+{
+    const char *id = cfg->uplink.client_id;
+    if (cfg->limits.max_message_bytes > CONFIG_AZURE_MESSAGE_MAX)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "limits", "max_message_bytes",
+                           "%d is larger than Azure IoT Hub's message limit of %d bytes "
+                           "(uplink.profile is azure-iot-hub-mqtt)",
+                           cfg->limits.max_message_bytes, CONFIG_AZURE_MESSAGE_MAX);
+    if (strlen(id) > CONFIG_AZURE_DEVICE_ID_MAX)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
+                           "%zu bytes, an Azure IoT Hub device id has at most %d "
+                           "(uplink.profile is azure-iot-hub-mqtt: the client id is the device id)",
+                           strlen(id), CONFIG_AZURE_DEVICE_ID_MAX);
+    for (const char *q = id; *q; q++)
+        if (!azure_device_id_char(*q))
+            return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
+                               "'%s': '%c' is not allowed in an Azure IoT Hub device id (letters, "
+                               "digits and -.%%_*?!(),:=@$' only; uplink.profile is "
+                               "azure-iot-hub-mqtt: the client id is the device id)",
+                               id, *q);
+    char want[CONFIG_STR_MAX + 32];
+    snprintf(want, sizeof(want), "devices/%s/messages/events", id);
+    if (strcmp(cfg->uplink.topic_prefix, want) != 0)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "topic_prefix",
+                           "'%s': Azure IoT Hub accepts device messages only under "
+                           "devices/<client id>/messages/events/, so the prefix must be '%s' "
+                           "(uplink.profile is azure-iot-hub-mqtt)",
+                           cfg->uplink.topic_prefix, want);
+    return 0;
+}
+
+static const char *const profile_names[] = {
+    [CONFIG_PROFILE_GENERIC] = "generic",
+    [CONFIG_PROFILE_AWS_IOT_CORE] = "aws-iot-core",
+    [CONFIG_PROFILE_AZURE_IOT_HUB] = "azure-iot-hub-mqtt",
+};
+
+/* uplink.profile (or uplink.service, its older form: "aws-iot" = aws-iot-core), the shaping
+ * keys' profile defaults, and the service's documented limits checked where the
+ * configuration decides them. */
+static int validate_profile(const char *name, const char *text, size_t len, struct config *cfg,
+                            struct config_error *err)
+{
+    __typeof__(cfg->uplink) *u = &cfg->uplink;
+    const char *svc = u->service;
+    if (strcmp(svc, "generic") != 0 && strcmp(svc, "aws-iot") != 0)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "service",
+                           "'%s' is not one of generic, aws-iot", svc);
+    bool svc_aws = strcmp(svc, "aws-iot") == 0;
+    if (u->profile[0] == '\0')
+        snprintf(u->profile, sizeof(u->profile), "%s", svc_aws ? "aws-iot-core" : "generic");
+    int id = -1;
+    for (size_t i = 0; i < sizeof(profile_names) / sizeof(profile_names[0]); i++)
+        if (strcmp(u->profile, profile_names[i]) == 0)
+            id = (int)i;
+    if (id < 0)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "profile",
+                           "'%s' is not one of generic, aws-iot-core, azure-iot-hub-mqtt",
+                           u->profile);
+    if (svc_aws && id != CONFIG_PROFILE_AWS_IOT_CORE)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "profile",
+                           "'%s' contradicts uplink.service aws-iot (its synonym is "
+                           "aws-iot-core; give only uplink.profile)",
+                           u->profile);
+    u->profile_id = (enum config_profile)id;
+    bool aws = id == CONFIG_PROFILE_AWS_IOT_CORE, azure = id == CONFIG_PROFILE_AZURE_IOT_HUB;
+    u->message_max = aws ? CONFIG_AWS_IOT_PAYLOAD_MAX : azure ? CONFIG_AZURE_MESSAGE_MAX : 0;
+    u->inflight_max = aws ? CONFIG_AWS_IOT_INFLIGHT_MAX : 0;
+    if (u->max_publish_per_s < 0)
+        u->max_publish_per_s = aws ? CONFIG_AWS_IOT_PUBLISH_PER_S : 0;
+    if (u->batch[0] == '\0')
+        snprintf(u->batch, sizeof(u->batch), "%s", aws ? "on" : "off");
+    if (strcmp(u->batch, "on") != 0 && strcmp(u->batch, "off") != 0)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "batch",
+                           "'%s' is not one of off, on", u->batch);
+    u->batch_on = strcmp(u->batch, "on") == 0;
+    if (u->batch_max_bytes < 0)
+        u->batch_max_bytes = u->message_max > 0 && u->message_max < CONFIG_BATCH_MAX_BYTES_DEFAULT
+                                 ? u->message_max
+                                 : CONFIG_BATCH_MAX_BYTES_DEFAULT;
+    if (u->message_max > 0 && u->batch_max_bytes > u->message_max)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "batch_max_bytes",
+                           "%d is larger than the %s message size limit of %d bytes "
+                           "(uplink.profile is %s)",
+                           u->batch_max_bytes, aws ? "AWS IoT Core" : "Azure IoT Hub",
+                           u->message_max, u->profile);
+    int r = aws     ? validate_aws(name, text, len, cfg, err)
+            : azure ? validate_azure(name, text, len, cfg, err)
+                    : 0;
+    if (r < 0)
+        return r;
+    if (u->batch_on && strlen(u->client_id) > BATCH_GATEWAY_MAX)
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "uplink", "client_id",
+                           "%zu bytes: with uplink.batch on the client id names the gateway in "
+                           "every batch, at most %d bytes (docs/batch-format.md)",
+                           strlen(u->client_id), BATCH_GATEWAY_MAX);
     return 0;
 }
 
@@ -199,5 +327,5 @@ int config_validate_uplink(const char *name, const char *text, size_t len, struc
     int r = validate_endpoints(name, text, len, cfg, err);
     if (r < 0)
         return r;
-    return validate_service(name, text, len, cfg, err);
+    return validate_profile(name, text, len, cfg, err);
 }

@@ -135,6 +135,24 @@ static json_object *status_json(const struct ctl_api *api, json_object *o)
     json_add_int(ota, "bytes_sent", (int64_t)st.ota_bytes_sent);
     json_add_int(ota, "bytes_resent", (int64_t)st.ota_bytes_resent);
     json_object_object_add(o, "ota", ota);
+    /* The uplink's shaping (issue 17): the backlog, the ceilings and the drain rate. */
+    const struct shape_status *sh = &st.shape;
+    json_object *up = json_object_new_object();
+    json_add_str(up, "profile", sh->profile != NULL ? sh->profile : api->cfg->uplink.profile);
+    json_add_int(up, "backlog_messages", (int64_t)sh->backlog_messages);
+    json_add_int(up, "backlog_bytes", sh->backlog_bytes);
+    json_add_int(up, "max_publish_per_s", sh->max_publish_per_s);
+    json_add_int(up, "max_bytes_per_s", sh->max_bytes_per_s);
+    json_add_int(up, "publishes_last_s", sh->publishes_last_s);
+    json_object_object_add(up, "drain_rate", json_object_new_double(sh->drain_rate));
+    json_object_object_add(up, "drain_eta_s", json_object_new_double(sh->drain_eta_s));
+    json_object_object_add(up, "batch", json_object_new_boolean(sh->batch));
+    json_add_int(up, "batches_sent", (int64_t)sh->batches_sent);
+    json_add_int(up, "batch_messages", (int64_t)sh->batch_messages);
+    json_add_int(up, "batches_resent", (int64_t)sh->batches_resent);
+    json_object_object_add(up, "batch_fill", json_object_new_double(sh->batch_fill));
+    json_add_str(up, "waiting", sh->waiting != NULL ? sh->waiting : "");
+    json_object_object_add(o, "uplink", up);
     json_object *counters = json_object_new_object();
     if (spool_counters_foreach(api->spool, counter_json_cb, counters) < 0)
         log_err("cannot read the counters");

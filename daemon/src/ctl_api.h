@@ -7,6 +7,8 @@
 #ifndef FLEETGWD_CTL_API_H
 #define FLEETGWD_CTL_API_H
 
+#include "shape.h"
+
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,6 +89,7 @@ struct ctl_status {
     const char *cloud_endpoint; /* "host:port" in use or being tried (uplink.hosts); NULL: none */
     unsigned inflight, down_inflight;
     uint64_t ota_bytes_sent, ota_bytes_resent, ota_chunks; /* OTA chunks served since start */
+    struct shape_status shape; /* the uplink's backlog, ceilings, drain rate (shape.h) */
 };
 
 struct ctl_api {

@@ -24,8 +24,10 @@
 #include "log.h"
 #include "registry.h"
 #include "relay.h"
+#include "shape.h"
 #include "spool.h"
 
+#include <fleetgw/batch.h>
 #include <mosquitto.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -52,14 +54,26 @@
  * allowed slack, for coalescing wake-ups) would stall the drain and the commits. */
 #define TIMER_ACCURACY_US 1
 #define UP_WBUF_CAP       (256 * 1024) /* TLS bytes buffered towards the cloud, at most */
+#define STATUS_JSON_MAX   (320 + ENDPOINT_NAME_MAX) /* the retained status upstream */
 
 enum uplink_state { UP_IDLE, UP_CONNECTING, UP_CONNECTED };
 
 #define LAST_SEEN_INTERVAL_S 60
 
+/* A batch being built in daemon->batch_buf (uplink_drain.c): n rows, first..last, begun
+ * when the drain's cursor was at `after`; n 0 = none. */
+struct drain_build {
+    struct batch_enc enc;
+    int64_t after;
+    int64_t first, last;
+    uint32_t n;
+};
+
 struct inflight {
     int mid;
     int64_t id;
+    int64_t last; /* uplink: a batch's last id (its rows: [id, last]); 0 for one message */
+    uint32_t n;   /* uplink: messages in it */
 };
 
 struct daemon {
@@ -99,12 +113,25 @@ struct daemon {
     struct endpoint_ring up_ring;        /* which of uplink.hosts (endpoint.h); n 0 = unset */
     char up_endpoint[ENDPOINT_NAME_MAX]; /* its "host:port" */
     bool up_subacked; /* the broker acknowledged a subscription of this connection */
+    char up_status_sent[STATUS_JSON_MAX]; /* the retained status last published */
+    bool up_status_due; /* it changed, the ceiling's window was full: the drain sends it */
 
     struct inflight *inflight;
     unsigned n_inflight;
     int64_t last_sent_id;
     int64_t highest_sent_id; /* for counting replays after an outage */
     struct token_bucket drain_bucket;
+    struct shape shape;       /* uplink.max_publish_per_s, max_bytes_per_s (shape.h) */
+    struct shape_meter meter; /* messages acknowledged by the cloud per second */
+    /* batching (uplink_drain.c) */
+    uint8_t *batch_buf; /* uplink.batch_max_bytes, or more to resend a batch whole */
+    size_t batch_cap;
+    int64_t batch_head_id;            /* the oldest row of the partial batch waiting ... */
+    uint64_t batch_head_us;           /* ... since then (CLOCK_MONOTONIC) */
+    bool batch_uncommitted;           /* a batch recorded, not committed: nothing may be written */
+    struct drain_build batch_pending; /* the partial batch waiting for batch_max_delay_ms */
+    char shape_reason[32];            /* why the drain waits now (REASON= of its log line) */
+    bool ceiling_episode;             /* a ceiling held the drain back since it last caught up */
     sd_event_source *drain_timer;
     sd_event_source *commit_timer;
     sd_event_source *up_buffered_timer; /* TLS records buffered by read-ahead, see below */
@@ -122,7 +149,7 @@ struct daemon {
     bool commit_wanted;    /* a module asks daemon_flush() to commit first */
     unsigned ticks;        /* 1 s ticks since start (the TTL sweeps run every 10th) */
     uint64_t relayed_up, relayed_down;
-    char last_status[256];
+    char last_status[384];
 
     struct ota_xfer *ota;      /* ota_xfer.c; NULL when OTA is unavailable (logged at start) */
     struct ota_jobs *ota_jobs; /* ota_job.c: cloud jobs; NULL when OTA is unavailable */
@@ -211,6 +238,21 @@ int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void drain(struct daemon *d);
 int up_buffered_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void uplink_expire(struct daemon *d);
+/* The retained status upstream ({"state":"online",...} with the backlog), when the ceiling
+ * has room (from the tick, every 10 s). */
+void uplink_publish_status(struct daemon *d);
+
+/* uplink_drain.c: the drain's steps (uplink.batch on: drain_batch). 1 = published (go on),
+ * 0 = stop (nothing to send, or a timer armed for when to go on). */
+int drain_one(struct daemon *d);
+int drain_batch(struct daemon *d);
+/* Forgets the partial batch kept between drains (the spool's rows or the cursor changed
+ * under it: a reconnect, an expiry, a failed commit). */
+void batch_pending_drop(struct daemon *d);
+/* The ceiling stops the drain: arm the drain timer wait_us from now, log the reason once. */
+void drain_wait(struct daemon *d, uint64_t wait_us, const char *reason);
+/* The backlog, the ceilings and the drain rate now (shape.h). */
+void shape_status_of(struct daemon *d, struct shape_status *ret);
 /* The cloud broker endpoint in use or being tried, "host:port". */
 const char *uplink_endpoint(struct daemon *d);
 

@@ -331,6 +331,12 @@ int64_t jint(json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
 }
 
+static double jdouble(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
+}
+
 static void ago(int64_t t, char *buf, size_t cap)
 {
     if (t == 0) {
@@ -419,9 +425,30 @@ static void print_status(json_object *o, bool spool)
     printf("down queue    %lld command(s), %lld of %lld bytes, %lld in flight to the edge\n",
            (long long)jint(o, "down_queued"), (long long)jint(o, "down_bytes"),
            (long long)jint(o, "down_max_bytes"), (long long)jint(o, "down_inflight"));
+    json_object *c;
     if (spool)
         printf("down oldest   %llds\n", (long long)jint(o, "down_oldest_age_s"));
-    json_object *c;
+    json_object *up;
+    if (json_object_object_get_ex(o, "uplink", &up)) {
+        double eta = jdouble(up, "drain_eta_s");
+        char etas[48];
+        if (eta < 0)
+            snprintf(etas, sizeof(etas), "unknown (nothing acknowledged lately)");
+        else
+            snprintf(etas, sizeof(etas), "%.0f s", eta);
+        printf("uplink        profile %s, ceiling %lld publish(es)/s, %lld byte(s)/s (0: none)\n",
+               jstr(up, "profile"), (long long)jint(up, "max_publish_per_s"),
+               (long long)jint(up, "max_bytes_per_s"));
+        printf("backlog       %lld message(s), %lld bytes; drain %.1f msg/s (last 10 s), "
+               "empty in %s%s%s\n",
+               (long long)jint(up, "backlog_messages"), (long long)jint(up, "backlog_bytes"),
+               jdouble(up, "drain_rate"), etas, jstr(up, "waiting")[0] ? "; waiting: " : "",
+               jstr(up, "waiting"));
+        if (json_object_object_get_ex(up, "batch", &c) && json_object_get_boolean(c))
+            printf("batches       %lld sent, %.1f message(s) each on average, %lld resent\n",
+                   (long long)jint(up, "batches_sent"), jdouble(up, "batch_fill"),
+                   (long long)jint(up, "batches_resent"));
+    }
     if (json_object_object_get_ex(o, "counters", &c)) {
         printf("%-24s  %s\n", "COUNTER", "VALUE");
         json_object_object_foreach(c, k, v)

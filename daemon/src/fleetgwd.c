@@ -109,6 +109,8 @@ static int daemon_commit(struct daemon *d)
     d->last_commit_us = now_us(); /* when it started: the gap does not count the fsync */
     gate_io_commit(d);            /* the registry's batch first (gate_io.c) */
     int r = spool_commit(d->spool);
+    if (r < 0)
+        batch_pending_drop(d); /* rows it holds may be gone with the transaction */
     if (r < 0 && d->edge_appended > 0) {
         log_event(LOG_ERR, NULL, "spool_error",
                   "cannot commit the spool (%s): closing the edge connection so that the "
@@ -148,6 +150,30 @@ static void down_commit(struct daemon *d)
         log_event(LOG_ERR, NULL, "spool_error",
                   "cannot commit cloud commands (%s): closing the cloud connection so that the "
                   "broker redelivers",
+                  strerror(-r));
+        if (d->up != NULL) {
+            int fd = mosquitto_socket(d->up);
+            if (fd >= 0)
+                shutdown(fd, SHUT_RDWR);
+        }
+    }
+}
+
+/* Makes the batches the drain recorded durable before their PUBLISHes (only queued by
+ * libmosquitto: the client is marked threaded) can be written by uplink_write() below in
+ * daemon_flush(); on failure the uplink socket is shut down unwritten, so those bytes never
+ * leave, and the rows are sent again (as a new batch) after the reconnect. Issue 17: "a
+ * message is never in two acknowledged batches" rests on this order. */
+static void batch_commit(struct daemon *d)
+{
+    if (!d->batch_uncommitted)
+        return;
+    d->batch_uncommitted = false;
+    int r = daemon_commit(d);
+    if (r < 0) {
+        log_event(LOG_ERR, NULL, "spool_error",
+                  "cannot commit a batch's record (%s): closing the cloud connection before "
+                  "the batch is written",
                   strerror(-r));
         if (d->up != NULL) {
             int fd = mosquitto_socket(d->up);
@@ -216,6 +242,7 @@ static void daemon_flush(struct daemon *d)
     }
     down_commit(d); /* before anything can write the cloud's PUBACKs */
     drain(d);
+    batch_commit(d); /* a batch's boundaries, before its bytes can leave (uplink_write) */
     drain_down(d);
     /* Deletes (after cloud PUBACKs), counters and the like are group-committed by a short
      * timer; node messages by the edge read path (edge_readable), before any PUBACK. */
@@ -263,16 +290,19 @@ static int mosq_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u)
 
 static void update_status(struct daemon *d)
 {
-    char st[256];
+    char st[384], sh[160];
+    struct shape_status ss;
+    shape_status_of(d, &ss);
+    shape_status_line(&ss, sh, sizeof(sh));
     snprintf(st, sizeof(st),
              "edge %s, cloud %s (%s); spooled %llu msg / %lld B; relayed up %llu, "
-             "down %llu",
+             "down %llu; %s",
              d->edge_connected ? "up" : "down",
              d->up_state == UP_CONNECTED ? "up"
                                          : (d->up_state == UP_CONNECTING ? "connecting" : "down"),
              uplink_endpoint(d), (unsigned long long)spool_messages(d->spool),
              (long long)spool_bytes(d->spool), (unsigned long long)d->relayed_up,
-             (unsigned long long)d->relayed_down);
+             (unsigned long long)d->relayed_down, sh);
     if (strcmp(st, d->last_status) != 0) {
         memcpy(d->last_status, st, sizeof(st));
         (void)sd_notifyf(0, "STATUS=%s", st);
@@ -291,6 +321,7 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *u)
     if (++d->ticks % 10 == 0) {
         uplink_expire(d);
         edge_expire(d);
+        uplink_publish_status(d);
     }
     update_status(d);
     (void)sd_event_source_set_time(s, usec + 1000000ULL);
@@ -359,6 +390,8 @@ static void ctl_status(void *u, struct ctl_status *ret)
                                                 : "disconnected";
     ret->cloud_endpoint = uplink_endpoint(d);
     ret->inflight = d->n_inflight;
+    shape_status_of(d, &ret->shape);
+    ret->shape.profile = d->cfg.uplink.profile;
     ret->down_inflight = d->n_down_inflight;
     ota_xfer_stats(d, &ret->ota_bytes_sent, &ret->ota_bytes_resent, &ret->ota_chunks);
 }
@@ -403,8 +436,14 @@ static int run(struct daemon *d)
     if (uplink_tls_setup(d) < 0)
         return EX_UNAVAILABLE;
     d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
-    if (d->inflight == NULL)
+    if (d->inflight == NULL ||
+        shape_init(&d->shape, d->cfg.uplink.max_publish_per_s, d->cfg.uplink.max_bytes_per_s) < 0)
         return EX_OSERR;
+    log_info("uplink profile %s: at most %d publish(es)/s, %lld byte(s)/s (0: no ceiling), "
+             "%d in flight; batching %s",
+             d->cfg.uplink.profile, d->cfg.uplink.max_publish_per_s,
+             (long long)d->cfg.uplink.max_bytes_per_s, d->cfg.spool.max_inflight,
+             d->cfg.uplink.batch_on ? "on" : "off");
     r = gate_io_start(d);
     if (r < 0) {
         log_err("cannot set up the node table: %s", strerror(-r));
@@ -601,6 +640,8 @@ int main(int argc, char **argv)
     downq_close(d->downq);
     spool_close(d->spool);
     free(d->inflight);
+    shape_free(&d->shape);
+    free(d->batch_buf);
     gate_free(d->gate);
     free(d);
     mosquitto_lib_cleanup();

@@ -270,6 +270,7 @@ static void job_request(struct ota_jobs *jm, struct job *j)
         j->phase = PH_IDLE;
         return;
     }
+    shape_record(&d->shape, now_us(), n); /* counts in the uplink's ceiling (shape.h) */
     if (j->phase == PH_BACKOFF && j->want_off == j->offset)
         j->bytes_again += len; /* the same bytes asked for again */
     j->want_off = j->offset;

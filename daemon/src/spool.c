@@ -169,6 +169,8 @@ int spool_open(const char *path, int64_t max_bytes, struct spool **ret)
     };
     r = sqlite_prepare_all(s->db, stmts, sizeof(stmts) / sizeof(stmts[0]));
     if (r == 0)
+        r = spool_batch_open(s); /* the batches table (issue 17) */
+    if (r == 0)
         r = query_size(s->db, "", &s->count, &s->bytes);
     if (r == 0)
         r = query_size(s->db, " WHERE held = 1", &s->held_count, &s->held_bytes);
@@ -254,6 +256,7 @@ void spool_close(struct spool *s)
     sqlite3_finalize(s->meta_set);
     sqlite3_finalize(s->held_sel);
     sqlite3_finalize(s->held_del);
+    spool_batch_close(s);
     sqlite3_close_v2(s->db);
     free(s);
 }
@@ -419,6 +422,8 @@ static int flush_pending(struct spool *s)
 {
     uint64_t acked = 0;
     int r = flush_acks(s, &acked);
+    if (r == 0)
+        r = spool_batch_flush(s);
     if (r == 0 && acked > 0)
         r = add_counter(s, "relayed_up", acked);
     for (unsigned i = 0; i < s->n_counters && r == 0; i++) {
@@ -456,10 +461,12 @@ int spool_commit(struct spool *s)
         s->held_count = s->held_count_txn0;
         s->held_bytes = s->held_bytes_txn0;
         spool_win_reset(s, s->next_id - 1); /* next_id stays: an id handed out may have been sent */
+        spool_batch_rolled_back(s);
         s->in_txn = false;
         return r;
     }
     s->in_txn = false;
+    spool_batch_committed(s);
     s->n_acks = 0;
     s->n_counters = 0;
     s->next_id_saved = s->next_id;
@@ -597,6 +604,10 @@ int spool_expire(struct spool *s, int64_t now, int64_t ttl, uint64_t *ret_n)
     r = begin(s);
     if (r < 0)
         return r;
+    /* Never half a recorded batch (spool_batch.c): its rows expire together. */
+    r = spool_batch_expire_bound(s, last, &last);
+    if (r < 0 || last <= 0)
+        return r;
     win_drop_upto(s, last);
     int64_t freed = 0;
     sqlite3_reset(s->del_range);
@@ -640,7 +651,8 @@ uint64_t spool_counter(struct spool *s, const char *name)
 
 bool spool_dirty(const struct spool *s)
 {
-    return s->in_txn || s->n_acks > 0 || s->n_counters > 0 || s->edge_seen != s->edge_seen_saved;
+    return s->in_txn || s->n_acks > 0 || s->n_counters > 0 || s->batch_acks ||
+           s->edge_seen != s->edge_seen_saved;
 }
 
 uint64_t spool_messages(const struct spool *s)

@@ -104,6 +104,26 @@ int64_t spool_bytes(const struct spool *s);
 int spool_counters_foreach(struct spool *s, void (*fn)(const char *name, uint64_t n, void *u),
                            void *u) __attribute__((warn_unused_result));
 
+/* Batches (issue 17, spool_batch.c). With uplink.batch on, fleetgwd packs consecutive rows
+ * into one publish. Before its bytes may leave, the batch is recorded here: its first and
+ * last id and how many rows it has (its rows are the rows not held with ids in
+ * [first, last]), written in the open transaction and made durable by the next
+ * spool_commit(). A batch not acknowledged before a restart (or a lost connection) is sent
+ * again first, with the same rows (spool_batch_next finds it where the drain resumes), so
+ * a message is never in two different acknowledged batches. spool_batch_ack(): the batch's
+ * PUBACK: its rows (counted as relayed_up) and its record are deleted by the next commit.
+ * TTL expiry never deletes part of a recorded batch: a batch's rows expire together, when
+ * its newest row is older than the TTL, and its record with them. */
+int spool_batch_record(struct spool *s, int64_t first, int64_t last, uint32_t n)
+    __attribute__((warn_unused_result));
+/* The live recorded batch with the lowest first id > after: 0, or -ENOENT. */
+int spool_batch_next(const struct spool *s, int64_t after, int64_t *ret_first, int64_t *ret_last,
+                     uint32_t *ret_n) __attribute__((warn_unused_result));
+int spool_batch_ack(struct spool *s, int64_t first, int64_t last)
+    __attribute__((warn_unused_result));
+/* Live recorded batches (committed or in the open transaction). */
+size_t spool_batches(const struct spool *s);
+
 /* For daemon/src/downq.c, which keeps its own table in the same database and writes inside
  * the spool's transaction. spool_sqlite(): the connection (owned by the spool).
  * spool_begin(): opens the spool's transaction unless one is open (0 or negative errno);

@@ -19,6 +19,22 @@ struct pending_counter {
     uint64_t n;
 };
 
+/* A recorded batch (spool_batch.c): its rows are the rows not held with ids in
+ * [first, last]. state: live (committed), new (recorded in the open transaction: gone on
+ * rollback), acknowledged (deleted by the next commit, kept pending across a failed one,
+ * like acks) or expired in the open transaction (live again on rollback). */
+enum spool_batch_state {
+    SPOOL_BATCH_LIVE,
+    SPOOL_BATCH_NEW,
+    SPOOL_BATCH_ACKED,
+    SPOOL_BATCH_EXPIRED
+};
+struct spool_batch_rec {
+    int64_t first, last;
+    uint32_t n;
+    enum spool_batch_state state;
+};
+
 struct spool {
     sqlite3 *db;
     sqlite3_stmt *ins, *next, *del_range, *cnt_add, *cnt_get, *meta_set, *held_sel, *held_del;
@@ -46,6 +62,12 @@ struct spool {
 
     struct pending_counter counters[SPOOL_COUNTERS_MAX];
     unsigned n_counters;
+
+    /* recorded batches (spool_batch.c), in first-id order */
+    struct spool_batch_rec *batches;
+    size_t n_batches, cap_batches;
+    bool batch_acks; /* some are SPOOL_BATCH_ACKED */
+    sqlite3_stmt *batch_ins, *batch_del;
 };
 
 /* spool.c */
@@ -62,5 +84,18 @@ int spool_row_insert(struct spool *s, const char *node, size_t nl, const char *t
 /* Empties the drain's window; it is read again from the database (after: the last id
  * handed out, or s->next_id - 1). */
 void spool_win_reset(struct spool *s, int64_t after);
+
+/* spool_batch.c: the batches table, with spool.c's open, transaction and expiry. */
+int spool_batch_open(struct spool *s) __attribute__((warn_unused_result));
+void spool_batch_close(struct spool *s);
+/* In the commit's transaction: deletes the records of acknowledged batches. */
+int spool_batch_flush(struct spool *s) __attribute__((warn_unused_result));
+void spool_batch_committed(struct spool *s);
+void spool_batch_rolled_back(struct spool *s);
+/* TTL expiry would delete the rows with id <= upto: returns the bound lowered so that no
+ * recorded batch loses only part of its rows, and deletes (in the open transaction) the
+ * records of the batches wholly below it. */
+int spool_batch_expire_bound(struct spool *s, int64_t upto, int64_t *ret_bound)
+    __attribute__((warn_unused_result));
 
 #endif

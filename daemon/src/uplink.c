@@ -68,15 +68,18 @@ static void uplink_on_publish(struct mosquitto *m, void *u, int mid)
         i = 0;
     else if (!uplink_is_data_mid(d, mid, &i))
         return;
-    int64_t id = d->inflight[i].id;
+    struct inflight f = d->inflight[i];
     memmove(&d->inflight[i], &d->inflight[i + 1], (d->n_inflight - i - 1) * sizeof(d->inflight[0]));
     d->n_inflight--;
-    /* Deleted (and counted as relayed_up) by the next group commit. */
-    int r = spool_ack(d->spool, id);
-    if (r < 0)
-        log_err("cannot delete spool entry %lld: %s", (long long)id, strerror(-r));
-    else
-        d->relayed_up++;
+    /* Deleted (and counted as relayed_up) by the next group commit; a batch as a whole. */
+    int r = f.last > 0 ? spool_batch_ack(d->spool, f.id, f.last) : spool_ack(d->spool, f.id);
+    if (r < 0) {
+        log_err("cannot delete spool entry %lld: %s", (long long)f.id, strerror(-r));
+        return;
+    }
+    d->relayed_up += f.n;
+    /* The meter's clock: the last commit's start (seconds matter, not a clock read per ack). */
+    shape_meter_add(&d->meter, d->last_commit_us, f.n);
 }
 
 /* A cloud command: into the down-queue, in the open transaction. The cloud's PUBACK is
@@ -229,6 +232,45 @@ static void status_topic(struct daemon *d, char *buf, size_t cap)
         buf[0] = '\0';
 }
 
+/* The retained status upstream: online, the endpoint in use, and the uplink's backlog
+ * (issue 17). The endpoint is validated by config_load (no quotes or backslashes). */
+static void status_json(struct daemon *d, char *buf, size_t cap)
+{
+    struct shape_status ss;
+    shape_status_of(d, &ss);
+    snprintf(buf, cap,
+             "{\"state\":\"online\",\"endpoint\":\"%s\",\"backlog_messages\":%llu,"
+             "\"backlog_bytes\":%lld,\"max_publish_per_s\":%d,\"drain_rate\":%.1f,"
+             "\"drain_eta_s\":%.0f,\"batch\":%s,\"batch_fill\":%.1f}",
+             d->up_endpoint, (unsigned long long)ss.backlog_messages, (long long)ss.backlog_bytes,
+             ss.max_publish_per_s, ss.drain_rate, ss.drain_eta_s, ss.batch ? "true" : "false",
+             ss.batch_fill);
+}
+
+/* From the tick (every 10 s): the retained status again when it changed. It counts in the
+ * ceiling: when the window is full it is due, and the drain sends it first when the window
+ * reopens (so a saturated uplink, when the backlog matters, still reports it). */
+void uplink_publish_status(struct daemon *d)
+{
+    char t[SPOOL_TOPIC_MAX + 64], st[STATUS_JSON_MAX];
+    d->up_status_due = false;
+    if (d->up == NULL || d->up_state != UP_CONNECTED || d->stopping)
+        return;
+    status_json(d, st, sizeof(st));
+    if (strcmp(st, d->up_status_sent) == 0)
+        return;
+    uint64_t now = now_us();
+    if (shape_wait_us(&d->shape, now, strlen(st)) > 0) {
+        d->up_status_due = true;
+        return;
+    }
+    status_topic(d, t, sizeof(t));
+    if (mosquitto_publish(d->up, NULL, t, (int)strlen(st), st, 1, true) != MOSQ_ERR_SUCCESS)
+        return;
+    shape_record(&d->shape, now, strlen(st));
+    snprintf(d->up_status_sent, sizeof(d->up_status_sent), "%s", st);
+}
+
 static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
 {
     struct daemon *d = u;
@@ -255,10 +297,11 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
     }
     (void)sd_event_source_set_enabled(d->up_timer, SD_EVENT_OFF);
     status_topic(d, t, sizeof(t));
-    /* The endpoint is validated by config_load (no quotes or backslashes): no escaping. */
-    char online[64 + ENDPOINT_NAME_MAX];
-    snprintf(online, sizeof(online), "{\"state\":\"online\",\"endpoint\":\"%s\"}", d->up_endpoint);
+    char online[STATUS_JSON_MAX];
+    status_json(d, online, sizeof(online));
     int r1 = mosquitto_publish(m, NULL, t, (int)strlen(online), online, 1, true);
+    shape_record(&d->shape, now_us(), strlen(online));
+    snprintf(d->up_status_sent, sizeof(d->up_status_sent), "%s", online);
     const char *prefix = d->cfg.uplink.topic_prefix;
     int r2 =
         msg_cloud_filter(MSG_CLOUD_CMD, prefix, strlen(prefix), sub, sizeof(sub), NULL) == MSG_OK
@@ -272,6 +315,7 @@ static void uplink_on_connect(struct mosquitto *m, void *u, int rc)
              (unsigned long long)spool_messages(d->spool));
     d->last_sent_id = 0;
     d->n_inflight = 0;
+    batch_pending_drop(d);
     /* Acknowledgements of the last connection are deleted before the replay reads: the
      * next daemon_flush() commits first, then drains. */
     d->commit_wanted = true;
@@ -443,49 +487,22 @@ int drain_timer_cb(sd_event_source *s, uint64_t usec, void *u)
     return 0;
 }
 
+/* Sends what the spool holds, in id order, while the in-flight window has room: one
+ * message per publish, or batches (uplink_drain.c), under the ceilings (shape.h). */
 void drain(struct daemon *d)
 {
     if (d->up_state != UP_CONNECTED || d->up == NULL || d->stopping)
         return;
-    while (d->n_inflight < (unsigned)d->cfg.spool.max_inflight) {
-        struct spool_msg msg;
-        int r = spool_next(d->spool, d->last_sent_id, &msg);
-        if (r == -ENOENT)
+    if (d->up_status_due)
+        uplink_publish_status(d);
+    /* The profile's cap on unacknowledged publishes (AWS IoT Core: 100) keeps room for the
+     * retained status and an OTA job request, which are not in the window. */
+    unsigned cap = (unsigned)d->cfg.spool.max_inflight;
+    if (d->cfg.uplink.inflight_max > 2 && cap > (unsigned)d->cfg.uplink.inflight_max - 2)
+        cap = (unsigned)d->cfg.uplink.inflight_max - 2;
+    while (d->n_inflight < cap)
+        if ((d->cfg.uplink.batch_on ? drain_batch(d) : drain_one(d)) <= 0)
             return;
-        if (r < 0) {
-            log_err("cannot read the spool: %s", strerror(-r));
-            return;
-        }
-        uint64_t t = now_us();
-        if (!bucket_take(&d->drain_bucket, t, d->cfg.spool.drain_rate,
-                         d->cfg.spool.drain_rate > 10 ? d->cfg.spool.drain_rate / 10 : 1)) {
-            spool_msg_clear(&msg);
-            uint64_t w = bucket_wait_us(&d->drain_bucket, d->cfg.spool.drain_rate);
-            (void)sd_event_source_set_time_relative(d->drain_timer, w ? w : 1000);
-            (void)sd_event_source_set_enabled(d->drain_timer, SD_EVENT_ONESHOT);
-            return;
-        }
-        int mid = 0;
-        int rc =
-            mosquitto_publish(d->up, &mid, msg.topic, (int)msg.len, msg.payload, 1, msg.retain);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            log_warn("cannot publish upstream: %s", mosquitto_strerror(rc));
-            spool_msg_clear(&msg);
-            return;
-        }
-        if (msg.id <= d->highest_sent_id) {
-            r = spool_count(d->spool, "resent", 1);
-            if (r < 0)
-                log_err("cannot count a resent message: %s", strerror(-r));
-        } else {
-            d->highest_sent_id = msg.id;
-        }
-        d->inflight[d->n_inflight].mid = mid;
-        d->inflight[d->n_inflight].id = msg.id;
-        d->n_inflight++;
-        d->last_sent_id = msg.id;
-        spool_msg_clear(&msg);
-    }
 }
 
 /* With read-ahead OpenSSL may hold whole TLS records that mosquitto_loop_read() left
@@ -603,6 +620,11 @@ void uplink_stop(struct daemon *d)
     if (d->up == NULL || d->up_state != UP_CONNECTED)
         return;
     status_topic(d, t, sizeof(t));
+    /* It counts in the ceiling too: a stop right after a busy second waits for room (at
+     * most the window, 1.05 s), or the broker could disconnect us for this publish. */
+    uint64_t w = shape_wait_us(&d->shape, now_us(), strlen(offline));
+    if (w > 0 && w <= SHAPE_HOLD_US)
+        usleep((useconds_t)w);
     (void)mosquitto_publish(d->up, NULL, t, (int)strlen(offline), offline, 1, true);
     (void)mosquitto_disconnect(d->up);
     for (int i = 0; i < 8 && (mosquitto_want_write(d->up) ||
@@ -618,6 +640,7 @@ void uplink_stop(struct daemon *d)
 void uplink_expire(struct daemon *d)
 {
     uint64_t x = 0;
+    batch_pending_drop(d); /* its rows may go */
     int r = spool_expire(d->spool, wall_s(), d->cfg.spool.ttl_seconds, &x);
     if (r < 0)
         log_err("cannot expire old spool entries: %s", strerror(-r));

@@ -289,6 +289,127 @@ int main(void)
         CHECK_EQ_INT(parse(buf, &cfg, &err), 0);
     }
 
+    /* uplink.profile (issue 17): defaults of the shaping keys and the services' limits. */
+    CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+    CHECK(strcmp(cfg.uplink.profile, "generic") == 0);
+    CHECK_EQ_INT(cfg.uplink.max_publish_per_s, 0);
+    CHECK_EQ_INT(cfg.uplink.max_bytes_per_s, 0);
+    CHECK(!cfg.uplink.batch_on);
+    CHECK_EQ_INT(cfg.uplink.batch_max_bytes, 65536);
+    CHECK_EQ_INT(cfg.uplink.batch_max_delay_ms, 250);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"acme/site1\", \"service\": \"aws-iot\""), &cfg, &err),
+        0);
+    CHECK(strcmp(cfg.uplink.profile, "aws-iot-core") == 0); /* the synonym */
+    CHECK_EQ_INT(cfg.uplink.profile_id, CONFIG_PROFILE_AWS_IOT_CORE);
+    CHECK_EQ_INT(cfg.uplink.max_publish_per_s, 100);
+    CHECK(cfg.uplink.batch_on);
+    CHECK_EQ_INT(cfg.uplink.inflight_max, 100);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"profile\": \"aws-iot-core\", "
+                                                 "\"batch\": \"off\", \"max_publish_per_s\": 50"),
+                       &cfg, &err),
+                 0);
+    CHECK(!cfg.uplink.batch_on);
+    CHECK_EQ_INT(cfg.uplink.max_publish_per_s, 50);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"profile\": \"aws-iot-core\", "
+                                                 "\"max_publish_per_s\": 101"),
+                       &cfg, &err),
+                 -22);
+    CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+    CHECK(strcmp(err.key, "uplink.max_publish_per_s") == 0);
+    CHECK(strstr(err.message, "101 exceeds AWS IoT Core's limit of 100 publishes per second") !=
+          NULL);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"profile\": \"aws-iot-core\", "
+                                                 "\"max_publish_per_s\": 0"),
+                       &cfg, &err),
+                 -22);
+    CHECK(strcmp(err.key, "uplink.max_publish_per_s") == 0);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"profile\": \"aws-iot-core\", "
+                                                 "\"batch_max_bytes\": 131073"),
+                       &cfg, &err),
+                 -22);
+    CHECK(strcmp(err.key, "uplink.batch_max_bytes") == 0);
+    CHECK(strstr(err.message, "131073 is larger than the AWS IoT Core message size limit of "
+                              "131072") != NULL);
+    CHECK_EQ_INT(parse(variant("\"drain_rate\": 100", "\"drain_rate\": 100, \"max_inflight\": 101"),
+                       &cfg, &err),
+                 0); /* generic: no cap */
+    {
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%s",
+                 variant("\"drain_rate\": 100", "\"drain_rate\": 100, \"max_inflight\": 101"));
+        char *at = strstr(buf, "\"acme/site1\"");
+        CHECK(at != NULL);
+        char buf2[4096];
+        snprintf(buf2, sizeof(buf2), "%.*s\"acme/site1\", \"profile\": \"aws-iot-core\"%s",
+                 (int)(at - buf), buf, at + strlen("\"acme/site1\""));
+        CHECK_EQ_INT(parse(buf2, &cfg, &err), -22);
+        CHECK(strcmp(err.key, "spool.max_inflight") == 0);
+        CHECK(strstr(err.message, "101 is more than AWS IoT Core's 100 unacknowledged") != NULL);
+    }
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"acme/site1\", \"profile\": \"aws\""), &cfg, &err), -22);
+    CHECK(strcmp(err.key, "uplink.profile") == 0);
+    CHECK(strstr(err.message, "not one of generic, aws-iot-core, azure-iot-hub-mqtt") != NULL);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"service\": \"aws-iot\", "
+                                                 "\"profile\": \"generic\""),
+                       &cfg, &err),
+                 -22);
+    CHECK(strcmp(err.key, "uplink.profile") == 0);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"batch\": \"yes\""), &cfg, &err),
+                 -22);
+    CHECK(strcmp(err.key, "uplink.batch") == 0);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"batch\": \"on\", "
+                                                 "\"max_publish_per_s\": 7, \"max_bytes_per_s\": "
+                                                 "9000, \"batch_max_bytes\": 2048, "
+                                                 "\"batch_max_delay_ms\": 0"),
+                       &cfg, &err),
+                 0);
+    CHECK(cfg.uplink.batch_on);
+    CHECK_EQ_INT(cfg.uplink.max_publish_per_s, 7);
+    CHECK_EQ_INT(cfg.uplink.max_bytes_per_s, 9000);
+    CHECK_EQ_INT(cfg.uplink.batch_max_bytes, 2048);
+    CHECK_EQ_INT(cfg.uplink.batch_max_delay_ms, 0);
+    CHECK_EQ_INT(
+        parse(variant("\"acme/site1\"", "\"acme/site1\", \"batch_max_bytes\": 100"), &cfg, &err),
+        -22);
+    CHECK(strcmp(err.key, "uplink.batch_max_bytes") == 0);
+    /* Azure IoT Hub: the prefix is devices/<client id>/messages/events, the id a device id. */
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"acme/site1\", \"profile\": "
+                                                 "\"azure-iot-hub-mqtt\""),
+                       &cfg, &err),
+                 -22);
+    CHECK(strcmp(err.key, "uplink.topic_prefix") == 0);
+    CHECK(strstr(err.message, "must be 'devices/gw-1/messages/events'") != NULL);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"devices/gw-1/messages/events\", \"profile\": "
+                                                 "\"azure-iot-hub-mqtt\""),
+                       &cfg, &err),
+                 0);
+    CHECK_EQ_INT(cfg.uplink.profile_id, CONFIG_PROFILE_AZURE_IOT_HUB);
+    CHECK_EQ_INT(cfg.uplink.max_publish_per_s, 0);
+    CHECK(!cfg.uplink.batch_on);
+    CHECK_EQ_INT(cfg.uplink.message_max, 262144);
+    CHECK_EQ_INT(parse(variant("\"acme/site1\"", "\"devices/gw-1/messages/events\", \"profile\": "
+                                                 "\"azure-iot-hub-mqtt\", \"batch_max_bytes\": "
+                                                 "262145"),
+                       &cfg, &err),
+                 -22);
+    CHECK(strcmp(err.key, "uplink.batch_max_bytes") == 0);
+    CHECK(strstr(err.message, "Azure IoT Hub message size limit of 262144") != NULL);
+    {
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%s", variant("\"gw-1\"", "\"gw&1\""));
+        char *at = strstr(buf, "\"acme/site1\"");
+        CHECK(at != NULL);
+        char buf2[4096];
+        snprintf(buf2, sizeof(buf2),
+                 "%.*s\"devices/gw&1/messages/events\", \"profile\": \"azure-iot-hub-mqtt\"%s",
+                 (int)(at - buf), buf, at + strlen("\"acme/site1\""));
+        CHECK_EQ_INT(parse(buf2, &cfg, &err), -22);
+        CHECK(strcmp(err.key, "uplink.client_id") == 0);
+        CHECK(strstr(err.message, "'&' is not allowed in an Azure IoT Hub device id") != NULL);
+    }
+
     /* Missing required key, and the TPM handle without a TCTI. */
     CHECK_EQ_INT(parse(variant("\"client_id\": \"gw-1\",", ""), &cfg, &err), -22);
     CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_MISSING);

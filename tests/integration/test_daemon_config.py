@@ -68,6 +68,11 @@ def main():
              82, "key 'uplink.cert_file': cannot read '{dir}/nope.pem': No such file or directory"),
             ("certificate is a directory", lambda t: t.replace(certs["ca.pem"], env.dir), 82,
              "key 'uplink.ca_file': cannot read '{dir}': Is a directory"),
+            ("a cloud profile's limit (issue 17)",
+             lambda t: t.replace('"topic_prefix": "site1"', '"topic_prefix": "site1", '
+                                 '"profile": "aws-iot-core", "max_publish_per_s": 150'), 80,
+             "key 'uplink.max_publish_per_s': 150 exceeds AWS IoT Core's limit of 100 "
+             "publishes per second per connection"),
         ]
         for what, transform, code, fragment in cases:
             if transform is None:

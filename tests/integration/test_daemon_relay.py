@@ -11,6 +11,7 @@ uplink key, an edge mosquitto (nodes on TLS, fleetgwd on the unix socket), a clo
  6. SIGHUP reloads without dropping either connection;
  7. SIGTERM stops cleanly (exit 0) and the retained status becomes "offline"."""
 
+import json
 import os
 import signal
 import sys
@@ -65,9 +66,13 @@ def main():
         wait_for(lambda: ns.poll().count("WATCHDOG=1") >= 3, 30, "three WATCHDOG=1 pings")
         expect(True, "fleetgwd sent READY=1 and WATCHDOG=1 (WATCHDOG_USEC=1s)")
         expect(any(x.startswith("STATUS=") for x in ns.poll()), "fleetgwd sent STATUS=")
-        expect(retained_status(site) ==
-               '{"state":"online","endpoint":"127.0.0.1:%d"}' % site.cloud.port,
+        st = json.loads(retained_status(site))
+        expect(st.get("state") == "online" and
+               st.get("endpoint") == "127.0.0.1:%d" % site.cloud.port,
                "the retained gateway status upstream is online and names the endpoint in use")
+        expect(all(k in st for k in ("backlog_messages", "backlog_bytes", "max_publish_per_s",
+                                     "drain_rate", "drain_eta_s", "batch", "batch_fill")),
+               f"the retained status shows the uplink's backlog and drain rate: {st}")
         expect(any(x.startswith("STATUS=") and f"cloud up (127.0.0.1:{site.cloud.port})" in x
                    for x in ns.poll()), "STATUS= names the cloud endpoint in use")
         ns.close()
