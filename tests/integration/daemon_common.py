@@ -39,6 +39,7 @@ class Site:
     conf_name = "fleetgwd.conf"
     client_id = GW_CN
     registry = None  # None: <env>/registry.db
+    cloud_kw = {}  # extra harness Mosquitto options of the cloud broker (e.g. publish_ceiling)
 
     def __init__(self, env, nodes=("n1", "n2", "n3")):
         self.env = env
@@ -51,7 +52,8 @@ class Site:
                  "-subj", f"/CN={GW_CN}", "-out", csr], env=self.tpm.client_env(), check=True)
         self.gw_cert = self.cloud_ca.sign_csr(csr, env.path("gw.crt"))
         self.cloud = env.start_mosquitto(self.cloud_ca, name="cloud", unix_socket=False,
-                                         superusers=[GW_CN, "observer", "operator"])
+                                         superusers=[GW_CN, "observer", "operator"],
+                                         **self.cloud_kw)
         self.operator = self.cloud_ca.issue("operator")
         self.edge_ca = env.ca("edge-ca")
         self.edge_pw = env.path("edge.passwd")
