@@ -264,13 +264,23 @@ static void job_request(struct ota_jobs *jm, struct job *j)
         j->phase = PH_IDLE; /* cannot happen: the id and the prefix are validated */
         return;
     }
+    /* The request counts in the uplink's ceiling (shape.h) like the drain's publishes:
+     * while the window is full it waits for room (a cloud service disconnects a client
+     * above its ceiling) and is asked again by the timer. */
+    uint64_t wait = shape_wait_us(&d->shape, now_us(), n);
+    if (wait > 0) {
+        if (j->phase == PH_WAIT_REPLY)
+            j->phase = PH_IDLE; /* the reply came: the next request is not yet out */
+        timer_at(j, wait);
+        return;
+    }
     /* QoS 0: an answer that does not come is asked for again */
     int rc = mosquitto_publish(d->up, NULL, topic, (int)n, body, 0, false);
     if (rc != MOSQ_ERR_SUCCESS) {
         j->phase = PH_IDLE;
         return;
     }
-    shape_record(&d->shape, now_us(), n); /* counts in the uplink's ceiling (shape.h) */
+    shape_record(&d->shape, now_us(), n);
     if (j->phase == PH_BACKOFF && j->want_off == j->offset)
         j->bytes_again += len; /* the same bytes asked for again */
     j->want_off = j->offset;

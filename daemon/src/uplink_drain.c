@@ -111,19 +111,28 @@ static int publish_one(struct daemon *d, const struct spool_msg *msg)
     return 1;
 }
 
-int drain_one(struct daemon *d)
+/* The spool's next row to send after last_sent_id: true with *msg filled (the caller clears
+ * it); false when there is none (the drain has caught up) or the spool cannot be read. */
+static bool next_row(struct daemon *d, struct spool_msg *msg)
 {
-    struct spool_msg msg;
-    int r = spool_next(d->spool, d->last_sent_id, &msg);
+    int r = spool_next(d->spool, d->last_sent_id, msg);
     if (r == -ENOENT) {
         caught_up(d);
-        return 0;
+        return false;
     }
     if (r < 0) {
         log_err("cannot read the spool: %s", strerror(-r));
-        return 0;
+        return false;
     }
-    r = publish_one(d, &msg);
+    return true;
+}
+
+int drain_one(struct daemon *d)
+{
+    struct spool_msg msg;
+    if (!next_row(d, &msg))
+        return 0;
+    int r = publish_one(d, &msg);
     spool_msg_clear(&msg);
     return r;
 }
@@ -230,15 +239,8 @@ int drain_batch(struct daemon *d)
      * connection and not acknowledged) goes again, whole; else a new one, up to the next
      * recorded batch. A record whose rows are all gone (expired) is forgotten. */
     struct spool_msg head;
-    int r = spool_next(d->spool, d->last_sent_id, &head);
-    if (r == -ENOENT) {
-        caught_up(d);
+    if (!next_row(d, &head))
         return 0;
-    }
-    if (r < 0) {
-        log_err("cannot read the spool: %s", strerror(-r));
-        return 0;
-    }
     int64_t head_id = head.id;
     spool_msg_clear(&head);
     int64_t bf = 0, bl = 0;
@@ -310,7 +312,7 @@ int drain_batch(struct daemon *d)
     if (!shape_allows(d, t, len) || !drain_rate_allows(d, t))
         return 0;
     if (!resend) {
-        r = spool_batch_record(d->spool, b.first, b.last, b.n);
+        int r = spool_batch_record(d->spool, b.first, b.last, b.n);
         if (r < 0) {
             log_event(LOG_ERR, NULL, "spool_error", "cannot record a batch: %s", strerror(-r));
             return 0;
