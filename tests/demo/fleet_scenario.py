@@ -99,7 +99,8 @@ class FleetSite(Site):
         self.cloud_ca = env.ca("cloud-ca")
         self.gw_cert = self.cloud_ca.sign_csr(csr, env.path("gw.crt"))
         self.cloud = env.start_mosquitto(self.cloud_ca, name="cloud", unix_socket=False,
-                                         superusers=[GW_CN, "observer", "operator", "monitor"])
+                                         superusers=[GW_CN, "observer", "operator", "monitor"],
+                                         **self.cloud_kw)
         self.operator = self.cloud_ca.issue("operator")
         self.edge_ca = env.ca("edge-ca")
         self.edge_pw = env.path("edge.passwd")
