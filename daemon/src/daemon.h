@@ -184,6 +184,7 @@ void edge_mark_seen(struct daemon *d);
 int gate_io_start(struct daemon *d) __attribute__((warn_unused_result));
 struct gate_config gate_config_of(const struct daemon *d);
 void attest_timer_arm(struct daemon *d, uint64_t at);
+int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u);
 void gate_io_restore_held(struct daemon *d);
 /* Registry writes of the node path (verdicts, last seen) go into one batch per event,
  * committed by daemon_commit before the spool (gate_io_commit), asked for at the end of the
@@ -225,6 +226,10 @@ void ota_job_on_connect(struct daemon *d, struct mosquitto *m);
 
 /* uplink.c */
 int uplink_tls_setup(struct daemon *d) __attribute__((warn_unused_result));
+/* The uplink's TLS context, in-flight table and shaper (0, or the exit code to stop with);
+ * uplink_free() releases them. */
+int uplink_setup(struct daemon *d) __attribute__((warn_unused_result));
+void uplink_free(struct daemon *d);
 BIO *up_wbuf(struct daemon *d);
 void uplink_write(struct daemon *d);
 void mosq_log_enable(struct daemon *d, struct mosquitto *m, bool connecting);

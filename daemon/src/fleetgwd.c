@@ -199,23 +199,6 @@ static void edge_readable(struct daemon *d, uint32_t revents)
         (void)daemon_commit(d);
 }
 
-static int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
-{
-    (void)s;
-    (void)usec;
-    struct daemon *d = u;
-    d->gate_wrote = false;
-    uint64_t next = gate_on_timer(d->gate, now_us(), wall_s());
-    if (next != 0)
-        attest_timer_arm(d, next);
-    if (d->gate_wrote) {
-        /* The verdicts are in the registry already: make their state messages upstream and
-         * the counters durable with them, not only at the next group commit. */
-        (void)daemon_commit(d);
-    }
-    return 0;
-}
-
 static int commit_timer_cb(sd_event_source *s, uint64_t usec, void *u)
 {
     (void)s;
@@ -433,17 +416,9 @@ static int run(struct daemon *d)
         return CONFIG_EXIT_RANGE;
     }
     policy_report(d);
-    if (uplink_tls_setup(d) < 0)
-        return EX_UNAVAILABLE;
-    d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
-    if (d->inflight == NULL ||
-        shape_init(&d->shape, d->cfg.uplink.max_publish_per_s, d->cfg.uplink.max_bytes_per_s) < 0)
-        return EX_OSERR;
-    log_info("uplink profile %s: at most %d publish(es)/s, %lld byte(s)/s (0: no ceiling), "
-             "%d in flight; batching %s",
-             d->cfg.uplink.profile, d->cfg.uplink.max_publish_per_s,
-             (long long)d->cfg.uplink.max_bytes_per_s, d->cfg.spool.max_inflight,
-             d->cfg.uplink.batch_on ? "on" : "off");
+    r = uplink_setup(d);
+    if (r != 0)
+        return r;
     r = gate_io_start(d);
     if (r < 0) {
         log_err("cannot set up the node table: %s", strerror(-r));
@@ -639,9 +614,7 @@ int main(int argc, char **argv)
     tpm_tls_ctx_free(d->ssl_ctx);
     downq_close(d->downq);
     spool_close(d->spool);
-    free(d->inflight);
-    shape_free(&d->shape);
-    free(d->batch_buf);
+    uplink_free(d);
     gate_free(d->gate);
     free(d);
     mosquitto_lib_cleanup();

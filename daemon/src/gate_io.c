@@ -67,6 +67,23 @@ void attest_timer_arm(struct daemon *d, uint64_t at)
         log_err("cannot arm the attestation timer: %s", strerror(-r));
 }
 
+/* The earliest outstanding challenge's expiry came: the gate expires what is due. Verdicts
+ * it wrote to the registry have state messages and counters in the spool: daemon_flush()
+ * commits them right after this event, not at the next group commit. */
+int attest_timer_cb(sd_event_source *s, uint64_t usec, void *u)
+{
+    (void)s;
+    (void)usec;
+    struct daemon *d = u;
+    d->gate_wrote = false;
+    uint64_t next = gate_on_timer(d->gate, now_us(), wall_s());
+    if (next != 0)
+        attest_timer_arm(d, next);
+    if (d->gate_wrote)
+        d->commit_wanted = true;
+    return 0;
+}
+
 static int gate_load(void *u, const char *node, struct gate_record *ret)
 {
     struct daemon *d = u;

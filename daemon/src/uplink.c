@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 /* The uplink's write-coalescing BIO while its TLS session is the one it was attached to. */
@@ -559,6 +560,29 @@ int uplink_tls_setup(struct daemon *d)
     SSL_CTX_set_verify(d->ssl_ctx, SSL_CTX_get_verify_mode(d->ssl_ctx), verify_cb);
     SSL_CTX_set_read_ahead(d->ssl_ctx, 1);
     return 0;
+}
+
+int uplink_setup(struct daemon *d)
+{
+    if (uplink_tls_setup(d) < 0)
+        return EX_UNAVAILABLE;
+    d->inflight = calloc((size_t)d->cfg.spool.max_inflight, sizeof(*d->inflight));
+    if (d->inflight == NULL ||
+        shape_init(&d->shape, d->cfg.uplink.max_publish_per_s, d->cfg.uplink.max_bytes_per_s) < 0)
+        return EX_OSERR;
+    log_info("uplink profile %s: at most %d publish(es)/s, %lld byte(s)/s (0: no ceiling), "
+             "%d in flight; batching %s",
+             d->cfg.uplink.profile, d->cfg.uplink.max_publish_per_s,
+             (long long)d->cfg.uplink.max_bytes_per_s, d->cfg.spool.max_inflight,
+             d->cfg.uplink.batch_on ? "on" : "off");
+    return 0;
+}
+
+void uplink_free(struct daemon *d)
+{
+    free(d->inflight);
+    shape_free(&d->shape);
+    free(d->batch_buf);
 }
 
 /* The uplink socket is ready (fd, revents from epoll). */
