@@ -30,7 +30,7 @@
  * Cloud commands take the same way in the other direction (down-queue, daemon/src/downq.c):
  *     mosquitto_loop_read(up)     -> uplink_on_message appends the command to the down-queue
  *                                    (same open transaction), libmosquitto queues the PUBACK
- *     daemon_commit()             -> down_commit(), first thing in daemon_flush()
+ *     daemon_commit()             -> commit_before_uplink(), first thing in daemon_flush()
  *     mosquitto_loop_write(up)    -> only now the PUBACK leaves for the cloud broker
  * If that commit fails, the uplink socket is shut down without writing; the uplink client
  * is recreated per connection, so the queued PUBACKs die with it and the cloud broker
@@ -138,42 +138,21 @@ static void commit_at(struct daemon *d, uint64_t at)
     (void)sd_event_source_set_enabled(d->commit_timer, SD_EVENT_ONESHOT);
 }
 
-/* Makes the commands appended by the uplink read path durable before their PUBACKs can be
- * written; on failure the uplink socket is shut down unwritten (the cloud redelivers). */
-static void down_commit(struct daemon *d)
+/* Commits what must be durable before the uplink writes, when `*pending` says there is
+ * some: the cloud commands its read path appended (before their PUBACKs), or a batch's
+ * record (before its PUBLISH: issue 17's "a message is never in two acknowledged batches"
+ * rests on it). libmosquitto only queues packets (the client is marked threaded) until
+ * uplink_write() in daemon_flush(). On failure the uplink socket is shut down unwritten:
+ * the cloud redelivers the commands, the batch's rows go again after the reconnect. */
+static void commit_before_uplink(struct daemon *d, bool *pending, const char *what)
 {
-    if (!d->down_uncommitted)
+    if (!*pending)
         return;
-    d->down_uncommitted = false;
+    *pending = false;
     int r = daemon_commit(d); /* also holds back / drops the edge's PUBACKs on failure */
     if (r < 0) {
         log_event(LOG_ERR, NULL, "spool_error",
-                  "cannot commit cloud commands (%s): closing the cloud connection so that the "
-                  "broker redelivers",
-                  strerror(-r));
-        if (d->up != NULL) {
-            int fd = mosquitto_socket(d->up);
-            if (fd >= 0)
-                shutdown(fd, SHUT_RDWR);
-        }
-    }
-}
-
-/* Makes the batches the drain recorded durable before their PUBLISHes (only queued by
- * libmosquitto: the client is marked threaded) can be written by uplink_write() below in
- * daemon_flush(); on failure the uplink socket is shut down unwritten, so those bytes never
- * leave, and the rows are sent again (as a new batch) after the reconnect. Issue 17: "a
- * message is never in two acknowledged batches" rests on this order. */
-static void batch_commit(struct daemon *d)
-{
-    if (!d->batch_uncommitted)
-        return;
-    d->batch_uncommitted = false;
-    int r = daemon_commit(d);
-    if (r < 0) {
-        log_event(LOG_ERR, NULL, "spool_error",
-                  "cannot commit a batch's record (%s): closing the cloud connection before "
-                  "the batch is written",
+                  "cannot commit %s (%s): closing the cloud connection before it writes", what,
                   strerror(-r));
         if (d->up != NULL) {
             int fd = mosquitto_socket(d->up);
@@ -223,9 +202,9 @@ static void daemon_flush(struct daemon *d)
         d->commit_wanted = false;
         (void)daemon_commit(d);
     }
-    down_commit(d); /* before anything can write the cloud's PUBACKs */
+    commit_before_uplink(d, &d->down_uncommitted, "cloud commands"); /* before their PUBACKs */
     drain(d);
-    batch_commit(d); /* a batch's boundaries, before its bytes can leave (uplink_write) */
+    commit_before_uplink(d, &d->batch_uncommitted, "a batch's record"); /* before it leaves */
     drain_down(d);
     /* Deletes (after cloud PUBACKs), counters and the like are group-committed by a short
      * timer; node messages by the edge read path (edge_readable), before any PUBACK. */

@@ -84,7 +84,8 @@ static void uplink_on_publish(struct mosquitto *m, void *u, int mid)
 }
 
 /* A cloud command: into the down-queue, in the open transaction. The cloud's PUBACK is
- * already queued by libmosquitto; daemon_flush() commits (down_commit) before it is written. */
+ * already queued by libmosquitto; daemon_flush() commits (commit_before_uplink) before it is
+ * written. */
 static void uplink_on_message(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
 {
     (void)m;
