@@ -112,6 +112,10 @@ class Site:
             "limits": {"max_message_bytes": 4096, "per_node_rate": 1000,
                        "per_node_burst": 1000},
             "registry": {"path": self.registry or self.env.path("registry.db")},
+            # every path in the test's own directory: the defaults are the system's
+            # /var/lib/fleetgw, which a root test run must never write (integration.package
+            # checks that directory is empty after install)
+            "ota": {"store_dir": self.env.path("ota-store"), "state_db": self.env.path("ota.db")},
             "attestation": {"required": False},
             "control": {"socket": self.control_socket},
             "log": {"level": "info"},
@@ -123,6 +127,11 @@ class Site:
                 cfg.setdefault(k, {}).update(v)
                 for key in [key for key, val in cfg[k].items() if val is None]:
                     del cfg[k][key]  # None removes a key (e.g. uplink.host for uplink.hosts)
+        for sec, key in (("spool", "path"), ("registry", "path"), ("ota", "store_dir"),
+                         ("ota", "state_db")):
+            p = cfg.get(sec, {}).get(key)
+            assert p is not None and not p.startswith("/var/lib/fleetgw"), \
+                f"test config: {sec}.{key} must be in the test's directory, not {p!r}"
         path = self.env.path(self.conf_name)
         with open(path, "w") as f:
             json.dump(cfg, f, indent=2)

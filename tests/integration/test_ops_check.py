@@ -78,6 +78,9 @@ def write_conf(env, name, broker, tpm, ca, cert, key=f"handle:{HANDLE}"):
                    "cert_file": cert, "key": key, "tcti": tpm.tcti, "client_id": "gw-test"},
         "edge": {"socket": broker.socket_path},
         "spool": {"path": env.path("state", "spool.db"), "max_bytes": 1 << 20},
+        # never the system's /var/lib/fleetgw defaults
+        "registry": {"path": env.path("state", "registry.db")},
+        "ota": {"store_dir": env.path("state", "ota"), "state_db": env.path("state", "ota.db")},
     }
     path = env.path(name)
     with open(path, "w") as f:

@@ -374,6 +374,8 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
                    "backoff_max_ms": 2000},
         "spool": {"path": os.path.join(state, "spool.db")},
         "registry": {"path": os.path.join(state, "registry.db")},
+        "ota": {"store_dir": os.path.join(state, "ota"),
+                "state_db": os.path.join(state, "ota.db")},
         # The sandbox is under test here, not attestation: relay from every valid topic.
         "attestation": {"required": False},
         "control": {"socket": os.path.join(runtime, "control.sock"),
