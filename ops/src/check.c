@@ -221,6 +221,44 @@ void check_tcp(const char *label, const char *host, int port, int timeout_ms,
                   strerror(-last));
 }
 
+void check_tcp_endpoints(const char *label, const struct check_endpoint *eps, size_t n,
+                         int timeout_ms, struct check_result *res)
+{
+    if (n <= 1) {
+        check_tcp(label, n == 1 ? eps[0].host : "", n == 1 ? eps[0].port : 0, timeout_ms, res);
+        return;
+    }
+    /* Every endpoint of the list is probed: fleetgwd fails over to the next one, so one that
+     * does not answer is a warning while another does, and a failure only when none does. */
+    size_t up = 0;
+    struct check_result one, first_bad = {0};
+    bool have_bad = false;
+    char down[256] = "";
+    size_t dlen = 0;
+    for (size_t i = 0; i < n; i++) {
+        check_tcp(label, eps[i].host, eps[i].port, timeout_ms, &one);
+        if (one.status == CHECK_OK) {
+            up++;
+            continue;
+        }
+        if (!have_bad) {
+            first_bad = one;
+            have_bad = true;
+        }
+        int w = snprintf(down + dlen, sizeof(down) - dlen, "%s%s:%d", dlen ? ", " : "",
+                         eps[i].host, eps[i].port);
+        if (w > 0 && (size_t)w < sizeof(down) - dlen)
+            dlen += (size_t)w;
+    }
+    if (up == n)
+        check_set(res, label, CHECK_OK, NULL, "all %zu endpoints of uplink.hosts accept connections",
+                  n);
+    else
+        check_set(res, label, up > 0 ? CHECK_WARN : CHECK_FAIL, first_bad.action,
+                  "%zu of %zu endpoints of uplink.hosts accept connections; not %s (first: %s)",
+                  up, n, down, first_bad.message);
+}
+
 void check_unix(const char *label, const char *path, struct check_result *res)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -393,7 +431,18 @@ int check_collect(const struct check_options *opt, struct check_list *rep)
 
     /* Brokers. */
     r = next_result(rep);
-    check_tcp("cloud broker", c->uplink.host, c->uplink.port, o.timeout_ms, r);
+    struct check_endpoint eps[CONFIG_HOSTS_MAX];
+    size_t n_eps = 0;
+    for (int i = 0; i < c->uplink.n_hosts && n_eps < CONFIG_HOSTS_MAX; i++, n_eps++) {
+        eps[n_eps].host = c->uplink.hosts[i].host;
+        eps[n_eps].port = c->uplink.hosts[i].port;
+    }
+    if (n_eps == 0) { /* a configuration of one host/port */
+        eps[0].host = c->uplink.host;
+        eps[0].port = c->uplink.port;
+        n_eps = 1;
+    }
+    check_tcp_endpoints("cloud broker", eps, n_eps, o.timeout_ms, r);
     r = next_result(rep);
     if (c->edge.socket[0] != '\0')
         check_unix("edge broker", c->edge.socket, r);

@@ -176,6 +176,33 @@ static void test_brokers(void)
     check_tcp("cloud broker", "", 0, 2000, &r);
     CHECK_EQ_INT(r.status, CHECK_FAIL);
 
+    /* uplink.hosts: every endpoint is probed; some down is a warning naming them, all down a
+     * failure, all up OK. */
+    int p1 = 0, p2 = 0, dead = closed_port();
+    int f1 = tcp_listener(&p1), f2 = tcp_listener(&p2);
+    struct check_endpoint eps[3] = {{"127.0.0.1", p1}, {"127.0.0.1", dead}, {"127.0.0.1", p2}};
+    check_tcp_endpoints("cloud broker", eps, 3, 2000, &r);
+    CHECK_EQ_INT(r.status, CHECK_WARN);
+    char want[64];
+    snprintf(want, sizeof(want), "2 of 3 endpoints");
+    CHECK(contains(r.message, want));
+    snprintf(want, sizeof(want), "not 127.0.0.1:%d ", dead);
+    CHECK(contains(r.message, want));
+    CHECK(contains(r.message, "Connection refused"));
+    CHECK(contains(r.action, "IPAddressAllow="));
+    eps[1].port = p2;
+    check_tcp_endpoints("cloud broker", eps, 3, 2000, &r);
+    CHECK_EQ_INT(r.status, CHECK_OK);
+    CHECK(contains(r.message, "all 3 endpoints"));
+    close(f1);
+    close(f2);
+    check_tcp_endpoints("cloud broker", eps, 3, 2000, &r);
+    CHECK_EQ_INT(r.status, CHECK_FAIL);
+    CHECK(contains(r.message, "0 of 3 endpoints"));
+    check_tcp_endpoints("cloud broker", eps, 1, 2000, &r); /* one: check_tcp's own wording */
+    CHECK_EQ_INT(r.status, CHECK_FAIL);
+    CHECK(contains(r.message, "cannot connect to 127.0.0.1"));
+
     char sock[300];
     path_in_tmp(sock, sizeof(sock), "edge.sock");
     fd = unix_listener(sock);
@@ -415,6 +442,25 @@ static void test_full_run(void)
           strcmp(json_object_get_string(v), "ok") == 0);
     json_object_put(root);
     free(buf);
+
+    /* uplink.hosts with a second endpoint that does not answer: "cloud broker" warns
+     * (fleetgwd would fail over), naming it. */
+    int dead = closed_port();
+    snprintf(text, sizeof(text),
+             "{\"uplink\": {\"hosts\": [{\"host\": \"127.0.0.1\", \"port\": %d},\n"
+             "   {\"host\": \"127.0.0.1\", \"port\": %d}], \"ca_file\": \"%s\",\n"
+             " \"cert_file\": \"%s\", \"key\": \"%s\", \"client_id\": \"gw-test\"},\n"
+             " \"edge\": {\"socket\": \"%s\"},\n"
+             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536},\n"
+             " \"attestation\": {\"reference_file\": \"%s\"}}\n",
+             port, dead, ca, cert, keyfile, sock, spool, ref);
+    write_text(conf, text);
+    CHECK(check_collect(&opt, &rep) == 0);
+    const struct check_result *cb = find(&rep, "cloud broker");
+    CHECK(cb != NULL && cb->status == CHECK_WARN);
+    char want[64];
+    snprintf(want, sizeof(want), "not 127.0.0.1:%d ", dead);
+    CHECK(cb != NULL && contains(cb->message, "1 of 2 endpoints") && contains(cb->message, want));
 
     /* Brokers gone: both FAIL. */
     close(tfd);

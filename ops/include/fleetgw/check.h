@@ -10,7 +10,8 @@
  *                (tpm_key_public) that is the key of uplink.cert_file
  *   certificate  uplink.cert_file and every certificate of uplink.ca_file are valid now and
  *                do not expire within warn_days (WARN)
- *   cloud broker uplink.host:uplink.port accepts a TCP connection
+ *   cloud broker every endpoint of uplink.hosts (or uplink.host:port) accepts a TCP
+ *                connection (WARN when only some do)
  *   edge broker  edge.socket (or edge.host:edge.port) accepts a connection
  *   disk         the spool's file system has room for spool.max_bytes minus what it uses
  */
@@ -77,6 +78,16 @@ void check_certificate_file(const char *label, const char *path, time_t now, int
                             struct check_result *res);
 void check_tcp(const char *label, const char *host, int port, int timeout_ms,
                struct check_result *res);
+/* One cloud broker endpoint (an entry of uplink.hosts). */
+struct check_endpoint {
+    const char *host;
+    int port;
+};
+/* check_tcp() for each of n endpoints, as one result: OK when all accept a connection, WARN
+ * when some do (fleetgwd fails over to them), FAIL when none does; the message names the
+ * endpoints that did not answer. */
+void check_tcp_endpoints(const char *label, const struct check_endpoint *eps, size_t n,
+                         int timeout_ms, struct check_result *res);
 void check_unix(const char *label, const char *path, struct check_result *res);
 void check_disk(const char *spool_path, int64_t max_bytes, struct check_result *res);
 /* TPM reachable through tcti; when key is not NULL also the identity (a fleetgw identity key
