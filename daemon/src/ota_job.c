@@ -19,7 +19,8 @@
  * the campaign id defaults to the job id). Every refusal discards the part file, stores
  * nothing and says why in the job's status, retained on <prefix>/ota/jobs/<job>/status
  * through the spool. A job that ended keeps its .state file, so the retained document the
- * broker hands over at every reconnect does not start it again.
+ * broker hands over at every reconnect does not start it again; the file goes when the cloud
+ * clears that document (an empty retained message on the job's topic).
  *
  * Acknowledgement ordering (fleetgwd.c): a job document's state file is fsync'ed inside
  * the uplink's on_message, before libmosquitto's PUBACK can be written; chunk replies are
@@ -553,7 +554,19 @@ static void on_job(struct ota_jobs *jm, const char *id, const char *text, size_t
                       "job %s: another document for a job in progress is ignored", id);
         return;
     }
-    if (len == 0 || state_exists(jm, id))
+    if (len == 0) {
+        /* The cloud cleared the job's retained document: it will not be delivered again, so
+         * the record that kept it from starting again goes too. */
+        char name[OTA_JOB_ID_MAX + 8];
+        snprintf(name, sizeof(name), "%.32s.state", id);
+        if (unlinkat(jm->dirfd, name, 0) == 0) {
+            (void)fsync(jm->dirfd);
+            log_event(LOG_INFO, NULL, "job_forgotten",
+                      "job %s: its document was cleared; its record is removed", id);
+        }
+        return;
+    }
+    if (state_exists(jm, id))
         return; /* the job ended before (a retained document, delivered again) */
     /* an oversized document is refused below and not kept in the state file */
     struct job *j = job_new(jm, id, text, len <= OTA_JOBDOC_MAX ? len : 0);

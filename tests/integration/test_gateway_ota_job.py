@@ -72,7 +72,8 @@ class Cloud:
     def publish_job(self, job, doc):
         text = doc if isinstance(doc, str) else json.dumps(doc)
         self.env.run([require("mosquitto_pub")] + self.site.cloud.client_args(self.cert) +
-                     ["-t", f"{PREFIX}/ota/jobs/{job}", "-m", text, "-q", "1", "-r"],
+                     ["-t", f"{PREFIX}/ota/jobs/{job}"] + (["-m", text] if text else ["-n"]) +
+                     ["-q", "1", "-r"],
                      check=True)
 
     def events(self, kind, job):
@@ -252,6 +253,19 @@ def main():
         expect(st.get("reason") == "bad_job", f"j-barrier refused: {st.get('detail')}")
         expect(not site.gwd_lines(r"job j-(v2|tampered|mismatch): fetching"),
                "after a restart the retained job documents start nothing again")
+
+        # the cloud clears an ended job's retained document: its record goes, the others stay
+        expect(os.path.exists(os.path.join(jobs_dir, "j-barrier.state")),
+               "an ended job keeps its record while its document is retained")
+        cloud.publish_job("j-barrier", "")
+        wait_for(lambda: site.gwd.check_alive() or
+                 site.gwd_lines(r"job j-barrier: its document was cleared; its record is "
+                                r"removed"), 30,
+                 "fleetgwd to remove the record of a job whose document was cleared")
+        expect(not os.path.exists(os.path.join(jobs_dir, "j-barrier.state")),
+               "the cleared job's record is removed, and said so")
+        expect(os.path.exists(os.path.join(jobs_dir, "j-v2.state")),
+               "the records of jobs still retained stay")
         sim.stop(signal.SIGTERM)
         expect(site.gwd.stop() == 0, "fleetgwd stops cleanly")
     return 0
