@@ -115,7 +115,8 @@ class Site:
             # every path in the test's own directory: the defaults are the system's
             # /var/lib/fleetgw, which a root test run must never write (integration.package
             # checks that directory is empty after install)
-            "ota": {"store_dir": self.env.path("ota-store"), "state_db": self.env.path("ota.db")},
+            "ota": {"store_dir": self.env.path("gwd-ota-store"),
+                    "state_db": self.env.path("gwd-ota.db")},
             "attestation": {"required": False},
             "control": {"socket": self.control_socket},
             "log": {"level": "info"},
