@@ -6,7 +6,10 @@
  *     ("file:...?mode=ro", SQLITE_OPEN_READONLY) and queried by primary key at every CONNECT
  *     and every ACL check, so enrol/remove/verdict changes hold at the next packet without a
  *     broker restart (docs/operator-guide.md "Edge broker plugin" has the measured cost). A
- *     registry that cannot be opened or read refuses every node, with a log line.
+ *     registry that cannot be opened or read refuses every node, with a log line. The file
+ *     is either the registry itself or the snapshot fleetgwd keeps for the broker
+ *     (registry.broker_snapshot: same table, replaced by rename); a new inode under the name
+ *     is opened again at the next look-up.
  *   - gateway listener: the gateway user and its password file (read once at start). */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +37,8 @@ struct plugin {
     sqlite3 *db;
     sqlite3_stmt *get;
     int last_open_errno; /* 0 when the last look-up could read the registry */
+    dev_t dev;           /* the file opened (stat before the open): a snapshot that fleetgwd */
+    ino_t ino;           /* replaced by rename is a new inode, and is opened again */
 };
 
 static void registry_close(struct plugin *p)
@@ -56,6 +61,13 @@ static int registry_open(struct plugin *p)
         rc = SQLITE_CANTOPEN;
         goto fail;
     }
+    struct stat st;
+    if (stat(p->opt.registry, &st) != 0) {
+        rc = SQLITE_CANTOPEN;
+        goto fail;
+    }
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
     snprintf(uri, sizeof(uri), "file:%s?mode=ro", p->opt.registry);
     rc = sqlite3_open_v2(uri, &p->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                          NULL);
@@ -88,6 +100,13 @@ static enum auth_node_state node_state(struct plugin *p, const char *id)
     int rc;
     if (id == NULL)
         return AUTH_NODE_ABSENT;
+    if (p->get != NULL) {
+        /* fleetgwd's snapshot (registry.broker_snapshot) is replaced, never written in place:
+         * a new file under the name is the current registry */
+        struct stat st;
+        if (stat(p->opt.registry, &st) != 0 || st.st_ino != p->ino || st.st_dev != p->dev)
+            registry_close(p);
+    }
     if (registry_open(p) < 0)
         return AUTH_NODE_UNREADABLE;
     sqlite3_bind_text(p->get, 1, id, -1, SQLITE_STATIC);

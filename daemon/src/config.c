@@ -114,6 +114,7 @@ static const struct key_spec config_keys[] = {
     INT(limits, per_node_burst, 1, 1000000, R),
 
     STR(registry, path, KT_PATH, false, F),
+    STR(registry, broker_snapshot, KT_PATH, false, F),
 
     STR(control, socket, KT_PATH, false, F),
     STR(control, group, KT_STR, false, F),
@@ -512,6 +513,15 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
                            "ota.state_db is the same file as %s",
                            strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ? "spool.path"
                                                                            : "registry.path");
+    const char *snap = cfg->registry.broker_snapshot;
+    if (snap[0] != '\0' && (strcmp(snap, cfg->registry.path) == 0 ||
+                            strcmp(snap, cfg->spool.path) == 0 ||
+                            strcmp(snap, cfg->ota.state_db) == 0))
+        return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "registry", "broker_snapshot",
+                           "registry.broker_snapshot is the same file as %s",
+                           strcmp(snap, cfg->registry.path) == 0 ? "registry.path"
+                           : strcmp(snap, cfg->spool.path) == 0  ? "spool.path"
+                                                                 : "ota.state_db");
     return config_validate_uplink(name, text, len, cfg, err);
 }
 

@@ -130,6 +130,7 @@ struct config {
     } limits;
     struct {
         char path[CONFIG_PATH_MAX];
+        char broker_snapshot[CONFIG_PATH_MAX]; /* the edge broker plugin's copy, "" = none */
     } registry;
     struct {
         char socket[CONFIG_SOCK_MAX];

@@ -153,6 +153,7 @@ struct daemon {
 
     struct ota_xfer *ota;      /* ota_xfer.c; NULL when OTA is unavailable (logged at start) */
     struct ota_jobs *ota_jobs; /* ota_job.c: cloud jobs; NULL when OTA is unavailable */
+    struct broker_snap *bsnap; /* broker_snapshot.c; NULL without registry.broker_snapshot */
 
     /* down-queue: cloud -> edge */
     struct downq *downq;
@@ -214,6 +215,12 @@ void ota_xfer_attested(struct daemon *d, const char *node, bool trusted, const u
                        const char *reason);
 void ota_xfer_after_gate(struct daemon *d);
 void ota_xfer_stats(const struct daemon *d, uint64_t *sent, uint64_t *resent, uint64_t *chunks);
+
+/* broker_snapshot.c: keeps registry.broker_snapshot (the edge broker plugin's copy of the
+ * registry) current: written at start, then within BROKER_SNAPSHOT_PERIOD_MS of a change of
+ * membership or verdict. Nothing to do without the key. */
+int broker_snapshot_start(struct daemon *d) __attribute__((warn_unused_result));
+void broker_snapshot_stop(struct daemon *d);
 
 /* ota_job.c (after ota_xfer_start: uses its store and engine) */
 int ota_job_start(struct daemon *d) __attribute__((warn_unused_result));

@@ -447,6 +447,11 @@ static int run(struct daemon *d)
                                   .cfg = &d->cfg,
                                   .status = ctl_status,
                                   .u = d};
+    r = broker_snapshot_start(d); /* the edge broker plugin's copy of the registry */
+    if (r < 0) {
+        log_err("cannot set up the broker snapshot: %s", strerror(-r));
+        return EX_OSERR;
+    }
     r = ota_xfer_start(d); /* fills ctl_api.ota, or logs why OTA is unavailable */
     if (r == 0)
         r = ota_job_start(d); /* cloud jobs, resuming downloads */
@@ -588,6 +593,7 @@ int main(int argc, char **argv)
     ota_job_stop(d);
     ota_xfer_stop(d);
     attest_policy_free(d->policy);
+    broker_snapshot_stop(d);
     registry_close(d->registry);
     sd_event_unref(d->ev);
     tpm_tls_ctx_free(d->ssl_ctx);

@@ -14,7 +14,13 @@
 
 struct registry {
     sqlite3 *db;
+    uint64_t gen; /* registry_generation() */
 };
+
+uint64_t registry_generation(const struct registry *r)
+{
+    return r->gen;
+}
 
 int registry_node_id(const uint8_t pub[REGISTRY_PUB_LEN], char id[REGISTRY_ID_LEN + 1])
 {
@@ -180,6 +186,7 @@ static void row_to_node(sqlite3_stmt *st, struct registry_node *n)
 int registry_add(struct registry *r, const uint8_t pub[REGISTRY_PUB_LEN], const char *device_class,
                  int64_t now, struct registry_node *ret)
 {
+    r->gen++; /* membership or verdict: what the broker snapshot holds */
     char id[REGISTRY_ID_LEN + 1];
     sqlite3_stmt *st = NULL;
     int rc = registry_node_id(pub, id);
@@ -210,6 +217,7 @@ int registry_add_symmetric(struct registry *r, const uint8_t key_id[REGISTRY_IAK
                            const uint8_t *sealed, size_t sealed_len, const char *device_class,
                            int64_t now, struct registry_node *ret)
 {
+    r->gen++; /* membership or verdict: what the broker snapshot holds */
     char id[REGISTRY_ID_LEN + 1];
     sqlite3_stmt *st = NULL;
     int rc;
@@ -276,6 +284,7 @@ out:
 
 int registry_remove(struct registry *r, const char *id)
 {
+    r->gen++; /* membership or verdict: what the broker snapshot holds */
     return exec_id(r, "DELETE FROM nodes WHERE id = ?", id);
 }
 
@@ -289,6 +298,7 @@ int registry_record_verdict(struct registry *r, const char *id, const char *verd
                             const char *reason, const char *fw_version, const char *profile,
                             int64_t now, bool seen)
 {
+    r->gen++; /* membership or verdict: what the broker snapshot holds */
     sqlite3_stmt *st = NULL;
     int rc = sqlite_prepare(r->db,
                             "UPDATE nodes SET verdict = ?1, reason = ?2, verdict_time = ?3,"

@@ -101,6 +101,18 @@ int registry_set_tags(struct registry *r, const char *id, const char *tags)
     __attribute__((warn_unused_result));
 int registry_touch(struct registry *r, const char *id, int64_t now)
     __attribute__((warn_unused_result));
+/* A counter that changes with every write of membership or verdict (add, remove, verdict),
+ * committed or not: registry_snapshot.c rewrites the broker's snapshot when it moved. */
+uint64_t registry_generation(const struct registry *r);
+/* Writes the broker's snapshot of the registry to path (docs/operator-guide.md "Edge broker
+ * plugin"): a new SQLite file (rollback journal, not WAL, so that a reader without write
+ * access can open it at any time) holding only table nodes(id, verdict) as committed now,
+ * mode 0640, fsynced, then renamed over path and the directory fsynced. A reader sees the
+ * old file or the new one, never a part. -EBUSY while a write batch is open (its writes are
+ * not committed); other negative errno with the reason in err; nothing is left at
+ * <path>.tmp after a failure. */
+int registry_snapshot_write(struct registry *r, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Calls fn for every node in id order; stops early when fn returns non-zero. */
 int registry_foreach(struct registry *r, int (*fn)(const struct registry_node *n, void *u), void *u)
     __attribute__((warn_unused_result));

@@ -16,7 +16,7 @@ SRC = os.environ.get("FLEETGW_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 SHIPPED = os.path.join(SRC, "systemd", "mosquitto")
 PLUGIN_INSTALLED = "/usr/lib/fleetgw/fleetgw-mosquitto-auth.so"
-REGISTRY_INSTALLED = "/var/lib/fleetgw/registry.db"
+REGISTRY_INSTALLED = "/var/lib/fleetgw/registry.snapshot"  # registry.broker_snapshot
 
 
 def plugin_path():

@@ -169,6 +169,7 @@ def check_installed(deb, built, tmp):
     st = os.stat("/run/fleetgw-edge")
     expect(st.st_gid == grp.getgrnam("fleetgw").gr_gid and st.st_mode & 0o7777 == 0o750,
            "/run/fleetgw-edge is root:fleetgw 0750")
+    check_broker_reads_snapshot()
     conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", PKG], check=True).stdout
     expect("/etc/fleetgw/fleetgwd.conf" in conffiles, "/etc/fleetgw/fleetgwd.conf is a conffile")
     expect(not os.path.exists("/etc/systemd/system/multi-user.target.wants/fleetgwd.service"),
@@ -252,6 +253,39 @@ def check_installed(deb, built, tmp):
                f"installed fleetgw-unbatch splits the documented example batch into the two "
                f"documented lines (rc {r.returncode}, {lines}, {r.stderr!r})")
     return [f for f in files if f and f != "/."]
+
+
+def check_broker_reads_snapshot():
+    """The edge broker plugin's registry snapshot as installed: the packaged configuration
+    names it in /var/lib/fleetgw, the plugin's example conf reads that file, and the broker's
+    user can read a file there with the mode fleetgwd gives the snapshot (0640, made by user
+    fleetgw under its UMask=0077) while other users cannot: postinst added user mosquitto
+    to group fleetgw."""
+    with open("/etc/fleetgw/fleetgwd.conf") as f:
+        snap = json.load(f).get("registry", {}).get("broker_snapshot", "")
+    expect(snap.startswith("/var/lib/fleetgw/"),
+           f"the installed configuration sets registry.broker_snapshot in /var/lib/fleetgw "
+           f"({snap!r})")
+    with open(os.path.join(SRC, "systemd", "mosquitto", "fleetgw-edge-plugin.conf")) as f:
+        expect(f"plugin_opt_registry {snap}\n" in f.read(),
+               "the plugin's example conf reads that snapshot")
+    expect(user_exists("mosquitto"), "user mosquitto exists (mosquitto is installed)")
+    members = grp.getgrnam("fleetgw").gr_mem
+    expect("mosquitto" in members, f"postinst added user mosquitto to group fleetgw ({members})")
+    probe = snap + ".probe"
+    as_fleetgw = ["setpriv", "--reuid=fleetgw", "--regid=fleetgw", "--clear-groups"]
+    r = run(as_fleetgw + ["sh", "-c", f"umask 077 && echo probe > {probe} && chmod 0640 {probe}"])
+    expect(r.returncode == 0, f"user fleetgw writes {probe} ({r.stderr.strip()})")
+    try:
+        r = run(["setpriv", "--reuid=mosquitto", "--regid=mosquitto", "--init-groups",
+                 "cat", probe])
+        expect(r.returncode == 0 and r.stdout.strip() == "probe",
+               f"user mosquitto reads a 0640 file of fleetgw's in /var/lib/fleetgw "
+               f"({r.stderr.strip()})")
+        r = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", "cat", probe])
+        expect(r.returncode != 0, "user nobody does not")
+    finally:
+        os.unlink(probe)
 
 
 def check_fresh_install_relays_nothing_unattested():
