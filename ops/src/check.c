@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <fleetgw/tpm_identity.h>
 #include <json-c/json.h>
 #include <netdb.h>
@@ -12,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -452,9 +454,68 @@ int check_collect(const struct check_options *opt, struct check_list *rep)
     /* Disk: the spool database holds both queues, each with its own budget. */
     r = next_result(rep);
     check_disk(c->spool.path, c->spool.max_bytes + c->spool.down_max_bytes, r);
+
+    /* The edge broker plugin's copy of the registry, when fleetgwd keeps one. */
+    if (c->registry.broker_snapshot[0] != '\0' && (r = next_result(rep)) != NULL)
+        check_broker_snapshot(c->registry.broker_snapshot, CHECK_BROKER_USER, o.now, r);
 out:
     free(c);
     return 0;
+}
+
+void check_broker_snapshot(const char *path, const char *broker_user, time_t now,
+                           struct check_result *res)
+{
+    struct stat st;
+    const char *label = "broker snapshot";
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            check_set(res, label, CHECK_WARN,
+                      "start fleetgwd (it writes the snapshot at start); if it runs, its log "
+                      "says why it cannot (REASON=broker_snapshot)",
+                      "%s does not exist: an edge broker with the fleetgw plugin reading it "
+                      "refuses every node",
+                      path);
+        else
+            check_set(res, label, CHECK_FAIL, "check the directory's owner and mode",
+                      "cannot inspect %s: %s", path, strerror(errno));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        check_set(res, label, CHECK_FAIL, "remove it; fleetgwd writes a regular file there",
+                  "%s is not a regular file", path);
+        return;
+    }
+    struct group *g = getgrgid(st.st_gid);
+    const char *gname = g != NULL ? g->gr_name : "?";
+    if ((st.st_mode & 0040) == 0) {
+        check_set(res, label, CHECK_FAIL,
+                  "let fleetgwd write it again (restart fleetgwd): it makes the file 0640",
+                  "%s has mode %04o: its group (%s) cannot read it, nor can the broker", path,
+                  (unsigned)(st.st_mode & 07777), gname);
+        return;
+    }
+    struct passwd *pw = broker_user != NULL ? getpwnam(broker_user) : NULL;
+    bool member = pw != NULL && pw->pw_gid == st.st_gid;
+    for (char **m = g != NULL ? g->gr_mem : NULL; !member && m != NULL && *m != NULL; m++)
+        member = strcmp(*m, broker_user) == 0;
+    long long age = now > st.st_mtime ? (long long)(now - st.st_mtime) : 0;
+    if (pw != NULL && !member) {
+        char action[256];
+        snprintf(action, sizeof(action),
+                 "usermod -a -G %s %s, then restart the broker (systemctl restart mosquitto)",
+                 gname, broker_user);
+        check_set(res, label, CHECK_WARN, action,
+                  "%s is readable by group %s, which user %s is not in: the broker cannot read "
+                  "it and refuses every node",
+                  path, gname, broker_user);
+        return;
+    }
+    char who[96] = "";
+    if (pw != NULL)
+        snprintf(who, sizeof(who), ", which user %s is in", broker_user);
+    check_set(res, label, CHECK_OK, NULL, "%s written %lld s ago, readable by group %s%s", path,
+              age, gname, who);
 }
 
 int check_exit_code(const struct check_list *rep)

@@ -3,6 +3,9 @@
  * covered by tests/integration/test_ops_check.py; here the TPM is unreachable on purpose. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fleetgw/tpm_identity.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -158,6 +162,55 @@ static int unix_listener(const char *path)
     CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
     CHECK(listen(fd, 4) == 0);
     return fd;
+}
+
+/* check_broker_snapshot: missing, unreadable by its group, not a file, the broker's user
+ * outside the group, and OK (the current user stands in for the broker's). */
+static void test_broker_snapshot(void)
+{
+    struct check_result r;
+    char p[300];
+    path_in_tmp(p, sizeof(p), "snap.db");
+    unlink(p);
+    check_broker_snapshot(p, "mosquitto", time(NULL), &r);
+    CHECK_EQ_INT(r.status, CHECK_WARN);
+    CHECK(contains(r.message, "refuses every node"));
+    write_text(p, "snapshot\n");
+    CHECK(chmod(p, 0600) == 0);
+    check_broker_snapshot(p, "mosquitto", time(NULL), &r);
+    CHECK_EQ_INT(r.status, CHECK_FAIL);
+    CHECK(contains(r.message, "mode 0600"));
+    CHECK(chmod(p, 0640) == 0);
+    struct passwd *me = getpwuid(geteuid());
+    CHECK(me != NULL);
+    CHECK(chown(p, (uid_t)-1, me->pw_gid) == 0);
+    check_broker_snapshot(p, me->pw_name, time(NULL) + 7, &r);
+    CHECK_EQ_INT(r.status, CHECK_OK);
+    CHECK(contains(r.message, "written 7 s ago"));
+    /* a user that is in no way in the file's group: a group no user has as primary or
+     * member is hard to find portably, so use a user known to exist and a group it is not
+     * in: nobody, and the current user's primary group when that is not nobody's */
+    struct passwd *nobody = getpwnam("nobody");
+    if (nobody != NULL && nobody->pw_gid != me->pw_gid) {
+        struct group *g = getgrgid(me->pw_gid);
+        bool in = false;
+        for (char **m = g != NULL ? g->gr_mem : NULL; m != NULL && *m != NULL; m++)
+            in = in || strcmp(*m, "nobody") == 0;
+        if (!in) {
+            check_broker_snapshot(p, "nobody", time(NULL), &r);
+            CHECK_EQ_INT(r.status, CHECK_WARN);
+            CHECK(contains(r.action, "usermod -a -G"));
+        }
+    }
+    /* no such user (the broker runs elsewhere): the file alone decides */
+    check_broker_snapshot(p, "no-such-user-fleetgw", time(NULL), &r);
+    CHECK_EQ_INT(r.status, CHECK_OK);
+    unlink(p);
+    CHECK(mkdir(p, 0750) == 0);
+    check_broker_snapshot(p, "mosquitto", time(NULL), &r);
+    CHECK_EQ_INT(r.status, CHECK_FAIL);
+    CHECK(contains(r.message, "not a regular file"));
+    rmdir(p);
 }
 
 static void test_brokers(void)
@@ -462,6 +515,25 @@ static void test_full_run(void)
     snprintf(want, sizeof(want), "not 127.0.0.1:%d ", dead);
     CHECK(cb != NULL && contains(cb->message, "1 of 2 endpoints") && contains(cb->message, want));
 
+    /* registry.broker_snapshot: one more check, "broker snapshot", only when it is set. */
+    char snapf[300];
+    path_in_tmp(snapf, sizeof(snapf), "registry.snapshot");
+    unlink(snapf);
+    snprintf(text, sizeof(text),
+             "{\"uplink\": {\"host\": \"127.0.0.1\", \"port\": %d, \"ca_file\": \"%s\",\n"
+             " \"cert_file\": \"%s\", \"key\": \"%s\", \"client_id\": \"gw-test\"},\n"
+             " \"edge\": {\"socket\": \"%s\"},\n"
+             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536},\n"
+             " \"registry\": {\"broker_snapshot\": \"%s\"},\n"
+             " \"attestation\": {\"reference_file\": \"%s\"}}\n",
+             port, ca, cert, keyfile, sock, spool, snapf, ref);
+    write_text(conf, text);
+    CHECK(check_collect(&opt, &rep) == 0);
+    CHECK_EQ_INT(rep.count, 9);
+    const struct check_result *bs = find(&rep, "broker snapshot");
+    CHECK(bs != NULL && bs->status == CHECK_WARN && contains(bs->message, "does not exist") &&
+          contains(bs->action, "start fleetgwd"));
+
     /* Brokers gone: both FAIL. */
     close(tfd);
     close(ufd);
@@ -480,6 +552,7 @@ int main(void)
     }
     test_certificates();
     test_brokers();
+    test_broker_snapshot();
     test_disk();
     test_tpm_unreachable();
     test_config_errors();

@@ -14,6 +14,9 @@
  *                connection (WARN when only some do)
  *   edge broker  edge.socket (or edge.host:edge.port) accepts a connection
  *   disk         the spool's file system has room for spool.max_bytes minus what it uses
+ *   broker snapshot (only with registry.broker_snapshot) the edge broker plugin's copy of
+ *                the registry exists, is readable by its group, and the broker's user
+ *                (CHECK_BROKER_USER) is in that group
  */
 #ifndef FLEETGW_OPS_CHECK_H
 #define FLEETGW_OPS_CHECK_H
@@ -28,6 +31,7 @@
 #define CHECK_DEFAULT_TIMEOUT_MS 3000
 #define CHECK_MAX_RESULTS        16
 #define CHECK_MAX_CONFIG_BYTES   (1024 * 1024)
+#define CHECK_BROKER_USER        "mosquitto" /* Debian's mosquitto runs as this user */
 
 enum check_status { CHECK_OK = 0, CHECK_WARN = 1, CHECK_FAIL = 2 };
 
@@ -89,6 +93,11 @@ struct check_endpoint {
 void check_tcp_endpoints(const char *label, const struct check_endpoint *eps, size_t n,
                          int timeout_ms, struct check_result *res);
 void check_unix(const char *label, const char *path, struct check_result *res);
+/* The broker snapshot at path (registry.broker_snapshot): WARN when it does not exist yet or
+ * broker_user exists and is not in the file's group; FAIL when it is not a regular file or
+ * its group cannot read it; OK with its age (now - mtime). */
+void check_broker_snapshot(const char *path, const char *broker_user, time_t now,
+                           struct check_result *res);
 void check_disk(const char *spool_path, int64_t max_bytes, struct check_result *res);
 /* TPM reachable through tcti; when key is not NULL also the identity (a fleetgw identity key
  * at the persistent handle or in the TSS2 key file, matching the certificate in cert_path when
