@@ -8,8 +8,8 @@
  *     broker restart (docs/operator-guide.md "Edge broker plugin" has the measured cost). A
  *     registry that cannot be opened or read refuses every node, with a log line. The file
  *     is either the registry itself or the snapshot fleetgwd keeps for the broker
- *     (registry.broker_snapshot: same table, replaced by rename); a new inode under the name
- *     is opened again at the next look-up.
+ *     (registry.broker_snapshot: same table, replaced by rename, opened immutable=1); a new
+ *     inode under the name is opened again at the next look-up.
  *   - gateway listener: the gateway user and its password file (read once at start). */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,20 @@ static int registry_open(struct plugin *p)
     }
     p->dev = st.st_dev;
     p->ino = st.st_ino;
-    snprintf(uri, sizeof(uri), "file:%s?mode=ro", p->opt.registry);
+    /* fleetgwd's own registry is a WAL database (header bytes 18/19 = 2); its snapshot for the
+     * broker uses a rollback journal (1) and is never changed in place, only replaced by
+     * rename (caught above by its inode): SQLite may then skip the file locks and change
+     * checks of every query (immutable=1), which a live WAL database must not. */
+    unsigned char hdr[20];
+    bool snapshot = false;
+    int fd = open(p->opt.registry, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        snapshot = pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) && hdr[18] == 1 &&
+                   hdr[19] == 1;
+        close(fd);
+    }
+    snprintf(uri, sizeof(uri), "file:%s?mode=ro%s", p->opt.registry,
+             snapshot ? "&immutable=1" : "");
     rc = sqlite3_open_v2(uri, &p->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                          NULL);
     if (rc == SQLITE_OK) {
