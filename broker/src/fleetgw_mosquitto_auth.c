@@ -77,8 +77,8 @@ static int registry_open(struct plugin *p)
     bool snapshot = false;
     int fd = open(p->opt.registry, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        snapshot = pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) && hdr[18] == 1 &&
-                   hdr[19] == 1;
+        snapshot =
+            pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) && hdr[18] == 1 && hdr[19] == 1;
         close(fd);
     }
     snprintf(uri, sizeof(uri), "file:%s?mode=ro%s", p->opt.registry,

@@ -2,12 +2,13 @@
  * (registry.broker_snapshot; registry_snapshot_write in registry_snapshot.c). Written once at
  * start, then whenever the registry's generation moved, at most every
  * BROKER_SNAPSHOT_PERIOD_MS: a removed or quarantined node is refused by the broker within
- * that time. A write of a large registry takes a while (18 ms for 5,000 nodes measured on the
- * 2-core build machine, most of it the fsyncs): the next one waits at least BROKER_SNAPSHOT_COST_FACTOR times as long as
- * the last took, so that under a storm of verdicts the snapshot costs at most about 5 % of a
- * core (5,000 nodes: one write every ~0.4 s instead of every 0.2 s). A snapshot that cannot be written is deleted, so that the broker refuses every
- * node (fail closed) rather than admit one removed since the last good copy; the next period
- * tries again. */
+ * that time. A write of a large registry takes a while (18 ms for 5,000 nodes measured on
+ * the 2-core build machine, most of it the fsyncs), so the next one waits at least
+ * BROKER_SNAPSHOT_COST_FACTOR times as long as the last took: under a storm of verdicts the
+ * snapshot costs at most about 5 % of a core (5,000 nodes: one write every ~0.4 s instead of
+ * every 0.2 s). A snapshot that cannot be written is deleted, so that the broker refuses
+ * every node (fail closed) rather than admit one removed since the last good copy; the next
+ * period tries again. */
 #include "daemon.h"
 
 #include <errno.h>

@@ -514,9 +514,9 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
                            strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ? "spool.path"
                                                                            : "registry.path");
     const char *snap = cfg->registry.broker_snapshot;
-    if (snap[0] != '\0' && (strcmp(snap, cfg->registry.path) == 0 ||
-                            strcmp(snap, cfg->spool.path) == 0 ||
-                            strcmp(snap, cfg->ota.state_db) == 0))
+    if (snap[0] != '\0' &&
+        (strcmp(snap, cfg->registry.path) == 0 || strcmp(snap, cfg->spool.path) == 0 ||
+         strcmp(snap, cfg->ota.state_db) == 0))
         return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "registry", "broker_snapshot",
                            "registry.broker_snapshot is the same file as %s",
                            strcmp(snap, cfg->registry.path) == 0 ? "registry.path"

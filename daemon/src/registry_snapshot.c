@@ -7,9 +7,10 @@
 #define _GNU_SOURCE
 #include "registry.h"
 
+#include <fleetgw/secret_file.h>
+
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -53,19 +54,6 @@ static int add_row(const struct registry_node *n, void *u)
     return 0;
 }
 
-static int sync_parent(const char *path)
-{
-    char d[PATH_MAX];
-    if (snprintf(d, sizeof(d), "%s", path) >= (int)sizeof(d))
-        return -ENAMETOOLONG;
-    int fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
 int registry_snapshot_write(struct registry *r, const char *path, char *err, size_t errlen)
 {
     char tmp[PATH_MAX], journal[PATH_MAX];
@@ -89,8 +77,8 @@ int registry_snapshot_write(struct registry *r, const char *path, char *err, siz
                                        " verdict TEXT NOT NULL); BEGIN",
                                        NULL, NULL, NULL));
     if (rc == 0)
-        rc = sqlite_errno(sqlite3_prepare_v2(
-            db, "INSERT INTO nodes (id, verdict) VALUES (?1, ?2)", -1, &f.ins, NULL));
+        rc = sqlite_errno(sqlite3_prepare_v2(db, "INSERT INTO nodes (id, verdict) VALUES (?1, ?2)",
+                                             -1, &f.ins, NULL));
     if (rc == 0) {
         f.db = db;
         rc = registry_foreach(r, add_row, &f);
@@ -111,7 +99,7 @@ int registry_snapshot_write(struct registry *r, const char *path, char *err, siz
     if (rc == 0 && rename(tmp, path) != 0)
         rc = -errno, snprintf(reason, sizeof(reason), "rename: %s", strerror(errno));
     if (rc == 0) {
-        rc = sync_parent(path);
+        rc = secret_file_sync_dir(path);
         if (rc < 0)
             snprintf(reason, sizeof(reason), "fsync of its directory: %s", strerror(-rc));
         return rc == 0 ? 0 : fail(err, errlen, rc, "%s: %s", path, reason);

@@ -247,18 +247,18 @@ void check_tcp_endpoints(const char *label, const struct check_endpoint *eps, si
             first_bad = one;
             have_bad = true;
         }
-        int w = snprintf(down + dlen, sizeof(down) - dlen, "%s%s:%d", dlen ? ", " : "",
-                         eps[i].host, eps[i].port);
+        int w = snprintf(down + dlen, sizeof(down) - dlen, "%s%s:%d", dlen ? ", " : "", eps[i].host,
+                         eps[i].port);
         if (w > 0 && (size_t)w < sizeof(down) - dlen)
             dlen += (size_t)w;
     }
     if (up == n)
-        check_set(res, label, CHECK_OK, NULL, "all %zu endpoints of uplink.hosts accept connections",
-                  n);
+        check_set(res, label, CHECK_OK, NULL,
+                  "all %zu endpoints of uplink.hosts accept connections", n);
     else
         check_set(res, label, up > 0 ? CHECK_WARN : CHECK_FAIL, first_bad.action,
-                  "%zu of %zu endpoints of uplink.hosts accept connections; not %s (first: %s)",
-                  up, n, down, first_bad.message);
+                  "%zu of %zu endpoints of uplink.hosts accept connections; not %s (first: %s)", up,
+                  n, down, first_bad.message);
 }
 
 void check_unix(const char *label, const char *path, struct check_result *res)

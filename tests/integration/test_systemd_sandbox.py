@@ -373,7 +373,10 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
                    "client_id": GW_CN, "topic_prefix": PREFIX, "backoff_min_ms": 200,
                    "backoff_max_ms": 2000},
         "spool": {"path": os.path.join(state, "spool.db")},
-        "registry": {"path": os.path.join(state, "registry.db")},
+        # the broker snapshot as the package's conf sets it: its writes (chmod, rename,
+        # directory fsync) are among the system calls audited against the unit's filter
+        "registry": {"path": os.path.join(state, "registry.db"),
+                     "broker_snapshot": os.path.join(state, "registry.snapshot")},
         "ota": {"store_dir": os.path.join(state, "ota"),
                 "state_db": os.path.join(state, "ota.db")},
         # The sandbox is under test here, not attestation: relay from every valid topic.
@@ -445,6 +448,12 @@ def run_daemon(env, sb, tpm, edge, cloud, cloud_ca, csr, state, runtime):
         st = os.stat(spool)
         expect(st.st_uid == sb.uid and st.st_mode & 0o077 == 0,
                "the spool lives in the state directory, owned by the service user, mode 0600")
+        snap = os.path.join(state, "registry.snapshot")
+        wait_for(lambda: os.path.exists(snap), 10, "the broker snapshot")
+        st = os.stat(snap)
+        expect(st.st_uid == sb.uid and st.st_mode & 0o777 == 0o640,
+               "fleetgwd (sandboxed, UMask=0077) writes the broker snapshot mode 0640 in the "
+               f"state directory ({st.st_mode & 0o777:o})")
         # SIGTERM to fleetgwd itself (the spawned process is strace, its parent); strace exits
         # with the daemon's status.
         with open(f"/proc/{gwd.pid}/task/{gwd.pid}/children") as f:

@@ -26,8 +26,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* fsync of the directory holding path, so that the rename itself is durable. */
-static int sync_dir(const char *path)
+int secret_file_sync_dir(const char *path)
 {
     char d[PATH_MAX];
     if (snprintf(d, sizeof(d), "%s", path) >= (int)sizeof(d))
@@ -125,7 +124,7 @@ int secret_file_write(const char *path, const void *data, size_t len, mode_t mod
         (void)unlink(tmp);
     }
     created = false;
-    r = sync_dir(path);
+    r = secret_file_sync_dir(path);
     if (r < 0) {
         set_err(err, errlen, "%s written, but its directory cannot be synced: %s", path,
                 strerror(-r));

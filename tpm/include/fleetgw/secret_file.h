@@ -37,6 +37,10 @@ int secret_file_open(const char *path, const char *what, char *err, size_t errle
 int secret_file_read(const char *path, const char *what, void *buf, size_t cap, size_t *ret_len,
                      char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* fsync of the directory holding path, so that a rename into it is durable (also for files
+ * that are not secrets, written the same way: the broker's registry snapshot). 0 or -errno. */
+int secret_file_sync_dir(const char *path) __attribute__((warn_unused_result));
+
 /* The mode check alone, for a file already open (fstat): 0, -EPERM or -EINVAL as above. */
 int secret_file_check_fd(int fd, const char *path, const char *what, char *err, size_t errlen)
     __attribute__((warn_unused_result));
