@@ -91,13 +91,19 @@ int registry_snapshot_write(struct registry *r, const char *path, char *err, siz
     const char *why = rc < 0 && db != NULL ? sqlite3_errmsg(db) : NULL;
     char reason[256];
     snprintf(reason, sizeof(reason), "%s", why ? why : strerror(-rc));
-    if (sqlite3_close(db) != SQLITE_OK && rc == 0)
+    if (sqlite3_close(db) != SQLITE_OK && rc == 0) {
         rc = -EIO;
+        snprintf(reason, sizeof(reason), "closing it failed (a statement left open)");
+    }
     /* the file mode is the broker's access (group), whatever fleetgwd's umask (0077) */
-    if (rc == 0 && chmod(tmp, 0640) != 0)
-        rc = -errno, snprintf(reason, sizeof(reason), "chmod: %s", strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno, snprintf(reason, sizeof(reason), "rename: %s", strerror(errno));
+    if (rc == 0 && chmod(tmp, 0640) != 0) {
+        rc = -errno;
+        snprintf(reason, sizeof(reason), "chmod: %s", strerror(-rc));
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -errno;
+        snprintf(reason, sizeof(reason), "rename to %s: %s", path, strerror(-rc));
+    }
     if (rc == 0) {
         rc = secret_file_sync_dir(path);
         if (rc < 0)
