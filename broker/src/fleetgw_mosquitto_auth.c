@@ -62,25 +62,25 @@ static int registry_open(struct plugin *p)
         rc = SQLITE_CANTOPEN;
         goto fail;
     }
+    /* The file's identity (node_state re-opens when another file is under the name) and
+     * its kind: fleetgwd's own registry is a WAL database (header bytes 18/19 = 2); its
+     * snapshot for the broker uses a rollback journal (1) and is never changed in place,
+     * only replaced by rename, so SQLite may skip the file locks and change checks of every
+     * query (immutable=1), which a live WAL database must not. */
     struct stat st;
-    if (stat(p->opt.registry, &st) != 0) {
+    unsigned char hdr[20];
+    int fd = open(p->opt.registry, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
         rc = SQLITE_CANTOPEN;
         goto fail;
     }
     p->dev = st.st_dev;
     p->ino = st.st_ino;
-    /* fleetgwd's own registry is a WAL database (header bytes 18/19 = 2); its snapshot for the
-     * broker uses a rollback journal (1) and is never changed in place, only replaced by
-     * rename (caught above by its inode): SQLite may then skip the file locks and change
-     * checks of every query (immutable=1), which a live WAL database must not. */
-    unsigned char hdr[20];
-    bool snapshot = false;
-    int fd = open(p->opt.registry, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        snapshot =
-            pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) && hdr[18] == 1 && hdr[19] == 1;
-        close(fd);
-    }
+    bool snapshot =
+        pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) && hdr[18] == 1 && hdr[19] == 1;
+    close(fd);
     snprintf(uri, sizeof(uri), "file:%s?mode=ro%s", p->opt.registry,
              snapshot ? "&immutable=1" : "");
     rc = sqlite3_open_v2(uri, &p->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,

@@ -9,12 +9,12 @@
  * every 0.2 s). A snapshot that cannot be written is deleted, so that the broker refuses
  * every node (fail closed) rather than admit one removed since the last good copy; the next
  * period tries again. */
+#include "clock.h"
 #include "daemon.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BROKER_SNAPSHOT_PERIOD_MS   200
@@ -29,11 +29,10 @@ struct broker_snap {
     uint64_t next_us;     /* CLOCK_MONOTONIC: no write before (the cost limit above) */
 };
 
-static uint64_t mono_us(void)
+/* The registry moved since the last good write (or there was none). */
+static bool snap_stale(const struct broker_snap *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return !s->written || registry_generation(s->d->registry) != s->written_gen;
 }
 
 static void snap_write(struct broker_snap *s)
@@ -42,9 +41,9 @@ static void snap_write(struct broker_snap *s)
     const char *path = d->cfg.registry.broker_snapshot;
     uint64_t gen = registry_generation(d->registry);
     char err[512] = "";
-    uint64_t t0 = mono_us();
+    uint64_t t0 = now_us();
     int r = registry_snapshot_write(d->registry, path, err, sizeof(err));
-    uint64_t took = mono_us() - t0;
+    uint64_t took = now_us() - t0;
     s->next_us = t0 + took * BROKER_SNAPSHOT_COST_FACTOR;
     if (r == -EBUSY)
         return; /* a batch is open: its writes are not committed yet; next period */
@@ -70,8 +69,7 @@ static void snap_write(struct broker_snap *s)
 static int snap_timer_cb(sd_event_source *es, uint64_t usec, void *u)
 {
     struct broker_snap *s = u;
-    if ((!s->written || registry_generation(s->d->registry) != s->written_gen) &&
-        mono_us() >= s->next_us)
+    if (snap_stale(s) && now_us() >= s->next_us)
         snap_write(s);
     (void)sd_event_source_set_time(es, usec + BROKER_SNAPSHOT_PERIOD_MS * 1000ULL);
     return 0;
@@ -108,7 +106,7 @@ void broker_snapshot_stop(struct daemon *d)
     if (s == NULL)
         return;
     /* the last changes (a removal just before SIGTERM) reach the broker too */
-    if (!s->written || registry_generation(d->registry) != s->written_gen)
+    if (snap_stale(s))
         snap_write(s);
     sd_event_source_disable_unref(s->timer);
     free(s);

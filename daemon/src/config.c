@@ -514,14 +514,14 @@ static int validate_whole(const char *name, const char *text, size_t len, const 
                            strcmp(cfg->ota.state_db, cfg->spool.path) == 0 ? "spool.path"
                                                                            : "registry.path");
     const char *snap = cfg->registry.broker_snapshot;
-    if (snap[0] != '\0' &&
-        (strcmp(snap, cfg->registry.path) == 0 || strcmp(snap, cfg->spool.path) == 0 ||
-         strcmp(snap, cfg->ota.state_db) == 0))
+    const char *same = snap[0] == '\0'                         ? NULL
+                       : strcmp(snap, cfg->registry.path) == 0 ? "registry.path"
+                       : strcmp(snap, cfg->spool.path) == 0    ? "spool.path"
+                       : strcmp(snap, cfg->ota.state_db) == 0  ? "ota.state_db"
+                                                               : NULL;
+    if (same != NULL)
         return config_fail(err, CONFIG_EXIT_RANGE, name, text, len, "registry", "broker_snapshot",
-                           "registry.broker_snapshot is the same file as %s",
-                           strcmp(snap, cfg->registry.path) == 0 ? "registry.path"
-                           : strcmp(snap, cfg->spool.path) == 0  ? "spool.path"
-                                                                 : "ota.state_db");
+                           "registry.broker_snapshot is the same file as %s", same);
     return config_validate_uplink(name, text, len, cfg, err);
 }
 

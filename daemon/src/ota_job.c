@@ -151,6 +151,12 @@ static void publish_status(struct ota_jobs *jm, const char *id, json_object *st)
         d->commit_wanted = true;
 }
 
+/* <job>.state, the record of a job (see the top) */
+static void state_name(const char *id, char name[OTA_JOB_ID_MAX + 8])
+{
+    snprintf(name, OTA_JOB_ID_MAX + 8, "%.32s.state", id);
+}
+
 /* Records the job's state durably (<job>.state) and publishes it. extra: reason, detail,
  * image, campaign (NULL = absent). */
 static int job_record(struct ota_jobs *jm, struct job *j, const char *state, const char *reason,
@@ -177,7 +183,7 @@ static int job_record(struct ota_jobs *jm, struct job *j, const char *state, con
     add_str(f, "doc", j->doc_text != NULL ? j->doc_text : "");
     const char *ft = json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN);
     char name[OTA_JOB_ID_MAX + 8];
-    snprintf(name, sizeof(name), "%s.state", j->id);
+    state_name(j->id, name);
     int r = write_file_at(jm->dirfd, name, ft, strlen(ft));
     json_object_put(f);
     if (r < 0)
@@ -539,7 +545,7 @@ static size_t active_count(const struct ota_jobs *jm)
 static bool state_exists(struct ota_jobs *jm, const char *id)
 {
     char name[OTA_JOB_ID_MAX + 8];
-    snprintf(name, sizeof(name), "%.32s.state", id);
+    state_name(id, name);
     return faccessat(jm->dirfd, name, F_OK, 0) == 0;
 }
 
@@ -558,7 +564,7 @@ static void on_job(struct ota_jobs *jm, const char *id, const char *text, size_t
         /* The cloud cleared the job's retained document: it will not be delivered again, so
          * the record that kept it from starting again goes too. */
         char name[OTA_JOB_ID_MAX + 8];
-        snprintf(name, sizeof(name), "%.32s.state", id);
+        state_name(id, name);
         if (unlinkat(jm->dirfd, name, 0) == 0) {
             (void)fsync(jm->dirfd);
             log_event(LOG_INFO, NULL, "job_forgotten",

@@ -604,6 +604,32 @@ int main(void)
         }
     }
 
+    /* registry.broker_snapshot: off by default; a file of its own, never another database. */
+    {
+        char with[4096];
+        const char *att = "\"attestation\": { \"required\": false }";
+        CHECK_EQ_INT(parse(good, &cfg, &err), 0);
+        CHECK(cfg.registry.broker_snapshot[0] == '\0');
+        snprintf(with, sizeof(with),
+                 "%s,\n  \"registry\": { \"broker_snapshot\": \"/var/lib/fleetgw/snap\" }", att);
+        CHECK_EQ_INT(parse(variant(att, with), &cfg, &err), 0);
+        CHECK(strcmp(cfg.registry.broker_snapshot, "/var/lib/fleetgw/snap") == 0);
+        static const char *const same[] = {"/var/lib/fleetgw/registry.db",
+                                           "/var/lib/fleetgw/spool.db", "/var/lib/fleetgw/ota.db"};
+        static const char *const named[] = {"registry.path", "spool.path", "ota.state_db"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(with, sizeof(with), "%s,\n  \"registry\": { \"broker_snapshot\": \"%s\" }",
+                     att, same[i]);
+            CHECK_EQ_INT(parse(variant(att, with), &cfg, &err), -22);
+            CHECK_EQ_INT(err.exit_code, CONFIG_EXIT_RANGE);
+            CHECK(strcmp(err.key, "registry.broker_snapshot") == 0);
+            CHECK(strstr(err.message, named[i]) != NULL);
+        }
+        snprintf(with, sizeof(with), "%s,\n  \"registry\": { \"broker_snapshot\": \"snap\" }", att);
+        CHECK_EQ_INT(parse(variant(att, with), &cfg, &err), -22); /* not absolute */
+        CHECK(strcmp(err.key, "registry.broker_snapshot") == 0);
+    }
+
     /* SIGHUP: reloadable keys are applied, the others kept and named; derived values (the
      * server name that defaults to the host) never count as a change of their own. */
     {

@@ -396,6 +396,23 @@ static void test_config_errors(void)
     CHECK(check_collect(&opt, NULL) == -EINVAL);
 }
 
+/* test_full_run's complete configuration with its key in a file and attestation on: up is
+ * the uplink's broker members ("host"/"port" or "hosts"), extra more sections (or ""). */
+static void write_full_conf(const char *conf, const char *up, const char *ca, const char *cert,
+                            const char *keyfile, const char *sock, const char *spool,
+                            const char *extra, const char *ref)
+{
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "{\"uplink\": {%s, \"ca_file\": \"%s\",\n"
+             " \"cert_file\": \"%s\", \"key\": \"%s\", \"client_id\": \"gw-test\"},\n"
+             " \"edge\": {\"socket\": \"%s\"},\n"
+             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536},%s\n"
+             " \"attestation\": {\"reference_file\": \"%s\"}}\n",
+             up, ca, cert, keyfile, sock, spool, extra, ref);
+    write_text(conf, text);
+}
+
 /* A complete configuration against loopback listeners: every check but the TPM passes. */
 static void test_full_run(void)
 {
@@ -421,14 +438,9 @@ static void test_full_run(void)
     char ref[300];
     path_in_tmp(ref, sizeof(ref), "reference.json");
     write_text(ref, "{\"lifecycles\": [\"secured\"], \"reference_values\": []}\n");
-    snprintf(text, sizeof(text),
-             "{\"uplink\": {\"host\": \"127.0.0.1\", \"port\": %d, \"ca_file\": \"%s\",\n"
-             " \"cert_file\": \"%s\", \"key\": \"%s\", \"client_id\": \"gw-test\"},\n"
-             " \"edge\": {\"socket\": \"%s\"},\n"
-             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536},\n"
-             " \"attestation\": {\"reference_file\": \"%s\"}}\n",
-             port, ca, cert, keyfile, sock, spool, ref);
-    write_text(conf, text);
+    char up[128];
+    snprintf(up, sizeof(up), "\"host\": \"127.0.0.1\", \"port\": %d", port);
+    write_full_conf(conf, up, ca, cert, keyfile, sock, spool, "", ref);
     struct check_options opt = {.config_path = conf};
     CHECK(check_collect(&opt, &rep) == 0);
     CHECK_EQ_INT(rep.count, 8);
@@ -499,15 +511,12 @@ static void test_full_run(void)
     /* uplink.hosts with a second endpoint that does not answer: "cloud broker" warns
      * (fleetgwd would fail over), naming it. */
     int dead = closed_port();
-    snprintf(text, sizeof(text),
-             "{\"uplink\": {\"hosts\": [{\"host\": \"127.0.0.1\", \"port\": %d},\n"
-             "   {\"host\": \"127.0.0.1\", \"port\": %d}], \"ca_file\": \"%s\",\n"
-             " \"cert_file\": \"%s\", \"key\": \"%s\", \"client_id\": \"gw-test\"},\n"
-             " \"edge\": {\"socket\": \"%s\"},\n"
-             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536},\n"
-             " \"attestation\": {\"reference_file\": \"%s\"}}\n",
-             port, dead, ca, cert, keyfile, sock, spool, ref);
-    write_text(conf, text);
+    char hosts[160];
+    snprintf(hosts, sizeof(hosts),
+             "\"hosts\": [{\"host\": \"127.0.0.1\", \"port\": %d},"
+             " {\"host\": \"127.0.0.1\", \"port\": %d}]",
+             port, dead);
+    write_full_conf(conf, hosts, ca, cert, keyfile, sock, spool, "", ref);
     CHECK(check_collect(&opt, &rep) == 0);
     const struct check_result *cb = find(&rep, "cloud broker");
     CHECK(cb != NULL && cb->status == CHECK_WARN);
@@ -519,15 +528,9 @@ static void test_full_run(void)
     char snapf[300];
     path_in_tmp(snapf, sizeof(snapf), "registry.snapshot");
     unlink(snapf);
-    snprintf(text, sizeof(text),
-             "{\"uplink\": {\"host\": \"127.0.0.1\", \"port\": %d, \"ca_file\": \"%s\",\n"
-             " \"cert_file\": \"%s\", \"key\": \"%s\", \"client_id\": \"gw-test\"},\n"
-             " \"edge\": {\"socket\": \"%s\"},\n"
-             " \"spool\": {\"path\": \"%s\", \"max_bytes\": 65536},\n"
-             " \"registry\": {\"broker_snapshot\": \"%s\"},\n"
-             " \"attestation\": {\"reference_file\": \"%s\"}}\n",
-             port, ca, cert, keyfile, sock, spool, snapf, ref);
-    write_text(conf, text);
+    char reg[400];
+    snprintf(reg, sizeof(reg), "\n \"registry\": {\"broker_snapshot\": \"%s\"},", snapf);
+    write_full_conf(conf, up, ca, cert, keyfile, sock, spool, reg, ref);
     CHECK(check_collect(&opt, &rep) == 0);
     CHECK_EQ_INT(rep.count, 9);
     const struct check_result *bs = find(&rep, "broker snapshot");
